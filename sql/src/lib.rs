@@ -1,0 +1,85 @@
+//! squall's SQL dialect, as pure functions from text to statements: no I/O, no async.
+//!
+//! A request (one simple-query message may carry several statements) is split on top-level
+//! semicolons; each statement is either one of squall's own commands (`SHOW EXECUTORS`, and later
+//! `TRAIN MODEL`, `ALTER CLUSTER`, ...) or standard SQL, which is handed on as text to the engine,
+//! where DataFusion's Postgres-dialect parser reads it.
+
+mod commands;
+mod split;
+mod words;
+
+pub use commands::Command;
+
+/// One statement of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// A squall command, parsed.
+    Command(Command),
+    /// Standard SQL, passed on as its text (without the trailing semicolon).
+    Sql(String),
+}
+
+/// A statement squall could not read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    pub message: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+}
+
+/// Splits `text` into statements and parses squall's own commands. Empty statements (`;;`,
+/// comments only) are dropped, as PostgreSQL does.
+pub fn parse(text: &str) -> Result<Vec<Statement>, ParseError> {
+    split::split_statements(text)?
+        .into_iter()
+        .map(|tokens| match commands::parse_command(&tokens)? {
+            Some(command) => Ok(Statement::Command(command)),
+            None => Ok(Statement::Sql(split::render(&tokens).trim().to_string())),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_sql_passes_through_as_text() {
+        assert_eq!(parse("SELECT 1").unwrap(), vec![Statement::Sql("SELECT 1".into())]);
+    }
+
+    #[test]
+    fn several_statements_are_split_on_semicolons_outside_strings() {
+        let got = parse("select 'a;b'; SHOW EXECUTORS ;; select 2;").unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Statement::Sql("select 'a;b'".into()),
+                Statement::Command(Command::ShowExecutors),
+                Statement::Sql("select 2".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn comments_alone_are_no_statement() {
+        assert_eq!(parse("-- nothing\n ; /* x */").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn unterminated_string_is_a_syntax_error() {
+        let err = parse("select 'abc").unwrap_err();
+        assert!(err.message.contains("Unterminated"), "{}", err.message);
+    }
+
+    #[test]
+    fn show_of_other_things_is_standard_sql() {
+        assert_eq!(parse("SHOW search_path").unwrap(), vec![Statement::Sql("SHOW search_path".into())]);
+    }
+}

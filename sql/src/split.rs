@@ -1,0 +1,49 @@
+//! Splitting a request into statements with sqlparser's tokenizer, so that semicolons inside
+//! strings, quoted identifiers and comments never split a statement.
+
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+
+use crate::ParseError;
+
+/// The tokens of each non-empty statement of `text`, whitespace and comments included.
+pub(crate) fn split_statements(text: &str) -> Result<Vec<Vec<Token>>, ParseError> {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, text)
+        .tokenize()
+        .map_err(|e| ParseError::new(format!("syntax error: {e}")))?;
+    let mut statements = Vec::new();
+    let mut current = Vec::new();
+    for token in tokens {
+        if token == Token::SemiColon {
+            push_if_not_empty(&mut statements, std::mem::take(&mut current));
+        } else {
+            current.push(token);
+        }
+    }
+    push_if_not_empty(&mut statements, current);
+    Ok(statements)
+}
+
+fn push_if_not_empty(statements: &mut Vec<Vec<Token>>, tokens: Vec<Token>) {
+    if tokens.iter().any(|t| !is_blank(t)) {
+        statements.push(tokens);
+    }
+}
+
+/// Whitespace and comments: tokens that carry no meaning.
+pub(crate) fn is_blank(token: &Token) -> bool {
+    matches!(token, Token::Whitespace(_))
+}
+
+/// The statement's text, as the tokenizer read it (comments become whitespace-equivalent).
+pub(crate) fn render(tokens: &[Token]) -> String {
+    tokens
+        .iter()
+        .map(|t| match t {
+            // A line comment must keep its newline or it would swallow what follows.
+            Token::Whitespace(Whitespace::SingleLineComment { .. }) => " ".to_string(),
+            Token::Whitespace(Whitespace::MultiLineComment(_)) => " ".to_string(),
+            other => other.to_string(),
+        })
+        .collect()
+}

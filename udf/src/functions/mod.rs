@@ -1,0 +1,3 @@
+//! squall's SQL functions, one file each.
+
+pub mod node_pid;

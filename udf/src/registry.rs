@@ -1,0 +1,64 @@
+//! The one list of squall's functions. Adding a function is adding a file under `functions/` and a
+//! line in [`squall_scalar_functions`] (or its aggregate twin); the coordinator's session, the
+//! scheduler's sessions and every executor's decoder all read this list.
+
+use std::sync::Arc;
+
+use ballista_core::registry::BallistaFunctionRegistry;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+
+use crate::functions;
+
+/// Scalar functions squall adds to DataFusion's built-ins.
+pub fn squall_scalar_functions() -> Vec<Arc<ScalarUDF>> {
+    vec![Arc::new(ScalarUDF::from(functions::node_pid::NodePid::new()))]
+}
+
+/// Aggregate functions squall adds to DataFusion's built-ins (the model trainers will live here).
+pub fn squall_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    vec![]
+}
+
+/// DataFusion's built-ins plus squall's functions, as Ballista's executors resolve them when they
+/// decode a task.
+pub fn function_registry() -> BallistaFunctionRegistry {
+    let mut registry = BallistaFunctionRegistry::default();
+    for f in squall_scalar_functions() {
+        registry.scalar_functions.insert(f.name().to_string(), f);
+    }
+    for f in squall_aggregate_functions() {
+        registry.aggregate_functions.insert(f.name().to_string(), f);
+    }
+    registry
+}
+
+/// Installs squall's functions into a session that is being built (coordinator and scheduler).
+pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
+    let mut builder = builder.with_default_features();
+    builder
+        .scalar_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(squall_scalar_functions());
+    builder
+        .aggregate_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(squall_aggregate_functions());
+    builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executors_resolve_every_squall_function() {
+        let registry = function_registry();
+        for f in squall_scalar_functions() {
+            assert!(registry.scalar_functions.contains_key(f.name()), "{}", f.name());
+        }
+        // DataFusion's own functions stay available next to squall's.
+        assert!(registry.scalar_functions.contains_key("abs"));
+        assert!(registry.aggregate_functions.contains_key("sum"));
+    }
+}
