@@ -1,1 +1,133 @@
-fn main() {}
+//! The `squall` command: `serve` (everything on one machine), `scheduler` (the coordinator of a
+//! cluster) and `executor` (one worker of a cluster). Every flag is also an environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use squall_engine::CoordinatorOptions;
+use squall_flight::executor::{self, ExecutorOptions};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "squall", version, about = "A SQL-first distributed query and machine-learning engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run squall on this machine: the Postgres-wire server, the scheduler and executor processes.
+    Serve {
+        #[command(flatten)]
+        coordinator: CoordinatorArgs,
+        /// Executor child processes to start.
+        #[arg(long, env = "SQUALL_EXECUTORS", default_value_t = 2)]
+        executors: usize,
+        /// Task slots per executor (0: one per CPU core).
+        #[arg(long, env = "SQUALL_EXECUTOR_SLOTS", default_value_t = 0)]
+        executor_slots: usize,
+    },
+    /// Run the coordinator alone; executors join it with `squall executor --scheduler HOST:PORT`.
+    Scheduler {
+        #[command(flatten)]
+        coordinator: CoordinatorArgs,
+    },
+    /// Run one executor that registers with a scheduler.
+    Executor(ExecutorArgs),
+}
+
+#[derive(Args)]
+struct CoordinatorArgs {
+    /// Where tables, the catalog and executor work directories live.
+    #[arg(long, env = "SQUALL_DATA_DIR", default_value = "./squall-data")]
+    data_dir: PathBuf,
+    /// Address for Postgres clients (psql, JDBC, ODBC, ...).
+    #[arg(long, env = "SQUALL_LISTEN", default_value = "127.0.0.1:5433")]
+    listen: String,
+    /// Address executors register with (Ballista scheduler gRPC).
+    #[arg(long, env = "SQUALL_SCHEDULER_LISTEN", default_value = "127.0.0.1:50050")]
+    scheduler_listen: String,
+    /// Host name executors use to reach the scheduler, when it differs from the listen address.
+    #[arg(long, env = "SQUALL_SCHEDULER_ADVERTISE")]
+    scheduler_advertise: Option<String>,
+    /// Address of the HTTP endpoints /health and /metrics.
+    #[arg(long, env = "SQUALL_HTTP_LISTEN", default_value = "127.0.0.1:8433")]
+    http_listen: String,
+}
+
+#[derive(Args)]
+struct ExecutorArgs {
+    /// The scheduler to register with, HOST:PORT.
+    #[arg(long, env = "SQUALL_SCHEDULER", default_value = "127.0.0.1:50050")]
+    scheduler: String,
+    /// Address to bind the executor's Flight and gRPC services to.
+    #[arg(long, env = "SQUALL_EXECUTOR_BIND", default_value = "127.0.0.1")]
+    bind: String,
+    /// Host name other nodes use to reach this executor (default: the bind address).
+    #[arg(long, env = "SQUALL_EXECUTOR_ADVERTISE")]
+    advertise: Option<String>,
+    /// Arrow Flight port (0: a free port).
+    #[arg(long, env = "SQUALL_EXECUTOR_FLIGHT_PORT", default_value_t = 0)]
+    flight_port: u16,
+    /// Task gRPC port (0: a free port).
+    #[arg(long, env = "SQUALL_EXECUTOR_GRPC_PORT", default_value_t = 0)]
+    grpc_port: u16,
+    /// Executor id (default: generated).
+    #[arg(long, env = "SQUALL_EXECUTOR_ID")]
+    id: Option<String>,
+    /// Directory for shuffle files and spills (default: a temporary directory).
+    #[arg(long, env = "SQUALL_EXECUTOR_WORK_DIR")]
+    work_dir: Option<String>,
+    /// Task slots (0: one per CPU core).
+    #[arg(long, env = "SQUALL_EXECUTOR_SLOTS", default_value_t = 0)]
+    slots: usize,
+    /// Exit when this process is no longer our parent (set by `squall serve`).
+    #[arg(long, hide = true)]
+    parent_pid: Option<u32>,
+}
+
+impl CoordinatorArgs {
+    fn into_options(self, executors: usize, executor_slots: usize) -> CoordinatorOptions {
+        CoordinatorOptions {
+            data_dir: self.data_dir,
+            listen: self.listen,
+            scheduler_listen: self.scheduler_listen,
+            scheduler_advertise: self.scheduler_advertise,
+            http_listen: self.http_listen,
+            executors,
+            executor_slots,
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("SQUALL_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { coordinator, executors, executor_slots } => {
+                squall_engine::run(coordinator.into_options(executors, executor_slots)).await
+            }
+            Command::Scheduler { coordinator } => squall_engine::run(coordinator.into_options(0, 0)).await,
+            Command::Executor(args) => {
+                executor::run(ExecutorOptions {
+                    scheduler: args.scheduler,
+                    bind_host: args.bind,
+                    external_host: args.advertise,
+                    flight_port: args.flight_port,
+                    grpc_port: args.grpc_port,
+                    id: args.id,
+                    work_dir: args.work_dir,
+                    slots: args.slots,
+                    parent_pid: args.parent_pid,
+                })
+                .await
+            }
+        }
+    })
+}

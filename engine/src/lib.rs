@@ -1,1 +1,20 @@
+//! The squall coordinator: the Postgres-wire front end, per-connection sessions, the persistent
+//! catalog, the planner that routes queries to the executors, the embedded Ballista scheduler and
+//! the executor launcher.
 
+pub mod catalog;
+pub mod coordinator;
+pub mod engine;
+pub mod error;
+pub mod executors;
+pub mod frontend;
+pub mod http;
+pub mod launcher;
+pub mod routing;
+pub mod scheduler;
+pub mod session;
+mod statements;
+pub mod system_tables;
+pub mod tables;
+
+pub use coordinator::{run, CoordinatorOptions};

@@ -1,1 +1,4 @@
+//! The squall executor process: a Ballista executor with squall's functions and object stores,
+//! serving its shuffle output to other executors and to the coordinator over Arrow Flight.
 
+pub mod executor;

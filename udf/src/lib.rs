@@ -8,3 +8,4 @@
 pub mod functions;
 pub mod object_stores;
 pub mod registry;
+pub mod settings;

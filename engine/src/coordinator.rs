@@ -1,0 +1,101 @@
+//! Starting and stopping the coordinator: `squall serve` (with executor child processes) and
+//! `squall scheduler` (executors come from elsewhere).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::engine::Engine;
+use crate::launcher::ProcessLauncher;
+use crate::scheduler::EmbeddedScheduler;
+use crate::{frontend, http};
+
+#[derive(Debug, Clone)]
+pub struct CoordinatorOptions {
+    pub data_dir: PathBuf,
+    /// pgwire address, `host:port`.
+    pub listen: String,
+    /// Scheduler gRPC address executors register with.
+    pub scheduler_listen: String,
+    /// Host name executors use to reach the scheduler (defaults to the scheduler's listen host).
+    pub scheduler_advertise: Option<String>,
+    pub http_listen: String,
+    /// Executor child processes to start (0 for `squall scheduler`).
+    pub executors: usize,
+    /// Task slots per child executor (0: one per core).
+    pub executor_slots: usize,
+}
+
+/// Runs the coordinator until Ctrl-C or SIGTERM, then stops its executors.
+pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("creating data directory {}", options.data_dir.display()))?;
+    let data_dir = options.data_dir.canonicalize()?;
+
+    let scheduler_host = options
+        .scheduler_advertise
+        .clone()
+        .unwrap_or_else(|| host_of(&options.scheduler_listen).to_string());
+    let scheduler = EmbeddedScheduler::start(&options.scheduler_listen, &scheduler_host).await?;
+    let engine = Engine::open(&data_dir, scheduler.clone()).await?;
+
+    let pg = TcpListener::bind(&options.listen)
+        .await
+        .with_context(|| format!("cannot listen for clients on {}", options.listen))?;
+    let web = TcpListener::bind(&options.http_listen)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", options.http_listen))?;
+    let (pg_addr, web_addr) = (pg.local_addr()?, web.local_addr()?);
+    tokio::spawn(frontend::serve(pg, engine.clone()));
+    tokio::spawn(http::serve(web, engine.clone()));
+
+    let launcher = ProcessLauncher::new(format!("{scheduler_host}:{}", scheduler.address.port()), &data_dir, options.executor_slots)?;
+    for _ in 0..options.executors {
+        launcher.launch()?;
+    }
+    // One line, on stdout, that people and scripts can wait for.
+    println!(
+        "squall is ready: psql -h {} -p {} -U squall (scheduler {}, http {}, data {}, {} executor processes)",
+        pg_addr.ip(),
+        pg_addr.port(),
+        scheduler.address,
+        web_addr,
+        data_dir.display(),
+        options.executors
+    );
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    launcher.stop_all(Duration::from_secs(5)).await;
+    Ok(())
+}
+
+fn host_of(address: &str) -> &str {
+    match address.rsplit_once(':') {
+        Some((host, _)) if host != "0.0.0.0" && !host.is_empty() => host.trim_matches(|c| c == '[' || c == ']'),
+        _ => "127.0.0.1",
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn advertised_host_defaults_sensibly() {
+        assert_eq!(host_of("127.0.0.1:50050"), "127.0.0.1");
+        assert_eq!(host_of("0.0.0.0:50050"), "127.0.0.1");
+        assert_eq!(host_of("node1:50050"), "node1");
+    }
+}

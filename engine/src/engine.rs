@@ -1,0 +1,157 @@
+//! The coordinator's shared state: the base DataFusion session every connection starts from (user
+//! tables, pg_catalog, information_schema, the `squall` system schema, squall's functions), the
+//! persistent catalog, managed-table storage and the embedded scheduler.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::prelude::SessionContext;
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::setup_pg_catalog;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::FutureExt;
+use squall_udf::{object_stores, registry, settings};
+
+use crate::catalog::{Catalog, Entry};
+use crate::error::{Result, SquallError};
+use crate::executors;
+use crate::scheduler::EmbeddedScheduler;
+use crate::system_tables::{self, SystemTable, SYSTEM_SCHEMA};
+use crate::tables::TableStore;
+
+pub struct Engine {
+    /// Every connection's session is a copy of this one; tables registered here are seen by all.
+    pub base: SessionContext,
+    pub catalog: Catalog,
+    pub tables: TableStore,
+    pub scheduler: EmbeddedScheduler,
+    /// `df://host:port` of the embedded scheduler, for the coordinator's Ballista client.
+    pub scheduler_url: String,
+    /// Rewrites what psql, JDBC and BI tools send into SQL DataFusion plans.
+    pub pg_parser: PostgresCompatibilityParser,
+    /// Serialises catalog changes so that check-then-create is not racy.
+    pub ddl_lock: tokio::sync::Mutex<()>,
+    pub metrics: crate::http::Metrics,
+}
+
+impl Engine {
+    /// Opens the data directory (absolute), restores the catalog, and wires in the scheduler.
+    pub async fn open(data_dir: &Path, scheduler: EmbeddedScheduler) -> Result<Arc<Self>> {
+        let tables = TableStore::open(data_dir)?;
+        let catalog = Catalog::open(&data_dir.join("catalog"))?;
+        let spill_dir = data_dir.join("tmp");
+        let state = registry::install_functions(
+            SessionStateBuilder::new()
+                .with_config(settings::session_config())
+                .with_runtime_env(object_stores::runtime_env(Some(&spill_dir.to_string_lossy()))?),
+        )
+        .build();
+        let base = SessionContext::new_with_state(state);
+        setup_pg_catalog(&base, settings::DATABASE, EmptyContextProvider)
+            .map_err(|e| SquallError::Internal(format!("installing pg_catalog: {e}")))?;
+
+        let scheduler_url = format!("df://{}", scheduler.address);
+        let system = system_tables::system_schema(vec![("executors", executors_table(scheduler.clone()))])?;
+        base.catalog(settings::DATABASE)
+            .ok_or_else(|| SquallError::Internal("default catalog missing".into()))?
+            .register_schema(SYSTEM_SCHEMA, system)?;
+
+        let engine = Arc::new(Self {
+            base,
+            catalog,
+            tables,
+            scheduler,
+            scheduler_url,
+            pg_parser: PostgresCompatibilityParser::new(),
+            ddl_lock: tokio::sync::Mutex::new(()),
+            metrics: Default::default(),
+        });
+        engine.restore().await?;
+        Ok(engine)
+    }
+
+    /// Registers every catalog entry in the base session, in creation order. An entry that no
+    /// longer loads (its files were removed, say) is reported and kept: it may load again later.
+    async fn restore(&self) -> Result<()> {
+        let entries = self.catalog.entries();
+        self.tables.remove_unlisted(entries.iter().filter_map(|e| match e {
+            Entry::Managed { name, .. } => Some(name.as_str()),
+            _ => None,
+        }))?;
+        for entry in entries {
+            if let Err(e) = self.register(&entry).await {
+                tracing::warn!(name = entry.name(), "could not restore catalog entry: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes a catalog entry visible to queries.
+    pub async fn register(&self, entry: &Entry) -> Result<()> {
+        match entry {
+            Entry::Managed { name, schema } => {
+                let provider = self.tables.provider(name, Arc::new(schema.clone()))?;
+                self.base.register_table(name.as_str(), provider)?;
+            }
+            Entry::External { ddl, base_dir, .. } => {
+                let plan = self.base.state().create_logical_plan(ddl).await?;
+                let plan = absolutize_locations(plan, base_dir);
+                self.base.execute_logical_plan(plan).await?;
+            }
+            Entry::View { ddl, .. } => {
+                self.base.sql(ddl).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Relative local paths in `CREATE EXTERNAL TABLE` resolve against `base` (the directory the
+/// statement was run from), so the table means the same files after a restart from elsewhere.
+pub fn absolutize_locations(plan: LogicalPlan, base: &Path) -> LogicalPlan {
+    match plan {
+        LogicalPlan::Ddl(DdlStatement::CreateExternalTable(mut create)) => {
+            create.locations = create.locations.iter().map(|l| absolutize(l, base)).collect();
+            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create))
+        }
+        other => other,
+    }
+}
+
+fn absolutize(location: &str, base: &Path) -> String {
+    if location.contains("://") || Path::new(location).is_absolute() {
+        return location.to_string();
+    }
+    let mut joined: PathBuf = base.join(location);
+    if location.ends_with('/') {
+        joined.push(""); // keep the trailing slash: it marks a directory for DataFusion
+    }
+    joined.to_string_lossy().into_owned()
+}
+
+fn executors_table(scheduler: EmbeddedScheduler) -> SystemTable {
+    SystemTable::new(
+        executors::schema(),
+        Arc::new(move || {
+            let scheduler = scheduler.clone();
+            async move { executors::to_batch(&executors::list(&scheduler).await?) }.boxed()
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::absolutize;
+    use std::path::Path;
+
+    #[test]
+    fn relative_locations_become_absolute() {
+        let base = Path::new("/home/ana");
+        assert_eq!(absolutize("data/t.csv", base), "/home/ana/data/t.csv");
+        assert_eq!(absolutize("data/", base), "/home/ana/data/");
+        assert_eq!(absolutize("/srv/t/", base), "/srv/t/");
+        assert_eq!(absolutize("s3://bucket/t/", base), "s3://bucket/t/");
+    }
+}

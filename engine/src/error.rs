@@ -1,0 +1,52 @@
+//! The coordinator's error type. Each variant is one kind of failure a user can act on; the front
+//! end turns it into a SQLSTATE in one place (`frontend::errors`).
+
+use datafusion::error::DataFusionError;
+
+pub type Result<T, E = SquallError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SquallError {
+    /// The text is not SQL squall can read (42601).
+    #[error("{0}")]
+    Syntax(String),
+    /// The statement names a table that does not exist (42P01).
+    #[error("{0}")]
+    UndefinedTable(String),
+    /// The statement creates something that already exists (42P07).
+    #[error("{0}")]
+    DuplicateTable(String),
+    /// The statement names an object of the wrong kind, e.g. DROP TABLE on a view (42809).
+    #[error("{0}")]
+    WrongObjectType(String),
+    /// squall does not do this (yet) (0A000).
+    #[error("{0}")]
+    Unsupported(String),
+    /// An option or argument has a value squall cannot use (22023).
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// A NULL went into a NOT NULL column (23502).
+    #[error("{0}")]
+    NotNullViolation(String),
+    /// Reading or writing the data directory failed (58030).
+    #[error("{0}")]
+    Storage(String),
+    /// Anything DataFusion or Ballista reported; classified by its kind and message.
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    /// A bug in squall (XX000).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl SquallError {
+    pub fn storage(context: impl std::fmt::Display, e: impl std::fmt::Display) -> Self {
+        Self::Storage(format!("{context}: {e}"))
+    }
+}
+
+impl From<std::io::Error> for SquallError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Storage(format!("I/O error in the data directory: {e}"))
+    }
+}

@@ -1,0 +1,63 @@
+//! Statement outputs as pgwire responses: Arrow batches become DataRows (text or binary, per the
+//! client's format codes) through arrow-pg's encoders.
+
+use std::sync::Arc;
+
+use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::{stream, StreamExt};
+use pgwire::api::portal::Format;
+use pgwire::api::results::{QueryResponse, Response, Tag};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::data::DataRow;
+use pgwire::types::format::FormatOptions;
+
+use super::errors::to_pg_error;
+use crate::error::SquallError;
+use crate::session::Output;
+
+pub async fn to_response(output: Output, format: &Format, options: Arc<FormatOptions>) -> PgWireResult<Response> {
+    match output {
+        Output::Done { tag: "", .. } => Ok(Response::EmptyQuery),
+        Output::Done { tag, rows } => {
+            let mut pg_tag = Tag::new(tag);
+            if let Some(rows) = rows {
+                // INSERT's tag carries an oid (always 0) before the count.
+                if tag == "INSERT" {
+                    pg_tag = pg_tag.with_oid(0);
+                }
+                pg_tag = pg_tag.with_rows(rows as usize);
+            }
+            Ok(Response::Execution(pg_tag))
+        }
+        Output::TransactionStart => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
+        Output::TransactionEnd { tag } => Ok(Response::TransactionEnd(Tag::new(tag))),
+        Output::Rows { schema, mut rows } => {
+            let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, Some(options))?);
+            // Distributed queries fail when their stream is first polled; reading the first batch
+            // here turns such a failure into a proper ErrorResponse before any row is sent.
+            let first = match rows.next().await {
+                Some(Err(e)) => return Err(to_pg_error(&SquallError::from(e))),
+                other => other,
+            };
+            let batches = stream::iter(first).chain(rows);
+            let encoded_fields = fields.clone();
+            let data_rows = batches
+                .map(move |batch| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
+                    match batch {
+                        Ok(batch) => rows_of(encoded_fields.clone(), batch),
+                        Err(e) => Box::new(std::iter::once(Err::<DataRow, PgWireError>(to_pg_error(&SquallError::from(e))))),
+                    }
+                })
+                .flat_map(stream::iter);
+            Ok(Response::Query(QueryResponse::new(fields, data_rows)))
+        }
+    }
+}
+
+fn rows_of(
+    fields: Arc<Vec<pgwire::api::results::FieldInfo>>,
+    batch: RecordBatch,
+) -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
+    encode_recordbatch(fields, batch)
+}

@@ -1,0 +1,225 @@
+//! pgwire handlers: the simple and extended query protocols over a per-connection [`Session`].
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use arrow_pg::datatypes::df::deserialize_parameters;
+use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::LogicalPlan;
+use futures::Sink;
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, Response};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::types::format::FormatOptions;
+
+use super::encode::to_response;
+use super::errors::{classify, to_pg_error};
+use crate::engine::Engine;
+use crate::error::SquallError;
+use crate::session::{Prepared, Session};
+
+/// Everything pgwire needs to serve one listener.
+pub struct Handlers {
+    queries: Arc<QueryHandler>,
+}
+
+impl Handlers {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { queries: Arc::new(QueryHandler { parser: Arc::new(Parser { engine }) }) }
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.queries.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.queries.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::new(TrustStartup)
+    }
+}
+
+/// Accepts every connection, like a local PostgreSQL with `trust` authentication. The server only
+/// listens on loopback until users and passwords exist.
+struct TrustStartup;
+
+impl NoopStartupHandler for TrustStartup {}
+
+pub struct QueryHandler {
+    parser: Arc<Parser>,
+}
+
+pub struct Parser {
+    engine: Arc<Engine>,
+}
+
+impl Parser {
+    /// The connection's session, created on its first statement.
+    fn session<C: ClientInfo + ?Sized>(&self, client: &C) -> Arc<Session> {
+        let engine = self.engine.clone();
+        client.session_extensions().get_or_insert_with(move || Session::new(engine))
+    }
+}
+
+fn format_options<C: ClientInfo + ?Sized>(client: &C) -> Arc<FormatOptions> {
+    Arc::new(FormatOptions::from_client_metadata(client.metadata()))
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.parser.session(client);
+        let options = format_options(client);
+        let mut responses = Vec::new();
+        for output in session.run_text(query).await {
+            let response = match output {
+                Ok(output) => to_response(output, &Format::UnifiedText, options.clone()).await,
+                Err(e) => Err(to_pg_error(&e)),
+            };
+            match response {
+                Ok(response) => responses.push(response),
+                Err(PgWireError::UserError(info)) => {
+                    log_failure(&info.code, &info.message, query);
+                    responses.push(Response::Error(info));
+                    break;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        if responses.is_empty() {
+            responses.push(Response::EmptyQuery);
+        }
+        Ok(responses)
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for QueryHandler {
+    type Statement = Prepared;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.parser.session(client);
+        let prepared = &portal.statement.statement;
+        let params = match &prepared.plan {
+            Some(plan) => {
+                let types = parameter_data_types(plan).map_err(|e| to_pg_error(&e))?;
+                let refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
+                Some(deserialize_parameters(portal, &refs)?)
+            }
+            None => None,
+        };
+        let result = match session.execute(prepared, params).await {
+            Ok(output) => to_response(output, &portal.result_column_format, format_options(client)).await,
+            Err(e) => Err(to_pg_error(&e)),
+        };
+        if let Err(PgWireError::UserError(info)) = &result {
+            log_failure(&info.code, &info.message, &prepared.sql);
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        match self.session(client).prepare(sql).await {
+            Ok(prepared) if prepared.plan.is_none() => Ok(None),
+            Ok(prepared) => Ok(Some(prepared)),
+            Err(e) => {
+                let (code, message) = classify(&e);
+                log_failure(code, &message, sql);
+                Err(to_pg_error(&e))
+            }
+        }
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        let Some(plan) = &stmt.plan else { return Ok(vec![]) };
+        parameter_data_types(plan)
+            .map_err(|e| to_pg_error(&e))?
+            .iter()
+            .map(|t| match t {
+                Some(t) => into_pg_type(t),
+                None => Ok(Type::UNKNOWN),
+            })
+            .collect()
+    }
+
+    fn get_result_schema(&self, stmt: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        match &stmt.plan {
+            Some(plan) if returns_rows(plan) => {
+                arrow_schema_to_pg_fields(plan.schema().as_arrow(), format.unwrap_or(&Format::UnifiedText), None)
+            }
+            _ => Ok(vec![]),
+        }
+    }
+}
+
+/// Parameter types in `$1, $2, ...` order, as DataFusion inferred them (`None`: unknown).
+fn parameter_data_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>, SquallError> {
+    let types = plan.get_parameter_types()?;
+    let mut numbered: Vec<(usize, Option<DataType>)> = types
+        .into_iter()
+        .map(|(name, t)| {
+            let n = name.trim_start_matches('$').parse::<usize>().map_err(|_| {
+                SquallError::Syntax(format!("parameter {name} is not of the form $n"))
+            })?;
+            Ok((n, t))
+        })
+        .collect::<Result<_, SquallError>>()?;
+    numbered.sort_by_key(|(n, _)| *n);
+    let count = numbered.last().map(|(n, _)| *n).unwrap_or(0);
+    let mut ordered = vec![None; count];
+    for (n, t) in numbered {
+        ordered[n - 1] = t;
+    }
+    Ok(ordered)
+}
+
+/// Whether a statement answers with rows (a query) rather than a command tag.
+fn returns_rows(plan: &LogicalPlan) -> bool {
+    !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_))
+}
+
+fn log_failure(code: &str, message: &str, sql: &str) {
+    if code == "XX000" {
+        tracing::error!(sqlstate = code, %sql, "{message}");
+    } else {
+        tracing::debug!(sqlstate = code, %sql, "{message}");
+    }
+}

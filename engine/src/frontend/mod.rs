@@ -1,0 +1,34 @@
+//! The Postgres wire front end: accepts connections and hands each to pgwire with squall's
+//! handlers. A failing connection never disturbs the others.
+
+mod encode;
+pub mod errors;
+mod handler;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::engine::Engine;
+use handler::Handlers;
+
+/// Serves clients on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
+    let handlers = Arc::new(Handlers::new(engine));
+    loop {
+        match listener.accept().await {
+            Ok((socket, peer)) => {
+                let handlers = handlers.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                        tracing::debug!(%peer, "connection ended with an error: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("accepting a connection failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Starts executors as child processes of this binary (`squall executor ...`) on this host: the
+//! `process` launcher of `squall serve`.
+//!
+//! Children never outlive the coordinator: they are stopped with SIGTERM (then SIGKILL) on a clean
+//! shutdown, the kernel sends them SIGTERM if the coordinator dies (PR_SET_PDEATHSIG), and each
+//! child also watches its parent id and exits when it changes.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use crate::error::{Result, SquallError};
+
+/// One executor process started by this coordinator.
+struct LaunchedExecutor {
+    id: String,
+    child: Child,
+}
+
+pub struct ProcessLauncher {
+    exe: PathBuf,
+    scheduler: String,
+    executors_dir: PathBuf,
+    slots: usize,
+    children: Mutex<Vec<LaunchedExecutor>>,
+}
+
+impl ProcessLauncher {
+    /// `scheduler` is the `host:port` executors register with; their work directories and logs go
+    /// under `data_dir/executors/`.
+    pub fn new(scheduler: String, data_dir: &Path, slots: usize) -> Result<Self> {
+        let exe = std::env::current_exe()
+            .map_err(|e| SquallError::Internal(format!("cannot find the squall binary to start executors: {e}")))?;
+        let executors_dir = data_dir.join("executors");
+        std::fs::create_dir_all(&executors_dir)?;
+        Ok(Self { exe, scheduler, executors_dir, slots, children: Mutex::new(Vec::new()) })
+    }
+
+    /// Starts one executor process; returns its id. It registers with the scheduler on its own.
+    pub fn launch(&self) -> Result<String> {
+        let id = format!("exec-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let work_dir = self.executors_dir.join(&id);
+        let log_path = self.executors_dir.join(format!("{id}.log"));
+        let log = std::fs::File::create(&log_path)?;
+        let mut command = Command::new(&self.exe);
+        command
+            .arg("executor")
+            .args(["--scheduler", &self.scheduler])
+            .args(["--id", &id])
+            .args(["--work-dir", &work_dir.to_string_lossy()])
+            .args(["--slots", &self.slots.to_string()])
+            .args(["--parent-pid", &std::process::id().to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe and touches only the child being set up.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| SquallError::Internal(format!("cannot start executor process {}: {e}", self.exe.display())))?;
+        tracing::info!(%id, pid = child.id(), log = %log_path.display(), "started executor process");
+        self.lock().push(LaunchedExecutor { id: id.clone(), child });
+        Ok(id)
+    }
+
+    /// Process ids of the executors this launcher started that are still running.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.lock().iter().filter_map(|e| e.child.id().map(|pid| (e.id.clone(), pid))).collect()
+    }
+
+    /// Stops every child: SIGTERM, then SIGKILL for those still running after `grace`.
+    pub async fn stop_all(&self, grace: Duration) {
+        let mut children: Vec<LaunchedExecutor> = std::mem::take(&mut *self.lock());
+        for executor in &children {
+            if let Some(pid) = executor.child.id() {
+                // SAFETY: sending a signal to a child we own.
+                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            }
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        for executor in &mut children {
+            match tokio::time::timeout_at(deadline, executor.child.wait()).await {
+                Ok(_) => tracing::info!(id = %executor.id, "executor stopped"),
+                Err(_) => {
+                    tracing::warn!(id = %executor.id, "executor did not stop in time; killing it");
+                    let _ = executor.child.kill().await;
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LaunchedExecutor>> {
+        self.children.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,207 @@
+//! The Ballista scheduler, embedded in the coordinator process.
+//!
+//! squall serves the scheduler's gRPC API itself (rather than through Ballista's
+//! `start_grpc_service`) so that it can see every task status an executor reports: the
+//! [`TaskLedger`] counts completed tasks per executor for `SHOW EXECUTORS`. Running tasks are read
+//! from the scheduler's own execution graphs, so they are exact.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use ballista_core::serde::protobuf::scheduler_grpc_server::{SchedulerGrpc, SchedulerGrpcServer};
+use ballista_core::serde::protobuf::{self as pb, task_status};
+use ballista_core::serde::BallistaCodec;
+use ballista_core::utils::{create_grpc_server, GrpcServerConfig};
+use ballista_scheduler::cluster::memory::{InMemoryClusterState, InMemoryJobState};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
+use ballista_scheduler::metrics::NoopMetricsCollector;
+use ballista_scheduler::scheduler_server::SchedulerServer;
+use ballista_scheduler::state::session_manager::share_file_statistics_cache;
+use datafusion::execution::SessionStateBuilder;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use squall_udf::{object_stores, registry, settings};
+use tonic::{Request, Response, Status};
+
+use crate::error::{Result, SquallError};
+
+pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
+
+/// Completed and failed task counts per executor, as the executors report them.
+#[derive(Debug, Default)]
+pub struct TaskLedger {
+    counts: Mutex<HashMap<String, TaskCounts>>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct TaskCounts {
+    pub completed: u64,
+    pub failed: u64,
+}
+
+impl TaskLedger {
+    fn record(&self, executor_id: &str, statuses: &[pb::TaskStatus]) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = counts.entry(executor_id.to_string()).or_default();
+        for status in statuses {
+            match status.status {
+                Some(task_status::Status::Successful(_)) => entry.completed += 1,
+                Some(task_status::Status::Failed(_)) => entry.failed += 1,
+                _ => {}
+            }
+        }
+    }
+
+    pub fn counts(&self, executor_id: &str) -> TaskCounts {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).get(executor_id).copied().unwrap_or_default()
+    }
+}
+
+/// The scheduler running inside this process, and what squall observes of it.
+#[derive(Clone)]
+pub struct EmbeddedScheduler {
+    pub server: Scheduler,
+    pub ledger: Arc<TaskLedger>,
+    /// The address executors and the coordinator's Ballista client connect to.
+    pub address: SocketAddr,
+}
+
+impl EmbeddedScheduler {
+    /// Binds `listen` (port 0 picks a free port) and starts serving the scheduler API.
+    /// `advertised_host` is the host name executors are told to call back.
+    pub async fn start(listen: &str, advertised_host: &str) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| SquallError::InvalidParameter(format!("cannot listen for executors on {listen}: {e}")))?;
+        let address = listener.local_addr()?;
+
+        let session_builder = Arc::new(|config| {
+            let builder = SessionStateBuilder::new()
+                .with_config(config)
+                .with_runtime_env(object_stores::runtime_env(None)?);
+            Ok(registry::install_functions(builder).build())
+        });
+        let config_producer = Arc::new(settings::session_config);
+        let mut config = SchedulerConfig {
+            bind_host: address.ip().to_string(),
+            bind_port: address.port(),
+            external_host: advertised_host.to_string(),
+            override_session_builder: Some(session_builder.clone()),
+            override_config_producer: Some(config_producer.clone()),
+            // Spread tasks over the executors rather than filling one first, as Spark does: a
+            // query uses every process's cores.
+            task_distribution: TaskDistributionPolicy::RoundRobin,
+            ..Default::default()
+        };
+        // Lost executors are noticed from missed heartbeats (they beat every 5 s).
+        config.executor_timeout_seconds = 30;
+        config.expire_dead_executor_interval_seconds = 5;
+        let config = Arc::new(config);
+
+        let cluster = BallistaCluster::new(
+            Arc::new(InMemoryClusterState::default()),
+            Arc::new(InMemoryJobState::new(
+                config.scheduler_id.clone(),
+                share_file_statistics_cache(session_builder),
+                config_producer,
+            )),
+        );
+        let mut server: Scheduler = SchedulerServer::new(
+            config.scheduler_endpoint(),
+            cluster,
+            BallistaCodec::default(),
+            config.clone(),
+            Arc::new(NoopMetricsCollector::default()),
+        );
+        server.init().await.map_err(|e| SquallError::Internal(format!("starting the scheduler: {e}")))?;
+
+        let ledger = Arc::new(TaskLedger::default());
+        let service = SchedulerGrpcServer::new(ObservedScheduler { inner: server.clone(), ledger: ledger.clone() })
+            .max_decoding_message_size(config.grpc_server_max_decoding_message_size as usize)
+            .max_encoding_message_size(config.grpc_server_max_encoding_message_size as usize);
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tokio::spawn(async move {
+            if let Err(e) = create_grpc_server(&GrpcServerConfig::default())
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await
+            {
+                tracing::error!("scheduler gRPC service stopped: {e}");
+            }
+        });
+        tracing::info!(%address, "Ballista scheduler listening");
+        Ok(Self { server, ledger, address })
+    }
+}
+
+/// Ballista's scheduler service, with task status reports counted on the way in.
+struct ObservedScheduler {
+    inner: Scheduler,
+    ledger: Arc<TaskLedger>,
+}
+
+type Reply<T> = std::result::Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl SchedulerGrpc for ObservedScheduler {
+    type ExecuteQueryPushStream = <Scheduler as SchedulerGrpc>::ExecuteQueryPushStream;
+
+    async fn update_task_status(&self, request: Request<pb::UpdateTaskStatusParams>) -> Reply<pb::UpdateTaskStatusResult> {
+        let params = request.get_ref();
+        self.ledger.record(&params.executor_id, &params.task_status);
+        self.inner.update_task_status(request).await
+    }
+
+    async fn poll_work(&self, request: Request<pb::PollWorkParams>) -> Reply<pb::PollWorkResult> {
+        let params = request.get_ref();
+        if let Some(metadata) = &params.metadata {
+            self.ledger.record(&metadata.id, &params.task_status);
+        }
+        self.inner.poll_work(request).await
+    }
+
+    async fn register_executor(&self, r: Request<pb::RegisterExecutorParams>) -> Reply<pb::RegisterExecutorResult> {
+        self.inner.register_executor(r).await
+    }
+
+    async fn heart_beat_from_executor(&self, r: Request<pb::HeartBeatParams>) -> Reply<pb::HeartBeatResult> {
+        self.inner.heart_beat_from_executor(r).await
+    }
+
+    async fn create_update_session(&self, r: Request<pb::CreateUpdateSessionParams>) -> Reply<pb::CreateUpdateSessionResult> {
+        self.inner.create_update_session(r).await
+    }
+
+    async fn remove_session(&self, r: Request<pb::RemoveSessionParams>) -> Reply<pb::RemoveSessionResult> {
+        self.inner.remove_session(r).await
+    }
+
+    async fn execute_query_push(&self, r: Request<pb::ExecuteQueryParams>) -> Reply<Self::ExecuteQueryPushStream> {
+        self.inner.execute_query_push(r).await
+    }
+
+    async fn execute_query(&self, r: Request<pb::ExecuteQueryParams>) -> Reply<pb::ExecuteQueryResult> {
+        self.inner.execute_query(r).await
+    }
+
+    async fn get_job_status(&self, r: Request<pb::GetJobStatusParams>) -> Reply<pb::GetJobStatusResult> {
+        self.inner.get_job_status(r).await
+    }
+
+    async fn get_job_metrics(&self, r: Request<pb::GetJobMetricsParams>) -> Reply<pb::GetJobMetricsResult> {
+        self.inner.get_job_metrics(r).await
+    }
+
+    async fn executor_stopped(&self, r: Request<pb::ExecutorStoppedParams>) -> Reply<pb::ExecutorStoppedResult> {
+        self.inner.executor_stopped(r).await
+    }
+
+    async fn cancel_job(&self, r: Request<pb::CancelJobParams>) -> Reply<pb::CancelJobResult> {
+        SchedulerGrpc::cancel_job(&self.inner, r).await
+    }
+
+    async fn clean_job_data(&self, r: Request<pb::CleanJobDataParams>) -> Reply<pb::CleanJobDataResult> {
+        self.inner.clean_job_data(r).await
+    }
+}

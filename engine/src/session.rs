@@ -1,0 +1,136 @@
+//! One client connection's session: its own DataFusion session (settings, session id) over the
+//! shared catalog, and the path of a statement from text to [`Output`].
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ParamValues;
+use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use squall_sql::{Command, Statement};
+
+use crate::engine::Engine;
+use crate::error::{Result, SquallError};
+use crate::statements;
+
+/// What a statement produced.
+pub enum Output {
+    /// Rows, streamed as the executors (or the coordinator) produce them.
+    Rows { schema: SchemaRef, rows: SendableRecordBatchStream },
+    /// A command tag such as `CREATE TABLE` or `INSERT 0 3` (`rows` gives the count).
+    Done { tag: &'static str, rows: Option<u64> },
+    TransactionStart,
+    TransactionEnd { tag: &'static str },
+}
+
+/// A statement parsed and planned once, executed any number of times (extended protocol).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The SQL text the plan came from (kept for statements that are stored as text).
+    pub sql: String,
+    /// `None` for an empty statement.
+    pub plan: Option<LogicalPlan>,
+}
+
+pub struct Session {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) ctx: SessionContext,
+}
+
+impl Session {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        // Each connection has its own session id, so the scheduler keeps its settings apart.
+        let state = SessionStateBuilder::new_from_existing(engine.base.state())
+            .with_session_id(uuid::Uuid::new_v4().to_string())
+            .build();
+        Self { engine, ctx: SessionContext::new_with_state(state) }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Runs every statement of a simple-query message, stopping at the first error as
+    /// PostgreSQL does; the outputs before the error are kept.
+    pub async fn run_text(&self, text: &str) -> Vec<Result<Output>> {
+        let statements = match squall_sql::parse(text) {
+            Ok(statements) => statements,
+            Err(e) => return vec![Err(SquallError::Syntax(e.message))],
+        };
+        let mut outputs = Vec::with_capacity(statements.len());
+        for statement in statements {
+            let output = match self.plan_statement(&statement).await {
+                Ok(prepared) => self.execute(&prepared, None).await,
+                Err(e) => Err(e),
+            };
+            let failed = output.is_err();
+            outputs.push(output);
+            if failed {
+                break;
+            }
+        }
+        outputs
+    }
+
+    /// Parses and plans one statement for the extended protocol.
+    pub async fn prepare(&self, text: &str) -> Result<Prepared> {
+        let mut statements = squall_sql::parse(text).map_err(|e| SquallError::Syntax(e.message))?;
+        match statements.len() {
+            0 => Ok(Prepared { sql: String::new(), plan: None }),
+            1 => self.plan_statement(&statements.remove(0)).await,
+            _ => Err(SquallError::Syntax("cannot insert multiple commands into a prepared statement".into())),
+        }
+    }
+
+    /// Executes a prepared statement with its parameter values.
+    pub async fn execute(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
+        let Some(plan) = &prepared.plan else {
+            return Ok(Output::Done { tag: "", rows: None });
+        };
+        let plan = match params {
+            Some(params) => plan.clone().replace_params_with_values(&params)?,
+            None => plan.clone(),
+        };
+        self.engine.metrics.statement_started();
+        let output = statements::execute(self, &prepared.sql, plan).await;
+        if output.is_err() {
+            self.engine.metrics.statement_failed();
+        }
+        output
+    }
+
+    async fn plan_statement(&self, statement: &Statement) -> Result<Prepared> {
+        let sql = match statement {
+            Statement::Sql(sql) => sql.clone(),
+            // Commands that read state are queries over the system tables.
+            Statement::Command(Command::ShowExecutors) => "SELECT * FROM squall.executors ORDER BY id".to_string(),
+        };
+        let plan = self.plan_sql(&sql).await?;
+        Ok(Prepared { sql, plan: Some(plan) })
+    }
+
+    /// Plans standard SQL. The Postgres-compatibility parser reads what clients send (casts to
+    /// `regclass`, `OPERATOR(pg_catalog.~)`, ...); DataFusion's own parser reads its extensions
+    /// (`CREATE EXTERNAL TABLE`).
+    pub(crate) async fn plan_sql(&self, sql: &str) -> Result<LogicalPlan> {
+        let statement = match self.engine.pg_parser.parse(sql) {
+            Ok(mut statements) if statements.len() == 1 => DfStatement::Statement(Box::new(statements.remove(0))),
+            Ok(_) => return Err(SquallError::Syntax("expected exactly one statement".into())),
+            Err(pg_error) => match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
+                Ok(mut statements) if statements.len() == 1 => statements.pop_front().expect("one statement"),
+                _ => return Err(SquallError::Syntax(syntax_message(&pg_error.to_string()))),
+            },
+        };
+        Ok(self.ctx.state().statement_to_plan(statement).await?)
+    }
+}
+
+/// sqlparser's "sql parser error: Expected: ..., found: x at Line: 1, Column: 8" in PostgreSQL's
+/// words.
+fn syntax_message(parser_error: &str) -> String {
+    let detail = parser_error.trim_start_matches("sql parser error: ");
+    format!("syntax error: {detail}")
+}

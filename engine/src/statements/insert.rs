@@ -1,0 +1,36 @@
+//! `INSERT INTO t VALUES ...` and `INSERT INTO t SELECT ...` into a managed table. The rows are
+//! computed where the query says (the executors, for a SELECT over tables) and written by the
+//! coordinator as one new Parquet file: the statement is atomic and durable once it returns.
+
+use datafusion::logical_expr::DmlStatement;
+
+use super::{query, user_table_name};
+use crate::catalog::Entry;
+use crate::error::{Result, SquallError};
+use crate::session::{Output, Session};
+
+pub(super) async fn run(session: &Session, dml: DmlStatement) -> Result<Output> {
+    let name = user_table_name(&dml.table_name)?;
+    let engine = &session.engine;
+    let schema = match engine.catalog.get(&name) {
+        Some(Entry::Managed { schema, .. }) => std::sync::Arc::new(schema),
+        Some(Entry::External { .. }) => {
+            return Err(SquallError::Unsupported(format!(
+                "cannot INSERT into external table \"{name}\": squall does not write files it does not own"
+            )))
+        }
+        Some(Entry::View { .. }) => {
+            return Err(SquallError::WrongObjectType(format!("cannot insert into view \"{name}\"")))
+        }
+        None => return Err(SquallError::UndefinedTable(format!("relation \"{name}\" does not exist"))),
+    };
+    let rows = query::stream(session, dml.input.as_ref().clone()).await?;
+    let staged = engine.tables.stage(&schema, rows).await?;
+    // A concurrent DROP TABLE must not leave this file behind in a directory it deleted.
+    let _ddl = engine.ddl_lock.lock().await;
+    if !matches!(engine.catalog.get(&name), Some(Entry::Managed { .. })) {
+        return Err(SquallError::UndefinedTable(format!("relation \"{name}\" was dropped during the INSERT")));
+    }
+    let count = engine.tables.publish(&name, staged)?;
+    Ok(Output::Done { tag: "INSERT", rows: Some(count) })
+}

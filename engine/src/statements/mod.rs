@@ -1,0 +1,53 @@
+//! Executing a planned statement: one file per kind of statement squall handles itself; queries
+//! and everything else go to [`query`].
+
+mod create_external_table;
+mod create_table;
+mod create_view;
+mod drop;
+mod insert;
+pub(crate) mod query;
+
+use datafusion::common::TableReference;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement, TransactionConclusion, WriteOp};
+
+use crate::error::{Result, SquallError};
+use crate::session::{Output, Session};
+use squall_udf::settings::DEFAULT_SCHEMA;
+
+pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan) -> Result<Output> {
+    match plan {
+        LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) => create_external_table::run(session, sql, create).await,
+        LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => create_table::run(session, create).await,
+        LogicalPlan::Ddl(DdlStatement::CreateView(create)) => create_view::run(session, sql, create).await,
+        LogicalPlan::Ddl(DdlStatement::DropTable(d)) => drop::run(session, drop::Kind::Table, &d.name, d.if_exists).await,
+        LogicalPlan::Ddl(DdlStatement::DropView(d)) => drop::run(session, drop::Kind::View, &d.name, d.if_exists).await,
+        LogicalPlan::Ddl(other) => Err(SquallError::Unsupported(format!("{} is not supported", other.name()))),
+        LogicalPlan::Dml(dml) => match dml.op {
+            WriteOp::Insert(_) => insert::run(session, dml).await,
+            op => Err(SquallError::Unsupported(format!("{op} is not supported: squall tables are append-only"))),
+        },
+        LogicalPlan::Statement(Statement::TransactionStart(_)) => Ok(Output::TransactionStart),
+        LogicalPlan::Statement(Statement::TransactionEnd(end)) => Ok(Output::TransactionEnd {
+            tag: match end.conclusion {
+                TransactionConclusion::Commit => "COMMIT",
+                TransactionConclusion::Rollback => "ROLLBACK",
+            },
+        }),
+        LogicalPlan::Statement(Statement::SetVariable(_)) => {
+            session.ctx.execute_logical_plan(plan).await?;
+            Ok(Output::Done { tag: "SET", rows: None })
+        }
+        plan => query::run(session, plan).await,
+    }
+}
+
+/// The name of a user table in the default schema; other schemas are not squall's to write.
+fn user_table_name(name: &TableReference) -> Result<String> {
+    match name.schema() {
+        None | Some(DEFAULT_SCHEMA) => Ok(name.table().to_string()),
+        Some(schema) => Err(SquallError::Unsupported(format!(
+            "tables can only be created in schema \"{DEFAULT_SCHEMA}\", not \"{schema}\""
+        ))),
+    }
+}

@@ -1,0 +1,30 @@
+//! Queries: routed to the executors when they read user tables, run on the coordinator
+//! otherwise (see [`crate::routing`]).
+
+use std::sync::Arc;
+
+use ballista_core::extension::SessionStateExt;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execute_stream;
+
+use crate::error::Result;
+use crate::routing::{route, Route};
+use crate::session::{Output, Session};
+
+pub(crate) async fn run(session: &Session, plan: LogicalPlan) -> Result<Output> {
+    let schema = Arc::new(plan.schema().as_arrow().clone());
+    let rows = stream(session, plan).await?;
+    Ok(Output::Rows { schema, rows })
+}
+
+/// The rows of `plan`, computed where [`route`] says.
+pub(crate) async fn stream(session: &Session, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
+    let state = match route(&plan)? {
+        Route::Coordinator => session.ctx.state(),
+        // Built per query from the session's current settings, so `SET` applies to both paths.
+        Route::Executors => session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?,
+    };
+    let physical = state.create_physical_plan(&plan).await?;
+    Ok(execute_stream(physical, Arc::new(TaskContext::from(&state)))?)
+}
