@@ -10,6 +10,7 @@ pub mod executors;
 pub mod frontend;
 pub mod http;
 pub mod launcher;
+pub mod pg_types;
 pub mod routing;
 pub mod scheduler;
 pub mod session;

@@ -109,19 +109,27 @@ impl Session {
             Statement::Command(Command::ShowExecutors) => "SELECT * FROM squall.executors ORDER BY id".to_string(),
         };
         let plan = self.plan_sql(&sql).await?;
+        let plan = match plan {
+            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_) => plan,
+            query => crate::pg_types::with_postgres_types(query)?,
+        };
         Ok(Prepared { sql, plan: Some(plan) })
     }
 
-    /// Plans standard SQL. The Postgres-compatibility parser reads what clients send (casts to
-    /// `regclass`, `OPERATOR(pg_catalog.~)`, ...); DataFusion's own parser reads its extensions
-    /// (`CREATE EXTERNAL TABLE`).
+    /// Plans standard SQL. DataFusion's own parser reads its extension `CREATE EXTERNAL TABLE`;
+    /// the Postgres-compatibility parser reads everything else, including what psql, JDBC and BI
+    /// tools send (casts to `regclass`, `OPERATOR(pg_catalog.~)`, ...).
     pub(crate) async fn plan_sql(&self, sql: &str) -> Result<LogicalPlan> {
-        let statement = match self.engine.pg_parser.parse(sql) {
-            Ok(mut statements) if statements.len() == 1 => DfStatement::Statement(Box::new(statements.remove(0))),
-            Ok(_) => return Err(SquallError::Syntax("expected exactly one statement".into())),
-            Err(pg_error) => match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
-                Ok(mut statements) if statements.len() == 1 => statements.pop_front().expect("one statement"),
-                _ => return Err(SquallError::Syntax(syntax_message(&pg_error.to_string()))),
+        let statement = match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
+            // sqlparser reads `CREATE EXTERNAL TABLE` as Hive's statement, which DataFusion
+            // refuses; only DataFusion's parser gives the statement DataFusion plans.
+            Ok(mut statements) if matches!(statements.front(), Some(DfStatement::CreateExternalTable(_))) && statements.len() == 1 => {
+                statements.pop_front().expect("one statement")
+            }
+            _ => match self.engine.pg_parser.parse(sql) {
+                Ok(mut statements) if statements.len() == 1 => DfStatement::Statement(Box::new(statements.remove(0))),
+                Ok(_) => return Err(SquallError::Syntax("expected exactly one statement".into())),
+                Err(e) => return Err(SquallError::Syntax(syntax_message(&e.to_string()))),
             },
         };
         Ok(self.ctx.state().statement_to_plan(statement).await?)

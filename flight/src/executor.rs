@@ -43,8 +43,7 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
     if let Some(parent) = options.parent_pid {
         watch_parent(parent);
     }
-    let flight_port = free_port_if_zero(&options.bind_host, options.flight_port)?;
-    let grpc_port = free_port_if_zero(&options.bind_host, options.grpc_port)?;
+    let (flight_port, grpc_port) = choose_ports(&options.bind_host, options.flight_port, options.grpc_port)?;
     if let Some(dir) = &options.work_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating work directory {dir}"))?;
     }
@@ -87,14 +86,48 @@ fn split_host_port(address: &str) -> anyhow::Result<(String, u16)> {
     Ok((host.to_string(), port))
 }
 
-/// A port the OS says is free now. Another process could take it before Ballista binds it, but
-/// the window is a few milliseconds and the executor then fails loudly rather than silently.
-fn free_port_if_zero(host: &str, port: u16) -> anyhow::Result<u16> {
-    if port != 0 {
-        return Ok(port);
-    }
-    let listener = TcpListener::bind((host, 0)).with_context(|| format!("binding {host}:0"))?;
-    Ok(listener.local_addr()?.port())
+/// The two ports, with 0 replaced by a free port. Ballista binds the ports itself, so a free port
+/// must be chosen before it is bound. Ports the kernel hands out for `bind(0)` would be a poor
+/// choice: another process starting at the same moment may be handed the same one as soon as we
+/// release it. So free ports are drawn at random from just below the kernel's ephemeral range,
+/// where `bind(0)` never lands, and each is checked by binding it while the other is held.
+fn choose_ports(host: &str, flight: u16, grpc: u16) -> anyhow::Result<(u16, u16)> {
+    let mut held = Vec::new();
+    let mut pick = |wanted: u16| -> anyhow::Result<u16> {
+        if wanted != 0 {
+            return Ok(wanted);
+        }
+        let (low, high) = non_ephemeral_range();
+        for _ in 0..200 {
+            let port = low + (random_u64() % u64::from(high - low)) as u16;
+            if let Ok(listener) = TcpListener::bind((host, port)) {
+                held.push(listener);
+                return Ok(port);
+            }
+        }
+        anyhow::bail!("no free port found on {host} in {low}..{high}")
+    };
+    let flight = pick(flight)?;
+    let grpc = pick(grpc)?;
+    Ok((flight, grpc))
+}
+
+/// A port range of about 10,000 ports that ends where the kernel's ephemeral range begins.
+fn non_ephemeral_range() -> (u16, u16) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(32768);
+    let high = ephemeral_low.max(12_000);
+    (high.saturating_sub(10_000).max(1024), high)
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 /// Exits this process when `parent` stops being our parent: if `squall serve` is killed with
@@ -125,8 +158,11 @@ mod tests {
     }
 
     #[test]
-    fn zero_port_becomes_a_free_one() {
-        assert_ne!(free_port_if_zero("127.0.0.1", 0).unwrap(), 0);
-        assert_eq!(free_port_if_zero("127.0.0.1", 4242).unwrap(), 4242);
+    fn zero_ports_become_two_distinct_free_ones_outside_the_ephemeral_range() {
+        let (flight, grpc) = choose_ports("127.0.0.1", 0, 0).unwrap();
+        assert_ne!(flight, grpc);
+        let (low, high) = non_ephemeral_range();
+        assert!((low..high).contains(&flight) && (low..high).contains(&grpc), "{flight} {grpc} not in {low}..{high}");
+        assert_eq!(choose_ports("127.0.0.1", 4242, 0).unwrap().0, 4242);
     }
 }

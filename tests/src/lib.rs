@@ -1,1 +1,8 @@
+//! The end-to-end harness: start the real `squall` binary on free ports with a temporary data
+//! directory, connect with real clients (tokio-postgres, psql), make real Parquet and CSV files.
 
+pub mod data;
+pub mod psql;
+pub mod server;
+
+pub use server::{Server, ServerBuilder};

@@ -1,1 +1,16 @@
-#[test] fn t() {}
+//! squall's end-to-end tests: ONE binary, a module per area. Every test starts the real `squall`
+//! binary (with separate executor processes) and talks to it as a user does: tokio-postgres over
+//! the simple and extended protocols, and psql.
+
+mod errors;
+mod processes;
+mod psql_client;
+mod queries;
+mod tables;
+
+use squall_tests::ServerBuilder;
+
+/// A server builder for the `squall` binary cargo built for this test run.
+pub fn squall() -> ServerBuilder {
+    ServerBuilder::new(env!("CARGO_BIN_EXE_squall"))
+}

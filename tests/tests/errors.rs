@@ -1,0 +1,39 @@
+//! Every failure reaches the client with its SQLSTATE, and the connection stays usable.
+
+use crate::squall;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_carry_sqlstates_and_the_session_lives_on() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE t (a INT, b TEXT); INSERT INTO t VALUES (1, 'x'), (0, 'y')").await.unwrap();
+    let cases = [
+        ("SELEC 1", "42601"),
+        ("SELECT * FROM no_such_table", "42P01"),
+        ("SELECT no_such_column FROM t", "42703"),
+        ("SELECT no_such_function(a) FROM t", "42883"),
+        ("CREATE TABLE t (x INT)", "42P07"),
+        ("UPDATE t SET a = 2", "0A000"),
+        ("SELECT 1 / a FROM t", "22012"),
+        ("SELECT 'abc'::INT", "22P02"),
+        ("DROP TABLE no_such_table", "42P01"),
+    ];
+    for (sql, code) in cases {
+        // Simple protocol.
+        let err = client.batch_execute(sql).await.expect_err(sql);
+        let db = err.as_db_error().unwrap_or_else(|| panic!("{sql}: {err}"));
+        assert_eq!(db.code().code(), code, "{sql}: {}", db.message());
+        assert!(!db.message().is_empty());
+        // Extended protocol.
+        let err = client.query(sql, &[]).await.expect_err(sql);
+        assert_eq!(err.code().map(|c| c.code()), Some(code), "{sql} (extended): {err}");
+        // The connection still works.
+        let n: i64 = client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
+        assert_eq!(n, 2);
+    }
+    // Statements before the failing one in a multi-statement message have taken effect.
+    let err = client.batch_execute("INSERT INTO t VALUES (5, 'z'); SELECT * FROM nope; INSERT INTO t VALUES (6, 'w')").await.unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "42P01");
+    let ids: Vec<i32> = client.query("SELECT a FROM t ORDER BY a", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(ids, vec![0, 1, 5]);
+}

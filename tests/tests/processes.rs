@@ -1,0 +1,76 @@
+//! Executors are separate OS processes that never outlive their coordinator, and the roles can
+//! run apart as a cluster.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use squall_tests::server::is_alive;
+
+use crate::squall;
+
+fn wait_until_gone(pids: &[u32], within: Duration) {
+    let deadline = Instant::now() + within;
+    while pids.iter().any(|&p| is_alive(p)) {
+        assert!(Instant::now() < deadline, "executor processes still alive: {:?}", pids.iter().filter(|&&p| is_alive(p)).collect::<Vec<_>>());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn executors_exit_when_the_server_is_killed() {
+    let mut server = squall().executors(2).start();
+    server.wait_for_executors(2).await;
+    let executors = server.kill9();
+    assert_eq!(executors.len(), 2, "two executor child processes");
+    wait_until_gone(&executors, Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_everything_cleanly() {
+    let mut server = squall().executors(2).start();
+    server.wait_for_executors(2).await;
+    let executors = server.child_pids();
+    let status = server.terminate();
+    assert!(status.success(), "squall exited with {status}");
+    wait_until_gone(&executors, Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduler_and_executors_run_as_separate_roles() {
+    let server = squall().scheduler_only().start();
+    let work = tempfile::tempdir().unwrap();
+    let mut executors: Vec<_> = (0..2)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_squall"))
+                .args(["executor", "--scheduler", &server.scheduler])
+                .args(["--work-dir", work.path().join(format!("e{i}")).to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    server.wait_for_executors(2).await;
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE nums (n BIGINT); INSERT INTO nums VALUES (1), (2), (3), (4)").await.unwrap();
+    let sum: i64 = client.query_one("SELECT sum(n * n) FROM nums", &[]).await.unwrap().get(0);
+    assert_eq!(sum, 30);
+    for e in &mut executors {
+        e.kill().unwrap();
+        e.wait().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_and_metrics_answer_over_http() {
+    let server = squall().executors(1).start();
+    server.wait_for_executors(1).await;
+    let get = |path: &str| {
+        let output = Command::new("curl").args(["-sf", &format!("http://{}{path}", server.http)]).output().unwrap();
+        assert!(output.status.success(), "GET {path}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(get("/health"), "ok\n");
+    let metrics = get("/metrics");
+    assert!(metrics.contains("squall_executors{state=\"active\"} 1"), "{metrics}");
+}

@@ -1,0 +1,26 @@
+//! psql, the client analysts use first: its meta-commands introspect through pg_catalog.
+
+use squall_tests::psql::psql;
+
+use crate::squall;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_meta_commands_describe_the_database() {
+    let server = squall().executors(1).start();
+    psql(&server, &["CREATE TABLE trips (id BIGINT NOT NULL, city TEXT, fare DOUBLE)", "INSERT INTO trips VALUES (1, 'Oslo', 12.5)"]);
+
+    let tables = psql(&server, &["\\dt"]);
+    assert!(tables.contains("trips"), "{tables}");
+    let described = psql(&server, &["\\d trips"]);
+    for column in ["id", "city", "fare", "bigint", "text", "double precision"] {
+        assert!(described.contains(column), "{column} missing in:\n{described}");
+    }
+    let databases = psql(&server, &["\\l"]);
+    assert!(databases.contains("squall"), "{databases}");
+    let schemas = psql(&server, &["\\dn"]);
+    assert!(schemas.contains("public") && schemas.contains("squall"), "{schemas}");
+    let timed = psql(&server, &["\\timing on", "SELECT city, fare FROM trips"]);
+    assert!(timed.contains("Oslo") && timed.contains("Time:"), "{timed}");
+    let executors = psql(&server, &["SHOW EXECUTORS"]);
+    assert!(executors.contains("completed_tasks") && executors.contains("(1 row)"), "{executors}");
+}

@@ -1,0 +1,158 @@
+//! Queries over real Parquet and CSV files run distributed on the executor processes, with
+//! answers checked against values computed here from the same generated rows.
+
+use std::collections::BTreeMap;
+
+use squall_tests::data::{segment, write_customers_csv, write_orders, Order};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use crate::squall;
+
+const CUSTOMERS: i64 = 50;
+
+async fn orders_and_customers(client: &Client, dir: &std::path::Path) -> Vec<Order> {
+    let orders = write_orders(&dir.join("orders"), 4, 2_500, CUSTOMERS);
+    write_customers_csv(&dir.join("customers.csv"), CUSTOMERS);
+    client
+        .batch_execute(&format!(
+            "CREATE EXTERNAL TABLE orders STORED AS PARQUET LOCATION '{}/orders/';
+             CREATE EXTERNAL TABLE customers STORED AS CSV LOCATION '{}/customers.csv' OPTIONS ('format.has_header' 'true');",
+            dir.display(),
+            dir.display()
+        ))
+        .await
+        .unwrap();
+    orders
+}
+
+/// Sum of completed tasks per executor, from `SHOW EXECUTORS` (simple protocol, text values).
+async fn completed_tasks(client: &Client) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    for message in client.simple_query("SHOW EXECUTORS").await.unwrap() {
+        if let SimpleQueryMessage::Row(row) = message {
+            counts.insert(row.get("id").unwrap().to_string(), row.get("completed_tasks").unwrap().parse().unwrap());
+        }
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn distributed_queries_return_correct_results() {
+    let server = squall().executors(2).start();
+    server.wait_for_executors(2).await;
+    let files = tempfile::tempdir().unwrap();
+    let client = server.client().await;
+    let orders = orders_and_customers(&client, files.path()).await;
+
+    // Aggregate per region.
+    let mut expected: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for o in &orders {
+        let e = expected.entry(o.region).or_default();
+        e.0 += 1;
+        e.1 += o.amount;
+    }
+    let rows = client
+        .query("SELECT region, count(*) AS n, sum(amount) AS total FROM orders GROUP BY region ORDER BY region", &[])
+        .await
+        .unwrap();
+    let got: Vec<(String, i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    let want: Vec<(String, i64, i64)> = expected.iter().map(|(r, (n, t))| (r.to_string(), *n, *t)).collect();
+    assert_eq!(got, want);
+
+    // Join a Parquet table with a CSV table.
+    let mut by_segment: BTreeMap<&str, i64> = BTreeMap::new();
+    for o in &orders {
+        *by_segment.entry(segment(o.customer_id)).or_default() += o.amount;
+    }
+    let rows = client
+        .query(
+            "SELECT c.segment, sum(o.amount) FROM orders o JOIN customers c ON o.customer_id = c.id GROUP BY c.segment ORDER BY c.segment",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let want: Vec<(String, i64)> = by_segment.iter().map(|(s, t)| (s.to_string(), *t)).collect();
+    assert_eq!(got, want);
+
+    // A CTE and a window function.
+    let mut ranked: Vec<(&str, i64)> = expected.iter().map(|(r, (_, t))| (*r, *t)).collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let rows = client
+        .query(
+            "WITH totals AS (SELECT region, sum(amount) AS total FROM orders GROUP BY region)
+             SELECT region, total, rank() OVER (ORDER BY total DESC) AS place FROM totals ORDER BY place, region",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let want: Vec<(String, i64)> = ranked.iter().map(|(r, t)| (r.to_string(), *t)).collect();
+    assert_eq!(got, want);
+    assert_eq!(rows[0].get::<_, i64>(2), 1);
+
+    // ORDER BY ... LIMIT.
+    let mut top = orders.clone();
+    top.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.id.cmp(&b.id)));
+    let rows = client.query("SELECT id, amount FROM orders ORDER BY amount DESC, id LIMIT 5", &[]).await.unwrap();
+    let got: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let want: Vec<(i64, i64)> = top.iter().take(5).map(|o| (o.id, o.amount)).collect();
+    assert_eq!(got, want);
+
+    // Extended protocol with typed parameters, statement reused.
+    let statement = client.prepare("SELECT count(*) FROM orders WHERE region = $1 AND amount > $2").await.unwrap();
+    for (region, min) in [("north", 500i64), ("west", 10)] {
+        let n: i64 = client.query_one(&statement, &[&region, &min]).await.unwrap().get(0);
+        let want = orders.iter().filter(|o| o.region == region && o.amount > min).count() as i64;
+        assert_eq!(n, want, "{region} > {min}");
+    }
+
+    // Simple protocol: text values.
+    let messages = client.simple_query("SELECT count(DISTINCT customer_id) FROM orders").await.unwrap();
+    let distinct = messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap().to_string()),
+        _ => None,
+    });
+    assert_eq!(distinct.as_deref(), Some(CUSTOMERS.to_string().as_str()));
+
+    // The work ran on both executor processes, and not in the coordinator.
+    let counts = completed_tasks(&client).await;
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    assert!(counts.values().all(|&n| n > 0), "every executor completed tasks: {counts:?}");
+    let executor_pids = server.child_pids();
+    let rows = client.query("SELECT DISTINCT squall_node_pid() FROM orders", &[]).await.unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        let pid: i64 = row.get(0);
+        assert!(executor_pids.contains(&(pid as u32)), "rows computed by pid {pid}, executors are {executor_pids:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_shows_the_distributed_stages() {
+    let server = squall().executors(2).start();
+    let files = tempfile::tempdir().unwrap();
+    let client = server.client().await;
+    orders_and_customers(&client, files.path()).await;
+    let rows = client.query("EXPLAIN SELECT region, count(*) FROM orders GROUP BY region", &[]).await.unwrap();
+    let plans: BTreeMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let distributed = plans.get("distributed_plan").unwrap_or_else(|| panic!("no distributed plan in {plans:?}"));
+    assert!(distributed.contains("stage_id=1"), "{distributed}");
+    assert!(distributed.contains("stage_id=2"), "{distributed}");
+    assert!(distributed.contains("ShuffleWriterExec"), "{distributed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catalog_and_constant_queries_stay_on_the_coordinator() {
+    let server = squall().executors(2).start();
+    server.wait_for_executors(2).await;
+    let client = server.client().await;
+    let before = completed_tasks(&client).await;
+    let one: i64 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+    client.query("SELECT relname FROM pg_catalog.pg_class", &[]).await.unwrap();
+    client.query("SELECT table_name FROM information_schema.tables", &[]).await.unwrap();
+    let executors = client.query("SELECT id, slots FROM squall.executors", &[]).await.unwrap();
+    assert_eq!(executors.len(), 2);
+    assert_eq!(completed_tasks(&client).await, before, "no task ran on an executor");
+}
