@@ -9,6 +9,7 @@ use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use squall_sql::{Command, Statement};
 
@@ -127,7 +128,14 @@ impl Session {
                 statements.pop_front().expect("one statement")
             }
             _ => match self.engine.pg_parser.parse(sql) {
-                Ok(mut statements) if statements.len() == 1 => DfStatement::Statement(Box::new(statements.remove(0))),
+                Ok(mut statements) if statements.len() == 1 => {
+                    let mut statement = statements.remove(0);
+                    // PostgreSQL's BEGIN means START TRANSACTION, which is the form DataFusion plans.
+                    if let SqlStatement::StartTransaction { begin, .. } = &mut statement {
+                        *begin = false;
+                    }
+                    DfStatement::Statement(Box::new(statement))
+                }
                 Ok(_) => return Err(SquallError::Syntax("expected exactly one statement".into())),
                 Err(e) => return Err(SquallError::Syntax(syntax_message(&e.to_string()))),
             },

@@ -17,6 +17,7 @@ async fn failures_carry_sqlstates_and_the_session_lives_on() {
         ("SELECT 1 / a FROM t", "22012"),
         ("SELECT 'abc'::INT", "22P02"),
         ("DROP TABLE no_such_table", "42P01"),
+        ("CREATE EXTERNAL TABLE e STORED AS PARQUET LOCATION '/no/such/dir/'", "58P01"),
     ];
     for (sql, code) in cases {
         // Simple protocol.

@@ -19,7 +19,7 @@ async fn psql_meta_commands_describe_the_database() {
     assert!(databases.contains("squall"), "{databases}");
     let schemas = psql(&server, &["\\dn"]);
     assert!(schemas.contains("public") && schemas.contains("squall"), "{schemas}");
-    let timed = psql(&server, &["\\timing on", "SELECT city, fare FROM trips"]);
+    let timed = psql(&server, &["\\timing on", "BEGIN", "SELECT city, fare FROM trips", "COMMIT"]);
     assert!(timed.contains("Oslo") && timed.contains("Time:"), "{timed}");
     let executors = psql(&server, &["SHOW EXECUTORS"]);
     assert!(executors.contains("completed_tasks") && executors.contains("(1 row)"), "{executors}");

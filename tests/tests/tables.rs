@@ -27,6 +27,13 @@ async fn managed_tables_hold_their_rows() {
     }
     assert_eq!(count(&client, "items").await, 6);
 
+    // Drivers wrap statements in BEGIN/COMMIT; each INSERT is atomic on its own.
+    let mut client = client;
+    let tx = client.transaction().await.unwrap();
+    tx.execute("INSERT INTO items VALUES (7, 'plum', 3.0)", &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(count(&client, "items").await, 7);
+
     // INSERT ... SELECT and CREATE TABLE AS read the table on the executors.
     assert_eq!(client.execute("INSERT INTO items SELECT id + 10, name, price * 2 FROM items WHERE id <= 2", &[]).await.unwrap(), 2);
     assert_eq!(client.execute("CREATE TABLE cheap AS SELECT id, name FROM items WHERE price < 1", &[]).await.unwrap(), 2);
@@ -34,12 +41,12 @@ async fn managed_tables_hold_their_rows() {
     let got: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(got, vec![(1, "apple".to_string()), (2, "pear".to_string())]);
     let total: f64 = client.query_one("SELECT sum(price) FROM items", &[]).await.unwrap().get(0);
-    assert!((total - (0.5 + 0.75 + 2.0 + 4.0 + 5.0 + 6.0 + 1.0 + 1.5)).abs() < 1e-9, "{total}");
+    assert!((total - (0.5 + 0.75 + 2.0 + 4.0 + 5.0 + 6.0 + 3.0 + 1.0 + 1.5)).abs() < 1e-9, "{total}");
 
     // NOT NULL is enforced, and a failed INSERT adds nothing.
     let err = client.execute("INSERT INTO items VALUES (NULL, 'x', 1.0)", &[]).await.unwrap_err();
     assert_eq!(err.code().unwrap().code(), "23502", "{err}");
-    assert_eq!(count(&client, "items").await, 8);
+    assert_eq!(count(&client, "items").await, 9);
 
     client.batch_execute("DROP TABLE cheap").await.unwrap();
     let err = client.query("SELECT * FROM cheap", &[]).await.unwrap_err();

@@ -62,7 +62,9 @@ fn schema_code(message: &str) -> &'static str {
 }
 
 fn plan_code(message: &str) -> &'static str {
-    if message.contains("table '") && message.contains("not found") {
+    if message.contains("No files found at") {
+        "58P01"
+    } else if message.contains("table '") && message.contains("not found") {
         "42P01"
     } else if message.contains("Invalid function") || message.contains("No function matches") || message.contains("function") && message.contains("does not exist") {
         "42883"
@@ -94,7 +96,7 @@ fn execution_code(message: &str) -> &'static str {
     } else if message.contains("Resources exhausted") {
         "53200"
     } else if message.contains("No such file") || message.contains("Object at location") || message.contains("not found") {
-        "58030"
+        "58P01"
     } else {
         "XX000"
     }
@@ -159,6 +161,7 @@ mod tests {
     fn kinds_map_to_their_sqlstates() {
         assert_eq!(code(DataFusionError::Plan("Invalid function 'nosuch'.\nDid you mean 'nanvl'?".into())), "42883");
         assert_eq!(code(DataFusionError::NotImplemented("x".into())), "0A000");
+        assert_eq!(code(DataFusionError::Plan("No files found at file:///nope/. Cannot infer schema".into())), "58P01");
         assert_eq!(code(DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None)), "22012");
         assert_eq!(code(DataFusionError::Execution("Job failed: Arrow error: Divide by zero error".into())), "22012");
         let ballista = "Job 1 failed: Task failed due to runtime execution error: DataFusionError(Shared(External(ArrowError(DivideByZero))))";
