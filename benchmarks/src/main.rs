@@ -1,1 +1,57 @@
-fn main() {}
+//! `squall-bench`: squall measured beside a peer in the same run, on the same files.
+//!
+//! Build everything in release mode first (`cargo build --release --workspace --bins`), then run
+//! `target/release/squall-bench <benchmark>`. Results are printed as Markdown and written to
+//! `benchmarks/results/`.
+
+mod aggregate;
+mod report;
+mod wire;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+struct Cli {
+    /// The squall binary to benchmark.
+    #[arg(long, default_value = "target/release/squall")]
+    squall: PathBuf,
+    /// Where generated data is cached between runs.
+    #[arg(long, default_value = "benchmarks/data")]
+    data: PathBuf,
+    #[command(subcommand)]
+    benchmark: Benchmark,
+}
+
+#[derive(Subcommand)]
+enum Benchmark {
+    /// Round trip of `SELECT 1` through tokio-postgres: simple and extended protocol.
+    Wire {
+        #[arg(long, default_value_t = 1000)]
+        iterations: usize,
+    },
+    /// One grouped aggregate over generated Parquet rows: squall (2 executors) vs DataFusion
+    /// in-process on the same files.
+    Aggregate {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    anyhow::ensure!(
+        cli.squall.exists(),
+        "{} not found: run `cargo build --release --workspace --bins` first",
+        cli.squall.display()
+    );
+    let report = match cli.benchmark {
+        Benchmark::Wire { iterations } => wire::run(&cli.squall, iterations).await?,
+        Benchmark::Aggregate { rows, runs } => aggregate::run(&cli.squall, &cli.data, rows, runs).await?,
+    };
+    report.print_and_save()
+}
