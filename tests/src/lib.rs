@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod psql;
+pub mod s3;
 pub mod server;
 
 pub use server::{Server, ServerBuilder};

@@ -15,6 +15,7 @@ pub struct ServerBuilder {
     executors: usize,
     data_dir: Option<PathBuf>,
     scheduler_listen: String,
+    env: Vec<(String, String)>,
 }
 
 impl ServerBuilder {
@@ -26,7 +27,14 @@ impl ServerBuilder {
             executors: 2,
             data_dir: None,
             scheduler_listen: "127.0.0.1:0".into(),
+            env: Vec::new(),
         }
+    }
+
+    /// An environment variable for the server (and so for its executors).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     pub fn executors(mut self, n: usize) -> Self {
@@ -65,6 +73,7 @@ impl ServerBuilder {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         if self.subcommand == "serve" {
             command.args(["--executors", &self.executors.to_string()]);
         }

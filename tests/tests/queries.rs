@@ -156,3 +156,25 @@ async fn catalog_and_constant_queries_stay_on_the_coordinator() {
     assert_eq!(executors.len(), 2);
     assert_eq!(completed_tasks(&client).await, before, "no task ran on an executor");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_locations_work_when_configured_through_the_environment() {
+    let s3 = squall_tests::s3::LocalS3::start("lake");
+    let files = tempfile::tempdir().unwrap();
+    let orders = write_orders(&files.path().join("orders"), 3, 1_000, CUSTOMERS);
+    for f in 0..3 {
+        s3.put("lake", &format!("orders/orders-{f}.parquet"), &files.path().join(format!("orders/orders-{f}.parquet")));
+    }
+    let mut builder = squall().executors(2);
+    for (key, value) in s3.env() {
+        builder = builder.env(key, &value);
+    }
+    let server = builder.start();
+    let client = server.client().await;
+    client.batch_execute("CREATE EXTERNAL TABLE orders STORED AS PARQUET LOCATION 's3://lake/orders/'").await.unwrap();
+    let row = client.query_one("SELECT count(*), sum(amount) FROM orders", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), orders.len() as i64);
+    assert_eq!(row.get::<_, i64>(1), orders.iter().map(|o| o.amount).sum::<i64>());
+    let counts = completed_tasks(&client).await;
+    assert!(counts.values().sum::<i64>() > 0, "the scan ran on the executors: {counts:?}");
+}

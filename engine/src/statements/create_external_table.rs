@@ -5,30 +5,18 @@
 
 use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 
-use super::create_table::table_exists;
-use super::user_table_name;
+use super::claim_name;
 use crate::catalog::Entry;
 use crate::engine::absolutize_locations;
-use crate::error::{Result, SquallError};
+use crate::error::Result;
 use crate::session::{Output, Session};
 
 pub(super) async fn run(session: &Session, sql: &str, create: Box<CreateExternalTable>) -> Result<Output> {
-    let name = user_table_name(&create.name)?;
-    if create.or_replace {
-        return Err(SquallError::Unsupported("CREATE OR REPLACE EXTERNAL TABLE is not supported; DROP the table first".into()));
-    }
-    if create.temporary {
-        return Err(SquallError::Unsupported("temporary tables are not supported".into()));
-    }
+    let Some(relation) = claim_name(session, &create.name, create.or_replace, create.temporary, create.if_not_exists).await? else {
+        return Ok(Output::Done { tag: "CREATE EXTERNAL TABLE", rows: None });
+    };
+    let name = relation.name.clone();
     let engine = &session.engine;
-    let _ddl = engine.ddl_lock.lock().await;
-    if table_exists(session, &name).await {
-        return if create.if_not_exists {
-            Ok(Output::Done { tag: "CREATE EXTERNAL TABLE", rows: None })
-        } else {
-            Err(SquallError::DuplicateTable(format!("relation \"{name}\" already exists")))
-        };
-    }
     let base_dir = std::env::current_dir()?;
     let plan = absolutize_locations(LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)), &base_dir);
     // Registering reads the location (schema inference): a bad path fails here, before the

@@ -10,28 +10,17 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::logical_expr::{CreateMemoryTable, LogicalPlan};
 
-use super::{query, user_table_name};
+use super::{claim_name, query};
 use crate::catalog::Entry;
-use crate::error::{Result, SquallError};
+use crate::error::Result;
 use crate::session::{Output, Session};
 
 pub(super) async fn run(session: &Session, create: CreateMemoryTable) -> Result<Output> {
-    let name = user_table_name(&create.name)?;
-    if create.or_replace {
-        return Err(SquallError::Unsupported("CREATE OR REPLACE TABLE is not supported; DROP the table first".into()));
-    }
-    if create.temporary {
-        return Err(SquallError::Unsupported("temporary tables are not supported".into()));
-    }
+    let Some(relation) = claim_name(session, &create.name, create.or_replace, create.temporary, create.if_not_exists).await? else {
+        return Ok(Output::Done { tag: "CREATE TABLE", rows: None });
+    };
+    let name = relation.name.clone();
     let engine = &session.engine;
-    let _ddl = engine.ddl_lock.lock().await;
-    if table_exists(session, &name).await {
-        return if create.if_not_exists {
-            Ok(Output::Done { tag: "CREATE TABLE", rows: None })
-        } else {
-            Err(SquallError::DuplicateTable(format!("relation \"{name}\" already exists")))
-        };
-    }
 
     let has_rows = !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(e) if !e.produce_one_row);
     let declared = create.input.schema().as_arrow().clone();
@@ -61,9 +50,4 @@ pub(super) async fn run(session: &Session, create: CreateMemoryTable) -> Result<
         Some(rows) => Output::Done { tag: "SELECT", rows: Some(rows) },
         None => Output::Done { tag: "CREATE TABLE", rows: None },
     })
-}
-
-/// Whether `name` is taken in the default schema (by a table or a view, of any kind).
-pub(super) async fn table_exists(session: &Session, name: &str) -> bool {
-    session.engine.catalog.get(name).is_some() || session.ctx.table_exist(name).unwrap_or(false)
 }

@@ -42,6 +42,37 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan) -> 
     }
 }
 
+/// A name claimed for a new table or view: checked free, with catalog changes locked out until
+/// the creating statement is done with it.
+pub(super) struct NewRelation<'a> {
+    pub name: String,
+    _ddl: tokio::sync::MutexGuard<'a, ()>,
+}
+
+/// The checks every CREATE shares. `Ok(None)` when the name is taken and IF NOT EXISTS was given.
+pub(super) async fn claim_name<'a>(
+    session: &'a Session,
+    reference: &TableReference,
+    or_replace: bool,
+    temporary: bool,
+    if_not_exists: bool,
+) -> Result<Option<NewRelation<'a>>> {
+    let name = user_table_name(reference)?;
+    if or_replace {
+        return Err(SquallError::Unsupported(format!("CREATE OR REPLACE is not supported; DROP \"{name}\" first")));
+    }
+    if temporary {
+        return Err(SquallError::Unsupported("temporary tables and views are not supported".into()));
+    }
+    let ddl = session.engine.ddl_lock.lock().await;
+    let taken = session.engine.catalog.get(&name).is_some() || session.ctx.table_exist(name.as_str()).unwrap_or(false);
+    match (taken, if_not_exists) {
+        (false, _) => Ok(Some(NewRelation { name, _ddl: ddl })),
+        (true, true) => Ok(None),
+        (true, false) => Err(SquallError::DuplicateTable(format!("relation \"{name}\" already exists"))),
+    }
+}
+
 /// The name of a user table in the default schema; other schemas are not squall's to write.
 fn user_table_name(name: &TableReference) -> Result<String> {
     match name.schema() {
