@@ -74,11 +74,6 @@ impl ProcessLauncher {
         Ok(id)
     }
 
-    /// Process ids of the executors this launcher started that are still running.
-    pub fn pids(&self) -> Vec<(String, u32)> {
-        self.lock().iter().filter_map(|e| e.child.id().map(|pid| (e.id.clone(), pid))).collect()
-    }
-
     /// Stops every child: SIGTERM, then SIGKILL for those still running after `grace`.
     pub async fn stop_all(&self, grace: Duration) {
         let mut children: Vec<LaunchedExecutor> = std::mem::take(&mut *self.lock());

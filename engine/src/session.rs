@@ -50,10 +50,6 @@ impl Session {
         Self { engine, ctx: SessionContext::new_with_state(state) }
     }
 
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
-    }
-
     /// Runs every statement of a simple-query message, stopping at the first error as
     /// PostgreSQL does; the outputs before the error are kept.
     pub async fn run_text(&self, text: &str) -> Vec<Result<Output>> {

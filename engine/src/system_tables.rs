@@ -70,8 +70,3 @@ pub fn system_schema(tables: Vec<(&str, SystemTable)>) -> Result<Arc<dyn SchemaP
     }
     Ok(Arc::new(schema))
 }
-
-/// Whether a table provider is one of squall's system tables.
-pub fn is_system_table(provider: &dyn TableProvider) -> bool {
-    provider.is::<SystemTable>()
-}
