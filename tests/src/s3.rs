@@ -1,4 +1,4 @@
-//! A local S3-compatible server (moto, from PyPI) for testing `s3://` table locations without
+//! A local S3-compatible server (moto, from PyPI, run as `python3 -m moto.server`) for testing `s3://` table locations without
 //! leaving the machine.
 
 use std::net::TcpListener;
@@ -15,12 +15,14 @@ impl LocalS3 {
     /// Starts `moto_server` on a free loopback port and creates `bucket`.
     pub fn start(bucket: &str) -> Self {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // Run as a module rather than through the `moto_server` script, which a fresh pyenv
+        // install only puts on PATH after `pyenv rehash`.
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server must be installed: pip install 'moto[server]' (.ci/run does)");
+            .expect("python3 must be installed, with moto: pip install 'moto[server]' (.ci/run does)");
         let s3 = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
         // moto accepts an unsigned PUT of the bucket once it is up.
