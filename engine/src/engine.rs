@@ -17,6 +17,7 @@ use squall_udf::{object_stores, registry, settings};
 use crate::catalog::{Catalog, Entry};
 use crate::error::{Result, SquallError};
 use crate::executors;
+use crate::models::registry::ModelRegistry;
 use crate::scheduler::EmbeddedScheduler;
 use crate::system_tables::{self, SystemTable, SYSTEM_SCHEMA};
 use crate::tables::TableStore;
@@ -26,6 +27,8 @@ pub struct Engine {
     pub base: SessionContext,
     pub catalog: Catalog,
     pub tables: TableStore,
+    /// Trained models and their versions.
+    pub models: Arc<ModelRegistry>,
     pub scheduler: EmbeddedScheduler,
     /// `df://host:port` of the embedded scheduler, for the coordinator's Ballista client.
     pub scheduler_url: String,
@@ -41,6 +44,7 @@ impl Engine {
     pub async fn open(data_dir: &Path, scheduler: EmbeddedScheduler) -> Result<Arc<Self>> {
         let tables = TableStore::open(data_dir)?;
         let catalog = Catalog::open(&data_dir.join("catalog"))?;
+        let models = Arc::new(ModelRegistry::open(data_dir)?);
         let spill_dir = data_dir.join("tmp");
         let state = registry::install_functions(
             SessionStateBuilder::new()
@@ -53,7 +57,10 @@ impl Engine {
             .map_err(|e| SquallError::Internal(format!("installing pg_catalog: {e}")))?;
 
         let scheduler_url = format!("df://{}", scheduler.address);
-        let system = system_tables::system_schema(vec![("executors", executors_table(scheduler.clone()))])?;
+        let system = system_tables::system_schema(vec![
+            ("executors", executors_table(scheduler.clone())),
+            ("models", models_table(Arc::clone(&models))),
+        ])?;
         base.catalog(settings::DATABASE)
             .ok_or_else(|| SquallError::Internal("default catalog missing".into()))?
             .register_schema(SYSTEM_SCHEMA, system)?;
@@ -62,6 +69,7 @@ impl Engine {
             base,
             catalog,
             tables,
+            models,
             scheduler,
             scheduler_url,
             pg_parser: PostgresCompatibilityParser::new(),
@@ -137,6 +145,16 @@ fn executors_table(scheduler: EmbeddedScheduler) -> SystemTable {
         Arc::new(move || {
             let scheduler = scheduler.clone();
             async move { executors::to_batch(&executors::list(&scheduler).await?) }.boxed()
+        }),
+    )
+}
+
+fn models_table(models: Arc<ModelRegistry>) -> SystemTable {
+    SystemTable::new(
+        crate::models::system_table::schema(),
+        Arc::new(move || {
+            let models = Arc::clone(&models);
+            async move { crate::models::system_table::to_batch(&models) }.boxed()
         }),
     )
 }

@@ -13,6 +13,21 @@ pub enum SquallError {
     /// The statement names a table that does not exist (42P01).
     #[error("{0}")]
     UndefinedTable(String),
+    /// A model or other named object does not exist (42704).
+    #[error("{0}")]
+    UndefinedObject(String),
+    /// A column the statement names is not there (42703).
+    #[error("{0}")]
+    UndefinedColumn(String),
+    /// No function of that name takes these arguments (42883).
+    #[error("{0}")]
+    UndefinedFunction(String),
+    /// The data cannot do what the statement asks, e.g. train a classifier on one class (22000).
+    #[error("{0}")]
+    DataException(String),
+    /// A NULL where none is allowed, e.g. in training rows under `nulls = 'error'` (22004).
+    #[error("{0}")]
+    NullValueNotAllowed(String),
     /// The statement creates something that already exists (42P07).
     #[error("{0}")]
     DuplicateTable(String),
@@ -48,5 +63,11 @@ impl SquallError {
 impl From<std::io::Error> for SquallError {
     fn from(e: std::io::Error) -> Self {
         Self::Storage(format!("I/O error in the data directory: {e}"))
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for SquallError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        Self::DataFusion(DataFusionError::from(e))
     }
 }

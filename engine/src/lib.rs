@@ -1,6 +1,6 @@
 //! The squall coordinator: the Postgres-wire front end, per-connection sessions, the persistent
 //! catalog, the planner that routes queries to the executors, the embedded Ballista scheduler and
-//! the executor launcher.
+//! the executor launcher, and the model registry.
 
 pub mod catalog;
 pub mod coordinator;
@@ -10,6 +10,7 @@ pub mod executors;
 pub mod frontend;
 pub mod http;
 pub mod launcher;
+pub mod models;
 pub mod pg_types;
 pub mod routing;
 pub mod scheduler;

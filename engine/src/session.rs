@@ -32,13 +32,40 @@ pub enum Output {
 pub struct Prepared {
     /// The SQL text the plan came from (kept for statements that are stored as text).
     pub sql: String,
-    /// `None` for an empty statement.
+    /// `None` for an empty statement or a squall command.
     pub plan: Option<LogicalPlan>,
+    /// A squall command that is an action rather than a query (TRAIN MODEL, ...).
+    pub command: Option<Command>,
 }
+
+impl Prepared {
+    fn empty() -> Self {
+        Self { sql: String::new(), plan: None, command: None }
+    }
+
+    /// The columns the statement answers with, if it answers with rows.
+    pub fn result_schema(&self) -> Option<SchemaRef> {
+        match (&self.plan, &self.command) {
+            (Some(plan), _) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_)) => {
+                Some(Arc::new(plan.schema().as_arrow().clone()))
+            }
+            (_, Some(command)) => crate::models::result_schema(command),
+            _ => None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plan.is_none() && self.command.is_none()
+    }
+}
+
+/// Where NOTICE messages of the running statement go (the connection's client).
+pub type NoticeSink = tokio::sync::mpsc::UnboundedSender<String>;
 
 pub struct Session {
     pub(crate) engine: Arc<Engine>,
     pub(crate) ctx: SessionContext,
+    notices: std::sync::Mutex<Option<NoticeSink>>,
 }
 
 impl Session {
@@ -47,7 +74,20 @@ impl Session {
         let state = SessionStateBuilder::new_from_existing(engine.base.state())
             .with_session_id(uuid::Uuid::new_v4().to_string())
             .build();
-        Self { engine, ctx: SessionContext::new_with_state(state) }
+        Self { engine, ctx: SessionContext::new_with_state(state), notices: Default::default() }
+    }
+
+    /// Sends NOTICE messages of the statements that follow to `sink` (`None`: drop them).
+    pub fn set_notice_sink(&self, sink: Option<NoticeSink>) {
+        *self.notices.lock().unwrap_or_else(|p| p.into_inner()) = sink;
+    }
+
+    /// Tells the client something while a statement runs (progress of TRAIN MODEL, ...).
+    pub(crate) fn notice(&self, message: String) {
+        tracing::info!("{message}");
+        if let Some(sink) = self.notices.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let _ = sink.send(message);
+        }
     }
 
     /// Runs every statement of a simple-query message, stopping at the first error as
@@ -76,7 +116,7 @@ impl Session {
     pub async fn prepare(&self, text: &str) -> Result<Prepared> {
         let mut statements = squall_sql::parse(text).map_err(|e| SquallError::Syntax(e.message))?;
         match statements.len() {
-            0 => Ok(Prepared { sql: String::new(), plan: None }),
+            0 => Ok(Prepared::empty()),
             1 => self.plan_statement(&statements.remove(0)).await,
             _ => Err(SquallError::Syntax("cannot insert multiple commands into a prepared statement".into())),
         }
@@ -84,6 +124,14 @@ impl Session {
 
     /// Executes a prepared statement with its parameter values.
     pub async fn execute(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
+        if let Some(command) = &prepared.command {
+            self.engine.metrics.statement_started();
+            let output = crate::models::run(self, command).await;
+            if output.is_err() {
+                self.engine.metrics.statement_failed();
+            }
+            return output;
+        }
         let Some(plan) = &prepared.plan else {
             return Ok(Output::Done { tag: "", rows: None });
         };
@@ -104,13 +152,19 @@ impl Session {
             Statement::Sql(sql) => sql.clone(),
             // Commands that read state are queries over the system tables.
             Statement::Command(Command::ShowExecutors) => "SELECT * FROM squall.executors ORDER BY id".to_string(),
+            Statement::Command(Command::ShowModels) => "SELECT name, version, algorithm, task, target, features, rows_used, \
+                 created_at, holdout_accuracy, holdout_r2 FROM squall.models WHERE current ORDER BY name"
+                .to_string(),
+            Statement::Command(command) => {
+                return Ok(Prepared { sql: String::new(), plan: None, command: Some(command.clone()) });
+            }
         };
         let plan = self.plan_sql(&sql).await?;
         let plan = match plan {
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_) => plan,
             query => crate::pg_types::with_postgres_types(query)?,
         };
-        Ok(Prepared { sql, plan: Some(plan) })
+        Ok(Prepared { sql, plan: Some(plan), command: None })
     }
 
     /// Plans standard SQL. DataFusion's own parser reads its extension `CREATE EXTERNAL TABLE`;
@@ -130,6 +184,7 @@ impl Session {
                     if let SqlStatement::StartTransaction { begin, .. } = &mut statement {
                         *begin = false;
                     }
+                    crate::models::references::resolve(&mut statement, &self.engine.models)?;
                     DfStatement::Statement(Box::new(statement))
                 }
                 Ok(_) => return Err(SquallError::Syntax("expected exactly one statement".into())),

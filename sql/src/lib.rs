@@ -9,7 +9,7 @@ mod commands;
 mod split;
 mod words;
 
-pub use commands::Command;
+pub use commands::{Command, TrainModel};
 
 /// One statement of a request.
 #[derive(Debug, Clone, PartialEq)]

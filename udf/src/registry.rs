@@ -12,12 +12,23 @@ use crate::functions;
 
 /// Scalar functions squall adds to DataFusion's built-ins.
 pub fn squall_scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::from(functions::node_pid::NodePid::new()))]
+    use functions::predict::{Predict, Returns};
+    vec![
+        Arc::new(ScalarUDF::from(functions::node_pid::NodePid::new())),
+        Arc::new(ScalarUDF::from(functions::row_fraction::RowFraction::default())),
+        Arc::new(ScalarUDF::from(Predict::new(Returns::Value))),
+        Arc::new(ScalarUDF::from(Predict::new(Returns::Probability))),
+        Arc::new(ScalarUDF::from(Predict::new(Returns::Score))),
+    ]
 }
 
-/// Aggregate functions squall adds to DataFusion's built-ins (the model trainers will live here).
+/// Aggregate functions squall adds to DataFusion's built-ins: the model trainers and EVALUATE.
 pub fn squall_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![]
+    vec![
+        Arc::new(AggregateUDF::from(functions::train_naive_bayes::aggregate())),
+        Arc::new(AggregateUDF::from(functions::training_sample::aggregate())),
+        Arc::new(AggregateUDF::from(functions::evaluate::aggregate())),
+    ]
 }
 
 /// DataFusion's built-ins plus squall's functions, as Ballista's executors resolve them when they

@@ -14,6 +14,11 @@ pub fn classify(error: &SquallError) -> (&'static str, String) {
         SquallError::Syntax(m) => ("42601", m.clone()),
         SquallError::UndefinedTable(m) => ("42P01", m.clone()),
         SquallError::DuplicateTable(m) => ("42P07", m.clone()),
+        SquallError::UndefinedObject(m) => ("42704", m.clone()),
+        SquallError::UndefinedColumn(m) => ("42703", m.clone()),
+        SquallError::UndefinedFunction(m) => ("42883", m.clone()),
+        SquallError::DataException(m) => ("22000", m.clone()),
+        SquallError::NullValueNotAllowed(m) => ("22004", m.clone()),
         SquallError::WrongObjectType(m) => ("42809", m.clone()),
         SquallError::Unsupported(m) => ("0A000", m.clone()),
         SquallError::InvalidParameter(m) => ("22023", m.clone()),
@@ -30,6 +35,11 @@ pub fn to_pg_error(error: &SquallError) -> PgWireError {
 }
 
 fn classify_datafusion(error: &DataFusionError) -> (&'static str, String) {
+    // squall's own functions put their SQLSTATE in the message, which survives the trip from an
+    // executor inside Ballista's job-failure text.
+    if let Some((code, message)) = squall_udf::ml::error::find_coded(&error.to_string()) {
+        return (known_code(&code), message);
+    }
     let root = error.find_root();
     let message = root.strip_backtrace();
     let message = message.trim();
@@ -189,4 +199,10 @@ mod tests {
         assert_eq!(classify(&SquallError::Syntax("x".into())).0, "42601");
         assert_eq!(code(DataFusionError::Internal("bug".into())), "XX000");
     }
+}
+
+/// The codes squall's functions raise, as static strings.
+fn known_code(code: &str) -> &'static str {
+    const CODES: &[&str] = &["22000", "22004", "22023", "42703", "42704", "42883", "0A000", "58030", "XX000"];
+    CODES.iter().find(|c| **c == code).copied().unwrap_or("XX000")
 }

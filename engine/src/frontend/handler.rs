@@ -8,7 +8,7 @@ use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::LogicalPlan;
-use futures::Sink;
+use futures::{Sink, SinkExt};
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -17,7 +17,8 @@ use pgwire::api::results::{FieldInfo, Response};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::response::NoticeResponse;
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 
@@ -90,7 +91,8 @@ impl SimpleQueryHandler for QueryHandler {
         let session = self.parser.session(client);
         let options = format_options(client);
         let mut responses = Vec::new();
-        for output in session.run_text(query).await {
+        let outputs = with_notices(client, &session, session.run_text(query)).await?;
+        for output in outputs {
             let response = match output {
                 Ok(output) => to_response(output, &Format::UnifiedText, options.clone()).await,
                 Err(e) => Err(to_pg_error(&e)),
@@ -138,7 +140,7 @@ impl ExtendedQueryHandler for QueryHandler {
             }
             None => None,
         };
-        let result = match session.execute(prepared, params).await {
+        let result = match with_notices(client, &session, session.execute(prepared, params)).await? {
             Ok(output) => to_response(output, &portal.result_column_format, format_options(client)).await,
             Err(e) => Err(to_pg_error(&e)),
         };
@@ -158,7 +160,7 @@ impl QueryParser for Parser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         match self.session(client).prepare(sql).await {
-            Ok(prepared) if prepared.plan.is_none() => Ok(None),
+            Ok(prepared) if prepared.is_empty() => Ok(None),
             Ok(prepared) => Ok(Some(prepared)),
             Err(e) => {
                 let (code, message) = classify(&e);
@@ -181,11 +183,9 @@ impl QueryParser for Parser {
     }
 
     fn get_result_schema(&self, stmt: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
-        match &stmt.plan {
-            Some(plan) if returns_rows(plan) => {
-                arrow_schema_to_pg_fields(plan.schema().as_arrow(), format.unwrap_or(&Format::UnifiedText), None)
-            }
-            _ => Ok(vec![]),
+        match stmt.result_schema() {
+            Some(schema) => arrow_schema_to_pg_fields(&schema, format.unwrap_or(&Format::UnifiedText), None),
+            None => Ok(vec![]),
         }
     }
 }
@@ -211,9 +211,30 @@ fn parameter_data_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>, Squ
     Ok(ordered)
 }
 
-/// Whether a statement answers with rows (a query) rather than a command tag.
-fn returns_rows(plan: &LogicalPlan) -> bool {
-    !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_))
+/// Runs `work` while sending the session's NOTICE messages to the client as they come, as
+/// PostgreSQL does for RAISE NOTICE, so psql shows training progress while it runs.
+async fn with_notices<C, T>(client: &mut C, session: &Session, work: impl std::future::Future<Output = T>) -> PgWireResult<T>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let notice = |message: String| {
+        PgWireBackendMessage::NoticeResponse(NoticeResponse::from(ErrorInfo::new("NOTICE".into(), "00000".into(), message)))
+    };
+    let (sink, mut messages) = tokio::sync::mpsc::unbounded_channel();
+    session.set_notice_sink(Some(sink));
+    tokio::pin!(work);
+    let result = loop {
+        tokio::select! {
+            result = &mut work => break result,
+            Some(message) = messages.recv() => client.send(notice(message)).await?,
+        }
+    };
+    session.set_notice_sink(None);
+    while let Ok(message) = messages.try_recv() {
+        client.send(notice(message)).await?;
+    }
+    Ok(result)
 }
 
 fn log_failure(code: &str, message: &str, sql: &str) {

@@ -1,9 +1,16 @@
 //! squall's own commands, one file each. A command is recognised by its leading words; anything
 //! else is standard SQL.
 
+mod describe_model;
+mod drop_model;
+mod evaluate_model;
 mod show_executors;
+mod show_models;
+mod train_model;
 
 use sqlparser::tokenizer::Token;
+
+pub use train_model::TrainModel;
 
 use crate::words::Words;
 use crate::ParseError;
@@ -13,13 +20,36 @@ use crate::ParseError;
 pub enum Command {
     /// `SHOW EXECUTORS`: the live executors and their task counts.
     ShowExecutors,
+    /// `TRAIN MODEL ...`: train a model on the rows of a query.
+    TrainModel(TrainModel),
+    /// `EVALUATE MODEL name [ON query]`: holdout metrics, or metrics over the query's rows.
+    EvaluateModel { name: String, on: Option<String> },
+    /// `SHOW MODELS`
+    ShowModels,
+    /// `DESCRIBE MODEL name`
+    DescribeModel { name: String },
+    /// `DROP MODEL [IF EXISTS] name`
+    DropModel { name: String, if_exists: bool },
 }
+
+type CommandParser = fn(&mut Words) -> Result<Option<Command>, ParseError>;
+
+/// Every command's parser; each returns `Ok(None)` when the statement is not its command.
+const PARSERS: &[CommandParser] = &[
+    show_executors::parse,
+    train_model::parse,
+    evaluate_model::parse,
+    show_models::parse,
+    describe_model::parse,
+    drop_model::parse,
+];
 
 /// `Ok(None)` when the statement is not a squall command.
 pub(crate) fn parse_command(tokens: &[Token]) -> Result<Option<Command>, ParseError> {
-    let mut words = Words::new(tokens);
-    if let Some(command) = show_executors::parse(&mut words)? {
-        return Ok(Some(command));
+    for parse in PARSERS {
+        if let Some(command) = parse(&mut Words::new(tokens))? {
+            return Ok(Some(command));
+        }
     }
     Ok(None)
 }

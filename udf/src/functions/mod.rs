@@ -1,3 +1,9 @@
 //! squall's SQL functions, one file each.
 
+pub mod blob_aggregate;
+pub mod evaluate;
 pub mod node_pid;
+pub mod predict;
+pub mod row_fraction;
+pub mod train_naive_bayes;
+pub mod training_sample;

@@ -1,0 +1,178 @@
+//! The model registry: which models exist, their versions and where each version's file is,
+//! persisted in `catalog/models.json` (written atomically, like the table catalog). Model files
+//! live under `models/<name>/` in the data directory; a version's file is written and synced
+//! before the registry names it, so a crash never leaves the registry pointing at nothing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{sync_dir, write_atomically};
+use crate::error::{Result, SquallError};
+
+const FILE_NAME: &str = "models.json";
+const FORMAT_VERSION: u32 = 1;
+
+/// One trained version, with what TRAIN MODEL measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    pub version: u32,
+    /// The model file (`file:///...`): unique per version, never rewritten.
+    pub url: String,
+    pub algorithm: String,
+    pub task: String,
+    pub target: Option<String>,
+    pub features: Vec<String>,
+    pub rows_used: u64,
+    pub rows_total: u64,
+    pub training_ms: u64,
+    /// Seconds since the Unix epoch.
+    pub created_at: f64,
+    /// Holdout metrics `(name, value)`; empty with `holdout = 0`.
+    pub metrics: Vec<(String, f64)>,
+    /// Holdout confusion matrix `(actual, predicted, rows)` for classifiers.
+    pub confusion: Vec<(String, String, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    pub name: String,
+    pub current: u32,
+    pub versions: Vec<Version>,
+}
+
+impl ModelEntry {
+    pub fn version(&self, v: u32) -> Option<&Version> {
+        self.versions.iter().find(|x| x.version == v)
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct RegistryFile {
+    version: u32,
+    models: Vec<ModelEntry>,
+}
+
+pub struct ModelRegistry {
+    catalog_dir: PathBuf,
+    /// `<data>/models`, where model files are written.
+    pub models_dir: PathBuf,
+    file: Mutex<RegistryFile>,
+}
+
+/// A parsed `name` or `name@version`.
+pub fn split_reference(reference: &str) -> Result<(String, Option<u32>)> {
+    match reference.split_once('@') {
+        None => Ok((reference.to_string(), None)),
+        Some((name, v)) => match v.parse::<u32>() {
+            Ok(v) => Ok((name.to_string(), Some(v))),
+            Err(_) => Err(SquallError::InvalidParameter(format!(
+                "\"{reference}\" is not a model reference: use 'name' or 'name@version'"
+            ))),
+        },
+    }
+}
+
+impl ModelRegistry {
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        let catalog_dir = data_dir.join("catalog");
+        let models_dir = data_dir.join("models");
+        fs::create_dir_all(&catalog_dir)?;
+        fs::create_dir_all(&models_dir)?;
+        let path = catalog_dir.join(FILE_NAME);
+        let file = match fs::read(&path) {
+            Ok(bytes) => {
+                let file: RegistryFile =
+                    serde_json::from_slice(&bytes).map_err(|e| SquallError::storage(format!("reading {}", path.display()), e))?;
+                if file.version != FORMAT_VERSION {
+                    return Err(SquallError::Storage(format!("{} has format {}, expected {FORMAT_VERSION}", path.display(), file.version)));
+                }
+                file
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RegistryFile { version: FORMAT_VERSION, models: vec![] },
+            Err(e) => return Err(SquallError::storage(format!("reading {}", path.display()), e)),
+        };
+        Ok(Self { catalog_dir, models_dir, file: Mutex::new(file) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RegistryFile> {
+        self.file.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn models(&self) -> Vec<ModelEntry> {
+        self.lock().models.clone()
+    }
+
+    pub fn get(&self, name: &str) -> Option<ModelEntry> {
+        self.lock().models.iter().find(|m| m.name == name).cloned()
+    }
+
+    /// The version a reference names (`name`: the current one); 42704 when there is none.
+    pub fn resolve(&self, reference: &str) -> Result<(ModelEntry, Version)> {
+        let (name, version) = split_reference(reference)?;
+        let entry = self.get(&name).ok_or_else(|| SquallError::UndefinedObject(format!("model \"{name}\" does not exist")))?;
+        let v = version.unwrap_or(entry.current);
+        let found = entry
+            .version(v)
+            .cloned()
+            .ok_or_else(|| SquallError::UndefinedObject(format!("model \"{name}\" has no version {v}")))?;
+        Ok((entry, found))
+    }
+
+    /// The number the next version of `name` gets (versions are never reused while the model exists).
+    pub fn next_version(&self, name: &str) -> u32 {
+        self.get(name).map(|m| m.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1).unwrap_or(1)
+    }
+
+    /// Writes a model file durably and returns its URL.
+    pub fn write_file(&self, name: &str, version: u32, bytes: &[u8]) -> Result<String> {
+        let dir = self.models_dir.join(name);
+        fs::create_dir_all(&dir)?;
+        sync_dir(&self.models_dir)?;
+        // A unique file per version: executors cache by URL, so a URL must never change meaning.
+        let path = dir.join(format!("v{version}-{}.json", uuid::Uuid::new_v4().simple()));
+        write_atomically(&path, bytes)?;
+        url::Url::from_file_path(&path)
+            .map(|u| u.to_string())
+            .map_err(|_| SquallError::Internal(format!("{} is not an absolute path", path.display())))
+    }
+
+    /// Makes `version` the current version of `name`, durably.
+    pub fn add_version(&self, name: &str, version: Version) -> Result<()> {
+        let mut file = self.lock();
+        let before = file.models.clone();
+        match file.models.iter_mut().find(|m| m.name == name) {
+            Some(entry) => {
+                entry.current = version.version;
+                entry.versions.push(version);
+            }
+            None => file.models.push(ModelEntry { name: name.to_string(), current: version.version, versions: vec![version] }),
+        }
+        if let Err(e) = self.persist(&file) {
+            file.models = before;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Removes `name` and then its files; `None` if there was no such model.
+    pub fn remove(&self, name: &str) -> Result<Option<ModelEntry>> {
+        let mut file = self.lock();
+        let Some(at) = file.models.iter().position(|m| m.name == name) else { return Ok(None) };
+        let removed = file.models.remove(at);
+        if let Err(e) = self.persist(&file) {
+            file.models.insert(at, removed);
+            return Err(e);
+        }
+        // The registry no longer names them, so the files may go; a failure leaves only garbage.
+        let _ = fs::remove_dir_all(self.models_dir.join(name));
+        Ok(Some(removed))
+    }
+
+    fn persist(&self, file: &RegistryFile) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(file).map_err(|e| SquallError::Internal(format!("encoding models: {e}")))?;
+        write_atomically(&self.catalog_dir.join(FILE_NAME), &bytes)
+    }
+}

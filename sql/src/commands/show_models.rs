@@ -1,0 +1,13 @@
+//! `SHOW MODELS`
+
+use super::Command;
+use crate::words::Words;
+use crate::ParseError;
+
+pub(super) fn parse(words: &mut Words) -> Result<Option<Command>, ParseError> {
+    if !words.accept(&["SHOW", "MODELS"]) {
+        return Ok(None);
+    }
+    words.expect_end("SHOW MODELS")?;
+    Ok(Some(Command::ShowModels))
+}

@@ -1,0 +1,114 @@
+//! The shape every ML aggregate shares: its partial state is one opaque value (statistics, a
+//! sample, a tally) computed on the executors, shipped through the shuffle as one Binary value,
+//! merged in the final stage, and returned as Binary for the coordinator to read.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+
+/// A mergeable partial result.
+pub trait Partial: Send + Sync + Debug {
+    /// Adds a batch of the aggregate's arguments.
+    fn update(&mut self, values: &[ArrayRef]) -> Result<()>;
+    /// Adds another node's partial result.
+    fn merge(&mut self, bytes: &[u8]) -> Result<()>;
+    fn to_bytes(&mut self) -> Result<Vec<u8>>;
+    fn size(&self) -> usize;
+}
+
+/// Aggregates are told apart by name (function pointers have no stable identity).
+#[derive(Debug)]
+pub struct BlobAggregate {
+    name: &'static str,
+    signature: Signature,
+    start: fn() -> Box<dyn Partial>,
+}
+
+impl BlobAggregate {
+    pub fn new(name: &'static str, start: fn() -> Box<dyn Partial>) -> Self {
+        Self { name, signature: Signature::variadic_any(Volatility::Immutable), start }
+    }
+}
+
+impl PartialEq for BlobAggregate {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for BlobAggregate {}
+
+impl std::hash::Hash for BlobAggregate {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state)
+    }
+}
+
+impl AggregateUDFImpl for BlobAggregate {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Binary)
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(BlobAccumulator((self.start)())))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(format!("{}[partial]", args.name), DataType::Binary, true))])
+    }
+}
+
+#[derive(Debug)]
+struct BlobAccumulator(Box<dyn Partial>);
+
+impl Accumulator for BlobAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        if values.first().is_some_and(|v| !v.is_empty()) {
+            self.0.update(values)?;
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let blobs = states[0].as_binary::<i32>();
+        for blob in blobs.iter().flatten() {
+            self.0.merge(blob)?;
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![ScalarValue::Binary(Some(self.0.to_bytes()?))])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Binary(Some(self.0.to_bytes()?)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.0.size()
+    }
+}
+
+/// JSON encoding of partial states (small: statistics and tallies, not rows).
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| crate::ml::error::coded("XX000", format!("encoding a partial result: {e}")))
+}
+
+pub fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| crate::ml::error::coded("XX000", format!("decoding a partial result: {e}")))
+}

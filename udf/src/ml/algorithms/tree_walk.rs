@@ -1,0 +1,70 @@
+//! smartcore keeps its tree nodes private; their serialized form (`nodes`: split_feature,
+//! split_value, true_child, false_child, output) is the one way to reach a leaf, which class
+//! probabilities and forest votes need.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub split_feature: usize,
+    pub split_value: Option<f64>,
+    pub true_child: Option<usize>,
+    pub false_child: Option<usize>,
+    pub output: f64,
+    #[serde(default)]
+    pub n_node_samples: Option<f64>,
+    #[serde(default)]
+    pub impurity: Option<f64>,
+}
+
+/// The nodes of a serialized tree (`{"nodes": [...]}` somewhere under `value`).
+pub fn nodes(tree: &serde_json::Value) -> Vec<Node> {
+    serde_json::from_value(tree["nodes"].clone()).unwrap_or_default()
+}
+
+/// The index of the leaf `row` falls into, routing as smartcore does (`x <= split` goes true).
+pub fn leaf(nodes: &[Node], row: &[f64]) -> usize {
+    let mut at = 0;
+    while let (Some(t), Some(f)) = (nodes[at].true_child, nodes[at].false_child) {
+        let split = nodes[at].split_value.unwrap_or(f64::NAN);
+        at = if row[nodes[at].split_feature] <= split { t } else { f };
+    }
+    at
+}
+
+/// Mean decrease in impurity per feature, normalised to sum 1 (scikit-learn's
+/// `feature_importances_`), summed over `trees` and normalised again.
+pub fn importances(trees: &[Vec<Node>], features: usize) -> Vec<f64> {
+    let mut total = vec![0.0; features];
+    for nodes in trees {
+        let weight = |i: usize| nodes[i].n_node_samples.unwrap_or(0.0) * nodes[i].impurity.unwrap_or(0.0);
+        let mut tree = vec![0.0; features];
+        for (i, node) in nodes.iter().enumerate() {
+            if let (Some(l), Some(r)) = (node.true_child, node.false_child) {
+                tree[node.split_feature] += weight(i) - weight(l) - weight(r);
+            }
+        }
+        let sum: f64 = tree.iter().sum();
+        if sum > 0.0 {
+            tree.iter().zip(total.iter_mut()).for_each(|(a, b)| *b += a / sum);
+        }
+    }
+    let sum: f64 = total.iter().sum();
+    if sum > 0.0 {
+        total.iter_mut().for_each(|a| *a /= sum);
+    }
+    total
+}
+
+/// The nodes of a serialized classification tree, with `output` mapped from smartcore's index
+/// into its own `classes` back to the label it was given.
+pub fn class_nodes(tree: &serde_json::Value) -> Vec<Node> {
+    let classes: Vec<f64> = serde_json::from_value(tree["classes"].clone()).unwrap_or_default();
+    let mut nodes = nodes(tree);
+    for node in &mut nodes {
+        if let Some(label) = classes.get(node.output as usize) {
+            node.output = *label;
+        }
+    }
+    nodes
+}

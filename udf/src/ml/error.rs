@@ -1,0 +1,42 @@
+//! Errors of model training and application, carrying their SQLSTATE across process boundaries.
+//!
+//! A PREDICT that fails on an executor reaches the coordinator as text inside Ballista's job
+//! failure, so the SQLSTATE travels in the message itself: `squall error 22023: ...`. The front
+//! end finds the marker, takes the code and strips it (engine `frontend::errors`).
+
+use datafusion::error::DataFusionError;
+
+/// The marker that opens a squall error message: `squall error XXXXX: message`.
+pub const MARKER: &str = "squall error ";
+
+/// An error with its SQLSTATE, as DataFusion carries it.
+pub fn coded(code: &'static str, message: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Execution(format!("{MARKER}{code}: {message}"))
+}
+
+/// The SQLSTATE and message of a text that holds a squall error, if it does.
+pub fn find_coded(text: &str) -> Option<(String, String)> {
+    let at = text.find(MARKER)?;
+    let rest = &text[at + MARKER.len()..];
+    let (code, message) = rest.split_once(": ")?;
+    (code.len() == 5 && code.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then(|| (code.to_string(), message.trim().to_string()))
+}
+
+/// 22023: an argument or option has a value squall cannot use.
+pub fn invalid(message: impl std::fmt::Display) -> DataFusionError {
+    coded("22023", message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_survives_being_wrapped_in_other_messages() {
+        let e = invalid("model m expects 4 features");
+        let wrapped = format!("Job failed: Task failed: {e}");
+        assert_eq!(find_coded(&wrapped), Some(("22023".into(), "model m expects 4 features".into())));
+        assert_eq!(find_coded("no marker"), None);
+    }
+}

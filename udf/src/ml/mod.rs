@@ -1,0 +1,14 @@
+//! Machine learning inside queries: feature encoding, the algorithms, the model file format,
+//! evaluation metrics and the model cache. The SQL functions that use them live in
+//! `functions/` (training aggregates, PREDICT, EVALUATE).
+
+pub mod algorithms;
+pub mod error;
+pub mod features;
+pub mod metrics;
+pub mod model;
+pub mod moments;
+pub mod naive_bayes;
+pub mod options;
+pub mod row_hash;
+pub mod store;

@@ -1,0 +1,465 @@
+//! Naive Bayes: the sufficient statistics an aggregate gathers on the executors (per class: row
+//! count; per numeric feature: count, mean and M2 merged with Chan's formula, plus how many values
+//! are positive or negative; per categorical feature: category counts), and the model built from
+//! them.
+//!
+//! The Gaussian part follows scikit-learn's GaussianNB exactly: population variance per class
+//! plus `var_smoothing` (1e-9) times the largest variance of any Gaussian feature over all rows.
+//! Categorical, multinomial and Bernoulli parts use Laplace smoothing with alpha = 1, as
+//! scikit-learn's CategoricalNB, MultinomialNB and BernoulliNB do by default.
+
+use std::collections::{BTreeMap, HashMap};
+
+use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array};
+use datafusion::error::Result;
+use serde::{Deserialize, Serialize};
+
+use super::error::{coded, invalid};
+use super::features::Kind;
+use super::moments::Moments;
+
+const VAR_SMOOTHING: f64 = 1e-9;
+const ALPHA: f64 = 1.0;
+
+/// Which likelihood numeric features get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// Numeric features Gaussian, categorical features categorical: one model may mix both.
+    Mixed,
+    Gaussian,
+    Multinomial,
+    Bernoulli,
+    Categorical,
+}
+
+impl Variant {
+    pub fn parse(text: &str) -> Result<Variant> {
+        Ok(match text {
+            "gaussian" => Variant::Gaussian,
+            "multinomial" => Variant::Multinomial,
+            "bernoulli" => Variant::Bernoulli,
+            "categorical" => Variant::Categorical,
+            other => {
+                return Err(invalid(format!(
+                    "unknown naive_bayes variant '{other}': use gaussian, multinomial, bernoulli or categorical"
+                )))
+            }
+        })
+    }
+}
+
+/// What one class has seen of one feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureStats {
+    Numeric { moments: Moments, positive: u64, negative: u64 },
+    Categorical { counts: BTreeMap<String, u64> },
+}
+
+impl FeatureStats {
+    fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Numeric => FeatureStats::Numeric { moments: Moments::default(), positive: 0, negative: 0 },
+            Kind::Categorical => FeatureStats::Categorical { counts: BTreeMap::new() },
+        }
+    }
+
+    fn merge(&mut self, other: &FeatureStats) -> Result<()> {
+        match (self, other) {
+            (
+                FeatureStats::Numeric { moments, positive, negative },
+                FeatureStats::Numeric { moments: m, positive: p, negative: n },
+            ) => {
+                moments.merge(m);
+                *positive += p;
+                *negative += n;
+            }
+            (FeatureStats::Categorical { counts }, FeatureStats::Categorical { counts: other }) => {
+                for (category, count) in other {
+                    *counts.entry(category.clone()).or_default() += count;
+                }
+            }
+            _ => return Err(coded("XX000", "naive_bayes partial states disagree on a feature's kind")),
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassStats {
+    pub rows: u64,
+    pub features: Vec<FeatureStats>,
+}
+
+/// The partial (and, once merged, final) state of the training aggregate.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Statistics {
+    /// By class, as text; a BTreeMap so the classes come out in one order on every node.
+    pub classes: BTreeMap<String, ClassStats>,
+    /// Rows left out because the target or a feature was NULL, by column (target first).
+    pub null_rows: u64,
+    pub nulls_by_column: Vec<u64>,
+}
+
+impl Statistics {
+    /// Adds a batch: `target` as Utf8, `features` as Float64 (numeric) or Utf8 (categorical).
+    pub fn update(&mut self, target: &ArrayRef, features: &[ArrayRef], kinds: &[Kind]) {
+        let rows = target.len();
+        if self.nulls_by_column.is_empty() {
+            self.nulls_by_column = vec![0; features.len() + 1];
+        }
+        let labels = target.as_string::<i32>();
+        // Resolve each row's class once; the per-feature loops below then run over plain slices.
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut names: Vec<&str> = Vec::new();
+        let mut row_class: Vec<Option<usize>> = Vec::with_capacity(rows);
+        let mut all: Vec<&ArrayRef> = vec![target];
+        all.extend(features.iter());
+        for row in 0..rows {
+            let mut null = false;
+            for (column, count) in all.iter().zip(self.nulls_by_column.iter_mut()) {
+                if column.is_null(row) {
+                    *count += 1;
+                    null = true;
+                }
+            }
+            if null {
+                self.null_rows += 1;
+                row_class.push(None);
+                continue;
+            }
+            let label = labels.value(row);
+            let next = names.len();
+            let class = *index.entry(label).or_insert_with(|| {
+                names.push(label);
+                next
+            });
+            row_class.push(Some(class));
+        }
+        let mut batch: Vec<ClassStats> = names
+            .iter()
+            .map(|_| ClassStats { rows: 0, features: kinds.iter().map(|k| FeatureStats::new(*k)).collect() })
+            .collect();
+        for class in row_class.iter().flatten() {
+            batch[*class].rows += 1;
+        }
+        for (f, column) in features.iter().enumerate() {
+            match kinds[f] {
+                Kind::Numeric => {
+                    let values: &Float64Array = column.as_primitive();
+                    let values = values.values();
+                    for (row, class) in row_class.iter().enumerate() {
+                        let Some(class) = class else { continue };
+                        if let FeatureStats::Numeric { moments, positive, negative } = &mut batch[*class].features[f] {
+                            let x = values[row];
+                            moments.push(x);
+                            *positive += (x > 0.0) as u64;
+                            *negative += (x < 0.0) as u64;
+                        }
+                    }
+                }
+                Kind::Categorical => {
+                    let values = column.as_string::<i32>();
+                    for (row, class) in row_class.iter().enumerate() {
+                        let Some(class) = class else { continue };
+                        if let FeatureStats::Categorical { counts } = &mut batch[*class].features[f] {
+                            let category = values.value(row);
+                            match counts.get_mut(category) {
+                                Some(count) => *count += 1,
+                                None => {
+                                    counts.insert(category.to_string(), 1);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (name, stats) in names.into_iter().zip(batch) {
+            self.merge_class(name, &stats).expect("kinds of one batch agree");
+        }
+    }
+
+    fn merge_class(&mut self, name: &str, stats: &ClassStats) -> Result<()> {
+        match self.classes.get_mut(name) {
+            None => {
+                self.classes.insert(name.to_string(), stats.clone());
+            }
+            Some(mine) => {
+                mine.rows += stats.rows;
+                for (a, b) in mine.features.iter_mut().zip(&stats.features) {
+                    a.merge(b)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn merge(&mut self, other: &Statistics) -> Result<()> {
+        for (name, stats) in &other.classes {
+            self.merge_class(name, stats)?;
+        }
+        self.null_rows += other.null_rows;
+        if self.nulls_by_column.len() < other.nulls_by_column.len() {
+            self.nulls_by_column.resize(other.nulls_by_column.len(), 0);
+        }
+        for (a, b) in self.nulls_by_column.iter_mut().zip(&other.nulls_by_column) {
+            *a += b;
+        }
+        Ok(())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.classes.values().map(|c| c.rows).sum()
+    }
+}
+
+/// One feature's part of the likelihood.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "likelihood", rename_all = "snake_case")]
+pub enum Likelihood {
+    /// Per class: mean and (smoothed) variance.
+    Gaussian { mean: Vec<f64>, var: Vec<f64> },
+    /// Per class, per category: log P(category | class). Unseen categories are left out.
+    Categorical { categories: Vec<String>, log_prob: Vec<Vec<f64>> },
+    /// Per class: log of the feature's share of the class's total count.
+    Multinomial { log_prob: Vec<f64> },
+    /// Per class: log P(x > 0 | class) and log P(x <= 0 | class).
+    Bernoulli { log_p: Vec<f64>, log_not_p: Vec<f64> },
+}
+
+/// A trained Naive Bayes model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NaiveBayes {
+    pub variant: Variant,
+    pub classes: Vec<String>,
+    pub log_prior: Vec<f64>,
+    pub features: Vec<Likelihood>,
+    /// The variance added to every Gaussian variance (scikit-learn's `epsilon_`).
+    pub epsilon: f64,
+}
+
+impl NaiveBayes {
+    /// Builds the model from merged statistics. `names` label errors.
+    pub fn fit(stats: &Statistics, variant: Variant, names: &[String]) -> Result<NaiveBayes> {
+        let classes: Vec<String> = stats.classes.keys().cloned().collect();
+        let per_class: Vec<&ClassStats> = stats.classes.values().collect();
+        let total = stats.rows() as f64;
+        let log_prior = per_class.iter().map(|c| (c.rows as f64 / total).ln()).collect();
+        let feature_count = per_class.first().map(|c| c.features.len()).unwrap_or(0);
+        // scikit-learn: epsilon = var_smoothing * max over features of the variance over all rows.
+        let mut largest_variance: f64 = 0.0;
+        for f in 0..feature_count {
+            let mut overall = Moments::default();
+            for class in &per_class {
+                if let FeatureStats::Numeric { moments, .. } = &class.features[f] {
+                    overall.merge(moments);
+                }
+            }
+            largest_variance = largest_variance.max(overall.variance());
+        }
+        let epsilon = VAR_SMOOTHING * largest_variance;
+        let multinomial_totals: Vec<f64> = per_class
+            .iter()
+            .map(|c| {
+                c.features
+                    .iter()
+                    .map(|f| match f {
+                        FeatureStats::Numeric { moments, .. } => moments.sum(),
+                        FeatureStats::Categorical { .. } => 0.0,
+                    })
+                    .sum()
+            })
+            .collect();
+        let mut features = Vec::with_capacity(feature_count);
+        for f in 0..feature_count {
+            let likelihood = match &per_class[0].features[f] {
+                FeatureStats::Categorical { .. } => {
+                    let mut categories: Vec<String> = per_class
+                        .iter()
+                        .flat_map(|c| match &c.features[f] {
+                            FeatureStats::Categorical { counts } => counts.keys().cloned().collect::<Vec<_>>(),
+                            _ => vec![],
+                        })
+                        .collect();
+                    categories.sort();
+                    categories.dedup();
+                    let k = categories.len() as f64;
+                    let log_prob = per_class
+                        .iter()
+                        .map(|c| {
+                            let FeatureStats::Categorical { counts } = &c.features[f] else { unreachable!() };
+                            categories
+                                .iter()
+                                .map(|cat| {
+                                    let count = counts.get(cat).copied().unwrap_or(0) as f64;
+                                    ((count + ALPHA) / (c.rows as f64 + ALPHA * k)).ln()
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    Likelihood::Categorical { categories, log_prob }
+                }
+                FeatureStats::Numeric { .. } => match variant {
+                    Variant::Mixed | Variant::Gaussian | Variant::Categorical => {
+                        let (mean, var) = per_class
+                            .iter()
+                            .map(|c| {
+                                let FeatureStats::Numeric { moments, .. } = &c.features[f] else { unreachable!() };
+                                (moments.mean, moments.variance() + epsilon)
+                            })
+                            .unzip();
+                        Likelihood::Gaussian { mean, var }
+                    }
+                    Variant::Multinomial => {
+                        let mut log_prob = Vec::new();
+                        for (c, class) in per_class.iter().enumerate() {
+                            let FeatureStats::Numeric { moments, negative, .. } = &class.features[f] else { unreachable!() };
+                            if *negative > 0 {
+                                return Err(invalid(format!(
+                                    "variant 'multinomial' needs counts, but feature {} has negative values",
+                                    names[f]
+                                )));
+                            }
+                            log_prob.push(
+                                ((moments.sum() + ALPHA) / (multinomial_totals[c] + ALPHA * feature_count as f64)).ln(),
+                            );
+                        }
+                        Likelihood::Multinomial { log_prob }
+                    }
+                    Variant::Bernoulli => {
+                        let (log_p, log_not_p) = per_class
+                            .iter()
+                            .map(|c| {
+                                let FeatureStats::Numeric { positive, .. } = &c.features[f] else { unreachable!() };
+                                let p = (*positive as f64 + ALPHA) / (c.rows as f64 + 2.0 * ALPHA);
+                                (p.ln(), (1.0 - p).ln())
+                            })
+                            .unzip();
+                        Likelihood::Bernoulli { log_p, log_not_p }
+                    }
+                },
+            };
+            features.push(likelihood);
+        }
+        Ok(NaiveBayes { variant, classes, log_prior, features, epsilon })
+    }
+
+    /// The joint log-likelihood of every row and class, row-major (`rows × classes`).
+    /// `columns` are converted (Float64 / Utf8) and have no NULLs in rows where `skip` is false.
+    pub fn joint_log_likelihood(&self, columns: &[ArrayRef], skip: &[bool]) -> Vec<f64> {
+        let k = self.classes.len();
+        let rows = skip.len();
+        let mut jll = Vec::with_capacity(rows * k);
+        for _ in 0..rows {
+            jll.extend_from_slice(&self.log_prior);
+        }
+        for (likelihood, column) in self.features.iter().zip(columns) {
+            match likelihood {
+                Likelihood::Gaussian { mean, var } => {
+                    let values: &Float64Array = column.as_primitive();
+                    let values = values.values();
+                    let norm: Vec<f64> = var.iter().map(|v| -0.5 * (2.0 * std::f64::consts::PI * v).ln()).collect();
+                    let half_inv: Vec<f64> = var.iter().map(|v| 0.5 / v).collect();
+                    for (row, out) in jll.chunks_exact_mut(k).enumerate() {
+                        let x = values[row];
+                        for c in 0..k {
+                            let d = x - mean[c];
+                            out[c] += norm[c] - d * d * half_inv[c];
+                        }
+                    }
+                }
+                Likelihood::Categorical { categories, log_prob } => {
+                    let values = column.as_string::<i32>();
+                    let lookup: HashMap<&str, usize> =
+                        categories.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+                    for (row, out) in jll.chunks_exact_mut(k).enumerate() {
+                        if skip[row] {
+                            continue;
+                        }
+                        // An unseen category says nothing about the class: it is left out.
+                        if let Some(&at) = lookup.get(values.value(row)) {
+                            for c in 0..k {
+                                out[c] += log_prob[c][at];
+                            }
+                        }
+                    }
+                }
+                Likelihood::Multinomial { log_prob } => {
+                    let values: &Float64Array = column.as_primitive();
+                    for (row, out) in jll.chunks_exact_mut(k).enumerate() {
+                        let x = values.value(row);
+                        for c in 0..k {
+                            out[c] += x * log_prob[c];
+                        }
+                    }
+                }
+                Likelihood::Bernoulli { log_p, log_not_p } => {
+                    let values: &Float64Array = column.as_primitive();
+                    for (row, out) in jll.chunks_exact_mut(k).enumerate() {
+                        let on = values.value(row) > 0.0;
+                        for c in 0..k {
+                            out[c] += if on { log_p[c] } else { log_not_p[c] };
+                        }
+                    }
+                }
+            }
+        }
+        jll
+    }
+}
+
+/// log(sum(exp(xs))) without overflow.
+pub fn log_sum_exp(xs: &[f64]) -> f64 {
+    let max = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if max.is_infinite() {
+        return max;
+    }
+    max + xs.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::StringArray;
+    use std::sync::Arc;
+
+    fn batch(labels: &[&str], xs: &[f64], colours: &[&str]) -> (ArrayRef, Vec<ArrayRef>) {
+        (
+            Arc::new(StringArray::from(labels.to_vec())),
+            vec![Arc::new(Float64Array::from(xs.to_vec())), Arc::new(StringArray::from(colours.to_vec()))],
+        )
+    }
+
+    #[test]
+    fn partitioning_does_not_change_the_model() {
+        let labels = ["a", "b", "a", "b", "a", "a", "b"];
+        let xs = [1.0, 5.0, 1.5, 6.0, 0.5, 1.2, 5.5];
+        let colours = ["red", "blue", "red", "red", "blue", "red", "blue"];
+        let kinds = [Kind::Numeric, Kind::Categorical];
+        let names = vec!["x".to_string(), "colour".to_string()];
+        let (t, f) = batch(&labels, &xs, &colours);
+        let mut whole = Statistics::default();
+        whole.update(&t, &f, &kinds);
+        let (t1, f1) = batch(&labels[..3], &xs[..3], &colours[..3]);
+        let (t2, f2) = batch(&labels[3..], &xs[3..], &colours[3..]);
+        let (mut a, mut b) = (Statistics::default(), Statistics::default());
+        a.update(&t1, &f1, &kinds);
+        b.update(&t2, &f2, &kinds);
+        b.merge(&a).unwrap();
+        let m1 = NaiveBayes::fit(&whole, Variant::Mixed, &names).unwrap();
+        let m2 = NaiveBayes::fit(&b, Variant::Mixed, &names).unwrap();
+        let skip = vec![false; 7];
+        let j1 = m1.joint_log_likelihood(&f, &skip);
+        let j2 = m2.joint_log_likelihood(&f, &skip);
+        for (x, y) in j1.iter().zip(&j2) {
+            assert!((x - y).abs() < 1e-9, "{x} vs {y}");
+        }
+        assert_eq!(m1.classes, vec!["a", "b"]);
+        // A row near class a's mean and of its usual colour is most likely a.
+        let best = |j: &[f64]| if j[0] > j[1] { "a" } else { "b" };
+        assert_eq!(best(&j1[0..2]), "a");
+        assert_eq!(best(&j1[2..4]), "b");
+    }
+}
