@@ -70,3 +70,78 @@ pub fn write_customers_csv(path: &Path, n: i64) {
     }
     std::fs::write(path, text).unwrap();
 }
+
+/// The repository's `tests/data/` directory (iris and scikit-learn's reference figures).
+pub fn shared_data_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+/// Writes iris as CSV with an `id` column first (its line number), so rows can be matched to
+/// scikit-learn's per-row figures whatever order a query returns them in.
+pub fn write_iris_with_ids(path: &Path) {
+    let text = std::fs::read_to_string(shared_data_dir().join("iris.csv")).unwrap();
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let id = if i == 0 { "id".to_string() } else { (i - 1).to_string() };
+        out.push_str(&format!("{id},{line}\n"));
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// One web visit: a mix of numeric, text and boolean columns and a text outcome, made from a
+/// formula so that a Naive Bayes model has something to learn.
+pub struct Visit {
+    pub id: i64,
+    pub seconds: f64,
+    pub pages: i64,
+    pub browser: &'static str,
+    pub mobile: bool,
+    pub outcome: &'static str,
+}
+
+pub const BROWSERS: [&str; 3] = ["firefox", "chrome", "safari"];
+
+pub fn visit(id: i64) -> Visit {
+    let outcome = ["leave", "browse", "buy"][(id % 3) as usize];
+    let base = [20.0, 90.0, 240.0][(id % 3) as usize];
+    // A spread that does not repeat with the outcome.
+    let seconds = base + ((id * 7919) % 61) as f64 - 30.0;
+    let pages = [1, 4, 9][(id % 3) as usize] + (id * 31) % 3;
+    let browser = BROWSERS[((id / 3 + id % 3) % 3) as usize];
+    let mobile = (id / 7) % 2 == 0 || outcome == "leave";
+    Visit { id, seconds, pages, browser, mobile, outcome }
+}
+
+/// Writes `rows` visits as Parquet split over `files` files in `dir`.
+pub fn write_visits(dir: &Path, files: usize, rows: usize) {
+    use arrow::array::{BooleanArray, Float64Array};
+    std::fs::create_dir_all(dir).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("seconds", DataType::Float64, true),
+        Field::new("pages", DataType::Int64, false),
+        Field::new("browser", DataType::Utf8, false),
+        Field::new("mobile", DataType::Boolean, false),
+        Field::new("outcome", DataType::Utf8, false),
+    ]));
+    let per_file = rows.div_ceil(files);
+    for f in 0..files {
+        let visits: Vec<Visit> = (f * per_file..((f + 1) * per_file).min(rows)).map(|i| visit(i as i64)).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(visits.iter().map(|v| v.id))),
+                Arc::new(Float64Array::from_iter_values(visits.iter().map(|v| v.seconds))),
+                Arc::new(Int64Array::from_iter_values(visits.iter().map(|v| v.pages))),
+                Arc::new(StringArray::from_iter_values(visits.iter().map(|v| v.browser))),
+                Arc::new(BooleanArray::from(visits.iter().map(|v| v.mobile).collect::<Vec<_>>())),
+                Arc::new(StringArray::from_iter_values(visits.iter().map(|v| v.outcome))),
+            ],
+        )
+        .unwrap();
+        let file = File::create(dir.join(format!("visits-{f}.parquet"))).unwrap();
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+}

@@ -3,6 +3,7 @@
 //! the simple and extended protocols, and psql.
 
 mod errors;
+mod models;
 mod processes;
 mod psql_client;
 mod queries;
