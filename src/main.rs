@@ -42,6 +42,10 @@ struct CoordinatorArgs {
     /// Where tables, the catalog and executor work directories live.
     #[arg(long, env = "SQUALL_DATA_DIR", default_value = "./squall-data")]
     data_dir: PathBuf,
+    /// Where model files are stored: a directory or an object-store URL such as s3://bucket/models
+    /// (credentials from the environment). Executors read models from it. Default: DATA_DIR/models.
+    #[arg(long, env = "SQUALL_MODEL_STORE")]
+    model_store: Option<String>,
     /// Address for Postgres clients (psql, JDBC, ODBC, ...).
     #[arg(long, env = "SQUALL_LISTEN", default_value = "127.0.0.1:5433")]
     listen: String,
@@ -91,6 +95,7 @@ impl CoordinatorArgs {
     fn into_options(self, executors: usize, executor_slots: usize) -> CoordinatorOptions {
         CoordinatorOptions {
             data_dir: self.data_dir,
+            model_store: self.model_store,
             listen: self.listen,
             scheduler_listen: self.scheduler_listen,
             scheduler_advertise: self.scheduler_advertise,

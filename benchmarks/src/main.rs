@@ -5,6 +5,7 @@
 //! `benchmarks/results/`.
 
 mod aggregate;
+mod ml;
 mod report;
 mod wire;
 
@@ -39,6 +40,14 @@ enum Benchmark {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// TRAIN MODEL and PREDICT (naive_bayes, decision_tree) beside scikit-learn's fit and predict
+    /// on the same Parquet rows (needs python3 with scikit-learn, pyarrow and pandas).
+    Ml {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 #[tokio::main]
@@ -52,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
     let report = match cli.benchmark {
         Benchmark::Wire { iterations } => wire::run(&cli.squall, iterations).await?,
         Benchmark::Aggregate { rows, runs } => aggregate::run(&cli.squall, &cli.data, rows, runs).await?,
+        Benchmark::Ml { rows, runs } => ml::run(&cli.squall, &cli.data, rows, runs).await?,
     };
     report.print_and_save()
 }

@@ -15,6 +15,8 @@ use crate::{frontend, http};
 #[derive(Debug, Clone)]
 pub struct CoordinatorOptions {
     pub data_dir: PathBuf,
+    /// Where model files go: a directory or an object-store URL (default: `<data_dir>/models`).
+    pub model_store: Option<String>,
     /// pgwire address, `host:port`.
     pub listen: String,
     /// Scheduler gRPC address executors register with.
@@ -39,7 +41,7 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| host_of(&options.scheduler_listen).to_string());
     let scheduler = EmbeddedScheduler::start(&options.scheduler_listen, &scheduler_host).await?;
-    let engine = Engine::open(&data_dir, scheduler.clone()).await?;
+    let engine = Engine::open(&data_dir, options.model_store.as_deref(), scheduler.clone()).await?;
 
     let pg = TcpListener::bind(&options.listen)
         .await

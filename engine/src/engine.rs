@@ -41,10 +41,10 @@ pub struct Engine {
 
 impl Engine {
     /// Opens the data directory (absolute), restores the catalog, and wires in the scheduler.
-    pub async fn open(data_dir: &Path, scheduler: EmbeddedScheduler) -> Result<Arc<Self>> {
+    pub async fn open(data_dir: &Path, model_store: Option<&str>, scheduler: EmbeddedScheduler) -> Result<Arc<Self>> {
         let tables = TableStore::open(data_dir)?;
         let catalog = Catalog::open(&data_dir.join("catalog"))?;
-        let models = Arc::new(ModelRegistry::open(data_dir)?);
+        let models = Arc::new(ModelRegistry::open(data_dir, model_store)?);
         let spill_dir = data_dir.join("tmp");
         let state = registry::install_functions(
             SessionStateBuilder::new()

@@ -6,6 +6,11 @@ use crate::Server;
 
 /// Runs `psql` with each of `commands` as a `-c` argument; returns stdout, panics on failure.
 pub fn psql(server: &Server, commands: &[&str]) -> String {
+    psql_output(server, commands).0
+}
+
+/// Like [`psql`], with what psql wrote to stderr (NOTICE messages, for one) as well.
+pub fn psql_output(server: &Server, commands: &[&str]) -> (String, String) {
     let mut command = Command::new("psql");
     command.args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string(), "-U", "squall", "-X", "-v", "ON_ERROR_STOP=1"]);
     for c in commands {
@@ -18,5 +23,5 @@ pub fn psql(server: &Server, commands: &[&str]) -> String {
         "psql {commands:?} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    stdout
+    (stdout, String::from_utf8_lossy(&output.stderr).into_owned())
 }

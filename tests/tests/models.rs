@@ -320,3 +320,96 @@ async fn bad_input_gets_a_sqlstate_and_breaks_nothing() {
         client.query("DESCRIBE MODEL h", &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(describe["rows used"], "3 of 3 training rows");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_shows_training_progress_and_samples_are_capped() {
+    let server = squall().executors(2).start();
+    let dir = tempfile::tempdir().unwrap();
+    write_iris_with_ids(&dir.path().join("iris.csv"));
+    let create = format!(
+        "CREATE EXTERNAL TABLE iris STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')",
+        dir.path().join("iris.csv").display()
+    );
+    let train = format!(
+        "TRAIN MODEL t USING decision_tree (max_training_rows = 40, holdout = 0.25, seed = 7) TARGET species {IRIS_FEATURES} AS SELECT * FROM iris"
+    );
+    let (stdout, stderr) = squall_tests::psql::psql_output(&server, &[&create, &train, "DESCRIBE MODEL t"]);
+    // Progress arrives as NOTICE messages: the phases, the rows, the time.
+    assert!(stderr.contains("NOTICE:  training decision_tree on the executors"), "{stderr}");
+    assert!(stderr.contains("NOTICE:  fitting decision_tree on 40 rows"), "{stderr}");
+    assert!(stderr.contains("NOTICE:  model t@1 trained on 40 rows in"), "{stderr}");
+    // A uniform sample of 40 of the training rows (the holdout quarter is left out first).
+    let used = stdout.lines().find(|l| l.contains("rows used")).unwrap_or_else(|| panic!("{stdout}"));
+    let total: u64 = used.split(" of ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(used.contains("40 of "), "{used}");
+    assert!((90..=130).contains(&total), "{used}");
+    assert!(stdout.contains("holdout accuracy"), "{stdout}");
+    // The same seed gives the same sample and split: the same model, by its metrics.
+    let client = server.client().await;
+    client.batch_execute(&train).await.unwrap();
+    let accuracies: Vec<f64> = client
+        .query("SELECT holdout_accuracy FROM squall.models WHERE name = 't' ORDER BY version", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(accuracies.len(), 2);
+    assert_eq!(accuracies[0], accuracies[1]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn naive_bayes_variants_and_a_model_store_on_s3() {
+    let s3 = squall_tests::s3::LocalS3::start("lake");
+    let mut builder = squall().executors(2).env("SQUALL_MODEL_STORE", "s3://lake/models");
+    for (key, value) in s3.env() {
+        builder = builder.env(key, &value);
+    }
+    let server = builder.start();
+    let client = server.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_visits(&dir.path().join("visits"), 4, 3000);
+    client
+        .batch_execute(&format!(
+            "CREATE EXTERNAL TABLE raw_visits STORED AS PARQUET LOCATION '{}/';
+             CREATE VIEW visits AS SELECT *, seconds + 40 AS shifted FROM raw_visits",
+            dir.path().join("visits").display()
+        ))
+        .await
+        .unwrap();
+    for (variant, features, floor) in [
+        ("gaussian", "seconds, pages", 0.9),
+        // Multinomial needs counts: non-negative numbers.
+        ("multinomial", "shifted, pages", 0.4),
+        ("bernoulli", "pages", 0.3),
+        ("categorical", "pages, browser, mobile", 0.9),
+    ] {
+        client
+            .batch_execute(&format!(
+                "TRAIN MODEL v_{variant} USING naive_bayes (variant = '{variant}') TARGET outcome FEATURES ({features}) AS SELECT * FROM visits"
+            ))
+            .await
+            .unwrap();
+        let accuracy = metric(&client, &format!("EVALUATE MODEL v_{variant}"), "accuracy").await;
+        assert!(accuracy >= floor, "{variant}: holdout accuracy {accuracy}");
+        let row = client
+            .query_one(&format!("SELECT PREDICT('v_{variant}', {features}) FROM visits WHERE id = 2"), &[])
+            .await
+            .unwrap();
+        assert!(["leave", "browse", "buy"].contains(&row.get::<_, &str>(0)));
+    }
+    // The model files went to S3 and the executors read them from there.
+    let describe: HashMap<String, String> =
+        client.query("DESCRIBE MODEL v_gaussian", &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert!(describe["file"].starts_with("s3://lake/models/v_gaussian/v1-"), "{describe:?}");
+    let on_executors: i64 = client
+        .query_one(
+            "SELECT count(DISTINCT squall_node_pid()) FROM visits WHERE PREDICT('v_gaussian', seconds, pages) IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(on_executors >= 1);
+    client.batch_execute("DROP MODEL v_gaussian").await.unwrap();
+}

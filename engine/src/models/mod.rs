@@ -6,6 +6,7 @@ mod describe;
 mod evaluate;
 pub(crate) mod references;
 pub mod registry;
+pub mod store;
 pub(crate) mod system_table;
 mod train;
 
@@ -63,7 +64,7 @@ pub async fn run(session: &Session, command: &Command) -> Result<Output> {
         Command::DescribeModel { name } => rows(describe::schema(), describe::run(session, name)?),
         Command::DropModel { name, if_exists } => {
             let _ddl = session.engine.ddl_lock.lock().await;
-            match session.engine.models.remove(name)? {
+            match session.engine.models.remove(name).await? {
                 Some(_) => Ok(Output::Done { tag: "DROP MODEL", rows: None }),
                 None if *if_exists => {
                     session.notice(format!("model \"{name}\" does not exist, skipping"));

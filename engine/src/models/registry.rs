@@ -1,15 +1,17 @@
 //! The model registry: which models exist, their versions and where each version's file is,
-//! persisted in `catalog/models.json` (written atomically, like the table catalog). Model files
-//! live under `models/<name>/` in the data directory; a version's file is written and synced
-//! before the registry names it, so a crash never leaves the registry pointing at nothing.
+//! persisted in `catalog/models.json` (written atomically, like the table catalog). Files live in
+//! the [`ModelStore`]; a version's file is written durably before the registry names it, so a
+//! crash never leaves the registry pointing at nothing.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{sync_dir, write_atomically};
+use super::store::ModelStore;
+use crate::catalog::write_atomically;
 use crate::error::{Result, SquallError};
 
 const FILE_NAME: &str = "models.json";
@@ -57,8 +59,7 @@ struct RegistryFile {
 
 pub struct ModelRegistry {
     catalog_dir: PathBuf,
-    /// `<data>/models`, where model files are written.
-    pub models_dir: PathBuf,
+    pub store: ModelStore,
     file: Mutex<RegistryFile>,
 }
 
@@ -76,11 +77,11 @@ pub fn split_reference(reference: &str) -> Result<(String, Option<u32>)> {
 }
 
 impl ModelRegistry {
-    pub fn open(data_dir: &Path) -> Result<Self> {
+    /// `store`: where model files go (`None`: `models/` under the data directory).
+    pub fn open(data_dir: &Path, store: Option<&str>) -> Result<Self> {
         let catalog_dir = data_dir.join("catalog");
-        let models_dir = data_dir.join("models");
         fs::create_dir_all(&catalog_dir)?;
-        fs::create_dir_all(&models_dir)?;
+        let store = ModelStore::open(data_dir, store)?;
         let path = catalog_dir.join(FILE_NAME);
         let file = match fs::read(&path) {
             Ok(bytes) => {
@@ -94,7 +95,7 @@ impl ModelRegistry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => RegistryFile { version: FORMAT_VERSION, models: vec![] },
             Err(e) => return Err(SquallError::storage(format!("reading {}", path.display()), e)),
         };
-        Ok(Self { catalog_dir, models_dir, file: Mutex::new(file) })
+        Ok(Self { catalog_dir, store, file: Mutex::new(file) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RegistryFile> {
@@ -126,19 +127,6 @@ impl ModelRegistry {
         self.get(name).map(|m| m.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1).unwrap_or(1)
     }
 
-    /// Writes a model file durably and returns its URL.
-    pub fn write_file(&self, name: &str, version: u32, bytes: &[u8]) -> Result<String> {
-        let dir = self.models_dir.join(name);
-        fs::create_dir_all(&dir)?;
-        sync_dir(&self.models_dir)?;
-        // A unique file per version: executors cache by URL, so a URL must never change meaning.
-        let path = dir.join(format!("v{version}-{}.json", uuid::Uuid::new_v4().simple()));
-        write_atomically(&path, bytes)?;
-        url::Url::from_file_path(&path)
-            .map(|u| u.to_string())
-            .map_err(|_| SquallError::Internal(format!("{} is not an absolute path", path.display())))
-    }
-
     /// Makes `version` the current version of `name`, durably.
     pub fn add_version(&self, name: &str, version: Version) -> Result<()> {
         let mut file = self.lock();
@@ -158,16 +146,18 @@ impl ModelRegistry {
     }
 
     /// Removes `name` and then its files; `None` if there was no such model.
-    pub fn remove(&self, name: &str) -> Result<Option<ModelEntry>> {
-        let mut file = self.lock();
-        let Some(at) = file.models.iter().position(|m| m.name == name) else { return Ok(None) };
-        let removed = file.models.remove(at);
-        if let Err(e) = self.persist(&file) {
-            file.models.insert(at, removed);
-            return Err(e);
-        }
-        // The registry no longer names them, so the files may go; a failure leaves only garbage.
-        let _ = fs::remove_dir_all(self.models_dir.join(name));
+    pub async fn remove(&self, name: &str) -> Result<Option<ModelEntry>> {
+        let removed = {
+            let mut file = self.lock();
+            let Some(at) = file.models.iter().position(|m| m.name == name) else { return Ok(None) };
+            let removed = file.models.remove(at);
+            if let Err(e) = self.persist(&file) {
+                file.models.insert(at, removed);
+                return Err(e);
+            }
+            removed
+        };
+        self.store.remove(name).await;
         Ok(Some(removed))
     }
 

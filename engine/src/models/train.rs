@@ -160,10 +160,17 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Trained>>
     let mut all_exprs: Vec<Expr> = target_input.iter().map(|t| t.expr.clone()).collect();
     all_exprs.extend(inputs.iter().map(|i| i.expr.clone()));
 
-    // The holdout split: the same rows on every run and however the data is partitioned.
-    let fraction = session.ctx.udf(squall_udf::functions::row_fraction::NAME)?.call(
-        std::iter::once(lit(seed as i64)).chain(all_exprs.iter().cloned()).collect(),
-    );
+    // The holdout split and the sample follow a seeded hash of every column of the row, so they
+    // are the same on every run and however the data is partitioned (rows identical in every
+    // column fall on the same side).
+    let row_columns: Vec<Expr> = columns
+        .iter()
+        .filter(|(_, t)| hashable(t))
+        .map(|(name, _)| column(name))
+        .collect();
+    let row_fraction = session.ctx.udf(squall_udf::functions::row_fraction::NAME)?;
+    let fraction = row_fraction.call(std::iter::once(lit(seed as i64)).chain(row_columns.iter().cloned()).collect());
+    let sample_key = row_fraction.call(std::iter::once(lit(seed.wrapping_add(1) as i64)).chain(row_columns).collect());
     let training_rows = if holdout > 0.0 {
         LogicalPlanBuilder::from(plan.clone()).filter(fraction.clone().gt_eq(lit(holdout)))?.build()?
     } else {
@@ -208,7 +215,7 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Trained>>
         let classes = nb.classes.clone();
         (Params::NaiveBayes(nb), features, Some(classes), rows, rows, None)
     } else {
-        let mut args = vec![lit(max_rows as i64), lit(seed.wrapping_add(1) as i64)];
+        let mut args = vec![lit(max_rows as i64), sample_key];
         args.extend(all_exprs.iter().cloned());
         let call = session.ctx.udaf(training_sample::NAME)?.call(args);
         let bytes = aggregate_blob(session, training_rows, call).await?;
@@ -295,7 +302,7 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Trained>>
         params,
     };
     let bytes = serde_json::to_vec(&model).map_err(|e| SquallError::Internal(format!("encoding the model: {e}")))?;
-    let url = engine.models.write_file(&t.name, version_number, &bytes)?;
+    let url = engine.models.store.write(&t.name, version_number, bytes).await?;
 
     let (metrics, confusion) = if holdout > 0.0 {
         session.notice(format!("evaluating {}@{version_number} on the holdout rows", t.name));
@@ -352,6 +359,11 @@ pub(super) async fn evaluate_on(
         return Ok(None);
     }
     serde_json::from_slice(&bytes).map(Some).map_err(|e| SquallError::Internal(format!("reading metrics: {e}")))
+}
+
+/// Whether a column's values can go into the row hash (as numbers or as text).
+fn hashable(data_type: &DataType) -> bool {
+    Kind::of(data_type).is_some() || data_type.is_temporal()
 }
 
 fn column(name: &str) -> Expr {

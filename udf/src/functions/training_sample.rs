@@ -1,8 +1,9 @@
-//! `squall_training_sample(cap, seed, column, ...)`: the training rows of the algorithms that fit
+//! `squall_training_sample(cap, key, column, ...)`: the training rows of the algorithms that fit
 //! in one place (trees, forests, regressions, k-means), gathered by an aggregate so that the scan
-//! and the filtering run on the executors. Beyond `cap` rows it keeps a uniform sample: each row
-//! gets a key from a seeded hash of its values and the `cap` smallest keys survive every merge,
-//! so the sample is the same whatever the partitioning. Rows with a NULL are counted, not kept.
+//! and the filtering run on the executors. Beyond `cap` rows it keeps a uniform sample: `key` is
+//! a number in [0, 1) from a seeded hash of the row (`squall_row_fraction`), and the `cap`
+//! smallest keys survive every merge, so the sample is the same whatever the partitioning. Rows
+//! with a NULL among the columns are counted, not kept.
 //!
 //! The result is an Arrow IPC stream: a `key` column and the arguments as `c0, c1, ...`, with
 //! `rows_seen` and `null_rows` in the schema metadata.
@@ -10,9 +11,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::{concat_batches, filter, sort_to_indices, take_record_batch};
-use datafusion::arrow::datatypes::{Field, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Field, Float64Type, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::error::Result;
@@ -20,7 +21,6 @@ use datafusion::error::Result;
 use super::blob_aggregate::{BlobAggregate, Partial};
 use crate::ml::error::{coded, invalid};
 use crate::ml::features::null_rows;
-use crate::ml::row_hash;
 
 pub const NAME: &str = "squall_training_sample";
 
@@ -88,9 +88,9 @@ impl SamplePartial {
 impl Partial for SamplePartial {
     fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
         let cap = values[0].as_primitive_opt::<Int64Type>().filter(|c| c.is_valid(0) && c.value(0) > 0);
-        let seed = values[1].as_primitive_opt::<Int64Type>().filter(|c| c.is_valid(0));
-        let (Some(cap), Some(seed)) = (cap, seed) else {
-            return Err(invalid(format!("{NAME} takes a positive bigint cap and a bigint seed first")));
+        let keys = values[1].as_primitive_opt::<Float64Type>();
+        let (Some(cap), Some(keys)) = (cap, keys) else {
+            return Err(invalid(format!("{NAME} takes a positive bigint cap and a double key first")));
         };
         self.cap = cap.value(0) as usize;
         let columns = &values[2..];
@@ -100,7 +100,7 @@ impl Partial for SamplePartial {
         let kept = keep.true_count();
         self.null_rows += (rows - kept) as u64;
         self.rows_seen += kept as u64;
-        let keys: ArrayRef = Arc::new(UInt64Array::from(row_hash::hashes(seed.value(0) as u64, columns, rows)?));
+        let keys: ArrayRef = Arc::new(keys.clone());
         let mut fields = vec![Field::new("key", keys.data_type().clone(), false)];
         let mut arrays = vec![filter(&keys, &keep)?];
         for (i, column) in columns.iter().enumerate() {
