@@ -5,7 +5,9 @@ like (needs: pip install scikit-learn pyarrow pandas).
 
 usage: python3 benchmarks/ml/sklearn_bench.py DIR MAX_DEPTH RUNS
 """
+import glob
 import json
+import os
 import statistics
 import sys
 import time
@@ -29,7 +31,7 @@ def timed(f, runs):
 def main():
     directory, max_depth, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     start = time.perf_counter()
-    table = pq.read_table(directory)
+    table = pq.read_table(sorted(glob.glob(os.path.join(directory, "*.parquet"))))
     frame = table.to_pandas()
     features = [c for c in frame.columns if c.startswith("f")]
     X = frame[features].to_numpy()

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arrow::array::{Float64Array, Int64Array};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -13,7 +12,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use parquet::arrow::ArrowWriter;
 use squall_tests::ServerBuilder;
 
-use crate::report::{median, Report};
+use crate::report::{timed, Report};
 
 const FILES: usize = 8;
 const GROUPS: i64 = 1000;
@@ -27,7 +26,7 @@ pub async fn run(squall: &Path, data: &Path, rows: usize, runs: usize) -> anyhow
     // DataFusion in-process.
     let ctx = SessionContext::new();
     ctx.register_parquet("events", dir.to_str().unwrap(), ParquetReadOptions::default()).await?;
-    let (datafusion, datafusion_answer) = time(runs, || async {
+    let (datafusion, datafusion_answer) = timed(runs, || async {
         let batches = ctx.sql(QUERY).await?.collect().await?;
         Ok(checksum(&batches))
     })
@@ -40,7 +39,7 @@ pub async fn run(squall: &Path, data: &Path, rows: usize, runs: usize) -> anyhow
     client
         .batch_execute(&format!("CREATE EXTERNAL TABLE events STORED AS PARQUET LOCATION '{}/'", dir.display()))
         .await?;
-    let (squall_time, squall_answer) = time(runs, || async {
+    let (squall_time, squall_answer) = timed(runs, || async {
         let rows = client.query(QUERY, &[]).await?;
         anyhow::ensure!(rows.len() as i64 == GROUPS, "squall returned {} groups", rows.len());
         Ok((rows.iter().map(|r| r.get::<_, i64>(1)).sum::<i64>(), rows.iter().map(|r| r.get::<_, f64>(2)).sum::<f64>()))
@@ -63,22 +62,6 @@ pub async fn run(squall: &Path, data: &Path, rows: usize, runs: usize) -> anyhow
         ],
         notes: vec![format!("squall / DataFusion = {ratio:.2}x")],
     })
-}
-
-/// Runs `f` once to warm up, then `runs` times; the median time and the last answer.
-async fn time<T, F, Fut>(runs: usize, mut f: F) -> anyhow::Result<(Duration, T)>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let mut answer = f().await?;
-    let mut samples = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        answer = f().await?;
-        samples.push(start.elapsed());
-    }
-    Ok((median(samples), answer))
 }
 
 fn checksum(batches: &[RecordBatch]) -> (i64, f64) {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrow::array::{Float64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use squall_tests::ServerBuilder;
 
-use crate::report::{median, Report};
+use crate::report::{timed, Report};
 
 const FILES: usize = 8;
 const FEATURES: usize = 10;
@@ -116,22 +116,6 @@ pub async fn run(squall: &Path, data: &Path, rows: usize, runs: usize) -> anyhow
             ),
         ],
     })
-}
-
-/// One warm-up, then the median of `runs`, and the last answer.
-async fn timed<T, F, Fut>(runs: usize, mut f: F) -> anyhow::Result<(Duration, T)>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let mut answer = f().await?;
-    let mut samples = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        answer = f().await?;
-        samples.push(start.elapsed());
-    }
-    Ok((median(samples), answer))
 }
 
 /// splitmix64: deterministic noise without a random-number crate.

@@ -1,6 +1,6 @@
 //! A benchmark's result: a Markdown table printed and saved, with the raw numbers as JSON.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Report {
     pub name: String,
@@ -61,4 +61,20 @@ fn machine() -> String {
         .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string()))
         .unwrap_or_default();
     format!("{cores} cores, MemTotal {memory} kB")
+}
+
+/// Runs `f` once to warm up, then `runs` times; the median time and the last answer.
+pub async fn timed<T, F, Fut>(runs: usize, mut f: F) -> anyhow::Result<(Duration, T)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut answer = f().await?;
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        answer = f().await?;
+        samples.push(start.elapsed());
+    }
+    Ok((median(samples), answer))
 }

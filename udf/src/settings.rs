@@ -2,6 +2,9 @@
 //!
 //! - catalog `squall`, schema `public`: what psql shows as the database and its default schema;
 //! - `information_schema` on: psql, JDBC and BI tools introspect through it;
+//! - Arrow Flight messages up to 1 GiB (Ballista's default is 16 MiB): a training sample (up to
+//!   `max_training_rows` rows) travels as one Binary value of the sampling aggregate, through the
+//!   shuffle and back to the coordinator, and one value cannot be split across messages;
 //! - everything else is DataFusion's and Ballista's default until a benchmark says otherwise.
 
 use ballista_core::extension::SessionConfigExt;
@@ -12,9 +15,13 @@ pub const DATABASE: &str = "squall";
 /// The schema user tables live in.
 pub const DEFAULT_SCHEMA: &str = "public";
 
+/// See the module docs: the largest Arrow Flight message a node accepts.
+pub const MAX_FLIGHT_MESSAGE: usize = 1 << 30;
+
 /// The session configuration of every squall session, on every node.
 pub fn session_config() -> SessionConfig {
     SessionConfig::new_with_ballista()
+        .with_ballista_grpc_client_max_message_size(MAX_FLIGHT_MESSAGE)
         .with_information_schema(true)
         .with_default_catalog_and_schema(DATABASE, DEFAULT_SCHEMA)
         .with_create_default_catalog_and_schema(true)

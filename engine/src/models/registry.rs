@@ -61,6 +61,10 @@ pub struct ModelRegistry {
     catalog_dir: PathBuf,
     pub store: ModelStore,
     file: Mutex<RegistryFile>,
+    /// The highest version number handed out per model, so that two TRAIN MODEL statements
+    /// running at once never get the same number (a failed training leaves a gap, as a
+    /// PostgreSQL sequence does).
+    reserved: Mutex<std::collections::HashMap<String, u32>>,
 }
 
 /// A parsed `name` or `name@version`.
@@ -95,7 +99,7 @@ impl ModelRegistry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => RegistryFile { version: FORMAT_VERSION, models: vec![] },
             Err(e) => return Err(SquallError::storage(format!("reading {}", path.display()), e)),
         };
-        Ok(Self { catalog_dir, store, file: Mutex::new(file) })
+        Ok(Self { catalog_dir, store, file: Mutex::new(file), reserved: Default::default() })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RegistryFile> {
@@ -122,9 +126,13 @@ impl ModelRegistry {
         Ok((entry, found))
     }
 
-    /// The number the next version of `name` gets (versions are never reused while the model exists).
-    pub fn next_version(&self, name: &str) -> u32 {
-        self.get(name).map(|m| m.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1).unwrap_or(1)
+    /// Hands out the number of a new version of `name`.
+    pub fn reserve_version(&self, name: &str) -> u32 {
+        let stored = self.get(name).and_then(|m| m.versions.iter().map(|v| v.version).max()).unwrap_or(0);
+        let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        let next = stored.max(reserved.get(name).copied().unwrap_or(0)) + 1;
+        reserved.insert(name.to_string(), next);
+        next
     }
 
     /// Makes `version` the current version of `name`, durably.
@@ -157,6 +165,7 @@ impl ModelRegistry {
             }
             removed
         };
+        self.reserved.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
         self.store.remove(name).await;
         Ok(Some(removed))
     }

@@ -178,7 +178,7 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Trained>>
     };
 
     session.notice(format!("training {} on the executors: scanning the training rows", algorithm.name()));
-    let version_number = engine.models.next_version(&t.name);
+    let version_number = engine.models.reserve_version(&t.name);
     let (params, features, target_meta, rows_used, rows_total, importance) = if algorithm == Algorithm::NaiveBayes {
         let call = session.ctx.udaf(train_naive_bayes::NAME)?.call(all_exprs.clone());
         let bytes = aggregate_blob(session, training_rows, call).await?;

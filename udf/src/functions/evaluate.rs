@@ -61,7 +61,7 @@ impl Partial for EvaluatePartial {
             Some(_) => (Some(&values[1]), &values[2..]),
             None => (None, &values[1..]),
         };
-        let output = model.predict(features)?;
+        let output = model.predict(features, true)?;
         match output {
             Output::Classes { predicted, probabilities } => {
                 let classes = model.target.as_ref().and_then(|t| t.classes.as_ref()).cloned().unwrap_or_default();

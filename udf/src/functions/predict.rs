@@ -141,7 +141,7 @@ impl ScalarUDFImpl for Predict {
             .collect::<Result<_>>()?;
         let result: ArrayRef = match self.returns {
             Returns::Score => Arc::new(Float64Array::from(model.score(&features)?)),
-            Returns::Probability => match model.predict(&features)? {
+            Returns::Probability => match model.predict(&features, true)? {
                 Output::Classes { predicted, probabilities: Some(p) } => Arc::new(Float64Array::from(
                     predicted
                         .iter()
@@ -151,7 +151,7 @@ impl ScalarUDFImpl for Predict {
                 )),
                 _ => return Err(invalid(format!("{} gives no class probabilities", model.label()))),
             },
-            Returns::Value => match model.predict(&features)? {
+            Returns::Value => match model.predict(&features, false)? {
                 Output::Classes { predicted, .. } => {
                     let classes = model.target.as_ref().and_then(|t| t.classes.as_ref()).cloned().unwrap_or_default();
                     let labels: StringArray = predicted.iter().map(|c| c.map(|c| classes[c].as_str())).collect();

@@ -183,8 +183,9 @@ impl Model {
         Ok(())
     }
 
-    /// Applies the model to feature columns in the model's order.
-    pub fn predict(&self, columns: &[ArrayRef]) -> Result<Output> {
+    /// Applies the model to feature columns in the model's order. Class probabilities are only
+    /// computed when `probabilities` is asked for (PREDICT alone needs just the best class).
+    pub fn predict(&self, columns: &[ArrayRef], probabilities: bool) -> Result<Output> {
         let columns: Vec<ArrayRef> = self
             .features
             .iter()
@@ -196,6 +197,10 @@ impl Model {
             let skip = null_rows(&columns, rows);
             let k = nb.classes.len();
             let jll = nb.joint_log_likelihood(&columns, &skip);
+            if !probabilities {
+                let predicted = jll.chunks_exact(k).zip(&skip).map(|(j, skip)| (!skip).then(|| argmax(j))).collect();
+                return Ok(Output::Classes { predicted, probabilities: None });
+            }
             let mut predicted = Vec::with_capacity(rows);
             let mut probabilities = Vec::with_capacity(rows);
             for (row, j) in jll.chunks_exact(k).enumerate() {
@@ -226,8 +231,8 @@ impl Model {
                 match &tree.leaf_probabilities {
                     Some(p) => {
                         let predicted = matrix.rows.iter().map(|at| at.map(|at| tree.nodes[leaf(matrix.row(at))].output as usize)).collect();
-                        let probabilities = per_row(&|row| p[leaf(row)].clone());
-                        Output::Classes { predicted, probabilities: Some(probabilities) }
+                        let probabilities = probabilities.then(|| per_row(&|row| p[leaf(row)].clone()));
+                        Output::Classes { predicted, probabilities }
                     }
                     None => Output::Values(matrix.rows.iter().map(|at| at.map(|at| tree.nodes[leaf(matrix.row(at))].output)).collect()),
                 }
@@ -268,7 +273,7 @@ impl Model {
                     .map(|(j, skip)| (!skip).then(|| -log_sum_exp(j)))
                     .collect())
             }
-            Params::Kmeans(_) => match self.predict(columns)? {
+            Params::Kmeans(_) => match self.predict(columns, false)? {
                 Output::Clusters { distance, .. } => Ok(distance),
                 _ => unreachable!("k-means predicts clusters"),
             },

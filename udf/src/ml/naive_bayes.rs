@@ -58,13 +58,6 @@ pub enum FeatureStats {
 }
 
 impl FeatureStats {
-    fn new(kind: Kind) -> Self {
-        match kind {
-            Kind::Numeric => FeatureStats::Numeric { moments: Moments::default(), positive: 0, negative: 0 },
-            Kind::Categorical => FeatureStats::Categorical { counts: BTreeMap::new() },
-        }
-    }
-
     fn merge(&mut self, other: &FeatureStats) -> Result<()> {
         match (self, other) {
             (
@@ -104,79 +97,72 @@ pub struct Statistics {
 
 impl Statistics {
     /// Adds a batch: `target` as Utf8, `features` as Float64 (numeric) or Utf8 (categorical).
+    /// Rows are grouped by class first; each class's values of a numeric feature then go through
+    /// a two-pass mean and M2 over a plain slice, merged into the state with Chan's formula.
     pub fn update(&mut self, target: &ArrayRef, features: &[ArrayRef], kinds: &[Kind]) {
         let rows = target.len();
         if self.nulls_by_column.is_empty() {
             self.nulls_by_column = vec![0; features.len() + 1];
         }
-        let labels = target.as_string::<i32>();
-        // Resolve each row's class once; the per-feature loops below then run over plain slices.
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        let mut names: Vec<&str> = Vec::new();
-        let mut row_class: Vec<Option<usize>> = Vec::with_capacity(rows);
         let mut all: Vec<&ArrayRef> = vec![target];
         all.extend(features.iter());
-        for row in 0..rows {
-            let mut null = false;
-            for (column, count) in all.iter().zip(self.nulls_by_column.iter_mut()) {
-                if column.is_null(row) {
-                    *count += 1;
-                    null = true;
+        let mut null = vec![false; rows];
+        for (column, count) in all.iter().zip(self.nulls_by_column.iter_mut()) {
+            if column.null_count() > 0 {
+                for (row, n) in null.iter_mut().enumerate() {
+                    if column.is_null(row) {
+                        *count += 1;
+                        *n = true;
+                    }
                 }
             }
-            if null {
-                self.null_rows += 1;
-                row_class.push(None);
+        }
+        self.null_rows += null.iter().filter(|n| **n).count() as u64;
+        // The rows of each class, in order of first appearance in the batch.
+        let labels = target.as_string::<i32>();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut names: Vec<&str> = Vec::new();
+        let mut members: Vec<Vec<u32>> = Vec::new();
+        for (row, null) in null.iter().enumerate() {
+            if *null {
                 continue;
             }
             let label = labels.value(row);
-            let next = names.len();
-            let class = *index.entry(label).or_insert_with(|| {
-                names.push(label);
-                next
-            });
-            row_class.push(Some(class));
-        }
-        let mut batch: Vec<ClassStats> = names
-            .iter()
-            .map(|_| ClassStats { rows: 0, features: kinds.iter().map(|k| FeatureStats::new(*k)).collect() })
-            .collect();
-        for class in row_class.iter().flatten() {
-            batch[*class].rows += 1;
-        }
-        for (f, column) in features.iter().enumerate() {
-            match kinds[f] {
-                Kind::Numeric => {
-                    let values: &Float64Array = column.as_primitive();
-                    let values = values.values();
-                    for (row, class) in row_class.iter().enumerate() {
-                        let Some(class) = class else { continue };
-                        if let FeatureStats::Numeric { moments, positive, negative } = &mut batch[*class].features[f] {
-                            let x = values[row];
-                            moments.push(x);
-                            *positive += (x > 0.0) as u64;
-                            *negative += (x < 0.0) as u64;
-                        }
-                    }
+            let class = match index.get(label) {
+                Some(c) => *c,
+                None => {
+                    index.insert(label, names.len());
+                    names.push(label);
+                    members.push(Vec::new());
+                    names.len() - 1
                 }
-                Kind::Categorical => {
-                    let values = column.as_string::<i32>();
-                    for (row, class) in row_class.iter().enumerate() {
-                        let Some(class) = class else { continue };
-                        if let FeatureStats::Categorical { counts } = &mut batch[*class].features[f] {
-                            let category = values.value(row);
-                            match counts.get_mut(category) {
-                                Some(count) => *count += 1,
-                                None => {
-                                    counts.insert(category.to_string(), 1);
-                                }
-                            }
-                        }
+            };
+            members[class].push(row as u32);
+        }
+        for (name, rows) in names.into_iter().zip(&members) {
+            let mut stats = ClassStats { rows: rows.len() as u64, features: Vec::with_capacity(features.len()) };
+            for (column, kind) in features.iter().zip(kinds) {
+                stats.features.push(match kind {
+                    Kind::Numeric => {
+                        let values: &Float64Array = column.as_primitive();
+                        let values = values.values();
+                        let n = rows.len();
+                        let mean = rows.iter().map(|&r| values[r as usize]).sum::<f64>() / n as f64;
+                        let m2 = rows.iter().map(|&r| (values[r as usize] - mean).powi(2)).sum::<f64>();
+                        let positive = rows.iter().filter(|&&r| values[r as usize] > 0.0).count() as u64;
+                        let negative = rows.iter().filter(|&&r| values[r as usize] < 0.0).count() as u64;
+                        FeatureStats::Numeric { moments: Moments { n: n as u64, mean, m2 }, positive, negative }
                     }
-                }
+                    Kind::Categorical => {
+                        let values = column.as_string::<i32>();
+                        let mut counts: HashMap<&str, u64> = HashMap::new();
+                        for &r in rows {
+                            *counts.entry(values.value(r as usize)).or_default() += 1;
+                        }
+                        FeatureStats::Categorical { counts: counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
+                    }
+                });
             }
-        }
-        for (name, stats) in names.into_iter().zip(batch) {
             self.merge_class(name, &stats).expect("kinds of one batch agree");
         }
     }
