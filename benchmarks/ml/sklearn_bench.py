@@ -12,6 +12,7 @@ import statistics
 import sys
 import time
 
+import pandas as pd
 import pyarrow.parquet as pq
 from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier
@@ -39,6 +40,10 @@ def main():
     load = time.perf_counter() - start
 
     nb_fit, nb = timed(lambda: GaussianNB().fit(X, y), runs)
+    # scikit-learn spends much of a fit on text labels (numpy object arrays); with the labels
+    # encoded as integer codes beforehand it does only the arithmetic.
+    codes, _ = pd.factorize(y)
+    nb_fit_codes, _ = timed(lambda: GaussianNB().fit(X, codes), runs)
     nb_predict, predicted = timed(lambda: nb.predict(X), runs)
     tree_fit, tree = timed(lambda: DecisionTreeClassifier(max_depth=max_depth, random_state=0).fit(X, y), 1)
     tree_predict, tree_predicted = timed(lambda: tree.predict(X), runs)
@@ -46,6 +51,7 @@ def main():
         "rows": len(y),
         "load_seconds": load,
         "nb_fit_seconds": nb_fit,
+        "nb_fit_codes_seconds": nb_fit_codes,
         "nb_predict_seconds": nb_predict,
         "nb_accuracy": float((predicted == y).mean()),
         "tree_fit_seconds": tree_fit,

@@ -128,12 +128,14 @@ impl Statistics {
                 continue;
             }
             let label = labels.value(row);
-            let class = match index.get(label) {
-                Some(c) => *c,
+            // Few classes (the usual case) are found faster by comparing than by hashing.
+            let known = if names.len() <= 16 { names.iter().position(|n| *n == label) } else { index.get(label).copied() };
+            let class = match known {
+                Some(c) => c,
                 None => {
                     index.insert(label, names.len());
                     names.push(label);
-                    members.push(Vec::new());
+                    members.push(Vec::with_capacity(rows / 2));
                     names.len() - 1
                 }
             };
