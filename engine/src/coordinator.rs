@@ -2,13 +2,14 @@
 //! `squall scheduler` (executors come from elsewhere).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::engine::Engine;
-use crate::launcher::ProcessLauncher;
+use crate::launcher::{LaunchedBy, ProcessLauncher};
 use crate::scheduler::EmbeddedScheduler;
 use crate::{frontend, http};
 
@@ -53,9 +54,14 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
     tokio::spawn(frontend::serve(pg, engine.clone()));
     tokio::spawn(http::serve(web, engine.clone()));
 
-    let launcher = ProcessLauncher::new(format!("{scheduler_host}:{}", scheduler.address.port()), &data_dir, options.executor_slots)?;
+    let launcher = Arc::new(ProcessLauncher::new(
+        format!("{scheduler_host}:{}", scheduler.address.port()),
+        &data_dir,
+        options.executor_slots,
+    )?);
+    engine.set_launcher(Arc::clone(&launcher));
     for _ in 0..options.executors {
-        launcher.launch()?;
+        launcher.launch(LaunchedBy::Autoscaler)?;
     }
     // One line, on stdout, that people and scripts can wait for.
     println!(

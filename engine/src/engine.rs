@@ -3,7 +3,8 @@
 //! persistent catalog, managed-table storage and the embedded scheduler.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
@@ -17,6 +18,7 @@ use squall_udf::{object_stores, registry, settings};
 use crate::catalog::{Catalog, Entry};
 use crate::error::{Result, SquallError};
 use crate::executors;
+use crate::launcher::{Launched, ProcessLauncher};
 use crate::models::registry::ModelRegistry;
 use crate::scheduler::EmbeddedScheduler;
 use crate::system_tables::{self, SystemTable, SYSTEM_SCHEMA};
@@ -37,6 +39,8 @@ pub struct Engine {
     /// Serialises catalog changes so that check-then-create is not racy.
     pub ddl_lock: tokio::sync::Mutex<()>,
     pub metrics: crate::http::Metrics,
+    /// Starts and stops executor processes; set once the coordinator has made it.
+    launcher: Arc<OnceLock<Arc<ProcessLauncher>>>,
 }
 
 impl Engine {
@@ -57,8 +61,9 @@ impl Engine {
             .map_err(|e| SquallError::Internal(format!("installing pg_catalog: {e}")))?;
 
         let scheduler_url = format!("df://{}", scheduler.address);
+        let launcher: Arc<OnceLock<Arc<ProcessLauncher>>> = Default::default();
         let system = system_tables::system_schema(vec![
-            ("executors", executors_table(scheduler.clone())),
+            ("executors", executors_table(scheduler.clone(), Arc::clone(&launcher))),
             ("models", models_table(Arc::clone(&models))),
         ])?;
         base.catalog(settings::DATABASE)
@@ -75,6 +80,7 @@ impl Engine {
             pg_parser: PostgresCompatibilityParser::new(),
             ddl_lock: tokio::sync::Mutex::new(()),
             metrics: Default::default(),
+            launcher,
         });
         engine.restore().await?;
         Ok(engine)
@@ -94,6 +100,19 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    pub fn set_launcher(&self, launcher: Arc<ProcessLauncher>) {
+        let _ = self.launcher.set(launcher);
+    }
+
+    pub fn launcher(&self) -> Option<&Arc<ProcessLauncher>> {
+        self.launcher.get()
+    }
+
+    /// The executors squall started, for `squall.executors`.
+    pub fn launched(&self) -> HashMap<String, Launched> {
+        self.launcher.get().map(|l| l.launched()).unwrap_or_default()
     }
 
     /// Makes a catalog entry visible to queries.
@@ -139,12 +158,13 @@ fn absolutize(location: &str, base: &Path) -> String {
     joined.to_string_lossy().into_owned()
 }
 
-fn executors_table(scheduler: EmbeddedScheduler) -> SystemTable {
+fn executors_table(scheduler: EmbeddedScheduler, launcher: Arc<OnceLock<Arc<ProcessLauncher>>>) -> SystemTable {
     SystemTable::new(
         executors::schema(),
         Arc::new(move || {
             let scheduler = scheduler.clone();
-            async move { executors::to_batch(&executors::list(&scheduler).await?) }.boxed()
+            let launched = launcher.get().map(|l| l.launched()).unwrap_or_default();
+            async move { executors::to_batch(&executors::list(&scheduler, &launched).await?) }.boxed()
         }),
     )
 }

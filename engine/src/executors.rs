@@ -9,6 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{DataFusionError, Result};
 
+use crate::launcher::Launched;
 use crate::scheduler::EmbeddedScheduler;
 
 /// One executor, as an operator sees it.
@@ -25,6 +26,10 @@ pub struct ExecutorRow {
     pub failed_tasks: i64,
     /// Milliseconds since the epoch.
     pub last_heartbeat: Option<i64>,
+    /// `autoscaler` or `operator` for executors squall started, `external` for the others.
+    pub launched_by: String,
+    /// When squall started it (milliseconds since the epoch); unknown for external executors.
+    pub started_at: Option<i64>,
 }
 
 pub fn schema() -> SchemaRef {
@@ -37,11 +42,14 @@ pub fn schema() -> SchemaRef {
         Field::new("completed_tasks", DataType::Int64, false),
         Field::new("failed_tasks", DataType::Int64, false),
         Field::new("last_heartbeat", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true),
+        Field::new("launched_by", DataType::Utf8, false),
+        Field::new("started_at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true),
     ]))
 }
 
-/// The executors registered with the scheduler now, ordered by id.
-pub async fn list(scheduler: &EmbeddedScheduler) -> Result<Vec<ExecutorRow>> {
+/// The executors registered with the scheduler now, ordered by id; `launched` says which of them
+/// squall started, when and why.
+pub async fn list(scheduler: &EmbeddedScheduler, launched: &HashMap<String, Launched>) -> Result<Vec<ExecutorRow>> {
     let state = &scheduler.server.state;
     let running = running_tasks_by_executor(scheduler).await;
     let executors = state
@@ -61,7 +69,10 @@ pub async fn list(scheduler: &EmbeddedScheduler) -> Result<Vec<ExecutorRow>> {
                 Some(executor_status::Status::Unknown(_)) => "unknown",
             };
             let counts = scheduler.ledger.counts(&metadata.id);
+            let ours = launched.get(&metadata.id);
             ExecutorRow {
+                launched_by: ours.map(|l| l.by.name()).unwrap_or("external").to_string(),
+                started_at: ours.map(|l| l.started_at),
                 address: format!("{}:{}", metadata.host, metadata.port),
                 slots: metadata.specification.vcores,
                 state: state.to_string(),
@@ -98,6 +109,8 @@ pub fn to_batch(rows: &[ExecutorRow]) -> Result<RecordBatch> {
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.completed_tasks))),
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.failed_tasks))),
         Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.last_heartbeat).collect::<Vec<_>>()).with_timezone("UTC")),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.launched_by.as_str()))),
+        Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.started_at).collect::<Vec<_>>()).with_timezone("UTC")),
     ];
     Ok(RecordBatch::try_new(schema(), columns)?)
 }

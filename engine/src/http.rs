@@ -44,7 +44,7 @@ async fn health() -> &'static str {
 }
 
 async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
-    let executors = match executors::list(&engine.scheduler).await {
+    let executors = match executors::list(&engine.scheduler, &engine.launched()).await {
         Ok(rows) => rows,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("listing executors: {e}\n")).into_response(),
     };

@@ -14,10 +14,38 @@ use tokio::process::{Child, Command};
 
 use crate::error::{Result, SquallError};
 
+/// Who asked for an executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchedBy {
+    /// Started to keep the cluster at its size (at start-up, and later on the task backlog).
+    Autoscaler,
+    /// Started with `ADD EXECUTOR`.
+    Operator,
+}
+
+impl LaunchedBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            LaunchedBy::Autoscaler => "autoscaler",
+            LaunchedBy::Operator => "operator",
+        }
+    }
+}
+
 /// One executor process started by this coordinator.
 struct LaunchedExecutor {
     id: String,
     child: Child,
+    by: LaunchedBy,
+    /// Milliseconds since the epoch.
+    started_at: i64,
+}
+
+/// What the launcher knows of one of its executors.
+#[derive(Debug, Clone)]
+pub struct Launched {
+    pub by: LaunchedBy,
+    pub started_at: i64,
 }
 
 pub struct ProcessLauncher {
@@ -40,7 +68,7 @@ impl ProcessLauncher {
     }
 
     /// Starts one executor process; returns its id. It registers with the scheduler on its own.
-    pub fn launch(&self) -> Result<String> {
+    pub fn launch(&self, by: LaunchedBy) -> Result<String> {
         let id = format!("exec-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let work_dir = self.executors_dir.join(&id);
         let log_path = self.executors_dir.join(format!("{id}.log"));
@@ -70,8 +98,34 @@ impl ProcessLauncher {
             .spawn()
             .map_err(|e| SquallError::Internal(format!("cannot start executor process {}: {e}", self.exe.display())))?;
         tracing::info!(%id, pid = child.id(), log = %log_path.display(), "started executor process");
-        self.lock().push(LaunchedExecutor { id: id.clone(), child });
+        let started_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        self.lock().push(LaunchedExecutor { id: id.clone(), child, by, started_at });
         Ok(id)
+    }
+
+    /// The executors this launcher started and that it has not stopped, by id.
+    pub fn launched(&self) -> std::collections::HashMap<String, Launched> {
+        self.lock().iter().map(|e| (e.id.clone(), Launched { by: e.by, started_at: e.started_at })).collect()
+    }
+
+    /// Stops the executor `id` now (SIGKILL: it is being removed, not drained); false if this
+    /// launcher did not start it.
+    pub async fn stop(&self, id: &str) -> bool {
+        let removed = {
+            let mut children = self.lock();
+            children.iter().position(|e| e.id == id).map(|at| children.remove(at))
+        };
+        match removed {
+            Some(mut executor) => {
+                let _ = executor.child.kill().await;
+                tracing::info!(%id, "executor process stopped");
+                true
+            }
+            None => false,
+        }
     }
 
     /// Stops every child: SIGTERM, then SIGKILL for those still running after `grace`.

@@ -49,6 +49,7 @@ impl Prepared {
             (Some(plan), _) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_)) => {
                 Some(Arc::new(plan.schema().as_arrow().clone()))
             }
+            (_, Some(command)) if crate::cluster::handles(command) => crate::cluster::result_schema(command),
             (_, Some(command)) => crate::models::result_schema(command),
             _ => None,
         }
@@ -126,7 +127,11 @@ impl Session {
     pub async fn execute(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
         if let Some(command) = &prepared.command {
             self.engine.metrics.statement_started();
-            let output = crate::models::run(self, command).await;
+            let output = if crate::cluster::handles(command) {
+                crate::cluster::run(self, command).await
+            } else {
+                crate::models::run(self, command).await
+            };
             if output.is_err() {
                 self.engine.metrics.statement_failed();
             }

@@ -122,6 +122,21 @@ impl<'a> Words<'a> {
         render(&self.all[start..]).trim().to_string()
     }
 
+    /// A positive whole number.
+    pub(crate) fn count(&mut self, what: &str) -> Result<u64, ParseError> {
+        let value = match self.peek() {
+            Some(Token::Number(n, _)) => n.parse::<u64>().ok().filter(|v| *v > 0),
+            _ => None,
+        };
+        match value {
+            Some(v) => {
+                self.at += 1;
+                Ok(v)
+            }
+            None => Err(self.unexpected(&format!("expected {what}"))),
+        }
+    }
+
     /// The statement must end here.
     pub(crate) fn expect_end(&self, command: &str) -> Result<(), ParseError> {
         match self.peek() {

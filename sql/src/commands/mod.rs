@@ -1,9 +1,11 @@
 //! squall's own commands, one file each. A command is recognised by its leading words; anything
 //! else is standard SQL.
 
+mod add_executors;
 mod describe_model;
 mod drop_model;
 mod evaluate_model;
+mod remove_executor;
 mod show_executors;
 mod show_models;
 mod train_model;
@@ -20,6 +22,10 @@ use crate::ParseError;
 pub enum Command {
     /// `SHOW EXECUTORS`: the live executors and their task counts.
     ShowExecutors,
+    /// `ADD EXECUTOR` / `ADD EXECUTORS n`: start executors through the launcher.
+    AddExecutors { count: u64 },
+    /// `REMOVE EXECUTOR 'id'`: stop an executor now; its tasks run again elsewhere.
+    RemoveExecutor { id: String },
     /// `TRAIN MODEL ...`: train a model on the rows of a query.
     TrainModel(TrainModel),
     /// `EVALUATE MODEL name [ON query]`: holdout metrics, or metrics over the query's rows.
@@ -37,6 +43,8 @@ type CommandParser = fn(&mut Words) -> Result<Option<Command>, ParseError>;
 /// Every command's parser; each returns `Ok(None)` when the statement is not its command.
 const PARSERS: &[CommandParser] = &[
     show_executors::parse,
+    add_executors::parse,
+    remove_executor::parse,
     train_model::parse,
     evaluate_model::parse,
     show_models::parse,

@@ -1,0 +1,53 @@
+//! `ADD EXECUTOR` / `ADD EXECUTORS n`: start executors through the launcher and answer with their
+//! ids once they have registered with the scheduler (so the next query can use them).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::physical_plan::memory::MemoryStream;
+
+use super::result_schema;
+use crate::error::{Result, SquallError};
+use crate::launcher::LaunchedBy;
+use crate::session::{Output, Session};
+
+/// How long a new executor may take to register before ADD EXECUTOR reports it.
+const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn run(session: &Session, count: u64) -> Result<Output> {
+    let engine = &session.engine;
+    let launcher = engine
+        .launcher()
+        .ok_or_else(|| SquallError::Unsupported("this coordinator has no executor launcher".into()))?;
+    if count > 64 {
+        return Err(SquallError::InvalidParameter(format!("ADD EXECUTORS {count}: at most 64 at a time")));
+    }
+    let ids: Vec<String> = (0..count).map(|_| launcher.launch(LaunchedBy::Operator)).collect::<Result<_>>()?;
+    session.notice(format!("started {}; waiting for them to register", ids.join(", ")));
+    let started = Instant::now();
+    loop {
+        let registered = engine
+            .scheduler
+            .server
+            .state
+            .executor_manager
+            .get_executors_state()
+            .await
+            .map_err(|e| SquallError::Internal(format!("reading executors: {e}")))?;
+        let missing: Vec<&String> = ids.iter().filter(|id| !registered.iter().any(|(m, _, _)| &m.id == *id)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        if started.elapsed() > REGISTRATION_TIMEOUT {
+            return Err(SquallError::Internal(format!(
+                "executors {missing:?} started but did not register within {}s; see their logs under the data directory's executors/",
+                REGISTRATION_TIMEOUT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let schema = result_schema(&squall_sql::Command::AddExecutors { count }).expect("ADD EXECUTORS has rows");
+    let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(ids))])?;
+    Ok(Output::Rows { schema: Arc::clone(&schema), rows: Box::pin(MemoryStream::try_new(vec![batch], schema, None)?) })
+}

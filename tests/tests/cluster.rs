@@ -1,0 +1,61 @@
+//! Operating the executors with SQL: `ADD EXECUTOR(S)`, `REMOVE EXECUTOR`, and what
+//! `SHOW EXECUTORS` says about who started each one.
+
+use std::time::{Duration, Instant};
+
+use squall_tests::data::write_orders;
+use squall_tests::server::is_alive;
+
+use crate::squall;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operators_add_and_remove_executors_and_queries_stay_correct() {
+    let server = squall().executors(1).start();
+    server.wait_for_executors(1).await;
+    let client = server.client().await;
+    let files = tempfile::tempdir().unwrap();
+    let orders = write_orders(&files.path().join("orders"), 4, 2_000, 50);
+    client
+        .batch_execute(&format!("CREATE EXTERNAL TABLE orders STORED AS PARQUET LOCATION '{}/'", files.path().join("orders").display()))
+        .await
+        .unwrap();
+    let total = orders.iter().map(|o| o.amount).sum::<i64>();
+    let sum = || async { client.query_one("SELECT sum(amount) FROM orders", &[]).await.unwrap().get::<_, i64>(0) };
+
+    let first: Vec<(String, String)> =
+        client.query("SELECT id, launched_by FROM squall.executors", &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].1, "autoscaler");
+
+    // ADD EXECUTORS answers once the new executors have registered: they are usable at once.
+    let added: Vec<String> = client.query("ADD EXECUTORS 2", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(added.len(), 2);
+    let rows = client.query("SELECT id, launched_by, started_at IS NOT NULL FROM squall.executors ORDER BY id", &[]).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    for id in &added {
+        let row = rows.iter().find(|r| r.get::<_, String>(0) == *id).expect("added executor listed");
+        assert_eq!(row.get::<_, String>(1), "operator");
+        assert!(row.get::<_, bool>(2));
+    }
+    assert_eq!(server.child_pids().len(), 3, "three executor processes");
+    assert_eq!(sum().await, total);
+
+    // REMOVE EXECUTOR stops the process now and the scheduler forgets it at once.
+    let before = server.child_pids();
+    client.batch_execute(&format!("REMOVE EXECUTOR '{}'", added[0])).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while before.iter().filter(|&&p| is_alive(p)).count() > 2 {
+        assert!(Instant::now() < deadline, "the removed executor's process is still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ids: Vec<String> = client.query("SELECT id FROM squall.executors", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(!ids.contains(&added[0]), "{ids:?}");
+    assert_eq!(ids.len(), 2);
+    assert_eq!(sum().await, total);
+
+    let err = client.batch_execute("REMOVE EXECUTOR 'exec-nosuch'").await.unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "42704");
+    let err = client.batch_execute("ADD EXECUTORS 0").await.unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "42601");
+    assert_eq!(sum().await, total);
+}
