@@ -68,6 +68,18 @@ pub struct EmbeddedScheduler {
 }
 
 impl EmbeddedScheduler {
+    /// The ids of the executors registered now.
+    pub async fn registered_executors(&self) -> Result<Vec<String>> {
+        let executors = self
+            .server
+            .state
+            .executor_manager
+            .get_executors_state()
+            .await
+            .map_err(|e| SquallError::Internal(format!("reading the scheduler's executors: {e}")))?;
+        Ok(executors.into_iter().map(|(metadata, _, _)| metadata.id).collect())
+    }
+
     /// Binds `listen` (port 0 picks a free port) and starts serving the scheduler API.
     /// `advertised_host` is the host name executors are told to call back.
     pub async fn start(listen: &str, advertised_host: &str) -> Result<Self> {

@@ -27,15 +27,8 @@ pub async fn run(session: &Session, count: u64) -> Result<Output> {
     session.notice(format!("started {}; waiting for them to register", ids.join(", ")));
     let started = Instant::now();
     loop {
-        let registered = engine
-            .scheduler
-            .server
-            .state
-            .executor_manager
-            .get_executors_state()
-            .await
-            .map_err(|e| SquallError::Internal(format!("reading executors: {e}")))?;
-        let missing: Vec<&String> = ids.iter().filter(|id| !registered.iter().any(|(m, _, _)| &m.id == *id)).collect();
+        let registered = engine.scheduler.registered_executors().await?;
+        let missing: Vec<&String> = ids.iter().filter(|id| !registered.contains(id)).collect();
         if missing.is_empty() {
             break;
         }

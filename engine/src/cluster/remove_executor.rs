@@ -10,16 +10,7 @@ use crate::session::{Output, Session};
 
 pub async fn run(session: &Session, id: &str) -> Result<Output> {
     let engine = &session.engine;
-    let registered = engine
-        .scheduler
-        .server
-        .state
-        .executor_manager
-        .get_executors_state()
-        .await
-        .map_err(|e| SquallError::Internal(format!("reading executors: {e}")))?
-        .iter()
-        .any(|(m, _, _)| m.id == id);
+    let registered = engine.scheduler.registered_executors().await?.iter().any(|e| e == id);
     let stopped = match engine.launcher() {
         Some(launcher) => launcher.stop(id).await,
         None => false,
