@@ -60,7 +60,8 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
         options.executor_slots,
     )?);
     engine.set_launcher(Arc::clone(&launcher));
-    for _ in 0..options.executors {
+    let executors = engine.init_cluster(options.executors as u64);
+    for _ in 0..executors {
         launcher.launch(LaunchedBy::Autoscaler)?;
     }
     // One line, on stdout, that people and scripts can wait for.
@@ -71,7 +72,7 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
         scheduler.address,
         web_addr,
         data_dir.display(),
-        options.executors
+        executors
     );
 
     shutdown_signal().await;

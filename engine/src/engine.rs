@@ -17,6 +17,7 @@ use squall_udf::{object_stores, registry, settings};
 
 use crate::catalog::{Catalog, Entry};
 use crate::error::{Result, SquallError};
+use crate::cluster::settings::{self as cluster_settings, ClusterSettings};
 use crate::executors;
 use crate::launcher::{Launched, ProcessLauncher};
 use crate::models::registry::ModelRegistry;
@@ -41,6 +42,9 @@ pub struct Engine {
     pub metrics: crate::http::Metrics,
     /// Starts and stops executor processes; set once the coordinator has made it.
     launcher: Arc<OnceLock<Arc<ProcessLauncher>>>,
+    data_dir: PathBuf,
+    /// The autoscale settings; `None` until set from the command line or the stored ones.
+    cluster: std::sync::Mutex<Option<ClusterSettings>>,
 }
 
 impl Engine {
@@ -49,6 +53,7 @@ impl Engine {
         let tables = TableStore::open(data_dir)?;
         let catalog = Catalog::open(&data_dir.join("catalog"))?;
         let models = Arc::new(ModelRegistry::open(data_dir, model_store)?);
+        let cluster = std::sync::Mutex::new(cluster_settings::load(data_dir)?);
         let spill_dir = data_dir.join("tmp");
         let state = registry::install_functions(
             SessionStateBuilder::new()
@@ -81,6 +86,8 @@ impl Engine {
             ddl_lock: tokio::sync::Mutex::new(()),
             metrics: Default::default(),
             launcher,
+            data_dir: data_dir.to_path_buf(),
+            cluster,
         });
         engine.restore().await?;
         Ok(engine)
@@ -108,6 +115,26 @@ impl Engine {
 
     pub fn launcher(&self) -> Option<&Arc<ProcessLauncher>> {
         self.launcher.get()
+    }
+
+    /// The autoscale settings: the stored ones if an operator ever changed them, else the
+    /// defaults for `executors` started at boot. Returns how many executors to start.
+    pub fn init_cluster(&self, executors: u64) -> u64 {
+        let mut cluster = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+        cluster.get_or_insert_with(|| ClusterSettings::defaults(executors)).min_executors
+    }
+
+    pub fn cluster_settings(&self) -> ClusterSettings {
+        self.cluster.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_else(|| ClusterSettings::defaults(0))
+    }
+
+    /// `ALTER CLUSTER SET (...)`: validated as a whole, stored durably, then in effect.
+    pub fn alter_cluster(&self, changes: &[(String, String)]) -> Result<()> {
+        let mut cluster = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+        let next = cluster.clone().unwrap_or_else(|| ClusterSettings::defaults(0)).with(changes)?;
+        cluster_settings::save(&self.data_dir, &next)?;
+        *cluster = Some(next);
+        Ok(())
     }
 
     /// The executors squall started, for `squall.executors`.

@@ -67,7 +67,26 @@ pub struct EmbeddedScheduler {
     pub address: SocketAddr,
 }
 
+/// The scheduler's backlog, as the autoscaler and SHOW CLUSTER see it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Signal {
+    pub pending_tasks: usize,
+    pub running_tasks: usize,
+    pub queued_jobs: usize,
+}
+
 impl EmbeddedScheduler {
+    /// What the autoscaler reads: tasks waiting for a slot, tasks running, jobs not started.
+    pub async fn signal(&self) -> Signal {
+        let (mut pending_tasks, mut running_tasks) = (0, 0);
+        for job in self.server.state.task_manager.get_running_job_cache().values() {
+            let graph = job.execution_graph.read().await;
+            pending_tasks += graph.available_tasks();
+            running_tasks += graph.running_tasks().len();
+        }
+        Signal { pending_tasks, running_tasks, queued_jobs: self.server.state.task_manager.pending_job_number() }
+    }
+
     /// The ids of the executors registered now.
     pub async fn registered_executors(&self) -> Result<Vec<String>> {
         let executors = self

@@ -39,6 +39,11 @@ impl<'a> Words<'a> {
         matches
     }
 
+    /// Whether the next token is `token` (not consumed).
+    pub(crate) fn peek_is(&self, token: &Token) -> bool {
+        self.peek() == Some(token)
+    }
+
     /// True (and consumed) when the next token is `token`.
     pub(crate) fn accept_token(&mut self, token: &Token) -> bool {
         if self.peek() == Some(token) {
@@ -102,6 +107,22 @@ impl<'a> Words<'a> {
         };
         self.at += 1;
         Ok(if negative { format!("-{value}") } else { value })
+    }
+
+    /// `(name = value, ...)`: names lower-cased, values as [`Words::constant`] reads them.
+    pub(crate) fn option_list(&mut self) -> Result<Vec<(String, String)>, ParseError> {
+        self.expect_token(&Token::LParen, "(")?;
+        let mut options = Vec::new();
+        loop {
+            let name = self.identifier("an option name")?;
+            self.expect_token(&Token::Eq, "=")?;
+            options.push((name, self.constant("an option value")?));
+            if !self.accept_token(&Token::Comma) {
+                break;
+            }
+        }
+        self.expect_token(&Token::RParen, ")")?;
+        Ok(options)
     }
 
     /// A parenthesised, comma-separated list of identifiers.

@@ -59,3 +59,50 @@ async fn operators_add_and_remove_executors_and_queries_stay_correct() {
     assert_eq!(err.code().unwrap().code(), "42601");
     assert_eq!(sum().await, total);
 }
+
+async fn show_cluster(client: &tokio_postgres::Client) -> std::collections::HashMap<String, String> {
+    client.query("SHOW CLUSTER", &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_settings_are_validated_and_survive_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = squall().executors(1).data_dir(data.path()).start();
+    server.wait_for_executors(1).await;
+    let client = server.client().await;
+    let shown = show_cluster(&client).await;
+    assert_eq!(shown["min_executors"], "1");
+    assert_eq!(shown["max_executors"], "8");
+    assert_eq!(shown["scale_up_after"], "1s");
+    assert_eq!(shown["idle_timeout"], "60s");
+    assert_eq!(shown["executors_active"], "1");
+    assert_eq!(shown["pending_tasks"], "0");
+    assert_eq!(shown["queued_jobs"], "0");
+
+    client
+        .batch_execute("ALTER CLUSTER SET (min_executors = 2, max_executors = 4, scale_up_after = '500ms', idle_timeout = '30s')")
+        .await
+        .unwrap();
+    for bad in [
+        "ALTER CLUSTER SET (max_executors = 1)",
+        "ALTER CLUSTER SET (min_executors = -1)",
+        "ALTER CLUSTER SET (idle_timeout = 'soon')",
+        "ALTER CLUSTER SET (colour = 'blue')",
+    ] {
+        let err = client.batch_execute(bad).await.unwrap_err();
+        assert_eq!(err.code().unwrap().code(), "22023", "{bad}: {err}");
+    }
+    let shown = show_cluster(&client).await;
+    assert_eq!((shown["min_executors"].as_str(), shown["max_executors"].as_str()), ("2", "4"));
+    assert_eq!((shown["scale_up_after"].as_str(), shown["idle_timeout"].as_str()), ("500ms", "30s"));
+    drop(client);
+    server.kill9();
+
+    // The stored settings win over the command line: two executors start, not one.
+    let server = squall().executors(1).data_dir(data.path()).start();
+    server.wait_for_executors(2).await;
+    let client = server.client().await;
+    let shown = show_cluster(&client).await;
+    assert_eq!((shown["min_executors"].as_str(), shown["idle_timeout"].as_str()), ("2", "30s"));
+    assert_eq!(server.child_pids().len(), 2);
+}

@@ -2,10 +2,12 @@
 //! else is standard SQL.
 
 mod add_executors;
+mod alter_cluster;
 mod describe_model;
 mod drop_model;
 mod evaluate_model;
 mod remove_executor;
+mod show_cluster;
 mod show_executors;
 mod show_models;
 mod train_model;
@@ -26,6 +28,10 @@ pub enum Command {
     AddExecutors { count: u64 },
     /// `REMOVE EXECUTOR 'id'`: stop an executor now; its tasks run again elsewhere.
     RemoveExecutor { id: String },
+    /// `SHOW CLUSTER`: the autoscale settings and the live signal.
+    ShowCluster,
+    /// `ALTER CLUSTER SET (option = value, ...)`
+    AlterCluster { options: Vec<(String, String)> },
     /// `TRAIN MODEL ...`: train a model on the rows of a query.
     TrainModel(TrainModel),
     /// `EVALUATE MODEL name [ON query]`: holdout metrics, or metrics over the query's rows.
@@ -45,6 +51,8 @@ const PARSERS: &[CommandParser] = &[
     show_executors::parse,
     add_executors::parse,
     remove_executor::parse,
+    show_cluster::parse,
+    alter_cluster::parse,
     train_model::parse,
     evaluate_model::parse,
     show_models::parse,

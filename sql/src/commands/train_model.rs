@@ -32,19 +32,7 @@ pub(super) fn parse(words: &mut Words) -> Result<Option<Command>, ParseError> {
     let name = words.identifier("a model name")?;
     words.expect(&["USING"])?;
     let algorithm = words.identifier("an algorithm")?;
-    let mut options = Vec::new();
-    if words.accept_token(&Token::LParen) {
-        loop {
-            let option = words.identifier("an option name")?;
-            words.expect_token(&Token::Eq, "=")?;
-            let value = words.constant("an option value")?;
-            options.push((option, value));
-            if !words.accept_token(&Token::Comma) {
-                break;
-            }
-        }
-        words.expect_token(&Token::RParen, ")")?;
-    }
+    let options = if words.peek_is(&Token::LParen) { words.option_list()? } else { Vec::new() };
     let mut target = None;
     let mut features = None;
     loop {

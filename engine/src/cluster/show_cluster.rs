@@ -1,0 +1,31 @@
+//! `SHOW CLUSTER`: the autoscale settings, then the live signal the autoscaler reads from the
+//! embedded scheduler: runnable tasks waiting for a slot, running tasks, queued jobs, executors by
+//! state.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::error::Result;
+use crate::executors;
+use crate::session::Session;
+
+pub fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("setting", DataType::Utf8, false), Field::new("value", DataType::Utf8, false)]))
+}
+
+pub async fn rows(session: &Session) -> Result<RecordBatch> {
+    let engine = &session.engine;
+    let mut rows = engine.cluster_settings().rows();
+    let signal = engine.scheduler.signal().await;
+    rows.push(("pending_tasks".into(), signal.pending_tasks.to_string()));
+    rows.push(("running_tasks".into(), signal.running_tasks.to_string()));
+    rows.push(("queued_jobs".into(), signal.queued_jobs.to_string()));
+    let listed = executors::list(&engine.scheduler, &engine.launched()).await?;
+    for state in ["active", "terminating", "lost"] {
+        rows.push((format!("executors_{state}"), listed.iter().filter(|e| e.state == state).count().to_string()));
+    }
+    let (setting, value): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
+    Ok(RecordBatch::try_new(schema(), vec![Arc::new(StringArray::from(setting)), Arc::new(StringArray::from(value))])?)
+}
