@@ -64,6 +64,11 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
     for _ in 0..executors {
         launcher.launch(LaunchedBy::Autoscaler)?;
     }
+    // `serve` owns its executors and scales them; `squall scheduler` (no executors of its own)
+    // leaves starting executors to the operator or to Kubernetes, which read the same signal.
+    if options.executors > 0 {
+        crate::cluster::autoscaler::spawn(Arc::clone(&engine));
+    }
     // One line, on stdout, that people and scripts can wait for.
     println!(
         "squall is ready: psql -h {} -p {} -U squall (scheduler {}, http {}, data {}, {} executor processes)",

@@ -43,6 +43,8 @@ pub struct Engine {
     /// Starts and stops executor processes; set once the coordinator has made it.
     launcher: Arc<OnceLock<Arc<ProcessLauncher>>>,
     data_dir: PathBuf,
+    /// Scale-ups, scale-downs, replacements, for `squall.cluster_events`.
+    pub cluster_events: crate::cluster::events::ClusterEvents,
     /// The autoscale settings; `None` until set from the command line or the stored ones.
     cluster: std::sync::Mutex<Option<ClusterSettings>>,
 }
@@ -67,9 +69,11 @@ impl Engine {
 
         let scheduler_url = format!("df://{}", scheduler.address);
         let launcher: Arc<OnceLock<Arc<ProcessLauncher>>> = Default::default();
+        let cluster_events = crate::cluster::events::ClusterEvents::default();
         let system = system_tables::system_schema(vec![
             ("executors", executors_table(scheduler.clone(), Arc::clone(&launcher))),
             ("models", models_table(Arc::clone(&models))),
+            ("cluster_events", cluster_events_table(cluster_events.clone())),
         ])?;
         base.catalog(settings::DATABASE)
             .ok_or_else(|| SquallError::Internal("default catalog missing".into()))?
@@ -87,6 +91,7 @@ impl Engine {
             metrics: Default::default(),
             launcher,
             data_dir: data_dir.to_path_buf(),
+            cluster_events,
             cluster,
         });
         engine.restore().await?;
@@ -192,6 +197,16 @@ fn executors_table(scheduler: EmbeddedScheduler, launcher: Arc<OnceLock<Arc<Proc
             let scheduler = scheduler.clone();
             let launched = launcher.get().map(|l| l.launched()).unwrap_or_default();
             async move { executors::to_batch(&executors::list(&scheduler, &launched).await?) }.boxed()
+        }),
+    )
+}
+
+fn cluster_events_table(events: crate::cluster::events::ClusterEvents) -> SystemTable {
+    SystemTable::new(
+        crate::cluster::events::schema(),
+        Arc::new(move || {
+            let events = events.all();
+            async move { crate::cluster::events::to_batch(&events) }.boxed()
         }),
     )
 }

@@ -106,6 +106,14 @@ impl ProcessLauncher {
         Ok(id)
     }
 
+    /// Task slots each executor gets (its cores when configured as 0).
+    pub fn slots_per_executor(&self) -> u64 {
+        match self.slots {
+            0 => std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1),
+            n => n as u64,
+        }
+    }
+
     /// The executors this launcher started and that it has not stopped, by id.
     pub fn launched(&self) -> std::collections::HashMap<String, Launched> {
         self.lock().iter().map(|e| (e.id.clone(), Launched { by: e.by, started_at: e.started_at })).collect()

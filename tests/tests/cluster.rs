@@ -106,3 +106,56 @@ async fn cluster_settings_are_validated_and_survive_a_restart() {
     assert_eq!((shown["min_executors"].as_str(), shown["idle_timeout"].as_str()), ("2", "30s"));
     assert_eq!(server.child_pids().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backlog_adds_executors_and_idleness_removes_them() {
+    let server = squall().executors(1).start();
+    server.wait_for_executors(1).await;
+    let client = server.client().await;
+    client
+        .batch_execute("ALTER CLUSTER SET (min_executors = 1, max_executors = 3, scale_up_after = '200ms', idle_timeout = '2s')")
+        .await
+        .unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let orders = write_orders(&files.path().join("orders"), 24, 20_000, 50);
+    client
+        .batch_execute(&format!("CREATE EXTERNAL TABLE orders STORED AS PARQUET LOCATION '{}/'", files.path().join("orders").display()))
+        .await
+        .unwrap();
+    let expected: i64 = orders.iter().map(|o| o.amount * (o.id % 7)).sum();
+    // A burst of concurrent scans, many more tasks than one executor has slots.
+    let mut burst = Vec::new();
+    for _ in 0..6 {
+        let client = server.client().await;
+        burst.push(tokio::spawn(async move {
+            client
+                .query_one("SELECT sum(amount * (id % 7)) FROM orders WHERE region <> 'nowhere'", &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }));
+    }
+    for answer in burst {
+        assert_eq!(answer.await.unwrap(), expected);
+    }
+    let events: Vec<(String, String)> =
+        client.query("SELECT kind, reason FROM squall.cluster_events", &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    let ups: Vec<&(String, String)> = events.iter().filter(|(k, _)| k == "scale-up").collect();
+    assert!(!ups.is_empty(), "no scale-up in {events:?}");
+    assert!(ups.len() <= 2, "max_executors = 3 allows two more: {events:?}");
+    assert!(ups[0].1.starts_with("pending tasks "), "{ups:?}");
+    // Idle executors go, down to min_executors.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: i64 = client.query_one("SELECT count(*) FROM squall.executors", &[]).await.unwrap().get(0);
+        if n == 1 && server.child_pids().len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {n} executors: {:?}", client.query("SELECT kind, executor, reason FROM squall.cluster_events", &[]).await.unwrap().iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(2))).collect::<Vec<_>>());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let downs: i64 = client.query_one("SELECT count(*) FROM squall.cluster_events WHERE kind = 'scale-down'", &[]).await.unwrap().get(0);
+    assert_eq!(downs as usize, ups.len());
+    // And the one left still answers.
+    assert_eq!(client.query_one("SELECT sum(amount * (id % 7)) FROM orders", &[]).await.unwrap().get::<_, i64>(0), expected);
+}

@@ -24,6 +24,9 @@ pub async fn run(session: &Session, count: u64) -> Result<Output> {
         return Err(SquallError::InvalidParameter(format!("ADD EXECUTORS {count}: at most 64 at a time")));
     }
     let ids: Vec<String> = (0..count).map(|_| launcher.launch(LaunchedBy::Operator)).collect::<Result<_>>()?;
+    for id in &ids {
+        engine.cluster_events.record("add", id, "ADD EXECUTOR".into());
+    }
     session.notice(format!("started {}; waiting for them to register", ids.join(", ")));
     let started = Instant::now();
     loop {

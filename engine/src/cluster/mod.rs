@@ -2,6 +2,8 @@
 //! too): `ADD EXECUTOR(S)` and `REMOVE EXECUTOR`.
 
 mod add_executors;
+pub mod autoscaler;
+pub mod events;
 mod remove_executor;
 pub mod settings;
 mod show_cluster;
@@ -47,4 +49,20 @@ pub async fn run(session: &Session, command: &Command) -> Result<Output> {
         }
         other => Err(SquallError::Internal(format!("{other:?} is not a cluster command"))),
     }
+}
+
+/// Stops an executor squall started (if it did) and tells the scheduler at once, so its tasks and
+/// shuffle output are computed again elsewhere; false if squall did not start it.
+pub(crate) async fn stop_executor(engine: &crate::engine::Engine, id: &str, reason: &str) -> Result<bool> {
+    use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpc;
+    use ballista_core::serde::protobuf::ExecutorStoppedParams;
+    let stopped = match engine.launcher() {
+        Some(launcher) => launcher.stop(id).await,
+        None => false,
+    };
+    let request = tonic::Request::new(ExecutorStoppedParams { executor_id: id.to_string(), reason: reason.to_string() });
+    SchedulerGrpc::executor_stopped(&engine.scheduler.server, request)
+        .await
+        .map_err(|e| SquallError::Internal(format!("telling the scheduler executor {id} stopped: {e}")))?;
+    Ok(stopped)
 }
