@@ -106,6 +106,21 @@ impl ProcessLauncher {
         Ok(id)
     }
 
+    /// Executors whose process has exited without being asked to (killed, crashed): they are
+    /// forgotten here and returned, so the caller can tell the scheduler at once.
+    pub fn reap_exited(&self) -> Vec<(String, String)> {
+        let mut children = self.lock();
+        let mut exited = Vec::new();
+        children.retain_mut(|e| match e.child.try_wait() {
+            Ok(Some(status)) => {
+                exited.push((e.id.clone(), status.to_string()));
+                false
+            }
+            _ => true,
+        });
+        exited
+    }
+
     /// Task slots each executor gets (its cores when configured as 0).
     pub fn slots_per_executor(&self) -> u64 {
         match self.slots {

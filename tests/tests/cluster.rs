@@ -8,17 +8,23 @@ use squall_tests::server::is_alive;
 
 use crate::squall;
 
+/// Writes `files` Parquet files of orders under `dir` and creates the external table `orders`.
+async fn create_orders(client: &tokio_postgres::Client, dir: &std::path::Path, files: usize, rows: usize) -> Vec<squall_tests::data::Order> {
+    let orders = write_orders(&dir.join("orders"), files, rows, 50);
+    client
+        .batch_execute(&format!("CREATE EXTERNAL TABLE orders STORED AS PARQUET LOCATION '{}/'", dir.join("orders").display()))
+        .await
+        .unwrap();
+    orders
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn operators_add_and_remove_executors_and_queries_stay_correct() {
     let server = squall().executors(1).start();
     server.wait_for_executors(1).await;
     let client = server.client().await;
     let files = tempfile::tempdir().unwrap();
-    let orders = write_orders(&files.path().join("orders"), 4, 2_000, 50);
-    client
-        .batch_execute(&format!("CREATE EXTERNAL TABLE orders STORED AS PARQUET LOCATION '{}/'", files.path().join("orders").display()))
-        .await
-        .unwrap();
+    let orders = create_orders(&client, files.path(), 4, 2_000).await;
     let total = orders.iter().map(|o| o.amount).sum::<i64>();
     let sum = || async { client.query_one("SELECT sum(amount) FROM orders", &[]).await.unwrap().get::<_, i64>(0) };
 
@@ -117,11 +123,7 @@ async fn a_backlog_adds_executors_and_idleness_removes_them() {
         .await
         .unwrap();
     let files = tempfile::tempdir().unwrap();
-    let orders = write_orders(&files.path().join("orders"), 24, 20_000, 50);
-    client
-        .batch_execute(&format!("CREATE EXTERNAL TABLE orders STORED AS PARQUET LOCATION '{}/'", files.path().join("orders").display()))
-        .await
-        .unwrap();
+    let orders = create_orders(&client, files.path(), 24, 20_000).await;
     let expected: i64 = orders.iter().map(|o| o.amount * (o.id % 7)).sum();
     // A burst of concurrent scans, many more tasks than one executor has slots.
     let mut burst = Vec::new();
@@ -158,4 +160,46 @@ async fn a_backlog_adds_executors_and_idleness_removes_them() {
     assert_eq!(downs as usize, ups.len());
     // And the one left still answers.
     assert_eq!(client.query_one("SELECT sum(amount * (id % 7)) FROM orders", &[]).await.unwrap().get::<_, i64>(0), expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_of_an_executor_mid_query_still_gives_the_right_answer() {
+    let server = squall().executors(2).start();
+    server.wait_for_executors(2).await;
+    let client = server.client().await;
+    let files = tempfile::tempdir().unwrap();
+    let orders = create_orders(&client, files.path(), 24, 20_000).await;
+    let mut expected: std::collections::BTreeMap<String, i64> = Default::default();
+    for o in &orders {
+        *expected.entry(o.region.to_string()).or_default() += o.amount;
+    }
+    let query = "SELECT region, sum(amount) FROM orders GROUP BY region ORDER BY region";
+    let mut running = Vec::new();
+    for _ in 0..4 {
+        let client = server.client().await;
+        running.push(tokio::spawn(async move { client.query(query, &[]).await.map(|rows| rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1))).collect::<Vec<_>>()) }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let victim = server.child_pids()[0];
+    // SAFETY: signalling a process this test started.
+    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    assert!(running.iter().any(|q| !q.is_finished()), "the queries ended before the kill: make them longer");
+    for answer in running {
+        let rows = answer.await.unwrap().expect("the query survives the loss of an executor");
+        assert_eq!(rows, expected.clone().into_iter().collect::<Vec<_>>());
+    }
+    // The loss is noticed from the process exit, and the floor of two executors restored (the
+    // autoscaler may also have added one for the backlog the loss left).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let kinds: Vec<String> = client.query("SELECT kind FROM squall.cluster_events", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        let active: i64 = client.query_one("SELECT count(*) FROM squall.executors WHERE state = 'active'", &[]).await.unwrap().get(0);
+        if kinds.contains(&"loss".to_string()) && kinds.contains(&"replace".to_string()) && active >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "events {kinds:?}, {active} active executors");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows: Vec<(String, i64)> = client.query(query, &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(rows, expected.into_iter().collect::<Vec<_>>());
 }

@@ -6,7 +6,9 @@
 //!   executor) and by `max_executors`.
 //! - An executor idle for `idle_timeout` is stopped, down to `min_executors`, and only while no
 //!   job runs, so no running job loses shuffle output it still needs.
-//! - Fewer than `min_executors` (one was lost or removed): start replacements.
+//! - Fewer than `min_executors` (one was lost or removed): start replacements. A local executor
+//!   process that exits is noticed at the next tick and the scheduler told at once, so its tasks
+//!   run again elsewhere within a second rather than after the heartbeat timeout.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,6 +46,11 @@ struct State {
 impl State {
     async fn tick(&mut self, engine: &Arc<Engine>) -> crate::error::Result<()> {
         let Some(launcher) = engine.launcher() else { return Ok(()) };
+        // A local executor that died is known from its exit at once, not from missed heartbeats.
+        for (id, status) in launcher.reap_exited() {
+            super::stop_executor(engine, &id, "process exited").await?;
+            engine.cluster_events.record("loss", &id, format!("executor process exited ({status})"));
+        }
         let settings = engine.cluster_settings();
         let signal = engine.scheduler.signal().await;
         let launched = launcher.launched();
