@@ -15,11 +15,18 @@ use tokio::net::TcpListener;
 use crate::engine::Engine;
 use crate::executors;
 
+/// Upper bounds (seconds) of the statement latency histogram's buckets.
+const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0];
+
 /// Counters the coordinator keeps for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Metrics {
     statements: AtomicU64,
     failed_statements: AtomicU64,
+    /// Per bucket of LATENCY_BUCKETS (and one for +Inf): statements that took at most that long.
+    latency_buckets: [AtomicU64; 11],
+    /// Sum of statement durations, in microseconds.
+    latency_sum_us: AtomicU64,
 }
 
 impl Metrics {
@@ -29,6 +36,14 @@ impl Metrics {
 
     pub fn statement_failed(&self) {
         self.failed_statements.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records how long a statement took until its result was ready to send.
+    pub fn statement_took(&self, took: std::time::Duration) {
+        let seconds = took.as_secs_f64();
+        let at = LATENCY_BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(LATENCY_BUCKETS.len());
+        self.latency_buckets[at].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 }
 
@@ -63,7 +78,32 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
         .map(|s| (format!("{{state=\"{s}\"}}"), executors.iter().filter(|e| e.state == *s).count() as f64))
         .collect::<Vec<_>>();
     gauge("squall_executors", "Executors by state.", "gauge", &by_state);
-    let running: i64 = executors.iter().map(|e| e.running_tasks).sum();
-    gauge("squall_running_tasks", "Tasks running on executors.", "gauge", &[(String::new(), running as f64)]);
+    let signal = engine.scheduler.signal().await;
+    let one = |v: usize| [(String::new(), v as f64)];
+    gauge("squall_pending_tasks", "Runnable tasks waiting for an executor slot, summed over running jobs (the autoscaler's signal).", "gauge", &one(signal.pending_tasks));
+    gauge("squall_running_tasks", "Tasks running on executors.", "gauge", &one(signal.running_tasks));
+    gauge("squall_queued_jobs", "Jobs submitted and not yet running.", "gauge", &one(signal.queued_jobs));
+    gauge("squall_running_jobs", "Jobs running.", "gauge", &one(engine.scheduler.server.state.task_manager.get_running_job_cache().len()));
+    let settings = engine.cluster_settings();
+    gauge("squall_min_executors", "The autoscaler's floor.", "gauge", &one(settings.min_executors as usize));
+    gauge("squall_max_executors", "The autoscaler's ceiling.", "gauge", &one(settings.max_executors as usize));
+    let events = engine.cluster_events.all();
+    let by_kind = ["scale-up", "scale-down", "replace", "loss", "add", "remove"]
+        .iter()
+        .map(|k| (format!("{{kind=\"{k}\"}}"), events.iter().filter(|e| e.kind == *k).count() as f64))
+        .collect::<Vec<_>>();
+    gauge("squall_cluster_events_total", "Executor scale-ups, scale-downs, replacements, losses, additions and removals.", "counter", &by_kind);
+    let mut cumulative = 0u64;
+    let mut buckets = Vec::new();
+    for (i, bound) in LATENCY_BUCKETS.iter().map(|b| b.to_string()).chain(std::iter::once("+Inf".to_string())).enumerate() {
+        cumulative += m.latency_buckets[i].load(Ordering::Relaxed);
+        buckets.push((format!("{{le=\"{bound}\"}}"), cumulative as f64));
+    }
+    let _ = writeln!(text, "# HELP squall_statement_duration_seconds Time from a statement's arrival to its result being ready.\n# TYPE squall_statement_duration_seconds histogram");
+    for (labels, value) in buckets {
+        let _ = writeln!(text, "squall_statement_duration_seconds_bucket{labels} {value}");
+    }
+    let _ = writeln!(text, "squall_statement_duration_seconds_sum {}", m.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+    let _ = writeln!(text, "squall_statement_duration_seconds_count {cumulative}");
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

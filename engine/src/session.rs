@@ -125,31 +125,32 @@ impl Session {
 
     /// Executes a prepared statement with its parameter values.
     pub async fn execute(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
-        if let Some(command) = &prepared.command {
-            self.engine.metrics.statement_started();
-            let output = if crate::cluster::handles(command) {
-                crate::cluster::run(self, command).await
-            } else {
-                crate::models::run(self, command).await
-            };
-            if output.is_err() {
-                self.engine.metrics.statement_failed();
-            }
-            return output;
-        }
-        let Some(plan) = &prepared.plan else {
+        if prepared.is_empty() {
             return Ok(Output::Done { tag: "", rows: None });
-        };
-        let plan = match params {
-            Some(params) => plan.clone().replace_params_with_values(&params)?,
-            None => plan.clone(),
-        };
+        }
+        let started = std::time::Instant::now();
         self.engine.metrics.statement_started();
-        let output = statements::execute(self, &prepared.sql, plan).await;
+        let output = self.run_prepared(prepared, params).await;
         if output.is_err() {
             self.engine.metrics.statement_failed();
         }
+        self.engine.metrics.statement_took(started.elapsed());
         output
+    }
+
+    async fn run_prepared(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
+        match (&prepared.command, &prepared.plan) {
+            (Some(command), _) if crate::cluster::handles(command) => crate::cluster::run(self, command).await,
+            (Some(command), _) => crate::models::run(self, command).await,
+            (None, Some(plan)) => {
+                let plan = match params {
+                    Some(params) => plan.clone().replace_params_with_values(&params)?,
+                    None => plan.clone(),
+                };
+                statements::execute(self, &prepared.sql, plan).await
+            }
+            (None, None) => Ok(Output::Done { tag: "", rows: None }),
+        }
     }
 
     async fn plan_statement(&self, statement: &Statement) -> Result<Prepared> {

@@ -65,6 +65,7 @@ async fn scheduler_and_executors_run_as_separate_roles() {
 async fn health_and_metrics_answer_over_http() {
     let server = squall().executors(1).start();
     server.wait_for_executors(1).await;
+    server.client().await.simple_query("SELECT 1").await.unwrap();
     let get = |path: &str| {
         let output = Command::new("curl").args(["-sf", &format!("http://{}{path}", server.http)]).output().unwrap();
         assert!(output.status.success(), "GET {path}");
@@ -72,5 +73,14 @@ async fn health_and_metrics_answer_over_http() {
     };
     assert_eq!(get("/health"), "ok\n");
     let metrics = get("/metrics");
+    assert!(metrics.contains("squall_pending_tasks 0"), "{metrics}");
+    assert!(metrics.contains("squall_cluster_events_total{kind=\"scale-up\"} 0"), "{metrics}");
+    // Every statement lands in the latency histogram.
+    let value = |name: &str| -> f64 {
+        metrics.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert!(value("squall_statement_duration_seconds_count ") >= 1.0, "{metrics}");
+    assert_eq!(value("squall_statement_duration_seconds_count "), value("squall_statements_total "));
+    assert_eq!(value("squall_statement_duration_seconds_bucket{le=\"+Inf\"} "), value("squall_statements_total "));
     assert!(metrics.contains("squall_executors{state=\"active\"} 1"), "{metrics}");
 }
