@@ -43,6 +43,8 @@ pub struct Engine {
     /// Starts and stops executor processes; set once the coordinator has made it.
     launcher: Arc<OnceLock<Arc<ProcessLauncher>>>,
     data_dir: PathBuf,
+    /// The statement each session is running, for `squall.jobs`.
+    pub running_statements: crate::jobs::RunningStatements,
     /// Scale-ups, scale-downs, replacements, for `squall.cluster_events`.
     pub cluster_events: crate::cluster::events::ClusterEvents,
     /// The autoscale settings; `None` until set from the command line or the stored ones.
@@ -70,10 +72,12 @@ impl Engine {
         let scheduler_url = format!("df://{}", scheduler.address);
         let launcher: Arc<OnceLock<Arc<ProcessLauncher>>> = Default::default();
         let cluster_events = crate::cluster::events::ClusterEvents::default();
+        let running_statements = crate::jobs::RunningStatements::default();
         let system = system_tables::system_schema(vec![
             ("executors", executors_table(scheduler.clone(), Arc::clone(&launcher))),
             ("models", models_table(Arc::clone(&models))),
             ("cluster_events", cluster_events_table(cluster_events.clone())),
+            ("jobs", jobs_table(scheduler.clone(), running_statements.clone())),
         ])?;
         base.catalog(settings::DATABASE)
             .ok_or_else(|| SquallError::Internal("default catalog missing".into()))?
@@ -92,6 +96,7 @@ impl Engine {
             launcher,
             data_dir: data_dir.to_path_buf(),
             cluster_events,
+            running_statements,
             cluster,
         });
         engine.restore().await?;
@@ -197,6 +202,16 @@ fn executors_table(scheduler: EmbeddedScheduler, launcher: Arc<OnceLock<Arc<Proc
             let scheduler = scheduler.clone();
             let launched = launcher.get().map(|l| l.launched()).unwrap_or_default();
             async move { executors::to_batch(&executors::list(&scheduler, &launched).await?) }.boxed()
+        }),
+    )
+}
+
+fn jobs_table(scheduler: EmbeddedScheduler, statements: crate::jobs::RunningStatements) -> SystemTable {
+    SystemTable::new(
+        crate::jobs::schema(),
+        Arc::new(move || {
+            let (scheduler, statements) = (scheduler.clone(), statements.clone());
+            async move { crate::jobs::to_batch(&scheduler, &statements).await }.boxed()
         }),
     )
 }

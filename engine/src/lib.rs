@@ -10,6 +10,7 @@ pub mod error;
 pub mod executors;
 pub mod frontend;
 pub mod http;
+pub mod jobs;
 pub mod launcher;
 pub mod models;
 pub mod pg_types;

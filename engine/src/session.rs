@@ -130,6 +130,8 @@ impl Session {
         }
         let started = std::time::Instant::now();
         self.engine.metrics.statement_started();
+        let session_id = self.ctx.session_id();
+        self.engine.running_statements.set(&session_id, &prepared.sql);
         let output = self.run_prepared(prepared, params).await;
         if output.is_err() {
             self.engine.metrics.statement_failed();
@@ -158,6 +160,7 @@ impl Session {
             Statement::Sql(sql) => sql.clone(),
             // Commands that read state are queries over the system tables.
             Statement::Command(Command::ShowExecutors) => "SELECT * FROM squall.executors ORDER BY id".to_string(),
+            Statement::Command(Command::ShowJobs) => "SELECT * FROM squall.jobs ORDER BY started".to_string(),
             Statement::Command(Command::ShowModels) => "SELECT name, version, algorithm, task, target, features, rows_used, \
                  created_at, holdout_accuracy, holdout_r2 FROM squall.models WHERE current ORDER BY name"
                 .to_string(),
@@ -198,6 +201,13 @@ impl Session {
             },
         };
         Ok(self.ctx.state().statement_to_plan(statement).await?)
+    }
+}
+
+impl Drop for Session {
+    /// The connection is gone: its last statement no longer names any job.
+    fn drop(&mut self) {
+        self.engine.running_statements.forget(&self.ctx.session_id());
     }
 }
 

@@ -203,3 +203,37 @@ async fn kill_9_of_an_executor_mid_query_still_gives_the_right_answer() {
     let rows: Vec<(String, i64)> = client.query(query, &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(rows, expected.into_iter().collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn running_jobs_are_shown_with_their_sql_and_can_be_cancelled() {
+    let server = squall().executors(1).start();
+    server.wait_for_executors(1).await;
+    let client = server.client().await;
+    let files = tempfile::tempdir().unwrap();
+    create_orders(&client, files.path(), 8, 20_000).await;
+    // A self-join that keeps the executor busy for a while.
+    let heavy = "SELECT count(*) FROM orders a JOIN orders b ON a.customer_id = b.customer_id WHERE a.amount + b.amount > 10";
+    let runner = server.client().await;
+    let running = tokio::spawn(async move { runner.query_one(heavy, &[]).await });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id: String = loop {
+        let jobs = client.query("SELECT id, query, state FROM squall.jobs", &[]).await.unwrap();
+        if let Some(job) = jobs.iter().find(|j| j.get::<_, String>(1) == heavy) {
+            break job.get(0);
+        }
+        assert!(
+            Instant::now() < deadline && !running.is_finished(),
+            "the job never showed in squall.jobs: {:?}",
+            jobs.iter().map(|j| (j.get::<_, String>(1), j.get::<_, String>(2))).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let shown = client.simple_query("SHOW JOBS").await.unwrap();
+    assert!(shown.iter().any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some(id.as_str()))));
+    client.batch_execute(&format!("CANCEL JOB '{id}'")).await.unwrap();
+    let err = running.await.unwrap().expect_err("a cancelled query fails");
+    assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err:?}");
+    let err = client.batch_execute("CANCEL JOB 'nosuch'").await.unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "42704");
+    assert_eq!(client.query_one("SELECT count(*) FROM orders", &[]).await.unwrap().get::<_, i64>(0), 160_000);
+}

@@ -3,6 +3,7 @@
 
 mod add_executors;
 pub mod autoscaler;
+mod cancel_job;
 pub mod events;
 mod remove_executor;
 pub mod settings;
@@ -29,7 +30,11 @@ pub fn result_schema(command: &Command) -> Option<SchemaRef> {
 pub fn handles(command: &Command) -> bool {
     matches!(
         command,
-        Command::AddExecutors { .. } | Command::RemoveExecutor { .. } | Command::ShowCluster | Command::AlterCluster { .. }
+        Command::AddExecutors { .. }
+            | Command::RemoveExecutor { .. }
+            | Command::ShowCluster
+            | Command::AlterCluster { .. }
+            | Command::CancelJob { .. }
     )
 }
 
@@ -43,6 +48,7 @@ pub async fn run(session: &Session, command: &Command) -> Result<Output> {
             let stream = datafusion::physical_plan::memory::MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
             Ok(Output::Rows { schema, rows: Box::pin(stream) })
         }
+        Command::CancelJob { id } => cancel_job::run(session, id).await,
         Command::AlterCluster { options } => {
             session.engine.alter_cluster(options)?;
             Ok(Output::Done { tag: "ALTER CLUSTER", rows: None })

@@ -37,8 +37,14 @@ pub fn to_pg_error(error: &SquallError) -> PgWireError {
 fn classify_datafusion(error: &DataFusionError) -> (&'static str, String) {
     // squall's own functions put their SQLSTATE in the message, which survives the trip from an
     // executor inside Ballista's job-failure text.
-    if let Some((code, message)) = squall_udf::ml::error::find_coded(&error.to_string()) {
+    let text = error.to_string();
+    if let Some((code, message)) = squall_udf::ml::error::find_coded(&text) {
         return (known_code(&code), message);
+    }
+    // Ballista reports a job cancelled by CANCEL JOB (or a cancel request) as "Job <id> failed:
+    // Cancelled"; PostgreSQL's words and code for it are these.
+    if text.contains("failed: Cancelled") {
+        return ("57014", "canceling statement due to user request".to_string());
     }
     let root = error.find_root();
     let message = root.strip_backtrace();

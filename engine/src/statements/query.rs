@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use ballista_core::extension::SessionStateExt;
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execute_stream;
 
@@ -22,8 +22,14 @@ pub(crate) async fn run(session: &Session, plan: LogicalPlan) -> Result<Output> 
 pub(crate) async fn stream(session: &Session, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
     let state = match route(&plan)? {
         Route::Coordinator => session.ctx.state(),
-        // Built per query from the session's current settings, so `SET` applies to both paths.
-        Route::Executors => session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?,
+        // Built per query from the session's current settings, so `SET` applies to both paths;
+        // the job is named after the statement, which SHOW JOBS then shows.
+        Route::Executors => {
+            let state = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
+            let sql = session.engine.running_statements.get(&session.ctx.session_id()).unwrap_or_default();
+            let config = state.config().clone().with_ballista_job_name(&sql);
+            SessionStateBuilder::new_from_existing(state).with_config(config).build()
+        }
     };
     let physical = state.create_physical_plan(&plan).await?;
     Ok(execute_stream(physical, Arc::new(TaskContext::from(&state)))?)

@@ -3,12 +3,14 @@
 
 mod add_executors;
 mod alter_cluster;
+mod cancel_job;
 mod describe_model;
 mod drop_model;
 mod evaluate_model;
 mod remove_executor;
 mod show_cluster;
 mod show_executors;
+mod show_jobs;
 mod show_models;
 mod train_model;
 
@@ -32,6 +34,10 @@ pub enum Command {
     ShowCluster,
     /// `ALTER CLUSTER SET (option = value, ...)`
     AlterCluster { options: Vec<(String, String)> },
+    /// `SHOW JOBS`: the distributed jobs queued and running now.
+    ShowJobs,
+    /// `CANCEL JOB 'id'`
+    CancelJob { id: String },
     /// `TRAIN MODEL ...`: train a model on the rows of a query.
     TrainModel(TrainModel),
     /// `EVALUATE MODEL name [ON query]`: holdout metrics, or metrics over the query's rows.
@@ -53,6 +59,8 @@ const PARSERS: &[CommandParser] = &[
     remove_executor::parse,
     show_cluster::parse,
     alter_cluster::parse,
+    show_jobs::parse,
+    cancel_job::parse,
     train_model::parse,
     evaluate_model::parse,
     show_models::parse,
