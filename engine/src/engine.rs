@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::setup_pg_catalog;
@@ -165,7 +166,13 @@ impl Engine {
                 self.base.execute_logical_plan(plan).await?;
             }
             Entry::View { ddl, .. } => {
-                self.base.sql(ddl).await?;
+                // Read as a session reads it: the Postgres-compatibility rewrites, and model names
+                // in PREDICT resolved to the versions current now.
+                let mut statements = self.pg_parser.parse(ddl).map_err(|e| SquallError::Syntax(e.to_string()))?;
+                let mut statement = statements.pop().ok_or_else(|| SquallError::Syntax(format!("empty view definition: {ddl}")))?;
+                crate::models::references::resolve(&mut statement, &self.models)?;
+                let plan = self.base.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
+                self.base.execute_logical_plan(plan).await?;
             }
         }
         Ok(())

@@ -235,6 +235,8 @@ async fn versions_survive_kill_9_and_drop_removes_them() {
     // IF NOT EXISTS keeps the current version.
     client.batch_execute(&format!("TRAIN MODEL IF NOT EXISTS m USING kmeans {IRIS_FEATURES} AS SELECT * FROM iris")).await.unwrap();
     let predictions = "SELECT count(DISTINCT PREDICT('m', iris.*)), count(DISTINCT PREDICT('m@1', iris.*)) FROM iris";
+    // A view that applies a model is kept too.
+    client.batch_execute("CREATE VIEW labelled AS SELECT id, PREDICT('m@1', iris.*) AS label FROM iris").await.unwrap();
     let row = client.query_one(predictions, &[]).await.unwrap();
     // A depth-1 tree splits once: two classes; the Naive Bayes version tells all three apart.
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (2, 3));
@@ -245,6 +247,8 @@ async fn versions_survive_kill_9_and_drop_removes_them() {
     let client = server.client().await;
     let row = client.query_one(predictions, &[]).await.unwrap();
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (2, 3));
+    let labels: i64 = client.query_one("SELECT count(DISTINCT label) FROM labelled", &[]).await.unwrap().get(0);
+    assert_eq!(labels, 3, "the view applies version 1 after the restart");
     let models = client.query("SELECT name, version, current, algorithm FROM squall.models ORDER BY version", &[]).await.unwrap();
     let seen: Vec<(String, i64, bool, String)> = models.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
     assert_eq!(
