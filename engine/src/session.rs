@@ -27,6 +27,14 @@ pub enum Output {
     TransactionEnd { tag: &'static str },
 }
 
+impl Output {
+    /// Rows already computed (squall's own commands answer this way).
+    pub fn from_batches(schema: SchemaRef, batches: Vec<datafusion::arrow::record_batch::RecordBatch>) -> Result<Output> {
+        let stream = datafusion::physical_plan::memory::MemoryStream::try_new(batches, Arc::clone(&schema), None)?;
+        Ok(Output::Rows { schema, rows: Box::pin(stream) })
+    }
+}
+
 /// A statement parsed and planned once, executed any number of times (extended protocol).
 #[derive(Debug, Clone)]
 pub struct Prepared {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
-use datafusion::physical_plan::memory::MemoryStream;
 
 use super::result_schema;
 use crate::error::{Result, SquallError};
@@ -45,5 +44,5 @@ pub async fn run(session: &Session, count: u64) -> Result<Output> {
     }
     let schema = result_schema(&squall_sql::Command::AddExecutors { count }).expect("ADD EXECUTORS has rows");
     let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(ids))])?;
-    Ok(Output::Rows { schema: Arc::clone(&schema), rows: Box::pin(MemoryStream::try_new(vec![batch], schema, None)?) })
+    Output::from_batches(schema, vec![batch])
 }

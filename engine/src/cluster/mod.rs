@@ -44,9 +44,7 @@ pub async fn run(session: &Session, command: &Command) -> Result<Output> {
         Command::RemoveExecutor { id } => remove_executor::run(session, id).await,
         Command::ShowCluster => {
             let batch = show_cluster::rows(session).await?;
-            let schema = batch.schema();
-            let stream = datafusion::physical_plan::memory::MemoryStream::try_new(vec![batch], Arc::clone(&schema), None)?;
-            Ok(Output::Rows { schema, rows: Box::pin(stream) })
+            Output::from_batches(batch.schema(), vec![batch])
         }
         Command::CancelJob { id } => cancel_job::run(session, id).await,
         Command::AlterCluster { options } => {

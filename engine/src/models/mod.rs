@@ -13,11 +13,10 @@ mod train;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::common::collect;
-use datafusion::physical_plan::memory::MemoryStream;
 use squall_sql::Command;
 
 use crate::error::{Result, SquallError};
@@ -42,26 +41,25 @@ pub async fn run(session: &Session, command: &Command) -> Result<Output> {
             let schema = train_schema();
             let batches = match trained {
                 None => vec![],
-                Some(trained) => {
-                    let v = trained.version;
+                Some(v) => {
                     let summary: Vec<String> = v.metrics.iter().filter(|(m, _)| m != "rows").map(|(m, x)| format!("{m}={x:.4}")).collect();
                     vec![RecordBatch::try_new(
                         Arc::clone(&schema),
                         vec![
-                            Arc::new(datafusion::arrow::array::StringArray::from(vec![t.name.clone()])),
-                            Arc::new(datafusion::arrow::array::Int64Array::from(vec![v.version as i64])),
-                            Arc::new(datafusion::arrow::array::StringArray::from(vec![v.algorithm.clone()])),
-                            Arc::new(datafusion::arrow::array::Int64Array::from(vec![v.rows_used as i64])),
-                            Arc::new(datafusion::arrow::array::Int64Array::from(vec![v.training_ms as i64])),
-                            Arc::new(datafusion::arrow::array::StringArray::from(vec![summary.join(", ")])),
+                            Arc::new(StringArray::from(vec![t.name.clone()])),
+                            Arc::new(Int64Array::from(vec![v.version as i64])),
+                            Arc::new(StringArray::from(vec![v.algorithm.clone()])),
+                            Arc::new(Int64Array::from(vec![v.rows_used as i64])),
+                            Arc::new(Int64Array::from(vec![v.training_ms as i64])),
+                            Arc::new(StringArray::from(vec![summary.join(", ")])),
                         ],
                     )?]
                 }
             };
-            rows(schema, batches)
+            Output::from_batches(schema, batches)
         }
-        Command::EvaluateModel { name, on } => rows(evaluate::schema(), evaluate::run(session, name, on.as_deref()).await?),
-        Command::DescribeModel { name } => rows(describe::schema(), describe::run(session, name)?),
+        Command::EvaluateModel { name, on } => Output::from_batches(evaluate::schema(), evaluate::run(session, name, on.as_deref()).await?),
+        Command::DescribeModel { name } => Output::from_batches(describe::schema(), describe::run(session, name)?),
         Command::DropModel { name, if_exists } => {
             let _ddl = session.engine.ddl_lock.lock().await;
             match session.engine.models.remove(name).await? {
@@ -86,11 +84,6 @@ fn train_schema() -> SchemaRef {
         Field::new("training_ms", DataType::Int64, false),
         Field::new("holdout_metrics", DataType::Utf8, false),
     ]))
-}
-
-fn rows(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Output> {
-    let stream = MemoryStream::try_new(batches, Arc::clone(&schema), None)?;
-    Ok(Output::Rows { schema, rows: Box::pin(stream) })
 }
 
 /// Runs `rows` aggregated by one ML aggregate `call` (wherever routing sends it: the executors

@@ -26,11 +26,6 @@ use crate::session::Session;
 
 const ALIAS: &str = "training";
 
-/// What TRAIN MODEL produced, for its result row.
-pub struct Trained {
-    pub version: Version,
-}
-
 /// A training column: its name, type and the expression that converts it for the aggregates.
 struct Input {
     name: String,
@@ -39,7 +34,8 @@ struct Input {
     expr: Expr,
 }
 
-pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Trained>> {
+/// The version TRAIN MODEL made; `None` when IF NOT EXISTS found the model already there.
+pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>> {
     let started = Instant::now();
     let engine = &session.engine;
     let algorithm = Algorithm::parse(&t.algorithm)?;
@@ -335,7 +331,7 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Trained>>
         t.name,
         started.elapsed().as_secs_f64()
     ));
-    Ok(Some(Trained { version }))
+    Ok(Some(version))
 }
 
 fn inputs_exprs(inputs: &[Input]) -> Vec<Expr> {

@@ -186,23 +186,15 @@ impl Model {
     /// Applies the model to feature columns in the model's order. Class probabilities are only
     /// computed when `probabilities` is asked for (PREDICT alone needs just the best class).
     pub fn predict(&self, columns: &[ArrayRef], probabilities: bool) -> Result<Output> {
-        let columns: Vec<ArrayRef> = self
-            .features
-            .iter()
-            .zip(columns)
-            .map(|(f, c)| convert(c, f.kind))
-            .collect::<Result<_>>()?;
-        let rows = columns.first().map(|c| c.len()).unwrap_or(0);
         if let Params::NaiveBayes(nb) = &self.params {
-            let skip = null_rows(&columns, rows);
+            let (jll, skip) = self.naive_bayes_likelihoods(nb, columns)?;
             let k = nb.classes.len();
-            let jll = nb.joint_log_likelihood(&columns, &skip);
             if !probabilities {
                 let predicted = jll.chunks_exact(k).zip(&skip).map(|(j, skip)| (!skip).then(|| argmax(j))).collect();
                 return Ok(Output::Classes { predicted, probabilities: None });
             }
-            let mut predicted = Vec::with_capacity(rows);
-            let mut probabilities = Vec::with_capacity(rows);
+            let mut predicted = Vec::with_capacity(skip.len());
+            let mut probabilities = Vec::with_capacity(skip.len());
             for (row, j) in jll.chunks_exact(k).enumerate() {
                 if skip[row] {
                     predicted.push(None);
@@ -216,6 +208,7 @@ impl Model {
             }
             return Ok(Output::Classes { predicted, probabilities: Some(probabilities) });
         }
+        let columns = self.converted(columns)?;
         let matrix = Matrix::encode(&self.features, &columns);
         let spread = |values: Vec<Option<Vec<f64>>>| -> Output {
             let predicted = values.iter().map(|v| v.as_ref().map(|p| argmax(p))).collect();
@@ -227,7 +220,7 @@ impl Model {
         Ok(match &self.params {
             Params::NaiveBayes(_) => unreachable!("handled above"),
             Params::Tree(tree) => {
-                let leaf = |row: &[f64]| super::algorithms::tree_walk_leaf(&tree.nodes, row);
+                let leaf = |row: &[f64]| super::algorithms::tree_walk::leaf(&tree.nodes, row);
                 match &tree.leaf_probabilities {
                     Some(p) => {
                         let predicted = matrix.rows.iter().map(|at| at.map(|at| tree.nodes[leaf(matrix.row(at))].output as usize)).collect();
@@ -253,6 +246,19 @@ impl Model {
         })
     }
 
+    /// Feature columns as the model reads them (numbers as doubles, categories as text).
+    fn converted(&self, columns: &[ArrayRef]) -> Result<Vec<ArrayRef>> {
+        self.features.iter().zip(columns).map(|(f, c)| convert(c, f.kind)).collect()
+    }
+
+    /// Naive Bayes' joint log-likelihoods (rows × classes) and which rows had a NULL feature.
+    fn naive_bayes_likelihoods(&self, nb: &NaiveBayes, columns: &[ArrayRef]) -> Result<(Vec<f64>, Vec<bool>)> {
+        let columns = self.converted(columns)?;
+        let rows = columns.first().map(|c| c.len()).unwrap_or(0);
+        let skip = null_rows(&columns, rows);
+        Ok((nb.joint_log_likelihood(&columns, &skip), skip))
+    }
+
     /// Whether the model gives anomaly scores (PREDICT_SCORE).
     pub fn has_score(&self) -> bool {
         matches!(self.params, Params::NaiveBayes(_) | Params::Kmeans(_))
@@ -262,11 +268,7 @@ impl Model {
     pub fn score(&self, columns: &[ArrayRef]) -> Result<Vec<Option<f64>>> {
         match &self.params {
             Params::NaiveBayes(nb) => {
-                let columns: Vec<ArrayRef> =
-                    self.features.iter().zip(columns).map(|(f, c)| convert(c, f.kind)).collect::<Result<_>>()?;
-                let rows = columns.first().map(|c| c.len()).unwrap_or(0);
-                let skip = null_rows(&columns, rows);
-                let jll = nb.joint_log_likelihood(&columns, &skip);
+                let (jll, skip) = self.naive_bayes_likelihoods(nb, columns)?;
                 Ok(jll
                     .chunks_exact(nb.classes.len())
                     .zip(&skip)

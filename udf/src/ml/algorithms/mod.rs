@@ -7,7 +7,7 @@ pub mod kmeans;
 pub mod linear_regression;
 pub mod logistic_regression;
 pub mod random_forest;
-mod tree_walk;
+pub mod tree_walk;
 
 use datafusion::error::Result;
 use smartcore::linalg::basic::matrix::DenseMatrix;
@@ -31,9 +31,4 @@ pub fn dense(matrix: &Matrix) -> Result<DenseMatrix<f64>> {
 /// smartcore's failures during fitting, as 22000 (the data cannot make this model).
 pub fn fit_failed(algorithm: &str, e: impl std::fmt::Display) -> datafusion::error::DataFusionError {
     coded("22000", format!("{algorithm} could not be trained on these rows: {e}"))
-}
-
-/// The leaf of `row` in a tree kept as its nodes.
-pub fn tree_walk_leaf(nodes: &[tree_walk::Node], row: &[f64]) -> usize {
-    tree_walk::leaf(nodes, row)
 }
