@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use squall_engine::CoordinatorOptions;
+use squall_engine::{CoordinatorOptions, LauncherChoice};
 use squall_flight::executor::{self, ExecutorOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -21,17 +21,35 @@ enum Command {
     Serve {
         #[command(flatten)]
         coordinator: CoordinatorArgs,
-        /// Executor child processes to start.
+        /// Executors to start at boot: the autoscaler's min_executors until ALTER CLUSTER changes it.
         #[arg(long, env = "SQUALL_EXECUTORS", default_value_t = 2)]
         executors: usize,
         /// Task slots per executor (0: one per CPU core).
         #[arg(long, env = "SQUALL_EXECUTOR_SLOTS", default_value_t = 0)]
         executor_slots: usize,
+        /// Who starts executors: `process` (child processes on this host), `command` (see
+        /// --launcher-command) or `external`.
+        #[arg(long, env = "SQUALL_LAUNCHER", default_value = "process")]
+        launcher: String,
+        #[command(flatten)]
+        launch: LaunchArgs,
     },
-    /// Run the coordinator alone; executors join it with `squall executor --scheduler HOST:PORT`.
+    /// Run the coordinator alone; executors join it with `squall executor --scheduler HOST:PORT`
+    /// (started by Kubernetes/KEDA or an operator), or through `--launcher command`.
     Scheduler {
         #[command(flatten)]
         coordinator: CoordinatorArgs,
+        /// Who starts executors: `external` (not squall) or `command` (see --launcher-command).
+        #[arg(long, env = "SQUALL_LAUNCHER", default_value = "external")]
+        launcher: String,
+        /// Executors to start at boot with `--launcher command`.
+        #[arg(long, env = "SQUALL_EXECUTORS", default_value_t = 0)]
+        executors: usize,
+        /// Task slots per executor the command starts (0: one per CPU core).
+        #[arg(long, env = "SQUALL_EXECUTOR_SLOTS", default_value_t = 0)]
+        executor_slots: usize,
+        #[command(flatten)]
+        launch: LaunchArgs,
     },
     /// Run one executor that registers with a scheduler.
     Executor(ExecutorArgs),
@@ -58,6 +76,28 @@ struct CoordinatorArgs {
     /// Address of the HTTP endpoints /health and /metrics.
     #[arg(long, env = "SQUALL_HTTP_LISTEN", default_value = "127.0.0.1:8433")]
     http_listen: String,
+}
+
+#[derive(Args)]
+struct LaunchArgs {
+    /// With `--launcher command`: the shell command that runs one executor in the foreground;
+    /// {id}, {scheduler}, {slots} and {work_dir} are replaced, e.g.
+    /// 'ssh node2 squall executor --scheduler {scheduler} --id {id} --bind 0.0.0.0 --advertise node2'.
+    #[arg(long, env = "SQUALL_LAUNCHER_COMMAND")]
+    launcher_command: Option<String>,
+}
+
+impl LaunchArgs {
+    fn choice(self, launcher: &str) -> anyhow::Result<LauncherChoice> {
+        match (launcher, self.launcher_command) {
+            ("process", None) => Ok(LauncherChoice::Process),
+            ("command", Some(template)) => Ok(LauncherChoice::Command(template)),
+            ("command", None) => anyhow::bail!("--launcher command needs --launcher-command"),
+            ("external", None) => Ok(LauncherChoice::External),
+            ("process" | "external", Some(_)) => anyhow::bail!("--launcher-command is only used with --launcher command"),
+            (other, _) => anyhow::bail!("unknown launcher \"{other}\": expected process, command or external"),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -92,7 +132,7 @@ struct ExecutorArgs {
 }
 
 impl CoordinatorArgs {
-    fn into_options(self, executors: usize, executor_slots: usize) -> CoordinatorOptions {
+    fn into_options(self, launcher: LauncherChoice, executors: usize, executor_slots: usize) -> CoordinatorOptions {
         CoordinatorOptions {
             data_dir: self.data_dir,
             model_store: self.model_store,
@@ -100,6 +140,7 @@ impl CoordinatorArgs {
             scheduler_listen: self.scheduler_listen,
             scheduler_advertise: self.scheduler_advertise,
             http_listen: self.http_listen,
+            launcher,
             executors,
             executor_slots,
         }
@@ -115,10 +156,14 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve { coordinator, executors, executor_slots } => {
-                squall_engine::run(coordinator.into_options(executors, executor_slots)).await
+            Command::Serve { coordinator, executors, executor_slots, launcher, launch } => {
+                let launcher = launch.choice(&launcher)?;
+                squall_engine::run(coordinator.into_options(launcher, executors, executor_slots)).await
             }
-            Command::Scheduler { coordinator } => squall_engine::run(coordinator.into_options(0, 0)).await,
+            Command::Scheduler { coordinator, launcher, executors, executor_slots, launch } => {
+                let launcher = launch.choice(&launcher)?;
+                squall_engine::run(coordinator.into_options(launcher, executors, executor_slots)).await
+            }
             Command::Executor(args) => {
                 executor::run(ExecutorOptions {
                     scheduler: args.scheduler,

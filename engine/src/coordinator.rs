@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::engine::Engine;
-use crate::launcher::{LaunchedBy, ProcessLauncher};
+use crate::launcher::{LaunchCommand, LaunchedBy, ProcessLauncher};
 use crate::scheduler::EmbeddedScheduler;
 use crate::{frontend, http};
 
@@ -25,10 +25,24 @@ pub struct CoordinatorOptions {
     /// Host name executors use to reach the scheduler (defaults to the scheduler's listen host).
     pub scheduler_advertise: Option<String>,
     pub http_listen: String,
-    /// Executor child processes to start (0 for `squall scheduler`).
+    /// How executors are started.
+    pub launcher: LauncherChoice,
+    /// Executors to start at boot (the autoscaler's `min_executors` until an operator changes it).
     pub executors: usize,
-    /// Task slots per child executor (0: one per core).
+    /// Task slots per launched executor (0: one per core).
     pub executor_slots: usize,
+}
+
+/// `--launcher`: who starts executors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LauncherChoice {
+    /// Child processes of this binary on this host (`squall serve`'s default).
+    Process,
+    /// A configured command per executor (see [`LaunchCommand::Template`]).
+    Command(String),
+    /// Nobody in squall: Kubernetes/KEDA or an operator starts executors, reading `/metrics`
+    /// (`squall scheduler`'s default).
+    External,
 }
 
 /// Runs the coordinator until Ctrl-C or SIGTERM, then stops its executors.
@@ -54,35 +68,45 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
     tokio::spawn(frontend::serve(pg, engine.clone()));
     tokio::spawn(http::serve(web, engine.clone()));
 
-    let launcher = Arc::new(ProcessLauncher::new(
-        format!("{scheduler_host}:{}", scheduler.address.port()),
-        &data_dir,
-        options.executor_slots,
-    )?);
-    engine.set_launcher(Arc::clone(&launcher));
+    let command = match &options.launcher {
+        LauncherChoice::Process => Some(LaunchCommand::ThisBinary),
+        LauncherChoice::Command(template) => Some(LaunchCommand::Template(template.clone())),
+        LauncherChoice::External => None,
+    };
+    let launcher = match command {
+        Some(command) => {
+            let scheduler_address = format!("{scheduler_host}:{}", scheduler.address.port());
+            let launcher = Arc::new(ProcessLauncher::new(command, scheduler_address, &data_dir, options.executor_slots)?);
+            engine.set_launcher(Arc::clone(&launcher));
+            Some(launcher)
+        }
+        None => None,
+    };
     let executors = engine.init_cluster(options.executors as u64);
-    for _ in 0..executors {
-        launcher.launch(LaunchedBy::Autoscaler)?;
+    if let Some(launcher) = &launcher {
+        for _ in 0..executors {
+            launcher.launch(LaunchedBy::Autoscaler)?;
+        }
     }
-    // `serve` owns its executors and scales them; `squall scheduler` (no executors of its own)
-    // leaves starting executors to the operator or to Kubernetes, which read the same signal.
-    if options.executors > 0 {
-        crate::cluster::autoscaler::spawn(Arc::clone(&engine));
-    }
+    // With a launcher it scales the cluster; with `external` it still notices losses and finishes
+    // drains, while Kubernetes or an operator reads the same signal from /metrics.
+    crate::cluster::autoscaler::spawn(Arc::clone(&engine));
     // One line, on stdout, that people and scripts can wait for.
     println!(
-        "squall is ready: psql -h {} -p {} -U squall (scheduler {}, http {}, data {}, {} executor processes)",
+        "squall is ready: psql -h {} -p {} -U squall (scheduler {}, http {}, data {}, {} executors launched)",
         pg_addr.ip(),
         pg_addr.port(),
         scheduler.address,
         web_addr,
         data_dir.display(),
-        executors
+        if launcher.is_some() { executors } else { 0 }
     );
 
     shutdown_signal().await;
     tracing::info!("shutting down");
-    launcher.stop_all(Duration::from_secs(5)).await;
+    if let Some(launcher) = launcher {
+        launcher.stop_all(Duration::from_secs(5)).await;
+    }
     Ok(())
 }
 

@@ -46,6 +46,10 @@ pub struct Engine {
     data_dir: PathBuf,
     /// The statement each session is running, for `squall.jobs`.
     pub running_statements: crate::jobs::RunningStatements,
+    /// Jobs that finished, for `squall.jobs`.
+    pub job_history: crate::jobs::JobHistory,
+    /// Distributed queries whose results are still being read (a drain waits for them).
+    pub queries_in_flight: crate::cluster::drain::QueriesInFlight,
     /// Scale-ups, scale-downs, replacements, for `squall.cluster_events`.
     pub cluster_events: crate::cluster::events::ClusterEvents,
     /// The autoscale settings; `None` until set from the command line or the stored ones.
@@ -74,11 +78,13 @@ impl Engine {
         let launcher: Arc<OnceLock<Arc<ProcessLauncher>>> = Default::default();
         let cluster_events = crate::cluster::events::ClusterEvents::default();
         let running_statements = crate::jobs::RunningStatements::default();
+        let job_history = crate::jobs::JobHistory::default();
+        job_history.follow(&scheduler, running_statements.clone()).await?;
         let system = system_tables::system_schema(vec![
             ("executors", executors_table(scheduler.clone(), Arc::clone(&launcher))),
             ("models", models_table(Arc::clone(&models))),
             ("cluster_events", cluster_events_table(cluster_events.clone())),
-            ("jobs", jobs_table(scheduler.clone(), running_statements.clone())),
+            ("jobs", jobs_table(scheduler.clone(), running_statements.clone(), job_history.clone())),
         ])?;
         base.catalog(settings::DATABASE)
             .ok_or_else(|| SquallError::Internal("default catalog missing".into()))?
@@ -98,6 +104,8 @@ impl Engine {
             data_dir: data_dir.to_path_buf(),
             cluster_events,
             running_statements,
+            job_history,
+            queries_in_flight: Default::default(),
             cluster,
         });
         engine.restore().await?;
@@ -213,12 +221,12 @@ fn executors_table(scheduler: EmbeddedScheduler, launcher: Arc<OnceLock<Arc<Proc
     )
 }
 
-fn jobs_table(scheduler: EmbeddedScheduler, statements: crate::jobs::RunningStatements) -> SystemTable {
+fn jobs_table(scheduler: EmbeddedScheduler, statements: crate::jobs::RunningStatements, history: crate::jobs::JobHistory) -> SystemTable {
     SystemTable::new(
         crate::jobs::schema(),
         Arc::new(move || {
-            let (scheduler, statements) = (scheduler.clone(), statements.clone());
-            async move { crate::jobs::to_batch(&scheduler, &statements).await }.boxed()
+            let (scheduler, statements, history) = (scheduler.clone(), statements.clone(), history.clone());
+            async move { crate::jobs::to_batch(&scheduler, &statements, &history).await }.boxed()
         }),
     )
 }

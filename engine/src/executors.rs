@@ -19,7 +19,7 @@ pub struct ExecutorRow {
     /// `host:port` of its Arrow Flight service.
     pub address: String,
     pub slots: u32,
-    /// `active`, `terminating` or `lost` (no heartbeat within the timeout).
+    /// `active`, `draining` or `lost` (no heartbeat within the timeout).
     pub state: String,
     pub running_tasks: i64,
     pub completed_tasks: i64,
@@ -63,8 +63,10 @@ pub async fn list(scheduler: &EmbeddedScheduler, launched: &HashMap<String, Laun
             let heartbeat = state.executor_manager.get_executor_hearbeat(&metadata.id);
             let status = heartbeat.as_ref().and_then(|h| h.status.as_ref()).and_then(|s| s.status.as_ref());
             let state = match status {
+                _ if scheduler.drains.contains(&metadata.id) => "draining",
                 Some(executor_status::Status::Active(_)) | None => "active",
-                Some(executor_status::Status::Terminating(_)) => "terminating",
+                // Shutting down on its own: as good as draining for an operator.
+                Some(executor_status::Status::Terminating(_)) => "draining",
                 Some(executor_status::Status::Dead(_)) => "lost",
                 Some(executor_status::Status::Unknown(_)) => "unknown",
             };

@@ -73,7 +73,7 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
     let m = &engine.metrics;
     gauge("squall_statements_total", "Statements executed.", "counter", &[(String::new(), m.statements.load(Ordering::Relaxed) as f64)]);
     gauge("squall_statement_errors_total", "Statements that failed.", "counter", &[(String::new(), m.failed_statements.load(Ordering::Relaxed) as f64)]);
-    let by_state = ["active", "terminating", "lost"]
+    let by_state = ["active", "draining", "lost"]
         .iter()
         .map(|s| (format!("{{state=\"{s}\"}}"), executors.iter().filter(|e| e.state == *s).count() as f64))
         .collect::<Vec<_>>();
@@ -87,12 +87,16 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
     let settings = engine.cluster_settings();
     gauge("squall_min_executors", "The autoscaler's floor.", "gauge", &one(settings.min_executors as usize));
     gauge("squall_max_executors", "The autoscaler's ceiling.", "gauge", &one(settings.max_executors as usize));
-    let events = engine.cluster_events.all();
-    let by_kind = ["scale-up", "scale-down", "replace", "loss", "add", "remove"]
+    let by_kind = crate::cluster::events::KINDS_AND_CAUSES
         .iter()
-        .map(|k| (format!("{{kind=\"{k}\"}}"), events.iter().filter(|e| e.kind == *k).count() as f64))
+        .map(|(kind, cause)| (format!("{{kind=\"{kind}\",reason=\"{cause}\"}}"), engine.cluster_events.count(kind, cause) as f64))
         .collect::<Vec<_>>();
-    gauge("squall_cluster_events_total", "Executor scale-ups, scale-downs, replacements, losses, additions and removals.", "counter", &by_kind);
+    gauge("squall_cluster_events_total", "Executor scale events (scale-up, scale-down, drain, loss, replace, add, remove) by reason.", "counter", &by_kind);
+    let jobs = crate::jobs::counts_by_state(&engine.scheduler, &engine.job_history)
+        .into_iter()
+        .map(|(state, n)| (format!("{{state=\"{state}\"}}"), n as f64))
+        .collect::<Vec<_>>();
+    gauge("squall_jobs", "Distributed jobs by state: queued and running now, finished ones among the last 500.", "gauge", &jobs);
     let mut cumulative = 0u64;
     let mut buckets = Vec::new();
     for (i, bound) in LATENCY_BUCKETS.iter().map(|b| b.to_string()).chain(std::iter::once("+Inf".to_string())).enumerate() {

@@ -1,31 +1,136 @@
 //! `squall.jobs` / `SHOW JOBS`: the distributed jobs the embedded scheduler has queued or running,
-//! with the SQL each came from (the statement its session is running) and its progress.
+//! then the most recent finished ones, with the SQL and user each came from and its progress.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use ballista_core::serde::protobuf::job_status;
+use ballista_core::serde::protobuf::{job_status, task_status, JobStatus};
+use ballista_scheduler::cluster::{JobState, JobStateEvent};
+use ballista_scheduler::state::execution_graph::ExecutionGraph;
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::error::Result;
+use futures::StreamExt;
 
 use crate::scheduler::EmbeddedScheduler;
 
-/// What each session is running now, so a job can be shown with its SQL.
+/// How many finished jobs `squall.jobs` remembers.
+const HISTORY: usize = 500;
+
+/// What each session is running now, and who it belongs to, so a job shows its SQL and user.
 #[derive(Debug, Default, Clone)]
-pub struct RunningStatements(Arc<Mutex<HashMap<String, String>>>);
+pub struct RunningStatements(Arc<Mutex<HashMap<String, (String, String)>>>);
 
 impl RunningStatements {
-    pub fn set(&self, session_id: &str, sql: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(session_id.to_string(), sql.to_string());
+    pub fn set(&self, session_id: &str, sql: &str, user: &str) {
+        self.lock().insert(session_id.to_string(), (sql.to_string(), user.to_string()));
     }
 
     pub fn forget(&self, session_id: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(session_id);
+        self.lock().remove(session_id);
     }
 
-    pub fn get(&self, session_id: &str) -> Option<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(session_id).cloned()
+    pub fn sql(&self, session_id: &str) -> Option<String> {
+        self.lock().get(session_id).map(|(sql, _)| sql.clone())
+    }
+
+    /// Who runs `sql` now. Ballista gives each job a session id of its own, so the job is found
+    /// by its name (the statement); the same text run by two users at once shows either.
+    fn user_running(&self, sql: &str) -> Option<String> {
+        self.lock().values().find(|(running, _)| running == sql).map(|(_, user)| user.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One job, as `squall.jobs` shows it.
+#[derive(Debug, Clone)]
+struct JobRow {
+    id: String,
+    query: String,
+    user: String,
+    state: &'static str,
+    stages_done: i64,
+    stages_total: i64,
+    tasks_pending: i64,
+    tasks_running: i64,
+    tasks_done: i64,
+    /// Milliseconds since the epoch.
+    started: Option<i64>,
+    elapsed_ms: i64,
+}
+
+/// The most recent finished jobs, newest last.
+#[derive(Debug, Default, Clone)]
+pub struct JobHistory(Arc<Mutex<VecDeque<JobRow>>>);
+
+impl JobHistory {
+    /// Follows the scheduler's job events and keeps each job as it ends.
+    pub async fn follow(&self, scheduler: &EmbeddedScheduler, statements: RunningStatements) -> crate::error::Result<()> {
+        let mut events = scheduler
+            .job_state
+            .job_state_events()
+            .await
+            .map_err(|e| crate::error::SquallError::Internal(format!("following the scheduler's jobs: {e}")))?;
+        let (history, job_state) = (self.clone(), scheduler.job_state.clone());
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                let JobStateEvent::JobUpdated { job_id, status } = event else { continue };
+                if !matches!(status.status, Some(job_status::Status::Successful(_) | job_status::Status::Failed(_))) {
+                    continue;
+                }
+                let Ok(Some(graph)) = job_state.get_execution_graph(&job_id).await else { continue };
+                let row = row_of(&job_id.to_string(), graph.as_ref(), &status, &statements);
+                let mut jobs = history.0.lock().unwrap_or_else(|p| p.into_inner());
+                jobs.retain(|j| j.id != row.id);
+                jobs.push_back(row);
+                while jobs.len() > HISTORY {
+                    jobs.pop_front();
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn rows(&self) -> Vec<JobRow> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+    }
+}
+
+
+fn row_of(id: &str, graph: &dyn ExecutionGraph, status: &JobStatus, statements: &RunningStatements) -> JobRow {
+    let (state, ended) = match &status.status {
+        Some(job_status::Status::Queued(_)) => ("queued", None),
+        Some(job_status::Status::Running(_)) => ("running", None),
+        Some(job_status::Status::Successful(s)) => ("done", Some(s.ended_at as i64)),
+        Some(job_status::Status::Failed(f)) if f.error.contains("Cancelled") => ("cancelled", Some(f.ended_at as i64)),
+        Some(job_status::Status::Failed(f)) => ("failed", Some(f.ended_at as i64)),
+        None => ("unknown", None),
+    };
+    let started = graph.start_time() as i64;
+    let tasks_done = graph
+        .stages()
+        .values()
+        .filter_map(|s| s.task_infos())
+        .flatten()
+        .filter(|t| matches!(t.task_status, task_status::Status::Successful(_)))
+        .count();
+    // The job name is the statement's SQL (set per query in `statements::query`).
+    let query = graph.job_name().to_string();
+    JobRow {
+        id: id.to_string(),
+        user: statements.user_running(&query).unwrap_or_default(),
+        query,
+        state,
+        stages_done: graph.completed_stages() as i64,
+        stages_total: graph.stage_count() as i64,
+        tasks_pending: graph.available_tasks() as i64,
+        tasks_running: graph.running_tasks().len() as i64,
+        tasks_done: tasks_done as i64,
+        started: (started > 0).then_some(started),
+        elapsed_ms: if started > 0 { ended.unwrap_or_else(crate::epoch_ms) - started } else { 0 },
     }
 }
 
@@ -39,54 +144,55 @@ pub fn schema() -> SchemaRef {
         Field::new("stages_total", DataType::Int64, false),
         Field::new("tasks_pending", DataType::Int64, false),
         Field::new("tasks_running", DataType::Int64, false),
+        Field::new("tasks_done", DataType::Int64, false),
         Field::new("started", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true),
         Field::new("elapsed_ms", DataType::Int64, false),
     ]))
 }
 
-pub async fn to_batch(scheduler: &EmbeddedScheduler, statements: &RunningStatements) -> Result<RecordBatch> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+/// Jobs queued and running now (oldest first), then finished ones (oldest first).
+pub async fn to_batch(scheduler: &EmbeddedScheduler, statements: &RunningStatements, history: &JobHistory) -> Result<RecordBatch> {
     let mut rows = Vec::new();
     for (id, job) in scheduler.server.state.task_manager.get_running_job_cache().iter() {
         let graph = job.execution_graph.read().await;
-        let state = match &graph.status().status {
-            Some(job_status::Status::Queued(_)) => "queued",
-            Some(job_status::Status::Running(_)) => "running",
-            Some(job_status::Status::Failed(_)) => "failed",
-            Some(job_status::Status::Successful(_)) => "done",
-            None => "unknown",
-        };
-        let started = graph.start_time() as i64;
-        rows.push((
-            id.clone(),
-            // The job name is the statement's SQL (set per query in `statements::query`).
-            match graph.job_name() {
-                "" => statements.get(graph.session_id()).unwrap_or_default(),
-                name => name.to_string(),
-            },
-            state,
-            graph.completed_stages() as i64,
-            graph.stage_count() as i64,
-            graph.available_tasks() as i64,
-            graph.running_tasks().len() as i64,
-            (started > 0).then_some(started),
-            if started > 0 { now - started } else { 0 },
-        ));
+        rows.push(row_of(&id.to_string(), graph.as_ref(), graph.status(), statements));
     }
-    rows.sort_by_key(|r| r.7);
+    rows.sort_by_key(|r| r.started);
+    let finished = history.rows();
+    rows.extend(finished.into_iter().filter(|f| !rows.iter().any(|r: &JobRow| r.id == f.id)).collect::<Vec<_>>());
+    let strings = |f: fn(&JobRow) -> &str| Arc::new(StringArray::from_iter_values(rows.iter().map(f)));
+    let ints = |f: fn(&JobRow) -> i64| Arc::new(Int64Array::from_iter_values(rows.iter().map(f)));
     Ok(RecordBatch::try_new(
         schema(),
         vec![
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0.as_str()))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1.as_str()))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "squall"))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.3))),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.4))),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.5))),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.6))),
-            Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.7).collect::<Vec<_>>()).with_timezone("UTC")),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.8))),
+            strings(|r| &r.id),
+            strings(|r| &r.query),
+            strings(|r| &r.user),
+            strings(|r| r.state),
+            ints(|r| r.stages_done),
+            ints(|r| r.stages_total),
+            ints(|r| r.tasks_pending),
+            ints(|r| r.tasks_running),
+            ints(|r| r.tasks_done),
+            Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.started).collect::<Vec<_>>()).with_timezone("UTC")),
+            ints(|r| r.elapsed_ms),
         ],
     )?)
+}
+
+/// Jobs by state, for `/metrics`: queued and running now, finished ones remembered.
+pub fn counts_by_state(scheduler: &EmbeddedScheduler, history: &JobHistory) -> Vec<(&'static str, usize)> {
+    let mut counts: Vec<(&'static str, usize)> =
+        ["queued", "running", "done", "failed", "cancelled"].iter().map(|s| (*s, 0)).collect();
+    let mut bump = |state: &str| {
+        if let Some(c) = counts.iter_mut().find(|(s, _)| *s == state) {
+            c.1 += 1;
+        }
+    };
+    for row in history.rows() {
+        bump(row.state);
+    }
+    counts[0].1 = scheduler.server.state.task_manager.pending_job_number();
+    counts[1].1 = scheduler.server.state.task_manager.get_running_job_cache().len();
+    counts
 }

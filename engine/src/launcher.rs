@@ -1,9 +1,11 @@
-//! Starts executors as child processes of this binary (`squall executor ...`) on this host: the
-//! `process` launcher of `squall serve`.
+//! Starts executors as child processes: the `process` launcher (this binary's `squall executor`
+//! on this host, the default of `squall serve`) and the `command` launcher (a configured command
+//! line, e.g. one that starts an executor on another host or in a container; the executor's life
+//! is the command's).
 //!
 //! Children never outlive the coordinator: they are stopped with SIGTERM (then SIGKILL) on a clean
-//! shutdown, the kernel sends them SIGTERM if the coordinator dies (PR_SET_PDEATHSIG), and each
-//! child also watches its parent id and exits when it changes.
+//! shutdown, the kernel sends them SIGTERM if the coordinator dies (PR_SET_PDEATHSIG), and a
+//! `process` child also watches its parent id and exits when it changes.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -48,7 +50,20 @@ pub struct Launched {
     pub started_at: i64,
 }
 
+/// What a launched executor runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LaunchCommand {
+    /// `squall executor ...` of this binary.
+    ThisBinary,
+    /// `sh -c TEMPLATE` with `{id}`, `{scheduler}`, `{slots}` and `{work_dir}` replaced (also in
+    /// the environment as SQUALL_EXECUTOR_ID, SQUALL_SCHEDULER, SQUALL_EXECUTOR_SLOTS and
+    /// SQUALL_EXECUTOR_WORK_DIR). The command must run the executor in the foreground, registering
+    /// with that id; it runs in its own process group, which is what stopping it signals.
+    Template(String),
+}
+
 pub struct ProcessLauncher {
+    command: LaunchCommand,
     exe: PathBuf,
     scheduler: String,
     executors_dir: PathBuf,
@@ -59,12 +74,12 @@ pub struct ProcessLauncher {
 impl ProcessLauncher {
     /// `scheduler` is the `host:port` executors register with; their work directories and logs go
     /// under `data_dir/executors/`.
-    pub fn new(scheduler: String, data_dir: &Path, slots: usize) -> Result<Self> {
+    pub fn new(command: LaunchCommand, scheduler: String, data_dir: &Path, slots: usize) -> Result<Self> {
         let exe = std::env::current_exe()
             .map_err(|e| SquallError::Internal(format!("cannot find the squall binary to start executors: {e}")))?;
         let executors_dir = data_dir.join("executors");
         std::fs::create_dir_all(&executors_dir)?;
-        Ok(Self { exe, scheduler, executors_dir, slots, children: Mutex::new(Vec::new()) })
+        Ok(Self { command, exe, scheduler, executors_dir, slots, children: Mutex::new(Vec::new()) })
     }
 
     /// Starts one executor process; returns its id. It registers with the scheduler on its own.
@@ -73,14 +88,38 @@ impl ProcessLauncher {
         let work_dir = self.executors_dir.join(&id);
         let log_path = self.executors_dir.join(format!("{id}.log"));
         let log = std::fs::File::create(&log_path)?;
-        let mut command = Command::new(&self.exe);
+        let work_dir = work_dir.to_string_lossy().to_string();
+        let slots = self.slots.to_string();
+        let mut command = match &self.command {
+            LaunchCommand::ThisBinary => {
+                let mut command = Command::new(&self.exe);
+                command
+                    .arg("executor")
+                    .args(["--scheduler", &self.scheduler])
+                    .args(["--id", &id])
+                    .args(["--work-dir", &work_dir])
+                    .args(["--slots", &slots])
+                    .args(["--parent-pid", &std::process::id().to_string()]);
+                command
+            }
+            LaunchCommand::Template(template) => {
+                let line = template
+                    .replace("{id}", &id)
+                    .replace("{scheduler}", &self.scheduler)
+                    .replace("{slots}", &slots)
+                    .replace("{work_dir}", &work_dir);
+                let mut command = Command::new("sh");
+                command
+                    .args(["-c", &line])
+                    .env("SQUALL_EXECUTOR_ID", &id)
+                    .env("SQUALL_SCHEDULER", &self.scheduler)
+                    .env("SQUALL_EXECUTOR_SLOTS", &slots)
+                    .env("SQUALL_EXECUTOR_WORK_DIR", &work_dir)
+                    .process_group(0);
+                command
+            }
+        };
         command
-            .arg("executor")
-            .args(["--scheduler", &self.scheduler])
-            .args(["--id", &id])
-            .args(["--work-dir", &work_dir.to_string_lossy()])
-            .args(["--slots", &self.slots.to_string()])
-            .args(["--parent-pid", &std::process::id().to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -98,10 +137,7 @@ impl ProcessLauncher {
             .spawn()
             .map_err(|e| SquallError::Internal(format!("cannot start executor process {}: {e}", self.exe.display())))?;
         tracing::info!(%id, pid = child.id(), log = %log_path.display(), "started executor process");
-        let started_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let started_at = crate::epoch_ms();
         self.lock().push(LaunchedExecutor { id: id.clone(), child, by, started_at });
         Ok(id)
     }
@@ -143,6 +179,11 @@ impl ProcessLauncher {
         };
         match removed {
             Some(mut executor) => {
+                if let (LaunchCommand::Template(_), Some(pid)) = (&self.command, executor.child.id()) {
+                    // The whole group the command started, not only its shell.
+                    // SAFETY: signalling the process group of a child we own.
+                    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+                }
                 let _ = executor.child.kill().await;
                 tracing::info!(%id, "executor process stopped");
                 true
@@ -154,10 +195,11 @@ impl ProcessLauncher {
     /// Stops every child: SIGTERM, then SIGKILL for those still running after `grace`.
     pub async fn stop_all(&self, grace: Duration) {
         let mut children: Vec<LaunchedExecutor> = std::mem::take(&mut *self.lock());
+        let group = matches!(self.command, LaunchCommand::Template(_));
         for executor in &children {
             if let Some(pid) = executor.child.id() {
-                // SAFETY: sending a signal to a child we own.
-                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                // SAFETY: sending a signal to a child (or the group of a command) we own.
+                unsafe { libc::kill(if group { -(pid as i32) } else { pid as i32 }, libc::SIGTERM) };
             }
         }
         let deadline = tokio::time::Instant::now() + grace;

@@ -21,4 +21,9 @@ mod statements;
 pub mod system_tables;
 pub mod tables;
 
-pub use coordinator::{run, CoordinatorOptions};
+pub use coordinator::{run, CoordinatorOptions, LauncherChoice};
+
+/// Now, in milliseconds since the Unix epoch (how squall's system tables keep times).
+pub(crate) fn epoch_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

@@ -13,7 +13,7 @@ use ballista_core::serde::protobuf::scheduler_grpc_server::{SchedulerGrpc, Sched
 use ballista_core::serde::protobuf::{self as pb, task_status};
 use ballista_core::serde::BallistaCodec;
 use ballista_core::utils::{create_grpc_server, GrpcServerConfig};
-use ballista_scheduler::cluster::memory::{InMemoryClusterState, InMemoryJobState};
+use ballista_scheduler::cluster::memory::InMemoryJobState;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
 use ballista_scheduler::metrics::NoopMetricsCollector;
@@ -24,6 +24,8 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use squall_udf::{object_stores, registry, settings};
 use tonic::{Request, Response, Status};
 
+use crate::cluster::drain::Drains;
+use crate::cluster::draining_state::DrainingClusterState;
 use crate::error::{Result, SquallError};
 
 pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
@@ -65,6 +67,10 @@ pub struct EmbeddedScheduler {
     pub ledger: Arc<TaskLedger>,
     /// The address executors and the coordinator's Ballista client connect to.
     pub address: SocketAddr,
+    /// Executors being drained: offered no new tasks.
+    pub drains: Drains,
+    /// Jobs' states, finished ones included (for `squall.jobs`).
+    pub job_state: Arc<InMemoryJobState>,
 }
 
 /// The scheduler's backlog, as the autoscaler and SHOW CLUSTER see it.
@@ -130,13 +136,15 @@ impl EmbeddedScheduler {
         config.expire_dead_executor_interval_seconds = 5;
         let config = Arc::new(config);
 
+        let drains = Drains::default();
+        let job_state = Arc::new(InMemoryJobState::new(
+            config.scheduler_id.clone(),
+            share_file_statistics_cache(session_builder),
+            config_producer,
+        ));
         let cluster = BallistaCluster::new(
-            Arc::new(InMemoryClusterState::default()),
-            Arc::new(InMemoryJobState::new(
-                config.scheduler_id.clone(),
-                share_file_statistics_cache(session_builder),
-                config_producer,
-            )),
+            Arc::new(DrainingClusterState::new(drains.clone())),
+            job_state.clone(),
         );
         let mut server: Scheduler = SchedulerServer::new(
             config.scheduler_endpoint(),
@@ -162,7 +170,7 @@ impl EmbeddedScheduler {
             }
         });
         tracing::info!(%address, "Ballista scheduler listening");
-        Ok(Self { server, ledger, address })
+        Ok(Self { server, ledger, address, drains, job_state })
     }
 }
 

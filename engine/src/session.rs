@@ -74,16 +74,18 @@ pub type NoticeSink = tokio::sync::mpsc::UnboundedSender<String>;
 pub struct Session {
     pub(crate) engine: Arc<Engine>,
     pub(crate) ctx: SessionContext,
+    /// The user the client connected as.
+    pub(crate) user: String,
     notices: std::sync::Mutex<Option<NoticeSink>>,
 }
 
 impl Session {
-    pub fn new(engine: Arc<Engine>) -> Self {
+    pub fn new(engine: Arc<Engine>, user: String) -> Self {
         // Each connection has its own session id, so the scheduler keeps its settings apart.
         let state = SessionStateBuilder::new_from_existing(engine.base.state())
             .with_session_id(uuid::Uuid::new_v4().to_string())
             .build();
-        Self { engine, ctx: SessionContext::new_with_state(state), notices: Default::default() }
+        Self { engine, ctx: SessionContext::new_with_state(state), user, notices: Default::default() }
     }
 
     /// Sends NOTICE messages of the statements that follow to `sink` (`None`: drop them).
@@ -139,7 +141,7 @@ impl Session {
         let started = std::time::Instant::now();
         self.engine.metrics.statement_started();
         let session_id = self.ctx.session_id();
-        self.engine.running_statements.set(&session_id, &prepared.sql);
+        self.engine.running_statements.set(&session_id, &prepared.sql, &self.user);
         let output = self.run_prepared(prepared, params).await;
         if output.is_err() {
             self.engine.metrics.statement_failed();

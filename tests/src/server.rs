@@ -16,6 +16,7 @@ pub struct ServerBuilder {
     data_dir: Option<PathBuf>,
     scheduler_listen: String,
     env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl ServerBuilder {
@@ -28,7 +29,14 @@ impl ServerBuilder {
             data_dir: None,
             scheduler_listen: "127.0.0.1:0".into(),
             env: Vec::new(),
+            args: Vec::new(),
         }
+    }
+
+    /// Extra command-line arguments for the server.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
     }
 
     /// An environment variable for the server (and so for its executors).
@@ -77,6 +85,7 @@ impl ServerBuilder {
         if self.subcommand == "serve" {
             command.args(["--executors", &self.executors.to_string()]);
         }
+        command.args(&self.args);
         let mut child = command.spawn().expect("starting squall");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -182,6 +191,13 @@ impl Server {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         wait_with_timeout(&mut child, Duration::from_secs(20))
+    }
+
+    /// `GET path` on the HTTP listener (with curl, as an operator's script would); the body.
+    pub fn http_get(&self, path: &str) -> String {
+        let output = Command::new("curl").args(["-sf", &format!("http://{}{path}", self.http)]).output().unwrap();
+        assert!(output.status.success(), "GET {path}");
+        String::from_utf8(output.stdout).unwrap()
     }
 
     pub fn log(&self) -> String {

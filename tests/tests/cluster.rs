@@ -157,7 +157,7 @@ async fn a_backlog_adds_executors_and_idleness_removes_them() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let downs: i64 = client.query_one("SELECT count(*) FROM squall.cluster_events WHERE kind = 'scale-down'", &[]).await.unwrap().get(0);
-    assert_eq!(downs as usize, ups.len());
+    assert_eq!(downs as usize, ups.len(), "{:?}", client.query("SELECT kind, executor, reason FROM squall.cluster_events", &[]).await.unwrap().iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2))).collect::<Vec<_>>());
     // And the one left still answers.
     assert_eq!(client.query_one("SELECT sum(amount * (id % 7)) FROM orders", &[]).await.unwrap().get::<_, i64>(0), expected);
 }
@@ -236,4 +236,168 @@ async fn running_jobs_are_shown_with_their_sql_and_can_be_cancelled() {
     let err = client.batch_execute("CANCEL JOB 'nosuch'").await.unwrap_err();
     assert_eq!(err.code().unwrap().code(), "42704");
     assert_eq!(client.query_one("SELECT count(*) FROM orders", &[]).await.unwrap().get::<_, i64>(0), 160_000);
+}
+
+/// `(id, state, failed_tasks)` of every executor.
+async fn executors(client: &tokio_postgres::Client) -> Vec<(String, String, i64)> {
+    client
+        .query("SELECT id, state, failed_tasks FROM squall.executors ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+async fn events(client: &tokio_postgres::Client) -> Vec<(String, String, String)> {
+    client
+        .query("SELECT kind, cause, executor FROM squall.cluster_events ORDER BY time", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drain_mid_query_keeps_answers_right_and_the_executor_leaves_once_unneeded() {
+    let server = squall().executors(2).start();
+    let ids = server.wait_for_executors(2).await;
+    let client = server.client().await;
+    // min 1 so nothing replaces the drained executor; a long idle timeout so nothing else goes.
+    client.batch_execute("ALTER CLUSTER SET (min_executors = 1, max_executors = 1, idle_timeout = '600s')").await.unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let orders = create_orders(&client, files.path(), 24, 20_000).await;
+    let mut expected: std::collections::BTreeMap<String, i64> = Default::default();
+    for o in &orders {
+        *expected.entry(o.region.to_string()).or_default() += o.amount;
+    }
+    // Two-stage queries: the scan stage's shuffle output lives on both executors.
+    let query = "SELECT region, sum(amount) FROM orders GROUP BY region ORDER BY region";
+    let mut running = Vec::new();
+    for _ in 0..4 {
+        let client = server.client().await;
+        running.push(tokio::spawn(async move {
+            client.query(query, &[]).await.map(|rows| rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1))).collect::<Vec<_>>())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let victim = ids[0].clone();
+    client.batch_execute(&format!("DRAIN EXECUTOR '{victim}'")).await.unwrap();
+    assert!(running.iter().any(|q| !q.is_finished()), "the queries ended before the drain: make them longer");
+    let state = executors(&client).await.into_iter().find(|e| e.0 == victim).map(|e| e.1);
+    assert!(matches!(state.as_deref(), Some("draining") | None), "{state:?}");
+    for answer in running {
+        let rows = answer.await.unwrap().expect("a drain does not fail running queries");
+        assert_eq!(rows, expected.clone().into_iter().collect::<Vec<_>>());
+    }
+    // It leaves once no running job needs it: listed no more, its process gone.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed = executors(&client).await;
+        if !listed.iter().any(|e| e.0 == victim) && server.child_pids().len() == 1 {
+            // Nothing was lost on the way: no task anywhere failed to read its shuffle output.
+            assert!(listed.iter().all(|e| e.2 == 0), "{listed:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the drained executor did not leave: {listed:?} {:?}\n{}", events(&client).await, server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = events(&client).await;
+    assert!(seen.contains(&("drain".into(), "operator".into(), victim.clone())), "{seen:?}");
+    assert!(seen.contains(&("drained".into(), "no-longer-needed".into(), victim.clone())), "{seen:?}");
+    assert!(!seen.iter().any(|e| e.0 == "loss"), "{seen:?}");
+    // New queries run on the executor left.
+    let rows: Vec<(String, i64)> = client.query(query, &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(rows, expected.into_iter().collect::<Vec<_>>());
+
+    let err = client.batch_execute("DRAIN EXECUTOR 'exec-nosuch'").await.unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "42704");
+    let metrics = server.http_get("/metrics");
+    assert!(metrics.contains("squall_cluster_events_total{kind=\"drained\",reason=\"no-longer-needed\"} 1"), "{metrics}");
+    assert!(metrics.contains("squall_executors{state=\"active\"} 1"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn losing_every_executor_mid_query_never_hangs_and_the_floor_is_restored() {
+    let server = squall().executors(2).start();
+    server.wait_for_executors(2).await;
+    let client = server.client().await;
+    let files = tempfile::tempdir().unwrap();
+    let orders = create_orders(&client, files.path(), 24, 20_000).await;
+    let total: i64 = orders.iter().map(|o| o.amount).sum();
+    let query = "SELECT sum(amount) FROM (SELECT region, sum(amount) AS amount FROM orders GROUP BY region) AS t";
+    let runner = server.client().await;
+    let running = tokio::spawn(async move { runner.query_one(query, &[]).await.map(|r| r.get::<_, i64>(0)) });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!running.is_finished(), "the query ended before the kills: make it longer");
+    for pid in server.child_pids() {
+        // SAFETY: signalling processes this test started.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    // The autoscaler replaces both; the query then finishes with the right answer, or fails with
+    // a clear error, well within a minute: it must not hang.
+    let outcome = tokio::time::timeout(Duration::from_secs(90), running).await.expect("the query hung after every executor was lost").unwrap();
+    match outcome {
+        Ok(sum) => assert_eq!(sum, total),
+        Err(e) => {
+            let db = e.as_db_error().expect("an error from squall, not a dropped connection");
+            assert!(db.message().contains("executor"), "the error says what happened: {db:?}");
+        }
+    }
+    server.wait_for_executors(2).await;
+    let seen = events(&client).await;
+    assert_eq!(seen.iter().filter(|e| e.0 == "loss").count(), 2, "{seen:?}");
+    assert!(seen.iter().filter(|e| e.0 == "replace").count() >= 2, "{seen:?}");
+    assert_eq!(client.query_one(query, &[]).await.unwrap().get::<_, i64>(0), total);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finished_jobs_stay_in_squall_jobs_with_their_user_and_tasks() {
+    let server = squall().executors(1).start();
+    server.wait_for_executors(1).await;
+    let client = server.client().await;
+    let files = tempfile::tempdir().unwrap();
+    create_orders(&client, files.path(), 4, 1_000).await;
+    let query = "SELECT region, count(*) FROM orders GROUP BY region";
+    client.query(query, &[]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = client
+            .query("SELECT \"user\", state, stages_done, stages_total, tasks_done, elapsed_ms FROM squall.jobs WHERE query = $1", &[&query])
+            .await
+            .unwrap();
+        if let Some(row) = rows.first() {
+            assert_eq!(row.get::<_, String>(0), "squall");
+            assert_eq!(row.get::<_, String>(1), "done");
+            assert_eq!(row.get::<_, i64>(2), row.get::<_, i64>(3));
+            assert!(row.get::<_, i64>(4) >= 4, "one task per file at least");
+            assert!(row.get::<_, i64>(5) >= 0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the finished job is not in squall.jobs");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_command_launcher_starts_executors_from_a_template() {
+    let binary = env!("CARGO_BIN_EXE_squall");
+    let template = format!("exec {binary} executor --scheduler {{scheduler}} --id {{id}} --slots {{slots}} --work-dir {{work_dir}}");
+    let server = squall().executors(1).args(&["--launcher", "command", "--launcher-command", &template]).start();
+    server.wait_for_executors(1).await;
+    let client = server.client().await;
+    let added: Vec<String> = client.query("ADD EXECUTOR", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(added.len(), 1);
+    let files = tempfile::tempdir().unwrap();
+    let orders = create_orders(&client, files.path(), 4, 1_000).await;
+    let total: i64 = orders.iter().map(|o| o.amount).sum();
+    assert_eq!(client.query_one("SELECT sum(amount) FROM orders", &[]).await.unwrap().get::<_, i64>(0), total);
+    client.batch_execute(&format!("REMOVE EXECUTOR '{}'", added[0])).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.child_pids().len() > 1 {
+        assert!(Instant::now() < deadline, "the removed executor's command is still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(client.query_one("SELECT sum(amount) FROM orders", &[]).await.unwrap().get::<_, i64>(0), total);
 }

@@ -66,15 +66,12 @@ async fn health_and_metrics_answer_over_http() {
     let server = squall().executors(1).start();
     server.wait_for_executors(1).await;
     server.client().await.simple_query("SELECT 1").await.unwrap();
-    let get = |path: &str| {
-        let output = Command::new("curl").args(["-sf", &format!("http://{}{path}", server.http)]).output().unwrap();
-        assert!(output.status.success(), "GET {path}");
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let get = |path: &str| server.http_get(path);
     assert_eq!(get("/health"), "ok\n");
     let metrics = get("/metrics");
     assert!(metrics.contains("squall_pending_tasks 0"), "{metrics}");
-    assert!(metrics.contains("squall_cluster_events_total{kind=\"scale-up\"} 0"), "{metrics}");
+    assert!(metrics.contains("squall_cluster_events_total{kind=\"scale-up\",reason=\"backlog\"} 0"), "{metrics}");
+    assert!(metrics.contains("squall_jobs{state=\"running\"} 0"), "{metrics}");
     // Every statement lands in the latency histogram.
     let value = |name: &str| -> f64 {
         metrics.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or_else(|| panic!("{name} in {metrics}"))

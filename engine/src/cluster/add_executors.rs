@@ -24,7 +24,7 @@ pub async fn run(session: &Session, count: u64) -> Result<Output> {
     }
     let ids: Vec<String> = (0..count).map(|_| launcher.launch(LaunchedBy::Operator)).collect::<Result<_>>()?;
     for id in &ids {
-        engine.cluster_events.record("add", id, "ADD EXECUTOR".into());
+        engine.cluster_events.record("add", "operator", id, "ADD EXECUTOR".into());
     }
     session.notice(format!("started {}; waiting for them to register", ids.join(", ")));
     let started = Instant::now();

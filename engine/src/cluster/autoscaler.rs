@@ -1,31 +1,28 @@
-//! The autoscaler: every quarter second it reads the embedded scheduler's backlog (runnable tasks
-//! waiting for a slot, summed over running jobs) and acts as Spark's dynamic allocation does.
-//!
-//! - Tasks have waited longer than `scale_up_after`: request executors, doubling the request each
-//!   consecutive round (1, 2, 4, ...), capped by what the backlog needs (pending tasks / slots per
-//!   executor) and by `max_executors`.
-//! - An executor idle for `idle_timeout` is stopped, down to `min_executors`, and only while no
-//!   job runs, so no running job loses shuffle output it still needs.
-//! - Fewer than `min_executors` (one was lost or removed): start replacements. A local executor
-//!   process that exits is noticed at the next tick and the scheduler told at once, so its tasks
-//!   run again elsewhere within a second rather than after the heartbeat timeout.
+//! The autoscaler's loop: every quarter second it notices executors that left without being
+//! asked, moves drains on, reads the embedded scheduler's backlog and applies what the
+//! [`policy`](super::policy) decides through the launcher. With the `external` launcher it only
+//! does the first two: Kubernetes/KEDA or an operator start executors from `/metrics`.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::policy::{Action, ExecutorView, Observation, Policy};
 use crate::engine::Engine;
 use crate::executors;
 use crate::launcher::LaunchedBy;
 
 const TICK: Duration = Duration::from_millis(250);
 
+/// How long a launched executor may take to register before it is given up as lost.
+const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub fn spawn(engine: Arc<Engine>) {
     tokio::spawn(async move {
-        let mut state = State::default();
+        let mut autoscaler = Autoscaler::default();
         loop {
             tokio::time::sleep(TICK).await;
-            if let Err(e) = state.tick(&engine).await {
+            if let Err(e) = autoscaler.tick(&engine).await {
                 tracing::warn!("autoscaler: {e}");
             }
         }
@@ -33,105 +30,92 @@ pub fn spawn(engine: Arc<Engine>) {
 }
 
 #[derive(Default)]
-struct State {
-    /// Since when runnable tasks have waited without a break.
-    pending_since: Option<Instant>,
-    /// Consecutive scale-up rounds (the request doubles each round).
-    round: u32,
-    last_scale_up: Option<Instant>,
-    /// Since when each executor has had no running task.
-    idle_since: HashMap<String, Instant>,
+struct Autoscaler {
+    policy: Policy,
+    /// The executors registered at the last tick.
+    registered: HashSet<String>,
 }
 
-impl State {
+impl Autoscaler {
     async fn tick(&mut self, engine: &Arc<Engine>) -> crate::error::Result<()> {
+        self.notice_losses(engine).await?;
+        super::drain::progress(engine).await?;
         let Some(launcher) = engine.launcher() else { return Ok(()) };
-        // A local executor that died is known from its exit at once, not from missed heartbeats.
-        for (id, status) in launcher.reap_exited() {
-            super::stop_executor(engine, &id, "process exited").await?;
-            engine.cluster_events.record("loss", &id, format!("executor process exited ({status})"));
-        }
-        let settings = engine.cluster_settings();
-        let signal = engine.scheduler.signal().await;
+
         let launched = launcher.launched();
         let listed = executors::list(&engine.scheduler, &launched).await?;
-        let active: Vec<&executors::ExecutorRow> = listed.iter().filter(|e| e.state == "active").collect();
-        // Executors squall started that have not registered yet count as coming.
-        let starting = launched.keys().filter(|id| !listed.iter().any(|e| &e.id == *id)).count() as u64;
-        let current = active.len() as u64 + starting;
-        let slots = active.iter().map(|e| e.slots as u64).max().unwrap_or(launcher.slots_per_executor()).max(1);
-        let now = Instant::now();
-        let scale_up_after = Duration::from_millis(settings.scale_up_after_ms);
-
-        // Below the floor: replace.
-        if current < settings.min_executors {
-            for _ in current..settings.min_executors {
-                let id = launcher.launch(LaunchedBy::Autoscaler)?;
-                engine.cluster_events.record("replace", &id, format!("{current} executors, min_executors is {}", settings.min_executors));
-            }
-            return Ok(());
-        }
-
-        // Scale up on a backlog that has lasted.
-        if signal.pending_tasks == 0 {
-            self.pending_since = None;
-            self.round = 0;
-        } else {
-            let since = *self.pending_since.get_or_insert(now);
-            let waited = now.duration_since(since);
-            let rested = self.last_scale_up.is_none_or(|t| now.duration_since(t) >= scale_up_after);
-            if waited >= scale_up_after && rested && current < settings.max_executors {
-                let needed = (signal.pending_tasks as u64).div_ceil(slots);
-                let request = (1u64 << self.round.min(10)).min(needed).min(settings.max_executors - current).max(1);
-                let reason = format!(
-                    "pending tasks {} for {:.1} s, {} executors of {slots} slots",
-                    signal.pending_tasks,
-                    waited.as_secs_f64(),
-                    active.len()
-                );
-                for _ in 0..request {
-                    let id = launcher.launch(LaunchedBy::Autoscaler)?;
-                    engine.cluster_events.record("scale-up", &id, reason.clone());
+        let signal = engine.scheduler.signal().await;
+        let live: Vec<&executors::ExecutorRow> = listed.iter().filter(|e| e.state != "lost").collect();
+        let seen = Observation {
+            now: Instant::now(),
+            pending_tasks: signal.pending_tasks as u64,
+            queued_jobs: signal.queued_jobs as u64,
+            executors: live
+                .iter()
+                .map(|e| ExecutorView {
+                    id: e.id.clone(),
+                    running_tasks: e.running_tasks.max(0) as u64,
+                    ours: launched.contains_key(&e.id),
+                    draining: e.state == "draining",
+                })
+                .collect(),
+            starting: launched.keys().filter(|id| !listed.iter().any(|e| &e.id == *id)).count() as u64,
+            slots_per_executor: live.iter().map(|e| e.slots as u64).max().unwrap_or(launcher.slots_per_executor()),
+        };
+        for action in self.policy.decide(&engine.cluster_settings(), &seen) {
+            match action {
+                Action::Launch { count, kind, reason } => {
+                    let cause = if kind == "replace" { "below-min" } else { "backlog" };
+                    for _ in 0..count {
+                        let id = launcher.launch(LaunchedBy::Autoscaler)?;
+                        engine.cluster_events.record(kind, cause, &id, reason.clone());
+                    }
                 }
-                self.round += 1;
-                self.last_scale_up = Some(now);
+                Action::Drain { id, reason } => {
+                    if engine.scheduler.drains.start(&id) {
+                        engine.cluster_events.record("scale-down", "idle", &id, format!("{reason}; draining"));
+                    }
+                }
             }
-        }
-
-        // Scale down idle executors, never below the floor and never while a job runs.
-        let idle_timeout = Duration::from_millis(settings.idle_timeout_ms);
-        for e in &active {
-            if e.running_tasks > 0 {
-                self.idle_since.remove(&e.id);
-            } else {
-                self.idle_since.entry(e.id.clone()).or_insert(now);
-            }
-        }
-        self.idle_since.retain(|id, _| active.iter().any(|e| &e.id == id));
-        let jobs_running = signal.running_tasks > 0 || signal.pending_tasks > 0 || signal.queued_jobs > 0;
-        if jobs_running || starting > 0 {
-            return Ok(());
-        }
-        let mut remaining = current;
-        let mut idle: Vec<(&String, &Instant)> = self.idle_since.iter().collect();
-        idle.sort_by_key(|(_, since)| **since);
-        let mut stopped = Vec::new();
-        for (id, since) in idle {
-            if remaining <= settings.min_executors {
-                break;
-            }
-            if now.duration_since(*since) < idle_timeout || !launched.contains_key(id) {
-                continue;
-            }
-            if super::stop_executor(engine, id, "idle").await? {
-                engine.cluster_events.record("scale-down", id, format!("idle for {:.1} s", now.duration_since(*since).as_secs_f64()));
-                stopped.push(id.clone());
-                remaining -= 1;
-            }
-        }
-        for id in stopped {
-            self.idle_since.remove(&id);
         }
         Ok(())
     }
+
+    /// Executors that went away without squall taking them out: a local process that exited
+    /// (known at once from its exit status, not from missed heartbeats), one the scheduler expired
+    /// after missed heartbeats, or one launched that never registered. The scheduler is told at
+    /// once, so their tasks run again elsewhere, and each is recorded as a loss.
+    async fn notice_losses(&mut self, engine: &Arc<Engine>) -> crate::error::Result<()> {
+        if let Some(launcher) = engine.launcher() {
+            for (id, status) in launcher.reap_exited() {
+                super::stop_executor(engine, &id, "process exited").await?;
+                engine.cluster_events.record("loss", "process-exited", &id, format!("executor process exited ({status})"));
+            }
+        }
+        let registered: HashSet<String> = engine.scheduler.registered_executors().await?.into_iter().collect();
+        for id in self.registered.difference(&registered) {
+            if !engine.cluster_events.departed(id) {
+                super::stop_executor(engine, id, "heartbeat timed out").await?;
+                engine.cluster_events.record("loss", "heartbeat-timeout", id, "no heartbeat within the timeout".into());
+            }
+        }
+        if let Some(launcher) = engine.launcher() {
+            let now = crate::epoch_ms();
+            for (id, launched) in launcher.launched() {
+                let waited = Duration::from_millis((now - launched.started_at).max(0) as u64);
+                if !registered.contains(&id) && !self.registered.contains(&id) && waited > REGISTRATION_TIMEOUT {
+                    super::stop_executor(engine, &id, "did not register").await?;
+                    engine.cluster_events.record(
+                        "loss",
+                        "did-not-register",
+                        &id,
+                        format!("not registered {} s after launch; see its log under the data directory's executors/", waited.as_secs()),
+                    );
+                }
+            }
+        }
+        self.registered = registered;
+        Ok(())
+    }
 }
+

@@ -1,5 +1,6 @@
-//! `squall.cluster_events`: every scale-up, scale-down, removal and replacement, with its time,
-//! executor and reason, kept in memory for the coordinator's lifetime.
+//! `squall.cluster_events`: every scale-up, scale-down, drain, loss, replacement, addition and
+//! removal, with its time, executor, cause and reason, kept in memory for the coordinator's
+//! lifetime.
 
 use std::sync::{Arc, Mutex};
 
@@ -11,20 +12,53 @@ use datafusion::error::Result;
 pub struct ClusterEvent {
     /// Milliseconds since the epoch.
     pub time: i64,
-    /// `scale-up`, `scale-down`, `replace`, `add`, `remove`.
+    /// `scale-up`, `scale-down`, `drain`, `drained`, `loss`, `replace`, `add`, `remove`.
     pub kind: &'static str,
+    /// Why, as a fixed word for metrics: `backlog`, `idle`, `below-min`, `operator`,
+    /// `process-exited`, `heartbeat-timeout`, `did-not-register`, `no-longer-needed`.
+    pub cause: &'static str,
     pub executor: String,
+    /// Why, for people: the figures behind the decision.
     pub reason: String,
 }
+
+/// Every (kind, cause) pair recorded, for `/metrics`.
+pub const KINDS_AND_CAUSES: &[(&str, &str)] = &[
+    ("scale-up", "backlog"),
+    ("replace", "below-min"),
+    ("scale-down", "idle"),
+    ("drain", "operator"),
+    ("drained", "no-longer-needed"),
+    ("loss", "process-exited"),
+    ("loss", "heartbeat-timeout"),
+    ("loss", "did-not-register"),
+    ("add", "operator"),
+    ("remove", "operator"),
+];
 
 #[derive(Debug, Default, Clone)]
 pub struct ClusterEvents(Arc<Mutex<Vec<ClusterEvent>>>);
 
 impl ClusterEvents {
-    pub fn record(&self, kind: &'static str, executor: &str, reason: String) {
-        tracing::info!(kind, executor, "{reason}");
-        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(ClusterEvent { time, kind, executor: executor.to_string(), reason });
+    pub fn record(&self, kind: &'static str, cause: &'static str, executor: &str, reason: String) {
+        debug_assert!(KINDS_AND_CAUSES.contains(&(kind, cause)), "unlisted event {kind}/{cause}");
+        tracing::info!(kind, cause, executor, "{reason}");
+        let time = crate::epoch_ms();
+        let event = ClusterEvent { time, kind, cause, executor: executor.to_string(), reason };
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(event);
+    }
+
+    /// Whether squall itself took `executor` out (removed, drained, or already counted as lost).
+    pub fn departed(&self, executor: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|e| e.executor == executor && matches!(e.kind, "remove" | "drained" | "loss"))
+    }
+
+    pub fn count(&self, kind: &str, cause: &str) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|e| e.kind == kind && e.cause == cause).count()
     }
 
     pub fn all(&self) -> Vec<ClusterEvent> {
@@ -36,6 +70,7 @@ pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("time", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
         Field::new("kind", DataType::Utf8, false),
+        Field::new("cause", DataType::Utf8, false),
         Field::new("executor", DataType::Utf8, false),
         Field::new("reason", DataType::Utf8, false),
     ]))
@@ -47,6 +82,7 @@ pub fn to_batch(events: &[ClusterEvent]) -> Result<RecordBatch> {
         vec![
             Arc::new(TimestampMillisecondArray::from_iter_values(events.iter().map(|e| e.time)).with_timezone("UTC")),
             Arc::new(StringArray::from_iter_values(events.iter().map(|e| e.kind))),
+            Arc::new(StringArray::from_iter_values(events.iter().map(|e| e.cause))),
             Arc::new(StringArray::from_iter_values(events.iter().map(|e| e.executor.as_str()))),
             Arc::new(StringArray::from_iter_values(events.iter().map(|e| e.reason.as_str()))),
         ],

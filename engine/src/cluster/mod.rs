@@ -1,10 +1,14 @@
-//! The cluster commands an operator runs in SQL, one file each (the autoscaler will live here
-//! too): `ADD EXECUTOR(S)` and `REMOVE EXECUTOR`.
+//! The cluster: the commands an operator runs in SQL (one file each), the autoscaler and its
+//! policy, draining, and the events they record.
 
 mod add_executors;
 pub mod autoscaler;
 mod cancel_job;
+pub mod drain;
+mod drain_executor;
+pub mod draining_state;
 pub mod events;
+pub mod policy;
 mod remove_executor;
 pub mod settings;
 mod show_cluster;
@@ -32,6 +36,7 @@ pub fn handles(command: &Command) -> bool {
         command,
         Command::AddExecutors { .. }
             | Command::RemoveExecutor { .. }
+            | Command::DrainExecutor { .. }
             | Command::ShowCluster
             | Command::AlterCluster { .. }
             | Command::CancelJob { .. }
@@ -42,6 +47,7 @@ pub async fn run(session: &Session, command: &Command) -> Result<Output> {
     match command {
         Command::AddExecutors { count } => add_executors::run(session, *count).await,
         Command::RemoveExecutor { id } => remove_executor::run(session, id).await,
+        Command::DrainExecutor { id } => drain_executor::run(session, id).await,
         Command::ShowCluster => {
             let batch = show_cluster::rows(session).await?;
             Output::from_batches(batch.schema(), vec![batch])
@@ -55,8 +61,9 @@ pub async fn run(session: &Session, command: &Command) -> Result<Output> {
     }
 }
 
-/// Stops an executor squall started (if it did) and tells the scheduler at once, so its tasks and
-/// shuffle output are computed again elsewhere; false if squall did not start it.
+/// Stops an executor and tells the scheduler at once, so its tasks and shuffle output are
+/// computed again elsewhere. One squall launched is stopped by its launcher; any other is asked to
+/// shut down over its gRPC service. False if squall did not launch it.
 pub(crate) async fn stop_executor(engine: &crate::engine::Engine, id: &str, reason: &str) -> Result<bool> {
     use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpc;
     use ballista_core::serde::protobuf::ExecutorStoppedParams;
@@ -64,6 +71,9 @@ pub(crate) async fn stop_executor(engine: &crate::engine::Engine, id: &str, reas
         Some(launcher) => launcher.stop(id).await,
         None => false,
     };
+    if !stopped {
+        engine.scheduler.server.state.executor_manager.stop_executor(id, reason.to_string()).await;
+    }
     let request = tonic::Request::new(ExecutorStoppedParams { executor_id: id.to_string(), reason: reason.to_string() });
     SchedulerGrpc::executor_stopped(&engine.scheduler.server, request)
         .await

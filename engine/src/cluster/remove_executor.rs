@@ -12,9 +12,10 @@ pub async fn run(session: &Session, id: &str) -> Result<Output> {
     if !registered && !ours {
         return Err(SquallError::UndefinedObject(format!("executor \"{id}\" does not exist")));
     }
+    // Recorded first, so the autoscaler does not take its departure for a loss.
+    engine.cluster_events.record("remove", "operator", id, "REMOVE EXECUTOR".into());
     if !super::stop_executor(engine, id, "REMOVE EXECUTOR").await? {
-        session.notice(format!("executor \"{id}\" was not started by squall: it is removed from the cluster, but its process is not stopped"));
+        session.notice(format!("executor \"{id}\" was not started by squall: it was asked to shut down and is removed from the cluster"));
     }
-    engine.cluster_events.record("remove", id, "REMOVE EXECUTOR".into());
     Ok(Output::Done { tag: "REMOVE EXECUTOR", rows: None })
 }

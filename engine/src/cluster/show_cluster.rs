@@ -23,7 +23,7 @@ pub async fn rows(session: &Session) -> Result<RecordBatch> {
     rows.push(("running_tasks".into(), signal.running_tasks.to_string()));
     rows.push(("queued_jobs".into(), signal.queued_jobs.to_string()));
     let listed = executors::list(&engine.scheduler, &engine.launched()).await?;
-    for state in ["active", "terminating", "lost"] {
+    for state in ["active", "draining", "lost"] {
         rows.push((format!("executors_{state}"), listed.iter().filter(|e| e.state == state).count().to_string()));
     }
     let (setting, value): (Vec<String>, Vec<String>) = rows.into_iter().unzip();

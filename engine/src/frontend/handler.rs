@@ -71,7 +71,8 @@ impl Parser {
     /// The connection's session, created on its first statement.
     fn session<C: ClientInfo + ?Sized>(&self, client: &C) -> Arc<Session> {
         let engine = self.engine.clone();
-        client.session_extensions().get_or_insert_with(move || Session::new(engine))
+        let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_else(|| "squall".to_string());
+        client.session_extensions().get_or_insert_with(move || Session::new(engine, user))
     }
 }
 

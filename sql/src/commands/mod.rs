@@ -7,11 +7,11 @@ mod cancel_job;
 mod describe_model;
 mod drop_model;
 mod evaluate_model;
-mod remove_executor;
 mod show_cluster;
 mod show_executors;
 mod show_jobs;
 mod show_models;
+mod stop_executor;
 mod train_model;
 
 use sqlparser::tokenizer::Token;
@@ -30,6 +30,9 @@ pub enum Command {
     AddExecutors { count: u64 },
     /// `REMOVE EXECUTOR 'id'`: stop an executor now; its tasks run again elsewhere.
     RemoveExecutor { id: String },
+    /// `DRAIN EXECUTOR 'id'`: give it no new tasks, keep its shuffle output served until no running
+    /// job needs it, then stop it.
+    DrainExecutor { id: String },
     /// `SHOW CLUSTER`: the autoscale settings and the live signal.
     ShowCluster,
     /// `ALTER CLUSTER SET (option = value, ...)`
@@ -56,7 +59,7 @@ type CommandParser = fn(&mut Words) -> Result<Option<Command>, ParseError>;
 const PARSERS: &[CommandParser] = &[
     show_executors::parse,
     add_executors::parse,
-    remove_executor::parse,
+    stop_executor::parse,
     show_cluster::parse,
     alter_cluster::parse,
     show_jobs::parse,

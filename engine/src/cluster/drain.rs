@@ -1,0 +1,180 @@
+//! Draining an executor (`DRAIN EXECUTOR 'id'`, and the autoscaler's scale-down): it is offered no
+//! new tasks (see [`super::draining_state`]), its running tasks finish, and it keeps serving its
+//! shuffle output until no running job needs it; then it is stopped and leaves the cluster.
+//!
+//! "Needed" is read from the scheduler's execution graphs: a running job needs an executor while
+//! a task runs there, while a stage that has not finished reads partitions it holds, or while it
+//! holds output of a stage whose consumers have not all finished (the final stage's output is
+//! read by the coordinator's client after the job ends, so distributed queries still streaming
+//! their results count too: see [`QueriesInFlight`]).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ballista_core::serde::protobuf::task_status;
+use ballista_scheduler::state::execution_stage::{ExecutionStage, TaskInfo};
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::scheduler::EmbeddedScheduler;
+
+/// The executors being drained, shared by the scheduler (which offers them no tasks) and the
+/// engine (which finishes the drains).
+#[derive(Debug, Default, Clone)]
+pub struct Drains(Arc<Mutex<HashMap<String, Drain>>>);
+
+#[derive(Debug, Clone)]
+pub struct Drain {
+    pub started: Instant,
+    /// The last time a running job was seen to need the executor.
+    pub last_needed: Instant,
+    /// Stopped; kept until the scheduler has let it go, so it never looks active meanwhile.
+    pub stopped: bool,
+}
+
+impl Drains {
+    /// Starts draining `id`; false if it already is.
+    pub fn start(&self, id: &str) -> bool {
+        let now = Instant::now();
+        let mut drains = self.lock();
+        if drains.contains_key(id) {
+            return false;
+        }
+        drains.insert(id.to_string(), Drain { started: now, last_needed: now, stopped: false });
+        true
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.lock().contains_key(id)
+    }
+
+    pub fn ids(&self) -> HashSet<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    fn snapshot(&self) -> Vec<(String, Drain)> {
+        self.lock().iter().map(|(id, d)| (id.clone(), d.clone())).collect()
+    }
+
+    fn needed_now(&self, id: &str) {
+        if let Some(drain) = self.lock().get_mut(id) {
+            drain.last_needed = Instant::now();
+        }
+    }
+
+    fn stopped(&self, id: &str) {
+        if let Some(drain) = self.lock().get_mut(id) {
+            drain.stopped = true;
+        }
+    }
+
+    pub fn forget(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Drain>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Distributed queries whose results are still being read by a client, with when they started.
+#[derive(Debug, Default, Clone)]
+pub struct QueriesInFlight(Arc<Mutex<(u64, HashMap<u64, Instant>)>>);
+
+/// Held by a query's result stream; dropping it (all rows read, or the client gone) ends it.
+pub struct InFlight {
+    queries: QueriesInFlight,
+    id: u64,
+}
+
+impl QueriesInFlight {
+    pub fn begin(&self) -> InFlight {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        state.0 += 1;
+        let id = state.0;
+        state.1.insert(id, Instant::now());
+        InFlight { queries: self.clone(), id }
+    }
+
+    fn any_started_before(&self, instant: Instant) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).1.values().any(|started| *started <= instant)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.queries.0.lock().unwrap_or_else(|p| p.into_inner()).1.remove(&self.id);
+    }
+}
+
+/// Moves every drain on: those no running job needs any more are stopped. Called on each
+/// autoscaler tick.
+pub async fn progress(engine: &Engine) -> Result<()> {
+    let drains = &engine.scheduler.drains;
+    for (id, drain) in drains.snapshot() {
+        if !engine.scheduler.registered_executors().await?.contains(&id) {
+            // Gone from the scheduler: stopped here, lost, or removed meanwhile.
+            drains.forget(&id);
+            continue;
+        }
+        if drain.stopped {
+            continue;
+        }
+        if needed(&engine.scheduler, &id).await {
+            drains.needed_now(&id);
+            continue;
+        }
+        // A job that needed it may have ended with its client still reading the final output.
+        if engine.queries_in_flight.any_started_before(drain.last_needed) {
+            continue;
+        }
+        super::stop_executor(engine, &id, "drained").await?;
+        drains.stopped(&id);
+        engine.cluster_events.record(
+            "drained",
+            "no-longer-needed",
+            &id,
+            format!("no running job needs it; drained in {:.1} s", drain.started.elapsed().as_secs_f64()),
+        );
+    }
+    Ok(())
+}
+
+/// Whether a running job still needs executor `id`: a task running there, partitions there that
+/// an unfinished stage reads, or output there of a stage whose consumers have not all finished.
+async fn needed(scheduler: &EmbeddedScheduler, id: &str) -> bool {
+    for job in scheduler.server.state.task_manager.get_running_job_cache().values() {
+        let graph = job.execution_graph.read().await;
+        let stages = graph.stages();
+        for stage in stages.values() {
+            let inputs = match stage {
+                ExecutionStage::UnResolved(s) => Some(&s.inputs),
+                ExecutionStage::Resolved(s) => Some(&s.inputs),
+                ExecutionStage::Running(s) => Some(&s.inputs),
+                ExecutionStage::Successful(_) | ExecutionStage::Failed(_) => None,
+            };
+            let reads_from_it = inputs.is_some_and(|inputs| {
+                inputs.values().flat_map(|o| o.partition_locations.values().flatten()).any(|l| l.executor_meta.id == id)
+            });
+            if reads_from_it {
+                return true;
+            }
+            let ran_there = stage.task_infos().is_some_and(|tasks| tasks.iter().any(|t| ran_on(t, id)));
+            let consumers_pending = stage.output_links().is_empty()
+                || stage.output_links().iter().any(|l| !matches!(stages.get(l), Some(ExecutionStage::Successful(_))));
+            if ran_there && consumers_pending {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+fn ran_on(task: &TaskInfo, id: &str) -> bool {
+    match &task.task_status {
+        task_status::Status::Running(r) => r.executor_id == id,
+        task_status::Status::Successful(s) => s.executor_id == id,
+        _ => false,
+    }
+}

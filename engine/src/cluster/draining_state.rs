@@ -1,0 +1,98 @@
+//! Ballista's in-memory cluster state with one change: executors being drained are offered no new
+//! tasks. Their heartbeats, registration and shuffle output are untouched, so the scheduler keeps
+//! treating them as alive and running jobs keep reading what they hold.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use ballista_core::error::Result;
+use ballista_core::serde::protobuf::ExecutorHeartbeat;
+use ballista_core::serde::scheduler::{ExecutorData, ExecutorMetadata};
+use ballista_core::JobId;
+use ballista_scheduler::cluster::memory::InMemoryClusterState;
+use ballista_scheduler::cluster::{BoundTask, ClusterState, ClusterStateEventStream, ExecutorSlot};
+use ballista_scheduler::config::TaskDistributionPolicy;
+use ballista_scheduler::state::task_manager::JobInfoCache;
+
+use super::drain::Drains;
+
+pub struct DrainingClusterState {
+    inner: InMemoryClusterState,
+    drains: Drains,
+}
+
+impl DrainingClusterState {
+    pub fn new(drains: Drains) -> Self {
+        Self { inner: InMemoryClusterState::default(), drains }
+    }
+}
+
+#[async_trait::async_trait]
+impl ClusterState for DrainingClusterState {
+    async fn init(&self) -> Result<()> {
+        self.inner.init().await
+    }
+
+    async fn bind_schedulable_tasks(
+        &self,
+        distribution: TaskDistributionPolicy,
+        active_jobs: Arc<HashMap<JobId, JobInfoCache>>,
+        executors: Option<HashSet<String>>,
+    ) -> Result<Vec<BoundTask>> {
+        let draining = self.drains.ids();
+        let executors = match executors {
+            Some(alive) => Some(alive.into_iter().filter(|id| !draining.contains(id)).collect()),
+            // Ballista always passes the alive set; if it ever stops, name the candidates here.
+            None => Some(
+                self.inner
+                    .registered_executor_metadata()
+                    .await
+                    .into_iter()
+                    .map(|m| m.id)
+                    .filter(|id| !draining.contains(id))
+                    .collect(),
+            ),
+        };
+        self.inner.bind_schedulable_tasks(distribution, active_jobs, executors).await
+    }
+
+    async fn unbind_tasks(&self, executor_slots: Vec<ExecutorSlot>) -> Result<()> {
+        self.inner.unbind_tasks(executor_slots).await
+    }
+
+    async fn register_executor(&self, metadata: ExecutorMetadata, spec: ExecutorData) -> Result<()> {
+        self.inner.register_executor(metadata, spec).await
+    }
+
+    async fn save_executor_metadata(&self, metadata: ExecutorMetadata) -> Result<()> {
+        self.inner.save_executor_metadata(metadata).await
+    }
+
+    async fn get_executor_metadata(&self, executor_id: &str) -> Result<ExecutorMetadata> {
+        self.inner.get_executor_metadata(executor_id).await
+    }
+
+    async fn registered_executor_metadata(&self) -> Vec<ExecutorMetadata> {
+        self.inner.registered_executor_metadata().await
+    }
+
+    async fn save_executor_heartbeat(&self, heartbeat: ExecutorHeartbeat) -> Result<()> {
+        self.inner.save_executor_heartbeat(heartbeat).await
+    }
+
+    async fn remove_executor(&self, executor_id: &str) -> Result<()> {
+        self.inner.remove_executor(executor_id).await
+    }
+
+    fn executor_heartbeats(&self) -> HashMap<String, ExecutorHeartbeat> {
+        self.inner.executor_heartbeats()
+    }
+
+    fn get_executor_heartbeat(&self, executor_id: &str) -> Option<ExecutorHeartbeat> {
+        self.inner.get_executor_heartbeat(executor_id)
+    }
+
+    async fn cluster_state_events(&self) -> Result<ClusterStateEventStream> {
+        self.inner.cluster_state_events().await
+    }
+}
