@@ -5,6 +5,7 @@
 //! `benchmarks/results/`.
 
 mod aggregate;
+mod autoscale;
 mod ml;
 mod report;
 mod wire;
@@ -48,6 +49,18 @@ enum Benchmark {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Elastic executors: backlog to first task on a new executor, a burst of 12 queries
+    /// autoscaled 1 → 4 vs one fixed executor, and executor kills survived out of 20.
+    Autoscale {
+        /// Rows in each of the 48 Parquet files.
+        #[arg(long, default_value_t = 100_000)]
+        rows_per_file: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Only one part: first-task, burst or kills.
+        #[arg(long)]
+        only: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -62,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         Benchmark::Wire { iterations } => wire::run(&cli.squall, iterations).await?,
         Benchmark::Aggregate { rows, runs } => aggregate::run(&cli.squall, &cli.data, rows, runs).await?,
         Benchmark::Ml { rows, runs } => ml::run(&cli.squall, &cli.data, rows, runs).await?,
+        Benchmark::Autoscale { rows_per_file, runs, only } => autoscale::run(&cli.squall, &cli.data, rows_per_file, runs, only.as_deref()).await?,
     };
     report.print_and_save()
 }

@@ -74,13 +74,14 @@ impl JobHistory {
             .job_state_events()
             .await
             .map_err(|e| crate::error::SquallError::Internal(format!("following the scheduler's jobs: {e}")))?;
-        let (history, job_state) = (self.clone(), scheduler.job_state.clone());
+        let (history, job_state, lost_jobs) = (self.clone(), scheduler.job_state.clone(), scheduler.lost_jobs.clone());
         tokio::spawn(async move {
             while let Some(event) = events.next().await {
                 let JobStateEvent::JobUpdated { job_id, status } = event else { continue };
                 if !matches!(status.status, Some(job_status::Status::Successful(_) | job_status::Status::Failed(_))) {
                     continue;
                 }
+                lost_jobs.finished(&job_id.to_string());
                 let Ok(Some(graph)) = job_state.get_execution_graph(&job_id).await else { continue };
                 let row = row_of(&job_id.to_string(), graph.as_ref(), &status, &statements);
                 let mut jobs = history.0.lock().unwrap_or_else(|p| p.into_inner());

@@ -25,7 +25,8 @@ use squall_udf::{object_stores, registry, settings};
 use tonic::{Request, Response, Status};
 
 use crate::cluster::drain::Drains;
-use crate::cluster::draining_state::DrainingClusterState;
+use crate::cluster::draining_state::{DrainingClusterState, RemovalHook};
+use crate::cluster::lost_jobs::LostJobs;
 use crate::error::{Result, SquallError};
 
 pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
@@ -43,12 +44,15 @@ pub struct TaskCounts {
 }
 
 impl TaskLedger {
-    fn record(&self, executor_id: &str, statuses: &[pb::TaskStatus]) {
+    fn record(&self, executor_id: &str, statuses: &[pb::TaskStatus], lost_jobs: &LostJobs) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let entry = counts.entry(executor_id.to_string()).or_default();
         for status in statuses {
             match status.status {
-                Some(task_status::Status::Successful(_)) => entry.completed += 1,
+                Some(task_status::Status::Successful(_)) => {
+                    entry.completed += 1;
+                    lost_jobs.output_on(&status.job_id, executor_id);
+                }
                 Some(task_status::Status::Failed(_)) => entry.failed += 1,
                 _ => {}
             }
@@ -71,6 +75,8 @@ pub struct EmbeddedScheduler {
     pub drains: Drains,
     /// Jobs' states, finished ones included (for `squall.jobs`).
     pub job_state: Arc<InMemoryJobState>,
+    /// Jobs cancelled because an executor holding their output was lost.
+    pub lost_jobs: LostJobs,
 }
 
 /// The scheduler's backlog, as the autoscaler and SHOW CLUSTER see it.
@@ -137,13 +143,16 @@ impl EmbeddedScheduler {
         let config = Arc::new(config);
 
         let drains = Drains::default();
+        let lost_jobs = LostJobs::default();
         let job_state = Arc::new(InMemoryJobState::new(
             config.scheduler_id.clone(),
             share_file_statistics_cache(session_builder),
             config_producer,
         ));
+        let cluster_state = Arc::new(DrainingClusterState::new(drains.clone()));
+        let on_removal = cluster_state.on_removal();
         let cluster = BallistaCluster::new(
-            Arc::new(DrainingClusterState::new(drains.clone())),
+            cluster_state,
             job_state.clone(),
         );
         let mut server: Scheduler = SchedulerServer::new(
@@ -154,9 +163,10 @@ impl EmbeddedScheduler {
             Arc::new(NoopMetricsCollector::default()),
         );
         server.init().await.map_err(|e| SquallError::Internal(format!("starting the scheduler: {e}")))?;
+        let _ = on_removal.set(cancel_jobs_on_removed_executor(server.clone(), drains.clone(), lost_jobs.clone()));
 
         let ledger = Arc::new(TaskLedger::default());
-        let service = SchedulerGrpcServer::new(ObservedScheduler { inner: server.clone(), ledger: ledger.clone() })
+        let service = SchedulerGrpcServer::new(ObservedScheduler { inner: server.clone(), ledger: ledger.clone(), lost_jobs: lost_jobs.clone() })
             .max_decoding_message_size(config.grpc_server_max_decoding_message_size as usize)
             .max_encoding_message_size(config.grpc_server_max_encoding_message_size as usize);
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -170,14 +180,35 @@ impl EmbeddedScheduler {
             }
         });
         tracing::info!(%address, "Ballista scheduler listening");
-        Ok(Self { server, ledger, address, drains, job_state })
+        Ok(Self { server, ledger, address, drains, job_state, lost_jobs })
     }
+}
+
+/// Before the scheduler removes an executor (lost or removed; a drained one is needed by no
+/// running job): cancel the running jobs with output on it, so that Ballista's stage rollback never
+/// runs for them (see [`crate::cluster::lost_jobs`]).
+fn cancel_jobs_on_removed_executor(server: Scheduler, drains: Drains, lost_jobs: LostJobs) -> RemovalHook {
+    Arc::new(move |executor_id: String| {
+        let (server, drains, lost_jobs) = (server.clone(), drains.clone(), lost_jobs.clone());
+        Box::pin(async move {
+            if drains.contains(&executor_id) {
+                return;
+            }
+            for job in lost_jobs.lose_jobs_on(&executor_id) {
+                tracing::warn!(%job, executor = %executor_id, "executor lost: cancelling the job to run it again");
+                if let Err(e) = server.cancel_job(ballista_core::JobId::new(job.as_str())).await {
+                    tracing::warn!(%job, "cancelling a job after an executor loss: {e}");
+                }
+            }
+        })
+    })
 }
 
 /// Ballista's scheduler service, with task status reports counted on the way in.
 struct ObservedScheduler {
     inner: Scheduler,
     ledger: Arc<TaskLedger>,
+    lost_jobs: LostJobs,
 }
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
@@ -188,14 +219,14 @@ impl SchedulerGrpc for ObservedScheduler {
 
     async fn update_task_status(&self, request: Request<pb::UpdateTaskStatusParams>) -> Reply<pb::UpdateTaskStatusResult> {
         let params = request.get_ref();
-        self.ledger.record(&params.executor_id, &params.task_status);
+        self.ledger.record(&params.executor_id, &params.task_status, &self.lost_jobs);
         self.inner.update_task_status(request).await
     }
 
     async fn poll_work(&self, request: Request<pb::PollWorkParams>) -> Reply<pb::PollWorkResult> {
         let params = request.get_ref();
         if let Some(metadata) = &params.metadata {
-            self.ledger.record(&metadata.id, &params.task_status);
+            self.ledger.record(&metadata.id, &params.task_status, &self.lost_jobs);
         }
         self.inner.poll_work(request).await
     }

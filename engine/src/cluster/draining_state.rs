@@ -1,6 +1,9 @@
-//! Ballista's in-memory cluster state with one change: executors being drained are offered no new
-//! tasks. Their heartbeats, registration and shuffle output are untouched, so the scheduler keeps
-//! treating them as alive and running jobs keep reading what they hold.
+//! Ballista's in-memory cluster state with two changes:
+//! - executors being drained are offered no new tasks (their heartbeats, registration and shuffle
+//!   output are untouched, so running jobs keep reading what they hold);
+//! - before an executor is removed, [`on_removal`](DrainingClusterState::on_removal) runs: squall
+//!   cancels the jobs that had output there before Ballista's own reset (see
+//!   [`super::lost_jobs`]). Every removal path of the scheduler comes through here first.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,14 +19,23 @@ use ballista_scheduler::state::task_manager::JobInfoCache;
 
 use super::drain::Drains;
 
+/// Called with an executor's id before the scheduler removes it.
+pub type RemovalHook = Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 pub struct DrainingClusterState {
     inner: InMemoryClusterState,
     drains: Drains,
+    on_removal: Arc<std::sync::OnceLock<RemovalHook>>,
 }
 
 impl DrainingClusterState {
     pub fn new(drains: Drains) -> Self {
-        Self { inner: InMemoryClusterState::default(), drains }
+        Self { inner: InMemoryClusterState::default(), drains, on_removal: Default::default() }
+    }
+
+    /// Where the removal hook is set once the scheduler exists.
+    pub fn on_removal(&self) -> Arc<std::sync::OnceLock<RemovalHook>> {
+        Arc::clone(&self.on_removal)
     }
 }
 
@@ -81,6 +93,9 @@ impl ClusterState for DrainingClusterState {
     }
 
     async fn remove_executor(&self, executor_id: &str) -> Result<()> {
+        if let Some(hook) = self.on_removal.get() {
+            hook(executor_id.to_string()).await;
+        }
         self.inner.remove_executor(executor_id).await
     }
 

@@ -8,6 +8,7 @@ pub mod drain;
 mod drain_executor;
 pub mod draining_state;
 pub mod events;
+pub mod lost_jobs;
 pub mod policy;
 mod remove_executor;
 pub mod settings;

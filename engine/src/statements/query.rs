@@ -20,34 +20,46 @@ pub(crate) async fn run(session: &Session, plan: LogicalPlan) -> Result<Output> 
     Ok(Output::Rows { schema, rows })
 }
 
+/// How many times a query runs when executors holding its job's output are lost.
+const ATTEMPTS: usize = 3;
+
 /// The rows of `plan`, computed where [`route`] says.
 pub(crate) async fn stream(session: &Session, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
-    let route = route(&plan)?;
-    let state = match route {
-        Route::Coordinator => session.ctx.state(),
-        // Built per query from the session's current settings, so `SET` applies to both paths;
-        // the job is named after the statement, which SHOW JOBS then shows.
-        Route::Executors => {
-            let state = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
-            let sql = session.engine.running_statements.sql(&session.ctx.session_id()).unwrap_or_default();
-            let config = state.config().clone().with_ballista_job_name(&sql);
-            SessionStateBuilder::new_from_existing(state).with_config(config).build()
-        }
-    };
-    let physical = state.create_physical_plan(&plan).await?;
-    let rows = execute_stream(physical, Arc::new(TaskContext::from(&state)))?;
-    if matches!(route, Route::Coordinator) {
-        return Ok(rows);
+    if route(&plan)? == Route::Coordinator {
+        let state = session.ctx.state();
+        let physical = state.create_physical_plan(&plan).await?;
+        return Ok(execute_stream(physical, Arc::new(TaskContext::from(&state)))?);
     }
-    // Until its rows are all read, the query may still fetch results from executors: a drain
-    // waits for it.
-    let in_flight = session.engine.queries_in_flight.begin();
-    let schema = rows.schema();
-    Ok(Box::pin(RecordBatchStreamAdapter::new(
-        schema,
-        rows.map(move |batch| {
+    // Built per query from the session's current settings, so `SET` applies to both paths; the
+    // job is named after the statement, which SHOW JOBS then shows.
+    let state = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
+    let sql = session.engine.running_statements.sql(&session.ctx.session_id()).unwrap_or_default();
+    let config = state.config().clone().with_ballista_job_name(&sql);
+    let state = SessionStateBuilder::new_from_existing(state).with_config(config).build();
+    let mut attempt = 1;
+    loop {
+        // Until its rows are all read, the query may still fetch results from executors: a drain
+        // waits for it.
+        let in_flight = session.engine.queries_in_flight.begin();
+        let losses_before = session.engine.scheduler.lost_jobs.losses();
+        let physical = state.create_physical_plan(&plan).await?;
+        let mut rows = execute_stream(physical, Arc::new(TaskContext::from(&state)))?;
+        // The first batch comes once the job has finished: a job that failed because an executor
+        // was lost (squall cancels those holding output there) has sent nothing yet, and runs
+        // again (see `cluster::lost_jobs`).
+        let first = rows.next().await;
+        if let Some(Err(e)) = &first {
+            if attempt < ATTEMPTS && session.engine.scheduler.lost_jobs.is_lost(&e.to_string(), losses_before) {
+                session.notice(format!("an executor holding this query's intermediate results was lost; running it again (attempt {})", attempt + 1));
+                attempt += 1;
+                continue;
+            }
+        }
+        let schema = rows.schema();
+        let rows = futures::stream::iter(first).chain(rows).map(move |batch| {
             let _held = &in_flight;
             batch
-        }),
-    )))
+        });
+        return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)));
+    }
 }
