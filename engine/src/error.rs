@@ -34,6 +34,9 @@ pub enum SquallError {
     /// The statement names an object of the wrong kind, e.g. DROP TABLE on a view (42809).
     #[error("{0}")]
     WrongObjectType(String),
+    /// The user may not do this, e.g. a cluster command by a non-superuser (42501).
+    #[error("{0}")]
+    InsufficientPrivilege(String),
     /// squall does not do this (yet) (0A000).
     #[error("{0}")]
     Unsupported(String),

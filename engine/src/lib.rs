@@ -23,6 +23,9 @@ pub mod tables;
 
 pub use coordinator::{run, CoordinatorOptions, LauncherChoice};
 
+/// The user every squall has, a superuser.
+pub const BOOTSTRAP_SUPERUSER: &str = "squall";
+
 /// Now, in milliseconds since the Unix epoch (how squall's system tables keep times).
 pub(crate) fn epoch_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)

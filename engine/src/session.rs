@@ -88,6 +88,12 @@ impl Session {
         Self { engine, ctx: SessionContext::new_with_state(state), user, notices: Default::default() }
     }
 
+    /// Whether the connected user is a superuser. Until `CREATE USER` exists, the only superuser
+    /// is `squall`, the bootstrap user (as `postgres` is for PostgreSQL).
+    pub fn is_superuser(&self) -> bool {
+        self.user == crate::BOOTSTRAP_SUPERUSER
+    }
+
     /// Sends NOTICE messages of the statements that follow to `sink` (`None`: drop them).
     pub fn set_notice_sink(&self, sink: Option<NoticeSink>) {
         *self.notices.lock().unwrap_or_else(|p| p.into_inner()) = sink;

@@ -98,6 +98,15 @@ async fn cluster_settings_are_validated_and_survive_a_restart() {
         let err = client.batch_execute(bad).await.unwrap_err();
         assert_eq!(err.code().unwrap().code(), "22023", "{bad}: {err}");
     }
+    // Only a superuser changes or inspects the cluster's make-up; other users still query.
+    let (alice, connection) =
+        tokio_postgres::connect(&server.connection_string().replace("user=squall", "user=alice"), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    for denied in ["ADD EXECUTOR", "REMOVE EXECUTOR 'x'", "DRAIN EXECUTOR 'x'", "SHOW CLUSTER", "ALTER CLUSTER SET (max_executors = 9)"] {
+        let err = alice.batch_execute(denied).await.unwrap_err();
+        assert_eq!(err.code().unwrap().code(), "42501", "{denied}: {err}");
+    }
+    assert_eq!(alice.query_one("SELECT 1 + 1", &[]).await.unwrap().get::<_, i64>(0), 2);
     let shown = show_cluster(&client).await;
     assert_eq!((shown["min_executors"].as_str(), shown["max_executors"].as_str()), ("2", "4"));
     assert_eq!((shown["scale_up_after"].as_str(), shown["idle_timeout"].as_str()), ("500ms", "30s"));

@@ -44,7 +44,24 @@ pub fn handles(command: &Command) -> bool {
     )
 }
 
+/// The commands that change or reveal the cluster's make-up: superusers only.
+fn needs_superuser(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::AddExecutors { .. } => Some("ADD EXECUTOR"),
+        Command::RemoveExecutor { .. } => Some("REMOVE EXECUTOR"),
+        Command::DrainExecutor { .. } => Some("DRAIN EXECUTOR"),
+        Command::ShowCluster => Some("SHOW CLUSTER"),
+        Command::AlterCluster { .. } => Some("ALTER CLUSTER"),
+        _ => None,
+    }
+}
+
 pub async fn run(session: &Session, command: &Command) -> Result<Output> {
+    if let Some(name) = needs_superuser(command) {
+        if !session.is_superuser() {
+            return Err(SquallError::InsufficientPrivilege(format!("permission denied: {name} needs a superuser")));
+        }
+    }
     match command {
         Command::AddExecutors { count } => add_executors::run(session, *count).await,
         Command::RemoveExecutor { id } => remove_executor::run(session, id).await,

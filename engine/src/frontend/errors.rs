@@ -15,6 +15,7 @@ pub fn classify(error: &SquallError) -> (&'static str, String) {
         SquallError::UndefinedTable(m) => ("42P01", m.clone()),
         SquallError::DuplicateTable(m) => ("42P07", m.clone()),
         SquallError::UndefinedObject(m) => ("42704", m.clone()),
+        SquallError::InsufficientPrivilege(m) => ("42501", m.clone()),
         SquallError::UndefinedColumn(m) => ("42703", m.clone()),
         SquallError::UndefinedFunction(m) => ("42883", m.clone()),
         SquallError::DataException(m) => ("22000", m.clone()),

@@ -71,7 +71,7 @@ impl Parser {
     /// The connection's session, created on its first statement.
     fn session<C: ClientInfo + ?Sized>(&self, client: &C) -> Arc<Session> {
         let engine = self.engine.clone();
-        let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_else(|| "squall".to_string());
+        let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_else(|| crate::BOOTSTRAP_SUPERUSER.to_string());
         client.session_extensions().get_or_insert_with(move || Session::new(engine, user))
     }
 }
