@@ -5,5 +5,6 @@ pub mod data;
 pub mod psql;
 pub mod s3;
 pub mod server;
+pub mod tpch;
 
 pub use server::{Server, ServerBuilder};

@@ -9,6 +9,7 @@ mod processes;
 mod psql_client;
 mod queries;
 mod tables;
+mod tpch;
 
 use squall_tests::ServerBuilder;
 
