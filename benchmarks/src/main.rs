@@ -8,6 +8,7 @@ mod aggregate;
 mod autoscale;
 mod ml;
 mod report;
+mod tpch;
 mod wire;
 
 use std::path::PathBuf;
@@ -49,6 +50,21 @@ enum Benchmark {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// TPC-H, 22 queries: squall (1, 2, 4 executors) beside DataFusion in-process, DuckDB and
+    /// Spark local (needs python3 with duckdb and pyspark, and Java 17), answers verified.
+    Tpch {
+        /// Scale factor (1 = about 6M lineitem rows; 0.1 for a quick run).
+        #[arg(long, default_value_t = 1.0)]
+        sf: f64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// squall cluster sizes to run.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        executors: Vec<usize>,
+        /// Peers run by benchmarks/tpch/peer_bench.py.
+        #[arg(long, value_delimiter = ',', default_value = "duckdb,spark")]
+        peers: Vec<String>,
+    },
     /// Elastic executors: backlog to first task on a new executor, a burst of 12 queries
     /// autoscaled 1 → 4 vs one fixed executor, and executor kills survived out of 20.
     Autoscale {
@@ -71,10 +87,14 @@ async fn main() -> anyhow::Result<()> {
         "{} not found: run `cargo build --release --workspace --bins` first",
         cli.squall.display()
     );
+    if let Benchmark::Tpch { sf, runs, executors, peers } = &cli.benchmark {
+        return tpch::run(&cli.squall, &cli.data, *sf, *runs, executors, peers).await;
+    }
     let report = match cli.benchmark {
         Benchmark::Wire { iterations } => wire::run(&cli.squall, iterations).await?,
         Benchmark::Aggregate { rows, runs } => aggregate::run(&cli.squall, &cli.data, rows, runs).await?,
         Benchmark::Ml { rows, runs } => ml::run(&cli.squall, &cli.data, rows, runs).await?,
+        Benchmark::Tpch { .. } => unreachable!("handled above"),
         Benchmark::Autoscale { rows_per_file, runs, only } => autoscale::run(&cli.squall, &cli.data, rows_per_file, runs, only.as_deref()).await?,
     };
     report.print_and_save()

@@ -54,7 +54,7 @@ fn format_duration(d: Duration) -> String {
     }
 }
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()

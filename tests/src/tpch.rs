@@ -114,8 +114,9 @@ pub async fn client_answer(client: &tokio_postgres::Client, n: usize) -> Result<
 }
 
 /// Whether two answers are the same: same rows in the same order, values equal as text or, when
-/// both read as numbers, within a relative 1e-9 (sums of decimals and floats may differ in the last
-/// digits with the order of addition). The first difference otherwise.
+/// both read as numbers, equal within a relative 1e-9 (sums whose order of addition differs) or
+/// as two roundings of one value (a decimal average rounded to 6 places against a float, half-up
+/// against truncation). The first difference otherwise.
 pub fn compare(got: &Answer, expected: &Answer) -> Result<(), String> {
     if got.len() != expected.len() {
         return Err(format!("{} rows, expected {}", got.len(), expected.len()));
@@ -139,8 +140,18 @@ pub fn compare(got: &Answer, expected: &Answer) -> Result<(), String> {
 }
 
 fn same_number(a: &str, b: &str) -> bool {
-    match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
-        (Ok(x), Ok(y)) => x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+    let decimals = |s: &str| s.trim().split_once('.').map(|(_, f)| f.len() as i32);
+    let (Ok(x), Ok(y)) = (a.trim().parse::<f64>(), b.trim().parse::<f64>()) else { return false };
+    let difference = (x - y).abs();
+    if x == y || difference <= 1e-9 * x.abs().max(y.abs()) {
+        return true;
+    }
+    match (decimals(a), decimals(b)) {
+        // Two roundings (or a rounding and a truncation) of one value to the same places differ
+        // by at most one unit in the last place.
+        (Some(p), Some(q)) if p == q => difference <= 10f64.powi(-p) * (1.0 + 1e-6),
+        // The coarser one is the finer one rounded or truncated: less than one unit away.
+        (Some(p), Some(q)) => difference < 10f64.powi(-p.min(q)) * (1.0 - 1e-6),
         _ => false,
     }
 }
@@ -159,6 +170,13 @@ mod tests {
         assert!(compare(&answer(&[&[Some("A"), Some("3809.5"), None]]), &expected).is_ok());
         assert!(compare(&answer(&[&[Some("A"), Some("3809.50000001"), None]]), &expected).is_ok());
         assert!(compare(&answer(&[&[Some("A"), Some("3809.6"), None]]), &expected).is_err());
+        // A decimal rounded to 6 places against a float, and two roundings of the same value.
+        let average = answer(&[&[Some("25.537587")]]);
+        assert!(compare(&answer(&[&[Some("25.537587116854997")]]), &average).is_ok());
+        assert!(compare(&answer(&[&[Some("25.537588")]]), &average).is_ok());
+        assert!(compare(&answer(&[&[Some("25.537590")]]), &average).is_err());
+        assert!(compare(&answer(&[&[Some("25.54")]]), &answer(&[&[Some("25.53")]])).is_ok());
+        assert!(compare(&answer(&[&[Some("25.55")]]), &answer(&[&[Some("25.53")]])).is_err());
         assert!(compare(&answer(&[&[Some("B"), Some("3809.5"), None]]), &expected).is_err());
         assert!(compare(&answer(&[&[Some("A"), Some("3809.5"), Some("")]]), &expected).is_err());
         assert!(compare(&answer(&[]), &expected).is_err());
