@@ -42,6 +42,7 @@ def spark_engine(data):
         SparkSession.builder.master("local[*]")
         .appName("squall-bench-tpch")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", str(os.cpu_count() or 2))
         .config("spark.driver.memory", "8g")
         .getOrCreate()
