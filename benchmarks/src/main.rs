@@ -61,9 +61,13 @@ enum Benchmark {
         /// squall cluster sizes to run.
         #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
         executors: Vec<usize>,
-        /// Peers run by benchmarks/tpch/peer_bench.py.
+        /// Peers run by benchmarks/tpch/peer_bench.py (`none`: DataFusion only).
         #[arg(long, value_delimiter = ',', default_value = "duckdb,spark")]
         peers: Vec<String>,
+        /// SQL run on squall's connection before the queries, to try settings, e.g.
+        /// "SET datafusion.execution.target_partitions = 4".
+        #[arg(long, default_value = "")]
+        setup: String,
     },
     /// Elastic executors: backlog to first task on a new executor, a burst of 12 queries
     /// autoscaled 1 → 4 vs one fixed executor, and executor kills survived out of 20.
@@ -87,8 +91,9 @@ async fn main() -> anyhow::Result<()> {
         "{} not found: run `cargo build --release --workspace --bins` first",
         cli.squall.display()
     );
-    if let Benchmark::Tpch { sf, runs, executors, peers } = &cli.benchmark {
-        return tpch::run(&cli.squall, &cli.data, *sf, *runs, executors, peers).await;
+    if let Benchmark::Tpch { sf, runs, executors, peers, setup } = &cli.benchmark {
+        let peers: Vec<String> = peers.iter().filter(|p| p.as_str() != "none").cloned().collect();
+        return tpch::run(&cli.squall, &cli.data, *sf, *runs, executors, &peers, setup).await;
     }
     let report = match cli.benchmark {
         Benchmark::Wire { iterations } => wire::run(&cli.squall, iterations).await?,

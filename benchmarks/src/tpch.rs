@@ -19,7 +19,15 @@ enum Outcome {
     Failed(String),
 }
 
-pub async fn run(squall: &Path, data: &Path, scale_factor: f64, runs: usize, executors: &[usize], peers: &[String]) -> anyhow::Result<()> {
+pub async fn run(
+    squall: &Path,
+    data: &Path,
+    scale_factor: f64,
+    runs: usize,
+    executors: &[usize],
+    peers: &[String],
+    setup: &str,
+) -> anyhow::Result<()> {
     let files = 8;
     let dir = data.join(format!("tpch-sf{scale_factor}"));
     let started = Instant::now();
@@ -49,6 +57,9 @@ pub async fn run(squall: &Path, data: &Path, scale_factor: f64, runs: usize, exe
         server.wait_for_executors(k).await;
         let client = server.client().await;
         client.batch_execute(&tpch::create_tables(&tables)).await?;
+        if !setup.is_empty() {
+            client.batch_execute(setup).await?;
+        }
         let mut outcomes = BTreeMap::new();
         for n in 1..=22 {
             outcomes.insert(n, timed_client(&client, n, runs, &reference[&n]).await);
@@ -89,7 +100,7 @@ pub async fn run(squall: &Path, data: &Path, scale_factor: f64, runs: usize, exe
         systems.push((name.into(), outcomes));
     }
 
-    write_report(scale_factor, runs, files, &systems)
+    write_report(scale_factor, runs, files, setup, &systems)
 }
 
 async fn timed_client(client: &tokio_postgres::Client, n: usize, runs: usize, expected: &Answer) -> Outcome {
@@ -111,7 +122,7 @@ async fn timed_client(client: &tokio_postgres::Client, n: usize, runs: usize, ex
     Outcome::Time(median(samples))
 }
 
-fn write_report(scale_factor: f64, runs: usize, files: usize, systems: &[(String, BTreeMap<usize, Outcome>)]) -> anyhow::Result<()> {
+fn write_report(scale_factor: f64, runs: usize, files: usize, setup: &str, systems: &[(String, BTreeMap<usize, Outcome>)]) -> anyhow::Result<()> {
     let time = |o: &Outcome| if let Outcome::Time(t) = o { Some(*t) } else { None };
     let total = |outcomes: &BTreeMap<usize, Outcome>| -> Option<Duration> { outcomes.values().map(time).sum() };
     let df = &systems[0].1;
@@ -120,6 +131,9 @@ fn write_report(scale_factor: f64, runs: usize, files: usize, systems: &[(String
         "### TPC-H SF{scale_factor}\n\n22 queries on the same Parquet files ({files} per large table); one warm-up, median of {runs} runs, in ms. \
          Every answer checked against DataFusion in-process; `wrong` and `failed` are never timed.\n\n| query |"
     );
+    if !setup.is_empty() {
+        md = md.replacen("\n\n| query |", &format!(" squall's session ran `{setup}` first.\n\n| query |"), 1);
+    }
     for (name, _) in systems {
         md.push_str(&format!(" {name} |"));
     }
@@ -179,6 +193,7 @@ fn write_report(scale_factor: f64, runs: usize, files: usize, systems: &[(String
         "benchmark": "tpch",
         "scale_factor": scale_factor,
         "runs": runs,
+        "squall_setup": setup,
         "unix_time": stamp,
         "machine": crate::report::machine(),
         "systems": systems.iter().map(|(name, outcomes)| serde_json::json!({

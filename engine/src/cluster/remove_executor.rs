@@ -17,5 +17,11 @@ pub async fn run(session: &Session, id: &str) -> Result<Output> {
     if !super::stop_executor(engine, id, "REMOVE EXECUTOR").await? {
         session.notice(format!("executor \"{id}\" was not started by squall: it was asked to shut down and is removed from the cluster"));
     }
+    // The scheduler forgets it in the background; answer once it has, so that what the operator
+    // reads next no longer lists it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while engine.scheduler.registered_executors().await?.iter().any(|e| e == id) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     Ok(Output::Done { tag: "REMOVE EXECUTOR", rows: None })
 }
