@@ -183,17 +183,14 @@ pub async fn to_batch(scheduler: &EmbeddedScheduler, statements: &RunningStateme
 
 /// Jobs by state, for `/metrics`: queued and running now, finished ones remembered.
 pub fn counts_by_state(scheduler: &EmbeddedScheduler, history: &JobHistory) -> Vec<(&'static str, usize)> {
-    let mut counts: Vec<(&'static str, usize)> =
-        ["queued", "running", "done", "failed", "cancelled"].iter().map(|s| (*s, 0)).collect();
-    let mut bump = |state: &str| {
-        if let Some(c) = counts.iter_mut().find(|(s, _)| *s == state) {
-            c.1 += 1;
-        }
-    };
-    for row in history.rows() {
-        bump(row.state);
-    }
-    counts[0].1 = scheduler.server.state.task_manager.pending_job_number();
-    counts[1].1 = scheduler.server.state.task_manager.get_running_job_cache().len();
-    counts
+    let finished = history.rows();
+    let count = |state: &str| finished.iter().filter(|r| r.state == state).count();
+    let task_manager = &scheduler.server.state.task_manager;
+    vec![
+        ("queued", task_manager.pending_job_number()),
+        ("running", task_manager.get_running_job_cache().len()),
+        ("done", count("done")),
+        ("failed", count("failed")),
+        ("cancelled", count("cancelled")),
+    ]
 }

@@ -111,6 +111,21 @@ impl EmbeddedScheduler {
         Ok(executors.into_iter().map(|(metadata, _, _)| metadata.id).collect())
     }
 
+    /// Waits until `done` holds for the registered executors' ids, at most `timeout`; whether it
+    /// did.
+    pub async fn wait_for_executors(&self, timeout: std::time::Duration, done: impl Fn(&[String]) -> bool) -> Result<bool> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if done(&self.registered_executors().await?) {
+                return Ok(true);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Binds `listen` (port 0 picks a free port) and starts serving the scheduler API.
     /// `advertised_host` is the host name executors are told to call back.
     pub async fn start(listen: &str, advertised_host: &str) -> Result<Self> {

@@ -2,7 +2,7 @@
 //! ids once they have registered with the scheduler (so the next query can use them).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
 
@@ -27,20 +27,14 @@ pub async fn run(session: &Session, count: u64) -> Result<Output> {
         engine.cluster_events.record("add", "operator", id, "ADD EXECUTOR".into());
     }
     session.notice(format!("started {}; waiting for them to register", ids.join(", ")));
-    let started = Instant::now();
-    loop {
-        let registered = engine.scheduler.registered_executors().await?;
-        let missing: Vec<&String> = ids.iter().filter(|id| !registered.contains(id)).collect();
-        if missing.is_empty() {
-            break;
-        }
-        if started.elapsed() > REGISTRATION_TIMEOUT {
-            return Err(SquallError::Internal(format!(
-                "executors {missing:?} started but did not register within {}s; see their logs under the data directory's executors/",
-                REGISTRATION_TIMEOUT.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let registered = |listed: &[String]| ids.iter().all(|id| listed.contains(id));
+    if !engine.scheduler.wait_for_executors(REGISTRATION_TIMEOUT, registered).await? {
+        let listed = engine.scheduler.registered_executors().await?;
+        let missing: Vec<&String> = ids.iter().filter(|id| !listed.contains(id)).collect();
+        return Err(SquallError::Internal(format!(
+            "executors {missing:?} started but did not register within {}s; see their logs under the data directory's executors/",
+            REGISTRATION_TIMEOUT.as_secs()
+        )));
     }
     let schema = result_schema(&squall_sql::Command::AddExecutors { count }).expect("ADD EXECUTORS has rows");
     let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(ids))])?;

@@ -112,8 +112,13 @@ impl Drop for InFlight {
 /// autoscaler tick.
 pub async fn progress(engine: &Engine) -> Result<()> {
     let drains = &engine.scheduler.drains;
-    for (id, drain) in drains.snapshot() {
-        if !engine.scheduler.registered_executors().await?.contains(&id) {
+    let draining = drains.snapshot();
+    if draining.is_empty() {
+        return Ok(());
+    }
+    let registered = engine.scheduler.registered_executors().await?;
+    for (id, drain) in draining {
+        if !registered.contains(&id) {
             // Gone from the scheduler: stopped here, lost, or removed meanwhile.
             drains.forget(&id);
             continue;

@@ -33,12 +33,7 @@ struct State {
 impl LostJobs {
     /// A task of `job` finished on `executor`: its output lives there now.
     pub fn output_on(&self, job: &str, executor: &str) {
-        let mut state = self.lock();
-        if let Some(executors) = state.outputs.get_mut(job) {
-            executors.insert(executor.to_string());
-        } else {
-            state.outputs.insert(job.to_string(), HashSet::from([executor.to_string()]));
-        }
+        self.lock().outputs.entry(job.to_string()).or_default().insert(executor.to_string());
     }
 
     /// The jobs with output on `executor`, now marked as lost; the caller cancels them.

@@ -19,9 +19,6 @@ pub async fn run(session: &Session, id: &str) -> Result<Output> {
     }
     // The scheduler forgets it in the background; answer once it has, so that what the operator
     // reads next no longer lists it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while engine.scheduler.registered_executors().await?.iter().any(|e| e == id) && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    engine.scheduler.wait_for_executors(std::time::Duration::from_secs(5), |ids| !ids.iter().any(|e| e == id)).await?;
     Ok(Output::Done { tag: "REMOVE EXECUTOR", rows: None })
 }
