@@ -64,11 +64,11 @@ impl Engine {
         let models = Arc::new(ModelRegistry::open(data_dir, model_store)?);
         let cluster = std::sync::Mutex::new(cluster_settings::load(data_dir)?);
         let spill_dir = data_dir.join("tmp");
-        let state = registry::install_functions(
+        let state = crate::plain_strings::install(registry::install_functions(
             SessionStateBuilder::new()
                 .with_config(settings::session_config())
                 .with_runtime_env(object_stores::runtime_env(Some(&spill_dir.to_string_lossy()))?),
-        )
+        ))
         .build();
         let base = SessionContext::new_with_state(state);
         setup_pg_catalog(&base, settings::DATABASE, EmptyContextProvider)

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod launcher;
 pub mod models;
 pub mod pg_types;
+pub mod plain_strings;
 pub mod routing;
 pub mod scheduler;
 pub mod session;

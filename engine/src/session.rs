@@ -17,6 +17,9 @@ use crate::engine::Engine;
 use crate::error::{Result, SquallError};
 use crate::statements;
 
+/// The DataFusion setting for how many partitions a query's plan is split into.
+const TARGET_PARTITIONS: &str = "datafusion.execution.target_partitions";
+
 /// What a statement produced.
 pub enum Output {
     /// Rows, streamed as the executors (or the coordinator) produce them.
@@ -77,6 +80,9 @@ pub struct Session {
     /// The user the client connected as.
     pub(crate) user: String,
     notices: std::sync::Mutex<Option<NoticeSink>>,
+    /// Whether this session chose `datafusion.execution.target_partitions` itself (SET); until it
+    /// does, distributed queries take the cluster's slot count.
+    partitions_chosen: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -85,7 +91,19 @@ impl Session {
         let state = SessionStateBuilder::new_from_existing(engine.base.state())
             .with_session_id(uuid::Uuid::new_v4().to_string())
             .build();
-        Self { engine, ctx: SessionContext::new_with_state(state), user, notices: Default::default() }
+        Self { engine, ctx: SessionContext::new_with_state(state), user, notices: Default::default(), partitions_chosen: Default::default() }
+    }
+
+    /// Notes a `SET` (`chosen`) or `RESET` of a setting; see [`Session::partitions_chosen`].
+    pub(crate) fn note_setting(&self, variable: &str, chosen: bool) {
+        if variable.eq_ignore_ascii_case(TARGET_PARTITIONS) {
+            self.partitions_chosen.store(chosen, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the session `SET` the partition count of its queries itself.
+    pub(crate) fn partitions_chosen(&self) -> bool {
+        self.partitions_chosen.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the connected user is a superuser. Until `CREATE USER` exists, the only superuser
@@ -199,7 +217,10 @@ impl Session {
         let statement = match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
             // sqlparser reads `CREATE EXTERNAL TABLE` as Hive's statement, which DataFusion
             // refuses; only DataFusion's parser gives the statement DataFusion plans.
-            Ok(mut statements) if matches!(statements.front(), Some(DfStatement::CreateExternalTable(_))) && statements.len() == 1 => {
+            // The same holds for `RESET name`.
+            Ok(mut statements)
+                if matches!(statements.front(), Some(DfStatement::CreateExternalTable(_) | DfStatement::Reset(_))) && statements.len() == 1 =>
+            {
                 statements.pop_front().expect("one statement")
             }
             _ => match self.engine.pg_parser.parse(sql) {

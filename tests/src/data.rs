@@ -57,6 +57,23 @@ pub fn write_orders(dir: &Path, files: usize, rows_per_file: usize, customers: i
     all
 }
 
+/// Writes `n` rows (id, name = "customer name number {id}") to one Parquet file whose embedded
+/// Arrow schema says `Utf8View`, as arrow-rs writers (DataFusion's among them) produce them.
+pub fn write_view_strings(path: &Path, n: i64) {
+    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("name", DataType::Utf8View, false)]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..n)),
+            Arc::new(arrow::array::StringViewArray::from_iter_values((0..n).map(|i| format!("customer name number {i}")))),
+        ],
+    )
+    .unwrap();
+    let mut writer = ArrowWriter::try_new(File::create(path).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
 /// The segment of customer `id`.
 pub fn segment(id: i64) -> &'static str {
     SEGMENTS[(id % 3) as usize]

@@ -53,11 +53,27 @@ pub fn generate(dir: &Path, scale_factor: f64, files: usize) -> std::io::Result<
     Ok(TABLES.iter().map(|t| (*t, dir.join(t))).collect())
 }
 
+/// Writes the generator's batches with plain `Utf8` strings. tpchgen-arrow produces `Utf8View`
+/// columns, and the Parquet writer would record that in the file's Arrow schema hint; files as
+/// most writers (Spark, pandas, DuckDB) produce them carry no such hint, and every reader here
+/// then chooses its own string layout.
 fn write(reader: impl RecordBatchReader, path: &Path) -> std::io::Result<()> {
-    let schema = reader.schema();
-    let mut writer = ArrowWriter::try_new(File::create(path)?, schema, None).map_err(std::io::Error::other)?;
+    use arrow::datatypes::{DataType, Field, Schema};
+    let plain = |t: &DataType| if *t == DataType::Utf8View { DataType::Utf8 } else { t.clone() };
+    let fields: Vec<Field> = reader.schema().fields().iter().map(|f| f.as_ref().clone().with_data_type(plain(f.data_type()))).collect();
+    let schema = std::sync::Arc::new(Schema::new(fields));
+    let mut writer = ArrowWriter::try_new(File::create(path)?, schema.clone(), None).map_err(std::io::Error::other)?;
     for batch in reader {
-        writer.write(&batch.map_err(std::io::Error::other)?).map_err(std::io::Error::other)?;
+        let batch = batch.map_err(std::io::Error::other)?;
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(std::io::Error::other)?;
+        let batch = arrow::record_batch::RecordBatch::try_new(schema.clone(), columns).map_err(std::io::Error::other)?;
+        writer.write(&batch).map_err(std::io::Error::other)?;
     }
     writer.close().map_err(std::io::Error::other)?;
     Ok(())

@@ -380,7 +380,9 @@ async fn finished_jobs_stay_in_squall_jobs_with_their_user_and_tasks() {
             assert_eq!(row.get::<_, String>(0), "squall");
             assert_eq!(row.get::<_, String>(1), "done");
             assert_eq!(row.get::<_, i64>(2), row.get::<_, i64>(3));
-            assert!(row.get::<_, i64>(4) >= 4, "one task per file at least");
+            // A scan stage and a final stage: at least a task each (Ballista gives one task as
+            // many partitions as the executor has free slots).
+            assert!(row.get::<_, i64>(4) >= 2, "at least a task per stage");
             assert!(row.get::<_, i64>(5) >= 0);
             break;
         }

@@ -142,6 +142,38 @@ async fn explain_shows_the_distributed_stages() {
     assert!(distributed.contains("ShuffleWriterExec"), "{distributed}");
 }
 
+/// The hash partitioning of the shuffle a GROUP BY query's distributed plan writes.
+async fn shuffle_partitions(client: &Client) -> String {
+    let rows = client.query("EXPLAIN SELECT region, count(*) FROM orders GROUP BY region", &[]).await.unwrap();
+    let plans: BTreeMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let distributed = &plans["distributed_plan"];
+    let line = distributed.lines().find(|l| l.contains("ShuffleWriterExec") && l.contains("Hash(")).unwrap_or_else(|| panic!("{distributed}"));
+    line.rsplit_once(", ").map(|(_, n)| n.trim_end_matches(')').to_string()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queries_are_split_into_one_partition_per_task_slot_unless_the_session_chooses() {
+    // 2 executors x 3 slots: neither the machine's cores nor any DataFusion/Ballista default.
+    let server = squall().executors(2).args(&["--executor-slots", "3"]).start();
+    server.wait_for_executors(2).await;
+    let files = tempfile::tempdir().unwrap();
+    let client = server.client().await;
+    orders_and_customers(&client, files.path()).await;
+    assert_eq!(shuffle_partitions(&client).await, "6");
+    client.batch_execute("SET datafusion.execution.target_partitions = 5").await.unwrap();
+    assert_eq!(shuffle_partitions(&client).await, "5");
+    // Another connection is not affected by this one's SET.
+    let other = server.client().await;
+    assert_eq!(shuffle_partitions(&other).await, "6");
+    client.batch_execute("RESET datafusion.execution.target_partitions").await.unwrap();
+    assert_eq!(shuffle_partitions(&client).await, "6");
+    // RESET returns a setting to squall's value, which need not be DataFusion's default.
+    client.batch_execute("SET datafusion.execution.parquet.schema_force_view_types = true").await.unwrap();
+    client.batch_execute("RESET datafusion.execution.parquet.schema_force_view_types").await.unwrap();
+    let value: String = client.query_one("SHOW datafusion.execution.parquet.schema_force_view_types", &[]).await.unwrap().get(1);
+    assert_eq!(value, "false");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn catalog_and_constant_queries_stay_on_the_coordinator() {
     let server = squall().executors(2).start();

@@ -91,3 +91,26 @@ async fn everything_reported_committed_survives_kill_9() {
     let catalog = std::fs::read_to_string(data_dir.join("catalog/catalog.json")).unwrap();
     assert!(catalog.trim_end().ends_with('}'), "{catalog}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn string_columns_are_plain_utf8_even_when_a_file_asks_for_views() {
+    let server = squall().executors(2).start();
+    let client = server.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    squall_tests::data::write_view_strings(&dir.path().join("names.parquet"), 20_000);
+    client.batch_execute(&format!("CREATE EXTERNAL TABLE names STORED AS PARQUET LOCATION '{}/'", dir.path().display())).await.unwrap();
+    let row = client.query_one("SELECT arrow_typeof(name) FROM names LIMIT 1", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "Utf8");
+    // Through a shuffle (GROUP BY on the strings) and back over Flight, every value intact.
+    let rows = client.query("SELECT name, count(*) FROM names WHERE id % 1000 = 7 GROUP BY name ORDER BY name", &[]).await.unwrap();
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let mut expected: Vec<String> = (0..20_000).filter(|i| i % 1000 == 7).map(|i| format!("customer name number {i}")).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert!(rows.iter().all(|r| r.get::<_, i64>(1) == 1));
+    // SQL's TEXT is plain too.
+    client.batch_execute("CREATE TABLE notes (body TEXT)").await.unwrap();
+    let row = client.query_one("SELECT data_type FROM information_schema.columns WHERE table_name = 'notes'", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "Utf8");
+}
+

@@ -9,7 +9,7 @@ mod insert;
 pub(crate) mod query;
 
 use datafusion::common::TableReference;
-use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement, TransactionConclusion, WriteOp};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, SetVariable, Statement, TransactionConclusion, WriteOp};
 
 use crate::error::{Result, SquallError};
 use crate::session::{Output, Session};
@@ -34,9 +34,24 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan) -> 
                 TransactionConclusion::Rollback => "ROLLBACK",
             },
         }),
-        LogicalPlan::Statement(Statement::SetVariable(_)) => {
-            session.ctx.execute_logical_plan(plan).await?;
+        LogicalPlan::Statement(Statement::SetVariable(set)) => {
+            let variable = set.variable.clone();
+            session.ctx.execute_logical_plan(LogicalPlan::Statement(Statement::SetVariable(set))).await?;
+            session.note_setting(&variable, true);
             Ok(Output::Done { tag: "SET", rows: None })
+        }
+        LogicalPlan::Statement(Statement::ResetVariable(reset)) => {
+            // As in PostgreSQL, back to the value every session starts with (squall's settings),
+            // which is not always DataFusion's default.
+            let variable = reset.variable.clone();
+            let initial = session.engine.base.state().config_options().entries().into_iter().find(|e| e.key == variable).and_then(|e| e.value);
+            let plan = match initial {
+                Some(value) => Statement::SetVariable(SetVariable { variable: variable.clone(), value }),
+                None => Statement::ResetVariable(reset),
+            };
+            session.ctx.execute_logical_plan(LogicalPlan::Statement(plan)).await?;
+            session.note_setting(&variable, false);
+            Ok(Output::Done { tag: "RESET", rows: None })
         }
         plan => query::run(session, plan).await,
     }

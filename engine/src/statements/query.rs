@@ -34,7 +34,10 @@ pub(crate) async fn stream(session: &Session, plan: LogicalPlan) -> Result<Senda
     // job is named after the statement, which SHOW JOBS then shows.
     let state = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
     let sql = session.engine.running_statements.sql(&session.ctx.session_id()).unwrap_or_default();
-    let config = state.config().clone().with_ballista_job_name(&sql);
+    let mut config = state.config().clone().with_ballista_job_name(&sql);
+    if !session.partitions_chosen() {
+        config = config.with_target_partitions(cluster_parallelism(session).await?);
+    }
     let state = SessionStateBuilder::new_from_existing(state).with_config(config).build();
     let mut attempt = 1;
     loop {
@@ -62,4 +65,13 @@ pub(crate) async fn stream(session: &Session, plan: LogicalPlan) -> Result<Senda
         });
         return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)));
     }
+}
+
+/// How many partitions a distributed query is split into when its session did not choose: one
+/// per task slot in the cluster now, so every slot has work and no slot has to take a second
+/// round of tasks. With no executor registered yet (the job waits for one), the coordinator's
+/// cores stand in.
+async fn cluster_parallelism(session: &Session) -> Result<usize> {
+    let slots = session.engine.scheduler.total_slots().await?;
+    Ok(if slots > 0 { slots } else { std::thread::available_parallelism().map_or(2, |n| n.get()) })
 }
