@@ -34,24 +34,10 @@ pub async fn run(
     let tables = tpch::generate(&dir, scale_factor, files)?;
     eprintln!("data: {} ({:.1} s)", dir.display(), started.elapsed().as_secs_f64());
 
-    let mut systems: Vec<(String, BTreeMap<usize, Outcome>)> = Vec::new();
-
-    // DataFusion in-process: the reference answers and the floor.
-    let mut reference: BTreeMap<usize, Answer> = BTreeMap::new();
-    let mut datafusion = BTreeMap::new();
-    for n in 1..=22 {
-        let mut samples = Vec::new();
-        let mut answer = tpch::datafusion_answer(&tables, n).await?;
-        for _ in 0..runs {
-            let t = Instant::now();
-            answer = tpch::datafusion_answer(&tables, n).await?;
-            samples.push(t.elapsed());
-        }
-        reference.insert(n, answer);
-        datafusion.insert(n, Outcome::Time(median(samples)));
-    }
-    systems.push(("DataFusion 55 in-process".into(), datafusion));
-
+    // Every squall cluster runs at once (idle ones cost nothing), so each query's runs can be
+    // interleaved: DataFusion, then each cluster, round after round. This machine's speed drifts
+    // by 20% within minutes; timing one system after the other turned that drift into the ratios.
+    let mut clusters = Vec::new();
     for &k in executors {
         let server = ServerBuilder::new(squall).executors(k).start();
         server.wait_for_executors(k).await;
@@ -60,13 +46,50 @@ pub async fn run(
         if !setup.is_empty() {
             client.batch_execute(setup).await?;
         }
-        let mut outcomes = BTreeMap::new();
-        for n in 1..=22 {
-            outcomes.insert(n, timed_client(&client, n, runs, &reference[&n]).await);
-            eprintln!("squall {k} executors Q{n} done");
-        }
-        systems.push((format!("squall, {k} executor{}", if k == 1 { "" } else { "s" }), outcomes));
+        clusters.push((k, server, client));
     }
+
+    let mut reference: BTreeMap<usize, Answer> = BTreeMap::new();
+    let mut datafusion = BTreeMap::new();
+    let mut squall_outcomes: Vec<BTreeMap<usize, Outcome>> = clusters.iter().map(|_| BTreeMap::new()).collect();
+    for n in 1..=22 {
+        // DataFusion in-process gives the reference answer (and is warmed up by it).
+        let answer = tpch::datafusion_answer(&tables, n).await?;
+        let mut df_samples = Vec::new();
+        let mut samples: Vec<Result<Vec<Duration>, Outcome>> = clusters.iter().map(|_| Ok(Vec::new())).collect();
+        for round in 0..=runs {
+            if round > 0 {
+                let t = Instant::now();
+                tpch::datafusion_answer(&tables, n).await?;
+                df_samples.push(t.elapsed());
+            }
+            for ((_, _, client), samples) in clusters.iter().zip(samples.iter_mut()) {
+                let Ok(times) = samples else { continue };
+                let t = Instant::now();
+                let outcome = match tpch::client_answer(client, n).await {
+                    Ok(got) => tpch::compare(&got, &answer).map_err(Outcome::Wrong),
+                    Err(e) => Err(Outcome::Failed(format!("{e}"))),
+                };
+                match outcome {
+                    // Round 0 warms the cluster up (and checks its answer).
+                    Ok(()) if round > 0 => times.push(t.elapsed()),
+                    Ok(()) => {}
+                    Err(failure) => *samples = Err(failure),
+                }
+            }
+        }
+        datafusion.insert(n, Outcome::Time(median(df_samples)));
+        for (outcomes, samples) in squall_outcomes.iter_mut().zip(samples) {
+            outcomes.insert(n, samples.map_or_else(|failure| failure, |times| Outcome::Time(median(times))));
+        }
+        reference.insert(n, answer);
+        eprintln!("Q{n} done");
+    }
+    let mut systems: Vec<(String, BTreeMap<usize, Outcome>)> = vec![("DataFusion 55 in-process".into(), datafusion)];
+    for ((k, _, _), outcomes) in clusters.iter().zip(squall_outcomes) {
+        systems.push((format!("squall, {k} executor{}", if *k == 1 { "" } else { "s" }), outcomes));
+    }
+    drop(clusters);
 
     for peer in peers {
         let out = std::env::temp_dir().join(format!("squall-tpch-{peer}.json"));
@@ -103,32 +126,13 @@ pub async fn run(
     write_report(scale_factor, runs, files, setup, &systems)
 }
 
-async fn timed_client(client: &tokio_postgres::Client, n: usize, runs: usize, expected: &Answer) -> Outcome {
-    let mut samples = Vec::new();
-    for i in 0..=runs {
-        let t = Instant::now();
-        match tpch::client_answer(client, n).await {
-            Ok(answer) => {
-                if let Err(d) = tpch::compare(&answer, expected) {
-                    return Outcome::Wrong(d);
-                }
-            }
-            Err(e) => return Outcome::Failed(format!("{e}")),
-        }
-        if i > 0 {
-            samples.push(t.elapsed());
-        }
-    }
-    Outcome::Time(median(samples))
-}
-
 fn write_report(scale_factor: f64, runs: usize, files: usize, setup: &str, systems: &[(String, BTreeMap<usize, Outcome>)]) -> anyhow::Result<()> {
     let time = |o: &Outcome| if let Outcome::Time(t) = o { Some(*t) } else { None };
     let total = |outcomes: &BTreeMap<usize, Outcome>| -> Option<Duration> { outcomes.values().map(time).sum() };
     let df = &systems[0].1;
     let duck = systems.iter().find(|(n, _)| n.starts_with("DuckDB")).map(|(_, o)| o);
     let mut md = format!(
-        "### TPC-H SF{scale_factor}\n\n22 queries on the same Parquet files ({files} per large table); one warm-up, median of {runs} runs, in ms. \
+        "### TPC-H SF{scale_factor}\n\n22 queries on the same Parquet files ({files} per large table); one warm-up, median of {runs} runs, in ms; DataFusion and the squall clusters take turns run by run, DuckDB and Spark run afterwards. \
          Every answer checked against DataFusion in-process; `wrong` and `failed` are never timed.\n\n| query |"
     );
     if !setup.is_empty() {
