@@ -46,6 +46,8 @@ pub struct Engine {
     data_dir: PathBuf,
     /// The statement each session is running, for `squall.jobs`.
     pub running_statements: crate::jobs::RunningStatements,
+    /// Sessions by their cancel keys.
+    pub backends: Arc<crate::interrupts::Backends>,
     /// Jobs that finished, for `squall.jobs`.
     pub job_history: crate::jobs::JobHistory,
     /// Distributed queries whose results are still being read (a drain waits for them).
@@ -104,6 +106,7 @@ impl Engine {
             data_dir: data_dir.to_path_buf(),
             cluster_events,
             running_statements,
+            backends: Default::default(),
             job_history,
             queries_in_flight: Default::default(),
             cluster,

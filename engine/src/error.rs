@@ -46,6 +46,9 @@ pub enum SquallError {
     /// A NULL went into a NOT NULL column (23502).
     #[error("{0}")]
     NotNullViolation(String),
+    /// The statement was stopped: a cancel request or statement_timeout (57014).
+    #[error("{0}")]
+    QueryCanceled(String),
     /// Reading or writing the data directory failed (58030).
     #[error("{0}")]
     Storage(String),

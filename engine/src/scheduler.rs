@@ -11,15 +11,19 @@ use std::sync::{Arc, Mutex};
 
 use ballista_core::serde::protobuf::scheduler_grpc_server::{SchedulerGrpc, SchedulerGrpcServer};
 use ballista_core::serde::protobuf::{self as pb, task_status};
+use ballista_core::config::BALLISTA_JOB_NAME;
+use ballista_core::extension::SessionConfigHelperExt;
 use ballista_core::serde::BallistaCodec;
 use ballista_core::utils::{create_grpc_server, GrpcServerConfig};
 use ballista_scheduler::cluster::memory::InMemoryJobState;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
 use ballista_scheduler::metrics::NoopMetricsCollector;
+use ballista_scheduler::scheduler_server::event::SubmitPlan;
 use ballista_scheduler::scheduler_server::SchedulerServer;
 use ballista_scheduler::state::session_manager::share_file_statistics_cache;
 use datafusion::execution::SessionStateBuilder;
+use datafusion_proto::logical_plan::AsLogicalPlan;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use squall_udf::{object_stores, registry, settings};
 use tonic::{Request, Response, Status};
@@ -28,6 +32,7 @@ use crate::cluster::drain::Drains;
 use crate::cluster::draining_state::{DrainingClusterState, RemovalHook};
 use crate::cluster::lost_jobs::LostJobs;
 use crate::error::{Result, SquallError};
+use crate::statement_jobs::StatementJobs;
 
 pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
 
@@ -77,6 +82,8 @@ pub struct EmbeddedScheduler {
     pub job_state: Arc<InMemoryJobState>,
     /// Jobs cancelled because an executor holding their output was lost.
     pub lost_jobs: LostJobs,
+    /// The jobs each running statement submitted.
+    pub statement_jobs: StatementJobs,
 }
 
 /// The scheduler's backlog, as the autoscaler and SHOW CLUSTER see it.
@@ -172,6 +179,7 @@ impl EmbeddedScheduler {
 
         let drains = Drains::default();
         let lost_jobs = LostJobs::default();
+        let statement_jobs = StatementJobs::default();
         let job_state = Arc::new(InMemoryJobState::new(
             config.scheduler_id.clone(),
             share_file_statistics_cache(session_builder),
@@ -194,7 +202,12 @@ impl EmbeddedScheduler {
         let _ = on_removal.set(cancel_jobs_on_removed_executor(server.clone(), drains.clone(), lost_jobs.clone()));
 
         let ledger = Arc::new(TaskLedger::default());
-        let service = SchedulerGrpcServer::new(ObservedScheduler { inner: server.clone(), ledger: ledger.clone(), lost_jobs: lost_jobs.clone() })
+        let service = SchedulerGrpcServer::new(ObservedScheduler {
+            inner: server.clone(),
+            ledger: ledger.clone(),
+            lost_jobs: lost_jobs.clone(),
+            statement_jobs: statement_jobs.clone(),
+        })
             .max_decoding_message_size(config.grpc_server_max_decoding_message_size as usize)
             .max_encoding_message_size(config.grpc_server_max_encoding_message_size as usize);
         // Nagle's algorithm off on every accepted connection, as Ballista's own servers do: tonic
@@ -212,7 +225,7 @@ impl EmbeddedScheduler {
             }
         });
         tracing::info!(%address, "Ballista scheduler listening");
-        Ok(Self { server, ledger, address, drains, job_state, lost_jobs })
+        Ok(Self { server, ledger, address, drains, job_state, lost_jobs, statement_jobs })
     }
 }
 
@@ -241,6 +254,7 @@ struct ObservedScheduler {
     inner: Scheduler,
     ledger: Arc<TaskLedger>,
     lost_jobs: LostJobs,
+    statement_jobs: StatementJobs,
 }
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
@@ -279,8 +293,42 @@ impl SchedulerGrpc for ObservedScheduler {
         self.inner.remove_session(r).await
     }
 
-    async fn execute_query_push(&self, r: Request<pb::ExecuteQueryParams>) -> Reply<Self::ExecuteQueryPushStream> {
-        self.inner.execute_query_push(r).await
+    /// Ballista's own handler, except that the job id is kept for the statement that submitted
+    /// it (see [`StatementJobs`]): the submitting query is planned with its statement's id as its
+    /// Ballista session id.
+    async fn execute_query_push(&self, request: Request<pb::ExecuteQueryParams>) -> Reply<Self::ExecuteQueryPushStream> {
+        let pb::ExecuteQueryParams { query, session_id: statement, settings, .. } = request.into_inner();
+        let Some(pb::execute_query_params::Query::LogicalPlan(plan)) = query else {
+            return Err(Status::invalid_argument("squall's scheduler runs logical plans only"));
+        };
+        let job_name = settings.iter().find(|s| s.key == BALLISTA_JOB_NAME).and_then(|s| s.value.clone()).unwrap_or_default();
+        let config = settings::session_config().update_from_key_value_pair(&settings);
+        let state = &self.inner.state;
+        let ctx = state
+            .session_manager
+            .create_or_update_session(&statement, &config)
+            .await
+            .map_err(|e| Status::internal(format!("creating the job's session: {e}")))?;
+        let plan = LogicalPlanNode::try_decode(&plan)
+            .and_then(|node| node.try_into_logical_plan(&ctx.task_ctx(), state.codec.logical_extension_codec()))
+            .map_err(|e| Status::invalid_argument(format!("could not read the plan: {e}")))?;
+        let (subscriber, statuses) = tokio::sync::mpsc::channel::<pb::JobStatus>(16);
+        let job = self
+            .inner
+            .submit_plan(&job_name, ctx, &SubmitPlan::Logical(plan), Some(subscriber))
+            .await
+            .map_err(|e| Status::internal(format!("submitting the job: {e}")))?;
+        if !self.statement_jobs.submitted(&statement, job.clone()) {
+            // Its statement was stopped while the job was on its way.
+            let _ = self.inner.cancel_job(job).await;
+        }
+        let statuses = futures::stream::unfold(statuses, |mut statuses| async move {
+            let status = statuses.recv().await?;
+            Some((Ok(pb::GetJobStatusResult { status: Some(status), flight_proxy: None }), statuses))
+        });
+        let mut response = Response::new(Box::pin(statuses) as Self::ExecuteQueryPushStream);
+        ballista_core::version::insert_version_header(response.metadata_mut());
+        Ok(response)
     }
 
     async fn execute_query(&self, r: Request<pb::ExecuteQueryParams>) -> Reply<pb::ExecuteQueryResult> {

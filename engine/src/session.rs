@@ -83,6 +83,10 @@ pub struct Session {
     /// Whether this session chose `datafusion.execution.target_partitions` itself (SET); until it
     /// does, distributed queries take the cluster's slot count.
     partitions_chosen: std::sync::atomic::AtomicBool,
+    /// The running statement, for cancel requests and `statement_timeout`.
+    pub(crate) interrupts: crate::interrupts::Interrupts,
+    /// `SET statement_timeout`: `None` (0) means no limit.
+    statement_timeout: std::sync::Mutex<Option<std::time::Duration>>,
 }
 
 impl Session {
@@ -91,7 +95,11 @@ impl Session {
         let state = SessionStateBuilder::new_from_existing(engine.base.state())
             .with_session_id(uuid::Uuid::new_v4().to_string())
             .build();
-        Self { engine, ctx: SessionContext::new_with_state(state), user, notices: Default::default(), partitions_chosen: Default::default() }
+        Self { engine, ctx: SessionContext::new_with_state(state), user, notices: Default::default(),
+            partitions_chosen: Default::default(),
+            interrupts: Default::default(),
+            statement_timeout: Default::default(),
+        }
     }
 
     /// Notes a `SET` (`chosen`) or `RESET` of a setting; see [`Session::partitions_chosen`].
@@ -99,6 +107,14 @@ impl Session {
         if variable.eq_ignore_ascii_case(TARGET_PARTITIONS) {
             self.partitions_chosen.store(chosen, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+
+    pub(crate) fn statement_timeout(&self) -> Option<std::time::Duration> {
+        *self.statement_timeout.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set_statement_timeout(&self, timeout: Option<std::time::Duration>) {
+        *self.statement_timeout.lock().unwrap_or_else(|p| p.into_inner()) = timeout;
     }
 
     /// Whether the session `SET` the partition count of its queries itself.
@@ -166,7 +182,11 @@ impl Session {
         self.engine.metrics.statement_started();
         let session_id = self.ctx.session_id();
         self.engine.running_statements.set(&session_id, &prepared.sql, &self.user);
-        let output = self.run_prepared(prepared, params).await;
+        let running = self.interrupts.begin(&self.engine.scheduler, self.statement_timeout());
+        let output = running.guard(self.run_prepared(prepared, params)).await.map(|output| match output {
+            Output::Rows { schema, rows } => Output::Rows { schema, rows: running.guard_rows(rows) },
+            other => other,
+        });
         if output.is_err() {
             self.engine.metrics.statement_failed();
         }
@@ -191,6 +211,10 @@ impl Session {
 
     async fn plan_statement(&self, statement: &Statement) -> Result<Prepared> {
         let sql = match statement {
+            // `statement_timeout` is squall's, not a DataFusion setting.
+            Statement::Sql(sql) if crate::interrupts::is_show_statement_timeout(sql) => {
+                format!("SELECT '{}' AS statement_timeout", crate::interrupts::show_timeout(self.statement_timeout()))
+            }
             Statement::Sql(sql) => sql.clone(),
             // Commands that read state are queries over the system tables.
             Statement::Command(Command::ShowExecutors) => "SELECT * FROM squall.executors ORDER BY id".to_string(),

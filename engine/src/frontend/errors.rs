@@ -24,6 +24,7 @@ pub fn classify(error: &SquallError) -> (&'static str, String) {
         SquallError::Unsupported(m) => ("0A000", m.clone()),
         SquallError::InvalidParameter(m) => ("22023", m.clone()),
         SquallError::NotNullViolation(m) => ("23502", m.clone()),
+        SquallError::QueryCanceled(m) => ("57014", m.clone()),
         SquallError::Storage(m) => ("58030", m.clone()),
         SquallError::Internal(m) => ("XX000", format!("internal error: {m}")),
         SquallError::DataFusion(e) => classify_datafusion(e),
@@ -36,6 +37,12 @@ pub fn to_pg_error(error: &SquallError) -> PgWireError {
 }
 
 fn classify_datafusion(error: &DataFusionError) -> (&'static str, String) {
+    // squall's own errors raised inside a stream (a statement stopped while sending rows).
+    if let DataFusionError::External(e) = error.find_root() {
+        if let Some(squall) = e.downcast_ref::<SquallError>() {
+            return classify(squall);
+        }
+    }
     // squall's own functions put their SQLSTATE in the message, which survives the trip from an
     // executor inside Ballista's job-failure text.
     let text = error.to_string();

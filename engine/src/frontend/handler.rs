@@ -11,6 +11,7 @@ use datafusion::logical_expr::LogicalPlan;
 use futures::{Sink, SinkExt};
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::auth::StartupHandler;
+use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, Response};
@@ -18,6 +19,7 @@ use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::response::NoticeResponse;
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
@@ -51,6 +53,23 @@ impl PgWireServerHandlers for Handlers {
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         Arc::new(TrustStartup)
     }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::new(CancelRequests { backends: self.queries.parser.engine.backends.clone() })
+    }
+}
+
+/// Cancel requests (psql's Ctrl-C, drivers' cancel) arrive on a connection of their own, naming
+/// the session by the process id and secret key it was given at startup.
+struct CancelRequests {
+    backends: Arc<crate::interrupts::Backends>,
+}
+
+#[async_trait]
+impl CancelHandler for CancelRequests {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        self.backends.cancel(request.pid, &request.secret_key.to_bytes());
+    }
 }
 
 /// Accepts every connection, like a local PostgreSQL with `trust` authentication. The server only
@@ -68,11 +87,17 @@ pub struct Parser {
 }
 
 impl Parser {
-    /// The connection's session, created on its first statement.
+    /// The connection's session, created on its first statement and reachable by cancel requests
+    /// for as long as the connection lives.
     fn session<C: ClientInfo + ?Sized>(&self, client: &C) -> Arc<Session> {
         let engine = self.engine.clone();
         let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_else(|| crate::BOOTSTRAP_SUPERUSER.to_string());
-        client.session_extensions().get_or_insert_with(move || Session::new(engine, user))
+        let session = client.session_extensions().get_or_insert_with(move || Session::new(engine, user));
+        if client.session_extensions().get::<crate::interrupts::BackendGuard>().is_none() {
+            let (pid, secret) = client.pid_and_secret_key();
+            client.session_extensions().insert(self.engine.backends.register(pid, secret.to_bytes().to_vec(), &session));
+        }
+        session
     }
 }
 

@@ -34,6 +34,14 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan) -> 
                 TransactionConclusion::Rollback => "ROLLBACK",
             },
         }),
+        LogicalPlan::Statement(Statement::SetVariable(set)) if set.variable == crate::interrupts::STATEMENT_TIMEOUT => {
+            session.set_statement_timeout(crate::interrupts::parse_timeout(&set.value)?);
+            Ok(Output::Done { tag: "SET", rows: None })
+        }
+        LogicalPlan::Statement(Statement::ResetVariable(reset)) if reset.variable == crate::interrupts::STATEMENT_TIMEOUT => {
+            session.set_statement_timeout(None);
+            Ok(Output::Done { tag: "RESET", rows: None })
+        }
         LogicalPlan::Statement(Statement::SetVariable(set)) => {
             let variable = set.variable.clone();
             session.ctx.execute_logical_plan(LogicalPlan::Statement(Statement::SetVariable(set))).await?;

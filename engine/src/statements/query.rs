@@ -38,7 +38,10 @@ pub(crate) async fn stream(session: &Session, plan: LogicalPlan) -> Result<Senda
     if !session.partitions_chosen() {
         config = config.with_target_partitions(cluster_parallelism(session).await?);
     }
-    let state = SessionStateBuilder::new_from_existing(state).with_config(config).build();
+    // Planned under the statement's own id, which the scheduler files the job under, so that
+    // stopping the statement (cancel request, statement_timeout) can cancel the job.
+    let statement = session.interrupts.current().map(|running| running.id().to_string()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let state = SessionStateBuilder::new_from_existing(state).with_config(config).with_session_id(statement).build();
     let mut attempt = 1;
     loop {
         // Until its rows are all read, the query may still fetch results from executors: a drain

@@ -1,0 +1,138 @@
+//! Stopping running statements: a driver's cancel request, psql's Ctrl-C and `statement_timeout`
+//! end the statement with 57014 and cancel its Ballista job on the executors.
+
+use std::time::{Duration, Instant};
+
+use squall_tests::data::write_orders;
+use squall_tests::Server;
+use tokio_postgres::{Client, NoTls};
+
+use crate::squall;
+
+/// A self-join that keeps two executors busy for several seconds (a debug build takes ~10 s).
+const HEAVY: &str = "SELECT count(*) FROM orders a JOIN orders b ON a.customer_id = b.customer_id WHERE a.amount * b.amount % 7 = 3";
+
+async fn cluster_with_orders() -> (Server, Client, tempfile::TempDir) {
+    let server = squall().executors(2).start();
+    server.wait_for_executors(2).await;
+    let client = server.client().await;
+    let files = tempfile::tempdir().unwrap();
+    write_orders(&files.path().join("orders"), 8, 12_000, 50);
+    client
+        .batch_execute(&format!("CREATE EXTERNAL TABLE orders STORED AS PARQUET LOCATION '{}/'", files.path().join("orders").display()))
+        .await
+        .unwrap();
+    (server, client, files)
+}
+
+/// The id of the job running `sql`, once the scheduler has it.
+async fn running_job(observer: &Client, sql: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let jobs = observer.query("SELECT id FROM squall.jobs WHERE query = $1 AND state = 'running'", &[&sql]).await.unwrap();
+        if let Some(job) = jobs.first() {
+            return job.get(0);
+        }
+        assert!(Instant::now() < deadline, "no running job for {sql}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the scheduler reports job `id` cancelled and no task runs on any executor.
+async fn assert_job_cancelled(observer: &Client, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state: String = observer.query_one("SELECT state FROM squall.jobs WHERE id = $1", &[&id]).await.unwrap().get(0);
+        let busy: i64 = observer.query_one("SELECT coalesce(sum(running_tasks), 0) FROM squall.executors", &[]).await.unwrap().get(0);
+        if state == "cancelled" && busy == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "job {id} is {state}, {busy} tasks still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_request_stops_the_query_and_its_job() {
+    let (server, observer, _files) = cluster_with_orders().await;
+    let runner = server.client().await;
+    let cancel = runner.cancel_token();
+    let running = tokio::spawn(async move {
+        let started = Instant::now();
+        let result = runner.query_one(HEAVY, &[]).await;
+        (result.map(|_| ()), started.elapsed(), runner)
+    });
+    let id = running_job(&observer, HEAVY).await;
+    let asked = Instant::now();
+    cancel.cancel_query(NoTls).await.unwrap();
+    let (result, _, runner) = running.await.unwrap();
+    let err = result.expect_err("a cancelled query fails");
+    assert!(asked.elapsed() < Duration::from_secs(5), "the cancel took {:?}", asked.elapsed());
+    let db = err.as_db_error().unwrap_or_else(|| panic!("{err:?}"));
+    assert_eq!(db.code().code(), "57014");
+    assert_eq!(db.message(), "canceling statement due to user request");
+    assert_job_cancelled(&observer, &id).await;
+    // The connection goes on; a cancel request with nothing running does nothing.
+    let one: i64 = runner.query_one("SELECT count(*) FROM orders WHERE id < 10", &[]).await.unwrap().get(0);
+    assert_eq!(one, 10);
+    runner.cancel_token().cancel_query(NoTls).await.unwrap();
+    let one: i64 = runner.query_one("SELECT count(*) FROM orders WHERE id < 10", &[]).await.unwrap().get(0);
+    assert_eq!(one, 10);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn statement_timeout_stops_long_queries_of_its_session_only() {
+    let (server, observer, _files) = cluster_with_orders().await;
+    let runner = server.client().await;
+    runner.batch_execute("SET statement_timeout = '1500ms'").await.unwrap();
+    let shown: String = runner.query_one("SHOW statement_timeout", &[]).await.unwrap().get(0);
+    assert_eq!(shown, "1500ms");
+    let other: String = observer.query_one("SHOW statement_timeout", &[]).await.unwrap().get(0);
+    assert_eq!(other, "0", "SET changes only its own session");
+
+    let started = Instant::now();
+    let err = runner.query_one(HEAVY, &[]).await.expect_err("the query outlives its timeout");
+    let db = err.as_db_error().unwrap_or_else(|| panic!("{err:?}"));
+    assert_eq!((db.code().code(), db.message()), ("57014", "canceling statement due to statement timeout"));
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_secs(6), "stopped after {elapsed:?}");
+    let id: String = observer.query_one("SELECT id FROM squall.jobs WHERE query = $1", &[&HEAVY]).await.unwrap().get(0);
+    assert_job_cancelled(&observer, &id).await;
+
+    // Quick statements are unaffected; the extended protocol is covered too.
+    let n: i64 = runner.query_one("SELECT count(*) FROM orders WHERE id < $1", &[&100i64]).await.unwrap().get(0);
+    assert_eq!(n, 100);
+    runner.batch_execute("SET statement_timeout = 0").await.unwrap();
+    assert_eq!(runner.query_one("SHOW statement_timeout", &[]).await.unwrap().get::<_, String>(0), "0");
+    runner.batch_execute("SET statement_timeout = 60000").await.unwrap();
+    assert_eq!(runner.query_one("SHOW statement_timeout", &[]).await.unwrap().get::<_, String>(0), "1min");
+    runner.batch_execute("RESET statement_timeout").await.unwrap();
+    assert_eq!(runner.query_one("SHOW statement_timeout", &[]).await.unwrap().get::<_, String>(0), "0");
+    let err = runner.batch_execute("SET statement_timeout = 'soon'").await.unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("22023"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn psql_ctrl_c_cancels_the_running_query() {
+    let (server, observer, _files) = cluster_with_orders().await;
+    let mut psql = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string(), "-U", "squall", "-X", "-c", HEAVY])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("psql must be installed (.ci/run installs postgresql-client)");
+    let id = running_job(&observer, HEAVY).await;
+    // What the terminal sends on Ctrl-C.
+    let status = std::process::Command::new("kill").args(["-INT", &psql.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while psql.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "psql still waiting after Ctrl-C");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let output = psql.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Cancel request sent"), "{stderr}");
+    assert!(stderr.contains("ERROR:  canceling statement due to user request"), "{stderr}");
+    assert_job_cancelled(&observer, &id).await;
+}
