@@ -64,6 +64,8 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
         executor_heartbeat_interval_seconds: 5,
         override_function_registry: Some(Arc::new(registry::function_registry())),
         override_config_producer: Some(Arc::new(settings::session_config)),
+        // Stages that yield, so cancelled tasks stop (see `cooperative`).
+        override_execution_engine: Some(Arc::new(crate::cooperative::CooperativeStages::new())),
         // The Flight server's side of the message limit every session sets (see settings).
         grpc_max_encoding_message_size: settings::MAX_FLIGHT_MESSAGE as u32,
         grpc_max_decoding_message_size: settings::MAX_FLIGHT_MESSAGE as u32,

@@ -1,4 +1,5 @@
 //! The squall executor process: a Ballista executor with squall's functions and object stores,
 //! serving its shuffle output to other executors and to the coordinator over Arrow Flight.
 
+pub mod cooperative;
 pub mod executor;
