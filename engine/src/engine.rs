@@ -46,6 +46,8 @@ pub struct Engine {
     data_dir: PathBuf,
     /// The statement each session is running, for `squall.jobs`.
     pub running_statements: crate::jobs::RunningStatements,
+    /// Every statement, for `squall.query_log`.
+    pub query_log: Arc<crate::query_log::QueryLog>,
     /// Sessions by their cancel keys.
     pub backends: Arc<crate::interrupts::Backends>,
     /// Jobs that finished, for `squall.jobs`.
@@ -81,13 +83,18 @@ impl Engine {
         let cluster_events = crate::cluster::events::ClusterEvents::default();
         let running_statements = crate::jobs::RunningStatements::default();
         let job_history = crate::jobs::JobHistory::default();
+        let query_log = Arc::new(crate::query_log::QueryLog::open(data_dir)?);
         job_history.follow(&scheduler, running_statements.clone()).await?;
         let system = system_tables::system_schema(vec![
             ("executors", executors_table(scheduler.clone(), Arc::clone(&launcher))),
             ("models", models_table(Arc::clone(&models))),
             ("cluster_events", cluster_events_table(cluster_events.clone())),
             ("jobs", jobs_table(scheduler.clone(), running_statements.clone(), job_history.clone())),
+            (crate::query_log::TABLE, query_log_table(Arc::clone(&query_log))),
         ])?;
+        if let Some(table) = system.table(crate::query_log::TABLE).await? {
+            query_log.set_table(table);
+        }
         base.catalog(settings::DATABASE)
             .ok_or_else(|| SquallError::Internal("default catalog missing".into()))?
             .register_schema(SYSTEM_SCHEMA, system)?;
@@ -106,6 +113,7 @@ impl Engine {
             data_dir: data_dir.to_path_buf(),
             cluster_events,
             running_statements,
+            query_log,
             backends: Default::default(),
             job_history,
             queries_in_flight: Default::default(),
@@ -230,6 +238,20 @@ fn jobs_table(scheduler: EmbeddedScheduler, statements: crate::jobs::RunningStat
         Arc::new(move || {
             let (scheduler, statements, history) = (scheduler.clone(), statements.clone(), history.clone());
             async move { crate::jobs::to_batch(&scheduler, &statements, &history).await }.boxed()
+        }),
+    )
+}
+
+fn query_log_table(log: Arc<crate::query_log::QueryLog>) -> SystemTable {
+    SystemTable::new(
+        crate::query_log::schema(),
+        Arc::new(move || {
+            let log = Arc::clone(&log);
+            async move {
+                let entries = log.entries().map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+                crate::query_log::to_batch(&entries)
+            }
+            .boxed()
         }),
     )
 }

@@ -16,6 +16,7 @@ pub mod launcher;
 pub mod models;
 pub mod pg_types;
 pub mod plain_strings;
+pub mod query_log;
 pub mod routing;
 pub mod scheduler;
 pub mod session;

@@ -34,7 +34,7 @@ pub fn route(plan: &LogicalPlan) -> Result<Route> {
 }
 
 /// Calls `visit` with the provider of every table `plan` scans, in subqueries and views too.
-fn visit_scans(plan: &LogicalPlan, visit: &mut dyn FnMut(&Arc<dyn TableProvider>)) -> Result<()> {
+pub(crate) fn visit_scans(plan: &LogicalPlan, visit: &mut dyn FnMut(&Arc<dyn TableProvider>)) -> Result<()> {
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let provider = source_as_provider(&scan.source)?;

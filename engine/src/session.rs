@@ -79,6 +79,8 @@ pub struct Session {
     pub(crate) ctx: SessionContext,
     /// The user the client connected as.
     pub(crate) user: String,
+    /// The client's address, for the query log.
+    client: String,
     notices: std::sync::Mutex<Option<NoticeSink>>,
     /// Whether this session chose `datafusion.execution.target_partitions` itself (SET); until it
     /// does, distributed queries take the cluster's slot count.
@@ -90,12 +92,17 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(engine: Arc<Engine>, user: String) -> Self {
+    pub fn new(engine: Arc<Engine>, user: String, client: String) -> Self {
         // Each connection has its own session id, so the scheduler keeps its settings apart.
         let state = SessionStateBuilder::new_from_existing(engine.base.state())
             .with_session_id(uuid::Uuid::new_v4().to_string())
             .build();
-        Self { engine, ctx: SessionContext::new_with_state(state), user, notices: Default::default(),
+        Self {
+            engine,
+            ctx: SessionContext::new_with_state(state),
+            user,
+            client,
+            notices: Default::default(),
             partitions_chosen: Default::default(),
             interrupts: Default::default(),
             statement_timeout: Default::default(),
@@ -146,13 +153,24 @@ impl Session {
     pub async fn run_text(&self, text: &str) -> Vec<Result<Output>> {
         let statements = match squall_sql::parse(text) {
             Ok(statements) => statements,
-            Err(e) => return vec![Err(SquallError::Syntax(e.message))],
+            Err(e) => {
+                let error = SquallError::Syntax(e.message);
+                self.log_failure(text, &error);
+                return vec![Err(error)];
+            }
         };
         let mut outputs = Vec::with_capacity(statements.len());
         for statement in statements {
             let output = match self.plan_statement(&statement).await {
                 Ok(prepared) => self.execute(&prepared, None).await,
-                Err(e) => Err(e),
+                Err(e) => {
+                    let text = match &statement {
+                        Statement::Sql(sql) => sql.clone(),
+                        Statement::Command(command) => format!("{command:?}"),
+                    };
+                    self.log_failure(&text, &e);
+                    Err(e)
+                }
             };
             let failed = output.is_err();
             outputs.push(output);
@@ -165,12 +183,19 @@ impl Session {
 
     /// Parses and plans one statement for the extended protocol.
     pub async fn prepare(&self, text: &str) -> Result<Prepared> {
-        let mut statements = squall_sql::parse(text).map_err(|e| SquallError::Syntax(e.message))?;
-        match statements.len() {
-            0 => Ok(Prepared::empty()),
-            1 => self.plan_statement(&statements.remove(0)).await,
-            _ => Err(SquallError::Syntax("cannot insert multiple commands into a prepared statement".into())),
+        let prepared = async {
+            let mut statements = squall_sql::parse(text).map_err(|e| SquallError::Syntax(e.message))?;
+            match statements.len() {
+                0 => Ok(Prepared::empty()),
+                1 => self.plan_statement(&statements.remove(0)).await,
+                _ => Err(SquallError::Syntax("cannot insert multiple commands into a prepared statement".into())),
+            }
         }
+        .await;
+        if let Err(e) = &prepared {
+            self.log_failure(text, e);
+        }
+        prepared
     }
 
     /// Executes a prepared statement with its parameter values.
@@ -179,11 +204,12 @@ impl Session {
             return Ok(Output::Done { tag: "", rows: None });
         }
         let started = std::time::Instant::now();
+        let started_at = crate::epoch_ms();
         self.engine.metrics.statement_started();
         let session_id = self.ctx.session_id();
         self.engine.running_statements.set(&session_id, &prepared.sql, &self.user);
         let running = self.interrupts.begin(&self.engine.scheduler, self.statement_timeout());
-        let output = running.guard(self.run_prepared(prepared, params)).await.map(|output| match output {
+        let output = running.guard(self.run_checked(prepared, params)).await.map(|output| match output {
             Output::Rows { schema, rows } => Output::Rows { schema, rows: running.guard_rows(rows) },
             other => other,
         });
@@ -191,7 +217,59 @@ impl Session {
             self.engine.metrics.statement_failed();
         }
         self.engine.metrics.statement_took(started.elapsed());
-        output
+        self.logged(&prepared.sql, started, started_at, output)
+    }
+
+    /// Records the statement in `squall.query_log`: now for commands and failures, when its last
+    /// row has been sent (or the client stopped reading) for queries.
+    fn logged(&self, sql: &str, started: std::time::Instant, started_at: i64, output: Result<Output>) -> Result<Output> {
+        let entry = self.log_entry(sql, started_at);
+        let log = Arc::clone(&self.engine.query_log);
+        match output {
+            Ok(Output::Rows { schema, rows }) => Ok(Output::Rows { schema, rows: crate::query_log::counted(rows, entry, started, log) }),
+            Ok(Output::Done { tag, rows }) => {
+                log.record(&crate::query_log::Entry { duration_ms: started.elapsed().as_millis() as i64, rows: rows.map(|n| n as i64), ..entry });
+                Ok(Output::Done { tag, rows })
+            }
+            Ok(other) => {
+                log.record(&crate::query_log::Entry { duration_ms: started.elapsed().as_millis() as i64, ..entry });
+                Ok(other)
+            }
+            Err(e) => {
+                let sqlstate = crate::frontend::errors::classify(&e).0.to_string();
+                log.record(&crate::query_log::Entry { duration_ms: started.elapsed().as_millis() as i64, sqlstate, ..entry });
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a statement that failed before it could run (it did not parse or plan).
+    fn log_failure(&self, sql: &str, error: &SquallError) {
+        let sqlstate = crate::frontend::errors::classify(error).0.to_string();
+        self.engine.query_log.record(&crate::query_log::Entry { sqlstate, ..self.log_entry(sql, crate::epoch_ms()) });
+    }
+
+    /// A successful, instant, row-less entry for `sql` started at `time`, to be filled in.
+    fn log_entry(&self, sql: &str, time: i64) -> crate::query_log::Entry {
+        crate::query_log::Entry {
+            time,
+            user: self.user.clone(),
+            client: self.client.clone(),
+            statement: sql.to_string(),
+            duration_ms: 0,
+            rows: None,
+            sqlstate: "00000".into(),
+        }
+    }
+
+    /// Runs a statement the user may run.
+    async fn run_checked(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
+        if let Some(plan) = &prepared.plan {
+            if !self.is_superuser() && self.engine.query_log.is_read_by(plan) {
+                return Err(crate::query_log::permission_denied());
+            }
+        }
+        self.run_prepared(prepared, params).await
     }
 
     async fn run_prepared(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {

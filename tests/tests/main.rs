@@ -7,6 +7,7 @@ mod cluster;
 mod errors;
 mod models;
 mod processes;
+mod query_log;
 mod psql_client;
 mod queries;
 mod tables;

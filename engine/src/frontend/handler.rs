@@ -92,7 +92,8 @@ impl Parser {
     fn session<C: ClientInfo + ?Sized>(&self, client: &C) -> Arc<Session> {
         let engine = self.engine.clone();
         let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_else(|| crate::BOOTSTRAP_SUPERUSER.to_string());
-        let session = client.session_extensions().get_or_insert_with(move || Session::new(engine, user));
+        let address = client.socket_addr().to_string();
+        let session = client.session_extensions().get_or_insert_with(move || Session::new(engine, user, address));
         if client.session_extensions().get::<crate::interrupts::BackendGuard>().is_none() {
             let (pid, secret) = client.pid_and_secret_key();
             client.session_extensions().insert(self.engine.backends.register(pid, secret.to_bytes().to_vec(), &session));
