@@ -210,3 +210,36 @@ async fn s3_locations_work_when_configured_through_the_environment() {
     let counts = completed_tasks(&client).await;
     assert!(counts.values().sum::<i64>() > 0, "the scan ran on the executors: {counts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn portals_hand_out_rows_in_chunks_as_a_driver_fetch_size_asks() {
+    let server = squall().executors(2).start();
+    let files = tempfile::tempdir().unwrap();
+    let mut client = server.client().await;
+    let orders = orders_and_customers(&client, files.path()).await;
+    let expected: Vec<i64> = {
+        let mut ids: Vec<i64> = orders.iter().filter(|o| o.amount > 500).map(|o| o.id).collect();
+        ids.sort();
+        ids
+    };
+    // What pgjdbc does with setFetchSize inside a transaction: Execute with a row limit, then
+    // Execute again on the suspended portal until it completes.
+    let transaction = client.transaction().await.unwrap();
+    let statement = transaction.prepare("SELECT id FROM orders WHERE amount > $1 ORDER BY id").await.unwrap();
+    let portal = transaction.bind(&statement, &[&500i64]).await.unwrap();
+    let mut got = Vec::new();
+    let mut chunks = 0;
+    loop {
+        let rows = transaction.query_portal(&portal, 100).await.unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        assert!(rows.len() <= 100);
+        chunks += 1;
+        got.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
+    }
+    transaction.commit().await.unwrap();
+    assert_eq!(got, expected);
+    assert_eq!(chunks, expected.len().div_ceil(100), "{} rows in chunks of 100", expected.len());
+}
+
