@@ -77,6 +77,7 @@ impl Engine {
         let base = SessionContext::new_with_state(state);
         setup_pg_catalog(&base, settings::DATABASE, EmptyContextProvider)
             .map_err(|e| SquallError::Internal(format!("installing pg_catalog: {e}")))?;
+        crate::pg_functions::register(&base);
 
         let scheduler_url = format!("df://{}", scheduler.address);
         let launcher: Arc<OnceLock<Arc<ProcessLauncher>>> = Default::default();

@@ -19,6 +19,13 @@ async fn psql_meta_commands_describe_the_database() {
     assert!(databases.contains("squall"), "{databases}");
     let schemas = psql(&server, &["\\dn"]);
     assert!(schemas.contains("public") && schemas.contains("squall"), "{schemas}");
+    // System tables are where a user would look for them.
+    let views = psql(&server, &["\\dv squall.*"]);
+    for table in ["executors", "jobs", "models", "query_log", "cluster_events"] {
+        assert!(views.contains(table), "{table} missing in:\n{views}");
+    }
+    let functions = psql(&server, &["\\df"]);
+    assert!(functions.contains("List of functions"), "{functions}");
     let timed = psql(&server, &["\\timing on", "BEGIN", "SELECT city, fare FROM trips", "COMMIT"]);
     assert!(timed.contains("Oslo") && timed.contains("Time:"), "{timed}");
     let executors = psql(&server, &["SHOW EXECUTORS"]);
