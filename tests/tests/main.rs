@@ -10,6 +10,7 @@ mod processes;
 mod query_log;
 mod psql_client;
 mod queries;
+mod robustness;
 mod tables;
 mod tpch;
 
