@@ -14,6 +14,7 @@ pub mod interrupts;
 pub mod jobs;
 pub mod launcher;
 pub mod models;
+pub mod parameters;
 pub mod pg_functions;
 pub mod pg_types;
 pub mod plain_strings;

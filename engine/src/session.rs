@@ -304,7 +304,7 @@ impl Session {
                 return Ok(Prepared { sql: String::new(), plan: None, command: Some(command.clone()) });
             }
         };
-        let plan = self.plan_sql(&sql).await?;
+        let plan = crate::parameters::typed_by_casts(self.plan_sql(&sql).await?)?;
         let plan = match plan {
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_) => plan,
             query => crate::pg_types::with_postgres_types(query)?,

@@ -243,3 +243,19 @@ async fn portals_hand_out_rows_in_chunks_as_a_driver_fetch_size_asks() {
     assert_eq!(chunks, expected.len().div_ceil(100), "{} rows in chunks of 100", expected.len());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cast_gives_a_parameter_its_type_as_in_postgresql() {
+    let server = squall().executors(1).start();
+    let files = tempfile::tempdir().unwrap();
+    let client = server.client().await;
+    orders_and_customers(&client, files.path()).await;
+    // tokio-postgres binds by the types the server describes, as asyncpg does.
+    let statement = client.prepare("SELECT $1::BIGINT + 1, $2::TEXT || '!'").await.unwrap();
+    assert_eq!(statement.params(), &[tokio_postgres::types::Type::INT8, tokio_postgres::types::Type::TEXT]);
+    let row = client.query_one(&statement, &[&41i64, &"hi"]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, String>(1)), (42, "hi!".to_string()));
+    // On the executors too.
+    let n: i64 = client.query_one("SELECT count(*) FROM orders WHERE id < $1::BIGINT", &[&25i64]).await.unwrap().get(0);
+    assert_eq!(n, 25);
+}
+
