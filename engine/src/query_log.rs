@@ -164,12 +164,7 @@ impl Stream for Counted {
         match &next {
             Poll::Ready(Some(Ok(batch))) => self.count += batch.num_rows() as i64,
             Poll::Ready(Some(Err(e))) => {
-                let code = crate::frontend::errors::classify(&SquallError::DataFusion(datafusion::error::DataFusionError::Execution(e.to_string()))).0;
-                // The message keeps the kind of error only as text; a stopped statement is known by its own type.
-                let code = match e.find_root() {
-                    datafusion::error::DataFusionError::External(inner) => inner.downcast_ref::<SquallError>().map_or(code, |s| crate::frontend::errors::classify(s).0),
-                    _ => code,
-                };
+                let code = crate::frontend::errors::classify_datafusion(e).0;
                 self.record(Some(code.to_string()));
             }
             Poll::Ready(None) => self.record(None),

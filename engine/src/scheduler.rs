@@ -108,6 +108,11 @@ impl EmbeddedScheduler {
 
     /// The ids of the executors registered now.
     pub async fn registered_executors(&self) -> Result<Vec<String>> {
+        Ok(self.registered().await?.into_iter().map(|metadata| metadata.id).collect())
+    }
+
+    /// What the registered executors told the scheduler about themselves.
+    async fn registered(&self) -> Result<Vec<ballista_core::serde::scheduler::ExecutorMetadata>> {
         let executors = self
             .server
             .state
@@ -115,20 +120,13 @@ impl EmbeddedScheduler {
             .get_executors_state()
             .await
             .map_err(|e| SquallError::Internal(format!("reading the scheduler's executors: {e}")))?;
-        Ok(executors.into_iter().map(|(metadata, _, _)| metadata.id).collect())
+        Ok(executors.into_iter().map(|(metadata, _, _)| metadata).collect())
     }
 
     /// Task slots (vcores) over the registered executors, draining ones included: the cluster's
     /// parallelism, which a distributed query's partition count follows (see `settings`).
     pub async fn total_slots(&self) -> Result<usize> {
-        let executors = self
-            .server
-            .state
-            .executor_manager
-            .get_executors_state()
-            .await
-            .map_err(|e| SquallError::Internal(format!("reading the scheduler's executors: {e}")))?;
-        Ok(executors.iter().map(|(metadata, _, _)| metadata.specification.vcores as usize).sum())
+        Ok(self.registered().await?.iter().map(|metadata| metadata.specification.vcores as usize).sum())
     }
 
     /// Waits until `done` holds for the registered executors' ids, at most `timeout`; whether it

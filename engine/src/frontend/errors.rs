@@ -36,7 +36,8 @@ pub fn to_pg_error(error: &SquallError) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message)))
 }
 
-fn classify_datafusion(error: &DataFusionError) -> (&'static str, String) {
+/// The SQLSTATE and message for an error DataFusion or Ballista reported (also inside a stream).
+pub fn classify_datafusion(error: &DataFusionError) -> (&'static str, String) {
     // squall's own errors raised inside a stream (a statement stopped while sending rows).
     if let DataFusionError::External(e) = error.find_root() {
         if let Some(squall) = e.downcast_ref::<SquallError>() {
