@@ -76,6 +76,12 @@ struct CoordinatorArgs {
     /// Address of the HTTP endpoints /health and /metrics.
     #[arg(long, env = "SQUALL_HTTP_LISTEN", default_value = "127.0.0.1:8433")]
     http_listen: String,
+    /// PEM certificate (chain) for TLS to Postgres clients; needs --tls-key.
+    #[arg(long, env = "SQUALL_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SQUALL_TLS_KEY")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -143,6 +149,8 @@ impl CoordinatorArgs {
             launcher,
             executors,
             executor_slots,
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
         }
     }
 }

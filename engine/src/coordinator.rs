@@ -31,6 +31,9 @@ pub struct CoordinatorOptions {
     pub executors: usize,
     /// Task slots per launched executor (0: one per core).
     pub executor_slots: usize,
+    /// PEM certificate chain and private key for TLS to Postgres clients.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `--launcher`: who starts executors.
@@ -58,14 +61,29 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
     let scheduler = EmbeddedScheduler::start(&options.scheduler_listen, &scheduler_host).await?;
     let engine = Engine::open(&data_dir, options.model_store.as_deref(), scheduler.clone()).await?;
 
+    let tls = match (&options.tls_cert, &options.tls_key) {
+        (Some(cert), Some(key)) => Some(frontend::tls::acceptor(cert, key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both --tls-cert and --tls-key"),
+    };
     let pg = TcpListener::bind(&options.listen)
         .await
         .with_context(|| format!("cannot listen for clients on {}", options.listen))?;
+    let pg_ip = pg.local_addr()?.ip().to_canonical();
+    if !pg_ip.is_loopback() && !engine.users.any_password() {
+        anyhow::bail!(
+            "refusing to listen on {}: no user has a password yet, so anyone who can reach it would be let in. \
+             Start squall on 127.0.0.1, set passwords (ALTER USER squall PASSWORD '...', CREATE USER name PASSWORD '...'), \
+             then listen on {}",
+            options.listen,
+            options.listen
+        );
+    }
     let web = TcpListener::bind(&options.http_listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", options.http_listen))?;
     let (pg_addr, web_addr) = (pg.local_addr()?, web.local_addr()?);
-    tokio::spawn(frontend::serve(pg, engine.clone()));
+    tokio::spawn(frontend::serve(pg, engine.clone(), tls));
     tokio::spawn(http::serve(web, engine.clone()));
 
     let command = match &options.launcher {

@@ -48,6 +48,8 @@ pub struct Engine {
     pub running_statements: crate::jobs::RunningStatements,
     /// Every statement, for `squall.query_log`.
     pub query_log: Arc<crate::query_log::QueryLog>,
+    /// Users, passwords and grants.
+    pub users: Arc<crate::access::Users>,
     /// Sessions by their cancel keys.
     pub backends: Arc<crate::interrupts::Backends>,
     /// Jobs that finished, for `squall.jobs`.
@@ -65,6 +67,7 @@ impl Engine {
     pub async fn open(data_dir: &Path, model_store: Option<&str>, scheduler: EmbeddedScheduler) -> Result<Arc<Self>> {
         let tables = TableStore::open(data_dir)?;
         let catalog = Catalog::open(&data_dir.join("catalog"))?;
+        let users = Arc::new(crate::access::Users::open(&data_dir.join("catalog"))?);
         let models = Arc::new(ModelRegistry::open(data_dir, model_store)?);
         let cluster = std::sync::Mutex::new(cluster_settings::load(data_dir)?);
         let spill_dir = data_dir.join("tmp");
@@ -116,6 +119,7 @@ impl Engine {
             running_statements,
             query_log,
             backends: Default::default(),
+            users,
             job_history,
             queries_in_flight: Default::default(),
             cluster,

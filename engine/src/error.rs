@@ -31,6 +31,12 @@ pub enum SquallError {
     /// The statement creates something that already exists (42P07).
     #[error("{0}")]
     DuplicateTable(String),
+    /// The statement creates a user (or other non-relation) that already exists (42710).
+    #[error("{0}")]
+    DuplicateObject(String),
+    /// The object is in use and cannot be changed so, e.g. dropping the connected user (55006).
+    #[error("{0}")]
+    ObjectInUse(String),
     /// The statement names an object of the wrong kind, e.g. DROP TABLE on a view (42809).
     #[error("{0}")]
     WrongObjectType(String),

@@ -23,6 +23,7 @@ pub mod routing;
 pub mod scheduler;
 pub mod session;
 pub mod statement_jobs;
+pub mod access;
 mod statements;
 pub mod system_tables;
 pub mod tables;

@@ -47,11 +47,13 @@ pub struct Prepared {
     pub plan: Option<LogicalPlan>,
     /// A squall command that is an action rather than a query (TRAIN MODEL, ...).
     pub command: Option<Command>,
+    /// The tables and models it uses, whose privileges are checked at each execution.
+    pub uses: crate::access::checks::Uses,
 }
 
 impl Prepared {
     fn empty() -> Self {
-        Self { sql: String::new(), plan: None, command: None }
+        Self { sql: String::new(), plan: None, command: None, uses: Default::default() }
     }
 
     /// The columns the statement answers with, if it answers with rows.
@@ -129,10 +131,9 @@ impl Session {
         self.partitions_chosen.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Whether the connected user is a superuser. Until `CREATE USER` exists, the only superuser
-    /// is `squall`, the bootstrap user (as `postgres` is for PostgreSQL).
+    /// Whether the connected user is a superuser (`squall`, the bootstrap user, always is).
     pub fn is_superuser(&self) -> bool {
-        self.user == crate::BOOTSTRAP_SUPERUSER
+        self.engine.users.is_superuser(&self.user)
     }
 
     /// Sends NOTICE messages of the statements that follow to `sink` (`None`: drop them).
@@ -209,6 +210,7 @@ impl Session {
         let session_id = self.ctx.session_id();
         self.engine.running_statements.set(&session_id, &prepared.sql, &self.user);
         let running = self.interrupts.begin(&self.engine.scheduler, self.statement_timeout());
+        self.engine.scheduler.statement_jobs.started_by(running.id(), &self.user);
         let output = running.guard(self.run_checked(prepared, params)).await.map(|output| match output {
             Output::Rows { schema, rows } => Output::Rows { schema, rows: running.guard_rows(rows) },
             other => other,
@@ -262,18 +264,18 @@ impl Session {
         }
     }
 
-    /// Runs a statement the user may run.
+    /// Runs a statement the user may run. Privileges are checked again at each execution, so a
+    /// REVOKE applies to statements prepared before it.
     async fn run_checked(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
         if let Some(plan) = &prepared.plan {
-            if !self.is_superuser() && self.engine.query_log.is_read_by(plan) {
-                return Err(crate::query_log::permission_denied());
-            }
+            crate::access::checks::check(self, plan, &prepared.uses)?;
         }
         self.run_prepared(prepared, params).await
     }
 
     async fn run_prepared(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
         match (&prepared.command, &prepared.plan) {
+            (Some(command), _) if crate::access::commands::handles(command) => crate::access::commands::run(self, command).await,
             (Some(command), _) if crate::cluster::handles(command) => crate::cluster::run(self, command).await,
             (Some(command), _) => crate::models::run(self, command).await,
             (None, Some(plan)) => {
@@ -301,21 +303,28 @@ impl Session {
                  created_at, holdout_accuracy, holdout_r2 FROM squall.models WHERE current ORDER BY name"
                 .to_string(),
             Statement::Command(command) => {
-                return Ok(Prepared { sql: String::new(), plan: None, command: Some(command.clone()) });
+                return Ok(Prepared { sql: String::new(), plan: None, command: Some(command.clone()), uses: Default::default() });
             }
         };
-        let plan = crate::parameters::typed_by_casts(self.plan_sql(&sql).await?)?;
+        let (plan, uses) = self.plan_sql_using(&sql).await?;
+        let plan = crate::parameters::typed_by_casts(plan)?;
         let plan = match plan {
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_) => plan,
             query => crate::pg_types::with_postgres_types(query)?,
         };
-        Ok(Prepared { sql, plan: Some(plan), command: None })
+        Ok(Prepared { sql, plan: Some(plan), command: None, uses })
     }
 
     /// Plans standard SQL. DataFusion's own parser reads its extension `CREATE EXTERNAL TABLE`;
     /// the Postgres-compatibility parser reads everything else, including what psql, JDBC and BI
     /// tools send (casts to `regclass`, `OPERATOR(pg_catalog.~)`, ...).
     pub(crate) async fn plan_sql(&self, sql: &str) -> Result<LogicalPlan> {
+        Ok(self.plan_sql_using(sql).await?.0)
+    }
+
+    /// Plans standard SQL the session's user may run; with what it uses (see [`Self::plan_sql`]).
+    async fn plan_sql_using(&self, sql: &str) -> Result<(LogicalPlan, crate::access::checks::Uses)> {
+        let mut uses = crate::access::checks::Uses::default();
         let statement = match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
             // sqlparser reads `CREATE EXTERNAL TABLE` as Hive's statement, which DataFusion
             // refuses; only DataFusion's parser gives the statement DataFusion plans.
@@ -332,14 +341,18 @@ impl Session {
                     if let SqlStatement::StartTransaction { begin, .. } = &mut statement {
                         *begin = false;
                     }
-                    crate::models::references::resolve(&mut statement, &self.engine.models)?;
+                    let models = crate::models::references::resolve(&mut statement, &self.engine.models)?;
+                    uses = crate::access::checks::Uses::of(&statement, models);
                     DfStatement::Statement(Box::new(statement))
                 }
                 Ok(_) => return Err(SquallError::Syntax("expected exactly one statement".into())),
                 Err(e) => return Err(SquallError::Syntax(syntax_message(&e.to_string()))),
             },
         };
-        Ok(self.ctx.state().statement_to_plan(statement).await?)
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        // Checked at planning too, so that the queries of TRAIN MODEL and EVALUATE ... ON are.
+        crate::access::checks::check(self, &plan, &uses)?;
+        Ok((plan, uses))
     }
 }
 

@@ -15,6 +15,8 @@ pub struct StatementJobs(Arc<Mutex<HashMap<String, Entry>>>);
 struct Entry {
     jobs: Vec<JobId>,
     stopped: bool,
+    /// The user who runs the statement (CANCEL JOB lets them cancel their own jobs).
+    user: String,
 }
 
 impl StatementJobs {
@@ -28,6 +30,16 @@ impl StatementJobs {
         }
         entry.jobs.push(job);
         true
+    }
+
+    /// Notes who runs `statement`, before it submits anything.
+    pub fn started_by(&self, statement: &str, user: &str) {
+        self.lock().entry(statement.to_string()).or_default().user = user.to_string();
+    }
+
+    /// The user whose running statement submitted `job`.
+    pub fn user_of(&self, job: &str) -> Option<String> {
+        self.lock().values().find(|e| e.jobs.iter().any(|j| j.to_string() == job)).map(|e| e.user.clone())
     }
 
     /// Marks `statement` stopped and returns the jobs it submitted.

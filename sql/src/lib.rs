@@ -9,7 +9,7 @@ mod commands;
 mod split;
 mod words;
 
-pub use commands::{Command, TrainModel};
+pub use commands::{Command, Grant, ObjectKind, Privilege, TrainModel, UserOptions};
 
 /// One statement of a request.
 #[derive(Debug, Clone, PartialEq)]

@@ -96,6 +96,26 @@ impl<'a> Words<'a> {
         }
     }
 
+    /// A string constant (`'...'`), such as a password.
+    pub(crate) fn string(&mut self, what: &str) -> Result<String, ParseError> {
+        match self.peek() {
+            Some(Token::SingleQuotedString(s)) => {
+                self.at += 1;
+                Ok(s.clone())
+            }
+            _ => Err(self.unexpected(&format!("expected {what}"))),
+        }
+    }
+
+    /// A comma-separated list of names (identifiers, as [`Words::identifier`] reads them).
+    pub(crate) fn name_list(&mut self, what: &str) -> Result<Vec<String>, ParseError> {
+        let mut names = vec![self.identifier(what)?];
+        while self.accept_token(&Token::Comma) {
+            names.push(self.identifier(what)?);
+        }
+        Ok(names)
+    }
+
     /// A constant: a number (with an optional sign), a string, or a bare word such as `true`.
     pub(crate) fn constant(&mut self, what: &str) -> Result<String, ParseError> {
         let negative = self.accept_token(&Token::Minus);

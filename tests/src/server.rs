@@ -15,6 +15,7 @@ pub struct ServerBuilder {
     executors: usize,
     data_dir: Option<PathBuf>,
     scheduler_listen: String,
+    listen: String,
     env: Vec<(String, String)>,
     args: Vec<String>,
 }
@@ -28,6 +29,7 @@ impl ServerBuilder {
             executors: 2,
             data_dir: None,
             scheduler_listen: "127.0.0.1:0".into(),
+            listen: "127.0.0.1:0".into(),
             env: Vec::new(),
             args: Vec::new(),
         }
@@ -47,6 +49,12 @@ impl ServerBuilder {
 
     pub fn executors(mut self, n: usize) -> Self {
         self.executors = n;
+        self
+    }
+
+    /// The address for Postgres clients (default `127.0.0.1:0`, a free loopback port).
+    pub fn listen(mut self, address: &str) -> Self {
+        self.listen = address.to_string();
         self
     }
 
@@ -75,7 +83,7 @@ impl ServerBuilder {
         command
             .arg(self.subcommand)
             .args(["--data-dir", data_dir.to_str().unwrap()])
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", &self.listen])
             .args(["--scheduler-listen", &self.scheduler_listen])
             .args(["--http-listen", "127.0.0.1:0"])
             .stdin(Stdio::null())

@@ -99,6 +99,7 @@ async fn cluster_settings_are_validated_and_survive_a_restart() {
         assert_eq!(err.code().unwrap().code(), "22023", "{bad}: {err}");
     }
     // Only a superuser changes or inspects the cluster's make-up; other users still query.
+    client.batch_execute("CREATE USER alice").await.unwrap();
     let (alice, connection) =
         tokio_postgres::connect(&server.connection_string().replace("user=squall", "user=alice"), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);

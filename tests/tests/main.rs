@@ -2,6 +2,7 @@
 //! binary (with separate executor processes) and talks to it as a user does: tokio-postgres over
 //! the simple and extended protocols, and psql.
 
+mod access;
 mod cancel;
 mod cluster;
 mod errors;

@@ -37,6 +37,7 @@ async fn every_statement_is_logged_kept_across_kill_9_and_shown_to_superusers_on
     assert_eq!(err.code().unwrap().code(), "22012");
     client.query("SELECT count(*) FROM orders WHERE amount > $1", &[&10i64]).await.unwrap();
 
+    client.batch_execute("CREATE USER alice; GRANT SELECT ON orders TO alice").await.unwrap();
     let (alice, connection) =
         tokio_postgres::connect(&server.connection_string().replace("user=squall", "user=alice"), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);

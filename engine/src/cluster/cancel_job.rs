@@ -9,6 +9,11 @@ pub async fn run(session: &Session, id: &str) -> Result<Output> {
     if !server.state.task_manager.get_running_job_cache().contains_key(id) {
         return Err(SquallError::UndefinedObject(format!("job \"{id}\" is not queued or running")));
     }
+    // As pg_cancel_backend: your own statements' jobs, or any job for a superuser.
+    let owner = session.engine.scheduler.statement_jobs.user_of(id);
+    if !session.is_superuser() && owner.as_deref() != Some(session.user.as_str()) {
+        return Err(SquallError::InsufficientPrivilege(format!("permission denied to cancel job \"{id}\": it is not yours")));
+    }
     server
         .cancel_job(ballista_core::JobId::new(id))
         .await

@@ -14,6 +14,8 @@ pub fn classify(error: &SquallError) -> (&'static str, String) {
         SquallError::Syntax(m) => ("42601", m.clone()),
         SquallError::UndefinedTable(m) => ("42P01", m.clone()),
         SquallError::DuplicateTable(m) => ("42P07", m.clone()),
+        SquallError::DuplicateObject(m) => ("42710", m.clone()),
+        SquallError::ObjectInUse(m) => ("55006", m.clone()),
         SquallError::UndefinedObject(m) => ("42704", m.clone()),
         SquallError::InsufficientPrivilege(m) => ("42501", m.clone()),
         SquallError::UndefinedColumn(m) => ("42703", m.clone()),

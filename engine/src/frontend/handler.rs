@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::LogicalPlan;
 use futures::{Sink, SinkExt};
-use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -17,7 +16,7 @@ use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, Response};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, RandomPidSecretKeyGenerator, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::response::NoticeResponse;
@@ -26,6 +25,7 @@ use pgwire::types::format::FormatOptions;
 
 use super::encode::to_response;
 use super::errors::{classify, to_pg_error};
+use crate::access::startup::Authenticator;
 use crate::engine::Engine;
 use crate::error::SquallError;
 use crate::session::{Prepared, Session};
@@ -33,11 +33,13 @@ use crate::session::{Prepared, Session};
 /// Everything pgwire needs to serve one listener.
 pub struct Handlers {
     queries: Arc<QueryHandler>,
+    /// Process ids and cancel keys for every connection.
+    keys: Arc<RandomPidSecretKeyGenerator>,
 }
 
 impl Handlers {
     pub fn new(engine: Arc<Engine>) -> Self {
-        Self { queries: Arc::new(QueryHandler { parser: Arc::new(Parser { engine }) }) }
+        Self { queries: Arc::new(QueryHandler { parser: Arc::new(Parser { engine }) }), keys: Default::default() }
     }
 }
 
@@ -50,8 +52,9 @@ impl PgWireServerHandlers for Handlers {
         self.queries.clone()
     }
 
+    /// Asked once per connection: the authenticator holds that connection's SCRAM exchange.
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::new(TrustStartup)
+        Arc::new(Authenticator::new(self.queries.parser.engine.users.clone(), self.keys.clone()))
     }
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
@@ -71,12 +74,6 @@ impl CancelHandler for CancelRequests {
         self.backends.cancel(request.pid, &request.secret_key.to_bytes());
     }
 }
-
-/// Accepts every connection, like a local PostgreSQL with `trust` authentication. The server only
-/// listens on loopback until users and passwords exist.
-struct TrustStartup;
-
-impl NoopStartupHandler for TrustStartup {}
 
 pub struct QueryHandler {
     parser: Arc<Parser>,

@@ -4,6 +4,7 @@
 mod encode;
 pub mod errors;
 mod handler;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -12,15 +13,17 @@ use tokio::net::TcpListener;
 use crate::engine::Engine;
 use handler::Handlers;
 
-/// Serves clients on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
+/// Serves clients on `listener` until the task is dropped; with `tls`, clients may (and, with
+/// `sslmode=require`, do) switch to TLS before they start up.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, tls: Option<pgwire::tokio::TlsAcceptor>) {
     let handlers = Arc::new(Handlers::new(engine));
     loop {
         match listener.accept().await {
             Ok((socket, peer)) => {
                 let handlers = handlers.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                    if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                         tracing::debug!(%peer, "connection ended with an error: {e}");
                     }
                 });

@@ -36,6 +36,15 @@ pub fn result_schema(command: &Command) -> Option<SchemaRef> {
 /// Runs a model command.
 pub async fn run(session: &Session, command: &Command) -> Result<Output> {
     match command {
+        Command::TrainModel(_) => crate::access::checks::require_superuser(session, "TRAIN MODEL")?,
+        Command::DropModel { .. } => crate::access::checks::require_superuser(session, "DROP MODEL")?,
+        Command::EvaluateModel { name, .. } | Command::DescribeModel { name } => {
+            let (model, _) = session.engine.models.resolve(name)?;
+            crate::access::checks::check_model(session, &model.name)?;
+        }
+        _ => {}
+    }
+    match command {
         Command::TrainModel(t) => {
             let trained = train::train(session, t).await?;
             let schema = train_schema();
@@ -63,7 +72,10 @@ pub async fn run(session: &Session, command: &Command) -> Result<Output> {
         Command::DropModel { name, if_exists } => {
             let _ddl = session.engine.ddl_lock.lock().await;
             match session.engine.models.remove(name).await? {
-                Some(_) => Ok(Output::Done { tag: "DROP MODEL", rows: None }),
+                Some(_) => {
+                    session.engine.users.forget_object(squall_sql::ObjectKind::Model, name)?;
+                    Ok(Output::Done { tag: "DROP MODEL", rows: None })
+                }
                 None if *if_exists => {
                     session.notice(format!("model \"{name}\" does not exist, skipping"));
                     Ok(Output::Done { tag: "DROP MODEL", rows: None })

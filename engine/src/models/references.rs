@@ -15,13 +15,15 @@ use super::registry::ModelRegistry;
 use crate::error::{Result, SquallError};
 use squall_udf::functions::predict::NAMES;
 
-/// Rewrites every PREDICT-family call in `statement`.
-pub fn resolve(statement: &mut Statement, registry: &ModelRegistry) -> Result<()> {
+/// Rewrites every PREDICT-family call in `statement`; returns the names of the models used.
+pub fn resolve(statement: &mut Statement, registry: &ModelRegistry) -> Result<Vec<String>> {
+    let mut models = Vec::new();
     let flow = visit_expressions_mut(statement, |expr| {
         if let Expr::Function(function) = expr {
             if is_predict(&function.name) {
-                if let Err(e) = rewrite(function, registry) {
-                    return ControlFlow::Break(e);
+                match rewrite(function, registry) {
+                    Ok(model) => models.push(model),
+                    Err(e) => return ControlFlow::Break(e),
                 }
             }
         }
@@ -29,7 +31,7 @@ pub fn resolve(statement: &mut Statement, registry: &ModelRegistry) -> Result<()
     });
     match flow {
         ControlFlow::Break(e) => Err(e),
-        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Continue(()) => Ok(models),
     }
 }
 
@@ -40,7 +42,8 @@ fn is_predict(name: &ObjectName) -> bool {
     }
 }
 
-fn rewrite(function: &mut Function, registry: &ModelRegistry) -> Result<()> {
+/// Rewrites one call; returns the model's name.
+fn rewrite(function: &mut Function, registry: &ModelRegistry) -> Result<String> {
     let name = function.name.to_string().to_lowercase();
     let FunctionArguments::List(list) = &mut function.args else {
         return Err(SquallError::UndefinedFunction(format!("{name}() needs a model name and features")));
@@ -57,7 +60,7 @@ fn rewrite(function: &mut Function, registry: &ModelRegistry) -> Result<()> {
             "{name}() takes the model name as a string constant first, e.g. {name}('iris', sepal_length, ...)"
         )));
     };
-    let (_, version) = registry.resolve(&reference)?;
+    let (model, version) = registry.resolve(&reference)?;
     list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(Value::SingleQuotedString(version.url))));
     // `t.*` and `*` stand for the model's features, by name.
     let mut args = vec![list.args[0].clone()];
@@ -79,5 +82,5 @@ fn rewrite(function: &mut Function, registry: &ModelRegistry) -> Result<()> {
         }
     }
     list.args = args;
-    Ok(())
+    Ok(model.name)
 }

@@ -37,6 +37,7 @@ pub(super) async fn run(session: &Session, kind: Kind, name: &TableReference, if
     }
     let removed = engine.catalog.remove(&name)?;
     engine.base.deregister_table(name.as_str())?;
+    engine.users.forget_object(squall_sql::ObjectKind::Table, &name)?;
     if let Some(Entry::Managed { .. }) = removed {
         engine.tables.delete(&name)?;
     }

@@ -7,16 +7,20 @@ mod cancel_job;
 mod describe_model;
 mod drop_model;
 mod evaluate_model;
+mod grants;
 mod show_cluster;
 mod show_executors;
 mod show_jobs;
 mod show_models;
 mod stop_executor;
 mod train_model;
+mod users;
 
 use sqlparser::tokenizer::Token;
 
+pub use grants::{Grant, ObjectKind, Privilege};
 pub use train_model::TrainModel;
+pub use users::UserOptions;
 
 use crate::words::Words;
 use crate::ParseError;
@@ -51,6 +55,16 @@ pub enum Command {
     DescribeModel { name: String },
     /// `DROP MODEL [IF EXISTS] name`
     DropModel { name: String, if_exists: bool },
+    /// `CREATE USER name [WITH] [PASSWORD '...'] [SUPERUSER]`
+    CreateUser { name: String, options: UserOptions },
+    /// `ALTER USER name [WITH] [PASSWORD '...' | PASSWORD NULL] [SUPERUSER | NOSUPERUSER]`
+    AlterUser { name: String, options: UserOptions },
+    /// `DROP USER [IF EXISTS] name, ...`
+    DropUser { names: Vec<String>, if_exists: bool },
+    /// `GRANT privileges ON [TABLE | MODEL] names TO users`
+    Grant(Grant),
+    /// `REVOKE privileges ON [TABLE | MODEL] names FROM users`
+    Revoke(Grant),
 }
 
 type CommandParser = fn(&mut Words) -> Result<Option<Command>, ParseError>;
@@ -69,6 +83,8 @@ const PARSERS: &[CommandParser] = &[
     show_models::parse,
     describe_model::parse,
     drop_model::parse,
+    users::parse,
+    grants::parse,
 ];
 
 /// `Ok(None)` when the statement is not a squall command.
