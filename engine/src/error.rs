@@ -37,6 +37,10 @@ pub enum SquallError {
     /// The object is in use and cannot be changed so, e.g. dropping the connected user (55006).
     #[error("{0}")]
     ObjectInUse(String),
+    /// A failure with PostgreSQL's CONTEXT line, e.g. a bad row in COPY FROM
+    /// (`COPY t, line 3, column a: "x"`).
+    #[error("{message}")]
+    WithContext { code: &'static str, message: String, context: String },
     /// The statement names an object of the wrong kind, e.g. DROP TABLE on a view (42809).
     #[error("{0}")]
     WrongObjectType(String),

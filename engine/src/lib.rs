@@ -24,6 +24,7 @@ pub mod scheduler;
 pub mod session;
 pub mod statement_jobs;
 pub mod access;
+pub mod copy;
 mod statements;
 pub mod system_tables;
 pub mod tables;

@@ -28,6 +28,10 @@ pub enum Output {
     Done { tag: &'static str, rows: Option<u64> },
     TransactionStart,
     TransactionEnd { tag: &'static str },
+    /// COPY FROM STDIN started: the client sends `columns` columns of data now.
+    CopyIn { columns: usize },
+    /// COPY TO STDOUT: rows to send as COPY data.
+    CopyOut { schema: SchemaRef, rows: SendableRecordBatchStream, options: crate::copy::format::Options },
 }
 
 impl Output {
@@ -49,15 +53,20 @@ pub struct Prepared {
     pub command: Option<Command>,
     /// The tables and models it uses, whose privileges are checked at each execution.
     pub uses: crate::access::checks::Uses,
+    /// A COPY statement (whose query, for COPY TO, is `plan`).
+    pub copy: Option<crate::copy::Copy>,
 }
 
 impl Prepared {
     fn empty() -> Self {
-        Self { sql: String::new(), plan: None, command: None, uses: Default::default() }
+        Self { sql: String::new(), plan: None, command: None, uses: Default::default(), copy: None }
     }
 
     /// The columns the statement answers with, if it answers with rows.
     pub fn result_schema(&self) -> Option<SchemaRef> {
+        if self.copy.is_some() {
+            return None; // COPY answers with copy data, not rows
+        }
         match (&self.plan, &self.command) {
             (Some(plan), _) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_)) => {
                 Some(Arc::new(plan.schema().as_arrow().clone()))
@@ -69,7 +78,7 @@ impl Prepared {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.plan.is_none() && self.command.is_none()
+        self.plan.is_none() && self.command.is_none() && self.copy.is_none()
     }
 }
 
@@ -91,6 +100,8 @@ pub struct Session {
     pub(crate) interrupts: crate::interrupts::Interrupts,
     /// `SET statement_timeout`: `None` (0) means no limit.
     statement_timeout: std::sync::Mutex<Option<std::time::Duration>>,
+    /// The COPY FROM STDIN whose data the client is sending, with its query-log entry.
+    copy_in: std::sync::Mutex<Option<(crate::copy::from_stdin::CopyIn, crate::query_log::Entry, std::time::Instant)>>,
 }
 
 impl Session {
@@ -108,6 +119,7 @@ impl Session {
             partitions_chosen: Default::default(),
             interrupts: Default::default(),
             statement_timeout: Default::default(),
+            copy_in: Default::default(),
         }
     }
 
@@ -213,6 +225,7 @@ impl Session {
         self.engine.scheduler.statement_jobs.started_by(running.id(), &self.user);
         let output = running.guard(self.run_checked(prepared, params)).await.map(|output| match output {
             Output::Rows { schema, rows } => Output::Rows { schema, rows: running.guard_rows(rows) },
+            Output::CopyOut { schema, rows, options } => Output::CopyOut { schema, rows: running.guard_rows(rows), options },
             other => other,
         });
         if output.is_err() {
@@ -229,6 +242,16 @@ impl Session {
         let log = Arc::clone(&self.engine.query_log);
         match output {
             Ok(Output::Rows { schema, rows }) => Ok(Output::Rows { schema, rows: crate::query_log::counted(rows, entry, started, log) }),
+            Ok(Output::CopyOut { schema, rows, options }) => {
+                Ok(Output::CopyOut { schema, rows: crate::query_log::counted(rows, entry, started, log), options })
+            }
+            // Logged when the client ends the copy, with the rows loaded.
+            Ok(Output::CopyIn { columns }) => {
+                if let Some((_, pending, _)) = self.copy_in.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                    *pending = entry;
+                }
+                Ok(Output::CopyIn { columns })
+            }
             Ok(Output::Done { tag, rows }) => {
                 log.record(&crate::query_log::Entry { duration_ms: started.elapsed().as_millis() as i64, rows: rows.map(|n| n as i64), ..entry });
                 Ok(Output::Done { tag, rows })
@@ -267,13 +290,18 @@ impl Session {
     /// Runs a statement the user may run. Privileges are checked again at each execution, so a
     /// REVOKE applies to statements prepared before it.
     async fn run_checked(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
-        if let Some(plan) = &prepared.plan {
-            crate::access::checks::check(self, plan, &prepared.uses)?;
+        match (&prepared.plan, &prepared.copy) {
+            (Some(plan), _) => crate::access::checks::check(self, plan, &prepared.uses)?,
+            (None, Some(_)) => crate::access::checks::check_uses(self, &prepared.uses)?,
+            (None, None) => {}
         }
         self.run_prepared(prepared, params).await
     }
 
     async fn run_prepared(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
+        if let Some(copy) = &prepared.copy {
+            return self.run_copy(copy, prepared.plan.as_ref()).await;
+        }
         match (&prepared.command, &prepared.plan) {
             (Some(command), _) if crate::access::commands::handles(command) => crate::access::commands::run(self, command).await,
             (Some(command), _) if crate::cluster::handles(command) => crate::cluster::run(self, command).await,
@@ -289,7 +317,69 @@ impl Session {
         }
     }
 
+    /// Starts a COPY FROM STDIN (the client's data comes through [`Self::copy_data`]), or runs
+    /// the query of a COPY TO STDOUT.
+    async fn run_copy(&self, copy: &crate::copy::Copy, query: Option<&LogicalPlan>) -> Result<Output> {
+        use crate::copy::{from_stdin, Copy};
+        match (copy, query) {
+            (Copy::In { table, columns, options }, _) => {
+                let target = from_stdin::Target::resolve(&self.engine, table, columns, options.clone())?;
+                let columns = target.columns.len();
+                let copy_in = from_stdin::CopyIn::start(Arc::clone(&self.engine), target);
+                let entry = self.log_entry("", crate::epoch_ms());
+                *self.copy_in.lock().unwrap_or_else(|p| p.into_inner()) = Some((copy_in, entry, std::time::Instant::now()));
+                Ok(Output::CopyIn { columns })
+            }
+            (Copy::Out { options, .. }, Some(plan)) => match statements::execute(self, "", plan.clone()).await? {
+                Output::Rows { schema, rows } => Ok(Output::CopyOut { schema, rows, options: options.clone() }),
+                _ => Err(SquallError::Internal("COPY TO's query gave no rows".into())),
+            },
+            (Copy::Out { .. }, None) => Err(SquallError::Internal("COPY TO without its query".into())),
+        }
+    }
+
+    /// Where the client's COPY data goes; `None` when no COPY FROM STDIN is under way.
+    pub fn copy_sender(&self) -> Option<crate::copy::from_stdin::CopySender> {
+        self.copy_in.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|(copy, _, _)| copy.sender())
+    }
+
+    /// The client ended its COPY data (CopyDone): the rows loaded, or why none were.
+    pub async fn finish_copy(&self) -> Result<u64> {
+        let taken = self.copy_in.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some((copy, entry, started)) = taken else {
+            return Err(SquallError::Internal("CopyDone without a COPY in progress".into()));
+        };
+        let result = copy.finish().await;
+        self.log_copy(entry, started, &result);
+        result
+    }
+
+    /// The client gave up its COPY (CopyFail, or the connection closed): nothing is loaded.
+    pub async fn abort_copy(&self, message: String) -> SquallError {
+        let taken = self.copy_in.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some((copy, entry, started)) = taken else {
+            return SquallError::QueryCanceled(format!("COPY from stdin failed: {message}"));
+        };
+        let error = copy.abort(message).await;
+        self.log_copy(entry, started, &Err::<u64, _>(SquallError::QueryCanceled(String::new())));
+        error
+    }
+
+    fn log_copy(&self, entry: crate::query_log::Entry, started: std::time::Instant, result: &Result<u64>) {
+        let duration_ms = started.elapsed().as_millis() as i64;
+        let entry = match result {
+            Ok(rows) => crate::query_log::Entry { duration_ms, rows: Some(*rows as i64), ..entry },
+            Err(e) => crate::query_log::Entry { duration_ms, sqlstate: crate::frontend::errors::classify(e).0.to_string(), ..entry },
+        };
+        self.engine.query_log.record(&entry);
+    }
+
     async fn plan_statement(&self, statement: &Statement) -> Result<Prepared> {
+        if let Statement::Sql(sql) = statement {
+            if crate::copy::is_copy(sql) {
+                return self.plan_copy(sql).await;
+            }
+        }
         let sql = match statement {
             // `statement_timeout` is squall's, not a DataFusion setting.
             Statement::Sql(sql) if crate::interrupts::is_show_statement_timeout(sql) => {
@@ -303,7 +393,7 @@ impl Session {
                  created_at, holdout_accuracy, holdout_r2 FROM squall.models WHERE current ORDER BY name"
                 .to_string(),
             Statement::Command(command) => {
-                return Ok(Prepared { sql: String::new(), plan: None, command: Some(command.clone()), uses: Default::default() });
+                return Ok(Prepared { sql: String::new(), plan: None, command: Some(command.clone()), uses: Default::default(), copy: None });
             }
         };
         let (plan, uses) = self.plan_sql_using(&sql).await?;
@@ -312,7 +402,19 @@ impl Session {
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_) => plan,
             query => crate::pg_types::with_postgres_types(query)?,
         };
-        Ok(Prepared { sql, plan: Some(plan), command: None, uses })
+        Ok(Prepared { sql, plan: Some(plan), command: None, uses, copy: None })
+    }
+
+    async fn plan_copy(&self, sql: &str) -> Result<Prepared> {
+        let copy = crate::copy::parse(sql)?;
+        let (plan, uses) = match &copy {
+            crate::copy::Copy::In { table, .. } => (None, crate::access::checks::Uses { inserts: Some(table.clone()), ..Default::default() }),
+            crate::copy::Copy::Out { query, .. } => {
+                let (plan, uses) = self.plan_sql_using(query).await?;
+                (Some(crate::pg_types::with_postgres_types(plan)?), uses)
+            }
+        };
+        Ok(Prepared { sql: sql.to_string(), plan, command: None, uses, copy: Some(copy) })
     }
 
     /// Plans standard SQL. DataFusion's own parser reads its extension `CREATE EXTERNAL TABLE`;

@@ -5,6 +5,7 @@
 mod access;
 mod cancel;
 mod cluster;
+mod copy;
 mod errors;
 mod models;
 mod processes;

@@ -7,13 +7,18 @@ use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::{stream, StreamExt};
 use pgwire::api::portal::Format;
-use pgwire::api::results::{QueryResponse, Response, Tag};
+use pgwire::api::results::{CopyResponse, QueryResponse, Response, Tag};
+use pgwire::messages::copy::CopyData;
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
 use super::errors::to_pg_error;
+use crate::copy::to_stdout::RowWriter;
 use crate::error::SquallError;
+
+/// The overall format code of COPY's text and CSV formats.
+const COPY_TEXT: i8 = 0;
 use crate::session::Output;
 
 pub async fn to_response(output: Output, format: &Format, options: Arc<FormatOptions>) -> PgWireResult<Response> {
@@ -32,6 +37,31 @@ pub async fn to_response(output: Output, format: &Format, options: Arc<FormatOpt
         }
         Output::TransactionStart => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
         Output::TransactionEnd { tag } => Ok(Response::TransactionEnd(Tag::new(tag))),
+        Output::CopyIn { columns } => Ok(Response::CopyIn(CopyResponse::new(COPY_TEXT, columns, stream::empty()))),
+        Output::CopyOut { schema, mut rows, options } => {
+            let mut writer = RowWriter::new(&schema, options)?;
+            // As for rows: a failing query fails before the copy starts.
+            let first = match rows.next().await {
+                Some(Err(e)) => return Err(to_pg_error(&SquallError::from(e))),
+                other => other,
+            };
+            let batches = stream::iter(first).chain(rows).map(Some).chain(stream::once(async { None }));
+            let data = batches
+                .map(move |batch| -> Vec<PgWireResult<CopyData>> {
+                    let lines = match batch {
+                        Some(Ok(batch)) => writer.rows(&batch),
+                        Some(Err(e)) => return vec![Err(to_pg_error(&SquallError::from(e)))],
+                        // The end: a header still here had no row to travel with.
+                        None => Ok(writer.take_header().into_iter().collect()),
+                    };
+                    match lines {
+                        Ok(lines) => lines.into_iter().map(|line| Ok(CopyData::new(line))).collect(),
+                        Err(e) => vec![Err(e)],
+                    }
+                })
+                .flat_map(stream::iter);
+            Ok(Response::CopyOut(CopyResponse::new(COPY_TEXT, schema.fields().len(), data)))
+        }
         Output::Rows { schema, mut rows } => {
             let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, Some(options))?);
             // Distributed queries fail when their stream is first polled; reading the first batch

@@ -16,6 +16,7 @@ pub fn classify(error: &SquallError) -> (&'static str, String) {
         SquallError::DuplicateTable(m) => ("42P07", m.clone()),
         SquallError::DuplicateObject(m) => ("42710", m.clone()),
         SquallError::ObjectInUse(m) => ("55006", m.clone()),
+        SquallError::WithContext { code, message, .. } => (code, message.clone()),
         SquallError::UndefinedObject(m) => ("42704", m.clone()),
         SquallError::InsufficientPrivilege(m) => ("42501", m.clone()),
         SquallError::UndefinedColumn(m) => ("42703", m.clone()),
@@ -35,7 +36,11 @@ pub fn classify(error: &SquallError) -> (&'static str, String) {
 
 pub fn to_pg_error(error: &SquallError) -> PgWireError {
     let (code, message) = classify(error);
-    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message)))
+    let mut info = ErrorInfo::new("ERROR".into(), code.into(), message);
+    if let SquallError::WithContext { context, .. } = error {
+        info.where_context = Some(context.clone());
+    }
+    PgWireError::UserError(Box::new(info))
 }
 
 /// The SQLSTATE and message for an error DataFusion or Ballista reported (also inside a stream).

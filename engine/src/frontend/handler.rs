@@ -11,6 +11,9 @@ use datafusion::logical_expr::LogicalPlan;
 use futures::{Sink, SinkExt};
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::CancelHandler;
+use pgwire::api::copy::CopyHandler;
+use pgwire::api::results::Tag;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, Response};
@@ -55,6 +58,10 @@ impl PgWireServerHandlers for Handlers {
     /// Asked once per connection: the authenticator holds that connection's SCRAM exchange.
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         Arc::new(Authenticator::new(self.queries.parser.engine.users.clone(), self.keys.clone()))
+    }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        self.queries.clone()
     }
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
@@ -172,6 +179,47 @@ impl ExtendedQueryHandler for QueryHandler {
             log_failure(&info.code, &info.message, &prepared.sql);
         }
         result
+    }
+}
+
+/// The data of a COPY FROM STDIN, after the statement's CopyInResponse.
+#[async_trait]
+impl CopyHandler for QueryHandler {
+    async fn on_copy_data<C>(&self, client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(sender) = self.parser.session(client).copy_sender() {
+            sender.send(copy_data.data).await;
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.parser.session(client);
+        match session.finish_copy().await {
+            Ok(rows) => {
+                client.send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(rows as usize).into())).await?;
+                Ok(())
+            }
+            Err(e) => Err(to_pg_error(&e)),
+        }
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        to_pg_error(&self.parser.session(client).abort_copy(fail.message).await)
     }
 }
 
