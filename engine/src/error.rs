@@ -41,6 +41,9 @@ pub enum SquallError {
     /// (`COPY t, line 3, column a: "x"`).
     #[error("{message}")]
     WithContext { code: &'static str, message: String, context: String },
+    /// A parameter that cannot be changed, e.g. `SET server_version` (55P02).
+    #[error("{0}")]
+    CantChangeRuntimeParam(String),
     /// The statement names an object of the wrong kind, e.g. DROP TABLE on a view (42809).
     #[error("{0}")]
     WrongObjectType(String),

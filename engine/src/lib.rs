@@ -25,6 +25,8 @@ pub mod session;
 pub mod statement_jobs;
 pub mod access;
 pub mod copy;
+pub mod pg_settings;
+pub mod sql_rewrites;
 mod statements;
 pub mod system_tables;
 pub mod tables;

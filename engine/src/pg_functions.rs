@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, StringArray};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
 use datafusion::prelude::SessionContext;
@@ -16,7 +16,137 @@ pub fn register(ctx: &SessionContext) {
     // squall does not know the signatures of the functions pg_proc lists: NULL, "unknown".
     ctx.register_udf(per_oid("pg_get_function_result", DataType::Utf8, |n| Arc::new(StringArray::new_null(n))));
     ctx.register_udf(per_oid("pg_get_function_arguments", DataType::Utf8, |n| Arc::new(StringArray::new_null(n))));
+    ctx.register_udf(per_oid("pg_collation_is_visible", DataType::Boolean, |n| Arc::new(BooleanArray::from(vec![true; n]))));
+    // squall has no sequences: no column is serial (SQLAlchemy's column introspection asks).
+    ctx.register_udf(create_udf(
+        "pg_get_serial_sequence",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let rows = ColumnarValue::values_to_arrays(args)?.first().map_or(1, |a| a.len());
+            Ok(ColumnarValue::Array(Arc::new(StringArray::new_null(rows))))
+        }),
+    ));
+    ctx.register_udf(json_build_object());
+    ctx.register_udf(to_regtype());
+    ctx.register_udf(crate::sql_rewrites::like_escape_udf());
+    // Drivers and BI tools parse `version()` as PostgreSQL's "PostgreSQL <major>.<minor> ..."
+    // (SQLAlchemy refuses to connect otherwise); DataFusion's own says "Apache DataFusion ...".
+    ctx.register_udf(create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(datafusion::scalar::ScalarValue::Utf8(Some(version_string()))))),
+    ));
 }
+
+/// `json_build_object(key, value, ...)`: a JSON object as text, values as JSON strings, numbers,
+/// booleans or null (what introspection queries build; squall has no json type of its own).
+fn json_build_object() -> ScalarUDF {
+    use datafusion::logical_expr::{ScalarFunctionArgs, ScalarUDFImpl, Signature};
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct JsonBuildObject(Signature);
+    impl ScalarUDFImpl for JsonBuildObject {
+        fn name(&self) -> &str {
+            "json_build_object"
+        }
+        fn signature(&self) -> &Signature {
+            &self.0
+        }
+        fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+            Ok(DataType::Utf8)
+        }
+        fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+            let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+            let rows = args.number_rows;
+            let mut out = Vec::with_capacity(rows);
+            for row in 0..rows {
+                let mut object = serde_json::Map::new();
+                for pair in arrays.chunks(2) {
+                    let key = datafusion::arrow::util::display::array_value_to_string(&pair[0], row)?;
+                    let value = match pair.get(1) {
+                        Some(v) if v.is_null(row) => serde_json::Value::Null,
+                        Some(v) => match v.data_type() {
+                            DataType::Boolean => serde_json::Value::Bool(datafusion::common::cast::as_boolean_array(v)?.value(row)),
+                            t if t.is_numeric() => datafusion::arrow::util::display::array_value_to_string(v, row)?
+                                .parse::<serde_json::Number>()
+                                .map(serde_json::Value::Number)
+                                .unwrap_or(serde_json::Value::Null),
+                            _ => serde_json::Value::String(datafusion::arrow::util::display::array_value_to_string(v, row)?),
+                        },
+                        None => serde_json::Value::Null,
+                    };
+                    object.insert(key, value);
+                }
+                out.push(Some(serde_json::Value::Object(object).to_string()));
+            }
+            Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
+        }
+    }
+    ScalarUDF::new_from_impl(JsonBuildObject(Signature::variadic_any(Volatility::Stable)))
+}
+
+/// `to_regtype(name)`: the oid of a built-in type, NULL for any other name (psycopg and
+/// SQLAlchemy ask it for hstore and json to decide what they may use).
+fn to_regtype() -> ScalarUDF {
+    create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let names = ColumnarValue::values_to_arrays(args)?;
+            let names = datafusion::common::cast::as_string_array(&names[0])?;
+            let oids: Int32Array = names.iter().map(|n| n.and_then(builtin_type_oid)).collect();
+            Ok(ColumnarValue::Array(Arc::new(oids)))
+        }),
+    )
+}
+
+/// PostgreSQL's oids of its built-in types, by their names and SQL spellings.
+fn builtin_type_oid(name: &str) -> Option<i32> {
+    let name = name.trim().trim_start_matches("pg_catalog.").to_ascii_lowercase();
+    Some(match name.as_str() {
+        "bool" | "boolean" => 16,
+        "bytea" => 17,
+        "char" => 18,
+        "name" => 19,
+        "int8" | "bigint" => 20,
+        "int2" | "smallint" => 21,
+        "int4" | "integer" | "int" => 23,
+        "text" => 25,
+        "oid" => 26,
+        "json" => 114,
+        "float4" | "real" => 700,
+        "float8" | "double precision" => 701,
+        "bpchar" | "character" => 1042,
+        "varchar" | "character varying" => 1043,
+        "date" => 1082,
+        "time" | "time without time zone" => 1083,
+        "timestamp" | "timestamp without time zone" => 1114,
+        "timestamptz" | "timestamp with time zone" => 1184,
+        "interval" => 1186,
+        "numeric" | "decimal" => 1700,
+        "uuid" => 2950,
+        "jsonb" => 3802,
+        _ => return None,
+    })
+}
+
+/// The PostgreSQL version squall speaks as (the one pgwire reports in `server_version`), then
+/// what squall really is.
+pub fn version_string() -> String {
+    format!(
+        "PostgreSQL {POSTGRES_VERSION} on {}-linux, squall {} (Apache DataFusion and Ballista 55)",
+        std::env::consts::ARCH,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The PostgreSQL protocol and SQL level squall presents to clients.
+pub const POSTGRES_VERSION: &str = "16.6";
 
 /// A function of one oid whose answer does not depend on it: `values(n)` gives n answers.
 fn per_oid(name: &str, returns: DataType, values: fn(usize) -> ArrayRef) -> ScalarUDF {

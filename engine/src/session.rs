@@ -100,6 +100,8 @@ pub struct Session {
     pub(crate) interrupts: crate::interrupts::Interrupts,
     /// `SET statement_timeout`: `None` (0) means no limit.
     statement_timeout: std::sync::Mutex<Option<std::time::Duration>>,
+    /// PostgreSQL's session parameters (DateStyle, search_path, ...).
+    pub(crate) pg_settings: crate::pg_settings::PgSettings,
     /// The COPY FROM STDIN whose data the client is sending, with its query-log entry.
     copy_in: std::sync::Mutex<Option<(crate::copy::from_stdin::CopyIn, crate::query_log::Entry, std::time::Instant)>>,
 }
@@ -110,9 +112,13 @@ impl Session {
         let state = SessionStateBuilder::new_from_existing(engine.base.state())
             .with_session_id(uuid::Uuid::new_v4().to_string())
             .build();
+        let pg_settings = crate::pg_settings::PgSettings::default();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.register_udf(pg_settings.current_setting_udf());
         Self {
             engine,
-            ctx: SessionContext::new_with_state(state),
+            ctx,
+            pg_settings,
             user,
             client,
             notices: Default::default(),
@@ -304,6 +310,7 @@ impl Session {
         }
         match (&prepared.command, &prepared.plan) {
             (Some(command), _) if crate::access::commands::handles(command) => crate::access::commands::run(self, command).await,
+            (Some(Command::Savepoint { action, .. }), _) => Ok(Output::Done { tag: action.tag(), rows: None }),
             (Some(command), _) if crate::cluster::handles(command) => crate::cluster::run(self, command).await,
             (Some(command), _) => crate::models::run(self, command).await,
             (None, Some(plan)) => {
@@ -385,6 +392,10 @@ impl Session {
             Statement::Sql(sql) if crate::interrupts::is_show_statement_timeout(sql) => {
                 format!("SELECT '{}' AS statement_timeout", crate::interrupts::show_timeout(self.statement_timeout()))
             }
+            Statement::Sql(sql) if crate::pg_settings::shown_parameter(sql).is_some() => {
+                let name = crate::pg_settings::shown_parameter(sql).expect("checked");
+                format!("SELECT '{}' AS \"{name}\"", self.pg_settings.get(&name)?.replace('\'', "''"))
+            }
             Statement::Sql(sql) => sql.clone(),
             // Commands that read state are queries over the system tables.
             Statement::Command(Command::ShowExecutors) => "SELECT * FROM squall.executors ORDER BY id".to_string(),
@@ -443,6 +454,21 @@ impl Session {
                     if let SqlStatement::StartTransaction { begin, .. } = &mut statement {
                         *begin = false;
                     }
+                    // `SET [SESSION CHARACTERISTICS AS] TRANSACTION ...` (JDBC's
+                    // setTransactionIsolation): every squall statement is atomic on its own
+                    // whatever the level (README: transactions), so the level is only recorded.
+                    if let SqlStatement::Set(datafusion::sql::sqlparser::ast::Set::SetTransaction { .. }) = &statement {
+                        return Box::pin(self.plan_sql_using("SET transaction_isolation = 'read committed'")).await;
+                    }
+                    // `SET TIME ZONE x` is `SET timezone = x`, which DataFusion does not plan.
+                    if let SqlStatement::Set(datafusion::sql::sqlparser::ast::Set::SetTimeZone { value, .. }) = &statement {
+                        return Box::pin(self.plan_sql_using(&format!("SET timezone = {value}"))).await;
+                    }
+                    // squall's rewrites can hoist subqueries out of CASE into the projection,
+                    // where the compatibility parser's rules (run again) treat them as it does
+                    // any other: a correlated lookup DataFusion cannot plan becomes NULL.
+                    crate::sql_rewrites::rewrite(&mut statement);
+                    let mut statement = self.engine.pg_parser.rewrite(statement);
                     let models = crate::models::references::resolve(&mut statement, &self.engine.models)?;
                     uses = crate::access::checks::Uses::of(&statement, models);
                     DfStatement::Statement(Box::new(statement))

@@ -9,7 +9,7 @@ mod commands;
 mod split;
 mod words;
 
-pub use commands::{Command, Grant, ObjectKind, Privilege, TrainModel, UserOptions};
+pub use commands::{Command, Grant, ObjectKind, Privilege, Savepoint, TrainModel, UserOptions};
 
 /// One statement of a request.
 #[derive(Debug, Clone, PartialEq)]

@@ -43,4 +43,11 @@ pub fn session_config() -> SessionConfig {
         // See the module docs: plain string layouts.
         .set_bool("datafusion.execution.parquet.schema_force_view_types", false)
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+        // The session time zone, as PostgreSQL's TimeZone (which squall reports as Etc/UTC):
+        // without one DataFusion reads TIMESTAMPTZ as a timestamp without zone and now() has
+        // none, so clients were told `timestamp` and lost the zone.
+        .set_str("datafusion.execution.time_zone", SESSION_TIME_ZONE)
 }
+
+/// UTC, written as Arrow's zone parser reads it on every node.
+pub const SESSION_TIME_ZONE: &str = "+00:00";

@@ -16,6 +16,7 @@ pub fn classify(error: &SquallError) -> (&'static str, String) {
         SquallError::DuplicateTable(m) => ("42P07", m.clone()),
         SquallError::DuplicateObject(m) => ("42710", m.clone()),
         SquallError::ObjectInUse(m) => ("55006", m.clone()),
+        SquallError::CantChangeRuntimeParam(m) => ("55P02", m.clone()),
         SquallError::WithContext { code, message, .. } => (code, message.clone()),
         SquallError::UndefinedObject(m) => ("42704", m.clone()),
         SquallError::InsufficientPrivilege(m) => ("42501", m.clone()),

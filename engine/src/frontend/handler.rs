@@ -119,6 +119,19 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        // `DEALLOCATE name` (psycopg, pgjdbc) names a statement the connection prepared through
+        // the protocol, which pgwire keeps: it is dropped there.
+        if let Some(target) = deallocated(query) {
+            let store = client.portal_store();
+            return Ok(vec![match target {
+                Deallocate::All => Response::Execution(Tag::new("DEALLOCATE ALL")),
+                Deallocate::Named(name) if store.get_statement(&name).is_some() => {
+                    store.rm_statement(&name);
+                    Response::Execution(Tag::new("DEALLOCATE"))
+                }
+                Deallocate::Named(name) => Response::Error(Box::new(ErrorInfo::new("ERROR".into(), "26000".into(), format!("prepared statement \"{name}\" does not exist")))),
+            }]);
+        }
         let session = self.parser.session(client);
         let options = format_options(client);
         let mut responses = Vec::new();
@@ -259,6 +272,30 @@ impl QueryParser for Parser {
             Some(schema) => arrow_schema_to_pg_fields(&schema, format.unwrap_or(&Format::UnifiedText), None),
             None => Ok(vec![]),
         }
+    }
+}
+
+enum Deallocate {
+    All,
+    Named(String),
+}
+
+/// The target of a `DEALLOCATE [PREPARE] name | ALL` statement.
+fn deallocated(query: &str) -> Option<Deallocate> {
+    let words: Vec<&str> = query.trim().trim_end_matches(';').split_whitespace().collect();
+    let rest = match words.as_slice() {
+        [first, rest @ ..] if first.eq_ignore_ascii_case("deallocate") => rest,
+        _ => return None,
+    };
+    let rest = match rest {
+        [prepare, rest @ ..] if prepare.eq_ignore_ascii_case("prepare") => rest,
+        rest => rest,
+    };
+    match rest {
+        [all] if all.eq_ignore_ascii_case("all") => Some(Deallocate::All),
+        [name] if name.starts_with('"') => Some(Deallocate::Named(name.trim_matches('"').to_string())),
+        [name] => Some(Deallocate::Named(name.to_lowercase())),
+        _ => None,
     }
 }
 

@@ -42,6 +42,17 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan) -> 
             session.set_statement_timeout(None);
             Ok(Output::Done { tag: "RESET", rows: None })
         }
+        LogicalPlan::Statement(Statement::SetVariable(set)) if crate::pg_settings::PgSettings::knows(&set.variable) => {
+            session.pg_settings.set(&set.variable, &set.value)?;
+            Ok(Output::Done { tag: "SET", rows: None })
+        }
+        LogicalPlan::Statement(Statement::ResetVariable(reset)) if crate::pg_settings::PgSettings::knows(&reset.variable) => {
+            session.pg_settings.reset(&reset.variable)?;
+            Ok(Output::Done { tag: "RESET", rows: None })
+        }
+        LogicalPlan::Statement(Statement::SetVariable(set)) if !set.variable.contains('.') => {
+            Err(SquallError::UndefinedObject(format!("unrecognized configuration parameter \"{}\"", set.variable)))
+        }
         LogicalPlan::Statement(Statement::SetVariable(set)) => {
             let variable = set.variable.clone();
             session.ctx.execute_logical_plan(LogicalPlan::Statement(Statement::SetVariable(set))).await?;

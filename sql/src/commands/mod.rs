@@ -8,6 +8,7 @@ mod describe_model;
 mod drop_model;
 mod evaluate_model;
 mod grants;
+mod savepoint;
 mod show_cluster;
 mod show_executors;
 mod show_jobs;
@@ -19,6 +20,7 @@ mod users;
 use sqlparser::tokenizer::Token;
 
 pub use grants::{Grant, ObjectKind, Privilege};
+pub use savepoint::Savepoint;
 pub use train_model::TrainModel;
 pub use users::UserOptions;
 
@@ -65,6 +67,8 @@ pub enum Command {
     Grant(Grant),
     /// `REVOKE privileges ON [TABLE | MODEL] names FROM users`
     Revoke(Grant),
+    /// `SAVEPOINT`, `RELEASE SAVEPOINT`, `ROLLBACK TO SAVEPOINT`
+    Savepoint { action: Savepoint, name: String },
 }
 
 type CommandParser = fn(&mut Words) -> Result<Option<Command>, ParseError>;
@@ -85,6 +89,7 @@ const PARSERS: &[CommandParser] = &[
     drop_model::parse,
     users::parse,
     grants::parse,
+    savepoint::parse,
 ];
 
 /// `Ok(None)` when the statement is not a squall command.

@@ -1,0 +1,212 @@
+//! Rewrites of standard SQL that DataFusion does not plan as PostgreSQL does, made on the parsed
+//! statement before planning.
+//!
+//! - `x LIKE p ESCAPE 'c'` (SQLAlchemy writes `NOT LIKE 'pg/_%' ESCAPE '/'`): DataFusion knows
+//!   only the backslash as escape, so the pattern is rewritten at run time by `like_escape(p, 'c')`
+//!   into the same pattern escaped with backslashes.
+//! - A scalar subquery over the system catalogs that is not aggregated (`(SELECT typcollation
+//!   FROM pg_catalog.pg_type WHERE oid = atttypid)`, as SQLAlchemy and pgjdbc write them):
+//!   DataFusion decorrelates only aggregated ones, so the one column is wrapped in `max()`. Catalog
+//!   lookups are by key (one row or none), where that is the same value; user queries are left as
+//!   written, so that a subquery returning several rows stays an error there.
+//! - `CASE WHEN c THEN (SELECT e FROM catalog ... WHERE w) [ELSE NULL] END`, which DataFusion
+//!   cannot plan, becomes `(SELECT max(e) FROM ... WHERE (w) AND (c))`: the same value (NULL when
+//!   `c` does not hold). A correlated lookup in the projection is then what datafusion-pg-catalog's
+//!   rules handle (the caller runs them again): column defaults, identity and collations, which
+//!   squall's tables do not have, read as NULL.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::arrow::array::StringArray;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions_mut, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName,
+    ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
+};
+
+const LIKE_ESCAPE: &str = "like_escape";
+
+/// Applies every rewrite to `statement`.
+pub fn rewrite(statement: &mut Statement) {
+    let _ = visit_expressions_mut(statement, |expr| {
+        if let Some(lookup) = conditional_catalog_lookup(expr) {
+            *expr = lookup;
+        }
+        if let Expr::Subquery(query) = expr {
+            aggregate_catalog_lookup(query);
+        }
+        if let Expr::Like { pattern, escape_char, .. } | Expr::ILike { pattern, escape_char, .. } = expr {
+            if let Some(escape) = escape_char.take() {
+                if matches!(&escape.value, Value::SingleQuotedString(s) if s == "\\") {
+                    return ControlFlow::<()>::Continue(()); // DataFusion's own escape
+                }
+                let original = std::mem::replace(pattern.as_mut(), Expr::value(Value::Null));
+                **pattern = call(LIKE_ESCAPE, vec![original, Expr::Value(escape)]);
+            }
+        }
+        ControlFlow::Continue(())
+    });
+}
+
+/// `CASE WHEN c THEN (catalog subquery) [ELSE NULL] END` as one subquery that also requires `c`.
+fn conditional_catalog_lookup(expr: &Expr) -> Option<Expr> {
+    let Expr::Case { operand: None, conditions, else_result, .. } = expr else { return None };
+    if conditions.len() != 1 || else_result.as_deref().is_some_and(|e| !matches!(e, Expr::Value(v) if v.value == Value::Null)) {
+        return None;
+    }
+    let Expr::Subquery(query) = &conditions[0].result else { return None };
+    let mut query = query.clone();
+    aggregate_catalog_lookup(&mut query);
+    let SetExpr::Select(select) = query.body.as_mut() else { return None };
+    if !matches!(&select.projection[..], [SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }] if has_aggregate(e)) {
+        return None; // not a catalog lookup this module aggregates
+    }
+    let condition = Expr::Nested(Box::new(conditions[0].condition.clone()));
+    select.selection = Some(match select.selection.take() {
+        Some(w) => Expr::BinaryOp { left: Box::new(Expr::Nested(Box::new(w))), op: BinaryOperator::And, right: Box::new(condition) },
+        None => condition,
+    });
+    Some(Expr::Subquery(query))
+}
+
+/// Wraps the single column of an unaggregated scalar subquery over catalog tables in `max()`.
+fn aggregate_catalog_lookup(query: &mut Query) {
+    let SetExpr::Select(select) = query.body.as_mut() else { return };
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    if select.projection.len() != 1 || grouped || select.having.is_some() || select.distinct.is_some() || select.from.is_empty() {
+        return;
+    }
+    let catalog_only = select.from.iter().all(|t| is_catalog(&t.relation) && t.joins.iter().all(|j| is_catalog(&j.relation)));
+    if !catalog_only {
+        return;
+    }
+    let expr = match &mut select.projection[0] {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+        _ => return,
+    };
+    if has_aggregate(expr) {
+        return;
+    }
+    let inner = std::mem::replace(expr, Expr::value(Value::Null));
+    *expr = call("max", vec![inner]);
+}
+
+fn is_catalog(relation: &TableFactor) -> bool {
+    match relation {
+        TableFactor::Table { name, .. } => {
+            let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()).collect();
+            match parts.as_slice() {
+                [schema, _] | [_, schema, _] => schema == "pg_catalog" || schema == "information_schema",
+                [table] => table.starts_with("pg_"),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Whether `expr` calls an aggregate function (the common ones catalog queries use).
+fn has_aggregate(expr: &Expr) -> bool {
+    const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg", "array_agg", "string_agg", "bool_and", "bool_or", "json_agg", "jsonb_agg"];
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(expr, |e| {
+        if let Expr::Function(f) = e {
+            if AGGREGATES.iter().any(|a| f.name.to_string().eq_ignore_ascii_case(a)) {
+                found = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+/// `like_escape(pattern, escape)`: the pattern with `escape` as its escape character, rewritten
+/// to use the backslash.
+pub fn like_escape_udf() -> ScalarUDF {
+    create_udf(
+        LIKE_ESCAPE,
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let patterns = datafusion::common::cast::as_string_array(&arrays[0])?;
+            let escapes = datafusion::common::cast::as_string_array(&arrays[1])?;
+            let out: StringArray = patterns.iter().zip(escapes.iter()).map(|(p, e)| Some(backslashed(p?, e?))).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+/// `pattern` (escaped with `escape`; empty: no escape) escaped with backslashes instead.
+fn backslashed(pattern: &str, escape: &str) -> String {
+    let escape = escape.chars().next();
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            if let Some(next) = chars.next() {
+                out.push('\\');
+                out.push(next);
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+        let mut statement = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap().remove(0);
+        rewrite(&mut statement);
+        statement.to_string()
+    }
+
+    #[test]
+    fn catalog_lookups_are_aggregated_and_user_subqueries_are_not() {
+        assert_eq!(
+            rewritten("SELECT (SELECT t.typname FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid) AS n FROM pg_catalog.pg_attribute a"),
+            "SELECT (SELECT max(t.typname) FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid) AS n FROM pg_catalog.pg_attribute AS a"
+        );
+        let user = "SELECT (SELECT o.id FROM orders AS o WHERE o.c = c.id) FROM customers AS c";
+        assert_eq!(rewritten(user), user);
+        let counted = "SELECT (SELECT count(*) FROM pg_catalog.pg_class) AS n";
+        assert_eq!(rewritten(counted), counted);
+        assert_eq!(rewritten("SELECT 'a' LIKE 'pg/_%' ESCAPE '/'"), "SELECT 'a' LIKE like_escape('pg/_%', '/')");
+    }
+
+    #[test]
+    fn patterns_keep_their_meaning() {
+        assert_eq!(backslashed("pg/_%", "/"), "pg\\_%");
+        assert_eq!(backslashed("a//b", "/"), "a\\/b");
+        assert_eq!(backslashed("a\\b_", "/"), "a\\\\b_");
+        assert_eq!(backslashed("a!%", ""), "a!%");
+    }
+}
