@@ -193,7 +193,7 @@ mod tests {
     fn catalog_lookups_are_aggregated_and_user_subqueries_are_not() {
         assert_eq!(
             rewritten("SELECT (SELECT t.typname FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid) AS n FROM pg_catalog.pg_attribute a"),
-            "SELECT (SELECT max(t.typname) FROM pg_catalog.pg_type AS t WHERE t.oid = a.atttypid) AS n FROM pg_catalog.pg_attribute AS a"
+            "SELECT (SELECT max(t.typname) FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid) AS n FROM pg_catalog.pg_attribute a"
         );
         let user = "SELECT (SELECT o.id FROM orders AS o WHERE o.c = c.id) FROM customers AS c";
         assert_eq!(rewritten(user), user);
