@@ -29,6 +29,7 @@ pub fn register(ctx: &SessionContext) {
         }),
     ));
     ctx.register_udf(json_build_object());
+    ctx.register_udf(pg_expandarray());
     ctx.register_udf(to_regtype());
     ctx.register_udf(crate::sql_rewrites::like_escape_udf());
     // Drivers and BI tools parse `version()` as PostgreSQL's "PostgreSQL <major>.<minor> ..."
@@ -86,6 +87,25 @@ fn json_build_object() -> ScalarUDF {
         }
     }
     ScalarUDF::new_from_impl(JsonBuildObject(Signature::variadic_any(Volatility::Stable)))
+}
+
+/// `information_schema._pg_expandarray(int2vector)`, which pgjdbc's getPrimaryKeys and
+/// getIndexInfo join on: PostgreSQL's set-returning `(x, n)` pairs. squall has no indexes, so
+/// pg_index has no rows to expand and the function is only ever planned: it answers NULL.
+fn pg_expandarray() -> ScalarUDF {
+    use datafusion::arrow::datatypes::{Field, Fields};
+    let fields = Fields::from(vec![Field::new("x", DataType::Int32, true), Field::new("n", DataType::Int32, true)]);
+    let returns = DataType::Struct(fields.clone());
+    create_udf(
+        "_pg_expandarray",
+        vec![DataType::Utf8],
+        returns,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let rows = ColumnarValue::values_to_arrays(args)?.first().map_or(1, |a| a.len());
+            Ok(ColumnarValue::Array(Arc::new(datafusion::arrow::array::StructArray::new_null(fields.clone(), rows))))
+        }),
+    )
 }
 
 /// `to_regtype(name)`: the oid of a built-in type, NULL for any other name (psycopg and

@@ -4,6 +4,8 @@
 //! - `x LIKE p ESCAPE 'c'` (SQLAlchemy writes `NOT LIKE 'pg/_%' ESCAPE '/'`): DataFusion knows
 //!   only the backslash as escape, so the pattern is rewritten at run time by `like_escape(p, 'c')`
 //!   into the same pattern escaped with backslashes.
+//! - `(composite).field` (pgjdbc: `(information_schema._pg_expandarray(i.indkey)).n`), which
+//!   DataFusion's planner does not read, becomes `get_field(composite, 'field')`.
 //! - A scalar subquery over the system catalogs that is not aggregated (`(SELECT typcollation
 //!   FROM pg_catalog.pg_type WHERE oid = atttypid)`, as SQLAlchemy and pgjdbc write them):
 //!   DataFusion decorrelates only aggregated ones, so the one column is wrapped in `max()`. Catalog
@@ -22,7 +24,7 @@ use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName,
+    visit_expressions_mut, AccessExpr, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName,
     ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
 };
 
@@ -33,6 +35,9 @@ pub fn rewrite(statement: &mut Statement) {
     let _ = visit_expressions_mut(statement, |expr| {
         if let Some(lookup) = conditional_catalog_lookup(expr) {
             *expr = lookup;
+        }
+        if let Some(access) = field_access(expr) {
+            *expr = access;
         }
         if let Expr::Subquery(query) = expr {
             aggregate_catalog_lookup(query);
@@ -48,6 +53,18 @@ pub fn rewrite(statement: &mut Statement) {
         }
         ControlFlow::Continue(())
     });
+}
+
+/// `(x).a.b` as `get_field(get_field(x, 'a'), 'b')`.
+fn field_access(expr: &Expr) -> Option<Expr> {
+    let Expr::CompoundFieldAccess { root, access_chain } = expr else { return None };
+    let Expr::Nested(inner) = root.as_ref() else { return None };
+    let mut out = inner.as_ref().clone();
+    for access in access_chain {
+        let AccessExpr::Dot(Expr::Identifier(field)) = access else { return None };
+        out = call("get_field", vec![out, Expr::value(Value::SingleQuotedString(field.value.to_lowercase()))]);
+    }
+    Some(out)
 }
 
 /// `CASE WHEN c THEN (catalog subquery) [ELSE NULL] END` as one subquery that also requires `c`.
@@ -200,6 +217,7 @@ mod tests {
         let counted = "SELECT (SELECT count(*) FROM pg_catalog.pg_class) AS n";
         assert_eq!(rewritten(counted), counted);
         assert_eq!(rewritten("SELECT 'a' LIKE 'pg/_%' ESCAPE '/'"), "SELECT 'a' LIKE like_escape('pg/_%', '/')");
+        assert_eq!(rewritten("SELECT (f(k)).n, (r.keys).x FROM t"), "SELECT get_field(f(k), 'n'), get_field(r.keys, 'x') FROM t");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod data;
 pub mod psql;
 pub mod s3;
 pub mod server;
+pub mod tls;
 pub mod tpch;
 
 pub use server::{Server, ServerBuilder};

@@ -7,6 +7,7 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::squall;
 use squall_tests::data::write_iris_with_ids;
+use squall_tests::tls::write_certificates;
 use squall_tests::Server;
 
 /// Connects as `user` (with `password`, if any) to `host`.
@@ -170,18 +171,6 @@ async fn listening_beyond_this_machine_needs_passwords() {
     connect(&server, "bob", None).await.unwrap();
 }
 
-/// A CA and a server certificate for `localhost` signed by it, made with openssl.
-fn certificates(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=squall test CA"]);
-    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
-    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
-    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"]);
-}
-
 fn psql_with(conninfo: &str, command: &str) -> std::process::Output {
     Command::new("psql").args(["-X", "-v", "ON_ERROR_STOP=1", conninfo, "-c", command]).output().expect("psql")
 }
@@ -189,7 +178,7 @@ fn psql_with(conninfo: &str, command: &str) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_psql() {
     let certs = tempfile::tempdir().unwrap();
-    certificates(certs.path());
+    write_certificates(certs.path());
     let path = |name: &str| certs.path().join(name).to_string_lossy().into_owned();
     let server = squall().executors(0).args(&["--tls-cert", &path("server.pem"), "--tls-key", &path("server.key")]).start();
     for mode in ["sslmode=require".to_string(), format!("sslmode=verify-full sslrootcert={}", path("ca.pem"))] {
@@ -202,7 +191,7 @@ async fn tls_with_psql() {
     }
     // verify-full checks the name: the certificate is for localhost, not for another CA's name.
     let other_ca = tempfile::tempdir().unwrap();
-    certificates(other_ca.path());
+    write_certificates(other_ca.path());
     let conninfo = format!("host=localhost port={} user=squall dbname=squall sslmode=verify-full sslrootcert={}", server.pg_port, other_ca.path().join("ca.pem").display());
     let out = psql_with(&conninfo, "SELECT 1");
     assert!(!out.status.success(), "a certificate from another CA must be refused");

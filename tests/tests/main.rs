@@ -4,6 +4,7 @@
 
 mod access;
 mod cancel;
+mod clients;
 mod cluster;
 mod copy;
 mod errors;
