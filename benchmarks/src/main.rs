@@ -7,6 +7,7 @@
 mod aggregate;
 mod autoscale;
 mod ml;
+mod pgbench;
 mod report;
 mod tpch;
 mod wire;
@@ -33,6 +34,17 @@ enum Benchmark {
     Wire {
         #[arg(long, default_value_t = 1000)]
         iterations: usize,
+    },
+    /// pgbench (SELECT 1 and a 1,000-row lookup; 1 and 8 clients; simple and prepared protocol)
+    /// against squall and a PostgreSQL 15 started here, then COPY FROM STDIN of a CSV file into
+    /// each (needs pgbench, psql and PostgreSQL 15: Debian's postgresql-15).
+    Pgbench {
+        /// Seconds per pgbench run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Rows in the COPY file.
+        #[arg(long, default_value_t = 10_000_000)]
+        copy_rows: usize,
     },
     /// One grouped aggregate over generated Parquet rows: squall (2 executors) vs DataFusion
     /// in-process on the same files.
@@ -97,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let report = match cli.benchmark {
         Benchmark::Wire { iterations } => wire::run(&cli.squall, iterations).await?,
+        Benchmark::Pgbench { seconds, copy_rows } => pgbench::run(&cli.squall, &cli.data, seconds, copy_rows).await?,
         Benchmark::Aggregate { rows, runs } => aggregate::run(&cli.squall, &cli.data, rows, runs).await?,
         Benchmark::Ml { rows, runs } => ml::run(&cli.squall, &cli.data, rows, runs).await?,
         Benchmark::Tpch { .. } => unreachable!("handled above"),

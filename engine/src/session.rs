@@ -467,8 +467,7 @@ impl Session {
                     // squall's rewrites can hoist subqueries out of CASE into the projection,
                     // where the compatibility parser's rules (run again) treat them as it does
                     // any other: a correlated lookup DataFusion cannot plan becomes NULL.
-                    crate::sql_rewrites::rewrite(&mut statement);
-                    let mut statement = self.engine.pg_parser.rewrite(statement);
+                    let mut statement = if crate::sql_rewrites::rewrite(&mut statement) { self.engine.pg_parser.rewrite(statement) } else { statement };
                     let models = crate::models::references::resolve(&mut statement, &self.engine.models)?;
                     uses = crate::access::checks::Uses::of(&statement, models);
                     DfStatement::Statement(Box::new(statement))

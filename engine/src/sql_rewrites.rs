@@ -30,17 +30,20 @@ use datafusion::sql::sqlparser::ast::{
 
 const LIKE_ESCAPE: &str = "like_escape";
 
-/// Applies every rewrite to `statement`.
-pub fn rewrite(statement: &mut Statement) {
+/// Applies every rewrite to `statement`; whether any changed it.
+pub fn rewrite(statement: &mut Statement) -> bool {
+    let mut changed = false;
     let _ = visit_expressions_mut(statement, |expr| {
         if let Some(lookup) = conditional_catalog_lookup(expr) {
             *expr = lookup;
+            changed = true;
         }
         if let Some(access) = field_access(expr) {
             *expr = access;
+            changed = true;
         }
         if let Expr::Subquery(query) = expr {
-            aggregate_catalog_lookup(query);
+            changed |= aggregate_catalog_lookup(query);
         }
         if let Expr::Like { pattern, escape_char, .. } | Expr::ILike { pattern, escape_char, .. } = expr {
             if let Some(escape) = escape_char.take() {
@@ -49,10 +52,12 @@ pub fn rewrite(statement: &mut Statement) {
                 }
                 let original = std::mem::replace(pattern.as_mut(), Expr::value(Value::Null));
                 **pattern = call(LIKE_ESCAPE, vec![original, Expr::Value(escape)]);
+                changed = true;
             }
         }
         ControlFlow::Continue(())
     });
+    changed
 }
 
 /// `(x).a.b` as `get_field(get_field(x, 'a'), 'b')`.
@@ -88,26 +93,28 @@ fn conditional_catalog_lookup(expr: &Expr) -> Option<Expr> {
     Some(Expr::Subquery(query))
 }
 
-/// Wraps the single column of an unaggregated scalar subquery over catalog tables in `max()`.
-fn aggregate_catalog_lookup(query: &mut Query) {
-    let SetExpr::Select(select) = query.body.as_mut() else { return };
+/// Wraps the single column of an unaggregated scalar subquery over catalog tables in `max()`;
+/// whether it did.
+fn aggregate_catalog_lookup(query: &mut Query) -> bool {
+    let SetExpr::Select(select) = query.body.as_mut() else { return false };
     let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
     if select.projection.len() != 1 || grouped || select.having.is_some() || select.distinct.is_some() || select.from.is_empty() {
-        return;
+        return false;
     }
     let catalog_only = select.from.iter().all(|t| is_catalog(&t.relation) && t.joins.iter().all(|j| is_catalog(&j.relation)));
     if !catalog_only {
-        return;
+        return false;
     }
     let expr = match &mut select.projection[0] {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
-        _ => return,
+        _ => return false,
     };
     if has_aggregate(expr) {
-        return;
+        return false;
     }
     let inner = std::mem::replace(expr, Expr::value(Value::Null));
     *expr = call("max", vec![inner]);
+    true
 }
 
 fn is_catalog(relation: &TableFactor) -> bool {
