@@ -447,7 +447,7 @@ impl Session {
             {
                 statements.pop_front().expect("one statement")
             }
-            _ => match self.engine.pg_parser.parse(sql) {
+            _ => match self.engine.pg_parser.parse(crate::sql_rewrites::regproc_literals_as_names(sql).as_deref().unwrap_or(sql)) {
                 Ok(mut statements) if statements.len() == 1 => {
                     let mut statement = statements.remove(0);
                     // PostgreSQL's BEGIN means START TRANSACTION, which is the form DataFusion plans.

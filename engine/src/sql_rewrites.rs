@@ -1,5 +1,9 @@
 //! Rewrites of standard SQL that DataFusion does not plan as PostgreSQL does, made on the parsed
-//! statement before planning.
+//! statement before planning (and one on the text, before parsing).
+//!
+//! - `'name'::regproc` (pgjdbc's getTypeInfo: `typinput = 'array_in'::regproc`) is the bare
+//!   name: the pg_catalog emulation keeps `typinput`/`typoutput` as function names, and its own
+//!   rewrite of the cast into an oid lookup would compare a name with a number.
 //!
 //! - `x LIKE p ESCAPE 'c'` (SQLAlchemy writes `NOT LIKE 'pg/_%' ESCAPE '/'`): DataFusion knows
 //!   only the backslash as escape, so the pattern is rewritten at run time by `like_escape(p, 'c')`
@@ -29,6 +33,33 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 const LIKE_ESCAPE: &str = "like_escape";
+
+/// `sql` with every `'name'::regproc` written `'name'` (see the module docs); `None` if there is
+/// none, which a substring test decides for nearly every statement.
+pub fn regproc_literals_as_names(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    if !sql.to_ascii_lowercase().contains("regproc") {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    let mut changed = false;
+    while i < tokens.len() {
+        let is_regproc_cast = matches!(&tokens[i], Token::SingleQuotedString(_))
+            && matches!(tokens.get(i + 1), Some(Token::DoubleColon))
+            && matches!(tokens.get(i + 2), Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("regproc"));
+        out.push(tokens[i].clone());
+        if is_regproc_cast {
+            i += 3;
+            changed = true;
+        } else {
+            i += 1;
+        }
+    }
+    changed.then(|| out.iter().map(|t| t.to_string()).collect())
+}
 
 /// Applies every rewrite to `statement`; whether any changed it.
 pub fn rewrite(statement: &mut Statement) -> bool {
@@ -225,6 +256,15 @@ mod tests {
         assert_eq!(rewritten(counted), counted);
         assert_eq!(rewritten("SELECT 'a' LIKE 'pg/_%' ESCAPE '/'"), "SELECT 'a' LIKE like_escape('pg/_%', '/')");
         assert_eq!(rewritten("SELECT (f(k)).n, (r.keys).x FROM t"), "SELECT get_field(f(k), 'n'), get_field(r.keys, 'x') FROM t");
+    }
+
+    #[test]
+    fn regproc_literals_become_names() {
+        assert_eq!(
+            regproc_literals_as_names("SELECT t.typname FROM pg_type t WHERE t.typinput = 'array_in'::regproc AND x = 'a'").as_deref(),
+            Some("SELECT t.typname FROM pg_type t WHERE t.typinput = 'array_in' AND x = 'a'")
+        );
+        assert_eq!(regproc_literals_as_names("SELECT 1"), None);
     }
 
     #[test]

@@ -109,7 +109,7 @@ async fn jdbc() {
     assert_checks(
         &out,
         &[
-            "DatabaseMetaData getTables, getColumns, getSchemas, getPrimaryKeys",
+            "DatabaseMetaData getTables, getColumns, getSchemas, getPrimaryKeys, getTypeInfo",
             "PreparedStatement with ? parameters, text and binary",
             "fetch size (portal row limits)",
             "errors carry SQLSTATE",

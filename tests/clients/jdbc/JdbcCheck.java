@@ -33,7 +33,10 @@ public class JdbcCheck {
             try (ResultSet rs = md.getSchemas()) { while (rs.next()) schemas.add(rs.getString(1)); }
             check(schemas.containsAll(List.of("public", "squall")), "getSchemas: " + schemas);
             try (ResultSet rs = md.getPrimaryKeys(null, "public", "items")) { check(!rs.next(), "getPrimaryKeys is empty"); }
-            ok("DatabaseMetaData getTables, getColumns, getSchemas, getPrimaryKeys");
+            Map<String, Integer> types = new HashMap<>();
+            try (ResultSet rs = md.getTypeInfo()) { while (rs.next()) types.put(rs.getString("TYPE_NAME"), rs.getInt("DATA_TYPE")); }
+            check(types.get("int8") == Types.BIGINT && types.get("text") == Types.VARCHAR && types.get("timestamptz") == Types.TIMESTAMP, "getTypeInfo: " + types.size() + " types");
+            ok("DatabaseMetaData getTables, getColumns, getSchemas, getPrimaryKeys, getTypeInfo");
 
             try (PreparedStatement ps = c.prepareStatement("SELECT id, name, price, added FROM items WHERE id = ?")) {
                 for (int round = 0; round < 3; round++) { // text at first, binary once prepared
