@@ -337,6 +337,9 @@ impl Session {
                 *self.copy_in.lock().unwrap_or_else(|p| p.into_inner()) = Some((copy_in, entry, std::time::Instant::now()));
                 Ok(Output::CopyIn { columns })
             }
+            (Copy::Out { options, .. }, _) if options.kind == crate::copy::format::Kind::Binary => {
+                Err(SquallError::Unsupported("COPY TO in binary format is not supported: use text or csv".into()))
+            }
             (Copy::Out { options, .. }, Some(plan)) => match statements::execute(self, "", plan.clone()).await? {
                 Output::Rows { schema, rows } => Ok(Output::CopyOut { schema, rows, options: options.clone() }),
                 _ => Err(SquallError::Internal("COPY TO's query gave no rows".into())),

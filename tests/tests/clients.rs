@@ -87,7 +87,7 @@ async fn python_drivers() {
             "psycopg transactions and savepoints",
             "psycopg SCRAM over TLS (verify-full) and grants",
             "psycopg wrong password refused",
-            "asyncpg queries, prepared statements, errors, COPY, SCRAM over TLS",
+            "asyncpg queries, prepared statements, errors, COPY (CSV and binary), SCRAM over TLS",
             "SQLAlchemy inspect: schemas, tables, columns and types, views",
             "pandas read_sql and to_sql, SQLAlchemy text() with parameters",
             "pyodbc SQLTables and SQLColumns",

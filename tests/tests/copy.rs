@@ -99,7 +99,7 @@ async fn copy_from_stdin_loads_atomically_and_copy_to_stdout_reads_back() {
         ("COPY cheap_fruit FROM STDIN", "42809"),
         ("COPY fruit (nosuch) FROM STDIN", "42703"),
         ("COPY fruit FROM '/etc/passwd'", "0A000"),
-        ("COPY fruit FROM STDIN (FORMAT binary)", "0A000"),
+        ("COPY fruit TO STDOUT (FORMAT binary)", "0A000"),
         ("COPY fruit FROM STDIN (FORMAT xml)", "22023"),
     ] {
         let err = server.client().await.copy_in::<_, Bytes>(statement).await.err().unwrap_or_else(|| panic!("{statement} started"));

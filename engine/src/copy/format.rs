@@ -7,6 +7,8 @@
 pub enum Kind {
     Text,
     Csv,
+    /// PostgreSQL's binary COPY format (input only; see `binary`).
+    Binary,
 }
 
 /// The options of a COPY statement that shape its data.
@@ -27,6 +29,7 @@ impl Options {
         match kind {
             Kind::Text => Self { kind, delimiter: b'\t', null: "\\N".into(), header: false, quote: b'"', escape: b'"' },
             Kind::Csv => Self { kind, delimiter: b',', null: String::new(), header: false, quote: b'"', escape: b'"' },
+            Kind::Binary => Self { kind, delimiter: 0, null: String::new(), header: false, quote: 0, escape: 0 },
         }
     }
 }
@@ -121,7 +124,7 @@ impl Decoder {
     fn record_end(&mut self, start: usize) -> Option<usize> {
         let from = self.scanned.max(start);
         match self.options.kind {
-            Kind::Text => {
+            Kind::Text | Kind::Binary => {
                 let found = self.buffer[from..].iter().position(|&b| b == b'\n').map(|p| from + p);
                 self.scanned = found.unwrap_or(self.buffer.len());
                 found
@@ -163,7 +166,7 @@ fn decode(options: &Options, header_pending: &mut bool, ended: &mut bool, raw: &
         return Ok(None);
     }
     let fields = match options.kind {
-        Kind::Text => text_fields(raw, options),
+        Kind::Text | Kind::Binary => text_fields(raw, options),
         Kind::Csv => csv_fields(raw, options),
     }
     .map_err(|message| BadRecord { line, code: "22P04", message })?;

@@ -14,7 +14,8 @@ use datafusion::error::DataFusionError;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use tokio::sync::mpsc;
 
-use super::format::{BadRecord, Decoder, Options, Record};
+use super::binary::BinaryDecoder;
+use super::format::{BadRecord, Decoder, Kind, Options, Record};
 use crate::catalog::Entry;
 use crate::engine::Engine;
 use crate::error::{Result, SquallError};
@@ -138,7 +139,7 @@ async fn load(engine: Arc<Engine>, target: Target, chunks: mpsc::Receiver<Chunk>
 /// and fails the stage so that its file is removed.
 async fn decode(target: Target, mut chunks: mpsc::Receiver<Chunk>, batches: mpsc::Sender<datafusion::error::Result<RecordBatch>>) -> Result<()> {
     let result = async {
-        let mut decoder = Decoder::new(target.options.clone());
+        let mut decoder = InputDecoder::new(&target);
         let mut records = Vec::new();
         loop {
             let more = match chunks.recv().await {
@@ -173,6 +174,35 @@ async fn decode(target: Target, mut chunks: mpsc::Receiver<Chunk>, batches: mpsc
     result
 }
 
+/// The decoder of the COPY's format.
+enum InputDecoder {
+    Text(Decoder),
+    Binary(BinaryDecoder),
+}
+
+impl InputDecoder {
+    fn new(target: &Target) -> Self {
+        match target.options.kind {
+            Kind::Binary => Self::Binary(BinaryDecoder::new(target.columns.iter().map(|&c| target.schema.field(c).data_type().clone()).collect())),
+            _ => Self::Text(Decoder::new(target.options.clone())),
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<Record>) -> Result<(), BadRecord> {
+        match self {
+            Self::Text(d) => d.push(chunk, out),
+            Self::Binary(d) => d.push(chunk, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<Record>) -> Result<(), BadRecord> {
+        match self {
+            Self::Text(d) => d.finish(out),
+            Self::Binary(d) => d.finish(out),
+        }
+    }
+}
+
 /// The records as a batch of the table's columns; a value that does not fit its column's type
 /// fails with its line, column and text.
 fn typed(target: &Target, records: &[Record]) -> Result<RecordBatch> {
@@ -199,6 +229,8 @@ fn typed(target: &Target, records: &[Record]) -> Result<RecordBatch> {
         let text = StringArray::from_iter(records.iter().map(|r| r.fields[position].as_deref()));
         let array: ArrayRef = if field.data_type() == &DataType::Utf8 {
             Arc::new(text.clone())
+        } else if field.data_type() == &DataType::Binary {
+            Arc::new(bytea_from_text(&text))
         } else {
             cast_with_options(&text, field.data_type(), &CastOptions { safe: true, ..Default::default() })?
         };
@@ -216,6 +248,21 @@ fn typed(target: &Target, records: &[Record]) -> Result<RecordBatch> {
         columns.push(array);
     }
     Ok(RecordBatch::try_new(Arc::clone(&target.schema), columns)?)
+}
+
+/// bytea's text input: `\x` then hex digits, or the bytes as written; a malformed hex form is NULL
+/// here, reported by the caller as invalid input.
+fn bytea_from_text(text: &StringArray) -> datafusion::arrow::array::BinaryArray {
+    text.iter()
+        .map(|value| {
+            let value = value?;
+            match value.strip_prefix("\\x") {
+                Some(hex) if hex.len() % 2 == 0 => (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect::<Option<Vec<u8>>>(),
+                Some(_) => None,
+                None => Some(value.as_bytes().to_vec()),
+            }
+        })
+        .collect()
 }
 
 fn not_null(target: &Target, line: u64, column: &str) -> SquallError {

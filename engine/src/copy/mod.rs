@@ -4,6 +4,7 @@
 //! options (FORMAT, DELIMITER, NULL, HEADER, QUOTE, ESCAPE), in both the modern `WITH (...)` and
 //! the older `WITH CSV HEADER` spellings.
 
+pub mod binary;
 pub mod format;
 pub mod from_stdin;
 pub mod to_stdout;
@@ -73,7 +74,7 @@ fn read_options(modern: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<Op
     let mut options = match kind.as_deref() {
         None | Some("text") => Options::new(Kind::Text),
         Some("csv") => Options::new(Kind::Csv),
-        Some("binary") => return Err(SquallError::Unsupported("COPY's binary format is not supported: use text or csv".into())),
+        Some("binary") => Options::new(Kind::Binary),
         Some(other) => return Err(SquallError::InvalidParameter(format!("COPY format \"{other}\" not recognized"))),
     };
     let csv_only = |what: &str, options: &Options| {
@@ -116,9 +117,17 @@ fn read_options(modern: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<Op
                     }
                 }
             }
-            CopyLegacyOption::Binary => return Err(SquallError::Unsupported("COPY's binary format is not supported: use text or csv".into())),
+            CopyLegacyOption::Binary => options = Options::new(Kind::Binary),
             other => return Err(SquallError::Unsupported(format!("COPY option {other} is not supported"))),
         }
+    }
+    if options.kind == Kind::Binary {
+        let text_only = modern.iter().any(|o| matches!(o, CopyOption::Delimiter(_) | CopyOption::Null(_) | CopyOption::Header(true)))
+            || legacy.iter().any(|o| matches!(o, CopyLegacyOption::Delimiter(_) | CopyLegacyOption::Null(_)));
+        if text_only {
+            return Err(SquallError::Syntax("cannot specify DELIMITER, NULL or HEADER in BINARY mode".into()));
+        }
+        return Ok(options);
     }
     if options.delimiter == b'\n' || options.delimiter == b'\r' || (options.kind == Kind::Text && options.delimiter == b'\\') {
         return Err(SquallError::InvalidParameter("COPY delimiter cannot be newline, carriage return or backslash".into()));
@@ -165,7 +174,7 @@ mod tests {
     #[test]
     fn what_is_refused() {
         assert!(matches!(parse("COPY t FROM '/etc/passwd'"), Err(SquallError::Unsupported(_))));
-        assert!(matches!(parse("COPY t FROM STDIN (FORMAT binary)"), Err(SquallError::Unsupported(_))));
+        assert!(matches!(parse("COPY t FROM STDIN (FORMAT binary, DELIMITER ',')"), Err(SquallError::Syntax(_))));
         assert!(matches!(parse("COPY t FROM STDIN (QUOTE '\"')"), Err(SquallError::Unsupported(_))));
         assert!(matches!(parse("COPY t FROM STDIN (FORMAT xml)"), Err(SquallError::InvalidParameter(_))));
         assert!(matches!(parse("COPY t FROM STDIN (FORMAT csv, DELIMITER '\"')"), Err(SquallError::InvalidParameter(_))));

@@ -94,7 +94,8 @@ fn write_line(out: &mut BytesMut, fields: &[Option<Bytes>], options: &Options) {
         }
         match (field, options.kind) {
             (None, _) => out.put_slice(options.null.as_bytes()),
-            (Some(value), Kind::Text) => {
+            // Binary output is refused before any row is written (session::run_copy).
+            (Some(value), Kind::Text | Kind::Binary) => {
                 for &b in value.iter() {
                     match b {
                         b'\\' => out.put_slice(b"\\\\"),

@@ -124,13 +124,25 @@ def check_asyncpg():
         out = io.BytesIO()
         await conn.copy_from_query("SELECT id, note FROM apg_copy ORDER BY id", output=out, format="csv")
         assert out.getvalue() == b"1,a\n2,b\n", out.getvalue()
+        # copy_records_to_table speaks COPY's binary format, one value type after another.
+        await conn.execute("CREATE TABLE apg_binary (i INT, b BIGINT, f DOUBLE, d DECIMAL(10,2), s TEXT, ok BOOLEAN, day DATE, ts TIMESTAMP, tz TIMESTAMPTZ, raw BYTEA)")
+        records = [
+            (1, 2, 1.5, decimal.Decimal("1234.56"), "x", True, datetime.date(2024, 1, 2), datetime.datetime(2024, 1, 2, 3, 4, 5, 6),
+             datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc), b"\xde\xad"),
+            (-5, -6, -0.25, decimal.Decimal("-0.05"), "", False, datetime.date(1999, 12, 31), datetime.datetime(1999, 12, 31, 23, 59, 59),
+             datetime.datetime(2030, 6, 1, tzinfo=datetime.timezone.utc), b""),
+            (None,) * 10,
+        ]
+        assert await conn.copy_records_to_table("apg_binary", records=records) == "COPY 3"
+        back = [tuple(r) for r in await conn.fetch("SELECT * FROM apg_binary ORDER BY i DESC NULLS LAST")]
+        assert back == records, back
         await conn.close()
         tls = await asyncpg.connect(host=HOST, port=PORT, user=USER, password=PASSWORD, database="squall", ssl="require")
         assert await tls.fetchval("SELECT count(*) FROM items") == 3
         await tls.close()
 
     asyncio.run(run())
-    ok("asyncpg queries, prepared statements, errors, COPY, SCRAM over TLS")
+    ok("asyncpg queries, prepared statements, errors, COPY (CSV and binary), SCRAM over TLS")
 
 
 def check_sqlalchemy_pandas():
