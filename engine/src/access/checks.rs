@@ -47,7 +47,7 @@ impl Uses {
 }
 
 /// The table name DataFusion resolves `name` to in squall's one schema (unquoted parts fold to
-/// lower case); names in other schemas (pg_catalog, squall's system tables) give `None`.
+/// lower case); names in other schemas (pg_catalog, squall's system tables) give "".
 pub(crate) fn relation_name(name: &ObjectName) -> String {
     let parts: Vec<String> = name
         .0

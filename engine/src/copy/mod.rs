@@ -50,7 +50,9 @@ pub fn parse(sql: &str) -> Result<Copy> {
     let options = read_options(options, legacy_options)?;
     Ok(match (source, to) {
         (CopySource::Table { table_name, columns }, false) => Copy::In {
-            table: crate::access::checks::relation_name(table_name),
+            // Tables outside squall's schema are not user tables: named as written, they are
+            // then reported as not existing.
+            table: Some(crate::access::checks::relation_name(table_name)).filter(|t| !t.is_empty()).unwrap_or_else(|| table_name.to_string()),
             columns: columns.iter().map(|c| if c.quote_style.is_some() { c.value.clone() } else { c.value.to_lowercase() }).collect(),
             options,
         },
