@@ -406,8 +406,10 @@ impl Session {
             Statement::Command(Command::ShowModels) => "SELECT name, version, algorithm, task, target, features, rows_used, \
                  created_at, holdout_accuracy, holdout_r2 FROM squall.models WHERE current ORDER BY name"
                 .to_string(),
+            // The command's parsed form (passwords masked) is its text in the query log and
+            // SHOW JOBS.
             Statement::Command(command) => {
-                return Ok(Prepared { sql: String::new(), plan: None, command: Some(command.clone()), uses: Default::default(), copy: None });
+                return Ok(Prepared { sql: format!("{command:?}"), plan: None, command: Some(command.clone()), uses: Default::default(), copy: None });
             }
         };
         let (plan, uses) = self.plan_sql_using(&sql).await?;

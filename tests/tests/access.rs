@@ -52,9 +52,13 @@ async fn users_authenticate_with_scram_and_need_grants() {
     assert_eq!(code(&err), "28P01", "{err}");
     assert_eq!(err.as_db_error().unwrap().message(), "password authentication failed for user \"alice\"");
     let alice = connect(&server, "alice", Some("wonder'land")).await.unwrap();
-    // The password is kept only as a SCRAM verifier.
+    // The password is kept only as a SCRAM verifier, and the audit trail has the statement
+    // without it.
     let stored = std::fs::read_to_string(server.data_dir.join("catalog/access.json")).unwrap();
     assert!(stored.contains("SCRAM-SHA-256$4096:") && !stored.contains("wonder"), "{stored}");
+    let logged: Vec<String> = admin.query("SELECT statement FROM squall.query_log", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(logged.iter().any(|s| s.contains("CreateUser") && s.contains("alice")), "{logged:?}");
+    assert!(logged.iter().all(|s| !s.contains("wonder")), "{logged:?}");
 
     // Without grants, alice reads the system tables and nothing else.
     assert_eq!(denied(&alice, "SELECT * FROM orders").await, "permission denied for table orders");
