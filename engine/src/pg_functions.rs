@@ -17,17 +17,10 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(per_oid("pg_get_function_result", DataType::Utf8, |n| Arc::new(StringArray::new_null(n))));
     ctx.register_udf(per_oid("pg_get_function_arguments", DataType::Utf8, |n| Arc::new(StringArray::new_null(n))));
     ctx.register_udf(per_oid("pg_collation_is_visible", DataType::Boolean, |n| Arc::new(BooleanArray::from(vec![true; n]))));
-    // squall has no sequences: no column is serial (SQLAlchemy's column introspection asks).
-    ctx.register_udf(create_udf(
-        "pg_get_serial_sequence",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let rows = ColumnarValue::values_to_arrays(args)?.first().map_or(1, |a| a.len());
-            Ok(ColumnarValue::Array(Arc::new(StringArray::new_null(rows))))
-        }),
-    ));
+    // squall has no sequences and no indexes of its own: no column is serial and no index has a
+    // definition (SQLAlchemy's column and index introspection ask).
+    ctx.register_udf(null_text("pg_get_serial_sequence"));
+    ctx.register_udf(null_text("pg_get_indexdef"));
     ctx.register_udf(json_build_object());
     ctx.register_udf(pg_expandarray());
     ctx.register_udf(to_regtype());
@@ -41,6 +34,28 @@ pub fn register(ctx: &SessionContext) {
         Volatility::Immutable,
         Arc::new(|_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(datafusion::scalar::ScalarValue::Utf8(Some(version_string()))))),
     ));
+}
+
+/// A function of any arguments whose answer is always NULL text.
+fn null_text(name: &'static str) -> ScalarUDF {
+    use datafusion::logical_expr::{ScalarFunctionArgs, ScalarUDFImpl, Signature};
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct NullText(&'static str, Signature);
+    impl ScalarUDFImpl for NullText {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn signature(&self) -> &Signature {
+            &self.1
+        }
+        fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+            Ok(DataType::Utf8)
+        }
+        fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+            Ok(ColumnarValue::Array(Arc::new(StringArray::new_null(args.number_rows))))
+        }
+    }
+    ScalarUDF::new_from_impl(NullText(name, Signature::variadic_any(Volatility::Stable)))
 }
 
 /// `json_build_object(key, value, ...)`: a JSON object as text, values as JSON strings, numbers,

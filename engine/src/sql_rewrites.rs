@@ -10,6 +10,10 @@
 //!   into the same pattern escaped with backslashes.
 //! - `(composite).field` (pgjdbc: `(information_schema._pg_expandarray(i.indkey)).n`), which
 //!   DataFusion's planner does not read, becomes `get_field(composite, 'field')`.
+//! - `unnest(i.indkey)` and `generate_subscripts(i.indkey, 1)` over the catalogs' vector columns
+//!   (`indkey`, `indclass`, `indoption`, `conkey`, `confkey`: SQLAlchemy's primary key, index and
+//!   unique-constraint queries): the pg_catalog emulation keeps them as space-separated text, so
+//!   they are read as integer arrays first.
 //! - A scalar subquery over the system catalogs that is not aggregated (`(SELECT typcollation
 //!   FROM pg_catalog.pg_type WHERE oid = atttypid)`, as SQLAlchemy and pgjdbc write them):
 //!   DataFusion decorrelates only aggregated ones, so the one column is wrapped in `max()`. Catalog
@@ -73,6 +77,10 @@ pub fn rewrite(statement: &mut Statement) -> bool {
             *expr = access;
             changed = true;
         }
+        if let Some(expanded) = catalog_vector_expansion(expr) {
+            *expr = expanded;
+            changed = true;
+        }
         if let Expr::Subquery(query) = expr {
             changed |= aggregate_catalog_lookup(query);
         }
@@ -89,6 +97,46 @@ pub fn rewrite(statement: &mut Statement) -> bool {
         ControlFlow::Continue(())
     });
     changed
+}
+
+/// The catalog columns PostgreSQL types as int2vector/oidvector/int2[], kept as text here.
+const CATALOG_VECTORS: &[&str] = &["indkey", "indclass", "indoption", "indcollation", "conkey", "confkey"];
+
+/// `unnest(v)` / `generate_subscripts(v, 1)` of a catalog vector column `v`, over `v` as an array.
+fn catalog_vector_expansion(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else { return None };
+    let name = function.name.to_string().to_ascii_lowercase();
+    let name = name.trim_start_matches("pg_catalog.");
+    if name != "unnest" && name != "generate_subscripts" {
+        return None;
+    }
+    let FunctionArguments::List(list) = &function.args else { return None };
+    let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(column))) = list.args.first() else { return None };
+    let column_name = match column {
+        Expr::Identifier(i) => i.value.to_ascii_lowercase(),
+        Expr::CompoundIdentifier(parts) => parts.last()?.value.to_ascii_lowercase(),
+        _ => return None,
+    };
+    if !CATALOG_VECTORS.contains(&column_name.as_str()) {
+        return None;
+    }
+    // string_to_array('' ...) is an empty array; the elements are the vector's integers.
+    let array = Expr::Cast {
+        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+        expr: Box::new(call("string_to_array", vec![column.clone(), Expr::value(Value::SingleQuotedString(" ".into()))])),
+        data_type: datafusion::sql::sqlparser::ast::DataType::Array(datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(
+            Box::new(datafusion::sql::sqlparser::ast::DataType::Int(None)),
+            None,
+        )),
+        array: false,
+        format: None,
+    };
+    Some(if name == "unnest" {
+        call("unnest", vec![array])
+    } else {
+        // Subscripts 1..=n, in step with unnest of the same vector.
+        call("unnest", vec![call("generate_series", vec![Expr::value(Value::Number("1".into(), false)), call("cardinality", vec![array])])])
+    })
 }
 
 /// `(x).a.b` as `get_field(get_field(x, 'a'), 'b')`.
@@ -256,6 +304,11 @@ mod tests {
         assert_eq!(rewritten(counted), counted);
         assert_eq!(rewritten("SELECT 'a' LIKE 'pg/_%' ESCAPE '/'"), "SELECT 'a' LIKE like_escape('pg/_%', '/')");
         assert_eq!(rewritten("SELECT (f(k)).n, (r.keys).x FROM t"), "SELECT get_field(f(k), 'n'), get_field(r.keys, 'x') FROM t");
+        assert_eq!(
+            rewritten("SELECT unnest(i.indkey), generate_subscripts(i.indkey, 1) FROM pg_catalog.pg_index i"),
+            "SELECT unnest(CAST(string_to_array(i.indkey, ' ') AS INT[])), \
+             unnest(generate_series(1, cardinality(CAST(string_to_array(i.indkey, ' ') AS INT[])))) FROM pg_catalog.pg_index i"
+        );
     }
 
     #[test]

@@ -156,7 +156,10 @@ def check_sqlalchemy_pandas():
     columns = {c["name"]: str(c["type"]) for c in inspector.get_columns("items")}
     assert columns == {"id": "BIGINT", "name": "TEXT", "price": "DOUBLE PRECISION", "added": "DATE"}, columns
     assert "models" in inspector.get_view_names(schema="squall")
-    ok("SQLAlchemy inspect: schemas, tables, columns and types, views")
+    # squall has no keys: empty answers, as BI tools (Superset) ask them when adding a dataset.
+    assert inspector.get_pk_constraint("items")["constrained_columns"] == []
+    assert inspector.get_foreign_keys("items") == [] and inspector.get_unique_constraints("items") == []
+    ok("SQLAlchemy inspect: schemas, tables, columns and types, views, keys")
     frame = pd.read_sql("SELECT id, name FROM items ORDER BY id", engine)
     assert frame["name"].tolist()[:2] == ["apple", "pear"] and pd.isna(frame["name"][2]) and frame["id"].tolist() == [1, 2, 3], frame
     pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}).to_sql("from_pandas", engine, index=False)
