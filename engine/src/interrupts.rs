@@ -257,12 +257,6 @@ pub fn show_timeout(timeout: Option<Duration>) -> String {
     }
 }
 
-/// Whether `sql` is `SHOW statement_timeout` (any case, optional semicolon).
-pub fn is_show_statement_timeout(sql: &str) -> bool {
-    let words: Vec<String> = sql.trim().trim_end_matches(';').split_whitespace().map(str::to_ascii_lowercase).collect();
-    words == ["show", STATEMENT_TIMEOUT]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,7 +276,5 @@ mod tests {
         assert_eq!(show_timeout(Some(Duration::from_millis(250))), "250ms");
         assert_eq!(show_timeout(Some(Duration::from_secs(5))), "5s");
         assert_eq!(show_timeout(Some(Duration::from_secs(120))), "2min");
-        assert!(is_show_statement_timeout("show STATEMENT_TIMEOUT;"));
-        assert!(!is_show_statement_timeout("show search_path"));
     }
 }

@@ -129,8 +129,9 @@ impl PgSettings {
     }
 }
 
-/// The parameter a `SHOW` statement asks for, if it is one of these (PostgreSQL also spells
-/// some with spaces: `SHOW TIME ZONE`, `SHOW TRANSACTION ISOLATION LEVEL`).
+/// The parameter a `SHOW` statement asks for, if it is one of these or `statement_timeout`
+/// (kept by the session's interrupts); PostgreSQL also spells some with spaces: `SHOW TIME ZONE`,
+/// `SHOW TRANSACTION ISOLATION LEVEL`.
 pub fn shown_parameter(sql: &str) -> Option<String> {
     let words: Vec<String> = sql.trim().trim_end_matches(';').split_whitespace().map(str::to_ascii_lowercase).collect();
     let name = match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
@@ -139,7 +140,7 @@ pub fn shown_parameter(sql: &str) -> Option<String> {
         ["show", name] => name.trim_matches('"').to_string(),
         _ => return None,
     };
-    PgSettings::knows(&name).then_some(name)
+    (PgSettings::knows(&name) || name == crate::interrupts::STATEMENT_TIMEOUT).then_some(name)
 }
 
 fn unrecognized(name: &str) -> SquallError {
@@ -174,5 +175,7 @@ mod tests {
         assert_eq!(shown_parameter("SHOW TRANSACTION ISOLATION LEVEL").as_deref(), Some("transaction_isolation"));
         assert_eq!(shown_parameter("SHOW datafusion.execution.batch_size"), None);
         assert_eq!(shown_parameter("SHOW ALL"), None);
+        assert_eq!(shown_parameter("show STATEMENT_TIMEOUT;").as_deref(), Some("statement_timeout"));
+        assert_eq!(shown_parameter("show search_path").as_deref(), Some("search_path"));
     }
 }

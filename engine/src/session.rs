@@ -360,7 +360,7 @@ impl Session {
             return Err(SquallError::Internal("CopyDone without a COPY in progress".into()));
         };
         let result = copy.finish().await;
-        self.log_copy(entry, started, &result);
+        self.log_copy(entry, started, result.as_ref().map(|rows| *rows));
         result
     }
 
@@ -371,14 +371,14 @@ impl Session {
             return SquallError::QueryCanceled(format!("COPY from stdin failed: {message}"));
         };
         let error = copy.abort(message).await;
-        self.log_copy(entry, started, &Err::<u64, _>(SquallError::QueryCanceled(String::new())));
+        self.log_copy(entry, started, Err(&error));
         error
     }
 
-    fn log_copy(&self, entry: crate::query_log::Entry, started: std::time::Instant, result: &Result<u64>) {
+    fn log_copy(&self, entry: crate::query_log::Entry, started: std::time::Instant, result: std::result::Result<u64, &SquallError>) {
         let duration_ms = started.elapsed().as_millis() as i64;
         let entry = match result {
-            Ok(rows) => crate::query_log::Entry { duration_ms, rows: Some(*rows as i64), ..entry },
+            Ok(rows) => crate::query_log::Entry { duration_ms, rows: Some(rows as i64), ..entry },
             Err(e) => crate::query_log::Entry { duration_ms, sqlstate: crate::frontend::errors::classify(e).0.to_string(), ..entry },
         };
         self.engine.query_log.record(&entry);
@@ -392,14 +392,10 @@ impl Session {
         }
         let sql = match statement {
             // `statement_timeout` is squall's, not a DataFusion setting.
-            Statement::Sql(sql) if crate::interrupts::is_show_statement_timeout(sql) => {
-                format!("SELECT '{}' AS statement_timeout", crate::interrupts::show_timeout(self.statement_timeout()))
-            }
-            Statement::Sql(sql) if crate::pg_settings::shown_parameter(sql).is_some() => {
-                let name = crate::pg_settings::shown_parameter(sql).expect("checked");
-                format!("SELECT '{}' AS \"{name}\"", self.pg_settings.get(&name)?.replace('\'', "''"))
-            }
-            Statement::Sql(sql) => sql.clone(),
+            Statement::Sql(sql) => match self.show_query(sql) {
+                Some(query) => query?,
+                None => sql.clone(),
+            },
             // Commands that read state are queries over the system tables.
             Statement::Command(Command::ShowExecutors) => "SELECT * FROM squall.executors ORDER BY id".to_string(),
             Statement::Command(Command::ShowJobs) => "SELECT * FROM squall.jobs ORDER BY started".to_string(),
@@ -419,6 +415,17 @@ impl Session {
             query => crate::pg_types::with_postgres_types(query)?,
         };
         Ok(Prepared { sql, plan: Some(plan), command: None, uses, copy: None })
+    }
+
+    /// `SHOW name` of a PostgreSQL parameter (which DataFusion does not know) as a one-row query.
+    fn show_query(&self, sql: &str) -> Option<Result<String>> {
+        let name = crate::pg_settings::shown_parameter(sql)?;
+        let value = if name == crate::interrupts::STATEMENT_TIMEOUT {
+            Ok(crate::interrupts::show_timeout(self.statement_timeout()))
+        } else {
+            self.pg_settings.get(&name)
+        };
+        Some(value.map(|v| format!("SELECT '{}' AS \"{name}\"", v.replace('\'', "''"))))
     }
 
     async fn plan_copy(&self, sql: &str) -> Result<Prepared> {

@@ -43,7 +43,7 @@ const LIKE_ESCAPE: &str = "like_escape";
 pub fn regproc_literals_as_names(sql: &str) -> Option<String> {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    if !sql.to_ascii_lowercase().contains("regproc") {
+    if !sql.as_bytes().windows(7).any(|w| w.eq_ignore_ascii_case(b"regproc")) {
         return None;
     }
     let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;

@@ -41,7 +41,7 @@ pub async fn run(session: &Session, command: &Command) -> Result<Output> {
         Command::Grant(grant) | Command::Revoke(grant) => {
             let granting = matches!(command, Command::Grant(_));
             require_superuser(session, if granting { "GRANT" } else { "REVOKE" })?;
-            check_objects_exist(session, grant).await?;
+            check_objects_exist(session, grant)?;
             users.set_grants(&grant.users, grant.kind, &grant.objects, &grant.privileges, granting)?;
             if granting {
                 "GRANT"
@@ -55,7 +55,7 @@ pub async fn run(session: &Session, command: &Command) -> Result<Output> {
 }
 
 /// PostgreSQL refuses grants on objects that do not exist.
-async fn check_objects_exist(session: &Session, grant: &Grant) -> Result<()> {
+fn check_objects_exist(session: &Session, grant: &Grant) -> Result<()> {
     for object in &grant.objects {
         match grant.kind {
             ObjectKind::Table if session.engine.catalog.get(object).is_none() => {

@@ -104,10 +104,6 @@ impl Users {
         self.lock().users.iter().find(|u| u.name == name).cloned()
     }
 
-    pub fn all(&self) -> Vec<User> {
-        self.lock().users.clone()
-    }
-
     /// Whether any user has a password, i.e. whether squall may serve beyond this machine.
     pub fn any_password(&self) -> bool {
         self.lock().users.iter().any(|u| u.verifier.is_some())
@@ -204,23 +200,6 @@ impl Users {
         let Some(u) = file.users.iter().find(|u| u.name == user) else { return false };
         u.superuser
             || file.grants.contains(&GrantRow { user: user.into(), kind: kind.into(), object: object.into(), privilege: privilege.into() })
-    }
-
-    /// Every grant, as (user, kind, object, privilege), for `squall.grants`.
-    pub fn grants(&self) -> Vec<(String, &'static str, String, &'static str)> {
-        self.lock()
-            .grants
-            .iter()
-            .map(|g| {
-                let kind = if g.kind == Kind::Table { "table" } else { "model" };
-                let privilege = match g.privilege {
-                    Priv::Select => "SELECT",
-                    Priv::Insert => "INSERT",
-                    Priv::Usage => "USAGE",
-                };
-                (g.user.clone(), kind, g.object.clone(), privilege)
-            })
-            .collect()
     }
 
     /// Applies `edit` and makes it durable, or leaves everything as it was.

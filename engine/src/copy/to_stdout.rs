@@ -46,10 +46,11 @@ impl RowWriter {
     pub fn rows(&mut self, batch: &RecordBatch) -> PgWireResult<Vec<Bytes>> {
         let mut out = Vec::with_capacity(batch.num_rows());
         let mut values = Values { fields: Vec::with_capacity(batch.num_columns()) };
+        let schema = batch.schema();
         for row in 0..batch.num_rows() {
             values.fields.clear();
-            for (column, (array, pg_field)) in batch.columns().iter().zip(self.fields.iter()).enumerate() {
-                encode_value(&mut values, array, row, batch.schema().field(column), pg_field)?;
+            for ((array, arrow_field), pg_field) in batch.columns().iter().zip(schema.fields()).zip(self.fields.iter()) {
+                encode_value(&mut values, array, row, arrow_field, pg_field)?;
             }
             let mut line = BytesMut::new();
             if let Some(header) = self.header.take() {
