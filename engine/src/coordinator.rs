@@ -34,6 +34,8 @@ pub struct CoordinatorOptions {
     /// PEM certificate chain and private key for TLS to Postgres clients.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Every session's `squall.local_scan_limit` until it SETs its own (see crate::routing).
+    pub local_scan_limit: String,
 }
 
 /// `--launcher`: who starts executors.
@@ -54,12 +56,15 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", options.data_dir.display()))?;
     let data_dir = options.data_dir.canonicalize()?;
 
+    crate::pg_settings::check_value(crate::pg_settings::LOCAL_SCAN_LIMIT, &options.local_scan_limit).context("--local-scan-limit")?;
+    let session_defaults = [(crate::pg_settings::LOCAL_SCAN_LIMIT.to_string(), options.local_scan_limit.clone())].into();
+
     let scheduler_host = options
         .scheduler_advertise
         .clone()
         .unwrap_or_else(|| host_of(&options.scheduler_listen).to_string());
     let scheduler = EmbeddedScheduler::start(&options.scheduler_listen, &scheduler_host).await?;
-    let engine = Engine::open(&data_dir, options.model_store.as_deref(), scheduler.clone()).await?;
+    let engine = Engine::open(&data_dir, options.model_store.as_deref(), scheduler.clone(), session_defaults).await?;
 
     let tls = match (&options.tls_cert, &options.tls_key) {
         (Some(cert), Some(key)) => Some(frontend::tls::acceptor(cert, key)?),

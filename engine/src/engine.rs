@@ -58,13 +58,21 @@ pub struct Engine {
     pub queries_in_flight: crate::cluster::drain::QueriesInFlight,
     /// Scale-ups, scale-downs, replacements, for `squall.cluster_events`.
     pub cluster_events: crate::cluster::events::ClusterEvents,
+    /// Session parameters chosen at start-up (`--local-scan-limit`), which RESET returns to.
+    pub session_defaults: Arc<std::collections::BTreeMap<String, String>>,
     /// The autoscale settings; `None` until set from the command line or the stored ones.
     cluster: std::sync::Mutex<Option<ClusterSettings>>,
 }
 
 impl Engine {
     /// Opens the data directory (absolute), restores the catalog, and wires in the scheduler.
-    pub async fn open(data_dir: &Path, model_store: Option<&str>, scheduler: EmbeddedScheduler) -> Result<Arc<Self>> {
+    /// `session_defaults`: PostgreSQL-style session parameters the server was started with.
+    pub async fn open(
+        data_dir: &Path,
+        model_store: Option<&str>,
+        scheduler: EmbeddedScheduler,
+        session_defaults: std::collections::BTreeMap<String, String>,
+    ) -> Result<Arc<Self>> {
         let tables = TableStore::open(data_dir)?;
         let catalog = Catalog::open(&data_dir.join("catalog"))?;
         let users = Arc::new(crate::access::Users::open(&data_dir.join("catalog"))?);
@@ -122,6 +130,7 @@ impl Engine {
             users,
             job_history,
             queries_in_flight: Default::default(),
+            session_defaults: Arc::new(session_defaults),
             cluster,
         });
         engine.restore().await?;

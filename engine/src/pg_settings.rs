@@ -38,6 +38,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("lock_timeout", "0"),
     ("max_identifier_length", "63"),
     ("search_path", "\"$user\", public"),
+    // squall's own (see crate::routing): queries whose tables hold at most this many bytes of
+    // files run in the coordinator; `0` sends every query over tables to the executors.
+    (LOCAL_SCAN_LIMIT, "16MB"),
     ("server_encoding", "UTF8"),
     ("server_version", POSTGRES_VERSION),
     ("server_version_num", "160006"),
@@ -48,14 +51,26 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("transaction_read_only", "off"),
 ];
 
+/// The parameter that decides which queries over tables run on the coordinator.
+pub const LOCAL_SCAN_LIMIT: &str = "squall.local_scan_limit";
+
 /// Reported, never changed.
 const READ_ONLY: &[&str] = &["integer_datetimes", "max_identifier_length", "server_encoding", "server_version", "server_version_num"];
 
-/// One session's parameters.
+/// One session's parameters: those it SET, over the server's start-up choices, over [`DEFAULTS`].
 #[derive(Debug, Clone, Default)]
-pub struct PgSettings(Arc<Mutex<BTreeMap<String, String>>>);
+pub struct PgSettings {
+    chosen: Arc<Mutex<BTreeMap<String, String>>>,
+    server: Arc<BTreeMap<String, String>>,
+}
 
 impl PgSettings {
+    /// A session's parameters when the server was started with `server` values for some of them
+    /// (checked by [`check_value`]); RESET goes back to those.
+    pub fn new(server: Arc<BTreeMap<String, String>>) -> Self {
+        Self { chosen: Default::default(), server }
+    }
+
     /// Whether `name` is one of PostgreSQL's parameters squall keeps (not a DataFusion setting).
     pub fn knows(name: &str) -> bool {
         let name = name.to_ascii_lowercase();
@@ -64,7 +79,7 @@ impl PgSettings {
 
     pub fn get(&self, name: &str) -> Result<String> {
         let name = name.to_ascii_lowercase();
-        if let Some(value) = self.lock().get(&name) {
+        if let Some(value) = self.lock().get(&name).or_else(|| self.server.get(&name)) {
             return Ok(value.clone());
         }
         DEFAULTS.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()).ok_or_else(|| unrecognized(&name))
@@ -80,18 +95,14 @@ impl PgSettings {
             return Err(SquallError::CantChangeRuntimeParam(format!("parameter \"{name}\" cannot be changed")));
         }
         let value = value.trim().trim_matches('\'').to_string();
-        let upper = value.to_ascii_uppercase();
-        match name.as_str() {
-            "client_encoding" if !matches!(upper.as_str(), "UTF8" | "UTF-8" | "UNICODE") => {
-                return Err(SquallError::Unsupported(format!("client_encoding \"{value}\" is not supported: squall speaks UTF8")));
-            }
-            "timezone" if !matches!(upper.as_str(), "UTC" | "ETC/UTC" | "GMT" | "Z" | "+00:00" | "00:00" | "0" | "UCT" | "ZULU" | "ETC/GMT") => {
-                return Err(SquallError::Unsupported(format!("time zone \"{value}\" is not supported: squall sessions are in UTC")));
-            }
-            _ => {}
-        }
+        check_value(&name, &value)?;
         self.lock().insert(name, value);
         Ok(())
+    }
+
+    /// `squall.local_scan_limit` in bytes.
+    pub fn local_scan_limit(&self) -> u64 {
+        self.get(LOCAL_SCAN_LIMIT).ok().and_then(|v| parse_bytes(&v)).unwrap_or(0)
     }
 
     /// `RESET name`: back to the value the session started with.
@@ -125,8 +136,41 @@ impl PgSettings {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.chosen.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Refuses a value squall would not honour for parameter `name` (lowercase).
+pub fn check_value(name: &str, value: &str) -> Result<()> {
+    let upper = value.to_ascii_uppercase();
+    match name {
+        "client_encoding" if !matches!(upper.as_str(), "UTF8" | "UTF-8" | "UNICODE") => {
+            Err(SquallError::Unsupported(format!("client_encoding \"{value}\" is not supported: squall speaks UTF8")))
+        }
+        "timezone" if !matches!(upper.as_str(), "UTC" | "ETC/UTC" | "GMT" | "Z" | "+00:00" | "00:00" | "0" | "UCT" | "ZULU" | "ETC/GMT") => {
+            Err(SquallError::Unsupported(format!("time zone \"{value}\" is not supported: squall sessions are in UTC")))
+        }
+        LOCAL_SCAN_LIMIT if parse_bytes(value).is_none() => Err(SquallError::InvalidParameter(format!(
+            "invalid value for parameter \"{name}\": \"{value}\" (a size such as 0, 65536, '512kB', '16MB' or '1GB')"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A size as PostgreSQL writes memory settings: bytes, or a number with B, kB, MB, GB or TB.
+pub fn parse_bytes(value: &str) -> Option<u64> {
+    let value = value.trim();
+    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1 << 10,
+        "mb" => 1 << 20,
+        "gb" => 1 << 30,
+        "tb" => 1 << 40,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(scale)
 }
 
 /// The parameter a `SHOW` statement asks for, if it is one of these or `statement_timeout`
@@ -166,6 +210,26 @@ mod tests {
         assert!(a.set("client_encoding", "LATIN1").is_err());
         a.set("TimeZone", "'UTC'").unwrap();
         assert!(a.set("TimeZone", "'Europe/Paris'").is_err());
+    }
+
+    #[test]
+    fn local_scan_limit_sizes_and_server_default() {
+        assert_eq!(parse_bytes("0"), Some(0));
+        assert_eq!(parse_bytes("65536"), Some(65536));
+        assert_eq!(parse_bytes("512kB"), Some(512 << 10));
+        assert_eq!(parse_bytes("16 MB"), Some(16 << 20));
+        assert_eq!(parse_bytes("1GB"), Some(1 << 30));
+        assert_eq!(parse_bytes("-1"), None);
+        assert_eq!(parse_bytes("lots"), None);
+        let server = Arc::new([(LOCAL_SCAN_LIMIT.to_string(), "0".to_string())].into());
+        let session = PgSettings::new(server);
+        assert_eq!(session.local_scan_limit(), 0);
+        session.set("squall.local_scan_limit", "'1MB'").unwrap();
+        assert_eq!(session.local_scan_limit(), 1 << 20);
+        assert!(matches!(session.set("squall.local_scan_limit", "big"), Err(SquallError::InvalidParameter(_))));
+        session.reset("squall.local_scan_limit").unwrap();
+        assert_eq!(session.get("squall.local_scan_limit").unwrap(), "0", "RESET returns to the server's choice");
+        assert_eq!(PgSettings::default().local_scan_limit(), 16 << 20);
     }
 
     #[test]

@@ -112,7 +112,7 @@ impl Session {
         let state = SessionStateBuilder::new_from_existing(engine.base.state())
             .with_session_id(uuid::Uuid::new_v4().to_string())
             .build();
-        let pg_settings = crate::pg_settings::PgSettings::default();
+        let pg_settings = crate::pg_settings::PgSettings::new(Arc::clone(&engine.session_defaults));
         let ctx = SessionContext::new_with_state(state);
         ctx.register_udf(pg_settings.current_setting_udf());
         Self {

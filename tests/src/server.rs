@@ -18,6 +18,7 @@ pub struct ServerBuilder {
     listen: String,
     env: Vec<(String, String)>,
     args: Vec<String>,
+    local_scan_limit: Option<&'static str>,
 }
 
 impl ServerBuilder {
@@ -32,6 +33,9 @@ impl ServerBuilder {
             listen: "127.0.0.1:0".into(),
             env: Vec::new(),
             args: Vec::new(),
+            // Tests are about the distributed path unless they ask for squall's own routing, which
+            // runs queries over small tables (as test tables are) in the coordinator.
+            local_scan_limit: Some("0"),
         }
     }
 
@@ -55,6 +59,12 @@ impl ServerBuilder {
     /// The address for Postgres clients (default `127.0.0.1:0`, a free loopback port).
     pub fn listen(mut self, address: &str) -> Self {
         self.listen = address.to_string();
+        self
+    }
+
+    /// squall's default routing: queries over small tables run in the coordinator.
+    pub fn default_routing(mut self) -> Self {
+        self.local_scan_limit = None;
         self
     }
 
@@ -92,6 +102,9 @@ impl ServerBuilder {
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         if self.subcommand == "serve" {
             command.args(["--executors", &self.executors.to_string()]);
+        }
+        if let Some(limit) = self.local_scan_limit {
+            command.args(["--local-scan-limit", limit]);
         }
         command.args(&self.args);
         let mut child = command.spawn().expect("starting squall");

@@ -24,7 +24,7 @@ async fn setup() -> Setup {
     let certs = tempfile::tempdir().unwrap();
     write_certificates(certs.path());
     let path = |name: &str| certs.path().join(name).to_string_lossy().into_owned();
-    let server = squall().executors(1).args(&["--tls-cert", &path("server.pem"), "--tls-key", &path("server.key")]).start();
+    let server = squall().default_routing().executors(1).args(&["--tls-cert", &path("server.pem"), "--tls-key", &path("server.key")]).start();
     server
         .client()
         .await

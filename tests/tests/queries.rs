@@ -190,6 +190,48 @@ async fn catalog_and_constant_queries_stay_on_the_coordinator() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn queries_over_small_tables_run_on_the_coordinator_unless_the_session_says_otherwise() {
+    let server = squall().default_routing().executors(2).start();
+    server.wait_for_executors(2).await;
+    let files = tempfile::tempdir().unwrap();
+    let client = server.client().await;
+    let orders = orders_and_customers(&client, files.path()).await;
+    let limit: String = client.query_one("SHOW squall.local_scan_limit", &[]).await.unwrap().get(0);
+    assert_eq!(limit, "16MB");
+    let before = completed_tasks(&client).await;
+    let count_and_pids = "SELECT count(*), min(squall_node_pid()), max(squall_node_pid()) FROM orders";
+    let row = client.query_one(count_and_pids, &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), orders.len() as i64);
+    let (min_pid, max_pid): (i64, i64) = (row.get(1), row.get(2));
+    assert_eq!((min_pid, max_pid), (server.pid() as i64, server.pid() as i64), "computed in the coordinator");
+    assert_eq!(completed_tasks(&client).await, before, "no task ran on an executor");
+
+    // A limit below the table's size (or 0) sends the same query to the executors, for this
+    // session only.
+    client.batch_execute("SET squall.local_scan_limit = '1kB'").await.unwrap();
+    let row = client.query_one(count_and_pids, &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), orders.len() as i64);
+    let executor_pids = server.child_pids();
+    assert!(executor_pids.contains(&(row.get::<_, i64>(1) as u32)), "{executor_pids:?}");
+    assert!(completed_tasks(&client).await.values().sum::<i64>() > before.values().sum::<i64>());
+    let other = server.client().await;
+    assert_eq!(other.query_one(count_and_pids, &[]).await.unwrap().get::<_, i64>(1), server.pid() as i64);
+    client.batch_execute("RESET squall.local_scan_limit").await.unwrap();
+    assert_eq!(client.query_one(count_and_pids, &[]).await.unwrap().get::<_, i64>(1), server.pid() as i64);
+
+    // Rows a statement added are seen by the next one, on either path.
+    client.batch_execute("CREATE TABLE notes (id BIGINT); INSERT INTO notes VALUES (1)").await.unwrap();
+    for n in 2..=3i64 {
+        client.batch_execute(&format!("INSERT INTO notes VALUES ({n})")).await.unwrap();
+        let row = client.query_one("SELECT count(*), max(squall_node_pid()) FROM notes", &[]).await.unwrap();
+        assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (n, server.pid() as i64));
+    }
+
+    let error = client.batch_execute("SET squall.local_scan_limit = 'lots'").await.unwrap_err();
+    assert_eq!(error.code(), Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE), "{error:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn s3_locations_work_when_configured_through_the_environment() {
     let s3 = squall_tests::s3::LocalS3::start("lake");
     let files = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use object_store::aws::AmazonS3Builder;
@@ -68,7 +69,13 @@ impl ObjectStoreRegistry for EnvObjectStores {
 
 /// The runtime every squall node uses: squall's object stores, spill files under `temp_dir`.
 pub fn runtime_env(temp_dir: Option<&str>) -> Result<Arc<RuntimeEnv>> {
-    let mut builder = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(EnvObjectStores::default()));
+    // No cache of directory listings: DataFusion's keeps a table's file list forever by default,
+    // but squall adds files to tables (INSERT, COPY) and external tables change under it, so a
+    // query in a long-lived session state must list them again. (Parquet footers and statistics
+    // stay cached: those caches check each file's size and modification time.)
+    let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
+    let mut builder =
+        RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(EnvObjectStores::default())).with_cache_manager(caches);
     if let Some(dir) = temp_dir {
         builder = builder.with_temp_file_path(dir);
     }

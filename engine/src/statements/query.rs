@@ -25,7 +25,7 @@ const ATTEMPTS: usize = 3;
 
 /// The rows of `plan`, computed where [`route`] says.
 pub(crate) async fn stream(session: &Session, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
-    if route(&plan)? == Route::Coordinator {
+    if route(&plan, session.pg_settings.local_scan_limit())? == Route::Coordinator {
         let state = session.ctx.state();
         let physical = state.create_physical_plan(&plan).await?;
         return Ok(execute_stream(physical, Arc::new(TaskContext::from(&state)))?);
