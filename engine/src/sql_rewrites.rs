@@ -8,6 +8,10 @@
 //! - `x LIKE p ESCAPE 'c'` (SQLAlchemy writes `NOT LIKE 'pg/_%' ESCAPE '/'`): DataFusion knows
 //!   only the backslash as escape, so the pattern is rewritten at run time by `like_escape(p, 'c')`
 //!   into the same pattern escaped with backslashes.
+//! - `pg_table_is_visible(oid)` (psql's `\dt`, SQLAlchemy's names without a schema), which the
+//!   emulation answers true for every relation, is true only for relations in `public` and
+//!   `pg_catalog`, as PostgreSQL answers with the default search path: squall's system tables
+//!   are found under `squall.` (`\dt squall.*`), not among the user's.
 //! - `(composite).field` (pgjdbc: `(information_schema._pg_expandarray(i.indkey)).n`), which
 //!   DataFusion's planner does not read, becomes `get_field(composite, 'field')`.
 //! - `unnest(i.indkey)` and `generate_subscripts(i.indkey, 1)` over the catalogs' vector columns
@@ -77,6 +81,10 @@ pub fn rewrite(statement: &mut Statement) -> bool {
             *expr = access;
             changed = true;
         }
+        if let Some(visibility) = table_visibility(expr) {
+            *expr = visibility;
+            changed = true;
+        }
         if let Some(expanded) = catalog_vector_expansion(expr) {
             *expr = expanded;
             changed = true;
@@ -137,6 +145,27 @@ fn catalog_vector_expansion(expr: &Expr) -> Option<Expr> {
         // Subscripts 1..=n, in step with unnest of the same vector.
         call("unnest", vec![call("generate_series", vec![Expr::value(Value::Number("1".into(), false)), call("cardinality", vec![array])])])
     })
+}
+
+/// The schemas whose tables a session sees unqualified: `public` (the search path) and
+/// `pg_catalog` (always searched first in PostgreSQL).
+const VISIBLE_SCHEMAS: &str = "'public', 'pg_catalog'";
+
+/// `pg_table_is_visible(x)` as `x IN (oids of the relations in the visible schemas)`.
+fn table_visibility(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else { return None };
+    let name = function.name.to_string().to_ascii_lowercase();
+    if name.trim_start_matches("pg_catalog.") != "pg_table_is_visible" {
+        return None;
+    }
+    let FunctionArguments::List(list) = &function.args else { return None };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(oid))] = list.args.as_slice() else { return None };
+    let text = format!(
+        "({oid}) IN (SELECT visible_class.oid FROM pg_catalog.pg_class AS visible_class \
+         JOIN pg_catalog.pg_namespace AS visible_namespace ON visible_namespace.oid = visible_class.relnamespace \
+         WHERE visible_namespace.nspname IN ({VISIBLE_SCHEMAS}))"
+    );
+    datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {}).try_with_sql(&text).ok()?.parse_expr().ok()
 }
 
 /// `(x).a.b` as `get_field(get_field(x, 'a'), 'b')`.
@@ -309,6 +338,13 @@ mod tests {
             "SELECT unnest(CAST(string_to_array(i.indkey, ' ') AS INT[])), \
              unnest(generate_series(1, cardinality(CAST(string_to_array(i.indkey, ' ') AS INT[])))) FROM pg_catalog.pg_index i"
         );
+    }
+
+    #[test]
+    fn table_visibility_is_the_search_path() {
+        let visible = rewritten("SELECT c.relname FROM pg_catalog.pg_class c WHERE pg_catalog.pg_table_is_visible(c.oid)");
+        assert!(visible.starts_with("SELECT c.relname FROM pg_catalog.pg_class c WHERE (c.oid) IN (SELECT visible_class.oid FROM pg_catalog.pg_class"), "{visible}");
+        assert!(visible.ends_with("WHERE visible_namespace.nspname IN ('public', 'pg_catalog'))"), "{visible}");
     }
 
     #[test]

@@ -33,9 +33,7 @@ impl ServerBuilder {
             listen: "127.0.0.1:0".into(),
             env: Vec::new(),
             args: Vec::new(),
-            // Tests are about the distributed path unless they ask for squall's own routing, which
-            // runs queries over small tables (as test tables are) in the coordinator.
-            local_scan_limit: Some("0"),
+            local_scan_limit: None,
         }
     }
 
@@ -59,6 +57,13 @@ impl ServerBuilder {
     /// The address for Postgres clients (default `127.0.0.1:0`, a free loopback port).
     pub fn listen(mut self, address: &str) -> Self {
         self.listen = address.to_string();
+        self
+    }
+
+    /// `--local-scan-limit`: queries over tables holding at most this much run in the
+    /// coordinator ("0": every query over tables runs on the executors).
+    pub fn local_scan_limit(mut self, limit: &'static str) -> Self {
+        self.local_scan_limit = Some(limit);
         self
     }
 

@@ -21,5 +21,7 @@ use squall_tests::ServerBuilder;
 
 /// A server builder for the `squall` binary cargo built for this test run.
 pub fn squall() -> ServerBuilder {
-    ServerBuilder::new(env!("CARGO_BIN_EXE_squall"))
+    // The tests are about the distributed path unless they ask for squall's default routing,
+    // which runs queries over small tables (as test tables are) in the coordinator.
+    ServerBuilder::new(env!("CARGO_BIN_EXE_squall")).local_scan_limit("0")
 }

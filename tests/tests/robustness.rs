@@ -83,6 +83,14 @@ async fn garbage_oversized_messages_and_vanishing_clients_do_not_disturb_others(
     // Not a startup packet at all; a startup packet claiming 2 GiB.
     assert!(closed(b"\x00\x00\x00\x08garbage!garbage!"));
     assert!(closed(b"\x7f\xff\xff\xff\x00\x03\x00\x00"));
+    // After start-up, an unknown message type and a message claiming 2 GiB are protocol
+    // violations: a FATAL 08P01 error, then the connection closes.
+    for violation in [&b"g\x00\x00\x00\x08junk"[..], &b"Q\x7f\xff\xff\xffSELECT 1"[..]] {
+        let reply = after_startup(&address, violation);
+        assert_eq!(reply.first(), Some(&b'E'), "{reply:?}");
+        let text = String::from_utf8_lossy(&reply);
+        assert!(text.contains("SFATAL") && text.contains("C08P01"), "{text}");
+    }
     // A client that asks for many rows and vanishes mid-result.
     let (vanishing, connection) = tokio_postgres::connect(&server.connection_string(), tokio_postgres::NoTls).await.unwrap();
     let task = tokio::spawn(connection);
@@ -96,4 +104,27 @@ async fn garbage_oversized_messages_and_vanishing_clients_do_not_disturb_others(
     let other = server.client().await;
     let n: i64 = other.query_one("SELECT count(*) FROM orders WHERE id < 10", &[]).await.unwrap().get(0);
     assert_eq!(n, 10);
+}
+
+/// Starts a session as `squall` over a raw socket (a protocol violation needs bytes no client
+/// library sends), sends `bytes`, and returns everything the server answers until it closes.
+fn after_startup(address: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut socket = std::net::TcpStream::connect(address).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut body = 196_608u32.to_be_bytes().to_vec(); // protocol 3.0
+    body.extend_from_slice(b"user\0squall\0database\0squall\0\0");
+    let mut startup = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    startup.extend_from_slice(&body);
+    socket.write_all(&startup).unwrap();
+    // Messages until ReadyForQuery ('Z', length 5, status).
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !seen.ends_with(b"Z\0\0\0\x05I") {
+        socket.read_exact(&mut byte).expect("start-up ends with ReadyForQuery");
+        seen.push(byte[0]);
+    }
+    socket.write_all(bytes).unwrap();
+    let mut reply = Vec::new();
+    socket.read_to_end(&mut reply).expect("the server closes the connection");
+    reply
 }

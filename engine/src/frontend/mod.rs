@@ -1,6 +1,7 @@
 //! The Postgres wire front end: accepts connections and hands each to pgwire with squall's
 //! handlers. A failing connection never disturbs the others.
 
+mod connection;
 mod encode;
 pub mod errors;
 mod handler;
@@ -23,7 +24,7 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>, tls: Option<pgwir
                 let handlers = handlers.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+                    if let Err(e) = connection::serve(socket, tls, handlers).await {
                         tracing::debug!(%peer, "connection ended with an error: {e}");
                     }
                 });
