@@ -72,6 +72,7 @@ pub fn regproc_literals_as_names(sql: &str) -> Option<String> {
 /// Applies every rewrite to `statement`; whether any changed it.
 pub fn rewrite(statement: &mut Statement) -> bool {
     let mut changed = false;
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut EmptyRelOptions { changed: &mut changed });
     let _ = visit_expressions_mut(statement, |expr| {
         if let Some(lookup) = conditional_catalog_lookup(expr) {
             *expr = lookup;
@@ -166,6 +167,55 @@ fn table_visibility(expr: &Expr) -> Option<Expr> {
          WHERE visible_namespace.nspname IN ({VISIBLE_SCHEMAS}))"
     );
     datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {}).try_with_sql(&text).ok()?.parse_expr().ok()
+}
+
+/// Selects `pg_class.reloptions` (SQLAlchemy's table and index reflection), which the emulation's
+/// `pg_class` lacks, as NULL: squall's relations have no storage options.
+struct EmptyRelOptions<'a> {
+    changed: &'a mut bool,
+}
+
+impl datafusion::sql::sqlparser::ast::VisitorMut for EmptyRelOptions<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
+        let reads_pg_class = select.from.iter().any(|t| is_pg_class(&t.relation) || t.joins.iter().any(|j| is_pg_class(&j.relation)));
+        if !reads_pg_class {
+            return ControlFlow::Continue(());
+        }
+        for item in select.projection.iter_mut() {
+            let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+            let names_reloptions = match expr {
+                Expr::Identifier(column) => column.value.eq_ignore_ascii_case("reloptions"),
+                Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|c| c.value.eq_ignore_ascii_case("reloptions")),
+                _ => false,
+            };
+            if !names_reloptions {
+                continue;
+            }
+            let null_options = Expr::Cast {
+                kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+                expr: Box::new(Expr::value(Value::Null)),
+                data_type: datafusion::sql::sqlparser::ast::DataType::Array(datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(
+                    Box::new(datafusion::sql::sqlparser::ast::DataType::Text),
+                    None,
+                )),
+                array: false,
+                format: None,
+            };
+            *item = match std::mem::replace(item, SelectItem::UnnamedExpr(Expr::value(Value::Null))) {
+                SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias { expr: null_options, alias },
+                _ => SelectItem::ExprWithAlias { expr: null_options, alias: Ident::new("reloptions") },
+            };
+            *self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn is_pg_class(relation: &TableFactor) -> bool {
+    is_catalog(relation) && matches!(relation, TableFactor::Table { name, .. } if name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("pg_class")))
 }
 
 /// `(x).a.b` as `get_field(get_field(x, 'a'), 'b')`.
@@ -345,6 +395,17 @@ mod tests {
         let visible = rewritten("SELECT c.relname FROM pg_catalog.pg_class c WHERE pg_catalog.pg_table_is_visible(c.oid)");
         assert!(visible.starts_with("SELECT c.relname FROM pg_catalog.pg_class c WHERE (c.oid) IN (SELECT visible_class.oid FROM pg_catalog.pg_class"), "{visible}");
         assert!(visible.ends_with("WHERE visible_namespace.nspname IN ('public', 'pg_catalog'))"), "{visible}");
+    }
+
+    #[test]
+    fn pg_class_has_no_storage_options() {
+        assert_eq!(
+            rewritten("SELECT pg_catalog.pg_class.relname, pg_catalog.pg_class.reloptions FROM pg_catalog.pg_class"),
+            "SELECT pg_catalog.pg_class.relname, CAST(NULL AS TEXT[]) AS reloptions FROM pg_catalog.pg_class"
+        );
+        assert_eq!(rewritten("SELECT c.reloptions AS o FROM pg_class c"), "SELECT CAST(NULL AS TEXT[]) AS o FROM pg_class c");
+        let user = "SELECT reloptions FROM settings";
+        assert_eq!(rewritten(user), user);
     }
 
     #[test]

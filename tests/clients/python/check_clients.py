@@ -159,7 +159,13 @@ def check_sqlalchemy_pandas():
     # squall has no keys: empty answers, as BI tools (Superset) ask them when adding a dataset.
     assert inspector.get_pk_constraint("items")["constrained_columns"] == []
     assert inspector.get_foreign_keys("items") == [] and inspector.get_unique_constraints("items") == []
-    ok("SQLAlchemy inspect: schemas, tables, columns and types, views, keys")
+    assert inspector.get_indexes("items") == []
+    # Unqualified names are those of the search path: squall's system views are under "squall".
+    assert "models" not in inspector.get_view_names(), inspector.get_view_names()
+    # Whole-table reflection, as ORMs and BI tools load a table.
+    reflected = sa.Table("items", sa.MetaData(), autoload_with=engine)
+    assert [c.name for c in reflected.columns] == ["id", "name", "price", "added"], reflected.columns
+    ok("SQLAlchemy inspect: schemas, tables, columns and types, views, keys, indexes, reflection")
     frame = pd.read_sql("SELECT id, name FROM items ORDER BY id", engine)
     assert frame["name"].tolist()[:2] == ["apple", "pear"] and pd.isna(frame["name"][2]) and frame["id"].tolist() == [1, 2, 3], frame
     pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}).to_sql("from_pandas", engine, index=False)
