@@ -88,7 +88,7 @@ async fn python_drivers() {
             "psycopg SCRAM over TLS (verify-full) and grants",
             "psycopg wrong password refused",
             "asyncpg queries, prepared statements, errors, COPY (CSV and binary), SCRAM over TLS",
-            "SQLAlchemy inspect: schemas, tables, columns and types, views, keys",
+            "SQLAlchemy inspect: schemas, tables, columns and types, views, keys, indexes, reflection",
             "pandas read_sql and to_sql, SQLAlchemy text() with parameters",
             "pyodbc SQLTables and SQLColumns",
             "pyodbc parameters and SQLSTATE",
