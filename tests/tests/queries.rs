@@ -227,6 +227,20 @@ async fn queries_over_small_tables_run_on_the_coordinator_unless_the_session_say
         assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (n, server.pid() as i64));
     }
 
+    // Models train and predict over small tables in the coordinator too. (No holdout: these rows
+    // have four distinct values, and the holdout keeps identical rows together, so it could hold
+    // out a whole class.)
+    client
+        .batch_execute("TRAIN MODEL small_regions USING decision_tree (max_depth = 4, holdout = 0) TARGET region AS SELECT id % 4 AS k, region FROM orders")
+        .await
+        .unwrap();
+    let row = client
+        .query_one("SELECT count(*) FILTER (WHERE PREDICT('small_regions', id % 4) = region), count(*), max(squall_node_pid()) FROM orders", &[])
+        .await
+        .unwrap();
+    let (right, all, pid): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((right, all, pid), (orders.len() as i64, orders.len() as i64, server.pid() as i64));
+
     let error = client.batch_execute("SET squall.local_scan_limit = 'lots'").await.unwrap_err();
     assert_eq!(error.code(), Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE), "{error:?}");
 }

@@ -173,7 +173,11 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
         plan.clone()
     };
 
-    session.notice(format!("training {} on the executors: scanning the training rows", algorithm.name()));
+    let place = match crate::routing::route(&training_rows, session.pg_settings.local_scan_limit())? {
+        crate::routing::Route::Executors => "on the executors",
+        crate::routing::Route::Coordinator => "in the coordinator (the training rows are small: see squall.local_scan_limit)",
+    };
+    session.notice(format!("training {} {place}: scanning the training rows", algorithm.name()));
     let version_number = engine.models.reserve_version(&t.name);
     let (params, features, target_meta, rows_used, rows_total, importance) = if algorithm == Algorithm::NaiveBayes {
         let call = session.ctx.udaf(train_naive_bayes::NAME)?.call(all_exprs.clone());
