@@ -11,17 +11,18 @@ pub fn psql(server: &Server, commands: &[&str]) -> String {
 
 /// Like [`psql`], with what psql wrote to stderr (NOTICE messages, for one) as well.
 pub fn psql_output(server: &Server, commands: &[&str]) -> (String, String) {
+    let (success, stdout, stderr) = psql_status(server, commands);
+    assert!(success, "psql {commands:?} failed:\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// Runs `psql` as [`psql`] does, failing or not: whether it succeeded, its stdout and stderr.
+pub fn psql_status(server: &Server, commands: &[&str]) -> (bool, String, String) {
     let mut command = Command::new("psql");
     command.args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string(), "-U", "squall", "-X", "-v", "ON_ERROR_STOP=1"]);
     for c in commands {
         command.args(["-c", c]);
     }
     let output = command.output().expect("psql must be installed (.ci/run installs postgresql-client)");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "psql {commands:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (stdout, String::from_utf8_lossy(&output.stderr).into_owned())
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
 }

@@ -360,6 +360,21 @@ async fn psql_shows_training_progress_and_samples_are_capped() {
         .collect();
     assert_eq!(accuracies.len(), 2);
     assert_eq!(accuracies[0], accuracies[1]);
+
+    // Four distinct rows: the holdout keeps identical rows together, so some seed puts a whole
+    // class there, and the user is told that the model never saw it. (A seed that leaves one
+    // class for training fails with its own clear error.)
+    client
+        .batch_execute("CREATE TABLE few AS SELECT value % 4 AS k, CASE value % 4 WHEN 0 THEN 'a' WHEN 1 THEN 'b' WHEN 2 THEN 'c' ELSE 'd' END AS label FROM generate_series(1, 400)")
+        .await
+        .unwrap();
+    let warned = (1..=30).find_map(|seed| {
+        let train = format!("TRAIN MODEL few_{seed} USING decision_tree (seed = {seed}) TARGET label AS SELECT k, label FROM few");
+        let (_, _, stderr) = squall_tests::psql::psql_status(&server, &[&train]);
+        stderr.lines().find(|l| l.contains("appear only in the holdout rows, so the model never predicts them")).map(str::to_string)
+    });
+    let warned = warned.expect("no seed put a class in the holdout alone");
+    assert!(warned.starts_with("NOTICE:  class(es) '"), "{warned}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -308,10 +308,14 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
         session.notice(format!("evaluating {}@{version_number} on the holdout rows", t.name));
         let holdout_rows = LogicalPlanBuilder::from(plan).filter(fraction.lt(lit(holdout)))?.build()?;
         let tally = evaluate_on(session, holdout_rows, &url, target_input.as_ref().map(|t| &t.expr), &inputs_exprs(&inputs)).await?;
-        match tally {
+        let (metrics, confusion) = match tally {
             Some(t) => (t.metrics(), t.confusion()),
             None => (vec![], vec![]),
+        };
+        if let Some(known) = &target_meta {
+            warn_of_unseen_classes(session, known, &confusion);
         }
+        (metrics, confusion)
     } else {
         (vec![], vec![])
     };
@@ -408,4 +412,17 @@ fn check_classes(classes: &[String], target: Option<&Input>) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The holdout keeps rows identical in every column together, so with few distinct rows a whole
+/// class can land in it and the model never learns that class: said, not left to be discovered.
+fn warn_of_unseen_classes(session: &Session, known: &[String], confusion: &[(String, String, u64)]) {
+    let unseen: std::collections::BTreeSet<&str> = confusion.iter().map(|(actual, _, _)| actual.as_str()).filter(|a| !known.iter().any(|k| k == a)).collect();
+    if !unseen.is_empty() {
+        session.notice(format!(
+            "class(es) {} appear only in the holdout rows, so the model never predicts them: rows identical in every column \
+             fall on the same side of the split; give the query more distinct rows (an id column), another seed, or holdout = 0",
+            unseen.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ")
+        ));
+    }
 }
