@@ -11,7 +11,7 @@ use datafusion::prelude::SessionContext;
 
 /// Registers the functions in `ctx` (the base session every connection starts from).
 pub fn register(ctx: &SessionContext) {
-    // Every schema is on the search path, as for pg_table_is_visible.
+    // squall's functions are all found without a schema.
     ctx.register_udf(per_oid("pg_function_is_visible", DataType::Boolean, |n| Arc::new(BooleanArray::from(vec![true; n]))));
     // squall does not know the signatures of the functions pg_proc lists: NULL, "unknown".
     ctx.register_udf(per_oid("pg_get_function_result", DataType::Utf8, |n| Arc::new(StringArray::new_null(n))));
@@ -21,6 +21,10 @@ pub fn register(ctx: &SessionContext) {
     // definition (SQLAlchemy's column and index introspection ask).
     ctx.register_udf(null_text("pg_get_serial_sequence"));
     ctx.register_udf(null_text("pg_get_indexdef"));
+    // Nor comments (pgjdbc's getUDTs and remarks, psql's \d+).
+    for name in ["obj_description", "col_description", "shobj_description"] {
+        ctx.register_udf(null_text(name));
+    }
     ctx.register_udf(json_build_object());
     ctx.register_udf(pg_expandarray());
     ctx.register_udf(to_regtype());

@@ -37,6 +37,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("lc_time", "C"),
     ("lock_timeout", "0"),
     ("max_identifier_length", "63"),
+    ("max_index_keys", "32"),
     ("search_path", "\"$user\", public"),
     // squall's own (see crate::routing): queries whose tables hold at most this many bytes of
     // files run in the coordinator; `0` sends every query over tables to the executors.
@@ -55,7 +56,7 @@ const DEFAULTS: &[(&str, &str)] = &[
 pub const LOCAL_SCAN_LIMIT: &str = "squall.local_scan_limit";
 
 /// Reported, never changed.
-const READ_ONLY: &[&str] = &["integer_datetimes", "max_identifier_length", "server_encoding", "server_version", "server_version_num"];
+const READ_ONLY: &[&str] = &["integer_datetimes", "max_identifier_length", "max_index_keys", "server_encoding", "server_version", "server_version_num"];
 
 /// One session's parameters: those it SET, over the server's start-up choices, over [`DEFAULTS`].
 #[derive(Debug, Clone, Default)]
@@ -98,6 +99,11 @@ impl PgSettings {
         check_value(&name, &value)?;
         self.lock().insert(name, value);
         Ok(())
+    }
+
+    /// Every parameter with this session's value, in name order (`pg_catalog.pg_settings`).
+    pub fn all(&self) -> Vec<(String, String)> {
+        DEFAULTS.iter().map(|(name, _)| (name.to_string(), self.get(name).unwrap_or_default())).collect()
     }
 
     /// `squall.local_scan_limit` in bytes.

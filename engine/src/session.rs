@@ -480,6 +480,9 @@ impl Session {
                     // where the compatibility parser's rules (run again) treat them as it does
                     // any other: a correlated lookup DataFusion cannot plan becomes NULL.
                     let mut statement = if crate::sql_rewrites::rewrite(&mut statement) { self.engine.pg_parser.rewrite(statement) } else { statement };
+                    if crate::sql_rewrites::mentions(sql, "pg_settings") {
+                        crate::sql_rewrites::settings_view(&mut statement, &self.pg_settings.all());
+                    }
                     let models = crate::models::references::resolve(&mut statement, &self.engine.models)?;
                     uses = crate::access::checks::Uses::of(&statement, models);
                     DfStatement::Statement(Box::new(statement))

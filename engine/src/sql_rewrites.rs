@@ -42,12 +42,17 @@ use datafusion::sql::sqlparser::ast::{
 
 const LIKE_ESCAPE: &str = "like_escape";
 
+/// Whether `sql` contains `word`, in any case: a cheap test that spares most statements a rewrite.
+pub fn mentions(sql: &str, word: &str) -> bool {
+    sql.as_bytes().windows(word.len()).any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+}
+
 /// `sql` with every `'name'::regproc` written `'name'` (see the module docs); `None` if there is
 /// none, which a substring test decides for nearly every statement.
 pub fn regproc_literals_as_names(sql: &str) -> Option<String> {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    if !sql.as_bytes().windows(7).any(|w| w.eq_ignore_ascii_case(b"regproc")) {
+    if !mentions(sql, "regproc") {
         return None;
     }
     let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
@@ -84,6 +89,12 @@ pub fn rewrite(statement: &mut Statement) -> bool {
         }
         if let Some(visibility) = table_visibility(expr) {
             *expr = visibility;
+            changed = true;
+        }
+        // `con.confkey[pos.n]` (pgjdbc's foreign-key calls): the subscript of the array the vector
+        // stands for.
+        if let Some(subscripted) = catalog_vector_subscript(expr) {
+            *expr = subscripted;
             changed = true;
         }
         if let Some(expanded) = catalog_vector_expansion(expr) {
@@ -129,17 +140,7 @@ fn catalog_vector_expansion(expr: &Expr) -> Option<Expr> {
     if !CATALOG_VECTORS.contains(&column_name.as_str()) {
         return None;
     }
-    // string_to_array('' ...) is an empty array; the elements are the vector's integers.
-    let array = Expr::Cast {
-        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
-        expr: Box::new(call("string_to_array", vec![column.clone(), Expr::value(Value::SingleQuotedString(" ".into()))])),
-        data_type: datafusion::sql::sqlparser::ast::DataType::Array(datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(
-            Box::new(datafusion::sql::sqlparser::ast::DataType::Int(None)),
-            None,
-        )),
-        array: false,
-        format: None,
-    };
+    let array = vector_as_array(column);
     Some(if name == "unnest" {
         call("unnest", vec![array])
     } else {
@@ -169,8 +170,14 @@ fn table_visibility(expr: &Expr) -> Option<Expr> {
     datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {}).try_with_sql(&text).ok()?.parse_expr().ok()
 }
 
-/// Selects `pg_class.reloptions` (SQLAlchemy's table and index reflection), which the emulation's
-/// `pg_class` lacks, as NULL: squall's relations have no storage options.
+/// `pg_class` columns the emulation lacks, selected as NULL text arrays: `reloptions`
+/// (SQLAlchemy's table and index reflection; squall's relations have no storage options) and
+/// `relacl` (pgjdbc's getTablePrivileges; squall's privileges are its GRANTs, not ACLs).
+const MISSING_PG_CLASS_COLUMNS: &[&str] = &["reloptions", "relacl"];
+
+/// Selects [`MISSING_PG_CLASS_COLUMNS`] as NULL, and gives repeated unnamed literals in a catalog
+/// query's projection names of their own (pgjdbc's getProcedures selects `NULL, NULL, NULL`,
+/// which PostgreSQL allows and DataFusion refuses as duplicate names).
 struct EmptyRelOptions<'a> {
     changed: &'a mut bool,
 }
@@ -180,20 +187,38 @@ impl datafusion::sql::sqlparser::ast::VisitorMut for EmptyRelOptions<'_> {
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
+        let reads_catalog = select.from.iter().any(|t| is_catalog(&t.relation) || t.joins.iter().any(|j| is_catalog(&j.relation)));
+        if !reads_catalog {
+            return ControlFlow::Continue(());
+        }
+        let mut literal_names = std::collections::HashSet::new();
+        for (position, item) in select.projection.iter_mut().enumerate() {
+            let SelectItem::UnnamedExpr(literal @ Expr::Value(_)) = item else { continue };
+            if !literal_names.insert(literal.to_string()) {
+                let literal = std::mem::replace(literal, Expr::value(Value::Null));
+                *item = SelectItem::ExprWithAlias { expr: literal, alias: Ident::with_quote('"', format!("?column?{}", position + 1)) };
+                *self.changed = true;
+            }
+        }
+        // A vector column selected as such is subscripted by its reader (pgjdbc's getIndexInfo:
+        // `tmp.I_INDOPTION[tmp.ORDINAL_POSITION - 1]`): an array, not text.
+        for item in select.projection.iter_mut() {
+            let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+            let Some(column) = column_name(expr).filter(|c| CATALOG_VECTORS.contains(&c.as_str())) else { continue };
+            let array = vector_as_array(expr);
+            *item = match std::mem::replace(item, SelectItem::UnnamedExpr(Expr::value(Value::Null))) {
+                SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias { expr: array, alias },
+                _ => SelectItem::ExprWithAlias { expr: array, alias: Ident::new(column) },
+            };
+            *self.changed = true;
+        }
         let reads_pg_class = select.from.iter().any(|t| is_pg_class(&t.relation) || t.joins.iter().any(|j| is_pg_class(&j.relation)));
         if !reads_pg_class {
             return ControlFlow::Continue(());
         }
         for item in select.projection.iter_mut() {
             let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
-            let names_reloptions = match expr {
-                Expr::Identifier(column) => column.value.eq_ignore_ascii_case("reloptions"),
-                Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|c| c.value.eq_ignore_ascii_case("reloptions")),
-                _ => false,
-            };
-            if !names_reloptions {
-                continue;
-            }
+            let Some(column) = column_name(expr).filter(|c| MISSING_PG_CLASS_COLUMNS.contains(&c.as_str())) else { continue };
             let null_options = Expr::Cast {
                 kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
                 expr: Box::new(Expr::value(Value::Null)),
@@ -206,7 +231,7 @@ impl datafusion::sql::sqlparser::ast::VisitorMut for EmptyRelOptions<'_> {
             };
             *item = match std::mem::replace(item, SelectItem::UnnamedExpr(Expr::value(Value::Null))) {
                 SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias { expr: null_options, alias },
-                _ => SelectItem::ExprWithAlias { expr: null_options, alias: Ident::new("reloptions") },
+                _ => SelectItem::ExprWithAlias { expr: null_options, alias: Ident::new(column) },
             };
             *self.changed = true;
         }
@@ -216,6 +241,93 @@ impl datafusion::sql::sqlparser::ast::VisitorMut for EmptyRelOptions<'_> {
 
 fn is_pg_class(relation: &TableFactor) -> bool {
     is_catalog(relation) && matches!(relation, TableFactor::Table { name, .. } if name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("pg_class")))
+}
+
+/// A catalog vector column (kept as space-separated text) as the integer array it stands for;
+/// `string_to_array('', ...)` is an empty array.
+fn vector_as_array(column: &Expr) -> Expr {
+    Expr::Cast {
+        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+        expr: Box::new(call("string_to_array", vec![column.clone(), Expr::value(Value::SingleQuotedString(" ".into()))])),
+        data_type: datafusion::sql::sqlparser::ast::DataType::Array(datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(
+            Box::new(datafusion::sql::sqlparser::ast::DataType::Int(None)),
+            None,
+        )),
+        array: false,
+        format: None,
+    }
+}
+
+/// `t.v[i]` or `v[i]` of a catalog vector column `v` (parsed as `t` accessed by `.v` then `[i]`),
+/// subscripting the array it stands for.
+fn catalog_vector_subscript(expr: &Expr) -> Option<Expr> {
+    let Expr::CompoundFieldAccess { root, access_chain } = expr else { return None };
+    let (column, rest) = match (root.as_ref(), access_chain.as_slice()) {
+        (Expr::Identifier(table), [AccessExpr::Dot(Expr::Identifier(column)), rest @ ..]) => {
+            (Expr::CompoundIdentifier(vec![table.clone(), column.clone()]), rest)
+        }
+        (Expr::Identifier(_), rest) => (root.as_ref().clone(), rest),
+        _ => return None,
+    };
+    let is_vector = column_name(&column).is_some_and(|c| CATALOG_VECTORS.contains(&c.as_str()));
+    if !is_vector || !matches!(rest.first(), Some(AccessExpr::Subscript(_))) {
+        return None;
+    }
+    Some(Expr::CompoundFieldAccess { root: Box::new(vector_as_array(&column)), access_chain: rest.to_vec() })
+}
+
+/// The column a projection item names, lowercase, if it is a plain column reference.
+fn column_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(column) => Some(column.value.to_ascii_lowercase()),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|c| c.value.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// Reads of `pg_catalog.pg_settings` as a view of `settings` (name, current value): the
+/// emulation's lists one parameter, while pgjdbc's foreign-key calls read `max_index_keys` there,
+/// and tools list the session's parameters with it. Whether any read was rewritten.
+pub fn settings_view(statement: &mut Statement, settings: &[(String, String)]) -> bool {
+    let mut view = SettingsView { settings, changed: false };
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut view);
+    view.changed
+}
+
+struct SettingsView<'a> {
+    settings: &'a [(String, String)],
+    changed: bool,
+}
+
+impl datafusion::sql::sqlparser::ast::VisitorMut for SettingsView<'_> {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table { name, alias, args: None, .. } = factor else { return ControlFlow::Continue(()) };
+        let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()).collect();
+        if !matches!(parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice(), ["pg_settings"] | ["pg_catalog", "pg_settings"] | [_, "pg_catalog", "pg_settings"]) {
+            return ControlFlow::Continue(());
+        }
+        let quote = |v: &str| format!("'{}'", v.replace('\'', "''"));
+        let rows: Vec<String> = self.settings.iter().map(|(n, v)| format!("({}, {})", quote(n), quote(v))).collect();
+        let alias = alias.as_ref().map_or_else(|| "pg_settings".to_string(), |a| a.to_string());
+        let text = format!(
+            "SELECT * FROM (SELECT name, setting, CAST(NULL AS TEXT) AS unit, 'Ungrouped' AS category, CAST(NULL AS TEXT) AS short_desc, \
+             CAST(NULL AS TEXT) AS extra_desc, 'user' AS context, 'string' AS vartype, 'default' AS source, CAST(NULL AS TEXT) AS min_val, \
+             CAST(NULL AS TEXT) AS max_val, CAST(NULL AS TEXT) AS enumvals, setting AS boot_val, setting AS reset_val, \
+             CAST(NULL AS TEXT) AS sourcefile, CAST(NULL AS INT) AS sourceline, false AS pending_restart \
+             FROM (VALUES {}) AS settings(name, setting)) AS {alias}",
+            rows.join(", ")
+        );
+        let parsed = datafusion::sql::sqlparser::parser::Parser::parse_sql(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {}, &text);
+        let Ok(Some(Statement::Query(query))) = parsed.map(|mut statements| statements.pop()) else { return ControlFlow::Continue(()) };
+        let SetExpr::Select(mut select) = *query.body else { return ControlFlow::Continue(()) };
+        if let Some(from) = select.from.pop() {
+            *factor = from.relation;
+            self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// `(x).a.b` as `get_field(get_field(x, 'a'), 'b')`.
@@ -404,8 +516,33 @@ mod tests {
             "SELECT pg_catalog.pg_class.relname, CAST(NULL AS TEXT[]) AS reloptions FROM pg_catalog.pg_class"
         );
         assert_eq!(rewritten("SELECT c.reloptions AS o FROM pg_class c"), "SELECT CAST(NULL AS TEXT[]) AS o FROM pg_class c");
+        assert_eq!(
+            rewritten("SELECT n.nspname, c.relacl FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c"),
+            "SELECT n.nspname, CAST(NULL AS TEXT[]) AS relacl FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c"
+        );
         let user = "SELECT reloptions FROM settings";
         assert_eq!(rewritten(user), user);
+        assert_eq!(
+            rewritten("SELECT 1 FROM pg_catalog.pg_constraint con WHERE con.confkey[2] = 1"),
+            "SELECT 1 FROM pg_catalog.pg_constraint con WHERE CAST(string_to_array(con.confkey, ' ') AS INT[])[2] = 1"
+        );
+        assert_eq!(
+            rewritten("SELECT i.indoption AS o, i.indkey FROM pg_catalog.pg_index i"),
+            "SELECT CAST(string_to_array(i.indoption, ' ') AS INT[]) AS o, CAST(string_to_array(i.indkey, ' ') AS INT[]) AS indkey FROM pg_catalog.pg_index i"
+        );
+        assert_eq!(
+            rewritten("SELECT NULL AS a, n.nspname, NULL, NULL, 2 FROM pg_catalog.pg_namespace n"),
+            "SELECT NULL AS a, n.nspname, NULL, NULL AS \"?column?4\", 2 FROM pg_catalog.pg_namespace n"
+        );
+    }
+
+    #[test]
+    fn pg_settings_lists_the_session_parameters() {
+        use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+        let mut statement = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT s.setting FROM pg_catalog.pg_settings s WHERE s.name = 'max_index_keys'").unwrap().remove(0);
+        assert!(settings_view(&mut statement, &[("max_index_keys".into(), "32".into()), ("datestyle".into(), "ISO, MDY".into())]));
+        let text = statement.to_string();
+        assert!(text.contains("FROM (VALUES ('max_index_keys', '32'), ('datestyle', 'ISO, MDY')) AS settings (name, setting)) AS s WHERE s.name"), "{text}");
     }
 
     #[test]

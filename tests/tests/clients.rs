@@ -110,6 +110,7 @@ async fn jdbc() {
         &out,
         &[
             "DatabaseMetaData getTables, getColumns, getSchemas, getPrimaryKeys, getTypeInfo",
+            "DatabaseMetaData getIndexInfo, getImportedKeys, getExportedKeys, getCrossReference, getTablePrivileges, getProcedures, getUDTs, getBestRowIdentifier",
             "PreparedStatement with ? parameters, text and binary",
             "fetch size (portal row limits)",
             "errors carry SQLSTATE",

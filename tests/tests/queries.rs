@@ -315,3 +315,27 @@ async fn a_cast_gives_a_parameter_its_type_as_in_postgresql() {
     assert_eq!(n, 25);
 }
 
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_parameters_are_per_connection_and_listed_in_pg_settings() {
+    let server = squall().executors(1).start();
+    let (a, b) = (server.client().await, server.client().await);
+    a.batch_execute("SET DateStyle = 'ISO'").await.unwrap();
+    let of = |rows: Vec<SimpleQueryMessage>| -> Vec<String> {
+        rows.into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let listed = "SELECT setting FROM pg_catalog.pg_settings WHERE name IN ('datestyle', 'max_index_keys') ORDER BY name";
+    assert_eq!(of(a.simple_query(listed).await.unwrap()), ["ISO", "32"]);
+    assert_eq!(of(b.simple_query(listed).await.unwrap()), ["ISO, MDY", "32"]);
+    assert_eq!(of(a.simple_query("SELECT current_setting('datestyle')").await.unwrap()), ["ISO"]);
+    assert_eq!(of(b.simple_query("SHOW datestyle").await.unwrap()), ["ISO, MDY"]);
+    let read_only = a.batch_execute("SET max_index_keys = 64").await.unwrap_err();
+    assert_eq!(read_only.code().map(|c| c.code()), Some("55P02"), "{read_only:?}");
+    let unknown = a.batch_execute("SET no_such_parameter = 1").await.unwrap_err();
+    assert_eq!(unknown.code().map(|c| c.code()), Some("42704"), "{unknown:?}");
+}

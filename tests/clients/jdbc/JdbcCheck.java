@@ -11,6 +11,7 @@ import org.postgresql.copy.CopyManager;
 public class JdbcCheck {
     static void ok(String what) { System.out.println("ok " + what); }
     static void check(boolean condition, String what) { if (!condition) throw new AssertionError(what); }
+    static int rows(ResultSet rs) throws SQLException { try (rs) { int n = 0; while (rs.next()) n++; return n; } }
 
     public static void main(String[] args) throws Exception {
         String host = System.getenv("SQUALL_HOST"), port = System.getenv("SQUALL_PORT");
@@ -37,6 +38,17 @@ public class JdbcCheck {
             try (ResultSet rs = md.getTypeInfo()) { while (rs.next()) types.put(rs.getString("TYPE_NAME"), rs.getInt("DATA_TYPE")); }
             check(types.get("int8") == Types.BIGINT && types.get("text") == Types.VARCHAR && types.get("timestamptz") == Types.TIMESTAMP, "getTypeInfo: " + types.size() + " types");
             ok("DatabaseMetaData getTables, getColumns, getSchemas, getPrimaryKeys, getTypeInfo");
+            // What DBeaver and other BI tools ask when a table is opened: squall has no indexes,
+            // keys, ACLs or procedures of its own, so each answers, empty.
+            check(rows(md.getIndexInfo(null, "public", "items", false, true)) == 0, "getIndexInfo");
+            check(rows(md.getImportedKeys(null, "public", "items")) == 0, "getImportedKeys");
+            check(rows(md.getExportedKeys(null, "public", "items")) == 0, "getExportedKeys");
+            check(rows(md.getCrossReference(null, "public", "items", null, "public", "items")) == 0, "getCrossReference");
+            check(rows(md.getTablePrivileges(null, "public", "items")) == 0, "getTablePrivileges");
+            check(rows(md.getProcedures(null, "public", "%")) == 0, "getProcedures");
+            check(rows(md.getUDTs(null, "public", "%", null)) == 0, "getUDTs");
+            check(rows(md.getBestRowIdentifier(null, "public", "items", DatabaseMetaData.bestRowSession, true)) == 0, "getBestRowIdentifier");
+            ok("DatabaseMetaData getIndexInfo, getImportedKeys, getExportedKeys, getCrossReference, getTablePrivileges, getProcedures, getUDTs, getBestRowIdentifier");
 
             try (PreparedStatement ps = c.prepareStatement("SELECT id, name, price, added FROM items WHERE id = ?")) {
                 for (int round = 0; round < 3; round++) { // text at first, binary once prepared
