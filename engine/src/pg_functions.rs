@@ -25,6 +25,10 @@ pub fn register(ctx: &SessionContext) {
     for name in ["obj_description", "col_description", "shobj_description"] {
         ctx.register_udf(null_text(name));
     }
+    // Sizes psql's `\dt+`/`\dv+` show: squall does not size relations by oid (NULL, shown empty).
+    ctx.register_udf(per_oid("pg_table_size", DataType::Int64, |n| Arc::new(datafusion::arrow::array::Int64Array::new_null(n))));
+    ctx.register_udf(per_oid("pg_total_relation_size", DataType::Int64, |n| Arc::new(datafusion::arrow::array::Int64Array::new_null(n))));
+    ctx.register_udf(pg_size_pretty());
     ctx.register_udf(json_build_object());
     ctx.register_udf(pg_expandarray());
     ctx.register_udf(to_regtype());
@@ -60,6 +64,40 @@ fn null_text(name: &'static str) -> ScalarUDF {
         }
     }
     ScalarUDF::new_from_impl(NullText(name, Signature::variadic_any(Volatility::Stable)))
+}
+
+/// `pg_size_pretty(bytes)` as PostgreSQL writes it: bytes below 10 kB, then kB, MB, GB, TB, PB,
+/// each rounded half up from the next smaller unit.
+fn pg_size_pretty() -> ScalarUDF {
+    create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let sizes = ColumnarValue::values_to_arrays(args)?;
+            let sizes = datafusion::common::cast::as_int64_array(&sizes[0])?;
+            let pretty: StringArray = sizes.iter().map(|size| size.map(size_pretty)).collect();
+            Ok(ColumnarValue::Array(Arc::new(pretty)))
+        }),
+    )
+}
+
+fn size_pretty(bytes: i64) -> String {
+    const LIMIT: i64 = 10 * 1024;
+    if bytes.abs() < LIMIT {
+        return format!("{bytes} bytes");
+    }
+    // One extra bit of the next smaller unit, for rounding half up (away from zero).
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    let mut size = bytes >> 9;
+    for unit in ["kB", "MB", "GB", "TB"] {
+        if size.abs() < 2 * LIMIT - 1 {
+            return format!("{} {unit}", half_rounded(size));
+        }
+        size >>= 10;
+    }
+    format!("{} PB", half_rounded(size))
 }
 
 /// `json_build_object(key, value, ...)`: a JSON object as text, values as JSON strings, numbers,
@@ -199,4 +237,17 @@ fn per_oid(name: &str, returns: DataType, values: fn(usize) -> ArrayRef) -> Scal
             Ok(ColumnarValue::Array(values(rows)))
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_are_pretty_as_in_postgresql() {
+        assert_eq!(super::size_pretty(0), "0 bytes");
+        assert_eq!(super::size_pretty(10_239), "10239 bytes");
+        assert_eq!(super::size_pretty(10_240), "10 kB");
+        assert_eq!(super::size_pretty(1_048_576), "1024 kB");
+        assert_eq!(super::size_pretty(20_971_520), "20 MB");
+        assert_eq!(super::size_pretty(1_610_612_736), "1536 MB");
+    }
 }

@@ -483,6 +483,9 @@ impl Session {
                     if crate::sql_rewrites::mentions(sql, "pg_settings") {
                         crate::sql_rewrites::settings_view(&mut statement, &self.pg_settings.all());
                     }
+                    if crate::sql_rewrites::mentions(sql, "pg_roles") {
+                        crate::sql_rewrites::roles_view(&mut statement, &self.engine.users.roles());
+                    }
                     let models = crate::models::references::resolve(&mut statement, &self.engine.models)?;
                     uses = crate::access::checks::Uses::of(&statement, models);
                     DfStatement::Statement(Box::new(statement))

@@ -97,6 +97,10 @@ pub fn rewrite(statement: &mut Statement) -> bool {
             *expr = subscripted;
             changed = true;
         }
+        if let Some(aggregated) = array_of_subquery(expr) {
+            *expr = aggregated;
+            changed = true;
+        }
         if let Some(expanded) = catalog_vector_expansion(expr) {
             *expr = expanded;
             changed = true;
@@ -276,6 +280,30 @@ fn catalog_vector_subscript(expr: &Expr) -> Option<Expr> {
     Some(Expr::CompoundFieldAccess { root: Box::new(vector_as_array(&column)), access_chain: rest.to_vec() })
 }
 
+/// `ARRAY(SELECT e FROM ... WHERE ...)` (psql's `\du` and `\d+`), which DataFusion does not
+/// plan, as `(SELECT array_agg(e) FROM ... WHERE ...)`; only for a plain one-column select without
+/// grouping, DISTINCT, ORDER BY or LIMIT. Over no rows it is NULL where PostgreSQL gives `{}`.
+fn array_of_subquery(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else { return None };
+    if !function.name.to_string().eq_ignore_ascii_case("array") {
+        return None;
+    }
+    let FunctionArguments::Subquery(query) = &function.args else { return None };
+    if query.order_by.is_some() || query.limit_clause.is_some() || query.with.is_some() {
+        return None;
+    }
+    let mut query = query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else { return None };
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    if select.projection.len() != 1 || grouped || select.having.is_some() || select.distinct.is_some() {
+        return None;
+    }
+    let (SelectItem::UnnamedExpr(element) | SelectItem::ExprWithAlias { expr: element, .. }) = &mut select.projection[0] else { return None };
+    let inner = std::mem::replace(element, Expr::value(Value::Null));
+    *element = call("array_agg", vec![inner]);
+    Some(Expr::Subquery(query))
+}
+
 /// The column a projection item names, lowercase, if it is a plain column reference.
 fn column_name(expr: &Expr) -> Option<String> {
     match expr {
@@ -289,36 +317,73 @@ fn column_name(expr: &Expr) -> Option<String> {
 /// emulation's lists one parameter, while pgjdbc's foreign-key calls read `max_index_keys` there,
 /// and tools list the session's parameters with it. Whether any read was rewritten.
 pub fn settings_view(statement: &mut Statement, settings: &[(String, String)]) -> bool {
-    let mut view = SettingsView { settings, changed: false };
-    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut view);
-    view.changed
+    let rows: Vec<String> = settings.iter().map(|(n, v)| format!("({}, {})", quoted(n), quoted(v))).collect();
+    catalog_view(
+        statement,
+        "pg_settings",
+        &format!(
+            "SELECT name, setting, CAST(NULL AS TEXT) AS unit, 'Ungrouped' AS category, CAST(NULL AS TEXT) AS short_desc, \
+             CAST(NULL AS TEXT) AS extra_desc, 'user' AS context, 'string' AS vartype, 'default' AS source, CAST(NULL AS TEXT) AS min_val, \
+             CAST(NULL AS TEXT) AS max_val, CAST(NULL AS TEXT) AS enumvals, setting AS boot_val, setting AS reset_val, \
+             CAST(NULL AS TEXT) AS sourcefile, CAST(NULL AS INT) AS sourceline, false AS pending_restart \
+             FROM (VALUES {}) AS settings(name, setting)",
+            rows.join(", ")
+        ),
+    )
 }
 
-struct SettingsView<'a> {
-    settings: &'a [(String, String)],
+/// Reads of `pg_catalog.pg_roles` as a view of squall's users `(name, superuser)` (psql's `\du`,
+/// tools' user lists); the emulation's is empty. Oids are the users' positions from 10, the
+/// bootstrap superuser's oid in PostgreSQL.
+pub fn roles_view(statement: &mut Statement, users: &[(String, bool)]) -> bool {
+    let rows: Vec<String> = users.iter().enumerate().map(|(i, (name, superuser))| format!("({}, {superuser}, {})", quoted(name), 10 + i)).collect();
+    catalog_view(
+        statement,
+        "pg_roles",
+        &format!(
+            "SELECT rolname, rolsuper, true AS rolinherit, rolsuper AS rolcreaterole, rolsuper AS rolcreatedb, true AS rolcanlogin, \
+             rolsuper AS rolreplication, -1 AS rolconnlimit, '********' AS rolpassword, CAST(NULL AS TIMESTAMPTZ) AS rolvaliduntil, \
+             rolsuper AS rolbypassrls, CAST(NULL AS TEXT[]) AS rolconfig, oid \
+             FROM (VALUES {}) AS roles(rolname, rolsuper, oid)",
+            rows.join(", ")
+        ),
+    )
+}
+
+fn quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// Replaces every read of `pg_catalog.<table>` in `statement` with `(<view>) AS <its alias>`;
+/// whether there was one.
+fn catalog_view(statement: &mut Statement, table: &str, view: &str) -> bool {
+    let mut rewrite = CatalogView { table, view, changed: false };
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut rewrite);
+    rewrite.changed
+}
+
+struct CatalogView<'a> {
+    table: &'a str,
+    view: &'a str,
     changed: bool,
 }
 
-impl datafusion::sql::sqlparser::ast::VisitorMut for SettingsView<'_> {
+impl datafusion::sql::sqlparser::ast::VisitorMut for CatalogView<'_> {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
         let TableFactor::Table { name, alias, args: None, .. } = factor else { return ControlFlow::Continue(()) };
         let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()).collect();
-        if !matches!(parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice(), ["pg_settings"] | ["pg_catalog", "pg_settings"] | [_, "pg_catalog", "pg_settings"]) {
+        let names_table = match parts.as_slice() {
+            [table] => table == self.table,
+            [schema, table] | [_, schema, table] => schema == "pg_catalog" && table == self.table,
+            _ => false,
+        };
+        if !names_table {
             return ControlFlow::Continue(());
         }
-        let quote = |v: &str| format!("'{}'", v.replace('\'', "''"));
-        let rows: Vec<String> = self.settings.iter().map(|(n, v)| format!("({}, {})", quote(n), quote(v))).collect();
-        let alias = alias.as_ref().map_or_else(|| "pg_settings".to_string(), |a| a.to_string());
-        let text = format!(
-            "SELECT * FROM (SELECT name, setting, CAST(NULL AS TEXT) AS unit, 'Ungrouped' AS category, CAST(NULL AS TEXT) AS short_desc, \
-             CAST(NULL AS TEXT) AS extra_desc, 'user' AS context, 'string' AS vartype, 'default' AS source, CAST(NULL AS TEXT) AS min_val, \
-             CAST(NULL AS TEXT) AS max_val, CAST(NULL AS TEXT) AS enumvals, setting AS boot_val, setting AS reset_val, \
-             CAST(NULL AS TEXT) AS sourcefile, CAST(NULL AS INT) AS sourceline, false AS pending_restart \
-             FROM (VALUES {}) AS settings(name, setting)) AS {alias}",
-            rows.join(", ")
-        );
+        let alias = alias.as_ref().map_or_else(|| self.table.to_string(), |a| a.to_string());
+        let text = format!("SELECT * FROM ({}) AS {alias}", self.view);
         let parsed = datafusion::sql::sqlparser::parser::Parser::parse_sql(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {}, &text);
         let Ok(Some(Statement::Query(query))) = parsed.map(|mut statements| statements.pop()) else { return ControlFlow::Continue(()) };
         let SetExpr::Select(mut select) = *query.body else { return ControlFlow::Continue(()) };
@@ -543,6 +608,25 @@ mod tests {
         assert!(settings_view(&mut statement, &[("max_index_keys".into(), "32".into()), ("datestyle".into(), "ISO, MDY".into())]));
         let text = statement.to_string();
         assert!(text.contains("FROM (VALUES ('max_index_keys', '32'), ('datestyle', 'ISO, MDY')) AS settings (name, setting)) AS s WHERE s.name"), "{text}");
+    }
+
+    #[test]
+    fn pg_roles_lists_the_users() {
+        use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+        let mut statement = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT r.rolname FROM pg_catalog.pg_roles r").unwrap().remove(0);
+        assert!(roles_view(&mut statement, &[("squall".into(), true), ("o'brien".into(), false)]));
+        let text = statement.to_string();
+        assert!(text.contains("FROM (VALUES ('squall', true, 10), ('o''brien', false, 11)) AS roles (rolname, rolsuper, oid)) AS r"), "{text}");
+    }
+
+    #[test]
+    fn array_subqueries_aggregate() {
+        assert_eq!(
+            rewritten("SELECT ARRAY(SELECT b.rolname FROM pg_catalog.pg_roles b WHERE b.oid = r.oid) AS memberof FROM pg_catalog.pg_roles r"),
+            "SELECT (SELECT array_agg(b.rolname) FROM pg_catalog.pg_roles b WHERE b.oid = r.oid) AS memberof FROM pg_catalog.pg_roles r"
+        );
+        let ordered = "SELECT ARRAY(SELECT x FROM t ORDER BY x)";
+        assert_eq!(rewritten(ordered), ordered);
     }
 
     #[test]

@@ -24,6 +24,14 @@ async fn psql_meta_commands_describe_the_database() {
     for table in ["executors", "jobs", "models", "query_log", "cluster_events"] {
         assert!(views.contains(table), "{table} missing in:\n{views}");
     }
+    // \dt lists the search path's tables only; the + forms list sizes (empty) and descriptions.
+    assert!(!tables.contains("query_log"), "{tables}");
+    let detailed = psql(&server, &["\\dt+", "\\dv+ squall.*"]);
+    assert!(detailed.contains("trips") && detailed.contains("Size") && detailed.contains("query_log"), "{detailed}");
+    // \du lists squall's users.
+    psql(&server, &["CREATE USER analyst WITH PASSWORD 'secret'"]);
+    let roles = psql(&server, &["\\du"]);
+    assert!(roles.contains("analyst") && roles.contains("squall") && roles.contains("Superuser"), "{roles}");
     let functions = psql(&server, &["\\df"]);
     assert!(functions.contains("List of functions"), "{functions}");
     let timed = psql(&server, &["\\timing on", "BEGIN", "SELECT city, fare FROM trips", "COMMIT"]);

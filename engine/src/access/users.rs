@@ -100,6 +100,11 @@ impl Users {
         Ok(Self { path, file: Mutex::new(file) })
     }
 
+    /// Every user's name and whether they are a superuser (`pg_catalog.pg_roles`).
+    pub fn roles(&self) -> Vec<(String, bool)> {
+        self.lock().users.iter().map(|u| (u.name.clone(), u.superuser)).collect()
+    }
+
     pub fn get(&self, name: &str) -> Option<User> {
         self.lock().users.iter().find(|u| u.name == name).cloned()
     }
