@@ -21,13 +21,15 @@ pub fn register(ctx: &SessionContext) {
     // definition (SQLAlchemy's column and index introspection ask).
     ctx.register_udf(null_text("pg_get_serial_sequence"));
     ctx.register_udf(null_text("pg_get_indexdef"));
-    // Nor comments (pgjdbc's getUDTs and remarks, psql's \d+).
-    for name in ["obj_description", "col_description", "shobj_description"] {
+    // Nor comments or SQL function bodies (pgjdbc's getUDTs and remarks, psql's \d+ and \df+).
+    for name in ["obj_description", "col_description", "shobj_description", "pg_get_function_sqlbody"] {
         ctx.register_udf(null_text(name));
     }
-    // Sizes psql's `\dt+`/`\dv+` show: squall does not size relations by oid (NULL, shown empty).
-    ctx.register_udf(per_oid("pg_table_size", DataType::Int64, |n| Arc::new(datafusion::arrow::array::Int64Array::new_null(n))));
-    ctx.register_udf(per_oid("pg_total_relation_size", DataType::Int64, |n| Arc::new(datafusion::arrow::array::Int64Array::new_null(n))));
+    // Sizes psql's `\dt+`, `\dv+` and `\l+` show: squall does not size relations or databases by
+    // oid (NULL, shown empty).
+    for name in ["pg_table_size", "pg_total_relation_size", "pg_database_size", "pg_tablespace_size"] {
+        ctx.register_udf(null_valued(name, DataType::Int64));
+    }
     ctx.register_udf(pg_size_pretty());
     ctx.register_udf(json_build_object());
     ctx.register_udf(pg_expandarray());
@@ -46,24 +48,29 @@ pub fn register(ctx: &SessionContext) {
 
 /// A function of any arguments whose answer is always NULL text.
 fn null_text(name: &'static str) -> ScalarUDF {
+    null_valued(name, DataType::Utf8)
+}
+
+/// A function of any arguments whose answer is always NULL of type `returns`.
+fn null_valued(name: &'static str, returns: DataType) -> ScalarUDF {
     use datafusion::logical_expr::{ScalarFunctionArgs, ScalarUDFImpl, Signature};
     #[derive(Debug, PartialEq, Eq, Hash)]
-    struct NullText(&'static str, Signature);
-    impl ScalarUDFImpl for NullText {
+    struct NullValued(&'static str, DataType, Signature);
+    impl ScalarUDFImpl for NullValued {
         fn name(&self) -> &str {
             self.0
         }
         fn signature(&self) -> &Signature {
-            &self.1
+            &self.2
         }
         fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
-            Ok(DataType::Utf8)
+            Ok(self.1.clone())
         }
         fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
-            Ok(ColumnarValue::Array(Arc::new(StringArray::new_null(args.number_rows))))
+            Ok(ColumnarValue::Array(datafusion::arrow::array::new_null_array(&self.1, args.number_rows)))
         }
     }
-    ScalarUDF::new_from_impl(NullText(name, Signature::variadic_any(Volatility::Stable)))
+    ScalarUDF::new_from_impl(NullValued(name, returns.clone(), Signature::variadic_any(Volatility::Stable)))
 }
 
 /// `pg_size_pretty(bytes)` as PostgreSQL writes it: bytes below 10 kB, then kB, MB, GB, TB, PB,

@@ -97,6 +97,16 @@ pub fn rewrite(statement: &mut Statement) -> bool {
             *expr = subscripted;
             changed = true;
         }
+        if options_or_acl_text(expr) {
+            *expr = Expr::Cast {
+                kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+                expr: Box::new(Expr::value(Value::Null)),
+                data_type: datafusion::sql::sqlparser::ast::DataType::Text,
+                array: false,
+                format: None,
+            };
+            changed = true;
+        }
         if let Some(aggregated) = array_of_subquery(expr) {
             *expr = aggregated;
             changed = true;
@@ -278,6 +288,31 @@ fn catalog_vector_subscript(expr: &Expr) -> Option<Expr> {
         return None;
     }
     Some(Expr::CompoundFieldAccess { root: Box::new(vector_as_array(&column)), access_chain: rest.to_vec() })
+}
+
+/// Catalog columns holding storage options or access privileges, which squall's relations,
+/// schemas, databases and functions do not have (the emulation keeps some as text, lacks others).
+const OPTION_AND_ACL_COLUMNS: &[&str] = &["reloptions", "relacl", "nspacl", "datacl", "attacl", "proacl", "typacl", "attoptions"];
+
+/// Whether `expr` is `array_to_string(x, ...)` of such a column (psql's `\dn+`, `\d+`), which
+/// is then NULL: nothing to list.
+fn options_or_acl_text(expr: &Expr) -> bool {
+    let Expr::Function(function) = expr else { return false };
+    let name = function.name.to_string().to_ascii_lowercase();
+    if name.trim_start_matches("pg_catalog.") != "array_to_string" {
+        return false;
+    }
+    let FunctionArguments::List(list) = &function.args else { return false };
+    let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(array))) = list.args.first() else { return false };
+    let mut mentions_one = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(array, |e| {
+        if column_name(e).is_some_and(|c| OPTION_AND_ACL_COLUMNS.contains(&c.as_str())) {
+            mentions_one = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    mentions_one
 }
 
 /// `ARRAY(SELECT e FROM ... WHERE ...)` (psql's `\du` and `\d+`), which DataFusion does not
@@ -617,6 +652,16 @@ mod tests {
         assert!(roles_view(&mut statement, &[("squall".into(), true), ("o'brien".into(), false)]));
         let text = statement.to_string();
         assert!(text.contains("FROM (VALUES ('squall', true, 10), ('o''brien', false, 11)) AS roles (rolname, rolsuper, oid)) AS r"), "{text}");
+    }
+
+    #[test]
+    fn options_and_privileges_are_empty() {
+        assert_eq!(
+            rewritten("SELECT pg_catalog.array_to_string(n.nspacl, ',') AS p FROM pg_catalog.pg_namespace n"),
+            "SELECT CAST(NULL AS TEXT) AS p FROM pg_catalog.pg_namespace n"
+        );
+        let user = "SELECT array_to_string(tags, ',') FROM posts";
+        assert_eq!(rewritten(user), user);
     }
 
     #[test]

@@ -28,6 +28,10 @@ async fn psql_meta_commands_describe_the_database() {
     assert!(!tables.contains("query_log"), "{tables}");
     let detailed = psql(&server, &["\\dt+", "\\dv+ squall.*"]);
     assert!(detailed.contains("trips") && detailed.contains("Size") && detailed.contains("query_log"), "{detailed}");
+    let plus = psql(&server, &["\\d+ trips", "\\dn+", "\\l+", "\\df+ version"]);
+    for expected in ["Storage", "Access privileges", "Size", "Source code", "pgsql_version"] {
+        assert!(plus.contains(expected), "{expected} missing in:\n{plus}");
+    }
     // \du lists squall's users.
     psql(&server, &["CREATE USER analyst WITH PASSWORD 'secret'"]);
     let roles = psql(&server, &["\\du"]);
