@@ -31,6 +31,8 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(null_valued(name, DataType::Int64));
     }
     ctx.register_udf(pg_size_pretty());
+    ctx.register_udf(array_bound("array_lower"));
+    ctx.register_udf(array_bound("array_upper"));
     ctx.register_udf(json_build_object());
     ctx.register_udf(pg_expandarray());
     ctx.register_udf(to_regtype());
@@ -71,6 +73,45 @@ fn null_valued(name: &'static str, returns: DataType) -> ScalarUDF {
         }
     }
     ScalarUDF::new_from_impl(NullValued(name, returns.clone(), Signature::variadic_any(Volatility::Stable)))
+}
+
+/// `array_lower(a, 1)` / `array_upper(a, 1)`: DataFusion's arrays are one-dimensional and start at
+/// 1, so the bounds are 1 and the length; NULL for an empty array or another dimension, as in
+/// PostgreSQL.
+fn array_bound(name: &'static str) -> ScalarUDF {
+    use datafusion::arrow::array::{Array, Int32Array, Int64Array};
+    use datafusion::logical_expr::{ScalarFunctionArgs, ScalarUDFImpl, Signature};
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct ArrayBound(&'static str, Signature);
+    impl ScalarUDFImpl for ArrayBound {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn signature(&self) -> &Signature {
+            &self.1
+        }
+        fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+            Ok(DataType::Int32)
+        }
+        fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+            let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+            let lists = datafusion::common::cast::as_list_array(&arrays[0])?;
+            let dimensions = datafusion::arrow::compute::cast(&arrays[1], &DataType::Int64)?;
+            let dimensions = dimensions.as_any().downcast_ref::<Int64Array>().expect("cast to Int64");
+            let upper = self.0 == "array_upper";
+            let bounds: Int32Array = (0..lists.len())
+                .map(|i| {
+                    if lists.is_null(i) || dimensions.is_null(i) || dimensions.value(i) != 1 {
+                        return None;
+                    }
+                    let length = lists.value_length(i);
+                    (length > 0).then_some(if upper { length } else { 1 })
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(bounds)))
+        }
+    }
+    ScalarUDF::new_from_impl(ArrayBound(name, Signature::any(2, Volatility::Immutable)))
 }
 
 /// `pg_size_pretty(bytes)` as PostgreSQL writes it: bytes below 10 kB, then kB, MB, GB, TB, PB,

@@ -12,6 +12,11 @@
 //!   emulation answers true for every relation, is true only for relations in `public` and
 //!   `pg_catalog`, as PostgreSQL answers with the default search path: squall's system tables
 //!   are found under `squall.` (`\dt squall.*`), not among the user's.
+//! - Catalog queries drivers send that DataFusion reads otherwise: `ARRAY(subquery)`, `generate_series`
+//!   in a select list (rows, not an array), `::name` casts, `indisprimary = 't'`, subscripts and
+//!   bounds of catalog vector columns, `pg_class.reloptions`/`relacl` and option/ACL lists (NULL),
+//!   repeated unnamed literals, and `pg_settings`/`pg_roles` as views of the session's parameters and
+//!   squall's users (see each function).
 //! - `(composite).field` (pgjdbc: `(information_schema._pg_expandarray(i.indkey)).n`), which
 //!   DataFusion's planner does not read, becomes `get_field(composite, 'field')`.
 //! - `unnest(i.indkey)` and `generate_subscripts(i.indkey, 1)` over the catalogs' vector columns
@@ -107,6 +112,14 @@ pub fn rewrite(statement: &mut Statement) -> bool {
             };
             changed = true;
         }
+        changed |= catalog_boolean_literal(expr);
+        // PostgreSQL's `name` type (psqlODBC: `'squall'::name`) is text here.
+        if let Expr::Cast { data_type: data_type @ datafusion::sql::sqlparser::ast::DataType::Custom(..), .. } = expr {
+            if data_type.to_string().eq_ignore_ascii_case("name") || data_type.to_string().eq_ignore_ascii_case("pg_catalog.name") {
+                *data_type = datafusion::sql::sqlparser::ast::DataType::Text;
+                changed = true;
+            }
+        }
         if let Some(aggregated) = array_of_subquery(expr) {
             *expr = aggregated;
             changed = true;
@@ -141,26 +154,57 @@ fn catalog_vector_expansion(expr: &Expr) -> Option<Expr> {
     let Expr::Function(function) = expr else { return None };
     let name = function.name.to_string().to_ascii_lowercase();
     let name = name.trim_start_matches("pg_catalog.");
-    if name != "unnest" && name != "generate_subscripts" {
+    if !["unnest", "generate_subscripts", "array_lower", "array_upper", "array_length", "cardinality"].contains(&name) {
         return None;
     }
     let FunctionArguments::List(list) = &function.args else { return None };
     let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(column))) = list.args.first() else { return None };
-    let column_name = match column {
-        Expr::Identifier(i) => i.value.to_ascii_lowercase(),
-        Expr::CompoundIdentifier(parts) => parts.last()?.value.to_ascii_lowercase(),
-        _ => return None,
-    };
-    if !CATALOG_VECTORS.contains(&column_name.as_str()) {
+    if !column_name(column).is_some_and(|c| CATALOG_VECTORS.contains(&c.as_str())) {
         return None;
     }
     let array = vector_as_array(column);
-    Some(if name == "unnest" {
-        call("unnest", vec![array])
-    } else {
+    Some(match name {
+        "unnest" => call("unnest", vec![array]),
         // Subscripts 1..=n, in step with unnest of the same vector.
-        call("unnest", vec![call("generate_series", vec![Expr::value(Value::Number("1".into(), false)), call("cardinality", vec![array])])])
+        "generate_subscripts" => {
+            call("unnest", vec![call("generate_series", vec![Expr::value(Value::Number("1".into(), false)), call("cardinality", vec![array])])])
+        }
+        // The same function of the array (psqlODBC's SQLForeignKeys: `array_upper(conkey, 1)`).
+        _ => {
+            let mut args: Vec<Expr> = vec![array];
+            args.extend(list.args.iter().skip(1).filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                _ => None,
+            }));
+            call(name, args)
+        }
     })
+}
+
+/// Boolean catalog columns that drivers compare with `'t'` / `'f'` (psqlODBC's SQLPrimaryKeys:
+/// `i.indisprimary = 't'`), which PostgreSQL reads as booleans and DataFusion refuses to compare.
+const CATALOG_BOOLEANS: &[&str] = &[
+    "indisprimary", "indisunique", "indisclustered", "indisvalid", "indimmediate", "attisdropped", "attnotnull", "atthasdef",
+    "relhasindex", "relhasrules", "relhastriggers", "relhassubclass", "relispartition", "condeferrable", "condeferred",
+    "convalidated", "typnotnull", "proisstrict", "proretset",
+];
+
+/// `boolean_column = 't'` (or `'f'`, `'true'`, `'false'`, either side) with a boolean literal.
+fn catalog_boolean_literal(expr: &mut Expr) -> bool {
+    let Expr::BinaryOp { left, op: BinaryOperator::Eq | BinaryOperator::NotEq, right } = expr else { return false };
+    let is_boolean_column = |e: &Expr| column_name(e).is_some_and(|c| CATALOG_BOOLEANS.contains(&c.as_str()));
+    let literal = if is_boolean_column(left) { right.as_mut() } else if is_boolean_column(right) { left.as_mut() } else { return false };
+    let Expr::Value(value) = literal else { return false };
+    let truth = match &value.value {
+        Value::SingleQuotedString(s) => match s.to_ascii_lowercase().as_str() {
+            "t" | "true" => true,
+            "f" | "false" => false,
+            _ => return false,
+        },
+        _ => return false,
+    };
+    *literal = Expr::value(Value::Boolean(truth));
+    true
 }
 
 /// The schemas whose tables a session sees unqualified: `public` (the search path) and
@@ -201,6 +245,21 @@ impl datafusion::sql::sqlparser::ast::VisitorMut for EmptyRelOptions<'_> {
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
+        // `SELECT generate_series(a, b)` gives rows in PostgreSQL (a set-returning function), an
+        // array in DataFusion: its rows are the array's elements.
+        for item in select.projection.iter_mut() {
+            let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+            let Expr::Function(function) = expr else { continue };
+            if !function.name.to_string().to_ascii_lowercase().trim_start_matches("pg_catalog.").eq("generate_series") {
+                continue;
+            }
+            let series = call("unnest", vec![expr.clone()]);
+            *item = match std::mem::replace(item, SelectItem::UnnamedExpr(Expr::value(Value::Null))) {
+                SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias { expr: series, alias },
+                _ => SelectItem::ExprWithAlias { expr: series, alias: Ident::new("generate_series") },
+            };
+            *self.changed = true;
+        }
         let reads_catalog = select.from.iter().any(|t| is_catalog(&t.relation) || t.joins.iter().any(|j| is_catalog(&j.relation)));
         if !reads_catalog {
             return ControlFlow::Continue(());
@@ -214,16 +273,17 @@ impl datafusion::sql::sqlparser::ast::VisitorMut for EmptyRelOptions<'_> {
                 *self.changed = true;
             }
         }
-        // A vector column selected as such is subscripted by its reader (pgjdbc's getIndexInfo:
-        // `tmp.I_INDOPTION[tmp.ORDINAL_POSITION - 1]`): an array, not text.
+        // A vector column selected under another name is subscripted by its reader under that
+        // name (pgjdbc's getIndexInfo: `i.indoption AS I_INDOPTION`, then
+        // `tmp.I_INDOPTION[...]`): an array, not text. Under its own name, a subscript is
+        // rewritten where it is written (see `catalog_vector_subscript`).
         for item in select.projection.iter_mut() {
-            let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+            let SelectItem::ExprWithAlias { expr, alias } = item else { continue };
             let Some(column) = column_name(expr).filter(|c| CATALOG_VECTORS.contains(&c.as_str())) else { continue };
-            let array = vector_as_array(expr);
-            *item = match std::mem::replace(item, SelectItem::UnnamedExpr(Expr::value(Value::Null))) {
-                SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias { expr: array, alias },
-                _ => SelectItem::ExprWithAlias { expr: array, alias: Ident::new(column) },
-            };
+            if alias.value.eq_ignore_ascii_case(&column) {
+                continue;
+            }
+            *expr = vector_as_array(expr);
             *self.changed = true;
         }
         let reads_pg_class = select.from.iter().any(|t| is_pg_class(&t.relation) || t.joins.iter().any(|j| is_pg_class(&j.relation)));
@@ -628,7 +688,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT i.indoption AS o, i.indkey FROM pg_catalog.pg_index i"),
-            "SELECT CAST(string_to_array(i.indoption, ' ') AS INT[]) AS o, CAST(string_to_array(i.indkey, ' ') AS INT[]) AS indkey FROM pg_catalog.pg_index i"
+            "SELECT CAST(string_to_array(i.indoption, ' ') AS INT[]) AS o, i.indkey FROM pg_catalog.pg_index i"
         );
         assert_eq!(
             rewritten("SELECT NULL AS a, n.nspname, NULL, NULL, 2 FROM pg_catalog.pg_namespace n"),
@@ -662,6 +722,28 @@ mod tests {
         );
         let user = "SELECT array_to_string(tags, ',') FROM posts";
         assert_eq!(rewritten(user), user);
+    }
+
+    #[test]
+    fn catalog_booleans_and_vector_bounds() {
+        assert_eq!(
+            rewritten("SELECT 1 FROM pg_catalog.pg_index i WHERE i.indisprimary = 't' AND 'f' <> i.indisunique AND i.contype = 'f'"),
+            "SELECT 1 FROM pg_catalog.pg_index i WHERE i.indisprimary = true AND false <> i.indisunique AND i.contype = 'f'"
+        );
+        assert_eq!(
+            rewritten("SELECT array_upper(conkey, 1) FROM pg_catalog.pg_constraint"),
+            "SELECT array_upper(CAST(string_to_array(conkey, ' ') AS INT[]), 1) FROM pg_catalog.pg_constraint"
+        );
+    }
+
+    #[test]
+    fn set_returning_generate_series_and_names() {
+        assert_eq!(
+            rewritten("SELECT generate_series(1, 3), generate_series(1, n) AS i, 'x'::name FROM t"),
+            "SELECT unnest(generate_series(1, 3)) AS generate_series, unnest(generate_series(1, n)) AS i, 'x'::TEXT FROM t"
+        );
+        let table_function = "SELECT * FROM generate_series(1, 3)";
+        assert_eq!(rewritten(table_function), table_function);
     }
 
     #[test]

@@ -90,7 +90,7 @@ async fn python_drivers() {
             "asyncpg queries, prepared statements, errors, COPY (CSV and binary), SCRAM over TLS",
             "SQLAlchemy inspect: schemas, tables, columns and types, views, keys, indexes, reflection",
             "pandas read_sql and to_sql, SQLAlchemy text() with parameters",
-            "pyodbc SQLTables and SQLColumns",
+            "pyodbc SQLTables, SQLColumns, SQLStatistics, SQLPrimaryKeys, SQLForeignKeys",
             "pyodbc parameters and SQLSTATE",
         ],
     );

@@ -334,6 +334,8 @@ async fn session_parameters_are_per_connection_and_listed_in_pg_settings() {
     assert_eq!(of(b.simple_query(listed).await.unwrap()), ["ISO, MDY", "32"]);
     assert_eq!(of(a.simple_query("SELECT current_setting('datestyle')").await.unwrap()), ["ISO"]);
     assert_eq!(of(b.simple_query("SHOW datestyle").await.unwrap()), ["ISO, MDY"]);
+    // A set-returning function in the select list gives rows, as in PostgreSQL.
+    assert_eq!(of(a.simple_query("SELECT generate_series(1, 3) AS i").await.unwrap()), ["1", "2", "3"]);
     let read_only = a.batch_execute("SET max_index_keys = 64").await.unwrap_err();
     assert_eq!(read_only.code().map(|c| c.code()), Some("55P02"), "{read_only:?}");
     let unknown = a.batch_execute("SET no_such_parameter = 1").await.unwrap_err();

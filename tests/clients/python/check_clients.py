@@ -184,7 +184,11 @@ def check_pyodbc():
     assert "items" in tables, tables
     columns = [(r.column_name, r.type_name) for r in cur.columns(table="items")]
     assert columns == [("id", "int8"), ("name", "text"), ("price", "float8"), ("added", "date")], columns
-    ok("pyodbc SQLTables and SQLColumns")
+    # What Power BI and Tableau ask of psqlODBC about a table: squall has no indexes or keys.
+    assert cur.statistics("items").fetchall() == []
+    assert cur.primaryKeys("items").fetchall() == []
+    assert cur.foreignKeys("items").fetchall() == [] and cur.foreignKeys(foreignTable="items").fetchall() == []
+    ok("pyodbc SQLTables, SQLColumns, SQLStatistics, SQLPrimaryKeys, SQLForeignKeys")
     cur.execute("SELECT name, price FROM items WHERE id = ?", 2)
     rows = [tuple(r) for r in cur.fetchall()]
     assert rows == [("pear", 0.75)], rows
