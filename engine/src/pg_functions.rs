@@ -14,8 +14,8 @@ pub fn register(ctx: &SessionContext) {
     // squall's functions are all found without a schema.
     ctx.register_udf(per_oid("pg_function_is_visible", DataType::Boolean, |n| Arc::new(BooleanArray::from(vec![true; n]))));
     // squall does not know the signatures of the functions pg_proc lists: NULL, "unknown".
-    ctx.register_udf(per_oid("pg_get_function_result", DataType::Utf8, |n| Arc::new(StringArray::new_null(n))));
-    ctx.register_udf(per_oid("pg_get_function_arguments", DataType::Utf8, |n| Arc::new(StringArray::new_null(n))));
+    ctx.register_udf(null_text("pg_get_function_result"));
+    ctx.register_udf(null_text("pg_get_function_arguments"));
     ctx.register_udf(per_oid("pg_collation_is_visible", DataType::Boolean, |n| Arc::new(BooleanArray::from(vec![true; n]))));
     // squall has no sequences and no indexes of its own: no column is serial and no index has a
     // definition (SQLAlchemy's column and index introspection ask).

@@ -425,7 +425,7 @@ impl Session {
         } else {
             self.pg_settings.get(&name)
         };
-        Some(value.map(|v| format!("SELECT '{}' AS \"{name}\"", v.replace('\'', "''"))))
+        Some(value.map(|v| format!("SELECT {} AS \"{name}\"", crate::sql_rewrites::quoted(&v))))
     }
 
     async fn plan_copy(&self, sql: &str) -> Result<Prepared> {

@@ -40,6 +40,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
+use datafusion::sql::sqlparser::ast::DataType as SqlType;
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, AccessExpr, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName,
     ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
@@ -82,7 +83,7 @@ pub fn regproc_literals_as_names(sql: &str) -> Option<String> {
 /// Applies every rewrite to `statement`; whether any changed it.
 pub fn rewrite(statement: &mut Statement) -> bool {
     let mut changed = false;
-    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut EmptyRelOptions { changed: &mut changed });
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ProjectionRewrites { changed: &mut changed });
     let _ = visit_expressions_mut(statement, |expr| {
         if let Some(lookup) = conditional_catalog_lookup(expr) {
             *expr = lookup;
@@ -103,20 +104,14 @@ pub fn rewrite(statement: &mut Statement) -> bool {
             changed = true;
         }
         if options_or_acl_text(expr) {
-            *expr = Expr::Cast {
-                kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
-                expr: Box::new(Expr::value(Value::Null)),
-                data_type: datafusion::sql::sqlparser::ast::DataType::Text,
-                array: false,
-                format: None,
-            };
+            *expr = cast(Expr::value(Value::Null), SqlType::Text);
             changed = true;
         }
         changed |= catalog_boolean_literal(expr);
         // PostgreSQL's `name` type (psqlODBC: `'squall'::name`) is text here.
-        if let Expr::Cast { data_type: data_type @ datafusion::sql::sqlparser::ast::DataType::Custom(..), .. } = expr {
+        if let Expr::Cast { data_type: data_type @ SqlType::Custom(..), .. } = expr {
             if data_type.to_string().eq_ignore_ascii_case("name") || data_type.to_string().eq_ignore_ascii_case("pg_catalog.name") {
-                *data_type = datafusion::sql::sqlparser::ast::DataType::Text;
+                *data_type = SqlType::Text;
                 changed = true;
             }
         }
@@ -152,8 +147,8 @@ const CATALOG_VECTORS: &[&str] = &["indkey", "indclass", "indoption", "indcollat
 /// `unnest(v)` / `generate_subscripts(v, 1)` of a catalog vector column `v`, over `v` as an array.
 fn catalog_vector_expansion(expr: &Expr) -> Option<Expr> {
     let Expr::Function(function) = expr else { return None };
-    let name = function.name.to_string().to_ascii_lowercase();
-    let name = name.trim_start_matches("pg_catalog.");
+    let name = function_name(function);
+    let name = name.as_str();
     if !["unnest", "generate_subscripts", "array_lower", "array_upper", "array_length", "cardinality"].contains(&name) {
         return None;
     }
@@ -214,8 +209,7 @@ const VISIBLE_SCHEMAS: &str = "'public', 'pg_catalog'";
 /// `pg_table_is_visible(x)` as `x IN (oids of the relations in the visible schemas)`.
 fn table_visibility(expr: &Expr) -> Option<Expr> {
     let Expr::Function(function) = expr else { return None };
-    let name = function.name.to_string().to_ascii_lowercase();
-    if name.trim_start_matches("pg_catalog.") != "pg_table_is_visible" {
+    if function_name(function) != "pg_table_is_visible" {
         return None;
     }
     let FunctionArguments::List(list) = &function.args else { return None };
@@ -233,14 +227,15 @@ fn table_visibility(expr: &Expr) -> Option<Expr> {
 /// `relacl` (pgjdbc's getTablePrivileges; squall's privileges are its GRANTs, not ACLs).
 const MISSING_PG_CLASS_COLUMNS: &[&str] = &["reloptions", "relacl"];
 
-/// Selects [`MISSING_PG_CLASS_COLUMNS`] as NULL, and gives repeated unnamed literals in a catalog
-/// query's projection names of their own (pgjdbc's getProcedures selects `NULL, NULL, NULL`,
-/// which PostgreSQL allows and DataFusion refuses as duplicate names).
-struct EmptyRelOptions<'a> {
+/// Rewrites of select lists: `generate_series` as a set-returning function; in catalog queries,
+/// names of their own for repeated unnamed literals (pgjdbc's getProcedures selects `NULL, NULL,
+/// NULL`, which PostgreSQL allows and DataFusion refuses as duplicate names), renamed vector
+/// columns as arrays, and [`MISSING_PG_CLASS_COLUMNS`] as NULL.
+struct ProjectionRewrites<'a> {
     changed: &'a mut bool,
 }
 
-impl datafusion::sql::sqlparser::ast::VisitorMut for EmptyRelOptions<'_> {
+impl datafusion::sql::sqlparser::ast::VisitorMut for ProjectionRewrites<'_> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
@@ -250,14 +245,11 @@ impl datafusion::sql::sqlparser::ast::VisitorMut for EmptyRelOptions<'_> {
         for item in select.projection.iter_mut() {
             let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
             let Expr::Function(function) = expr else { continue };
-            if !function.name.to_string().to_ascii_lowercase().trim_start_matches("pg_catalog.").eq("generate_series") {
+            if function_name(function) != "generate_series" {
                 continue;
             }
             let series = call("unnest", vec![expr.clone()]);
-            *item = match std::mem::replace(item, SelectItem::UnnamedExpr(Expr::value(Value::Null))) {
-                SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias { expr: series, alias },
-                _ => SelectItem::ExprWithAlias { expr: series, alias: Ident::new("generate_series") },
-            };
+            replace_keeping_name(item, series, "generate_series");
             *self.changed = true;
         }
         let reads_catalog = select.from.iter().any(|t| is_catalog(&t.relation) || t.joins.iter().any(|j| is_catalog(&j.relation)));
@@ -293,24 +285,20 @@ impl datafusion::sql::sqlparser::ast::VisitorMut for EmptyRelOptions<'_> {
         for item in select.projection.iter_mut() {
             let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
             let Some(column) = column_name(expr).filter(|c| MISSING_PG_CLASS_COLUMNS.contains(&c.as_str())) else { continue };
-            let null_options = Expr::Cast {
-                kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
-                expr: Box::new(Expr::value(Value::Null)),
-                data_type: datafusion::sql::sqlparser::ast::DataType::Array(datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(
-                    Box::new(datafusion::sql::sqlparser::ast::DataType::Text),
-                    None,
-                )),
-                array: false,
-                format: None,
-            };
-            *item = match std::mem::replace(item, SelectItem::UnnamedExpr(Expr::value(Value::Null))) {
-                SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias { expr: null_options, alias },
-                _ => SelectItem::ExprWithAlias { expr: null_options, alias: Ident::new(column) },
-            };
+            replace_keeping_name(item, cast(Expr::value(Value::Null), array_of(SqlType::Text)), &column);
             *self.changed = true;
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Puts `expr` in place of `item`'s expression, keeping its alias, or naming it `name` (the
+/// column name the replaced expression had).
+fn replace_keeping_name(item: &mut SelectItem, expr: Expr, name: &str) {
+    *item = match std::mem::replace(item, SelectItem::UnnamedExpr(Expr::value(Value::Null))) {
+        SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias { expr, alias },
+        _ => SelectItem::ExprWithAlias { expr, alias: Ident::new(name) },
+    };
 }
 
 fn is_pg_class(relation: &TableFactor) -> bool {
@@ -320,15 +308,25 @@ fn is_pg_class(relation: &TableFactor) -> bool {
 /// A catalog vector column (kept as space-separated text) as the integer array it stands for;
 /// `string_to_array('', ...)` is an empty array.
 fn vector_as_array(column: &Expr) -> Expr {
-    Expr::Cast {
-        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
-        expr: Box::new(call("string_to_array", vec![column.clone(), Expr::value(Value::SingleQuotedString(" ".into()))])),
-        data_type: datafusion::sql::sqlparser::ast::DataType::Array(datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(
-            Box::new(datafusion::sql::sqlparser::ast::DataType::Int(None)),
-            None,
-        )),
-        array: false,
-        format: None,
+    cast(call("string_to_array", vec![column.clone(), Expr::value(Value::SingleQuotedString(" ".into()))]), array_of(SqlType::Int(None)))
+}
+
+/// `CAST(expr AS data_type)`.
+fn cast(expr: Expr, data_type: SqlType) -> Expr {
+    Expr::Cast { kind: datafusion::sql::sqlparser::ast::CastKind::Cast, expr: Box::new(expr), data_type, array: false, format: None }
+}
+
+/// `element[]`.
+fn array_of(element: SqlType) -> SqlType {
+    SqlType::Array(datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(Box::new(element), None))
+}
+
+/// A function's name, lowercase, without a `pg_catalog.` qualifier.
+fn function_name(function: &Function) -> String {
+    let name = function.name.to_string().to_ascii_lowercase();
+    match name.strip_prefix("pg_catalog.") {
+        Some(bare) => bare.to_string(),
+        None => name,
     }
 }
 
@@ -358,8 +356,7 @@ const OPTION_AND_ACL_COLUMNS: &[&str] = &["reloptions", "relacl", "nspacl", "dat
 /// is then NULL: nothing to list.
 fn options_or_acl_text(expr: &Expr) -> bool {
     let Expr::Function(function) = expr else { return false };
-    let name = function.name.to_string().to_ascii_lowercase();
-    if name.trim_start_matches("pg_catalog.") != "array_to_string" {
+    if function_name(function) != "array_to_string" {
         return false;
     }
     let FunctionArguments::List(list) = &function.args else { return false };
@@ -380,7 +377,7 @@ fn options_or_acl_text(expr: &Expr) -> bool {
 /// grouping, DISTINCT, ORDER BY or LIMIT. Over no rows it is NULL where PostgreSQL gives `{}`.
 fn array_of_subquery(expr: &Expr) -> Option<Expr> {
     let Expr::Function(function) = expr else { return None };
-    if !function.name.to_string().eq_ignore_ascii_case("array") {
+    if function_name(function) != "array" {
         return None;
     }
     let FunctionArguments::Subquery(query) = &function.args else { return None };
@@ -445,7 +442,8 @@ pub fn roles_view(statement: &mut Statement, users: &[(String, bool)]) -> bool {
     )
 }
 
-fn quoted(value: &str) -> String {
+/// `value` as an SQL string literal.
+pub(crate) fn quoted(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
