@@ -8,6 +8,7 @@ pub mod coordinator;
 pub mod engine;
 pub mod error;
 pub mod executors;
+pub mod pg_text;
 pub mod frontend;
 pub mod http;
 pub mod interrupts;

@@ -72,6 +72,35 @@ impl PgSettings {
         Self { chosen: Default::default(), server }
     }
 
+    /// As [`PgSettings::new`], with the parameters the client sent in its start-up message over the
+    /// server's (pgjdbc sends `extra_float_digits=3`, psqlODBC and others `DateStyle`): as in
+    /// PostgreSQL, they are the session's own defaults, which RESET returns to. Names squall does
+    /// not keep (`user`, `database`, ...) and values it cannot honour (pgjdbc sends the JVM's
+    /// `TimeZone`) leave the server's value in place; squall reports the value it uses.
+    pub fn with_startup(server: Arc<BTreeMap<String, String>>, startup: &std::collections::HashMap<String, String>) -> Self {
+        let mut start = (*server).clone();
+        for (name, value) in startup {
+            let name = name.to_ascii_lowercase();
+            if Self::knows(&name) && !READ_ONLY.contains(&name.as_str()) && check_value(&name, value).is_ok() {
+                start.insert(name, value.clone());
+            }
+        }
+        Self::new(Arc::new(start))
+    }
+
+    /// How this session's values are written in text results: DateStyle, IntervalStyle,
+    /// bytea_output and extra_float_digits, as the session last SET them. The zone stays
+    /// pgwire's `Etc/UTC`: every accepted TimeZone spelling means UTC.
+    pub fn format_options(&self) -> pgwire::types::format::FormatOptions {
+        let get = |name: &str| self.get(name).unwrap_or_default();
+        let mut options = pgwire::types::format::FormatOptions::default();
+        options.date_style = get("datestyle");
+        options.interval_style = get("intervalstyle");
+        options.bytea_output = get("bytea_output");
+        options.extra_float_digits = get("extra_float_digits").trim().parse().unwrap_or(1);
+        options
+    }
+
     /// Whether `name` is one of PostgreSQL's parameters squall keeps (not a DataFusion setting).
     pub fn knows(name: &str) -> bool {
         let name = name.to_ascii_lowercase();
@@ -159,9 +188,24 @@ pub fn check_value(name: &str, value: &str) -> Result<()> {
         LOCAL_SCAN_LIMIT if parse_bytes(value).is_none() => Err(SquallError::InvalidParameter(format!(
             "invalid value for parameter \"{name}\": \"{value}\" (a size such as 0, 65536, '512kB', '16MB' or '1GB')"
         ))),
+        "extra_float_digits" if !value.trim().parse::<i8>().is_ok_and(|digits| (-15..=3).contains(&digits)) => Err(
+            SquallError::InvalidParameter(format!("invalid value for parameter \"{name}\": \"{value}\" (an integer from -15 to 3)")),
+        ),
+        "datestyle" if !upper.split(',').all(|word| DATE_STYLE_WORDS.contains(&word.trim())) => {
+            Err(SquallError::InvalidParameter(format!("invalid value for parameter \"DateStyle\": \"{value}\"")))
+        }
+        "intervalstyle" if !matches!(upper.as_str(), "POSTGRES" | "POSTGRES_VERBOSE" | "SQL_STANDARD" | "ISO_8601") => {
+            Err(SquallError::InvalidParameter(format!("invalid value for parameter \"IntervalStyle\": \"{value}\"")))
+        }
+        "bytea_output" if !matches!(upper.as_str(), "HEX" | "ESCAPE") => {
+            Err(SquallError::InvalidParameter(format!("invalid value for parameter \"{name}\": \"{value}\"")))
+        }
         _ => Ok(()),
     }
 }
+
+/// The words PostgreSQL's DateStyle is made of: an output style and a field order.
+const DATE_STYLE_WORDS: &[&str] = &["ISO", "SQL", "POSTGRES", "GERMAN", "MDY", "DMY", "YMD", "US", "NONEURO", "NONEUROPEAN", "EURO", "EUROPEAN"];
 
 /// A size as PostgreSQL writes memory settings: bytes, or a number with B, kB, MB, GB or TB.
 pub fn parse_bytes(value: &str) -> Option<u64> {

@@ -107,12 +107,13 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(engine: Arc<Engine>, user: String, client: String) -> Self {
+    /// A session for `user` connected from `client`, with the parameters its start-up message set.
+    pub fn new(engine: Arc<Engine>, user: String, client: String, startup: &std::collections::HashMap<String, String>) -> Self {
         // Each connection has its own session id, so the scheduler keeps its settings apart.
         let state = SessionStateBuilder::new_from_existing(engine.base.state())
             .with_session_id(uuid::Uuid::new_v4().to_string())
             .build();
-        let pg_settings = crate::pg_settings::PgSettings::new(Arc::clone(&engine.session_defaults));
+        let pg_settings = crate::pg_settings::PgSettings::with_startup(Arc::clone(&engine.session_defaults), startup);
         let ctx = SessionContext::new_with_state(state);
         ctx.register_udf(pg_settings.current_setting_udf());
         Self {

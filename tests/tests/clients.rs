@@ -112,6 +112,7 @@ async fn jdbc() {
             "DatabaseMetaData getTables, getColumns, getSchemas, getPrimaryKeys, getTypeInfo",
             "DatabaseMetaData getIndexInfo, getImportedKeys, getExportedKeys, getCrossReference, getTablePrivileges, getProcedures, getUDTs, getBestRowIdentifier",
             "PreparedStatement with ? parameters, text and binary",
+            "floats, timestamps and intervals in PostgreSQL's text forms",
             "fetch size (portal row limits)",
             "errors carry SQLSTATE",
             "CopyManager copyIn and copyOut",
@@ -132,6 +133,7 @@ async fn node_postgres() {
         &out,
         &[
             "queries, named prepared statements, parameters, binary results",
+            "floats and timestamps in PostgreSQL text forms",
             "errors carry SQLSTATE",
             "SCRAM-SHA-256 over verified TLS",
             "wrong password refused with 28P01",

@@ -24,7 +24,7 @@ async fn copy_in(client: &Client, statement: &str, data: &str) -> Result<u64, to
     sink.finish().await
 }
 
-async fn copy_out(client: &Client, statement: &str) -> String {
+pub(crate) async fn copy_out(client: &Client, statement: &str) -> String {
     let stream = client.copy_out(statement).await.unwrap();
     let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
     String::from_utf8(chunks.concat()).unwrap()

@@ -341,3 +341,46 @@ async fn session_parameters_are_per_connection_and_listed_in_pg_settings() {
     let unknown = a.batch_execute("SET no_such_parameter = 1").await.unwrap_err();
     assert_eq!(unknown.code().map(|c| c.code()), Some("42704"), "{unknown:?}");
 }
+
+/// Text results as PostgreSQL writes them (drivers parse these: pgjdbc's getDouble and
+/// node-postgres' parseFloat read `Infinity` but not Rust's `inf`), under each session's own
+/// extra_float_digits and DateStyle; bad values are 22023.
+#[tokio::test(flavor = "multi_thread")]
+async fn text_results_are_written_as_postgresql_writes_them() {
+    let server = squall().executors(1).start();
+    let (a, b) = (server.client().await, server.client().await);
+    let row = |rows: Vec<SimpleQueryMessage>| -> Vec<String> {
+        rows.into_iter()
+            .find_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).unwrap_or("NULL").to_string()).collect()),
+                _ => None,
+            })
+            .expect("a row")
+    };
+    let values = "SELECT 10.0::float8, 'Infinity'::float8, '-inf'::float8, 'NaN'::float8, 1e20::float8, 1.5e-7::float8, \
+                  0.1::float4, -0.0::float8, TIMESTAMP '2024-03-01 10:00:00', TIMESTAMP '2024-03-01 10:00:00.5', \
+                  TIMESTAMPTZ '2024-03-01 10:00:00+00', TIME '10:00:00.25', INTERVAL '1.5 seconds'";
+    assert_eq!(
+        row(a.simple_query(values).await.unwrap()),
+        [
+            "10", "Infinity", "-Infinity", "NaN", "1e+20", "1.5e-07", "0.1", "-0", "2024-03-01 10:00:00", "2024-03-01 10:00:00.5",
+            "2024-03-01 10:00:00+00", "10:00:00.25", "00:00:01.5"
+        ]
+    );
+    // Binary results are unchanged.
+    let binary = a.query_one("SELECT 'Infinity'::float8, 0.1::float8", &[]).await.unwrap();
+    assert_eq!((binary.get::<_, f64>(0), binary.get::<_, f64>(1)), (f64::INFINITY, 0.1));
+
+    a.batch_execute("SET extra_float_digits = 0; SET DateStyle = 'German'").await.unwrap();
+    let third = "SELECT 1 / 3.0::float8, DATE '2024-03-01'";
+    assert_eq!(row(a.simple_query(third).await.unwrap()), ["0.333333333333333", "01.03.2024"]);
+    assert_eq!(row(b.simple_query(third).await.unwrap()), ["0.3333333333333333", "2024-03-01"]);
+    for bad in ["SET extra_float_digits = 99", "SET DateStyle = 'bogus'", "SET IntervalStyle = 'bogus'", "SET bytea_output = 'bogus'"] {
+        let error = b.batch_execute(bad).await.unwrap_err();
+        assert_eq!(error.code().map(|c| c.code()), Some("22023"), "{bad}: {error:?}");
+    }
+
+    // COPY TO writes the same forms.
+    let copied = crate::copy::copy_out(&b, "COPY (SELECT 'Infinity'::float8, TIMESTAMP '2024-03-01 10:00:00') TO STDOUT").await;
+    assert_eq!(copied, "Infinity\t2024-03-01 10:00:00\n");
+}

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
-use arrow_pg::encoder::{encode_value, Encoder};
+use arrow_pg::encoder::Encoder;
 use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -16,6 +16,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::types::ToSqlText;
 
 use super::format::{Kind, Options};
+use crate::pg_text::encode_cell;
 
 /// Writes rows of one schema as COPY data.
 pub struct RowWriter {
@@ -50,7 +51,7 @@ impl RowWriter {
         for row in 0..batch.num_rows() {
             values.fields.clear();
             for ((array, arrow_field), pg_field) in batch.columns().iter().zip(schema.fields()).zip(self.fields.iter()) {
-                encode_value(&mut values, array, row, arrow_field, pg_field)?;
+                encode_cell(&mut values, array, row, arrow_field, pg_field)?;
             }
             let mut line = BytesMut::new();
             if let Some(header) = self.header.take() {

@@ -1,13 +1,14 @@
 //! Statement outputs as pgwire responses: Arrow batches become DataRows (text or binary, per the
-//! client's format codes) through arrow-pg's encoders.
+//! client's format codes) through arrow-pg's encoders, floats as PostgreSQL writes them
+//! ([`crate::pg_text`]).
 
 use std::sync::Arc;
 
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::{stream, StreamExt};
 use pgwire::api::portal::Format;
-use pgwire::api::results::{CopyResponse, QueryResponse, Response, Tag};
+use pgwire::api::results::{CopyResponse, DataRowEncoder, QueryResponse, Response, Tag};
 use pgwire::messages::copy::CopyData;
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
@@ -16,6 +17,7 @@ use pgwire::types::format::FormatOptions;
 use super::errors::to_pg_error;
 use crate::copy::to_stdout::RowWriter;
 use crate::error::SquallError;
+use crate::pg_text::encode_cell;
 
 /// The overall format code of COPY's text and CSV formats.
 const COPY_TEXT: i8 = 0;
@@ -89,5 +91,12 @@ fn rows_of(
     fields: Arc<Vec<pgwire::api::results::FieldInfo>>,
     batch: RecordBatch,
 ) -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> {
-    encode_recordbatch(fields, batch)
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    Box::new((0..batch.num_rows()).map(move |row| {
+        let schema = batch.schema_ref();
+        for (column, (array, pg_field)) in batch.columns().iter().zip(fields.iter()).enumerate() {
+            encode_cell(&mut encoder, array, row, schema.field(column), pg_field)?;
+        }
+        Ok(encoder.take_row())
+    }))
 }

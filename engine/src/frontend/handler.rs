@@ -97,7 +97,8 @@ impl Parser {
         let engine = self.engine.clone();
         let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_else(|| crate::BOOTSTRAP_SUPERUSER.to_string());
         let address = client.socket_addr().to_string();
-        let session = client.session_extensions().get_or_insert_with(move || Session::new(engine, user, address));
+        let startup = client.metadata().clone();
+        let session = client.session_extensions().get_or_insert_with(move || Session::new(engine, user, address, &startup));
         if client.session_extensions().get::<crate::interrupts::BackendGuard>().is_none() {
             let (pid, secret) = client.pid_and_secret_key();
             client.session_extensions().insert(self.engine.backends.register(pid, secret.to_bytes().to_vec(), &session));
@@ -106,8 +107,10 @@ impl Parser {
     }
 }
 
-fn format_options<C: ClientInfo + ?Sized>(client: &C) -> Arc<FormatOptions> {
-    Arc::new(FormatOptions::from_client_metadata(client.metadata()))
+/// How text results are written: the session's DateStyle, extra_float_digits, ... (start-up
+/// message, then SET).
+fn format_options(session: &Session) -> Arc<FormatOptions> {
+    Arc::new(session.pg_settings.format_options())
 }
 
 #[async_trait]
@@ -133,7 +136,7 @@ impl SimpleQueryHandler for QueryHandler {
             }]);
         }
         let session = self.parser.session(client);
-        let options = format_options(client);
+        let options = format_options(&session);
         let mut responses = Vec::new();
         let outputs = with_notices(client, &session, session.run_text(query)).await?;
         for output in outputs {
@@ -185,7 +188,7 @@ impl ExtendedQueryHandler for QueryHandler {
             None => None,
         };
         let result = match with_notices(client, &session, session.execute(prepared, params)).await? {
-            Ok(output) => to_response(output, &portal.result_column_format, format_options(client)).await,
+            Ok(output) => to_response(output, &portal.result_column_format, format_options(&session)).await,
             Err(e) => Err(to_pg_error(&e)),
         };
         if let Err(PgWireError::UserError(info)) = &result {

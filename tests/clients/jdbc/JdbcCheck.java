@@ -71,6 +71,17 @@ public class JdbcCheck {
             }
             ok("PreparedStatement with ? parameters, text and binary");
 
+            // Text results as PostgreSQL writes them: pgjdbc's getDouble reads Infinity, not inf,
+            // and getString shows what psql shows.
+            try (Statement st = c.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT 'Infinity'::float8, 1e20::float8, 10.0::float8, TIMESTAMP '2024-01-02 03:04:05', INTERVAL '1.5 seconds'")) {
+                rs.next();
+                check(rs.getDouble(1) == Double.POSITIVE_INFINITY && rs.getDouble(2) == 1e20, "float values: " + rs.getString(1) + " " + rs.getString(2));
+                check(rs.getString(3).equals("10") && rs.getString(4).equals("2024-01-02 03:04:05"), "text forms: " + rs.getString(3) + " " + rs.getString(4));
+                check(rs.getString(5).equals("00:00:01.5"), "interval: " + rs.getString(5));
+            }
+            ok("floats, timestamps and intervals in PostgreSQL's text forms");
+
             c.setAutoCommit(false); // fetch size needs a transaction, as in PostgreSQL
             try (Statement st = c.createStatement()) {
                 st.setFetchSize(2);

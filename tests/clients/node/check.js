@@ -18,6 +18,11 @@ const port = Number(process.env.SQUALL_PORT);
   const binary = await c.query({ text: 'SELECT id FROM items WHERE id = $1', values: [3], binary: true });
   assert.strictEqual(binary.rows.length, 1);
   console.log('ok queries, named prepared statements, parameters, binary results');
+  // node-postgres parses text floats with parseFloat, which reads Infinity but not inf.
+  const forms = (await c.query("SELECT 'Infinity'::float8 AS i, '-Infinity'::float8 AS n, 1e20::float8 AS e, TIMESTAMP '2024-01-02 03:04:05.5' AS t")).rows[0];
+  assert.deepStrictEqual([forms.i, forms.n, forms.e], [Infinity, -Infinity, 1e20]);
+  assert.strictEqual(forms.t.getMilliseconds(), 500);
+  console.log('ok floats and timestamps in PostgreSQL text forms');
   await assert.rejects(c.query('SELECT nosuch FROM items'), e => e.code === '42703');
   console.log('ok errors carry SQLSTATE');
   await c.end();

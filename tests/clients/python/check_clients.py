@@ -35,12 +35,12 @@ def check_psycopg():
             cur.execute(
                 "SELECT 1::smallint, 2::int, 3::bigint, 1.5::real, 2.5::double precision, 1.25::numeric(10,2), 'x'::text, true, "
                 "DATE '2024-01-02', TIMESTAMP '2024-01-02 03:04:05', TIMESTAMPTZ '2024-01-02 03:04:05+02', INTERVAL '1 day 2 hours', "
-                "X'DEADBEEF'::bytea, make_array(1, 2, 3), NULL::int"
+                "X'DEADBEEF'::bytea, make_array(1, 2, 3), NULL::int, 'Infinity'::float8"
             )
             got = cur.fetchone()
             expected = (
                 1, 2, 3, 1.5, 2.5, decimal.Decimal("1.25"), "x", True, datetime.date(2024, 1, 2), datetime.datetime(2024, 1, 2, 3, 4, 5),
-                datetime.datetime(2024, 1, 2, 1, 4, 5, tzinfo=datetime.timezone.utc), datetime.timedelta(days=1, hours=2), b"\xde\xad\xbe\xef", [1, 2, 3], None,
+                datetime.datetime(2024, 1, 2, 1, 4, 5, tzinfo=datetime.timezone.utc), datetime.timedelta(days=1, hours=2), b"\xde\xad\xbe\xef", [1, 2, 3], None, float("inf"),
             )
             assert got == expected, (binary, got)
             ok(f"psycopg {'binary' if binary else 'text'} results and parameters")
