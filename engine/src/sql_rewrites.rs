@@ -80,11 +80,38 @@ pub fn regproc_literals_as_names(sql: &str) -> Option<String> {
     changed.then(|| out.iter().map(|t| t.to_string()).collect())
 }
 
+/// `a IS [NOT] DISTINCT FROM b AND c` is `(a IS [NOT] DISTINCT FROM b) AND c` in PostgreSQL, where
+/// IS binds tighter than AND and OR; sqlparser reads the whole `b AND c` as the right operand,
+/// which fails to plan or, with boolean operands, answers a different question. An unparenthesized
+/// AND/OR on the right is regrouped (parentheses arrive as `Expr::Nested` and are kept).
+fn distinct_from_precedence(expr: &Expr) -> Option<Expr> {
+    fn regroup(negated: bool, left: Expr, right: Expr) -> Expr {
+        match right {
+            Expr::BinaryOp { left: inner, op: op @ (BinaryOperator::And | BinaryOperator::Or), right: rest } => {
+                Expr::BinaryOp { left: Box::new(regroup(negated, left, *inner)), op, right: rest }
+            }
+            right if negated => Expr::IsNotDistinctFrom(Box::new(left), Box::new(right)),
+            right => Expr::IsDistinctFrom(Box::new(left), Box::new(right)),
+        }
+    }
+    let (negated, left, right) = match expr {
+        Expr::IsDistinctFrom(left, right) => (false, left, right),
+        Expr::IsNotDistinctFrom(left, right) => (true, left, right),
+        _ => return None,
+    };
+    matches!(right.as_ref(), Expr::BinaryOp { op: BinaryOperator::And | BinaryOperator::Or, .. })
+        .then(|| regroup(negated, left.as_ref().clone(), right.as_ref().clone()))
+}
+
 /// Applies every rewrite to `statement`; whether any changed it.
 pub fn rewrite(statement: &mut Statement) -> bool {
     let mut changed = false;
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ProjectionRewrites { changed: &mut changed });
     let _ = visit_expressions_mut(statement, |expr| {
+        if let Some(regrouped) = distinct_from_precedence(expr) {
+            *expr = regrouped;
+            changed = true;
+        }
         if let Some(lookup) = conditional_catalog_lookup(expr) {
             *expr = lookup;
             changed = true;
@@ -658,6 +685,27 @@ mod tests {
             "SELECT unnest(CAST(string_to_array(i.indkey, ' ') AS INT[])), \
              unnest(generate_series(1, cardinality(CAST(string_to_array(i.indkey, ' ') AS INT[])))) FROM pg_catalog.pg_index i"
         );
+    }
+
+    #[test]
+    fn is_distinct_from_binds_tighter_than_and_and_or() {
+        let regrouped = |sql: &str| {
+            use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+            let mut statement = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap().remove(0);
+            rewrite(&mut statement);
+            let Statement::Query(query) = statement else { panic!() };
+            let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = *query.body else { panic!() };
+            format!("{:?}", select.projection[0]).chars().filter(|c| !c.is_whitespace()).collect::<String>()
+        };
+        // (a IS NOT DISTINCT FROM b) AND c
+        let and = regrouped("SELECT a IS NOT DISTINCT FROM b AND c");
+        assert!(and.contains("BinaryOp{left:IsNotDistinctFrom("), "{and}");
+        // ((a IS DISTINCT FROM b) AND c) OR d
+        let or = regrouped("SELECT a IS DISTINCT FROM b AND c OR d");
+        assert!(or.contains("BinaryOp{left:BinaryOp{left:IsDistinctFrom("), "{or}");
+        // Parentheses are the user's: a IS DISTINCT FROM (b AND c)
+        let nested = regrouped("SELECT a IS DISTINCT FROM (b AND c)");
+        assert!(nested.contains("IsDistinctFrom(") && !nested.contains("left:IsDistinctFrom"), "{nested}");
     }
 
     #[test]

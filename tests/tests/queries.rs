@@ -384,3 +384,15 @@ async fn text_results_are_written_as_postgresql_writes_them() {
     let copied = crate::copy::copy_out(&b, "COPY (SELECT 'Infinity'::float8, TIMESTAMP '2024-03-01 10:00:00') TO STDOUT").await;
     assert_eq!(copied, "Infinity\t2024-03-01 10:00:00\n");
 }
+
+/// IS [NOT] DISTINCT FROM binds tighter than AND and OR, as in PostgreSQL.
+#[tokio::test(flavor = "multi_thread")]
+async fn is_distinct_from_binds_tighter_than_and() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    let row = client
+        .query_one("SELECT 1 IS NOT DISTINCT FROM 1 AND false, NULL IS DISTINCT FROM 1 OR false, 2 IS DISTINCT FROM 2 AND true, true IS DISTINCT FROM (false AND true)", &[])
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, bool>(0), row.get::<_, bool>(1), row.get::<_, bool>(2), row.get::<_, bool>(3)), (false, true, false, true));
+}
