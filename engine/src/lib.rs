@@ -3,6 +3,7 @@
 //! the executor launcher, and the model registry.
 
 pub mod catalog;
+pub mod column_names;
 pub mod cluster;
 pub mod coordinator;
 pub mod engine;

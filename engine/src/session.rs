@@ -55,11 +55,14 @@ pub struct Prepared {
     pub uses: crate::access::checks::Uses,
     /// A COPY statement (whose query, for COPY TO, is `plan`).
     pub copy: Option<crate::copy::Copy>,
+    /// PostgreSQL's names for the result columns where they differ from the plan's (see
+    /// [`crate::column_names`]).
+    pub column_names: Option<Vec<Option<String>>>,
 }
 
 impl Prepared {
     fn empty() -> Self {
-        Self { sql: String::new(), plan: None, command: None, uses: Default::default(), copy: None }
+        Self { sql: String::new(), plan: None, command: None, uses: Default::default(), copy: None, column_names: None }
     }
 
     /// The columns the statement answers with, if it answers with rows.
@@ -69,7 +72,7 @@ impl Prepared {
         }
         match (&self.plan, &self.command) {
             (Some(plan), _) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_)) => {
-                Some(Arc::new(plan.schema().as_arrow().clone()))
+                Some(self.named(Arc::new(plan.schema().as_arrow().clone())))
             }
             (_, Some(command)) if crate::cluster::handles(command) => crate::cluster::result_schema(command),
             (_, Some(command)) => crate::models::result_schema(command),
@@ -79,6 +82,23 @@ impl Prepared {
 
     pub fn is_empty(&self) -> bool {
         self.plan.is_none() && self.command.is_none() && self.copy.is_none()
+    }
+
+    /// `schema` under PostgreSQL's column names.
+    fn named(&self, schema: SchemaRef) -> SchemaRef {
+        match &self.column_names {
+            Some(names) => crate::column_names::renamed(&schema, names),
+            None => schema,
+        }
+    }
+
+    /// `output` with its columns under PostgreSQL's names (result rows and COPY TO's header).
+    fn with_column_names(&self, output: Output) -> Output {
+        match output {
+            Output::Rows { schema, rows } => Output::Rows { schema: self.named(schema), rows },
+            Output::CopyOut { schema, rows, options } => Output::CopyOut { schema: self.named(schema), rows, options },
+            other => other,
+        }
     }
 }
 
@@ -230,7 +250,7 @@ impl Session {
         self.engine.running_statements.set(&session_id, &prepared.sql, &self.user);
         let running = self.interrupts.begin(&self.engine.scheduler, self.statement_timeout());
         self.engine.scheduler.statement_jobs.started_by(running.id(), &self.user);
-        let output = running.guard(self.run_checked(prepared, params)).await.map(|output| match output {
+        let output = running.guard(self.run_checked(prepared, params)).await.map(|output| match prepared.with_column_names(output) {
             Output::Rows { schema, rows } => Output::Rows { schema, rows: running.guard_rows(rows) },
             Output::CopyOut { schema, rows, options } => Output::CopyOut { schema, rows: running.guard_rows(rows), options },
             other => other,
@@ -406,16 +426,23 @@ impl Session {
             // The command's parsed form (passwords masked) is its text in the query log and
             // SHOW JOBS.
             Statement::Command(command) => {
-                return Ok(Prepared { sql: format!("{command:?}"), plan: None, command: Some(command.clone()), uses: Default::default(), copy: None });
+                return Ok(Prepared {
+                    sql: format!("{command:?}"),
+                    plan: None,
+                    command: Some(command.clone()),
+                    uses: Default::default(),
+                    copy: None,
+                    column_names: None,
+                });
             }
         };
-        let (plan, uses) = self.plan_sql_using(&sql).await?;
+        let (plan, uses, column_names) = self.plan_sql_using(&sql).await?;
         let plan = crate::parameters::typed_by_casts(plan)?;
         let plan = match plan {
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_) => plan,
             query => crate::pg_types::with_postgres_types(query)?,
         };
-        Ok(Prepared { sql, plan: Some(plan), command: None, uses, copy: None })
+        Ok(Prepared { sql, plan: Some(plan), command: None, uses, copy: None, column_names })
     }
 
     /// `SHOW name` of a PostgreSQL parameter (which DataFusion does not know) as a one-row query.
@@ -431,14 +458,14 @@ impl Session {
 
     async fn plan_copy(&self, sql: &str) -> Result<Prepared> {
         let copy = crate::copy::parse(sql)?;
-        let (plan, uses) = match &copy {
-            crate::copy::Copy::In { table, .. } => (None, crate::access::checks::Uses { inserts: Some(table.clone()), ..Default::default() }),
+        let (plan, uses, column_names) = match &copy {
+            crate::copy::Copy::In { table, .. } => (None, crate::access::checks::Uses { inserts: Some(table.clone()), ..Default::default() }, None),
             crate::copy::Copy::Out { query, .. } => {
-                let (plan, uses) = self.plan_sql_using(query).await?;
-                (Some(crate::pg_types::with_postgres_types(plan)?), uses)
+                let (plan, uses, column_names) = self.plan_sql_using(query).await?;
+                (Some(crate::pg_types::with_postgres_types(plan)?), uses, column_names)
             }
         };
-        Ok(Prepared { sql: sql.to_string(), plan, command: None, uses, copy: Some(copy) })
+        Ok(Prepared { sql: sql.to_string(), plan, command: None, uses, copy: Some(copy), column_names })
     }
 
     /// Plans standard SQL. DataFusion's own parser reads its extension `CREATE EXTERNAL TABLE`;
@@ -449,8 +476,10 @@ impl Session {
     }
 
     /// Plans standard SQL the session's user may run; with what it uses (see [`Self::plan_sql`]).
-    async fn plan_sql_using(&self, sql: &str) -> Result<(LogicalPlan, crate::access::checks::Uses)> {
+    /// The third part is PostgreSQL's names for a query's columns ([`crate::column_names`]).
+    async fn plan_sql_using(&self, sql: &str) -> Result<(LogicalPlan, crate::access::checks::Uses, Option<Vec<Option<String>>>)> {
         let mut uses = crate::access::checks::Uses::default();
+        let mut column_names = None;
         let statement = match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
             // sqlparser reads `CREATE EXTERNAL TABLE` as Hive's statement, which DataFusion
             // refuses; only DataFusion's parser gives the statement DataFusion plans.
@@ -463,6 +492,8 @@ impl Session {
             _ => match self.engine.pg_parser.parse(crate::sql_rewrites::regproc_literals_as_names(sql).as_deref().unwrap_or(sql)) {
                 Ok(mut statements) if statements.len() == 1 => {
                     let mut statement = statements.remove(0);
+                    // Named from what the client wrote, before squall's rewrites.
+                    column_names = crate::column_names::of(&statement);
                     // PostgreSQL's BEGIN means START TRANSACTION, which is the form DataFusion plans.
                     if let SqlStatement::StartTransaction { begin, .. } = &mut statement {
                         *begin = false;
@@ -498,7 +529,7 @@ impl Session {
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         // Checked at planning too, so that the queries of TRAIN MODEL and EVALUATE ... ON are.
         crate::access::checks::check(self, &plan, &uses)?;
-        Ok((plan, uses))
+        Ok((plan, uses, column_names))
     }
 }
 

@@ -396,3 +396,23 @@ async fn is_distinct_from_binds_tighter_than_and() {
         .unwrap();
     assert_eq!((row.get::<_, bool>(0), row.get::<_, bool>(1), row.get::<_, bool>(2), row.get::<_, bool>(3)), (false, true, false, true));
 }
+
+/// Unaliased result columns carry PostgreSQL's names (`count`, `sum`, `?column?`, a cast's type),
+/// repeated where PostgreSQL repeats them, in simple-query results and in what a prepared
+/// statement describes.
+#[tokio::test(flavor = "multi_thread")]
+async fn result_columns_are_named_as_in_postgresql() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE named (id BIGINT, name TEXT); INSERT INTO named VALUES (1, 'a'), (2, 'b')").await.unwrap();
+    let sql = "SELECT count(*), sum(id), named.name, upper(name), id + 1, 1, 2, id::text, 2.5::float8, DATE '2024-03-01', id AS kept \
+               FROM named GROUP BY id, name ORDER BY sum(id)";
+    let expected = ["count", "sum", "name", "upper", "?column?", "?column?", "?column?", "id", "float8", "date", "kept"];
+    let described = client.prepare(sql).await.unwrap();
+    assert_eq!(described.columns().iter().map(|c| c.name()).collect::<Vec<_>>(), expected);
+    let simple = client.simple_query(sql).await.unwrap();
+    let tokio_postgres::SimpleQueryMessage::RowDescription(columns) = &simple[0] else { panic!("{simple:?}") };
+    assert_eq!(columns.iter().map(|c| c.name()).collect::<Vec<_>>(), expected);
+    let rows = client.query(&described, &[]).await.unwrap();
+    assert_eq!((rows.len(), rows[1].get::<_, i64>("sum")), (2, 2));
+}

@@ -187,10 +187,10 @@ mod tests {
     #[test]
     fn text_format_escapes_and_reads_back() {
         let (text, records) = round_trip(Options::new(Kind::Text));
-        assert_eq!(text, "1\ttab\\there, \"quoted\"\\nnext\t2.5\n\\N\t\t10.0\n3\t\\N\t\\N\n");
+        assert_eq!(text, "1\ttab\\there, \"quoted\"\\nnext\t2.5\n\\N\t\t10\n3\t\\N\t\\N\n");
         assert_eq!(
             fields(&records),
-            vec![vec![Some("1"), Some("tab\there, \"quoted\"\nnext"), Some("2.5")], vec![None, Some(""), Some("10.0")], vec![Some("3"), None, None]]
+            vec![vec![Some("1"), Some("tab\there, \"quoted\"\nnext"), Some("2.5")], vec![None, Some(""), Some("10")], vec![Some("3"), None, None]]
         );
     }
 
@@ -198,10 +198,10 @@ mod tests {
     fn csv_quotes_what_needs_it_and_reads_back() {
         let options = Options { header: true, ..Options::new(Kind::Csv) };
         let (text, records) = round_trip(options);
-        assert_eq!(text, "id,note,x\n1,\"tab\there, \"\"quoted\"\"\nnext\",2.5\n,\"\",10.0\n3,,\n");
+        assert_eq!(text, "id,note,x\n1,\"tab\there, \"\"quoted\"\"\nnext\",2.5\n,\"\",10\n3,,\n");
         assert_eq!(
             fields(&records),
-            vec![vec![Some("1"), Some("tab\there, \"quoted\"\nnext"), Some("2.5")], vec![None, Some(""), Some("10.0")], vec![Some("3"), None, None]]
+            vec![vec![Some("1"), Some("tab\there, \"quoted\"\nnext"), Some("2.5")], vec![None, Some(""), Some("10")], vec![Some("3"), None, None]]
         );
     }
 }

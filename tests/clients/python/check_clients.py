@@ -170,9 +170,13 @@ def check_sqlalchemy_pandas():
     assert frame["name"].tolist()[:2] == ["apple", "pear"] and pd.isna(frame["name"][2]) and frame["id"].tolist() == [1, 2, 3], frame
     pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}).to_sql("from_pandas", engine, index=False)
     assert pd.read_sql("SELECT sum(a) AS s FROM from_pandas", engine)["s"][0] == 6
+    # Unaliased columns are named as PostgreSQL names them, which is how frames are read.
+    named = pd.read_sql("SELECT b, count(*), sum(a), a + 1, a::text FROM from_pandas GROUP BY a, b ORDER BY b", engine)
+    assert list(named.columns) == ["b", "count", "sum", "?column?", "a"], list(named.columns)
+    assert named["sum"].tolist() == [1, 2, 3], named
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM items WHERE price > :p"), {"p": 0.6}).scalar() == 2
-    ok("pandas read_sql and to_sql, SQLAlchemy text() with parameters")
+    ok("pandas read_sql and to_sql, SQLAlchemy text() with parameters, PostgreSQL's column names")
 
 
 def check_pyodbc():
