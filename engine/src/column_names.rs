@@ -19,7 +19,7 @@ enum Strength {
 }
 
 /// The result column names of `statement` as PostgreSQL gives them, one per column (`None`: keep
-/// DataFusion's, as for aliased columns); `None` for statements that are not plain queries or
+/// DataFusion's); `None` for statements that are not plain queries or
 /// whose column count is not known from the text (`SELECT *`).
 pub fn of(statement: &Statement) -> Option<Vec<Option<String>>> {
     let Statement::Query(query) = statement else { return None };
@@ -37,7 +37,8 @@ fn of_set_expr(body: &SetExpr) -> Option<Vec<Option<String>>> {
             .iter()
             .map(|item| match item {
                 SelectItem::UnnamedExpr(expr) => Some(Some(figure(expr).0)),
-                SelectItem::ExprWithAlias { .. } | SelectItem::ExprWithAliases { .. } => Some(None),
+                SelectItem::ExprWithAlias { alias, .. } => Some(Some(normalized(alias))),
+                SelectItem::ExprWithAliases { .. } => Some(None),
                 SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => None,
             })
             .collect(),
@@ -70,7 +71,8 @@ fn figure(expr: &Expr) -> (String, Strength) {
             Some(named @ (_, Strength::Strong)) => named,
             _ => ("case".into(), Strength::TypeName),
         },
-        Expr::Exists { .. } => strong("exists"),
+        // `NOT EXISTS` is a NOT in PostgreSQL, which names nothing.
+        Expr::Exists { negated: false, .. } => strong("exists"),
         Expr::Array(_) => strong("array"),
         Expr::Tuple(_) => strong("row"),
         Expr::Subquery(query) => match of_query(query).as_deref() {
@@ -185,7 +187,7 @@ mod tests {
     fn columns_are_named_as_postgresql_names_them() {
         assert_eq!(
             names("SELECT count(*), SUM(t.amount), t.id, Name, \"Mixed\", upper(name), id + 1, 1, 1::float8, id::text, DATE '2024-03-01', x AS y FROM t"),
-            given(&["count", "sum", "id", "name", "Mixed", "upper", "?column?", "?column?", "float8", "id", "date", ""])
+            given(&["count", "sum", "id", "name", "Mixed", "upper", "?column?", "?column?", "float8", "id", "date", "y"])
         );
         assert_eq!(
             names("SELECT CASE WHEN a THEN 1 END, CASE WHEN a THEN 1 ELSE b END, coalesce(a, b), EXISTS (SELECT 1), (SELECT max(v) FROM u), ARRAY[1], '{1}'::int[], 1::numeric(10, 2), 'x'::varchar(3), now()::timestamptz"),

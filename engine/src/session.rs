@@ -480,6 +480,8 @@ impl Session {
     async fn plan_sql_using(&self, sql: &str) -> Result<(LogicalPlan, crate::access::checks::Uses, Option<Vec<Option<String>>>)> {
         let mut uses = crate::access::checks::Uses::default();
         let mut column_names = None;
+        // The statement again, for when DataFusion refuses repeated column names.
+        let mut renamed_retry = None;
         let statement = match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
             // sqlparser reads `CREATE EXTERNAL TABLE` as Hive's statement, which DataFusion
             // refuses; only DataFusion's parser gives the statement DataFusion plans.
@@ -520,13 +522,25 @@ impl Session {
                     }
                     let models = crate::models::references::resolve(&mut statement, &self.engine.models)?;
                     uses = crate::access::checks::Uses::of(&statement, models);
+                    if column_names.is_some() {
+                        renamed_retry = Some(statement.clone());
+                    }
                     DfStatement::Statement(Box::new(statement))
                 }
                 Ok(_) => return Err(SquallError::Syntax("expected exactly one statement".into())),
                 Err(e) => return Err(SquallError::Syntax(syntax_message(&e.to_string()))),
             },
         };
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        let plan = match self.ctx.state().statement_to_plan(statement).await {
+            // PostgreSQL allows repeated result names, DataFusion does not: the plan gets unique
+            // ones, and clients still see PostgreSQL's (`column_names`).
+            Err(e) if e.to_string().contains("require unique expression names") && renamed_retry.is_some() => {
+                let mut statement = renamed_retry.take().expect("checked");
+                crate::sql_rewrites::unique_output_names(&mut statement);
+                self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?
+            }
+            plan => plan?,
+        };
         // Checked at planning too, so that the queries of TRAIN MODEL and EVALUATE ... ON are.
         crate::access::checks::check(self, &plan, &uses)?;
         Ok((plan, uses, column_names))

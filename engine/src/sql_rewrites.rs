@@ -246,7 +246,95 @@ fn table_visibility(expr: &Expr) -> Option<Expr> {
          JOIN pg_catalog.pg_namespace AS visible_namespace ON visible_namespace.oid = visible_class.relnamespace \
          WHERE visible_namespace.nspname IN ({VISIBLE_SCHEMAS}))"
     );
-    datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {}).try_with_sql(&text).ok()?.parse_expr().ok()
+    parsed_expr(&text)
+}
+
+/// Names of their own for the result columns of `statement`'s select lists, for when DataFusion
+/// refuses repeated names that PostgreSQL allows (`SELECT 1, 1::float8`, `SELECT count(*),
+/// count(*)`, `SELECT a AS x, b AS x`): clients still see PostgreSQL's names, which
+/// [`crate::column_names`] figured from the text.
+pub fn unique_output_names(statement: &mut Statement) {
+    fn rename(body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => {
+                let mut seen = std::collections::HashSet::new();
+                for (position, item) in select.projection.iter_mut().enumerate() {
+                    let internal = |name: &str| Ident::with_quote('"', format!("{name}?{}", position + 1));
+                    match item {
+                        SelectItem::UnnamedExpr(expr) => {
+                            let expr = std::mem::replace(expr, Expr::value(Value::Null));
+                            *item = SelectItem::ExprWithAlias { expr, alias: internal("?column") };
+                        }
+                        SelectItem::ExprWithAlias { alias, .. } if !seen.insert(alias.value.clone()) => *alias = internal(&alias.value),
+                        _ => {}
+                    }
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                rename(left);
+                rename(right);
+            }
+            SetExpr::Query(query) => rename(&mut query.body),
+            _ => {}
+        }
+    }
+    if let Statement::Query(query) = statement {
+        rename(&mut query.body);
+    }
+}
+
+/// `text` read as one PostgreSQL expression.
+fn parsed_expr(text: &str) -> Option<Expr> {
+    datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {}).try_with_sql(text).ok()?.parse_expr().ok()
+}
+
+/// `EXISTS (subquery)` as a value (`SELECT EXISTS (...)`, SQLAlchemy's `exists()`, CASE WHEN
+/// EXISTS in a select list), which DataFusion plans only as a filter: a count of the subquery's
+/// rows compared with 0, a scalar subquery DataFusion plans, correlated or not. The subquery
+/// keeps its FROM and WHERE and counts instead of selecting when it selects plain columns or
+/// constants (what ORMs send: `SELECT 1 ... LIMIT 1`); anything else is counted as a derived
+/// table.
+fn exists_as_count(expr: &Expr) -> Option<Expr> {
+    let Expr::Exists { subquery, negated } = expr else { return None };
+    let counted = match counting(subquery) {
+        Some(counting) => Expr::Subquery(Box::new(counting)),
+        None => parsed_expr(&format!("(SELECT count(*) FROM ({subquery}) AS exists_rows)"))?,
+    };
+    let op = if *negated { BinaryOperator::Eq } else { BinaryOperator::Gt };
+    Some(Expr::Nested(Box::new(Expr::BinaryOp { left: Box::new(counted), op, right: Box::new(Expr::value(Value::Number("0".into(), false))) })))
+}
+
+/// `subquery` counting its rows, if that is the same as counting what it selects: one plain
+/// SELECT of columns or constants, without grouping, DISTINCT or an OFFSET (a positive LIMIT
+/// does not change whether there are rows).
+fn counting(subquery: &Query) -> Option<Query> {
+    let SetExpr::Select(select) = subquery.body.as_ref() else { return None };
+    let plain = |item: &SelectItem| match item {
+        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+            matches!(expr, Expr::Value(_) | Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+        }
+        SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => true,
+        _ => false,
+    };
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(exprs, _) if exprs.is_empty());
+    let limited = match &subquery.limit_clause {
+        None => false,
+        Some(datafusion::sql::sqlparser::ast::LimitClause::LimitOffset { limit: Some(Expr::Value(v)), offset: None, limit_by })
+            if limit_by.is_empty() && matches!(&v.value, Value::Number(n, _) if n.parse::<u64>().is_ok_and(|n| n > 0)) =>
+        {
+            false
+        }
+        Some(_) => true,
+    };
+    if subquery.with.is_some() || grouped || limited || select.having.is_some() || select.distinct.is_some() || !select.projection.iter().all(plain) {
+        return None;
+    }
+    let mut counting = subquery.clone();
+    counting.order_by = None;
+    counting.limit_clause = None;
+    let SetExpr::Select(select) = counting.body.as_mut() else { return None };
+    select.projection = vec![SelectItem::UnnamedExpr(parsed_expr("count(*)")?)];
+    Some(counting)
 }
 
 /// `pg_class` columns the emulation lacks, selected as NULL text arrays: `reloptions`
@@ -254,7 +342,8 @@ fn table_visibility(expr: &Expr) -> Option<Expr> {
 /// `relacl` (pgjdbc's getTablePrivileges; squall's privileges are its GRANTs, not ACLs).
 const MISSING_PG_CLASS_COLUMNS: &[&str] = &["reloptions", "relacl"];
 
-/// Rewrites of select lists: `generate_series` as a set-returning function; in catalog queries,
+/// Rewrites of select lists: EXISTS as a value ([`exists_as_count`]); `generate_series` as a
+/// set-returning function; in catalog queries,
 /// names of their own for repeated unnamed literals (pgjdbc's getProcedures selects `NULL, NULL,
 /// NULL`, which PostgreSQL allows and DataFusion refuses as duplicate names), renamed vector
 /// columns as arrays, and [`MISSING_PG_CLASS_COLUMNS`] as NULL.
@@ -267,6 +356,16 @@ impl datafusion::sql::sqlparser::ast::VisitorMut for ProjectionRewrites<'_> {
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
+        for item in select.projection.iter_mut() {
+            let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item else { continue };
+            let _ = visit_expressions_mut(expr, |e| {
+                if let Some(counted) = exists_as_count(e) {
+                    *e = counted;
+                    *self.changed = true;
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        }
         // `SELECT generate_series(a, b)` gives rows in PostgreSQL (a set-returning function), an
         // array in DataFusion: its rows are the array's elements.
         for item in select.projection.iter_mut() {
@@ -706,6 +805,25 @@ mod tests {
         // Parentheses are the user's: a IS DISTINCT FROM (b AND c)
         let nested = regrouped("SELECT a IS DISTINCT FROM (b AND c)");
         assert!(nested.contains("IsDistinctFrom(") && !nested.contains("left:IsDistinctFrom"), "{nested}");
+    }
+
+    #[test]
+    fn exists_as_a_value_counts_rows() {
+        assert_eq!(rewritten("SELECT EXISTS (SELECT 1 FROM t WHERE t.a = u.a LIMIT 1) FROM u"), "SELECT ((SELECT count(*) FROM t WHERE t.a = u.a) > 0) FROM u");
+        assert_eq!(rewritten("SELECT NOT EXISTS (SELECT * FROM t)"), "SELECT ((SELECT count(*) FROM t) = 0)");
+        // What cannot simply be counted is counted as a derived table.
+        assert_eq!(rewritten("SELECT EXISTS (SELECT max(a) FROM t)"), "SELECT ((SELECT count(*) FROM (SELECT max(a) FROM t) AS exists_rows) > 0)");
+        // In a filter, DataFusion's own semi join stays.
+        let filter = "SELECT a FROM u WHERE EXISTS (SELECT 1 FROM t WHERE t.a = u.a)";
+        assert_eq!(rewritten(filter), filter);
+    }
+
+    #[test]
+    fn repeated_result_names_become_unique() {
+        use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+        let mut statement = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT 1, 1::float8, a AS x, b AS x FROM t").unwrap().remove(0);
+        unique_output_names(&mut statement);
+        assert_eq!(statement.to_string(), "SELECT 1 AS \"?column?1\", 1::FLOAT8 AS \"?column?2\", a AS x, b AS \"x?4\" FROM t");
     }
 
     #[test]

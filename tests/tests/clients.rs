@@ -89,7 +89,7 @@ async fn python_drivers() {
             "psycopg wrong password refused",
             "asyncpg queries, prepared statements, errors, COPY (CSV and binary), SCRAM over TLS",
             "SQLAlchemy inspect: schemas, tables, columns and types, views, keys, indexes, reflection",
-            "pandas read_sql and to_sql, SQLAlchemy text() with parameters, PostgreSQL's column names",
+            "pandas read_sql and to_sql, SQLAlchemy text() with parameters, PostgreSQL's column names, exists()",
             "pyodbc SQLTables, SQLColumns, SQLStatistics, SQLPrimaryKeys, SQLForeignKeys",
             "pyodbc parameters and SQLSTATE",
         ],

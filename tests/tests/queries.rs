@@ -415,4 +415,17 @@ async fn result_columns_are_named_as_in_postgresql() {
     assert_eq!(columns.iter().map(|c| c.name()).collect::<Vec<_>>(), expected);
     let rows = client.query(&described, &[]).await.unwrap();
     assert_eq!((rows.len(), rows[1].get::<_, i64>("sum")), (2, 2));
+
+    // Repeated names, which PostgreSQL allows.
+    let repeated = client.query("SELECT 1, 1::float8, count(*), count(*), id AS x, name AS x FROM named GROUP BY id, name ORDER BY id", &[]).await.unwrap();
+    assert_eq!(repeated[0].columns().iter().map(|c| c.name()).collect::<Vec<_>>(), ["?column?", "float8", "count", "count", "x", "x"]);
+    assert_eq!((repeated[1].get::<_, f64>(1), repeated[1].get::<_, i64>(4), repeated[1].get::<_, &str>(5)), (1.0, 2, "b"));
+
+    // EXISTS as a value (SQLAlchemy's exists(), ORMs' existence checks), correlated or not.
+    let exists = client.query_one("SELECT EXISTS (SELECT 1 FROM named WHERE id = 2 LIMIT 1), NOT EXISTS (SELECT * FROM named WHERE id = 3)", &[]).await.unwrap();
+    assert_eq!(exists.columns().iter().map(|c| c.name()).collect::<Vec<_>>(), ["exists", "?column?"]);
+    assert_eq!((exists.get::<_, bool>(0), exists.get::<_, bool>(1)), (true, true));
+    let correlated = client.query("SELECT id, EXISTS (SELECT 1 FROM named AS later WHERE later.id = named.id + 1) FROM named ORDER BY id", &[]).await.unwrap();
+    let answers: Vec<(i64, bool)> = correlated.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(answers, [(1, true), (2, false)]);
 }

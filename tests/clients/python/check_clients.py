@@ -174,9 +174,14 @@ def check_sqlalchemy_pandas():
     named = pd.read_sql("SELECT b, count(*), sum(a), a + 1, a::text FROM from_pandas GROUP BY a, b ORDER BY b", engine)
     assert list(named.columns) == ["b", "count", "sum", "?column?", "a"], list(named.columns)
     assert named["sum"].tolist() == [1, 2, 3], named
+    # SQLAlchemy's exists(): SELECT EXISTS (SELECT * FROM ... WHERE ...) AS anon_1
+    from_pandas = sa.Table("from_pandas", sa.MetaData(), autoload_with=engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.exists().where(from_pandas.c.a == 2))).scalar() is True
+        assert conn.execute(sa.select(sa.exists().where(from_pandas.c.a == 9))).scalar() is False
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM items WHERE price > :p"), {"p": 0.6}).scalar() == 2
-    ok("pandas read_sql and to_sql, SQLAlchemy text() with parameters, PostgreSQL's column names")
+    ok("pandas read_sql and to_sql, SQLAlchemy text() with parameters, PostgreSQL's column names, exists()")
 
 
 def check_pyodbc():
