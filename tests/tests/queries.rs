@@ -429,3 +429,27 @@ async fn result_columns_are_named_as_in_postgresql() {
     let answers: Vec<(i64, bool)> = correlated.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(answers, [(1, true), (2, false)]);
 }
+
+/// to_char reads PostgreSQL's templates (DataFusion's returned the template itself), on the
+/// coordinator and on the executors alike; chrono's `%` formats still work.
+#[tokio::test(flavor = "multi_thread")]
+async fn to_char_writes_postgresql_templates() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    let constant = client
+        .query_one("SELECT to_char(TIMESTAMP '2024-03-05 14:07:09.25', 'YYYY-MM-DD HH24:MI:SS.MS'), to_char(DATE '2024-03-05', 'FMDay, FMMonth FMDDth YYYY'), to_char(TIMESTAMP '2024-03-05 14:07:09', '%d/%m/%Y')", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (constant.get::<_, &str>(0), constant.get::<_, &str>(1), constant.get::<_, &str>(2)),
+        ("2024-03-05 14:07:09.250", "Tuesday, March 5th 2024", "05/03/2024")
+    );
+    client.batch_execute("CREATE TABLE stamped (at TIMESTAMP); INSERT INTO stamped VALUES (TIMESTAMP '2024-01-02 03:04:05'), (TIMESTAMP '2024-12-31 23:59:59'), (NULL)").await.unwrap();
+    // Over a table the executors evaluate it (the test server sends every table scan to them).
+    let rows = client.query("SELECT to_char(at, 'Dy DD Mon YYYY HH12:MI AM \"Q\"Q'), squall_node_pid() <> pg_backend_pid() FROM stamped ORDER BY at", &[]).await.unwrap();
+    let formatted: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(formatted, [Some("Tue 02 Jan 2024 03:04 AM Q1".to_string()), Some("Tue 31 Dec 2024 11:59 PM Q4".to_string()), None]);
+    assert!(rows.iter().all(|r| r.get::<_, bool>(1)), "evaluated on an executor");
+    let bad = client.query_one("SELECT to_char(TIMESTAMP '2024-03-05 14:07:09', '%Q')", &[]).await.unwrap_err();
+    assert_eq!(bad.code().map(|c| c.code()), Some("22007"), "{bad:?}");
+}

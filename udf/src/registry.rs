@@ -10,7 +10,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 use crate::functions;
 
-/// Scalar functions squall adds to DataFusion's built-ins.
+/// Scalar functions squall adds to DataFusion's built-ins (or puts in place of one of them).
 pub fn squall_scalar_functions() -> Vec<Arc<ScalarUDF>> {
     use functions::predict::{Predict, Returns};
     vec![
@@ -19,6 +19,8 @@ pub fn squall_scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(Predict::new(Returns::Value))),
         Arc::new(ScalarUDF::from(Predict::new(Returns::Probability))),
         Arc::new(ScalarUDF::from(Predict::new(Returns::Score))),
+        // Replaces DataFusion's to_char (chrono formats only) with PostgreSQL's templates.
+        Arc::new(ScalarUDF::from(functions::to_char::ToChar::new())),
     ]
 }
 

@@ -122,6 +122,10 @@ fn execution_code(message: &str) -> &'static str {
         "22012"
     } else if ["Cast error", "Cannot cast", "Parser error", "CastError", "ParseError"].iter().any(|p| message.contains(p)) {
         "22P02"
+    } else if message.contains("invalid format string") || message.contains("Error parsing timestamp from") {
+        "22007" // invalid_datetime_format: a template to_char, to_date or to_timestamp cannot use
+    } else if message.contains("timestamp out of range") {
+        "22008"
     } else if message.contains("Overflow") || message.contains("overflow") {
         "22003"
     } else if message.contains("already exists") {

@@ -5,5 +5,6 @@ pub mod evaluate;
 pub mod node_pid;
 pub mod predict;
 pub mod row_fraction;
+pub mod to_char;
 pub mod train_naive_bayes;
 pub mod training_sample;
