@@ -80,6 +80,30 @@ pub fn regproc_literals_as_names(sql: &str) -> Option<String> {
     changed.then(|| out.iter().map(|t| t.to_string()).collect())
 }
 
+/// `to_date(text, template)` and `to_timestamp(text, template)` with PostgreSQL's template
+/// (`'DD/MM/YYYY'`), which DataFusion would read as chrono's: the template becomes the chrono
+/// format that reads the same text. Templates with a `%` are chrono's already; ones chrono cannot
+/// express are left to fail with 22007.
+fn parse_template_as_chrono(expr: &mut Expr) -> bool {
+    let Expr::Function(function) = expr else { return false };
+    if !matches!(function_name(function).as_str(), "to_date" | "to_timestamp") {
+        return false;
+    }
+    let FunctionArguments::List(list) = &mut function.args else { return false };
+    let [_, FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(template)))] = list.args.as_mut_slice() else { return false };
+    let Value::SingleQuotedString(text) = &mut template.value else { return false };
+    if text.contains('%') {
+        return false;
+    }
+    match squall_udf::functions::to_char::chrono_parse_format(text) {
+        Some(chrono) => {
+            *text = chrono;
+            true
+        }
+        None => false,
+    }
+}
+
 /// `a IS [NOT] DISTINCT FROM b AND c` is `(a IS [NOT] DISTINCT FROM b) AND c` in PostgreSQL, where
 /// IS binds tighter than AND and OR; sqlparser reads the whole `b AND c` as the right operand,
 /// which fails to plan or, with boolean operands, answers a different question. An unparenthesized
@@ -108,6 +132,7 @@ pub fn rewrite(statement: &mut Statement) -> bool {
     let mut changed = false;
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ProjectionRewrites { changed: &mut changed });
     let _ = visit_expressions_mut(statement, |expr| {
+        changed |= parse_template_as_chrono(expr);
         if let Some(regrouped) = distinct_from_precedence(expr) {
             *expr = regrouped;
             changed = true;
@@ -805,6 +830,13 @@ mod tests {
         // Parentheses are the user's: a IS DISTINCT FROM (b AND c)
         let nested = regrouped("SELECT a IS DISTINCT FROM (b AND c)");
         assert!(nested.contains("IsDistinctFrom(") && !nested.contains("left:IsDistinctFrom"), "{nested}");
+    }
+
+    #[test]
+    fn postgresql_parse_templates_become_chrono_formats() {
+        assert_eq!(rewritten("SELECT to_date(s, 'DD/MM/YYYY'), to_timestamp(s, 'YYYY-MM-DD HH24:MI')"), "SELECT to_date(s, '%d/%m/%Y'), to_timestamp(s, '%Y-%m-%d %H:%M')");
+        let chrono = "SELECT to_date(s, '%d.%m.%Y'), to_timestamp(s)";
+        assert_eq!(rewritten(chrono), chrono);
     }
 
     #[test]

@@ -450,6 +450,9 @@ async fn to_char_writes_postgresql_templates() {
     let formatted: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(formatted, [Some("Tue 02 Jan 2024 03:04 AM Q1".to_string()), Some("Tue 31 Dec 2024 11:59 PM Q4".to_string()), None]);
     assert!(rows.iter().all(|r| r.get::<_, bool>(1)), "evaluated on an executor");
+    // to_date and to_timestamp read PostgreSQL's templates too.
+    let parsed = client.query_one("SELECT to_date('05/03/2024', 'DD/MM/YYYY')::text, to_timestamp('2024-03-05 14:07', 'YYYY-MM-DD HH24:MI')::text", &[]).await.unwrap();
+    assert_eq!((parsed.get::<_, &str>(0), parsed.get::<_, &str>(1)), ("2024-03-05", "2024-03-05T14:07:00Z"));
     let bad = client.query_one("SELECT to_char(TIMESTAMP '2024-03-05 14:07:09', '%Q')", &[]).await.unwrap_err();
     assert_eq!(bad.code().map(|c| c.code()), Some("22007"), "{bad:?}");
 }

@@ -119,6 +119,39 @@ pub fn format(moment: NaiveDateTime, template: &str, zoned: bool) -> Result<Stri
     Ok(out)
 }
 
+/// `template` (PostgreSQL's) as the chrono format that parses the same text, for `to_date` and
+/// `to_timestamp`; `None` when it uses a pattern chrono cannot parse (ISO weeks, Julian days,
+/// ...). `FM` changes nothing when reading: chrono's numbers take one digit or two.
+pub fn chrono_parse_format(template: &str) -> Option<String> {
+    let mut out = String::new();
+    for piece in pieces(template) {
+        match piece {
+            Piece::Literal(text) => out.push_str(&text.replace('%', "%%")),
+            Piece::Field { pattern, ordinal: None, .. } => out.push_str(match pattern {
+                Pattern::Hour24 => "%H",
+                Pattern::Hour12 => "%I",
+                Pattern::Minute => "%M",
+                Pattern::Second => "%S",
+                Pattern::Millisecond => "%3f",
+                Pattern::Microsecond => "%6f",
+                Pattern::Meridiem { dots: false } => "%p",
+                Pattern::Year(4) => "%Y",
+                Pattern::Year(2) => "%y",
+                Pattern::Month => "%m",
+                Pattern::MonthName => "%B",
+                Pattern::MonthAbbreviation => "%b",
+                Pattern::DayOfMonth => "%d",
+                Pattern::DayOfYear => "%j",
+                Pattern::DayName => "%A",
+                Pattern::DayAbbreviation => "%a",
+                _ => return None,
+            }),
+            Piece::Field { .. } => return None,
+        }
+    }
+    Some(out)
+}
+
 /// How a name pattern was written, which is how its output is written: `MONTH`, `Month`, `month`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Case {
@@ -445,5 +478,16 @@ mod tests {
         assert_eq!(format(at("2024-03-11 00:00:00"), "FMDDth", false).unwrap(), "11th");
         assert_eq!(format(moment, "YYYY-MM-DD HH24:MI:SS TZ OF", true).unwrap(), "2024-03-05 14:07:09 UTC +00");
         assert!(format(moment, "%Q", false).is_err());
+    }
+
+    #[test]
+    fn templates_become_chrono_parse_formats() {
+        assert_eq!(chrono_parse_format("DD/MM/YYYY").as_deref(), Some("%d/%m/%Y"));
+        assert_eq!(chrono_parse_format("YYYY-MM-DD HH24:MI:SS.US").as_deref(), Some("%Y-%m-%d %H:%M:%S.%6f"));
+        assert_eq!(chrono_parse_format("FMDD Mon YYYY \"at\" HH12 AM").as_deref(), Some("%d %b %Y at %I %p"));
+        assert_eq!(chrono_parse_format("100% YYYY").as_deref(), Some("100%% %Y"));
+        assert_eq!(chrono_parse_format("IYYY-IW"), None);
+        let parsed = chrono::NaiveDate::parse_from_str("05/03/2024", &chrono_parse_format("DD/MM/YYYY").unwrap()).unwrap();
+        assert_eq!(parsed, chrono::NaiveDate::from_ymd_opt(2024, 3, 5).unwrap());
     }
 }
