@@ -8,5 +8,6 @@
 pub mod functions;
 pub mod ml;
 pub mod object_stores;
+pub mod pg_casts;
 pub mod registry;
 pub mod settings;

@@ -21,6 +21,8 @@ pub fn squall_scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(Predict::new(Returns::Score))),
         // Replaces DataFusion's to_char (chrono formats only) with PostgreSQL's templates.
         Arc::new(ScalarUDF::from(functions::to_char::ToChar::new())),
+        // What casts of floats and timestamps to text become (crate::pg_casts).
+        Arc::new(ScalarUDF::from(functions::pg_text::PgText::new())),
     ]
 }
 
@@ -46,9 +48,10 @@ pub fn function_registry() -> BallistaFunctionRegistry {
     registry
 }
 
-/// Installs squall's functions into a session that is being built (coordinator and scheduler).
+/// Installs squall's functions into a session that is being built (coordinator and scheduler),
+/// with the analyzer rule that makes casts to text write PostgreSQL's forms.
 pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
-    let mut builder = builder.with_default_features();
+    let mut builder = builder.with_default_features().with_analyzer_rule(Arc::new(crate::pg_casts::PostgresTextCasts::new()));
     builder
         .scalar_functions()
         .get_or_insert_with(Vec::new)

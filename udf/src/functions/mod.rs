@@ -3,6 +3,7 @@
 pub mod blob_aggregate;
 pub mod evaluate;
 pub mod node_pid;
+pub mod pg_text;
 pub mod predict;
 pub mod row_fraction;
 pub mod to_char;
