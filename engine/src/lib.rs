@@ -16,6 +16,7 @@ pub mod interrupts;
 pub mod jobs;
 pub mod launcher;
 pub mod models;
+pub mod panics;
 pub mod parameters;
 pub mod pg_functions;
 pub mod pg_types;

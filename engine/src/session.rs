@@ -201,7 +201,7 @@ impl Session {
         };
         let mut outputs = Vec::with_capacity(statements.len());
         for statement in statements {
-            let output = match self.plan_statement(&statement).await {
+            let output = match crate::panics::contained(self.plan_statement(&statement)).await {
                 Ok(prepared) => self.execute(&prepared, None).await,
                 Err(e) => {
                     let text = match &statement {
@@ -227,7 +227,7 @@ impl Session {
             let mut statements = squall_sql::parse(text).map_err(|e| SquallError::Syntax(e.message))?;
             match statements.len() {
                 0 => Ok(Prepared::empty()),
-                1 => self.plan_statement(&statements.remove(0)).await,
+                1 => crate::panics::contained(self.plan_statement(&statements.remove(0))).await,
                 _ => Err(SquallError::Syntax("cannot insert multiple commands into a prepared statement".into())),
             }
         }
@@ -250,9 +250,9 @@ impl Session {
         self.engine.running_statements.set(&session_id, &prepared.sql, &self.user);
         let running = self.interrupts.begin(&self.engine.scheduler, self.statement_timeout());
         self.engine.scheduler.statement_jobs.started_by(running.id(), &self.user);
-        let output = running.guard(self.run_checked(prepared, params)).await.map(|output| match prepared.with_column_names(output) {
-            Output::Rows { schema, rows } => Output::Rows { schema, rows: running.guard_rows(rows) },
-            Output::CopyOut { schema, rows, options } => Output::CopyOut { schema, rows: running.guard_rows(rows), options },
+        let output = running.guard(crate::panics::contained(self.run_checked(prepared, params))).await.map(|output| match prepared.with_column_names(output) {
+            Output::Rows { schema, rows } => Output::Rows { schema, rows: running.guard_rows(crate::panics::contained_rows(rows)) },
+            Output::CopyOut { schema, rows, options } => Output::CopyOut { schema, rows: running.guard_rows(crate::panics::contained_rows(rows)), options },
             other => other,
         });
         if output.is_err() {
