@@ -80,6 +80,51 @@ pub fn regproc_literals_as_names(sql: &str) -> Option<String> {
     changed.then(|| out.iter().map(|t| t.to_string()).collect())
 }
 
+/// Interval literals with a time part, as PostgreSQL writes them and reads them back
+/// (`INTERVAL '1 day 02:00:00'`, `'-04:05:06.5'::interval`), which DataFusion's parser refuses:
+/// the time part is spelled out in hours, minutes and seconds, which it reads.
+fn interval_time_parts(expr: &mut Expr) -> bool {
+    let literal = match expr {
+        Expr::Interval(interval) => interval.value.as_mut(),
+        Expr::Cast { expr, data_type: SqlType::Interval { .. }, .. } => expr.as_mut(),
+        _ => return false,
+    };
+    let Expr::Value(value) = literal else { return false };
+    let Value::SingleQuotedString(text) = &mut value.value else { return false };
+    match spelled_out_time_parts(text) {
+        Some(spelled) => {
+            *text = spelled;
+            true
+        }
+        None => false,
+    }
+}
+
+/// `text` with each `[-]H:MM[:SS[.f]]` part written as `H hours M minutes S seconds` (each
+/// signed as the part is); `None` if it has none.
+fn spelled_out_time_parts(text: &str) -> Option<String> {
+    let mut changed = false;
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|word| {
+            let (negative, unsigned) = match word.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, word.strip_prefix('+').unwrap_or(word)),
+            };
+            let parts: Vec<&str> = unsigned.split(':').collect();
+            let numeric = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '.');
+            if !(2..=3).contains(&parts.len()) || !parts.iter().all(numeric) || parts[..parts.len() - 1].iter().any(|p| p.contains('.')) {
+                return word.to_string();
+            }
+            changed = true;
+            let sign = if negative { "-" } else { "" };
+            let units = ["hours", "minutes", "seconds"];
+            parts.iter().zip(units).map(|(number, unit)| format!("{sign}{number} {unit}")).collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    changed.then(|| words.join(" "))
+}
+
 /// `to_date(text, template)` and `to_timestamp(text, template)` with PostgreSQL's template
 /// (`'DD/MM/YYYY'`), which DataFusion would read as chrono's: the template becomes the chrono
 /// format that reads the same text. Templates with a `%` are chrono's already; ones chrono cannot
@@ -133,6 +178,7 @@ pub fn rewrite(statement: &mut Statement) -> bool {
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ProjectionRewrites { changed: &mut changed });
     let _ = visit_expressions_mut(statement, |expr| {
         changed |= parse_template_as_chrono(expr);
+        changed |= interval_time_parts(expr);
         if let Some(regrouped) = distinct_from_precedence(expr) {
             *expr = regrouped;
             changed = true;
@@ -830,6 +876,18 @@ mod tests {
         // Parentheses are the user's: a IS DISTINCT FROM (b AND c)
         let nested = regrouped("SELECT a IS DISTINCT FROM (b AND c)");
         assert!(nested.contains("IsDistinctFrom(") && !nested.contains("left:IsDistinctFrom"), "{nested}");
+    }
+
+    #[test]
+    fn interval_time_parts_are_spelled_out() {
+        assert_eq!(spelled_out_time_parts("1 day 02:00:00").as_deref(), Some("1 day 02 hours 00 minutes 00 seconds"));
+        assert_eq!(spelled_out_time_parts("-04:05:06.5").as_deref(), Some("-04 hours -05 minutes -06.5 seconds"));
+        assert_eq!(spelled_out_time_parts("1 year 2 mons 00:30").as_deref(), Some("1 year 2 mons 00 hours 30 minutes"));
+        assert_eq!(spelled_out_time_parts("3 days"), None);
+        assert_eq!(
+            rewritten("SELECT INTERVAL '1 day 02:00:00', '00:00:01.5'::interval, '10:00'::text"),
+            "SELECT INTERVAL '1 day 02 hours 00 minutes 00 seconds', '00 hours 00 minutes 01.5 seconds'::INTERVAL, '10:00'::TEXT"
+        );
     }
 
     #[test]

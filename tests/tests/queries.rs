@@ -392,6 +392,12 @@ async fn text_results_are_written_as_postgresql_writes_them() {
         ["2024-01-02 03:04:05", "10", "1"]
     );
 
+    // Intervals are read back in the form they are written.
+    assert_eq!(
+        row(b.simple_query("SELECT INTERVAL '1 day 02:00:00', '-04:05:06.5'::interval, INTERVAL '1 year 2 mons 3 days 04:05:06.5'").await.unwrap()),
+        ["1 day 02:00:00", "-04:05:06.5", "1 year 2 mons 3 days 04:05:06.5"]
+    );
+
     // COPY TO writes the same forms.
     let copied = crate::copy::copy_out(&b, "COPY (SELECT 'Infinity'::float8, TIMESTAMP '2024-03-01 10:00:00') TO STDOUT").await;
     assert_eq!(copied, "Infinity\t2024-03-01 10:00:00\n");
