@@ -28,6 +28,10 @@ use squall_udf::functions::pg_text::{float4_text, float8_text};
 
 /// Encodes one cell as arrow-pg does, except floats, which take PostgreSQL's text form.
 pub fn encode_cell<E: Encoder>(encoder: &mut E, array: &Arc<dyn Array>, row: usize, arrow_field: &Field, pg_field: &FieldInfo) -> PgWireResult<()> {
+    // NULL is NULL whatever the type: arrow-pg wrote a NULL interval as `00:00:00`.
+    if array.is_null(row) {
+        return encoder.encode_field(&None::<i8>, pg_field);
+    }
     match arrow_field.data_type() {
         DataType::Float64 => {
             let value = array.is_valid(row).then(|| PgFloat8(array.as_primitive::<Float64Type>().value(row)));

@@ -392,6 +392,9 @@ async fn text_results_are_written_as_postgresql_writes_them() {
         ["2024-01-02 03:04:05", "10", "1"]
     );
 
+    // NULL is NULL for every type (a NULL interval was written as 00:00:00).
+    assert_eq!(row(b.simple_query("SELECT CAST(NULL AS INTERVAL), NULL::float8, NULL::timestamp").await.unwrap()), ["NULL", "NULL", "NULL"]);
+
     // Intervals are read back in the form they are written.
     assert_eq!(
         row(b.simple_query("SELECT INTERVAL '1 day 02:00:00', '-04:05:06.5'::interval, INTERVAL '1 year 2 mons 3 days 04:05:06.5'").await.unwrap()),
@@ -468,6 +471,18 @@ async fn to_char_writes_postgresql_templates() {
     let formatted: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(formatted, [Some("Tue 02 Jan 2024 03:04 AM Q1".to_string()), Some("Tue 31 Dec 2024 11:59 PM Q4".to_string()), None]);
     assert!(rows.iter().all(|r| r.get::<_, bool>(1)), "evaluated on an executor");
+    // age() is PostgreSQL's symbolic difference, NULL for NULL.
+    let ages = client.simple_query("SELECT age(TIMESTAMP '2001-04-10', TIMESTAMP '1957-06-13'), age(DATE '2024-03-01', DATE '2024-01-31'), age(TIMESTAMP '2025-01-02 03:04:05', at) FROM stamped ORDER BY at").await.unwrap();
+    let ages: Vec<Vec<Option<String>>> = ages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some((0..3).map(|i| r.get(i).map(str::to_string)).collect()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ages[0], [Some("43 years 9 mons 27 days".to_string()), Some("1 mon 1 day".to_string()), Some("1 year".to_string())]);
+    assert_eq!(ages[2][2], None);
+
     // to_date and to_timestamp read PostgreSQL's templates too.
     let parsed = client.query_one("SELECT to_date('05/03/2024', 'DD/MM/YYYY')::text, to_timestamp('2024-03-05 14:07', 'YYYY-MM-DD HH24:MI')::text", &[]).await.unwrap();
     assert_eq!((parsed.get::<_, &str>(0), parsed.get::<_, &str>(1)), ("2024-03-05", "2024-03-05 14:07:00+00"));

@@ -21,6 +21,8 @@ pub fn squall_scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(Predict::new(Returns::Score))),
         // Replaces DataFusion's to_char (chrono formats only) with PostgreSQL's templates.
         Arc::new(ScalarUDF::from(functions::to_char::ToChar::new())),
+        // PostgreSQL's age(), which DataFusion lacks.
+        Arc::new(ScalarUDF::from(functions::age::Age::new())),
         // What casts of floats and timestamps to text become (crate::pg_casts).
         Arc::new(ScalarUDF::from(functions::pg_text::PgText::new())),
     ]

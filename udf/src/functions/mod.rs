@@ -1,5 +1,6 @@
 //! squall's SQL functions, one file each.
 
+pub mod age;
 pub mod blob_aggregate;
 pub mod evaluate;
 pub mod node_pid;
