@@ -15,32 +15,25 @@ use std::sync::Arc;
 
 use arrow_pg::encoder::{encode_value, Encoder};
 use bytes::{BufMut, BytesMut};
-use pgwire::api::results::FieldFormat;
-use pgwire::error::PgWireError;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Float64Type};
-use pgwire::api::results::FieldInfo;
-use pgwire::error::PgWireResult;
+use pgwire::api::results::{FieldFormat, FieldInfo};
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::types::format::FormatOptions;
 use pgwire::types::ToSqlText;
 use postgres_types::{to_sql_checked, IsNull, ToSql, Type};
 use squall_udf::functions::pg_text::{float4_text, float8_text};
 
-/// Encodes one cell as arrow-pg does, except floats, which take PostgreSQL's text form.
+/// Encodes one cell as arrow-pg does, except NULLs, floats and (in text) times, which take
+/// PostgreSQL's forms.
 pub fn encode_cell<E: Encoder>(encoder: &mut E, array: &Arc<dyn Array>, row: usize, arrow_field: &Field, pg_field: &FieldInfo) -> PgWireResult<()> {
     // NULL is NULL whatever the type: arrow-pg wrote a NULL interval as `00:00:00`.
     if array.is_null(row) {
         return encoder.encode_field(&None::<i8>, pg_field);
     }
     match arrow_field.data_type() {
-        DataType::Float64 => {
-            let value = array.is_valid(row).then(|| PgFloat8(array.as_primitive::<Float64Type>().value(row)));
-            encoder.encode_field(&value, pg_field)
-        }
-        DataType::Float32 => {
-            let value = array.is_valid(row).then(|| PgFloat4(array.as_primitive::<Float32Type>().value(row)));
-            encoder.encode_field(&value, pg_field)
-        }
+        DataType::Float64 => encoder.encode_field(&PgFloat8(array.as_primitive::<Float64Type>().value(row)), pg_field),
+        DataType::Float32 => encoder.encode_field(&PgFloat4(array.as_primitive::<Float32Type>().value(row)), pg_field),
         DataType::Timestamp(..) | DataType::Time32(_) | DataType::Time64(_) | DataType::Interval(_) | DataType::Duration(_)
             if pg_field.format() == FieldFormat::Text =>
         {

@@ -478,10 +478,14 @@ impl Session {
     /// Plans standard SQL the session's user may run; with what it uses (see [`Self::plan_sql`]).
     /// The third part is PostgreSQL's names for a query's columns ([`crate::column_names`]).
     async fn plan_sql_using(&self, sql: &str) -> Result<(LogicalPlan, crate::access::checks::Uses, Option<Vec<Option<String>>>)> {
+        self.plan_sql_naming(sql, false).await
+    }
+
+    /// [`Self::plan_sql_using`]; with `unique_names`, a query's result columns get names of their
+    /// own in the plan (see the retry below).
+    async fn plan_sql_naming(&self, sql: &str, unique_names: bool) -> Result<(LogicalPlan, crate::access::checks::Uses, Option<Vec<Option<String>>>)> {
         let mut uses = crate::access::checks::Uses::default();
         let mut column_names = None;
-        // The statement again, for when DataFusion refuses repeated column names.
-        let mut renamed_retry = None;
         let statement = match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
             // sqlparser reads `CREATE EXTERNAL TABLE` as Hive's statement, which DataFusion
             // refuses; only DataFusion's parser gives the statement DataFusion plans.
@@ -522,8 +526,8 @@ impl Session {
                     }
                     let models = crate::models::references::resolve(&mut statement, &self.engine.models)?;
                     uses = crate::access::checks::Uses::of(&statement, models);
-                    if column_names.is_some() {
-                        renamed_retry = Some(statement.clone());
+                    if unique_names {
+                        crate::sql_rewrites::unique_output_names(&mut statement);
                     }
                     DfStatement::Statement(Box::new(statement))
                 }
@@ -532,12 +536,11 @@ impl Session {
             },
         };
         let plan = match self.ctx.state().statement_to_plan(statement).await {
-            // PostgreSQL allows repeated result names, DataFusion does not: the plan gets unique
-            // ones, and clients still see PostgreSQL's (`column_names`).
-            Err(e) if e.to_string().contains("require unique expression names") && renamed_retry.is_some() => {
-                let mut statement = renamed_retry.take().expect("checked");
-                crate::sql_rewrites::unique_output_names(&mut statement);
-                self.ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?
+            // PostgreSQL allows repeated result names, DataFusion does not: the statement is
+            // planned again with unique ones (rare, so the first attempt keeps no copy), and
+            // clients still see PostgreSQL's (`column_names`).
+            Err(e) if e.to_string().contains("require unique expression names") && column_names.is_some() && !unique_names => {
+                return Box::pin(self.plan_sql_naming(sql, true)).await;
             }
             plan => plan?,
         };

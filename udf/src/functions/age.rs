@@ -6,11 +6,13 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
-use datafusion::arrow::array::{Array, AsArray, IntervalMonthDayNanoBuilder};
-use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit, TimeUnit, TimestampMicrosecondType};
-use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
+use datafusion::arrow::array::{Array, IntervalMonthDayNanoBuilder};
+use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit, TimeUnit};
+use datafusion::common::{plan_err, Result};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+
+use super::moments::{answer, microsecond_timestamp, moment_at};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Age {
@@ -49,25 +51,18 @@ impl ScalarUDFImpl for Age {
         }
         arg_types
             .iter()
-            .map(|t| match t {
-                DataType::Timestamp(_, zone) => Ok(DataType::Timestamp(TimeUnit::Microsecond, zone.clone())),
-                DataType::Date32 | DataType::Date64 | DataType::Null => Ok(DataType::Timestamp(TimeUnit::Microsecond, None)),
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(DataType::Timestamp(TimeUnit::Microsecond, None)),
-                other => plan_err!("age of {other} is not supported: it takes timestamps"),
+            .map(|t| match (microsecond_timestamp(t), t) {
+                (Some(timestamp), _) => Ok(timestamp),
+                // Text, as PostgreSQL reads `age('2024-03-01', '2024-01-31')`.
+                (None, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => Ok(DataType::Timestamp(TimeUnit::Microsecond, None)),
+                (None, other) => plan_err!("age of {other} is not supported: it takes timestamps"),
             })
             .collect()
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let today = chrono::Utc::now().date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
-        let moment = |array: &Arc<dyn Array>, row: usize| -> Result<NaiveDateTime> {
-            match DateTime::from_timestamp_micros(array.as_primitive::<TimestampMicrosecondType>().value(row)) {
-                Some(at) => Ok(at.naive_utc()),
-                None => exec_err!("timestamp out of range"),
-            }
-        };
         let rows = arrays[0].len();
         let mut out = IntervalMonthDayNanoBuilder::with_capacity(rows);
         for row in 0..rows {
@@ -76,14 +71,13 @@ impl ScalarUDFImpl for Age {
                 continue;
             }
             let (later, earlier) = match arrays.as_slice() {
-                [only] => (today, moment(only, row)?),
-                [a, b] => (moment(a, row)?, moment(b, row)?),
+                [only] => (today, moment_at(only, row)?),
+                [a, b] => (moment_at(a, row)?, moment_at(b, row)?),
                 _ => unreachable!("checked by coerce_types"),
             };
             out.append_value(age(later, earlier));
         }
-        let result = Arc::new(out.finish());
-        Ok(if scalar { ColumnarValue::Scalar(ScalarValue::try_from_array(result.as_ref(), 0)?) } else { ColumnarValue::Array(result) })
+        answer(Arc::new(out.finish()), &args.args)
     }
 }
 

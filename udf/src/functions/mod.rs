@@ -3,6 +3,7 @@
 pub mod age;
 pub mod blob_aggregate;
 pub mod evaluate;
+pub mod moments;
 pub mod node_pid;
 pub mod pg_text;
 pub mod predict;

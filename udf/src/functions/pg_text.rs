@@ -13,11 +13,13 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime};
+use chrono::NaiveDateTime;
 use datafusion::arrow::array::{Array, AsArray, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type, TimeUnit, TimestampMicrosecondType};
-use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
+use datafusion::common::{exec_err, plan_err, Result};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+
+use super::moments::{answer, in_microseconds, microsecond_timestamp, moment_at};
 
 /// PostgreSQL's text form of a float8 under `extra_float_digits`.
 pub fn float8_text(value: f64, extra_float_digits: i8) -> String {
@@ -147,22 +149,14 @@ impl ScalarUDFImpl for PgText {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types {
-            [DataType::Timestamp(_, zone)] => Ok(vec![DataType::Timestamp(TimeUnit::Microsecond, zone.clone())]),
+            [timestamp @ DataType::Timestamp(..)] => Ok(vec![microsecond_timestamp(timestamp).expect("a timestamp")]),
             [other] if Self::writes(other) => Ok(vec![other.clone()]),
             _ => plan_err!("{PG_TEXT} takes one float or timestamp"),
         }
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
-        let mut array = args.args[0].to_array(args.number_rows)?;
-        // Calls put in place of casts after type coercion get timestamps of any unit.
-        if let DataType::Timestamp(unit, zone) = array.data_type() {
-            if *unit != TimeUnit::Microsecond {
-                let micros = DataType::Timestamp(TimeUnit::Microsecond, zone.clone());
-                array = datafusion::arrow::compute::cast(&array, &micros)?;
-            }
-        }
+        let array = in_microseconds(args.args[0].to_array(args.number_rows)?)?;
         let mut out = StringBuilder::with_capacity(array.len(), array.len() * 16);
         for row in 0..array.len() {
             if array.is_null(row) {
@@ -172,17 +166,11 @@ impl ScalarUDFImpl for PgText {
             match array.data_type() {
                 DataType::Float64 => out.append_value(float8_text(array.as_primitive::<Float64Type>().value(row), 1)),
                 DataType::Float32 => out.append_value(float4_text(array.as_primitive::<Float32Type>().value(row), 1)),
-                DataType::Timestamp(_, zone) => {
-                    let Some(moment) = DateTime::from_timestamp_micros(array.as_primitive::<TimestampMicrosecondType>().value(row)) else {
-                        return exec_err!("timestamp out of range");
-                    };
-                    out.append_value(timestamp_text(moment.naive_utc(), zone.is_some()));
-                }
+                DataType::Timestamp(_, zone) => out.append_value(timestamp_text(moment_at(&array, row)?, zone.is_some())),
                 other => return exec_err!("{PG_TEXT} of {other}"),
             }
         }
-        let result = Arc::new(out.finish());
-        Ok(if scalar { ColumnarValue::Scalar(ScalarValue::try_from_array(result.as_ref(), 0)?) } else { ColumnarValue::Array(result) })
+        answer(Arc::new(out.finish()), &args.args)
     }
 }
 

@@ -12,9 +12,11 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use datafusion::arrow::array::{Array, AsArray, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
-use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{exec_err, plan_err, Result};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+
+use super::moments::{answer, microsecond_timestamp, moment_at};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ToChar {
@@ -58,10 +60,8 @@ impl ScalarUDFImpl for ToChar {
     /// precision), templates as text.
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let [value, template] = arg_types else { return plan_err!("to_char takes a value and a template") };
-        let value = match value {
-            DataType::Timestamp(_, zone) => DataType::Timestamp(TimeUnit::Microsecond, zone.clone()),
-            DataType::Date32 | DataType::Date64 | DataType::Null => DataType::Timestamp(TimeUnit::Microsecond, None),
-            other => return plan_err!("to_char of {other} is not supported: squall formats dates and timestamps"),
+        let Some(value) = microsecond_timestamp(value) else {
+            return plan_err!("to_char of {value} is not supported: squall formats dates and timestamps");
         };
         let template = match template {
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => DataType::Utf8,
@@ -71,24 +71,18 @@ impl ScalarUDFImpl for ToChar {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let zoned = matches!(arrays[0].data_type(), DataType::Timestamp(_, Some(_)));
-        let values = arrays[0].as_primitive::<TimestampMicrosecondType>();
-        let templates = arrays[1].as_string::<i32>();
+        let (values, templates) = (&arrays[0], arrays[1].as_string::<i32>());
+        let zoned = matches!(values.data_type(), DataType::Timestamp(_, Some(_)));
         let mut out = StringBuilder::with_capacity(values.len(), values.len() * 16);
         for row in 0..values.len() {
             if values.is_null(row) || templates.is_null(row) {
                 out.append_null();
                 continue;
             }
-            let Some(moment) = chrono::DateTime::from_timestamp_micros(values.value(row)) else {
-                return exec_err!("timestamp out of range");
-            };
-            out.append_value(format(moment.naive_utc(), templates.value(row), zoned)?);
+            out.append_value(format(moment_at(values, row)?, templates.value(row), zoned)?);
         }
-        let result = Arc::new(out.finish());
-        Ok(if scalar { ColumnarValue::Scalar(ScalarValue::try_from_array(result.as_ref(), 0)?) } else { ColumnarValue::Array(result) })
+        answer(Arc::new(out.finish()), &args.args)
     }
 }
 
