@@ -60,6 +60,8 @@ pub struct Engine {
     pub cluster_events: crate::cluster::events::ClusterEvents,
     /// Session parameters chosen at start-up (`--local-scan-limit`), which RESET returns to.
     pub session_defaults: Arc<std::collections::BTreeMap<String, String>>,
+    /// Statements that may have changed what queries plan to (see [`crate::statement_cache`]).
+    pub plan_changes: crate::statement_cache::Changes,
     /// The autoscale settings; `None` until set from the command line or the stored ones.
     cluster: std::sync::Mutex<Option<ClusterSettings>>,
 }
@@ -131,6 +133,7 @@ impl Engine {
             job_history,
             queries_in_flight: Default::default(),
             session_defaults: Arc::new(session_defaults),
+            plan_changes: Default::default(),
             cluster,
         });
         engine.restore().await?;

@@ -43,7 +43,7 @@ impl Output {
 }
 
 /// A statement parsed and planned once, executed any number of times (extended protocol).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Prepared {
     /// The SQL text the plan came from (kept for statements that are stored as text).
     pub sql: String,
@@ -61,10 +61,6 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    fn empty() -> Self {
-        Self { sql: String::new(), plan: None, command: None, uses: Default::default(), copy: None, column_names: None }
-    }
-
     /// The columns the statement answers with, if it answers with rows.
     pub fn result_schema(&self) -> Option<SchemaRef> {
         if self.copy.is_some() {
@@ -84,6 +80,25 @@ impl Prepared {
         self.plan.is_none() && self.command.is_none() && self.copy.is_none()
     }
 
+    /// A query (rows from a plan, no command, no COPY): what [`crate::statement_cache`] keeps.
+    fn is_query(&self) -> bool {
+        self.command.is_none()
+            && self.copy.is_none()
+            && matches!(&self.plan, Some(plan) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_)))
+    }
+
+    /// What running the statement may change of how later statements plan.
+    fn effect(&self) -> Effect {
+        use datafusion::logical_expr::Statement;
+        match &self.plan {
+            _ if self.is_query() || self.is_empty() => Effect::Nothing,
+            Some(LogicalPlan::Statement(Statement::TransactionStart(_) | Statement::TransactionEnd(_))) => Effect::Nothing,
+            Some(LogicalPlan::Statement(Statement::SetVariable(_) | Statement::ResetVariable(_))) => Effect::SessionSettings,
+            // DDL, INSERT, COPY, TRAIN MODEL, CREATE USER, cluster commands, ...
+            _ => Effect::Anything,
+        }
+    }
+
     /// `schema` under PostgreSQL's column names.
     fn named(&self, schema: SchemaRef) -> SchemaRef {
         match &self.column_names {
@@ -100,6 +115,15 @@ impl Prepared {
             other => other,
         }
     }
+}
+
+/// See [`Prepared::effect`].
+enum Effect {
+    Nothing,
+    /// SET or RESET: this session's settings.
+    SessionSettings,
+    /// Possibly the catalog, models or users, which every session plans against.
+    Anything,
 }
 
 /// Where NOTICE messages of the running statement go (the connection's client).
@@ -122,6 +146,10 @@ pub struct Session {
     statement_timeout: std::sync::Mutex<Option<std::time::Duration>>,
     /// PostgreSQL's session parameters (DateStyle, search_path, ...).
     pub(crate) pg_settings: crate::pg_settings::PgSettings,
+    /// The session's DataFusion state, copied from `ctx` when its settings change.
+    pub(crate) planning: crate::planning_state::PlanningState,
+    /// Queries planned before, by text.
+    statements: crate::statement_cache::StatementCache,
     /// The COPY FROM STDIN whose data the client is sending, with its query-log entry.
     copy_in: std::sync::Mutex<Option<(crate::copy::from_stdin::CopyIn, crate::query_log::Entry, std::time::Instant)>>,
 }
@@ -146,6 +174,8 @@ impl Session {
             partitions_chosen: Default::default(),
             interrupts: Default::default(),
             statement_timeout: Default::default(),
+            planning: Default::default(),
+            statements: Default::default(),
             copy_in: Default::default(),
         }
     }
@@ -191,6 +221,10 @@ impl Session {
     /// Runs every statement of a simple-query message, stopping at the first error as
     /// PostgreSQL does; the outputs before the error are kept.
     pub async fn run_text(&self, text: &str) -> Vec<Result<Output>> {
+        if let Some(prepared) = self.statements.get(text, &self.engine.plan_changes) {
+            return vec![self.execute(&prepared, None).await];
+        }
+        let changes_before = self.engine.plan_changes.current();
         let statements = match squall_sql::parse(text) {
             Ok(statements) => statements,
             Err(e) => {
@@ -200,9 +234,16 @@ impl Session {
             }
         };
         let mut outputs = Vec::with_capacity(statements.len());
+        let single = statements.len() == 1;
         for statement in statements {
             let output = match crate::panics::contained(self.plan_statement(&statement)).await {
-                Ok(prepared) => self.execute(&prepared, None).await,
+                Ok(prepared) => {
+                    let prepared = Arc::new(prepared);
+                    if single && prepared.is_query() {
+                        self.statements.put(text, Arc::clone(&prepared), changes_before);
+                    }
+                    self.execute(&prepared, None).await
+                }
                 Err(e) => {
                     let text = match &statement {
                         Statement::Sql(sql) => sql.clone(),
@@ -223,17 +264,23 @@ impl Session {
 
     /// Parses and plans one statement for the extended protocol.
     pub async fn prepare(&self, text: &str) -> Result<Prepared> {
+        if let Some(prepared) = self.statements.get(text, &self.engine.plan_changes) {
+            return Ok(Prepared::clone(&prepared));
+        }
+        let changes_before = self.engine.plan_changes.current();
         let prepared = async {
             let mut statements = squall_sql::parse(text).map_err(|e| SquallError::Syntax(e.message))?;
             match statements.len() {
-                0 => Ok(Prepared::empty()),
+                0 => Ok(Prepared::default()),
                 1 => crate::panics::contained(self.plan_statement(&statements.remove(0))).await,
                 _ => Err(SquallError::Syntax("cannot insert multiple commands into a prepared statement".into())),
             }
         }
         .await;
-        if let Err(e) = &prepared {
-            self.log_failure(text, e);
+        match &prepared {
+            Ok(prepared) if prepared.is_query() => self.statements.put(text, Arc::new(prepared.clone()), changes_before),
+            Ok(_) => {}
+            Err(e) => self.log_failure(text, e),
         }
         prepared
     }
@@ -257,6 +304,15 @@ impl Session {
         });
         if output.is_err() {
             self.engine.metrics.statement_failed();
+        }
+        // Whether it succeeded or not: a failed statement may have done part of its work.
+        match prepared.effect() {
+            Effect::Nothing => {}
+            Effect::SessionSettings => {
+                self.planning.settings_changed();
+                self.statements.clear();
+            }
+            Effect::Anything => self.engine.plan_changes.note(),
         }
         self.engine.metrics.statement_took(started.elapsed());
         self.logged(&prepared.sql, started, started_at, output)
@@ -535,7 +591,8 @@ impl Session {
                 Err(e) => return Err(SquallError::Syntax(syntax_message(&e.to_string()))),
             },
         };
-        let plan = match self.ctx.state().statement_to_plan(statement).await {
+        let planned = self.planning.state(&self.ctx).await.statement_to_plan(statement).await;
+        let plan = match planned {
             // PostgreSQL allows repeated result names, DataFusion does not: the statement is
             // planned again with unique ones (rare, so the first attempt keeps no copy), and
             // clients still see PostgreSQL's (`column_names`).

@@ -489,3 +489,49 @@ async fn to_char_writes_postgresql_templates() {
     let bad = client.query_one("SELECT to_char(TIMESTAMP '2024-03-05 14:07:09', '%Q')", &[]).await.unwrap_err();
     assert_eq!(bad.code().map(|c| c.code()), Some("22007"), "{bad:?}");
 }
+
+/// Running the same text again reuses its plan (squall keeps each session's plans by text), yet
+/// sees everything that changed since, in this session or another: rows inserted, a table dropped
+/// and made again with other columns, a setting, the time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_run_again_sees_what_changed_since() {
+    let server = squall().executors(1).start();
+    let (a, b) = (server.client().await, server.client().await);
+    let rows = |messages: Vec<SimpleQueryMessage>| -> Vec<Vec<String>> {
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).unwrap_or("NULL").to_string()).collect()),
+                _ => None,
+            })
+            .collect()
+    };
+    a.batch_execute("CREATE TABLE again (id BIGINT); INSERT INTO again VALUES (1)").await.unwrap();
+    let count = "SELECT count(*) FROM again";
+    assert_eq!(rows(a.simple_query(count).await.unwrap()), [["1"]]);
+    b.batch_execute("INSERT INTO again VALUES (2)").await.unwrap();
+    assert_eq!(rows(a.simple_query(count).await.unwrap()), [["2"]], "rows another session inserted");
+
+    let all = "SELECT * FROM again ORDER BY 1";
+    assert_eq!(a.query(all, &[]).await.unwrap().len(), 2);
+    assert_eq!(rows(a.simple_query(all).await.unwrap()), [["1"], ["2"]]);
+    b.batch_execute("DROP TABLE again; CREATE TABLE again (name TEXT, id BIGINT); INSERT INTO again VALUES ('x', 7)").await.unwrap();
+    assert_eq!(rows(a.simple_query(all).await.unwrap()), [["x", "7"]], "the table made again, with other columns");
+    let extended = a.query(all, &[]).await.unwrap();
+    assert_eq!((extended.len(), extended[0].get::<_, String>("name"), extended[0].get::<_, i64>("id")), (1, "x".to_string(), 7));
+
+    let show = "SHOW extra_float_digits";
+    assert_eq!(rows(a.simple_query(show).await.unwrap()), [["1"]]);
+    a.batch_execute("SET extra_float_digits = 0").await.unwrap();
+    assert_eq!(rows(a.simple_query(show).await.unwrap()), [["0"]], "a setting changed by SET");
+    assert_eq!(rows(b.simple_query(show).await.unwrap()), [["1"]], "not in the other session");
+
+    let now = "SELECT now()";
+    let first = rows(a.simple_query(now).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let second = rows(a.simple_query(now).await.unwrap());
+    assert_ne!(first, second, "now() is each statement's own time");
+    b.batch_execute("DROP TABLE again").await.unwrap();
+    let gone = a.simple_query(count).await.unwrap_err();
+    assert_eq!(gone.code().map(|c| c.code()), Some("42P01"), "a table dropped since: {gone:?}");
+}

@@ -26,9 +26,8 @@ const ATTEMPTS: usize = 3;
 /// The rows of `plan`, computed where [`route`] says.
 pub(crate) async fn stream(session: &Session, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
     if route(&plan, session.pg_settings.local_scan_limit())? == Route::Coordinator {
-        let state = session.ctx.state();
-        let physical = state.create_physical_plan(&plan).await?;
-        return Ok(execute_stream(physical, Arc::new(TaskContext::from(&state)))?);
+        let physical = session.planning.state(&session.ctx).await.create_physical_plan(&plan).await?;
+        return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
     }
     // Built per query from the session's current settings, so `SET` applies to both paths; the
     // job is named after the statement, which SHOW JOBS then shows.
