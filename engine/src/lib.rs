@@ -23,6 +23,7 @@ pub mod pg_types;
 pub mod plain_strings;
 pub mod planning_state;
 pub mod query_log;
+pub mod reused_plans;
 pub mod routing;
 pub mod scheduler;
 pub mod session;

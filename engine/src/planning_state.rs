@@ -8,7 +8,7 @@
 //! changes its settings (SET, RESET); tables, views and models live in the catalog both copies
 //! share, so they need no new copy.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use datafusion::execution::{SessionState, TaskContext};
@@ -20,6 +20,8 @@ pub struct PlanningState {
     copy: Mutex<Option<Copy>>,
     /// Set when the context's settings changed since the copy was made.
     stale: AtomicBool,
+    /// How many times the settings changed (what kept physical plans were made under).
+    generation: AtomicU64,
 }
 
 struct Copy {
@@ -44,7 +46,13 @@ impl PlanningState {
 
     /// The session's settings changed: the next statement copies the context again.
     pub fn settings_changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.stale.store(true, Ordering::Release);
+    }
+
+    /// Changes with every change of settings.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     async fn current(&self, ctx: &SessionContext) -> MappedMutexGuard<'_, Copy> {

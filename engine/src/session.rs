@@ -58,6 +58,8 @@ pub struct Prepared {
     /// PostgreSQL's names for the result columns where they differ from the plan's (see
     /// [`crate::column_names`]).
     pub column_names: Option<Vec<Option<String>>>,
+    /// The physical plan, when it may run again ([`crate::reused_plans`]).
+    pub(crate) kept: crate::reused_plans::KeptPlan,
 }
 
 impl Prepared {
@@ -391,11 +393,12 @@ impl Session {
             (Some(command), _) if crate::cluster::handles(command) => crate::cluster::run(self, command).await,
             (Some(command), _) => crate::models::run(self, command).await,
             (None, Some(plan)) => {
-                let plan = match params {
-                    Some(params) => plan.clone().replace_params_with_values(&params)?,
-                    None => plan.clone(),
-                };
-                statements::execute(self, &prepared.sql, plan).await
+                // A query bound without values runs as a simple query does, reusing its plan.
+                let params = params.filter(|params| !(prepared.is_query() && matches!(params, ParamValues::List(values) if values.is_empty())));
+                match params {
+                    Some(params) => statements::execute(self, &prepared.sql, plan.clone().replace_params_with_values(&params)?, None).await,
+                    None => statements::execute(self, &prepared.sql, plan.clone(), Some(&prepared.kept)).await,
+                }
             }
             (None, None) => Ok(Output::Done { tag: "", rows: None }),
         }
@@ -417,7 +420,7 @@ impl Session {
             (Copy::Out { options, .. }, _) if options.kind == crate::copy::format::Kind::Binary => {
                 Err(SquallError::Unsupported("COPY TO in binary format is not supported: use text or csv".into()))
             }
-            (Copy::Out { options, .. }, Some(plan)) => match statements::execute(self, "", plan.clone()).await? {
+            (Copy::Out { options, .. }, Some(plan)) => match statements::execute(self, "", plan.clone(), None).await? {
                 Output::Rows { schema, rows } => Ok(Output::CopyOut { schema, rows, options: options.clone() }),
                 _ => Err(SquallError::Internal("COPY TO's query gave no rows".into())),
             },
@@ -437,6 +440,8 @@ impl Session {
             return Err(SquallError::Internal("CopyDone without a COPY in progress".into()));
         };
         let result = copy.finish().await;
+        // The table's files changed after the statement itself ended.
+        self.engine.plan_changes.note();
         self.log_copy(entry, started, result.as_ref().map(|rows| *rows));
         result
     }
@@ -486,9 +491,7 @@ impl Session {
                     sql: format!("{command:?}"),
                     plan: None,
                     command: Some(command.clone()),
-                    uses: Default::default(),
-                    copy: None,
-                    column_names: None,
+                    ..Default::default()
                 });
             }
         };
@@ -498,7 +501,7 @@ impl Session {
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_) => plan,
             query => crate::pg_types::with_postgres_types(query)?,
         };
-        Ok(Prepared { sql, plan: Some(plan), command: None, uses, copy: None, column_names })
+        Ok(Prepared { sql, plan: Some(plan), uses, column_names, ..Default::default() })
     }
 
     /// `SHOW name` of a PostgreSQL parameter (which DataFusion does not know) as a one-row query.
@@ -521,7 +524,7 @@ impl Session {
                 (Some(crate::pg_types::with_postgres_types(plan)?), uses, column_names)
             }
         };
-        Ok(Prepared { sql: sql.to_string(), plan, command: None, uses, copy: Some(copy), column_names })
+        Ok(Prepared { sql: sql.to_string(), plan, uses, copy: Some(copy), column_names, ..Default::default() })
     }
 
     /// Plans standard SQL. DataFusion's own parser reads its extension `CREATE EXTERNAL TABLE`;

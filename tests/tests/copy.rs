@@ -14,7 +14,7 @@ async fn count(client: &Client, table: &str) -> i64 {
     client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0)
 }
 
-async fn copy_in(client: &Client, statement: &str, data: &str) -> Result<u64, tokio_postgres::Error> {
+pub(crate) async fn copy_in(client: &Client, statement: &str, data: &str) -> Result<u64, tokio_postgres::Error> {
     let sink = client.copy_in(statement).await?;
     futures::pin_mut!(sink);
     // In uneven pieces, as a driver's buffer cuts them.

@@ -511,10 +511,16 @@ async fn a_query_run_again_sees_what_changed_since() {
     assert_eq!(rows(a.simple_query(count).await.unwrap()), [["1"]]);
     b.batch_execute("INSERT INTO again VALUES (2)").await.unwrap();
     assert_eq!(rows(a.simple_query(count).await.unwrap()), [["2"]], "rows another session inserted");
+    assert_eq!(crate::copy::copy_in(&b, "COPY again FROM STDIN", "3\n4\n").await.unwrap(), 2);
+    assert_eq!(rows(a.simple_query(count).await.unwrap()), [["4"]], "rows another session copied in");
+    let filtered = "SELECT id FROM again WHERE id % 2 = 0 ORDER BY id";
+    assert_eq!(rows(a.simple_query(filtered).await.unwrap()), [["2"], ["4"]]);
+    b.batch_execute("INSERT INTO again VALUES (6)").await.unwrap();
+    assert_eq!(rows(a.simple_query(filtered).await.unwrap()), [["2"], ["4"], ["6"]], "a plan run again lists the files again");
 
     let all = "SELECT * FROM again ORDER BY 1";
-    assert_eq!(a.query(all, &[]).await.unwrap().len(), 2);
-    assert_eq!(rows(a.simple_query(all).await.unwrap()), [["1"], ["2"]]);
+    assert_eq!(a.query(all, &[]).await.unwrap().len(), 5);
+    assert_eq!(rows(a.simple_query(all).await.unwrap()), [["1"], ["2"], ["3"], ["4"], ["6"]]);
     b.batch_execute("DROP TABLE again; CREATE TABLE again (name TEXT, id BIGINT); INSERT INTO again VALUES ('x', 7)").await.unwrap();
     assert_eq!(rows(a.simple_query(all).await.unwrap()), [["x", "7"]], "the table made again, with other columns");
     let extended = a.query(all, &[]).await.unwrap();

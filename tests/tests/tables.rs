@@ -45,7 +45,11 @@ async fn managed_tables_hold_their_rows() {
 
     // NOT NULL is enforced, and a failed INSERT adds nothing.
     let err = client.execute("INSERT INTO items VALUES (NULL, 'x', 1.0)", &[]).await.unwrap_err();
-    assert_eq!(err.code().unwrap().code(), "23502", "{err}");
+    assert_eq!(err.code().unwrap().code(), "23502", "{err:?}");
+    // The same through the simple protocol (psql), and with the columns named in another order.
+    let err = client.batch_execute("INSERT INTO items (name, id) VALUES ('x', NULL)").await.unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "23502", "{err:?}");
+    assert!(err.as_db_error().unwrap().message().contains("\"id\""), "{err:?}");
     assert_eq!(count(&client, "items").await, 9);
 
     client.batch_execute("DROP TABLE cheap").await.unwrap();

@@ -2,7 +2,8 @@
 //! computed where the query says (the executors, for a SELECT over tables) and written by the
 //! coordinator as one new Parquet file: the statement is atomic and durable once it returns.
 
-use datafusion::logical_expr::DmlStatement;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::logical_expr::{DmlStatement, LogicalPlan, LogicalPlanBuilder};
 
 use super::{query, user_table_name};
 use crate::catalog::Entry;
@@ -24,7 +25,7 @@ pub(super) async fn run(session: &Session, dml: DmlStatement) -> Result<Output> 
         }
         None => return Err(SquallError::UndefinedTable(format!("relation \"{name}\" does not exist"))),
     };
-    let rows = query::stream(session, dml.input.as_ref().clone()).await?;
+    let rows = query::stream(session, nullable_values(dml.input.as_ref().clone())?).await?;
     let staged = engine.tables.stage(&schema, rows).await?;
     // A concurrent DROP TABLE must not leave this file behind in a directory it deleted.
     let _ddl = engine.ddl_lock.lock().await;
@@ -33,4 +34,17 @@ pub(super) async fn run(session: &Session, dml: DmlStatement) -> Result<Output> 
     }
     let count = engine.tables.publish(&name, staged)?;
     Ok(Output::Done { tag: "INSERT", rows: Some(count) })
+}
+
+/// `plan` with its VALUES typed nullable. DataFusion types the VALUES of an INSERT with the
+/// table's nullability, so a NULL for a NOT NULL column failed inside DataFusion with an Arrow
+/// error (XX000); typed nullable, the NULL reaches [`crate::tables`]' check, which names the
+/// column as PostgreSQL does (23502).
+fn nullable_values(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let plan = plan.transform_up(|node| match node {
+        LogicalPlan::Values(values) => Ok(Transformed::yes(LogicalPlanBuilder::values(values.values)?.build()?)),
+        // Above a changed node, the schema follows its input's.
+        node => Ok(Transformed::yes(node.recompute_schema()?)),
+    })?;
+    Ok(plan.data)
 }

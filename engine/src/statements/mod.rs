@@ -12,10 +12,12 @@ use datafusion::common::TableReference;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, SetVariable, Statement, TransactionConclusion, WriteOp};
 
 use crate::error::{Result, SquallError};
+use crate::reused_plans::KeptPlan;
 use crate::session::{Output, Session};
 use squall_udf::settings::DEFAULT_SCHEMA;
 
-pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan) -> Result<Output> {
+/// `kept`: where a query's physical plan may be kept to run again (see [`crate::reused_plans`]).
+pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan, kept: Option<&KeptPlan>) -> Result<Output> {
     match plan {
         LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) => create_external_table::run(session, sql, create).await,
         LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => create_table::run(session, create).await,
@@ -72,7 +74,7 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan) -> 
             session.note_setting(&variable, false);
             Ok(Output::Done { tag: "RESET", rows: None })
         }
-        plan => query::run(session, plan).await,
+        plan => query::run(session, plan, kept).await,
     }
 }
 

@@ -11,12 +11,13 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 
 use crate::error::Result;
+use crate::reused_plans::KeptPlan;
 use crate::routing::{route, Route};
 use crate::session::{Output, Session};
 
-pub(crate) async fn run(session: &Session, plan: LogicalPlan) -> Result<Output> {
+pub(crate) async fn run(session: &Session, plan: LogicalPlan, kept: Option<&KeptPlan>) -> Result<Output> {
     let schema = Arc::new(plan.schema().as_arrow().clone());
-    let rows = stream(session, plan).await?;
+    let rows = stream_reusing(session, plan, kept).await?;
     Ok(Output::Rows { schema, rows })
 }
 
@@ -25,8 +26,21 @@ const ATTEMPTS: usize = 3;
 
 /// The rows of `plan`, computed where [`route`] says.
 pub(crate) async fn stream(session: &Session, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
+    stream_reusing(session, plan, None).await
+}
+
+/// [`stream`], running again the physical plan `kept` holds when it may (the route is part of
+/// what it was made under: only squall's own statements change table sizes).
+async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&KeptPlan>) -> Result<SendableRecordBatchStream> {
+    let made_under = (session.engine.plan_changes.current(), session.planning.generation());
+    if let Some(physical) = kept.map(|kept| kept.take(made_under)).transpose()?.flatten() {
+        return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
+    }
     if route(&plan, session.pg_settings.local_scan_limit())? == Route::Coordinator {
         let physical = session.planning.state(&session.ctx).await.create_physical_plan(&plan).await?;
+        if let Some(kept) = kept {
+            kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables.url_path());
+        }
         return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
     }
     // Built per query from the session's current settings, so `SET` applies to both paths; the

@@ -1,0 +1,187 @@
+//! Physical plans kept with a cached query ([`crate::statement_cache`]) and run again, for the
+//! queries whose physical plan cannot go stale: after parsing and SQL planning, DataFusion's
+//! optimiser and physical planner were most of what a short statement cost the coordinator.
+//!
+//! A physical plan holds more than its logical plan: the files of each table (listed when it was
+//! made), the rows of system tables (read then), `now()` (folded to a constant by the optimiser),
+//! the settings. So a plan is kept only when none of that can change without squall noticing:
+//! - it runs on the coordinator;
+//! - it reads no tables, or only squall's managed tables, whose files change only through squall's
+//!   own statements (INSERT, COPY, DDL), which all count as [`crate::statement_cache::Changes`];
+//! - every function in it is immutable;
+//! - it has only operators that can run again once their state is reset (no joins, whose dynamic
+//!   filters DataFusion cannot reset, no top-k sorts);
+//!
+//! and it is used only while the count of changes and the session's settings are those it was
+//! made under.
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::listing::ListingTable;
+use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
+use datafusion::physical_plan::execution_plan::reset_plan_states;
+use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::error::Result;
+
+/// What a kept plan was made under: the count of changes, the session's settings generation.
+pub type MadeUnder = (u64, u64);
+
+/// A prepared query's physical plan, once made and found reusable. Shared by the copies of the
+/// prepared statement (they are all of one session).
+#[derive(Debug, Default, Clone)]
+pub struct KeptPlan(Arc<Mutex<Option<(MadeUnder, Arc<dyn ExecutionPlan>)>>>);
+
+impl KeptPlan {
+    /// The kept plan, ready to run again, if it was made under `now`.
+    pub fn take(&self, now: MadeUnder) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match kept {
+            Some((made_under, plan)) if made_under == now => Ok(Some(reset_plan_states(plan)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Keeps `physical`, made from `logical` under `made_under` (read before planning began), if
+    /// running it again cannot give an answer planning afresh would not.
+    pub fn keep_if_reusable(&self, made_under: MadeUnder, logical: &LogicalPlan, physical: &Arc<dyn ExecutionPlan>, tables_dir: &str) {
+        if reads_only_managed_tables(logical, tables_dir) && only_immutable_functions(logical) && runs_again(physical) {
+            *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((made_under, Arc::clone(physical)));
+        }
+    }
+}
+
+/// Whether every table `plan` scans (through views too) is a managed table under `tables_dir`.
+fn reads_only_managed_tables(plan: &LogicalPlan, tables_dir: &str) -> bool {
+    let mut managed = true;
+    let visited = crate::routing::visit_scans(plan, &mut |provider| {
+        managed &= match (provider.as_ref() as &dyn std::any::Any).downcast_ref::<ListingTable>() {
+            Some(table) => table.table_paths().iter().all(|url| url.scheme() == "file" && url.get_url().path().starts_with(tables_dir)),
+            None => false,
+        };
+    });
+    visited.is_ok() && managed
+}
+
+/// Whether every function `plan` calls, in subqueries too, is immutable (`now()`, `random()`,
+/// `current_setting()` are not).
+fn only_immutable_functions(plan: &LogicalPlan) -> bool {
+    let mut immutable = true;
+    let visited = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(f) = e {
+                    immutable &= f.func.signature().volatility == Volatility::Immutable;
+                }
+                Ok(if immutable { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
+            })
+        })
+    });
+    visited.is_ok() && immutable
+}
+
+/// Whether every operator of `plan` is one that runs again correctly after
+/// [`reset_plan_states`].
+fn runs_again(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    const RERUNNABLE: &[&str] = &[
+        "ProjectionExec",
+        "PlaceholderRowExec",
+        "EmptyExec",
+        "FilterExec",
+        "DataSourceExec",
+        "CoalesceBatchesExec",
+        "CoalescePartitionsExec",
+        "RepartitionExec",
+        "AggregateExec",
+        "GlobalLimitExec",
+        "LocalLimitExec",
+        "SortPreservingMergeExec",
+        "UnionExec",
+    ];
+    let mut rerunnable = true;
+    let visited = plan.apply(|node| {
+        let name = node.name();
+        // A sort with a fetch is a top-k, which pushes a dynamic filter into its input.
+        let top_k = name == "SortExec" && node.fetch().is_some();
+        rerunnable &= (RERUNNABLE.contains(&name) || name == "SortExec") && !top_k && !has_dynamic_filter(node.as_ref());
+        Ok(if rerunnable { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
+    });
+    visited.is_ok() && rerunnable
+}
+
+/// Whether `node` makes or reads a filter that a run narrows as it goes (MIN/MAX aggregates,
+/// joins and top-k sorts make them for their inputs' scans): a reset keeps some of them, so the
+/// next run would start from the last run's bounds and skip rows.
+fn has_dynamic_filter(node: &dyn ExecutionPlan) -> bool {
+    if !node.dynamic_expressions_produced().is_empty() {
+        return true;
+    }
+    let mut found = false;
+    let visited = node.apply_expressions(&mut |expr| {
+        expr.apply(|e| {
+            found |= e.downcast_ref::<DynamicFilterPhysicalExpr>().is_some();
+            Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+        })
+    });
+    visited.is_err() || found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionContext;
+
+    async fn plans(ctx: &SessionContext, sql: &str) -> (LogicalPlan, Arc<dyn ExecutionPlan>) {
+        let logical = ctx.state().create_logical_plan(sql).await.unwrap();
+        let physical = ctx.state().create_physical_plan(&logical).await.unwrap();
+        (logical, physical)
+    }
+
+    async fn kept(ctx: &SessionContext, sql: &str, tables_dir: &str) -> bool {
+        let (logical, physical) = plans(ctx, sql).await;
+        let kept = KeptPlan::default();
+        kept.keep_if_reusable((0, 0), &logical, &physical, tables_dir);
+        kept.take((0, 0)).unwrap().is_some()
+    }
+
+    #[tokio::test]
+    async fn only_plans_that_cannot_go_stale_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let managed = dir.path().join("tables");
+        std::fs::create_dir_all(managed.join("t")).unwrap();
+        std::fs::create_dir_all(dir.path().join("elsewhere")).unwrap();
+        let ctx = SessionContext::new_with_config(datafusion::prelude::SessionConfig::new().with_information_schema(true));
+        // A file to scan: with none, no scan takes a dynamic filter.
+        let file = managed.join("t").join("part.parquet");
+        ctx.sql(&format!("COPY (SELECT CAST(7 AS BIGINT) AS id, 'seven' AS name) TO '{}'", file.display())).await.unwrap().collect().await.unwrap();
+        for (name, path) in [("t", managed.join("t")), ("outside", dir.path().join("elsewhere"))] {
+            ctx.sql(&format!("CREATE EXTERNAL TABLE {name} (id BIGINT, name TEXT) STORED AS PARQUET LOCATION '{}/'", path.display()))
+                .await
+                .unwrap();
+        }
+        let tables_dir = format!("{}/", managed.display());
+        assert!(kept(&ctx, "SELECT 1", &tables_dir).await);
+        assert!(kept(&ctx, "SELECT name FROM t WHERE id = 7", &tables_dir).await);
+        assert!(kept(&ctx, "SELECT count(*), upper(name) FROM t GROUP BY 2 ORDER BY 1", &tables_dir).await);
+        assert!(!kept(&ctx, "SELECT now()", &tables_dir).await, "now() is folded into the plan");
+        assert!(!kept(&ctx, "SELECT min(id) FROM t WHERE name <> 'six'", &tables_dir).await, "MIN narrows a dynamic filter as it runs");
+        assert!(!kept(&ctx, "SELECT random()", &tables_dir).await);
+        assert!(!kept(&ctx, "SELECT * FROM outside", &tables_dir).await, "files others may change");
+        assert!(!kept(&ctx, "SELECT * FROM information_schema.tables", &tables_dir).await, "rows read at planning");
+        assert!(!kept(&ctx, "SELECT * FROM t ORDER BY id LIMIT 3", &tables_dir).await, "top-k");
+        assert!(!kept(&ctx, "SELECT * FROM t a JOIN t b ON a.id = b.id", &tables_dir).await, "join");
+    }
+
+    #[tokio::test]
+    async fn a_plan_is_used_only_under_what_it_was_made_under() {
+        let ctx = SessionContext::new();
+        let (logical, physical) = plans(&ctx, "SELECT 1").await;
+        let kept = KeptPlan::default();
+        kept.keep_if_reusable((3, 1), &logical, &physical, "/nowhere/");
+        assert!(kept.take((3, 1)).unwrap().is_some());
+        assert!(kept.take((4, 1)).unwrap().is_none(), "a change since");
+        assert!(kept.take((3, 2)).unwrap().is_none(), "a setting since");
+    }
+}
