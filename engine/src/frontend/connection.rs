@@ -14,8 +14,10 @@ use pgwire::error::{ErrorInfo, PgWireError};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use tokio::net::TcpStream;
+use tokio_util::codec::{Framed, FramedParts};
 
 use super::handler::Handlers;
+use super::write_buffer::WriteBuffer;
 
 /// How long a client may take to start up and authenticate (PostgreSQL's `authentication_timeout`).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -29,7 +31,12 @@ pub(super) async fn serve(socket: TcpStream, tls: Option<pgwire::tokio::TlsAccep
         negotiated = negotiate_tls(socket, tls) => negotiated?,
     };
     // `None`: a direct TLS handshake to a server without TLS.
-    let Some(mut socket) = negotiated else { return Ok(()) };
+    let Some(negotiated) = negotiated else { return Ok(()) };
+    // The same connection, its output held until the client must answer (see write_buffer.rs).
+    let negotiated = negotiated.into_parts();
+    let mut parts = FramedParts::new::<PgWireBackendMessage>(WriteBuffer::new(negotiated.io), negotiated.codec);
+    (parts.read_buf, parts.write_buf) = (negotiated.read_buf, negotiated.write_buf);
+    let mut socket = Framed::from_parts(parts);
     let (startup, simple, extended, copy, cancel) =
         (handlers.startup_handler(), handlers.simple_query_handler(), handlers.extended_query_handler(), handlers.copy_handler(), handlers.cancel_handler());
     loop {
@@ -54,6 +61,9 @@ pub(super) async fn serve(socket: TcpStream, tls: Option<pgwire::tokio::TlsAccep
                 return socket.close().await;
             }
         };
+        if matches!(message, PgWireFrontendMessage::Flush(_)) {
+            socket.get_mut().send_on_flush();
+        }
         let extended_query = match socket.state() {
             PgWireConnectionState::CopyInProgress(extended_query) => extended_query,
             _ => message.is_extended_query(),

@@ -6,6 +6,7 @@ mod encode;
 pub mod errors;
 mod handler;
 pub mod tls;
+mod write_buffer;
 
 use std::sync::Arc;
 
