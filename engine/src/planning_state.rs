@@ -8,7 +8,7 @@
 //! changes its settings (SET, RESET); tables, views and models live in the catalog both copies
 //! share, so they need no new copy.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use datafusion::execution::{SessionState, TaskContext};
@@ -18,15 +18,15 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 #[derive(Default)]
 pub struct PlanningState {
     copy: Mutex<Option<Copy>>,
-    /// Set when the context's settings changed since the copy was made.
-    stale: AtomicBool,
-    /// How many times the settings changed (what kept physical plans were made under).
+    /// How many times the settings changed (what copies and kept physical plans are made under).
     generation: AtomicU64,
 }
 
 struct Copy {
     state: SessionState,
     task: Arc<TaskContext>,
+    /// The settings generation the copy was made at.
+    generation: u64,
 }
 
 impl PlanningState {
@@ -47,7 +47,6 @@ impl PlanningState {
     /// The session's settings changed: the next statement copies the context again.
     pub fn settings_changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.stale.store(true, Ordering::Release);
     }
 
     /// Changes with every change of settings.
@@ -57,10 +56,11 @@ impl PlanningState {
 
     async fn current(&self, ctx: &SessionContext) -> MappedMutexGuard<'_, Copy> {
         let mut copy = self.copy.lock().await;
-        if copy.is_none() || self.stale.swap(false, Ordering::AcqRel) {
+        let generation = self.generation();
+        if copy.as_ref().is_none_or(|copy| copy.generation != generation) {
             let state = ctx.state();
             let task = Arc::new(TaskContext::from(&state));
-            *copy = Some(Copy { state, task });
+            *copy = Some(Copy { state, task, generation });
         }
         MutexGuard::map(copy, |copy| copy.as_mut().expect("made above"))
     }

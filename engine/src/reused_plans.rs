@@ -25,6 +25,7 @@ use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::error::Result;
+use crate::tables::TableStore;
 
 /// What a kept plan was made under: the count of changes, the session's settings generation.
 pub type MadeUnder = (u64, u64);
@@ -46,19 +47,19 @@ impl KeptPlan {
 
     /// Keeps `physical`, made from `logical` under `made_under` (read before planning began), if
     /// running it again cannot give an answer planning afresh would not.
-    pub fn keep_if_reusable(&self, made_under: MadeUnder, logical: &LogicalPlan, physical: &Arc<dyn ExecutionPlan>, tables_dir: &str) {
-        if reads_only_managed_tables(logical, tables_dir) && only_immutable_functions(logical) && runs_again(physical) {
+    pub fn keep_if_reusable(&self, made_under: MadeUnder, logical: &LogicalPlan, physical: &Arc<dyn ExecutionPlan>, tables: &TableStore) {
+        if reads_only_managed_tables(logical, tables) && only_immutable_functions(logical) && runs_again(physical) {
             *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((made_under, Arc::clone(physical)));
         }
     }
 }
 
-/// Whether every table `plan` scans (through views too) is a managed table under `tables_dir`.
-fn reads_only_managed_tables(plan: &LogicalPlan, tables_dir: &str) -> bool {
+/// Whether every table `plan` scans (through views too) is one of squall's managed tables.
+fn reads_only_managed_tables(plan: &LogicalPlan, tables: &TableStore) -> bool {
     let mut managed = true;
     let visited = crate::routing::visit_scans(plan, &mut |provider| {
         managed &= match (provider.as_ref() as &dyn std::any::Any).downcast_ref::<ListingTable>() {
-            Some(table) => table.table_paths().iter().all(|url| url.scheme() == "file" && url.get_url().path().starts_with(tables_dir)),
+            Some(table) => table.table_paths().iter().all(|url| tables.holds(url)),
             None => false,
         };
     });
@@ -139,10 +140,10 @@ mod tests {
         (logical, physical)
     }
 
-    async fn kept(ctx: &SessionContext, sql: &str, tables_dir: &str) -> bool {
+    async fn kept(ctx: &SessionContext, sql: &str, tables: &TableStore) -> bool {
         let (logical, physical) = plans(ctx, sql).await;
         let kept = KeptPlan::default();
-        kept.keep_if_reusable((0, 0), &logical, &physical, tables_dir);
+        kept.keep_if_reusable((0, 0), &logical, &physical, tables);
         kept.take((0, 0)).unwrap().is_some()
     }
 
@@ -161,17 +162,17 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let tables_dir = format!("{}/", managed.display());
-        assert!(kept(&ctx, "SELECT 1", &tables_dir).await);
-        assert!(kept(&ctx, "SELECT name FROM t WHERE id = 7", &tables_dir).await);
-        assert!(kept(&ctx, "SELECT count(*), upper(name) FROM t GROUP BY 2 ORDER BY 1", &tables_dir).await);
-        assert!(!kept(&ctx, "SELECT now()", &tables_dir).await, "now() is folded into the plan");
-        assert!(!kept(&ctx, "SELECT min(id) FROM t WHERE name <> 'six'", &tables_dir).await, "MIN narrows a dynamic filter as it runs");
-        assert!(!kept(&ctx, "SELECT random()", &tables_dir).await);
-        assert!(!kept(&ctx, "SELECT * FROM outside", &tables_dir).await, "files others may change");
-        assert!(!kept(&ctx, "SELECT * FROM information_schema.tables", &tables_dir).await, "rows read at planning");
-        assert!(!kept(&ctx, "SELECT * FROM t ORDER BY id LIMIT 3", &tables_dir).await, "top-k");
-        assert!(!kept(&ctx, "SELECT * FROM t a JOIN t b ON a.id = b.id", &tables_dir).await, "join");
+        let tables = TableStore::open(dir.path()).unwrap();
+        assert!(kept(&ctx, "SELECT 1", &tables).await);
+        assert!(kept(&ctx, "SELECT name FROM t WHERE id = 7", &tables).await);
+        assert!(kept(&ctx, "SELECT count(*), upper(name) FROM t GROUP BY 2 ORDER BY 1", &tables).await);
+        assert!(!kept(&ctx, "SELECT now()", &tables).await, "now() is folded into the plan");
+        assert!(!kept(&ctx, "SELECT min(id) FROM t WHERE name <> 'six'", &tables).await, "MIN narrows a dynamic filter as it runs");
+        assert!(!kept(&ctx, "SELECT random()", &tables).await);
+        assert!(!kept(&ctx, "SELECT * FROM outside", &tables).await, "files others may change");
+        assert!(!kept(&ctx, "SELECT * FROM information_schema.tables", &tables).await, "rows read at planning");
+        assert!(!kept(&ctx, "SELECT * FROM t ORDER BY id LIMIT 3", &tables).await, "top-k");
+        assert!(!kept(&ctx, "SELECT * FROM t a JOIN t b ON a.id = b.id", &tables).await, "join");
     }
 
     #[tokio::test]
@@ -179,7 +180,8 @@ mod tests {
         let ctx = SessionContext::new();
         let (logical, physical) = plans(&ctx, "SELECT 1").await;
         let kept = KeptPlan::default();
-        kept.keep_if_reusable((3, 1), &logical, &physical, "/nowhere/");
+        let dir = tempfile::tempdir().unwrap();
+        kept.keep_if_reusable((3, 1), &logical, &physical, &TableStore::open(dir.path()).unwrap());
         assert!(kept.take((3, 1)).unwrap().is_some());
         assert!(kept.take((4, 1)).unwrap().is_none(), "a change since");
         assert!(kept.take((3, 2)).unwrap().is_none(), "a setting since");

@@ -69,7 +69,7 @@ impl Prepared {
             return None; // COPY answers with copy data, not rows
         }
         match (&self.plan, &self.command) {
-            (Some(plan), _) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_)) => {
+            (Some(plan), _) if is_query_plan(plan) => {
                 Some(self.named(Arc::new(plan.schema().as_arrow().clone())))
             }
             (_, Some(command)) if crate::cluster::handles(command) => crate::cluster::result_schema(command),
@@ -86,7 +86,7 @@ impl Prepared {
     fn is_query(&self) -> bool {
         self.command.is_none()
             && self.copy.is_none()
-            && matches!(&self.plan, Some(plan) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_)))
+            && self.plan.as_ref().is_some_and(is_query_plan)
     }
 
     /// What running the statement may change of how later statements plan.
@@ -117,6 +117,11 @@ impl Prepared {
             other => other,
         }
     }
+}
+
+/// Whether `plan` answers with rows (rather than being DDL, DML or a statement such as SET).
+fn is_query_plan(plan: &LogicalPlan) -> bool {
+    !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_))
 }
 
 /// See [`Prepared::effect`].
@@ -497,10 +502,7 @@ impl Session {
         };
         let (plan, uses, column_names) = self.plan_sql_using(&sql).await?;
         let plan = crate::parameters::typed_by_casts(plan)?;
-        let plan = match plan {
-            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Statement(_) => plan,
-            query => crate::pg_types::with_postgres_types(query)?,
-        };
+        let plan = if is_query_plan(&plan) { crate::pg_types::with_postgres_types(plan)? } else { plan };
         Ok(Prepared { sql, plan: Some(plan), uses, column_names, ..Default::default() })
     }
 

@@ -43,9 +43,9 @@ impl TableStore {
         Ok(store)
     }
 
-    /// The path of every table's directory as it appears in their `file://` URLs.
-    pub fn url_path(&self) -> String {
-        format!("{}/", self.tables.display())
+    /// Whether `url` is (in) the directory of a managed table.
+    pub fn holds(&self, url: &ListingTableUrl) -> bool {
+        url.scheme() == "file" && url.get_url().to_file_path().is_ok_and(|path| path.starts_with(&self.tables))
     }
 
     pub fn dir(&self, name: &str) -> PathBuf {

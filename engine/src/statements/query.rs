@@ -39,7 +39,7 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
     if route(&plan, session.pg_settings.local_scan_limit())? == Route::Coordinator {
         let physical = session.planning.state(&session.ctx).await.create_physical_plan(&plan).await?;
         if let Some(kept) = kept {
-            kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables.url_path());
+            kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables);
         }
         return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
     }
