@@ -7,6 +7,7 @@ pub mod column_names;
 pub mod cluster;
 pub mod coordinator;
 pub mod engine;
+pub mod generic_plans;
 pub mod error;
 pub mod executors;
 pub mod pg_text;

@@ -13,10 +13,12 @@
 //!   filters DataFusion cannot reset, no top-k sorts);
 //!
 //! and it is used only while the count of changes and the session's settings are those it was
-//! made under.
+//! made under. A prepared query with parameters is kept the same way, as a generic plan
+//! ([`crate::generic_plans`]).
 
 use std::sync::{Arc, Mutex};
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::listing::ListingTable;
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
@@ -25,6 +27,7 @@ use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::error::Result;
+use crate::generic_plans::Parameters;
 use crate::tables::TableStore;
 
 /// What a kept plan was made under: the count of changes, the session's settings generation.
@@ -33,24 +36,82 @@ pub type MadeUnder = (u64, u64);
 /// A prepared query's physical plan, once made and found reusable. Shared by the copies of the
 /// prepared statement (they are all of one session).
 #[derive(Debug, Default, Clone)]
-pub struct KeptPlan(Arc<Mutex<Option<(MadeUnder, Arc<dyn ExecutionPlan>)>>>);
+pub struct KeptPlan(Arc<Mutex<Kept>>);
+
+#[derive(Debug, Default)]
+struct Kept {
+    plan: Option<(MadeUnder, Arc<dyn ExecutionPlan>)>,
+    /// For a generic plan: the parameters it reads, and the columns it answers with.
+    generic: Option<(Arc<Parameters>, SchemaRef)>,
+    /// What a generic plan was last found not reusable under: it is not made again until then
+    /// has passed.
+    generic_declined: Option<MadeUnder>,
+}
+
+/// A kept generic plan, ready to run again once its parameters are bound.
+pub struct GenericPlan {
+    pub physical: Arc<dyn ExecutionPlan>,
+    pub parameters: Arc<Parameters>,
+    pub schema: SchemaRef,
+}
 
 impl KeptPlan {
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The kept plan, ready to run again, if it was made under `now`.
     pub fn take(&self, now: MadeUnder) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match kept {
+        let plan = self.kept().plan.clone();
+        match plan {
             Some((made_under, plan)) if made_under == now => Ok(Some(reset_plan_states(plan)?)),
             _ => Ok(None),
         }
     }
 
+    /// The kept generic plan ([`crate::generic_plans`]), if it was made under `now`.
+    pub fn take_generic(&self, now: MadeUnder) -> Result<Option<GenericPlan>> {
+        let Some((parameters, schema)) = self.kept().generic.clone() else { return Ok(None) };
+        Ok(self.take(now)?.map(|physical| GenericPlan { physical, parameters, schema }))
+    }
+
     /// Keeps `physical`, made from `logical` under `made_under` (read before planning began), if
-    /// running it again cannot give an answer planning afresh would not.
-    pub fn keep_if_reusable(&self, made_under: MadeUnder, logical: &LogicalPlan, physical: &Arc<dyn ExecutionPlan>, tables: &TableStore) {
-        if reads_only_managed_tables(logical, tables) && only_immutable_functions(logical) && runs_again(physical) {
-            *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((made_under, Arc::clone(physical)));
+    /// running it again cannot give an answer planning afresh would not. Whether it was kept.
+    pub fn keep_if_reusable(&self, made_under: MadeUnder, logical: &LogicalPlan, physical: &Arc<dyn ExecutionPlan>, tables: &TableStore) -> bool {
+        let reusable = reads_only_managed_tables(logical, tables) && only_immutable_functions(logical) && runs_again(physical);
+        if reusable {
+            self.kept().plan = Some((made_under, Arc::clone(physical)));
         }
+        reusable
+    }
+
+    /// [`Self::keep_if_reusable`] for a generic plan reading `parameters`; when it is not
+    /// reusable, no generic plan is made again under `made_under`.
+    pub fn keep_generic_if_reusable(
+        &self,
+        made_under: MadeUnder,
+        logical: &LogicalPlan,
+        physical: &Arc<dyn ExecutionPlan>,
+        parameters: &Arc<Parameters>,
+        tables: &TableStore,
+    ) -> bool {
+        let kept = self.keep_if_reusable(made_under, logical, physical, tables);
+        let mut state = self.kept();
+        match kept {
+            true => state.generic = Some((Arc::clone(parameters), Arc::new(logical.schema().as_arrow().clone()))),
+            false => state.generic_declined = Some(made_under),
+        }
+        kept
+    }
+
+    /// Records that no generic plan is to be made under `made_under`.
+    pub fn decline_generic(&self, made_under: MadeUnder) {
+        self.kept().generic_declined = Some(made_under);
+    }
+
+    /// Whether a generic plan was found not reusable under `now`.
+    pub fn generic_declined(&self, now: MadeUnder) -> bool {
+        self.kept().generic_declined == Some(now)
     }
 }
 
@@ -67,14 +128,14 @@ fn reads_only_managed_tables(plan: &LogicalPlan, tables: &TableStore) -> bool {
 }
 
 /// Whether every function `plan` calls, in subqueries too, is immutable (`now()`, `random()`,
-/// `current_setting()` are not).
+/// `current_setting()` are not), a generic plan's parameters aside.
 fn only_immutable_functions(plan: &LogicalPlan) -> bool {
     let mut immutable = true;
     let visited = plan.apply_with_subqueries(|node| {
         node.apply_expressions(|expr| {
             expr.apply(|e| {
                 if let Expr::ScalarFunction(f) = e {
-                    immutable &= f.func.signature().volatility == Volatility::Immutable;
+                    immutable &= f.func.signature().volatility == Volatility::Immutable || crate::generic_plans::is_parameter(&f.func);
                 }
                 Ok(if immutable { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
             })

@@ -401,7 +401,14 @@ impl Session {
                 // A query bound without values runs as a simple query does, reusing its plan.
                 let params = params.filter(|params| !(prepared.is_query() && matches!(params, ParamValues::List(values) if values.is_empty())));
                 match params {
-                    Some(params) => statements::execute(self, &prepared.sql, plan.clone().replace_params_with_values(&params)?, None).await,
+                    Some(params) => {
+                        if prepared.is_query() {
+                            if let Some(output) = statements::query::run_generic(self, plan, &prepared.kept, &params).await? {
+                                return Ok(output);
+                            }
+                        }
+                        statements::execute(self, &prepared.sql, plan.clone().replace_params_with_values(&params)?, None).await
+                    }
                     None => statements::execute(self, &prepared.sql, plan.clone(), Some(&prepared.kept)).await,
                 }
             }

@@ -541,3 +541,54 @@ async fn a_query_run_again_sees_what_changed_since() {
     let gone = a.simple_query(count).await.unwrap_err();
     assert_eq!(gone.code().map(|c| c.code()), Some("42P01"), "a table dropped since: {gone:?}");
 }
+
+/// A prepared query with parameters is planned once and run with each execution's values
+/// (a generic plan): every execution answers for its own values, also with two portals of the
+/// statement open at once, values of another type than the parameter's, and after other
+/// sessions changed the table.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prepared_query_answers_for_each_execution_values() {
+    // Queries over small tables run in the coordinator, where generic plans are kept.
+    let server = squall().executors(1).default_routing().start();
+    let (mut a, b) = (server.client().await, server.client().await);
+    a.batch_execute("CREATE TABLE lookup_values (id BIGINT, name TEXT)").await.unwrap();
+    // One file per INSERT, so a scan reads them one batch at a time.
+    for (id, name) in [(1i64, "one a"), (2, "two a"), (1, "one b"), (2, "two b"), (3, "three")] {
+        a.execute("INSERT INTO lookup_values VALUES ($1, $2)", &[&id, &name]).await.unwrap();
+    }
+    let lookup = a.prepare("SELECT name FROM lookup_values WHERE id = $1 ORDER BY name").await.unwrap();
+    let names = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>();
+    for _ in 0..3 {
+        assert_eq!(names(a.query(&lookup, &[&1i64]).await.unwrap()), ["one a", "one b"]);
+        assert_eq!(names(a.query(&lookup, &[&3i64]).await.unwrap()), ["three"]);
+        assert!(a.query(&lookup, &[&99i64]).await.unwrap().is_empty());
+    }
+    // Rows enough for many batches, which a portal reads (one partition: no task reads ahead) as
+    // its rows are fetched: the first portal still reads when the second runs.
+    a.batch_execute("SET datafusion.execution.target_partitions = 1").await.unwrap();
+    a.batch_execute("CREATE TABLE halves AS SELECT v % 2 AS half FROM generate_series(1, 200000) AS t(v)").await.unwrap();
+    let half = a.prepare("SELECT half FROM halves WHERE half = $1").await.unwrap();
+    let transaction = a.transaction().await.unwrap();
+    let (zeros, ones) = (transaction.bind(&half, &[&0i64]).await.unwrap(), transaction.bind(&half, &[&1i64]).await.unwrap());
+    let mut seen = transaction.query_portal(&zeros, 1).await.unwrap();
+    assert_eq!(transaction.query_portal(&ones, 1).await.unwrap()[0].get::<_, i64>(0), 1);
+    seen.extend(transaction.query_portal(&zeros, 0).await.unwrap());
+    assert_eq!(seen.len(), 100000, "two portals of one statement at once");
+    assert!(seen.iter().all(|row| row.get::<_, i64>(0) == 0), "each portal reads with its own value");
+    transaction.commit().await.unwrap();
+
+    let int4 = a.prepare_typed("SELECT name FROM lookup_values WHERE id = $1 ORDER BY name", &[tokio_postgres::types::Type::INT4]).await.unwrap();
+    assert_eq!(names(a.query(&int4, &[&2i32]).await.unwrap()), ["two a", "two b"], "an int4 value for a bigint column");
+    let sum = a.prepare("SELECT $1::bigint + count(*) FROM lookup_values WHERE id >= $2").await.unwrap();
+    assert_eq!(a.query_one(&sum, &[&100i64, &2i64]).await.unwrap().get::<_, i64>(0), 103);
+    assert_eq!(a.query_one(&sum, &[&200i64, &3i64]).await.unwrap().get::<_, i64>(0), 201);
+    let limited = a.prepare("SELECT name FROM lookup_values ORDER BY name LIMIT $1").await.unwrap();
+    assert_eq!(names(a.query(&limited, &[&2i64]).await.unwrap()), ["one a", "one b"]);
+    assert_eq!(names(a.query(&limited, &[&1i64]).await.unwrap()), ["one a"]);
+
+    b.batch_execute("INSERT INTO lookup_values VALUES (3, 'three b')").await.unwrap();
+    assert_eq!(names(a.query(&lookup, &[&3i64]).await.unwrap()), ["three", "three b"], "a row another session inserted");
+    b.batch_execute("DROP TABLE lookup_values; CREATE TABLE lookup_values (id BIGINT, name TEXT); INSERT INTO lookup_values VALUES (3, 'new')").await.unwrap();
+    let again = a.prepare("SELECT name FROM lookup_values WHERE id = $1 ORDER BY name").await.unwrap();
+    assert_eq!(names(a.query(&again, &[&3i64]).await.unwrap()), ["new"], "the table made again");
+}

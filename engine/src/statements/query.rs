@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
+use datafusion::common::ParamValues;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execute_stream;
@@ -11,7 +12,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 
 use crate::error::Result;
-use crate::reused_plans::KeptPlan;
+use crate::reused_plans::{GenericPlan, KeptPlan, MadeUnder};
 use crate::routing::{route, Route};
 use crate::session::{Output, Session};
 
@@ -19,6 +20,48 @@ pub(crate) async fn run(session: &Session, plan: LogicalPlan, kept: Option<&Kept
     let schema = Arc::new(plan.schema().as_arrow().clone());
     let rows = stream_reusing(session, plan, kept).await?;
     Ok(Output::Rows { schema, rows })
+}
+
+/// The rows of a prepared query for `values`, from its generic plan ([`crate::generic_plans`])
+/// when it has one or may have one; `None` when it is to be planned with its values instead.
+pub(crate) async fn run_generic(session: &Session, plan: &LogicalPlan, kept: &KeptPlan, values: &ParamValues) -> Result<Option<Output>> {
+    let made_under = (session.engine.plan_changes.current(), session.planning.generation());
+    let generic = match kept.take_generic(made_under)? {
+        Some(generic) => generic,
+        None if kept.generic_declined(made_under) => return Ok(None),
+        None => match make_generic(session, plan, kept, made_under).await {
+            Some(generic) => generic,
+            None => {
+                kept.decline_generic(made_under);
+                return Ok(None);
+            }
+        },
+    };
+    // Held by the rows until they are all read: the plan's parameters answer with these values
+    // until then.
+    let Some(bound) = generic.parameters.bind(values) else { return Ok(None) };
+    let rows = execute_stream(generic.physical, session.planning.task_context(&session.ctx).await)?;
+    let schema = rows.schema();
+    let rows = rows.map(move |batch| {
+        let _bound = &bound;
+        batch
+    });
+    Ok(Some(Output::Rows { schema: generic.schema, rows: Box::pin(RecordBatchStreamAdapter::new(schema, rows)) }))
+}
+
+/// A generic plan for `plan`, kept in `kept`, if it runs on the coordinator and may be kept.
+/// Failing to plan it is not an error: planned with its values, the query says what is wrong.
+async fn make_generic(session: &Session, plan: &LogicalPlan, kept: &KeptPlan, made_under: MadeUnder) -> Option<GenericPlan> {
+    if route(plan, session.pg_settings.local_scan_limit()).ok()? != Route::Coordinator {
+        return None;
+    }
+    let (generic, parameters) = crate::generic_plans::open(plan).ok()??;
+    let physical = session.planning.state(&session.ctx).await.create_physical_plan(&generic).await.ok()?;
+    kept.keep_generic_if_reusable(made_under, &generic, &physical, &parameters, &session.engine.tables).then(|| GenericPlan {
+        physical,
+        parameters,
+        schema: Arc::new(generic.schema().as_arrow().clone()),
+    })
 }
 
 /// How many times a query runs when executors holding its job's output are lost.
