@@ -36,6 +36,7 @@ pub mod pg_settings;
 pub mod sql_rewrites;
 mod statements;
 pub mod system_tables;
+pub mod table_cache;
 pub mod tables;
 
 pub use coordinator::{run, CoordinatorOptions, LauncherChoice};

@@ -76,13 +76,21 @@ impl KeptPlan {
     }
 
     /// Keeps `physical`, made from `logical` under `made_under` (read before planning began), if
-    /// running it again cannot give an answer planning afresh would not. Whether it was kept.
-    pub fn keep_if_reusable(&self, made_under: MadeUnder, logical: &LogicalPlan, physical: &Arc<dyn ExecutionPlan>, tables: &TableStore) -> bool {
-        let reusable = reads_only_managed_tables(logical, tables) && only_immutable_functions(logical) && runs_again(physical);
-        if reusable {
-            self.kept().plan = Some((made_under, Arc::clone(physical)));
+    /// running it again cannot give an answer planning afresh would not. What is kept, and
+    /// returned to run now, reads its tables' rows from memory ([`crate::table_cache`]).
+    pub fn keep_if_reusable(
+        &self,
+        made_under: MadeUnder,
+        logical: &LogicalPlan,
+        physical: &Arc<dyn ExecutionPlan>,
+        tables: &TableStore,
+    ) -> Option<Arc<dyn ExecutionPlan>> {
+        if !(reads_only_managed_tables(logical, tables) && only_immutable_functions(logical) && runs_again(physical)) {
+            return None;
         }
-        reusable
+        let kept = tables.cache.in_memory(Arc::clone(physical));
+        self.kept().plan = Some((made_under, Arc::clone(&kept)));
+        Some(kept)
     }
 
     /// [`Self::keep_if_reusable`] for a generic plan reading `parameters`; when it is not
@@ -94,12 +102,12 @@ impl KeptPlan {
         physical: &Arc<dyn ExecutionPlan>,
         parameters: &Arc<Parameters>,
         tables: &TableStore,
-    ) -> bool {
+    ) -> Option<Arc<dyn ExecutionPlan>> {
         let kept = self.keep_if_reusable(made_under, logical, physical, tables);
         let mut state = self.kept();
         match kept {
-            true => state.generic = Some((Arc::clone(parameters), Arc::new(logical.schema().as_arrow().clone()))),
-            false => state.generic_declined = Some(made_under),
+            Some(_) => state.generic = Some((Arc::clone(parameters), Arc::new(logical.schema().as_arrow().clone()))),
+            None => state.generic_declined = Some(made_under),
         }
         kept
     }
@@ -204,8 +212,7 @@ mod tests {
     async fn kept(ctx: &SessionContext, sql: &str, tables: &TableStore) -> bool {
         let (logical, physical) = plans(ctx, sql).await;
         let kept = KeptPlan::default();
-        kept.keep_if_reusable((0, 0), &logical, &physical, tables);
-        kept.take((0, 0)).unwrap().is_some()
+        kept.keep_if_reusable((0, 0), &logical, &physical, tables).is_some() && kept.take((0, 0)).unwrap().is_some()
     }
 
     #[tokio::test]

@@ -29,12 +29,14 @@ use crate::error::{Result, SquallError};
 pub struct TableStore {
     tables: PathBuf,
     staging: PathBuf,
+    /// The decoded rows of files that plans run again read.
+    pub cache: Arc<crate::table_cache::TableCache>,
 }
 
 impl TableStore {
     /// `data_dir` must be absolute: table locations are handed to other processes.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        let store = Self { tables: data_dir.join("tables"), staging: data_dir.join("tmp") };
+        let store = Self { tables: data_dir.join("tables"), staging: data_dir.join("tmp"), cache: Default::default() };
         fs::create_dir_all(&store.tables)?;
         // Files left here by a crash mid-statement belong to statements that never reported
         // success: they are garbage.

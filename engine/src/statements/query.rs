@@ -57,11 +57,8 @@ async fn make_generic(session: &Session, plan: &LogicalPlan, kept: &KeptPlan, ma
     }
     let (generic, parameters) = crate::generic_plans::open(plan).ok()??;
     let physical = session.planning.state(&session.ctx).await.create_physical_plan(&generic).await.ok()?;
-    kept.keep_generic_if_reusable(made_under, &generic, &physical, &parameters, &session.engine.tables).then(|| GenericPlan {
-        physical,
-        parameters,
-        schema: Arc::new(generic.schema().as_arrow().clone()),
-    })
+    let physical = kept.keep_generic_if_reusable(made_under, &generic, &physical, &parameters, &session.engine.tables)?;
+    Some(GenericPlan { physical, parameters, schema: Arc::new(generic.schema().as_arrow().clone()) })
 }
 
 /// How many times a query runs when executors holding its job's output are lost.
@@ -80,9 +77,9 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
         return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
     }
     if route(&plan, session.pg_settings.local_scan_limit())? == Route::Coordinator {
-        let physical = session.planning.state(&session.ctx).await.create_physical_plan(&plan).await?;
-        if let Some(kept) = kept {
-            kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables);
+        let mut physical = session.planning.state(&session.ctx).await.create_physical_plan(&plan).await?;
+        if let Some(reused) = kept.and_then(|kept| kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables)) {
+            physical = reused;
         }
         return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
     }
