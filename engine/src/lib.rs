@@ -15,6 +15,7 @@ pub mod frontend;
 pub mod http;
 pub mod interrupts;
 pub mod jobs;
+pub mod literal_templates;
 pub mod launcher;
 pub mod models;
 pub mod panics;

@@ -112,6 +112,12 @@ impl KeptPlan {
         kept
     }
 
+    /// Whether a generic plan made under `now` is kept.
+    pub fn has_generic(&self, now: MadeUnder) -> bool {
+        let kept = self.kept();
+        kept.generic.is_some() && kept.plan.as_ref().is_some_and(|(made_under, _)| *made_under == now)
+    }
+
     /// Records that no generic plan is to be made under `made_under`.
     pub fn decline_generic(&self, made_under: MadeUnder) {
         self.kept().generic_declined = Some(made_under);

@@ -231,6 +231,9 @@ impl Session {
         if let Some(prepared) = self.statements.get(text, &self.engine.plan_changes) {
             return vec![self.execute(&prepared, None).await];
         }
+        if let Some(output) = self.run_as_template(text).await {
+            return vec![output];
+        }
         let changes_before = self.engine.plan_changes.current();
         let statements = match squall_sql::parse(text) {
             Ok(statements) => statements,
@@ -267,6 +270,37 @@ impl Session {
             }
         }
         outputs
+    }
+
+    /// Runs `text` with the generic plan of its template ([`crate::literal_templates`]), when it
+    /// has one; `None` when it is to be planned as written.
+    async fn run_as_template(&self, text: &str) -> Option<Result<Output>> {
+        let template = crate::literal_templates::template(text)?;
+        // Kept apart from texts a client sends, which hold no NUL.
+        let key = format!("\0{}", template.text);
+        let prepared = match self.statements.get(&key, &self.engine.plan_changes) {
+            Some(prepared) => prepared,
+            None => {
+                let changes_before = self.engine.plan_changes.current();
+                let planned = match squall_sql::parse(&template.text) {
+                    Ok(mut statements) if statements.len() == 1 => crate::panics::contained(self.plan_statement(&statements.remove(0))).await.ok(),
+                    _ => None,
+                };
+                // Kept even when it does not plan as a query, as an empty statement, so that
+                // the next such text is not tried again.
+                let prepared = Arc::new(planned.filter(Prepared::is_query).unwrap_or_default());
+                self.statements.put(&key, Arc::clone(&prepared), changes_before);
+                prepared
+            }
+        };
+        let plan = prepared.plan.as_ref().filter(|_| prepared.is_query())?;
+        if !statements::query::has_generic_plan(self, plan, &prepared.kept).await.ok()? {
+            return None;
+        }
+        // Logged, shown and checked as the text the client sent.
+        let mut prepared = Prepared::clone(&prepared);
+        prepared.sql = text.to_string();
+        Some(self.execute(&prepared, Some(ParamValues::from(template.values))).await)
     }
 
     /// Parses and plans one statement for the extended protocol.

@@ -55,6 +55,13 @@ mod tests {
     }
 
     #[test]
+    fn quotes_inside_strings_and_names_stay_escaped() {
+        for sql in [r#"SELECT 'it''s', N'a''b', E'c\\d\'e', "we""ird" FROM "t""""#, "SELECT $$it's$$"] {
+            assert_eq!(parse(sql).unwrap(), vec![Statement::Sql(sql.into())], "{sql}");
+        }
+    }
+
+    #[test]
     fn several_statements_are_split_on_semicolons_outside_strings() {
         let got = parse("select 'a;b'; SHOW EXECUTORS ;; select 2;").unwrap();
         assert_eq!(

@@ -43,6 +43,12 @@ pub(crate) fn render(tokens: &[Token]) -> String {
             // A line comment must keep its newline or it would swallow what follows.
             Token::Whitespace(Whitespace::SingleLineComment { .. }) => " ".to_string(),
             Token::Whitespace(Whitespace::MultiLineComment(_)) => " ".to_string(),
+            // The tokenizer unescapes quotes in strings and quoted names; their display does not
+            // escape them again, so `'it''s'` would come back as `'it's'`.
+            Token::SingleQuotedString(s) => format!("'{}'", s.replace('\'', "''")),
+            Token::NationalStringLiteral(s) => format!("N'{}'", s.replace('\'', "''")),
+            Token::EscapedStringLiteral(s) => format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+            Token::Word(w) if w.quote_style == Some('"') => format!("\"{}\"", w.value.replace('"', "\"\"")),
             other => other.to_string(),
         })
         .collect()

@@ -593,3 +593,43 @@ async fn a_prepared_query_answers_for_each_execution_values() {
     let again = a.prepare("SELECT name FROM lookup_values WHERE id = $1 ORDER BY name").await.unwrap();
     assert_eq!(names(a.query(&again, &[&3i64]).await.unwrap()), ["new"], "the table made again");
 }
+
+/// Simple-protocol queries that differ only in their WHERE clause's constants share a generic
+/// plan: each still answers for its own constants, with PostgreSQL's comparisons, and is logged
+/// as the client wrote it.
+#[tokio::test(flavor = "multi_thread")]
+async fn queries_differing_in_constants_answer_for_their_own() {
+    let server = squall().executors(1).default_routing().start();
+    let (a, b) = (server.client().await, server.client().await);
+    let rows = |messages: Vec<SimpleQueryMessage>| -> Vec<String> {
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).unwrap_or("NULL")).collect::<Vec<_>>().join("|")),
+                _ => None,
+            })
+            .collect()
+    };
+    a.batch_execute("CREATE TABLE things (id BIGINT, small INT, price DOUBLE PRECISION, name TEXT)").await.unwrap();
+    a.batch_execute("INSERT INTO things VALUES (1, 10, 1.25, 'one'), (2, 20, 2.5, 'it''s'), (3, 30, 3.75, 'three')").await.unwrap();
+    for round in 0..2 {
+        for (id, name) in [(1, "one"), (2, "it's"), (3, "three")] {
+            assert_eq!(rows(a.simple_query(&format!("SELECT name FROM things WHERE id = {id}")).await.unwrap()), [name], "round {round}");
+        }
+        assert!(rows(a.simple_query("SELECT name FROM things WHERE id = 99").await.unwrap()).is_empty());
+    }
+    assert_eq!(rows(a.simple_query("SELECT id FROM things WHERE name = 'it''s'").await.unwrap()), ["2"]);
+    assert_eq!(rows(a.simple_query("SELECT id FROM things WHERE name LIKE 't%' OR name = 'one' ORDER BY id").await.unwrap()), ["1", "3"]);
+    assert_eq!(rows(a.simple_query("SELECT id FROM things WHERE small = 3000000000").await.unwrap()), Vec::<String>::new(), "beyond int");
+    assert_eq!(rows(a.simple_query("SELECT id FROM things WHERE small = 20").await.unwrap()), ["2"]);
+    assert_eq!(rows(a.simple_query("SELECT id FROM things WHERE price > 2 ORDER BY id").await.unwrap()), ["2", "3"], "an integer for a float");
+    assert_eq!(rows(a.simple_query("SELECT id FROM things WHERE price > 2.5 ORDER BY id").await.unwrap()), ["3"]);
+    assert_eq!(rows(a.simple_query("SELECT count(*) FROM things WHERE id BETWEEN 2 AND 3 AND name IN ('three', 'x')").await.unwrap()), ["1"]);
+    let bad = a.simple_query("SELECT name FROM things WHERE id = 'abc'").await.unwrap_err();
+    assert!(bad.code().is_some(), "a constant that is not a bigint: {bad:?}");
+
+    b.batch_execute("INSERT INTO things VALUES (4, 40, 5.0, 'four')").await.unwrap();
+    assert_eq!(rows(a.simple_query("SELECT name FROM things WHERE id = 4").await.unwrap()), ["four"], "a row another session inserted");
+    let logged = rows(a.simple_query("SELECT statement FROM squall.query_log WHERE statement LIKE 'SELECT name FROM things WHERE id = %' ORDER BY time").await.unwrap());
+    assert!(logged.contains(&"SELECT name FROM things WHERE id = 99".to_string()) && logged.contains(&"SELECT name FROM things WHERE id = 4".to_string()), "{logged:?}");
+}

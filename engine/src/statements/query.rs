@@ -26,17 +26,7 @@ pub(crate) async fn run(session: &Session, plan: LogicalPlan, kept: Option<&Kept
 /// when it has one or may have one; `None` when it is to be planned with its values instead.
 pub(crate) async fn run_generic(session: &Session, plan: &LogicalPlan, kept: &KeptPlan, values: &ParamValues) -> Result<Option<Output>> {
     let made_under = (session.engine.plan_changes.current(), session.planning.generation());
-    let generic = match kept.take_generic(made_under)? {
-        Some(generic) => generic,
-        None if kept.generic_declined(made_under) => return Ok(None),
-        None => match make_generic(session, plan, kept, made_under).await {
-            Some(generic) => generic,
-            None => {
-                kept.decline_generic(made_under);
-                return Ok(None);
-            }
-        },
-    };
+    let Some(generic) = generic_plan(session, plan, kept, made_under).await? else { return Ok(None) };
     // Held by the rows until they are all read: the plan's parameters answer with these values
     // until then.
     let Some(bound) = generic.parameters.bind(values) else { return Ok(None) };
@@ -47,6 +37,27 @@ pub(crate) async fn run_generic(session: &Session, plan: &LogicalPlan, kept: &Ke
         batch
     });
     Ok(Some(Output::Rows { schema: generic.schema, rows: Box::pin(RecordBatchStreamAdapter::new(schema, rows)) }))
+}
+
+/// Whether `plan` has a generic plan kept in `kept`, or can have one now.
+pub(crate) async fn has_generic_plan(session: &Session, plan: &LogicalPlan, kept: &KeptPlan) -> Result<bool> {
+    let made_under = (session.engine.plan_changes.current(), session.planning.generation());
+    Ok(kept.has_generic(made_under) || generic_plan(session, plan, kept, made_under).await?.is_some())
+}
+
+/// The generic plan kept in `kept`, or one made now if none was found not reusable since.
+async fn generic_plan(session: &Session, plan: &LogicalPlan, kept: &KeptPlan, made_under: MadeUnder) -> Result<Option<GenericPlan>> {
+    if let Some(generic) = kept.take_generic(made_under)? {
+        return Ok(Some(generic));
+    }
+    if kept.generic_declined(made_under) {
+        return Ok(None);
+    }
+    let made = make_generic(session, plan, kept, made_under).await;
+    if made.is_none() {
+        kept.decline_generic(made_under);
+    }
+    Ok(made)
 }
 
 /// A generic plan for `plan`, kept in `kept`, if it runs on the coordinator and may be kept.
