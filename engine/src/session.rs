@@ -60,6 +60,9 @@ pub struct Prepared {
     pub column_names: Option<Vec<Option<String>>>,
     /// The physical plan, when it may run again ([`crate::reused_plans`]).
     pub(crate) kept: crate::reused_plans::KeptPlan,
+    /// The parameters' types in `$1, $2, ...` order, found at the first execution (the wire
+    /// decodes each execution's values by them).
+    pub(crate) parameter_types: Arc<std::sync::OnceLock<std::result::Result<Vec<Option<datafusion::arrow::datatypes::DataType>>, String>>>,
 }
 
 impl Prepared {
@@ -157,6 +160,8 @@ pub struct Session {
     pub(crate) planning: crate::planning_state::PlanningState,
     /// Queries planned before, by text.
     statements: crate::statement_cache::StatementCache,
+    /// How text results are written, with the settings generation it was made at.
+    format_options: std::sync::Mutex<Option<(u64, Arc<pgwire::types::format::FormatOptions>)>>,
     /// The COPY FROM STDIN whose data the client is sending, with its query-log entry.
     copy_in: std::sync::Mutex<Option<(crate::copy::from_stdin::CopyIn, crate::query_log::Entry, std::time::Instant)>>,
 }
@@ -183,7 +188,23 @@ impl Session {
             statement_timeout: Default::default(),
             planning: Default::default(),
             statements: Default::default(),
+            format_options: Default::default(),
             copy_in: Default::default(),
+        }
+    }
+
+    /// How text results are written ([`crate::pg_settings::PgSettings::format_options`]), made
+    /// again only after SET or RESET.
+    pub(crate) fn format_options(&self) -> Arc<pgwire::types::format::FormatOptions> {
+        let generation = self.planning.generation();
+        let mut kept = self.format_options.lock().unwrap_or_else(|p| p.into_inner());
+        match kept.as_ref() {
+            Some((made_at, options)) if *made_at == generation => Arc::clone(options),
+            _ => {
+                let options = Arc::new(self.pg_settings.format_options());
+                *kept = Some((generation, Arc::clone(&options)));
+                options
+            }
         }
     }
 
@@ -424,13 +445,13 @@ impl Session {
 
     async fn run_prepared(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
         if let Some(copy) = &prepared.copy {
-            return self.run_copy(copy, prepared.plan.as_ref()).await;
+            return Box::pin(self.run_copy(copy, prepared.plan.as_ref())).await;
         }
         match (&prepared.command, &prepared.plan) {
-            (Some(command), _) if crate::access::commands::handles(command) => crate::access::commands::run(self, command).await,
+            (Some(command), _) if crate::access::commands::handles(command) => Box::pin(crate::access::commands::run(self, command)).await,
             (Some(Command::Savepoint { action, .. }), _) => Ok(Output::Done { tag: action.tag(), rows: None }),
-            (Some(command), _) if crate::cluster::handles(command) => crate::cluster::run(self, command).await,
-            (Some(command), _) => crate::models::run(self, command).await,
+            (Some(command), _) if crate::cluster::handles(command) => Box::pin(crate::cluster::run(self, command)).await,
+            (Some(command), _) => Box::pin(crate::models::run(self, command)).await,
             (None, Some(plan)) => {
                 // A query bound without values runs as a simple query does, reusing its plan.
                 let params = params.filter(|params| !(prepared.is_query() && matches!(params, ParamValues::List(values) if values.is_empty())));

@@ -94,6 +94,9 @@ impl Parser {
     /// The connection's session, created on its first statement and reachable by cancel requests
     /// for as long as the connection lives.
     fn session<C: ClientInfo + ?Sized>(&self, client: &C) -> Arc<Session> {
+        if let Some(session) = client.session_extensions().get::<Session>() {
+            return session;
+        }
         let engine = self.engine.clone();
         let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_else(|| crate::BOOTSTRAP_SUPERUSER.to_string());
         let address = client.socket_addr().to_string();
@@ -110,7 +113,7 @@ impl Parser {
 /// How text results are written: the session's DateStyle, extra_float_digits, ... (start-up
 /// message, then SET).
 fn format_options(session: &Session) -> Arc<FormatOptions> {
-    Arc::new(session.pg_settings.format_options())
+    session.format_options()
 }
 
 #[async_trait]
@@ -181,7 +184,8 @@ impl ExtendedQueryHandler for QueryHandler {
         let prepared = &portal.statement.statement;
         let params = match &prepared.plan {
             Some(plan) => {
-                let types = parameter_data_types(plan).map_err(|e| to_pg_error(&e))?;
+                let types = prepared.parameter_types.get_or_init(|| parameter_data_types(plan).map_err(|e| e.to_string()));
+                let types = types.as_ref().map_err(|e| to_pg_error(&SquallError::Syntax(e.clone())))?;
                 let refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
                 Some(deserialize_parameters(portal, &refs)?)
             }

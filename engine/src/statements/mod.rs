@@ -17,16 +17,18 @@ use crate::session::{Output, Session};
 use squall_udf::settings::DEFAULT_SCHEMA;
 
 /// `kept`: where a query's physical plan may be kept to run again (see [`crate::reused_plans`]).
+/// Statements other than queries run boxed: inline, their futures would make every query's as
+/// large as the largest of them, and it is moved several times per statement.
 pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan, kept: Option<&KeptPlan>) -> Result<Output> {
     match plan {
-        LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) => create_external_table::run(session, sql, create).await,
-        LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => create_table::run(session, create).await,
-        LogicalPlan::Ddl(DdlStatement::CreateView(create)) => create_view::run(session, sql, create).await,
-        LogicalPlan::Ddl(DdlStatement::DropTable(d)) => drop::run(session, drop::Kind::Table, &d.name, d.if_exists).await,
-        LogicalPlan::Ddl(DdlStatement::DropView(d)) => drop::run(session, drop::Kind::View, &d.name, d.if_exists).await,
+        LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) => Box::pin(create_external_table::run(session, sql, create)).await,
+        LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => Box::pin(create_table::run(session, create)).await,
+        LogicalPlan::Ddl(DdlStatement::CreateView(create)) => Box::pin(create_view::run(session, sql, create)).await,
+        LogicalPlan::Ddl(DdlStatement::DropTable(d)) => Box::pin(drop::run(session, drop::Kind::Table, &d.name, d.if_exists)).await,
+        LogicalPlan::Ddl(DdlStatement::DropView(d)) => Box::pin(drop::run(session, drop::Kind::View, &d.name, d.if_exists)).await,
         LogicalPlan::Ddl(other) => Err(SquallError::Unsupported(format!("{} is not supported", other.name()))),
         LogicalPlan::Dml(dml) => match dml.op {
-            WriteOp::Insert(_) => insert::run(session, dml).await,
+            WriteOp::Insert(_) => Box::pin(insert::run(session, dml)).await,
             op => Err(SquallError::Unsupported(format!("{op} is not supported: squall tables are append-only"))),
         },
         LogicalPlan::Statement(Statement::TransactionStart(_)) => Ok(Output::TransactionStart),

@@ -94,6 +94,12 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
         }
         return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
     }
+    // Boxed: inline, the job's state would make every coordinator query's future as large.
+    Box::pin(stream_on_executors(session, plan)).await
+}
+
+/// The rows of `plan`, run as a Ballista job on the executors.
+async fn stream_on_executors(session: &Session, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
     // Built per query from the session's current settings, so `SET` applies to both paths; the
     // job is named after the statement, which SHOW JOBS then shows.
     let state = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
