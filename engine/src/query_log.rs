@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -41,7 +41,9 @@ pub struct Entry {
 /// The log file of one data directory.
 pub struct QueryLog {
     path: PathBuf,
-    file: Mutex<File>,
+    /// Opened to append: each line is one `write`, which the kernel appends whole, so sessions
+    /// write concurrently without a lock of squall's.
+    file: File,
     /// The `squall.query_log` provider, to recognise queries that read it.
     table: std::sync::OnceLock<Arc<dyn TableProvider>>,
 }
@@ -56,7 +58,7 @@ impl QueryLog {
         if ends_mid_line(&mut file)? {
             file.write_all(b"\n")?;
         }
-        Ok(Self { path, file: Mutex::new(file), table: Default::default() })
+        Ok(Self { path, file, table: Default::default() })
     }
 
     /// Appends `entry`. One `write` per line, so a crash leaves whole lines (at most the last one
@@ -64,8 +66,7 @@ impl QueryLog {
     pub fn record(&self, entry: &Entry) {
         let Ok(mut line) = serde_json::to_string(entry) else { return };
         line.push('\n');
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = file.write_all(line.as_bytes()) {
+        if let Err(e) = (&self.file).write_all(line.as_bytes()) {
             tracing::warn!(path = %self.path.display(), "could not write to the query log: {e}");
         }
     }
