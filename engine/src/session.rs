@@ -60,14 +60,21 @@ pub struct Prepared {
     pub column_names: Option<Vec<Option<String>>>,
     /// The physical plan, when it may run again ([`crate::reused_plans`]).
     pub(crate) kept: crate::reused_plans::KeptPlan,
+    /// [`Self::result_schema`], once asked for.
+    pub(crate) result_schema: Arc<std::sync::OnceLock<Option<SchemaRef>>>,
     /// The parameters' types in `$1, $2, ...` order, found at the first execution (the wire
     /// decodes each execution's values by them).
-    pub(crate) parameter_types: Arc<std::sync::OnceLock<std::result::Result<Vec<Option<datafusion::arrow::datatypes::DataType>>, String>>>,
+    pub(crate) parameter_types: Arc<std::sync::OnceLock<Vec<Option<datafusion::arrow::datatypes::DataType>>>>,
 }
 
 impl Prepared {
     /// The columns the statement answers with, if it answers with rows.
     pub fn result_schema(&self) -> Option<SchemaRef> {
+        // Made once: drivers describe a statement at each execution.
+        self.result_schema.get_or_init(|| self.make_result_schema()).clone()
+    }
+
+    fn make_result_schema(&self) -> Option<SchemaRef> {
         if self.copy.is_some() {
             return None; // COPY answers with copy data, not rows
         }

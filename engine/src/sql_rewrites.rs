@@ -77,7 +77,8 @@ pub fn regproc_literals_as_names(sql: &str) -> Option<String> {
             i += 1;
         }
     }
-    changed.then(|| out.iter().map(|t| t.to_string()).collect())
+    // Rendered so that quotes inside strings stay escaped (`'it''s'`).
+    changed.then(|| squall_sql::render_tokens(&out))
 }
 
 /// Interval literals with a time part, as PostgreSQL writes them and reads them back
@@ -1016,6 +1017,7 @@ mod tests {
             regproc_literals_as_names("SELECT t.typname FROM pg_type t WHERE t.typinput = 'array_in'::regproc AND x = 'a'").as_deref(),
             Some("SELECT t.typname FROM pg_type t WHERE t.typinput = 'array_in' AND x = 'a'")
         );
+        assert_eq!(regproc_literals_as_names("SELECT 'it''s', 'f'::regproc").as_deref(), Some("SELECT 'it''s', 'f'"));
         assert_eq!(regproc_literals_as_names("SELECT 1"), None);
     }
 

@@ -10,6 +10,8 @@ mod split;
 mod words;
 
 pub use commands::{Command, Grant, ObjectKind, Privilege, Savepoint, TrainModel, UserOptions};
+/// Tokens back to SQL text that reads as they did (quotes escaped again).
+pub use split::render as render_tokens;
 
 /// One statement of a request.
 #[derive(Debug, Clone, PartialEq)]

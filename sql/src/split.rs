@@ -36,7 +36,7 @@ pub(crate) fn is_blank(token: &Token) -> bool {
 }
 
 /// The statement's text, as the tokenizer read it (comments become whitespace-equivalent).
-pub(crate) fn render(tokens: &[Token]) -> String {
+pub fn render(tokens: &[Token]) -> String {
     tokens
         .iter()
         .map(|t| match t {

@@ -184,8 +184,16 @@ impl ExtendedQueryHandler for QueryHandler {
         let prepared = &portal.statement.statement;
         let params = match &prepared.plan {
             Some(plan) => {
-                let types = prepared.parameter_types.get_or_init(|| parameter_data_types(plan).map_err(|e| e.to_string()));
-                let types = types.as_ref().map_err(|e| to_pg_error(&SquallError::Syntax(e.clone())))?;
+                // Found once; a failure is reported with its own class each time.
+                let found;
+                let types = match prepared.parameter_types.get() {
+                    Some(types) => types,
+                    None => {
+                        found = parameter_data_types(plan).map_err(|e| to_pg_error(&e))?;
+                        let _ = prepared.parameter_types.set(found.clone());
+                        &found
+                    }
+                };
                 let refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
                 Some(deserialize_parameters(portal, &refs)?)
             }
