@@ -71,9 +71,13 @@ impl TableCache {
     fn scan_in_memory(&self, node: &dyn ExecutionPlan) -> Option<Arc<dyn ExecutionPlan>> {
         let config = node.downcast_ref::<DataSourceExec>()?.data_source().downcast_ref::<FileScanConfig>()?;
         let parquet = config.file_source.downcast_ref::<ParquetSource>()?;
-        // Rows a scan filters itself (pushed-down filters) or returns in an order it promised
-        // would need more than its files' rows.
-        let plain = !parquet.table_parquet_options().global.pushdown_filters && config.output_ordering.is_empty() && !config.preserve_order;
+        // Rows a scan filters itself (pushed-down filters), or returns in an order or a
+        // partitioning it promised (its parents were planned on it), would need more than its
+        // files' rows.
+        let plain = !parquet.table_parquet_options().global.pushdown_filters
+            && config.output_ordering.is_empty()
+            && !config.preserve_order
+            && config.output_partitioning.is_none();
         let table_schema = config.file_source.table_schema();
         if !plain || !table_schema.table_partition_cols().is_empty() || config.object_store_url != ObjectStoreUrl::local_filesystem() {
             return None;
