@@ -310,12 +310,9 @@ impl Session {
             Some(prepared) => prepared,
             None => {
                 let changes_before = self.engine.plan_changes.current();
-                let planned = match squall_sql::parse(&template.text) {
-                    Ok(mut statements) if statements.len() == 1 => crate::panics::contained(self.plan_statement(&statements.remove(0))).await.ok(),
-                    _ => None,
-                };
                 // Kept even when it does not plan as a query, as an empty statement, so that
                 // the next such text is not tried again.
+                let planned = self.plan_one(&template.text).await.ok();
                 let prepared = Arc::new(planned.filter(Prepared::is_query).unwrap_or_default());
                 self.statements.put(&key, Arc::clone(&prepared), changes_before);
                 prepared
@@ -337,21 +334,23 @@ impl Session {
             return Ok(Prepared::clone(&prepared));
         }
         let changes_before = self.engine.plan_changes.current();
-        let prepared = async {
-            let mut statements = squall_sql::parse(text).map_err(|e| SquallError::Syntax(e.message))?;
-            match statements.len() {
-                0 => Ok(Prepared::default()),
-                1 => crate::panics::contained(self.plan_statement(&statements.remove(0))).await,
-                _ => Err(SquallError::Syntax("cannot insert multiple commands into a prepared statement".into())),
-            }
-        }
-        .await;
+        let prepared = self.plan_one(text).await;
         match &prepared {
             Ok(prepared) if prepared.is_query() => self.statements.put(text, Arc::new(prepared.clone()), changes_before),
             Ok(_) => {}
             Err(e) => self.log_failure(text, e),
         }
         prepared
+    }
+
+    /// Parses and plans `text`, which holds at most one statement.
+    async fn plan_one(&self, text: &str) -> Result<Prepared> {
+        let mut statements = squall_sql::parse(text).map_err(|e| SquallError::Syntax(e.message))?;
+        match statements.len() {
+            0 => Ok(Prepared::default()),
+            1 => crate::panics::contained(self.plan_statement(&statements.remove(0))).await,
+            _ => Err(SquallError::Syntax("cannot insert multiple commands into a prepared statement".into())),
+        }
     }
 
     /// Executes a prepared statement with its parameter values.

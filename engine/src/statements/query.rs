@@ -9,7 +9,10 @@ use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder, Task
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use futures::StreamExt;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::Result as DfResult;
+use futures::{Stream, StreamExt};
 
 use crate::error::Result;
 use crate::reused_plans::{GenericPlan, KeptPlan, MadeUnder};
@@ -25,23 +28,33 @@ pub(crate) async fn run(session: &Session, plan: LogicalPlan, kept: Option<&Kept
 /// The rows of a prepared query for `values`, from its generic plan ([`crate::generic_plans`])
 /// when it has one or may have one; `None` when it is to be planned with its values instead.
 pub(crate) async fn run_generic(session: &Session, plan: &LogicalPlan, kept: &KeptPlan, values: &ParamValues) -> Result<Option<Output>> {
-    let made_under = (session.engine.plan_changes.current(), session.planning.generation());
+    let made_under = made_under(session);
     let Some(generic) = generic_plan(session, plan, kept, made_under).await? else { return Ok(None) };
     // Held by the rows until they are all read: the plan's parameters answer with these values
     // until then.
     let Some(bound) = generic.parameters.bind(values) else { return Ok(None) };
     let rows = execute_stream(generic.physical, session.planning.task_context(&session.ctx).await)?;
     let schema = rows.schema();
+    Ok(Some(Output::Rows { schema: generic.schema, rows: holding(schema, rows, bound) }))
+}
+
+/// What a plan kept now would be made under: the count of changes and the session's settings.
+fn made_under(session: &Session) -> MadeUnder {
+    (session.engine.plan_changes.current(), session.planning.generation())
+}
+
+/// `rows`, keeping `held` alive until they are all read or dropped.
+fn holding(schema: SchemaRef, rows: impl Stream<Item = DfResult<RecordBatch>> + Send + 'static, held: impl Send + 'static) -> SendableRecordBatchStream {
     let rows = rows.map(move |batch| {
-        let _bound = &bound;
+        let _held = &held;
         batch
     });
-    Ok(Some(Output::Rows { schema: generic.schema, rows: Box::pin(RecordBatchStreamAdapter::new(schema, rows)) }))
+    Box::pin(RecordBatchStreamAdapter::new(schema, rows))
 }
 
 /// Whether `plan` has a generic plan kept in `kept`, or can have one now.
 pub(crate) async fn has_generic_plan(session: &Session, plan: &LogicalPlan, kept: &KeptPlan) -> Result<bool> {
-    let made_under = (session.engine.plan_changes.current(), session.planning.generation());
+    let made_under = made_under(session);
     Ok(kept.has_generic(made_under) || generic_plan(session, plan, kept, made_under).await?.is_some())
 }
 
@@ -83,7 +96,7 @@ pub(crate) async fn stream(session: &Session, plan: LogicalPlan) -> Result<Senda
 /// [`stream`], running again the physical plan `kept` holds when it may (the route is part of
 /// what it was made under: only squall's own statements change table sizes).
 async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&KeptPlan>) -> Result<SendableRecordBatchStream> {
-    let made_under = (session.engine.plan_changes.current(), session.planning.generation());
+    let made_under = made_under(session);
     if let Some(physical) = kept.map(|kept| kept.take(made_under)).transpose()?.flatten() {
         return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
     }
@@ -132,11 +145,7 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan) -> Result<Sen
             }
         }
         let schema = rows.schema();
-        let rows = futures::stream::iter(first).chain(rows).map(move |batch| {
-            let _held = &in_flight;
-            batch
-        });
-        return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, rows)));
+        return Ok(holding(schema, futures::stream::iter(first).chain(rows), in_flight));
     }
 }
 
