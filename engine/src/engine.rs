@@ -33,7 +33,7 @@ pub struct Engine {
     pub tables: TableStore,
     /// Trained models and their versions.
     pub models: Arc<ModelRegistry>,
-    pub scheduler: EmbeddedScheduler,
+    pub scheduler: Arc<EmbeddedScheduler>,
     /// `df://host:port` of the embedded scheduler, for the coordinator's Ballista client.
     pub scheduler_url: String,
     /// Rewrites what psql, JDBC and BI tools send into SQL DataFusion plans.
@@ -118,7 +118,7 @@ impl Engine {
             catalog,
             tables,
             models,
-            scheduler,
+            scheduler: Arc::new(scheduler),
             scheduler_url,
             pg_parser: PostgresCompatibilityParser::new(),
             ddl_lock: tokio::sync::Mutex::new(()),

@@ -50,12 +50,12 @@ pub struct Interrupts {
 
 impl Interrupts {
     /// Starts a statement; with a `timeout`, it is stopped once that much time has passed.
-    pub fn begin(&self, scheduler: &EmbeddedScheduler, timeout: Option<Duration>) -> Arc<Running> {
+    pub fn begin(&self, scheduler: &Arc<EmbeddedScheduler>, timeout: Option<Duration>) -> Arc<Running> {
         let running = Arc::new(Running {
             id: uuid::Uuid::new_v4().to_string(),
             token: CancellationToken::new(),
             reason: OnceLock::new(),
-            scheduler: scheduler.clone(),
+            scheduler: Arc::clone(scheduler),
         });
         if let Some(timeout) = timeout {
             let weak = Arc::downgrade(&running);
@@ -96,7 +96,7 @@ pub struct Running {
     id: String,
     token: CancellationToken,
     reason: OnceLock<Reason>,
-    scheduler: EmbeddedScheduler,
+    scheduler: Arc<EmbeddedScheduler>,
 }
 
 impl Drop for Running {

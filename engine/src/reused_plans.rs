@@ -15,10 +15,15 @@
 //! and it is used only while the count of changes and the session's settings are those it was
 //! made under. A prepared query with parameters is kept the same way, as a generic plan
 //! ([`crate::generic_plans`]).
+//!
+//! A kept plan that reads nothing at all (`SELECT 1`, which connection pools send to check a
+//! connection, `SELECT version()`) answers the same rows each time under those rules: its answer
+//! is kept instead, and sent again without running a plan.
 
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::listing::ListingTable;
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
@@ -46,7 +51,21 @@ struct Kept {
     /// What a generic plan was last found not reusable under: it is not made again until then
     /// has passed.
     generic_declined: Option<MadeUnder>,
+    /// The rows of a kept plan that reads nothing ([`is_constant`]), once it has run.
+    answer: Option<(MadeUnder, Answer)>,
+    /// The columns the prepared query answers with (one schema for every execution).
+    schema: Option<SchemaRef>,
 }
+
+/// The rows a constant plan answers with.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// The most an answer kept in memory may take; a larger one (a long VALUES list) runs each time.
+const ANSWER_BUDGET: usize = 1 << 20;
 
 /// A kept generic plan, ready to run again once its parameters are bound.
 pub struct GenericPlan {
@@ -60,12 +79,33 @@ impl KeptPlan {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The columns of `plan`, the prepared query this is kept for: made once.
+    pub fn schema_of(&self, plan: &LogicalPlan) -> SchemaRef {
+        Arc::clone(self.kept().schema.get_or_insert_with(|| Arc::new(plan.schema().as_arrow().clone())))
+    }
+
     /// The kept plan, ready to run again, if it was made under `now`.
     pub fn take(&self, now: MadeUnder) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         let plan = self.kept().plan.clone();
         match plan {
             Some((made_under, plan)) if made_under == now => Ok(Some(reset_plan_states(plan)?)),
             _ => Ok(None),
+        }
+    }
+
+    /// The kept answer, if it was made under `now`.
+    pub fn answer(&self, now: MadeUnder) -> Option<Answer> {
+        match &self.kept().answer {
+            Some((made_under, answer)) if *made_under == now => Some(answer.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps `answer`, the rows of the kept plan made under `made_under`, which reads nothing
+    /// ([`is_constant`]), unless it is large.
+    pub fn keep_answer(&self, made_under: MadeUnder, answer: &Answer) {
+        if answer.batches.iter().map(RecordBatch::get_array_memory_size).sum::<usize>() <= ANSWER_BUDGET {
+            self.kept().answer = Some((made_under, answer.clone()));
         }
     }
 
@@ -127,6 +167,20 @@ impl KeptPlan {
     pub fn generic_declined(&self, now: MadeUnder) -> bool {
         self.kept().generic_declined == Some(now)
     }
+}
+
+/// Whether `plan` reads nothing: every leaf makes its rows from the plan itself. For a kept plan
+/// other than a generic one (its functions are immutable, it has no parameters), that means it
+/// answers the same rows at each run.
+pub fn is_constant(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let mut constant = true;
+    let visited = plan.apply(|node| {
+        if node.children().is_empty() {
+            constant &= matches!(node.name(), "PlaceholderRowExec" | "EmptyExec");
+        }
+        Ok(if constant { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
+    });
+    visited.is_ok() && constant
 }
 
 /// Whether every table `plan` scans (through views too) is one of squall's managed tables.
@@ -247,6 +301,23 @@ mod tests {
         assert!(!kept(&ctx, "SELECT * FROM information_schema.tables", &tables).await, "rows read at planning");
         assert!(!kept(&ctx, "SELECT * FROM t ORDER BY id LIMIT 3", &tables).await, "top-k");
         assert!(!kept(&ctx, "SELECT * FROM t a JOIN t b ON a.id = b.id", &tables).await, "join");
+    }
+
+    #[tokio::test]
+    async fn only_plans_that_read_nothing_keep_their_answer() {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE t AS VALUES (1), (2)").await.unwrap();
+        for (sql, constant) in [("SELECT 1", true), ("SELECT upper('a'), 2 + 3 WHERE 1 = 1", true), ("SELECT 1 WHERE false", true), ("SELECT * FROM t", false)] {
+            let (_, physical) = plans(&ctx, sql).await;
+            assert_eq!(is_constant(&physical), constant, "{sql}");
+        }
+        let (_, physical) = plans(&ctx, "SELECT 1 AS one").await;
+        let answer = Answer { schema: physical.schema(), batches: datafusion::physical_plan::collect(physical, ctx.task_ctx()).await.unwrap() };
+        let kept = KeptPlan::default();
+        kept.keep_answer((3, 1), &answer);
+        assert_eq!(kept.answer((3, 1)).unwrap().batches, answer.batches);
+        assert!(kept.answer((4, 1)).is_none(), "a change since");
+        assert!(kept.answer((3, 2)).is_none(), "a setting since");
     }
 
     #[tokio::test]

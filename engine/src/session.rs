@@ -62,6 +62,9 @@ pub struct Prepared {
     pub(crate) kept: crate::reused_plans::KeptPlan,
     /// [`Self::result_schema`], once asked for.
     pub(crate) result_schema: Arc<std::sync::OnceLock<Option<SchemaRef>>>,
+    /// The last schema given PostgreSQL's names, with them: a kept plan answers under the same
+    /// schema at each execution.
+    pub(crate) renamed: Arc<std::sync::Mutex<Option<(SchemaRef, SchemaRef)>>>,
     /// The parameters' types in `$1, $2, ...` order, found at the first execution (the wire
     /// decodes each execution's values by them).
     pub(crate) parameter_types: Arc<std::sync::OnceLock<Vec<Option<datafusion::arrow::datatypes::DataType>>>>,
@@ -113,9 +116,15 @@ impl Prepared {
 
     /// `schema` under PostgreSQL's column names.
     fn named(&self, schema: SchemaRef) -> SchemaRef {
-        match &self.column_names {
-            Some(names) => crate::column_names::renamed(&schema, names),
-            None => schema,
+        let Some(names) = &self.column_names else { return schema };
+        let mut last = self.renamed.lock().unwrap_or_else(|p| p.into_inner());
+        match last.as_ref() {
+            Some((from, to)) if Arc::ptr_eq(from, &schema) => Arc::clone(to),
+            _ => {
+                let to = crate::column_names::renamed(&schema, names);
+                *last = Some((schema, Arc::clone(&to)));
+                to
+            }
         }
     }
 
@@ -364,7 +373,6 @@ impl Session {
         let session_id = self.ctx.session_id();
         self.engine.running_statements.set(&session_id, &prepared.sql, &self.user);
         let running = self.interrupts.begin(&self.engine.scheduler, self.statement_timeout());
-        self.engine.scheduler.statement_jobs.started_by(running.id(), &self.user);
         let output = running.guard(crate::panics::contained(self.run_checked(prepared, params))).await.map(|output| match prepared.with_column_names(output) {
             Output::Rows { schema, rows } => Output::Rows { schema, rows: running.guard_rows(crate::panics::contained_rows(rows)) },
             Output::CopyOut { schema, rows, options } => Output::CopyOut { schema, rows: running.guard_rows(crate::panics::contained_rows(rows)), options },

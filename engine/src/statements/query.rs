@@ -15,12 +15,15 @@ use datafusion::error::Result as DfResult;
 use futures::{Stream, StreamExt};
 
 use crate::error::Result;
-use crate::reused_plans::{GenericPlan, KeptPlan, MadeUnder};
+use crate::reused_plans::{is_constant, Answer, GenericPlan, KeptPlan, MadeUnder};
 use crate::routing::{route, Route};
 use crate::session::{Output, Session};
 
 pub(crate) async fn run(session: &Session, plan: LogicalPlan, kept: Option<&KeptPlan>) -> Result<Output> {
-    let schema = Arc::new(plan.schema().as_arrow().clone());
+    let schema = match kept {
+        Some(kept) => kept.schema_of(&plan),
+        None => Arc::new(plan.schema().as_arrow().clone()),
+    };
     let rows = stream_reusing(session, plan, kept).await?;
     Ok(Output::Rows { schema, rows })
 }
@@ -50,6 +53,11 @@ fn holding(schema: SchemaRef, rows: impl Stream<Item = DfResult<RecordBatch>> + 
         batch
     });
     Box::pin(RecordBatchStreamAdapter::new(schema, rows))
+}
+
+/// The rows of an answer already computed.
+fn answered(answer: Answer) -> SendableRecordBatchStream {
+    Box::pin(RecordBatchStreamAdapter::new(answer.schema, futures::stream::iter(answer.batches.into_iter().map(Ok))))
 }
 
 /// Whether `plan` has a generic plan kept in `kept`, or can have one now.
@@ -97,15 +105,26 @@ pub(crate) async fn stream(session: &Session, plan: LogicalPlan) -> Result<Senda
 /// what it was made under: only squall's own statements change table sizes).
 async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&KeptPlan>) -> Result<SendableRecordBatchStream> {
     let made_under = made_under(session);
-    if let Some(physical) = kept.map(|kept| kept.take(made_under)).transpose()?.flatten() {
-        return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
+    if let Some(kept) = kept {
+        if let Some(answer) = kept.answer(made_under) {
+            return Ok(answered(answer));
+        }
+        if let Some(physical) = kept.take(made_under)? {
+            return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
+        }
     }
     if route(&plan, session.pg_settings.local_scan_limit())? == Route::Coordinator {
-        let mut physical = session.planning.state(&session.ctx).await.create_physical_plan(&plan).await?;
-        if let Some(reused) = kept.and_then(|kept| kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables)) {
-            physical = reused;
-        }
-        return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
+        let physical = session.planning.state(&session.ctx).await.create_physical_plan(&plan).await?;
+        let task_context = session.planning.task_context(&session.ctx).await;
+        return Ok(match kept.and_then(|kept| Some((kept, kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables)?))) {
+            Some((kept, reused)) if is_constant(&reused) => {
+                let answer = Answer { schema: reused.schema(), batches: datafusion::physical_plan::collect(reused, task_context).await? };
+                kept.keep_answer(made_under, &answer);
+                answered(answer)
+            }
+            Some((_, reused)) => execute_stream(reused, task_context)?,
+            None => execute_stream(physical, task_context)?,
+        });
     }
     // Boxed: inline, the job's state would make every coordinator query's future as large.
     Box::pin(stream_on_executors(session, plan)).await
@@ -124,6 +143,8 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan) -> Result<Sen
     // Planned under the statement's own id, which the scheduler files the job under, so that
     // stopping the statement (cancel request, statement_timeout) can cancel the job.
     let statement = session.interrupts.current().map(|running| running.id().to_string()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // Before anything is submitted: CANCEL JOB lets users cancel their own statements' jobs.
+    session.engine.scheduler.statement_jobs.started_by(&statement, &session.user);
     let state = SessionStateBuilder::new_from_existing(state).with_config(config).with_session_id(statement).build();
     let mut attempt = 1;
     loop {
