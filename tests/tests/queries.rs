@@ -543,6 +543,42 @@ async fn a_query_run_again_sees_what_changed_since() {
     assert_eq!(gone.code().map(|c| c.code()), Some("42P01"), "a table dropped since: {gone:?}");
 }
 
+/// A query that reads nothing (`SELECT 1`, as connection pools send it) keeps its answer: each
+/// execution answers the same rows under PostgreSQL's column names, a failing one fails each
+/// time, and one whose answer depends on a setting answers for the setting now (SET empties the
+/// session's statements; a prepared statement's answer is kept under the settings it was made
+/// under, see the unit tests of `reused_plans`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_that_reads_nothing_answers_alike_each_time() {
+    let server = squall().executors(1).default_routing().start();
+    let client = server.client().await;
+    let constant = client.prepare("SELECT 1, 'a' || 'b' AS ab, 2.5::float8 * 2 AS five").await.unwrap();
+    for _ in 0..3 {
+        let rows = client.query(&constant, &[]).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        let names: Vec<&str> = rows[0].columns().iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["?column?", "ab", "five"]);
+        assert_eq!((rows[0].get::<_, i64>(0), rows[0].get::<_, String>(1), rows[0].get::<_, f64>(2)), (1, "ab".to_string(), 5.0));
+        let simple = client.simple_query("SELECT 1").await.unwrap();
+        assert!(matches!(&simple[1], SimpleQueryMessage::Row(r) if r.get(0) == Some("1") && r.columns()[0].name() == "?column?"), "{simple:?}");
+    }
+    for _ in 0..2 {
+        let failed = client.query("SELECT 1 / 0", &[]).await.unwrap_err();
+        assert_eq!(failed.code().map(|c| c.code()), Some("22012"), "{failed:?}");
+    }
+    let hour = |messages: Vec<SimpleQueryMessage>| match &messages[1] {
+        SimpleQueryMessage::Row(r) => r.get(0).unwrap().to_string(),
+        other => panic!("{other:?}"),
+    };
+    let local = "SELECT extract(hour FROM '2026-01-01 12:00:00+00'::timestamptz)";
+    client.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(hour(client.simple_query(local).await.unwrap()), "12");
+    }
+    client.batch_execute("SET TimeZone = 'Asia/Tokyo'").await.unwrap();
+    assert_eq!(hour(client.simple_query(local).await.unwrap()), "21", "the answer made under another TimeZone is not sent again");
+}
+
 /// A prepared query with parameters is planned once and run with each execution's values
 /// (a generic plan): every execution answers for its own values, also with two portals of the
 /// statement open at once, values of another type than the parameter's, and after other
