@@ -32,6 +32,11 @@ async fn failures_carry_sqlstates_and_the_session_lives_on() {
         let n: i64 = client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
         assert_eq!(n, 2);
     }
+    // SQL-level prepared statements (drivers prepare through the protocol, tested elsewhere).
+    for sql in ["PREPARE p (INT) AS SELECT b FROM t WHERE a = $1", "EXECUTE p (1)"] {
+        let err = client.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(err.code().map(|c| c.code()), Some("0A000"), "{sql}: {err}");
+    }
     // Statements before the failing one in a multi-statement message have taken effect.
     let err = client.batch_execute("INSERT INTO t VALUES (5, 'z'); SELECT * FROM nope; INSERT INTO t VALUES (6, 'w')").await.unwrap_err();
     assert_eq!(err.code().unwrap().code(), "42P01");

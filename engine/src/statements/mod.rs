@@ -31,6 +31,9 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan, kep
             WriteOp::Insert(_) => Box::pin(insert::run(session, dml)).await,
             op => Err(SquallError::Unsupported(format!("{op} is not supported: squall tables are append-only"))),
         },
+        LogicalPlan::Statement(Statement::Prepare(_) | Statement::Execute(_)) => Err(SquallError::Unsupported(
+            "PREPARE and EXECUTE statements are not supported: prepare through the extended query protocol, as drivers (and psql's \\bind) do".into(),
+        )),
         LogicalPlan::Statement(Statement::TransactionStart(_)) => Ok(Output::TransactionStart),
         LogicalPlan::Statement(Statement::TransactionEnd(end)) => Ok(Output::TransactionEnd {
             tag: match end.conclusion {
