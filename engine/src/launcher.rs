@@ -62,6 +62,10 @@ pub enum LaunchCommand {
     Template(String),
 }
 
+/// The work directory, under `data_dir/executors/`, of every executor process squall starts on
+/// its own host.
+const SHARED_WORK_DIR: &str = "work";
+
 pub struct ProcessLauncher {
     command: LaunchCommand,
     exe: PathBuf,
@@ -85,7 +89,16 @@ impl ProcessLauncher {
     /// Starts one executor process; returns its id. It registers with the scheduler on its own.
     pub fn launch(&self, by: LaunchedBy) -> Result<String> {
         let id = format!("exec-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let work_dir = self.executors_dir.join(&id);
+        let work_dir = match &self.command {
+            // One shuffle directory for the executors of this host: Ballista reads a shuffle file
+            // it finds under its own work directory from disk, and fetches the others through the
+            // executor that wrote them. Shared, no shuffle output crosses a socket between two
+            // processes of one machine. Each file's path names the job, stage and map task that
+            // wrote it, so executors never write the same file.
+            LaunchCommand::ThisBinary => self.executors_dir.join(SHARED_WORK_DIR),
+            // Elsewhere, possibly on other hosts: a directory of its own.
+            LaunchCommand::Template(_) => self.executors_dir.join(&id),
+        };
         let log_path = self.executors_dir.join(format!("{id}.log"));
         let log = std::fs::File::create(&log_path)?;
         let work_dir = work_dir.to_string_lossy().to_string();
