@@ -21,6 +21,7 @@ pub mod models;
 pub mod panics;
 pub mod parameters;
 pub mod pg_functions;
+pub mod pg_sleep;
 pub mod pg_types;
 pub mod plain_strings;
 pub mod planning_state;

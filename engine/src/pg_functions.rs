@@ -37,6 +37,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(pg_expandarray());
     ctx.register_udf(to_regtype());
     ctx.register_udf(crate::sql_rewrites::like_escape_udf());
+    ctx.register_udf(crate::pg_sleep::udf());
     // Drivers and BI tools parse `version()` as PostgreSQL's "PostgreSQL <major>.<minor> ..."
     // (SQLAlchemy refuses to connect otherwise); DataFusion's own says "Apache DataFusion ...".
     ctx.register_udf(create_udf(

@@ -183,3 +183,34 @@ async fn psql_ctrl_c_cancels_the_running_query() {
     assert_job_cancelled(&observer, &id).await;
     assert_executors_idle(&server).await;
 }
+
+/// `pg_sleep`, the usual way to try a cancel: it sleeps and answers NULL; a cancel request or
+/// `statement_timeout` ends it at once; the session goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn pg_sleep_sleeps_and_stops_when_told() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    let started = Instant::now();
+    let row = client.query_one("SELECT pg_sleep(0.2) AS slept, pg_sleep(0) IS NULL AS void", &[]).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
+    assert_eq!((row.get::<_, Option<String>>("slept"), row.get::<_, bool>("void")), (None, true));
+
+    let cancel = client.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel_query(NoTls).await.unwrap();
+    });
+    let started = Instant::now();
+    let err = client.simple_query("SELECT pg_sleep(60)").await.unwrap_err();
+    canceller.await.unwrap();
+    assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "the cancel took {:?}", started.elapsed());
+
+    client.batch_execute("SET statement_timeout = '200ms'").await.unwrap();
+    let err = client.query("SELECT pg_sleep(60)", &[]).await.unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err:?}");
+    client.batch_execute("RESET statement_timeout").await.unwrap();
+    let err = client.query("SELECT pg_sleep('soon')", &[]).await.unwrap_err();
+    assert!(err.code().is_some(), "a bad argument is an error with a SQLSTATE: {err:?}");
+    assert_eq!(client.query_one("SELECT 1", &[]).await.unwrap().get::<_, i64>(0), 1);
+}
