@@ -65,6 +65,8 @@ pub struct Prepared {
     /// The last schema given PostgreSQL's names, with them: a kept plan answers under the same
     /// schema at each execution.
     pub(crate) renamed: Arc<std::sync::Mutex<Option<(SchemaRef, SchemaRef)>>>,
+    /// Its result columns as Postgres fields, for Describe.
+    pub(crate) described: Arc<crate::frontend::encode::FieldsMemo>,
     /// The parameters' types in `$1, $2, ...` order, found at the first execution (the wire
     /// decodes each execution's values by them).
     pub(crate) parameter_types: Arc<std::sync::OnceLock<Vec<Option<datafusion::arrow::datatypes::DataType>>>>,
@@ -162,6 +164,8 @@ pub struct Session {
     pub(crate) user: String,
     /// The client's address, for the query log.
     client: String,
+    /// The Postgres fields of the columns this connection was last sent (see [`crate::frontend::encode::FieldsMemo`]).
+    pub(crate) described: crate::frontend::encode::FieldsMemo,
     notices: std::sync::Mutex<Option<NoticeSink>>,
     /// Whether this session chose `datafusion.execution.target_partitions` itself (SET); until it
     /// does, distributed queries take the cluster's slot count.
@@ -198,6 +202,7 @@ impl Session {
             pg_settings,
             user,
             client,
+            described: Default::default(),
             notices: Default::default(),
             partitions_chosen: Default::default(),
             interrupts: Default::default(),

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::{stream, StreamExt};
 use pgwire::api::portal::Format;
-use pgwire::api::results::{CopyResponse, DataRowEncoder, QueryResponse, Response, Tag};
+use pgwire::api::results::{CopyResponse, DataRowEncoder, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::messages::copy::CopyData;
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
@@ -23,7 +24,47 @@ use crate::pg_text::encode_cell;
 const COPY_TEXT: i8 = 0;
 use crate::session::Output;
 
-pub async fn to_response(output: Output, format: &Format, options: Arc<FormatOptions>) -> PgWireResult<Response> {
+/// The Postgres descriptions of the last columns described with the same format options and
+/// format: a statement run again answers under the same schema, and drivers describe it at each
+/// execution.
+#[derive(Debug, Default)]
+pub struct FieldsMemo(std::sync::Mutex<Option<Described>>);
+
+#[derive(Debug)]
+struct Described {
+    schema: SchemaRef,
+    options: Option<Arc<FormatOptions>>,
+    binary: bool,
+    fields: Arc<Vec<FieldInfo>>,
+}
+
+impl FieldsMemo {
+    /// `schema`'s columns as Postgres fields in `format`, written with `options`.
+    pub fn fields(&self, schema: &SchemaRef, format: &Format, options: Option<Arc<FormatOptions>>) -> PgWireResult<Arc<Vec<FieldInfo>>> {
+        let binary = match format {
+            Format::UnifiedText => false,
+            Format::UnifiedBinary => true,
+            // Per-column formats are rarer: made each time.
+            Format::Individual(_) => return Ok(Arc::new(arrow_schema_to_pg_fields(schema, format, options)?)),
+        };
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let same_options = |kept: &Option<Arc<FormatOptions>>| match (kept, &options) {
+            (Some(kept), Some(given)) => Arc::ptr_eq(kept, given),
+            (None, None) => true,
+            _ => false,
+        };
+        if let Some(described) = last.as_ref() {
+            if Arc::ptr_eq(&described.schema, schema) && described.binary == binary && same_options(&described.options) {
+                return Ok(Arc::clone(&described.fields));
+            }
+        }
+        let fields = Arc::new(arrow_schema_to_pg_fields(schema, format, options.clone())?);
+        *last = Some(Described { schema: Arc::clone(schema), options, binary, fields: Arc::clone(&fields) });
+        Ok(fields)
+    }
+}
+
+pub async fn to_response(output: Output, format: &Format, options: Arc<FormatOptions>, memo: &FieldsMemo) -> PgWireResult<Response> {
     match output {
         Output::Done { tag: "", .. } => Ok(Response::EmptyQuery),
         Output::Done { tag, rows } => {
@@ -65,7 +106,7 @@ pub async fn to_response(output: Output, format: &Format, options: Arc<FormatOpt
             Ok(Response::CopyOut(CopyResponse::new(COPY_TEXT, schema.fields().len(), data)))
         }
         Output::Rows { schema, mut rows } => {
-            let fields = Arc::new(arrow_schema_to_pg_fields(&schema, format, Some(options))?);
+            let fields = memo.fields(&schema, format, Some(options))?;
             // Distributed queries fail when their stream is first polled; reading the first batch
             // here turns such a failure into a proper ErrorResponse before any row is sent.
             let first = match rows.next().await {

@@ -4,7 +4,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use arrow_pg::datatypes::df::deserialize_parameters;
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, into_pg_type};
+use arrow_pg::datatypes::into_pg_type;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::LogicalPlan;
@@ -144,7 +144,7 @@ impl SimpleQueryHandler for QueryHandler {
         let outputs = with_notices(client, &session, session.run_text(query)).await?;
         for output in outputs {
             let response = match output {
-                Ok(output) => to_response(output, &Format::UnifiedText, options.clone()).await,
+                Ok(output) => to_response(output, &Format::UnifiedText, options.clone(), &session.described).await,
                 Err(e) => Err(to_pg_error(&e)),
             };
             match response {
@@ -200,7 +200,7 @@ impl ExtendedQueryHandler for QueryHandler {
             None => None,
         };
         let result = match with_notices(client, &session, session.execute(prepared, params)).await? {
-            Ok(output) => to_response(output, &portal.result_column_format, format_options(&session)).await,
+            Ok(output) => to_response(output, &portal.result_column_format, format_options(&session), &session.described).await,
             Err(e) => Err(to_pg_error(&e)),
         };
         if let Err(PgWireError::UserError(info)) = &result {
@@ -284,7 +284,7 @@ impl QueryParser for Parser {
 
     fn get_result_schema(&self, stmt: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
         match stmt.result_schema() {
-            Some(schema) => arrow_schema_to_pg_fields(&schema, format.unwrap_or(&Format::UnifiedText), None),
+            Some(schema) => Ok(stmt.described.fields(&schema, format.unwrap_or(&Format::UnifiedText), None)?.as_ref().clone()),
             None => Ok(vec![]),
         }
     }

@@ -2,7 +2,7 @@
 //! handlers. A failing connection never disturbs the others.
 
 mod connection;
-mod encode;
+pub(crate) mod encode;
 pub mod errors;
 mod handler;
 pub mod tls;
