@@ -277,7 +277,7 @@ impl Session {
             return vec![output];
         }
         let changes_before = self.engine.plan_changes.current();
-        let statements = match squall_sql::parse(text) {
+        let statements = match squall_sql::parse_with_texts(text) {
             Ok(statements) => statements,
             Err(e) => {
                 let error = SquallError::Syntax(e.message);
@@ -287,8 +287,8 @@ impl Session {
         };
         let mut outputs = Vec::with_capacity(statements.len());
         let single = statements.len() == 1;
-        for statement in statements {
-            let output = match crate::panics::contained(self.plan_statement(&statement)).await {
+        for (statement, shown) in statements {
+            let output = match crate::panics::contained(self.plan_statement(&statement, &shown)).await {
                 Ok(prepared) => {
                     let prepared = Arc::new(prepared);
                     if single && prepared.is_query() {
@@ -297,11 +297,7 @@ impl Session {
                     self.execute(&prepared, None).await
                 }
                 Err(e) => {
-                    let text = match &statement {
-                        Statement::Sql(sql) => sql.clone(),
-                        Statement::Command(command) => format!("{command:?}"),
-                    };
-                    self.log_failure(&text, &e);
+                    self.log_failure(&shown, &e);
                     Err(e)
                 }
             };
@@ -359,10 +355,13 @@ impl Session {
 
     /// Parses and plans `text`, which holds at most one statement.
     async fn plan_one(&self, text: &str) -> Result<Prepared> {
-        let mut statements = squall_sql::parse(text).map_err(|e| SquallError::Syntax(e.message))?;
+        let mut statements = squall_sql::parse_with_texts(text).map_err(|e| SquallError::Syntax(e.message))?;
         match statements.len() {
             0 => Ok(Prepared::default()),
-            1 => crate::panics::contained(self.plan_statement(&statements.remove(0))).await,
+            1 => {
+                let (statement, shown) = statements.remove(0);
+                crate::panics::contained(self.plan_statement(&statement, &shown)).await
+            }
             _ => Err(SquallError::Syntax("cannot insert multiple commands into a prepared statement".into())),
         }
     }
@@ -552,7 +551,8 @@ impl Session {
         self.engine.query_log.record(&entry);
     }
 
-    async fn plan_statement(&self, statement: &Statement) -> Result<Prepared> {
+    /// `shown`: the statement's text as the query log and SHOW JOBS show it (passwords masked).
+    async fn plan_statement(&self, statement: &Statement, shown: &str) -> Result<Prepared> {
         if let Statement::Sql(sql) = statement {
             if crate::copy::is_copy(sql) {
                 return self.plan_copy(sql).await;
@@ -570,11 +570,9 @@ impl Session {
             Statement::Command(Command::ShowModels) => "SELECT name, version, algorithm, task, target, features, rows_used, \
                  created_at, holdout_accuracy, holdout_r2 FROM squall.models WHERE current ORDER BY name"
                 .to_string(),
-            // The command's parsed form (passwords masked) is its text in the query log and
-            // SHOW JOBS.
             Statement::Command(command) => {
                 return Ok(Prepared {
-                    sql: format!("{command:?}"),
+                    sql: shown.to_string(),
                     plan: None,
                     command: Some(command.clone()),
                     ..Default::default()

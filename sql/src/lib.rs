@@ -38,11 +38,20 @@ impl ParseError {
 /// Splits `text` into statements and parses squall's own commands. Empty statements (`;;`,
 /// comments only) are dropped, as PostgreSQL does.
 pub fn parse(text: &str) -> Result<Vec<Statement>, ParseError> {
+    Ok(parse_with_texts(text)?.into_iter().map(|(statement, _)| statement).collect())
+}
+
+/// [`parse`], each statement with the text to show for it (the query log, SHOW JOBS): as written,
+/// but with passwords masked.
+pub fn parse_with_texts(text: &str) -> Result<Vec<(Statement, String)>, ParseError> {
     split::split_statements(text)?
         .into_iter()
         .map(|tokens| match commands::parse_command(&tokens)? {
-            Some(command) => Ok(Statement::Command(command)),
-            None => Ok(Statement::Sql(split::render(&tokens).trim().to_string())),
+            Some(command) => Ok((Statement::Command(command), split::render(&split::passwords_masked(tokens)).trim().to_string())),
+            None => {
+                let sql = split::render(&tokens).trim().to_string();
+                Ok((Statement::Sql(sql.clone()), sql))
+            }
         })
         .collect()
 }
@@ -50,6 +59,16 @@ pub fn parse(text: &str) -> Result<Vec<Statement>, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_are_shown_as_written_with_passwords_masked() {
+        let texts: Vec<String> = parse_with_texts("create user ana with password 'it''s'; ALTER USER ana PASSWORD 'x' SUPERUSER; GRANT SELECT ON t TO ana")
+            .unwrap()
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect();
+        assert_eq!(texts, ["create user ana with password '********'", "ALTER USER ana PASSWORD '********' SUPERUSER", "GRANT SELECT ON t TO ana"]);
+    }
 
     #[test]
     fn standard_sql_passes_through_as_text() {

@@ -30,6 +30,25 @@ fn push_if_not_empty(statements: &mut Vec<Vec<Token>>, tokens: Vec<Token>) {
     }
 }
 
+/// `tokens` with every string literal that follows the word PASSWORD replaced by `'********'`.
+pub(crate) fn passwords_masked(mut tokens: Vec<Token>) -> Vec<Token> {
+    let mut after_password = false;
+    for token in &mut tokens {
+        if is_blank(token) {
+            continue;
+        }
+        let literal = matches!(
+            token,
+            Token::SingleQuotedString(_) | Token::EscapedStringLiteral(_) | Token::NationalStringLiteral(_) | Token::DollarQuotedString(_)
+        );
+        if after_password && literal {
+            *token = Token::SingleQuotedString("********".into());
+        }
+        after_password = matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("password"));
+    }
+    tokens
+}
+
 /// Whitespace and comments: tokens that carry no meaning.
 pub(crate) fn is_blank(token: &Token) -> bool {
     matches!(token, Token::Whitespace(_))
