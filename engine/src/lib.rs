@@ -16,6 +16,7 @@ pub mod http;
 pub mod interrupts;
 pub mod jobs;
 pub mod literal_templates;
+pub mod last_made;
 pub mod launcher;
 pub mod models;
 pub mod panics;

@@ -14,8 +14,8 @@ use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::logical_expr::async_udf::{AsyncScalarUDF, AsyncScalarUDFImpl};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
-/// The longest one call waits: longer is surely a mistake (PostgreSQL's own limit is about a day
-/// too, through its int overflow checks).
+/// The longest one call waits, so that huge and infinite arguments still make a `Duration`
+/// (PostgreSQL has no such bound; a statement that sleeps a day is stopped by hand anyway).
 const LONGEST: Duration = Duration::from_secs(24 * 60 * 60);
 
 pub fn udf() -> ScalarUDF {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::ParamValues;
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::LogicalPlan;
@@ -15,6 +15,7 @@ use squall_sql::{Command, Statement};
 
 use crate::engine::Engine;
 use crate::error::{Result, SquallError};
+use crate::last_made::{LastMade, Same};
 use crate::statements;
 
 /// The DataFusion setting for how many partitions a query's plan is split into.
@@ -64,7 +65,7 @@ pub struct Prepared {
     pub(crate) result_schema: Arc<std::sync::OnceLock<Option<SchemaRef>>>,
     /// The last schema given PostgreSQL's names, with them: a kept plan answers under the same
     /// schema at each execution.
-    pub(crate) renamed: Arc<std::sync::Mutex<Option<(SchemaRef, SchemaRef)>>>,
+    pub(crate) renamed: Arc<LastMade<Same<Schema>, SchemaRef>>,
     /// Its result columns as Postgres fields, for Describe.
     pub(crate) described: Arc<crate::frontend::encode::FieldsMemo>,
     /// The parameters' types in `$1, $2, ...` order, found at the first execution (the wire
@@ -119,15 +120,7 @@ impl Prepared {
     /// `schema` under PostgreSQL's column names.
     fn named(&self, schema: SchemaRef) -> SchemaRef {
         let Some(names) = &self.column_names else { return schema };
-        let mut last = self.renamed.lock().unwrap_or_else(|p| p.into_inner());
-        match last.as_ref() {
-            Some((from, to)) if Arc::ptr_eq(from, &schema) => Arc::clone(to),
-            _ => {
-                let to = crate::column_names::renamed(&schema, names);
-                *last = Some((schema, Arc::clone(&to)));
-                to
-            }
-        }
+        self.renamed.get_or_make(Same(Arc::clone(&schema)), || crate::column_names::renamed(&schema, names))
     }
 
     /// `output` with its columns under PostgreSQL's names (result rows and COPY TO's header).
@@ -180,8 +173,8 @@ pub struct Session {
     pub(crate) planning: crate::planning_state::PlanningState,
     /// Queries planned before, by text.
     statements: crate::statement_cache::StatementCache,
-    /// How text results are written, with the settings generation it was made at.
-    format_options: std::sync::Mutex<Option<(u64, Arc<pgwire::types::format::FormatOptions>)>>,
+    /// How text results are written, made at the settings generation it is keyed by.
+    format_options: LastMade<u64, Arc<pgwire::types::format::FormatOptions>>,
     /// The COPY FROM STDIN whose data the client is sending, with its query-log entry.
     copy_in: std::sync::Mutex<Option<(crate::copy::from_stdin::CopyIn, crate::query_log::Entry, std::time::Instant)>>,
 }
@@ -217,16 +210,7 @@ impl Session {
     /// How text results are written ([`crate::pg_settings::PgSettings::format_options`]), made
     /// again only after SET or RESET.
     pub(crate) fn format_options(&self) -> Arc<pgwire::types::format::FormatOptions> {
-        let generation = self.planning.generation();
-        let mut kept = self.format_options.lock().unwrap_or_else(|p| p.into_inner());
-        match kept.as_ref() {
-            Some((made_at, options)) if *made_at == generation => Arc::clone(options),
-            _ => {
-                let options = Arc::new(self.pg_settings.format_options());
-                *kept = Some((generation, Arc::clone(&options)));
-                options
-            }
-        }
+        self.format_options.get_or_make(self.planning.generation(), || Arc::new(self.pg_settings.format_options()))
     }
 
     /// Notes a `SET` (`chosen`) or `RESET` of a setting; see [`Session::partitions_chosen`].

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arrow_pg::datatypes::arrow_schema_to_pg_fields;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::{stream, StreamExt};
 use pgwire::api::portal::Format;
@@ -18,6 +18,7 @@ use pgwire::types::format::FormatOptions;
 use super::errors::to_pg_error;
 use crate::copy::to_stdout::RowWriter;
 use crate::error::SquallError;
+use crate::last_made::{LastMade, Same};
 use crate::pg_text::encode_cell;
 
 /// The overall format code of COPY's text and CSV formats.
@@ -28,15 +29,7 @@ use crate::session::Output;
 /// format: a statement run again answers under the same schema, and drivers describe it at each
 /// execution.
 #[derive(Debug, Default)]
-pub struct FieldsMemo(std::sync::Mutex<Option<Described>>);
-
-#[derive(Debug)]
-struct Described {
-    schema: SchemaRef,
-    options: Option<Arc<FormatOptions>>,
-    binary: bool,
-    fields: Arc<Vec<FieldInfo>>,
-}
+pub struct FieldsMemo(LastMade<(Same<Schema>, Option<Same<FormatOptions>>, bool), Arc<Vec<FieldInfo>>>);
 
 impl FieldsMemo {
     /// `schema`'s columns as Postgres fields in `format`, written with `options`.
@@ -47,20 +40,8 @@ impl FieldsMemo {
             // Per-column formats are rarer: made each time.
             Format::Individual(_) => return Ok(Arc::new(arrow_schema_to_pg_fields(schema, format, options)?)),
         };
-        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let same_options = |kept: &Option<Arc<FormatOptions>>| match (kept, &options) {
-            (Some(kept), Some(given)) => Arc::ptr_eq(kept, given),
-            (None, None) => true,
-            _ => false,
-        };
-        if let Some(described) = last.as_ref() {
-            if Arc::ptr_eq(&described.schema, schema) && described.binary == binary && same_options(&described.options) {
-                return Ok(Arc::clone(&described.fields));
-            }
-        }
-        let fields = Arc::new(arrow_schema_to_pg_fields(schema, format, options.clone())?);
-        *last = Some(Described { schema: Arc::clone(schema), options, binary, fields: Arc::clone(&fields) });
-        Ok(fields)
+        let key = (Same(Arc::clone(schema)), options.clone().map(Same), binary);
+        self.0.get_or_try_make(key, || Ok(Arc::new(arrow_schema_to_pg_fields(schema, format, options)?)))
     }
 }
 

@@ -116,7 +116,8 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
     if route(&plan, session.pg_settings.local_scan_limit())? == Route::Coordinator {
         let physical = session.planning.state(&session.ctx).await.create_physical_plan(&plan).await?;
         let task_context = session.planning.task_context(&session.ctx).await;
-        return Ok(match kept.and_then(|kept| Some((kept, kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables)?))) {
+        let reused = kept.and_then(|kept| Some((kept, kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables)?)));
+        return Ok(match reused {
             Some((kept, reused)) if is_constant(&reused) => {
                 let answer = Answer { schema: reused.schema(), batches: datafusion::physical_plan::collect(reused, task_context).await? };
                 kept.keep_answer(made_under, &answer);
