@@ -80,6 +80,10 @@ enum Benchmark {
         /// "SET datafusion.execution.target_partitions = 4".
         #[arg(long, default_value = "")]
         setup: String,
+        /// Also run, beside each cluster, one more that runs this SQL after `--setup`
+        /// (repeatable): a setting compared with the default in the same run, turn by turn.
+        #[arg(long)]
+        variant: Vec<String>,
     },
     /// Elastic executors: backlog to first task on a new executor, a burst of 12 queries
     /// autoscaled 1 → 4 vs one fixed executor, and executor kills survived out of 20.
@@ -103,9 +107,9 @@ async fn main() -> anyhow::Result<()> {
         "{} not found: run `cargo build --release --workspace --bins` first",
         cli.squall.display()
     );
-    if let Benchmark::Tpch { sf, runs, executors, peers, setup } = &cli.benchmark {
+    if let Benchmark::Tpch { sf, runs, executors, peers, setup, variant } = &cli.benchmark {
         let peers: Vec<String> = peers.iter().filter(|p| p.as_str() != "none").cloned().collect();
-        return tpch::run(&cli.squall, &cli.data, *sf, *runs, executors, &peers, setup).await;
+        return tpch::run(&cli.squall, &cli.data, *sf, *runs, executors, &peers, setup, variant).await;
     }
     let report = match cli.benchmark {
         Benchmark::Wire { iterations } => wire::run(&cli.squall, iterations).await?,

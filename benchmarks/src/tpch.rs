@@ -27,6 +27,7 @@ pub async fn run(
     executors: &[usize],
     peers: &[String],
     setup: &str,
+    variants: &[String],
 ) -> anyhow::Result<()> {
     let files = 8;
     let dir = data.join(format!("tpch-sf{scale_factor}"));
@@ -39,14 +40,20 @@ pub async fn run(
     // by 20% within minutes; timing one system after the other turned that drift into the ratios.
     let mut clusters = Vec::new();
     for &k in executors {
-        let server = ServerBuilder::new(squall).executors(k).start();
-        server.wait_for_executors(k).await;
-        let client = server.client().await;
-        client.batch_execute(&tpch::create_tables(&tables)).await?;
-        if !setup.is_empty() {
-            client.batch_execute(setup).await?;
+        for variant in std::iter::once("").chain(variants.iter().map(String::as_str)) {
+            let server = ServerBuilder::new(squall).executors(k).start();
+            server.wait_for_executors(k).await;
+            let client = server.client().await;
+            client.batch_execute(&tpch::create_tables(&tables)).await?;
+            for sql in [setup, variant] {
+                if !sql.is_empty() {
+                    client.batch_execute(sql).await?;
+                }
+            }
+            let name = format!("squall, {k} executor{}", if k == 1 { "" } else { "s" });
+            let name = if variant.is_empty() { name } else { format!("{name}; {variant}") };
+            clusters.push((name, server, client));
         }
-        clusters.push((k, server, client));
     }
 
     let mut reference: BTreeMap<usize, Answer> = BTreeMap::new();
@@ -86,8 +93,8 @@ pub async fn run(
         eprintln!("Q{n} done");
     }
     let mut systems: Vec<(String, BTreeMap<usize, Outcome>)> = vec![("DataFusion 55 in-process".into(), datafusion)];
-    for ((k, _, _), outcomes) in clusters.iter().zip(squall_outcomes) {
-        systems.push((format!("squall, {k} executor{}", if *k == 1 { "" } else { "s" }), outcomes));
+    for ((name, _, _), outcomes) in clusters.iter().zip(squall_outcomes) {
+        systems.push((name.clone(), outcomes));
     }
     drop(clusters);
 

@@ -74,9 +74,13 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
     if let Some(id) = &options.id {
         config.executor_id = id.clone();
     }
-    let temp_dir = options.work_dir.clone();
-    config.override_runtime_producer =
-        Some(Arc::new(move |_| object_stores::runtime_env(temp_dir.as_deref())));
+    // One runtime for all of this executor's tasks. Ballista keeps a runtime per session id, and
+    // squall plans each statement under an id of its own (so that cancelling it cancels its
+    // job), so each query started with an empty Parquet footer cache and every task read and
+    // decoded the footers of its files again. The caches check each file's size and
+    // modification time; Ballista still gives each task a memory pool of its own on top.
+    let shared_runtime = object_stores::runtime_env(options.work_dir.as_deref())?;
+    config.override_runtime_producer = Some(Arc::new(move |_| Ok(Arc::clone(&shared_runtime))));
 
     tracing::info!(id = %config.executor_id, flight_port, grpc_port, "squall executor starting");
     start_executor_process(Arc::new(config)).await.context("executor stopped with an error")?;
