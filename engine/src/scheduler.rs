@@ -123,15 +123,10 @@ impl EmbeddedScheduler {
         Ok(executors.into_iter().map(|(metadata, _, _)| metadata).collect())
     }
 
-    /// The cluster's parallelism, which a distributed query's partition count follows (see
-    /// `settings`): the task slots (vcores) of the registered executors, draining ones included,
-    /// except that the executors on this host count together for at most its CPUs. Each executor
-    /// started without `--slots` claims all of its host's cores, so two on one 2-core host
-    /// claimed 4, and a query split in 4 ran its partitions two to a core: TPC-H SF1 took 4%
-    /// longer than at 2 (three same-run pairs).
-    pub async fn parallelism(&self) -> Result<usize> {
-        let here = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Ok(parallelism(self.registered().await?.iter().map(|m| (m.host.as_str(), m.specification.vcores as usize)), here))
+    /// Task slots (vcores) over the registered executors, draining ones included: the cluster's
+    /// parallelism, which a distributed query's partition count follows (see `settings`).
+    pub async fn total_slots(&self) -> Result<usize> {
+        Ok(self.registered().await?.iter().map(|metadata| metadata.specification.vcores as usize).sum())
     }
 
     /// Waits until `done` holds for the registered executors' ids, at most `timeout`; whether it
@@ -356,39 +351,5 @@ impl SchedulerGrpc for ObservedScheduler {
 
     async fn clean_job_data(&self, r: Request<pb::CleanJobDataParams>) -> Reply<pb::CleanJobDataResult> {
         self.inner.clean_job_data(r).await
-    }
-}
-
-/// See [`EmbeddedScheduler::parallelism`]: `executors` as (host, slots), `here` this host's CPUs.
-fn parallelism<'a>(executors: impl Iterator<Item = (&'a str, usize)>, here: usize) -> usize {
-    let (mut on_this_host, mut elsewhere) = (0, 0);
-    for (host, slots) in executors {
-        if is_this_host(host) {
-            on_this_host += slots;
-        } else {
-            elsewhere += slots;
-        }
-    }
-    on_this_host.min(here) + elsewhere
-}
-
-/// Whether an executor's advertised host is this machine: a loopback address or `localhost`.
-fn is_this_host(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn executors_on_this_host_count_for_at_most_its_cpus() {
-        // Two executors squall started here, each claiming the host's 2 cores.
-        assert_eq!(parallelism([("127.0.0.1", 2), ("127.0.0.1", 2)].into_iter(), 2), 2);
-        // Fewer slots than cores here: the slots.
-        assert_eq!(parallelism([("localhost", 1)].into_iter(), 8), 1);
-        // Other hosts' executors count in full, beside this host's.
-        assert_eq!(parallelism([("10.0.0.7", 4), ("node2", 4), ("::1", 2), ("127.0.0.1", 2)].into_iter(), 2), 10);
-        assert_eq!(parallelism(std::iter::empty(), 2), 0);
     }
 }

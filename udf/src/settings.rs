@@ -19,7 +19,11 @@
 //! - a distributed query is split into as many partitions as the cluster has task slots when
 //!   executed (`datafusion.execution.target_partitions`, Ballista's default 16, is set per query
 //!   from the registered executors unless the session SETs it): TPC-H SF1 with 2 executors of 2
-//!   slots 11.2 s at 16 partitions, 7.2 s at 4 (squall_engine::statements::query);
+//!   slots 11.2 s at 16 partitions, 7.2 s at 4 (squall_engine::statements::query). Two
+//!   partitions (this host's cores) measured faster in four same-run pairs (1.32–1.36x
+//!   DataFusion against 1.40–1.42x), but only because Ballista's default task placement then
+//!   packs both partitions of a stage into one task on one executor: the other executor idles
+//!   (the e2e test that every executor gets work caught it). Not adopted;
 //! - DataFusion's cache of directory listings is off (squall_udf::object_stores::runtime_env): it
 //!   keeps a table's file list forever, but INSERT and COPY add files to tables;
 //! - queries whose tables hold at most `squall.local_scan_limit` (16 MB) of files run in the
@@ -34,6 +38,14 @@
 //! - not a setting but chosen with them: the executors squall starts on its own host share one
 //!   work directory (squall_engine::launcher), where Ballista finds the shuffle files of all of
 //!   them on disk instead of fetching half through another process: 1.54x → 1.47x;
+//! - also chosen with them: each executor runs all its tasks in one DataFusion runtime
+//!   (squall_flight::executor), so its Parquet footer cache lasts across queries as the
+//!   coordinator's and DataFusion's own do (Ballista keeps one per session id, and each squall
+//!   statement is a session of its own);
+//! - tried and left at Ballista's defaults, each slower in same-run pairs on TPC-H SF1 (2
+//!   executors): shuffle compression `none` instead of lz4 (1.50x against 1.38x), AQE's
+//!   partition coalescing (1.49x), a 1M-row broadcast threshold (1.58x against 1.42x); a batch
+//!   size of 16384 changed nothing (1.37x);
 //! - everything else is DataFusion's and Ballista's default until a benchmark says otherwise.
 
 use ballista_core::extension::SessionConfigExt;

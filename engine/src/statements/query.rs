@@ -171,11 +171,11 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan) -> Result<Sen
     }
 }
 
-/// How many partitions a distributed query is split into when its session did not choose: the
-/// cluster's parallelism (one per task slot, the slots on this host counting for at most its
-/// cores), so every slot has work and no slot has to take a second round of tasks. With no
-/// executor registered yet (the job waits for one), the coordinator's cores stand in.
+/// How many partitions a distributed query is split into when its session did not choose: one
+/// per task slot in the cluster now, so every slot has work and no slot has to take a second
+/// round of tasks. With no executor registered yet (the job waits for one), the coordinator's
+/// cores stand in.
 async fn cluster_parallelism(session: &Session) -> Result<usize> {
-    let slots = session.engine.scheduler.parallelism().await?;
+    let slots = session.engine.scheduler.total_slots().await?;
     Ok(if slots > 0 { slots } else { std::thread::available_parallelism().map_or(2, |n| n.get()) })
 }
