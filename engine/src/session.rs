@@ -160,9 +160,6 @@ pub struct Session {
     /// The Postgres fields of the columns this connection was last sent (see [`crate::frontend::encode::FieldsMemo`]).
     pub(crate) described: crate::frontend::encode::FieldsMemo,
     notices: std::sync::Mutex<Option<NoticeSink>>,
-    /// Whether this session chose `datafusion.execution.target_partitions` itself (SET); until it
-    /// does, distributed queries take the cluster's slot count.
-    partitions_chosen: std::sync::atomic::AtomicBool,
     /// The running statement, for cancel requests and `statement_timeout`.
     pub(crate) interrupts: crate::interrupts::Interrupts,
     /// `SET statement_timeout`: `None` (0) means no limit.
@@ -197,7 +194,6 @@ impl Session {
             client,
             described: Default::default(),
             notices: Default::default(),
-            partitions_chosen: Default::default(),
             interrupts: Default::default(),
             statement_timeout: Default::default(),
             planning: Default::default(),
@@ -213,11 +209,11 @@ impl Session {
         self.format_options.get_or_make(self.planning.generation(), || Arc::new(self.pg_settings.format_options()))
     }
 
-    /// Notes a `SET` (`chosen`) or `RESET` of a setting; see [`Session::partitions_chosen`].
+    /// Notes a `SET` (`chosen`) or `RESET` of a setting: a setting the session chose is kept as
+    /// set where squall would otherwise choose (see [`Session::partitions_chosen`] and
+    /// crate::planning_state).
     pub(crate) fn note_setting(&self, variable: &str, chosen: bool) {
-        if variable.eq_ignore_ascii_case(TARGET_PARTITIONS) {
-            self.partitions_chosen.store(chosen, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.planning.note_setting(variable, chosen);
     }
 
     pub(crate) fn statement_timeout(&self) -> Option<std::time::Duration> {
@@ -228,9 +224,10 @@ impl Session {
         *self.statement_timeout.lock().unwrap_or_else(|p| p.into_inner()) = timeout;
     }
 
-    /// Whether the session `SET` the partition count of its queries itself.
+    /// Whether the session `SET` the partition count of its queries itself; until it does,
+    /// distributed queries take the cluster's slot count.
     pub(crate) fn partitions_chosen(&self) -> bool {
-        self.partitions_chosen.load(std::sync::atomic::Ordering::Relaxed)
+        self.planning.chosen(TARGET_PARTITIONS)
     }
 
     /// Whether the connected user is a superuser (`squall`, the bootstrap user, always is).
