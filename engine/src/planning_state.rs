@@ -34,40 +34,35 @@ pub struct PlanningState {
     chosen: std::sync::Mutex<BTreeSet<&'static str>>,
 }
 
+/// One setting the coordinator's copy takes at DataFusion's default: its key, and how to copy
+/// DataFusion's value (the second options) into the session's (the first).
+type InProcessDefault = (&'static str, fn(&mut ConfigOptions, &ConfigOptions));
+
 /// The settings Ballista changes for distributed plans that the coordinator's copy takes at
 /// DataFusion's defaults (see the module docs).
-pub const IN_PROCESS_DEFAULTS: [&str; 5] = [
-    "datafusion.execution.target_partitions",
-    "datafusion.optimizer.prefer_hash_join",
-    "datafusion.optimizer.enable_round_robin_repartition",
-    "datafusion.optimizer.hash_join_single_partition_threshold",
-    "datafusion.optimizer.hash_join_single_partition_threshold_rows",
+const IN_PROCESS_DEFAULTS: [InProcessDefault; 5] = [
+    ("datafusion.execution.target_partitions", |o, df| o.execution.target_partitions = df.execution.target_partitions),
+    ("datafusion.optimizer.prefer_hash_join", |o, df| o.optimizer.prefer_hash_join = df.optimizer.prefer_hash_join),
+    ("datafusion.optimizer.enable_round_robin_repartition", |o, df| {
+        o.optimizer.enable_round_robin_repartition = df.optimizer.enable_round_robin_repartition
+    }),
+    ("datafusion.optimizer.hash_join_single_partition_threshold", |o, df| {
+        o.optimizer.hash_join_single_partition_threshold = df.optimizer.hash_join_single_partition_threshold
+    }),
+    ("datafusion.optimizer.hash_join_single_partition_threshold_rows", |o, df| {
+        o.optimizer.hash_join_single_partition_threshold_rows = df.optimizer.hash_join_single_partition_threshold_rows
+    }),
 ];
 
 /// `options` with the settings of [`IN_PROCESS_DEFAULTS`] not in `chosen` at DataFusion's
 /// defaults.
 fn with_in_process_defaults(options: &mut ConfigOptions, chosen: &BTreeSet<&'static str>) {
     let datafusion = ConfigOptions::default();
-    for key in IN_PROCESS_DEFAULTS.into_iter().filter(|key| !chosen.contains(key)) {
-        match key {
-            "datafusion.execution.target_partitions" => options.execution.target_partitions = datafusion.execution.target_partitions,
-            "datafusion.optimizer.prefer_hash_join" => options.optimizer.prefer_hash_join = datafusion.optimizer.prefer_hash_join,
-            "datafusion.optimizer.enable_round_robin_repartition" => {
-                options.optimizer.enable_round_robin_repartition = datafusion.optimizer.enable_round_robin_repartition
-            }
-            "datafusion.optimizer.hash_join_single_partition_threshold" => {
-                options.optimizer.hash_join_single_partition_threshold = datafusion.optimizer.hash_join_single_partition_threshold
-            }
-            _ => options.optimizer.hash_join_single_partition_threshold_rows = datafusion.optimizer.hash_join_single_partition_threshold_rows,
+    for (key, take_default) in IN_PROCESS_DEFAULTS {
+        if !chosen.contains(key) {
+            take_default(options, &datafusion);
         }
     }
-}
-
-struct Copy {
-    state: SessionState,
-    task: Arc<TaskContext>,
-    /// The settings generation the copy was made at.
-    generation: u64,
 }
 
 impl PlanningState {
@@ -93,7 +88,7 @@ impl PlanningState {
     /// Notes a SET (`chosen`) or RESET of `variable`, which keeps or gives back DataFusion's
     /// default on the coordinator if it is one of [`IN_PROCESS_DEFAULTS`].
     pub fn note_setting(&self, variable: &str, chosen: bool) {
-        let Some(key) = IN_PROCESS_DEFAULTS.into_iter().find(|key| key.eq_ignore_ascii_case(variable)) else { return };
+        let Some((key, _)) = IN_PROCESS_DEFAULTS.into_iter().find(|(key, _)| key.eq_ignore_ascii_case(variable)) else { return };
         let mut set = self.chosen.lock().unwrap_or_else(|p| p.into_inner());
         if chosen {
             set.insert(key);
@@ -172,6 +167,14 @@ mod tests {
         planning.settings_changed();
         assert!(planning.state(&ctx).await.config().options().optimizer.prefer_hash_join);
         assert!(planning.chosen("datafusion.execution.target_partitions"));
+    }
+
+    #[test]
+    fn every_in_process_default_names_a_datafusion_setting() {
+        let keys: Vec<String> = ConfigOptions::default().entries().into_iter().map(|e| e.key).collect();
+        for (key, _) in IN_PROCESS_DEFAULTS {
+            assert!(keys.iter().any(|k| k == key), "{key} is not a DataFusion setting");
+        }
     }
 
     #[tokio::test]
