@@ -65,6 +65,13 @@ fn with_in_process_defaults(options: &mut ConfigOptions, chosen: &BTreeSet<&'sta
     }
 }
 
+struct Copy {
+    state: SessionState,
+    task: Arc<TaskContext>,
+    /// The settings generation the copy was made at.
+    generation: u64,
+}
+
 impl PlanningState {
     /// The session's state for one statement, its start time set to now (`now()` is read from
     /// it). Held for the statement's planning only: the statements of a session run one at a time.
