@@ -150,6 +150,11 @@ impl PgSettings {
         Ok(())
     }
 
+    /// `RESET ALL`: every parameter back to the value the session started with.
+    pub fn reset_all(&self) {
+        self.lock().clear();
+    }
+
     /// `current_setting(name)` for this session's statements.
     pub fn current_setting_udf(&self) -> ScalarUDF {
         let settings = self.clone();

@@ -172,6 +172,36 @@ async fn queries_are_split_into_one_partition_per_task_slot_unless_the_session_c
     client.batch_execute("RESET datafusion.execution.parquet.schema_force_view_types").await.unwrap();
     let value: String = client.query_one("SHOW datafusion.execution.parquet.schema_force_view_types", &[]).await.unwrap().get(1);
     assert_eq!(value, "false");
+    // Unknown names and bad values are refused with PostgreSQL's SQLSTATEs before anything
+    // changes; Ballista alone would have kept the bad codec and failed every later job.
+    for (bad, code) in [
+        ("SET datafusion.execution.target_partitions = 'lots'", "22023"),
+        ("SET datafusion.optimizer.prefer_hash_join = 'maybe'", "22023"),
+        ("SET ballista.shuffle.compression.codec = 'bogus'", "22023"),
+        ("SET ballista.scheduler.max_partitions_per_task = -1", "22023"),
+        ("SET datafusion.execution.no_such_setting = 1", "42704"),
+        ("RESET ballista.no_such_setting", "42704"),
+    ] {
+        let err = client.batch_execute(bad).await.unwrap_err();
+        assert_eq!(err.code().map(|c| c.code()), Some(code), "{bad}: {err}");
+    }
+    assert_eq!(shuffle_partitions(&client).await, "6");
+    let codec: String = client.query_one("SHOW ballista.shuffle.compression.codec", &[]).await.unwrap().get(1);
+    assert_eq!(codec, "lz4");
+    // RESET ALL: PostgreSQL's parameters and DataFusion's and Ballista's settings alike.
+    let show_digits = "SHOW extra_float_digits";
+    let digits_before: String = client.query_one(show_digits, &[]).await.unwrap().get(0);
+    client
+        .batch_execute("SET datafusion.execution.target_partitions = 5; SET ballista.shuffle.compression.codec = 'zstd'; SET extra_float_digits = 0")
+        .await
+        .unwrap();
+    client.batch_execute("RESET ALL").await.unwrap();
+    assert_eq!(shuffle_partitions(&client).await, "6");
+    assert_eq!(client.query_one("SHOW ballista.shuffle.compression.codec", &[]).await.unwrap().get::<_, String>(1), "lz4");
+    assert_eq!(client.query_one(show_digits, &[]).await.unwrap().get::<_, String>(0), digits_before);
+    let grouped = "SELECT sum(n) FROM (SELECT region, count(*) AS n FROM orders GROUP BY region) t";
+    let rows: i64 = client.query_one(grouped, &[]).await.unwrap().get(0);
+    assert_eq!(rows, 10_000, "a shuffled query still runs after the refused SETs");
 }
 
 #[tokio::test(flavor = "multi_thread")]

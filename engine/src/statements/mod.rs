@@ -5,11 +5,12 @@ mod create_external_table;
 mod create_table;
 mod create_view;
 mod drop;
+mod engine_settings;
 mod insert;
 pub(crate) mod query;
 
 use datafusion::common::TableReference;
-use datafusion::logical_expr::{DdlStatement, LogicalPlan, SetVariable, Statement, TransactionConclusion, WriteOp};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement, TransactionConclusion, WriteOp};
 
 use crate::error::{Result, SquallError};
 use crate::reused_plans::KeptPlan;
@@ -45,6 +46,7 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan, kep
             session.set_statement_timeout(crate::interrupts::parse_timeout(&set.value)?);
             Ok(Output::Done { tag: "SET", rows: None })
         }
+        LogicalPlan::Statement(Statement::ResetVariable(reset)) if reset.variable.eq_ignore_ascii_case("all") => engine_settings::reset_all(session).await,
         LogicalPlan::Statement(Statement::ResetVariable(reset)) if reset.variable == crate::interrupts::STATEMENT_TIMEOUT => {
             session.set_statement_timeout(None);
             Ok(Output::Done { tag: "RESET", rows: None })
@@ -60,25 +62,8 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan, kep
         LogicalPlan::Statement(Statement::SetVariable(set)) if !set.variable.contains('.') => {
             Err(SquallError::UndefinedObject(format!("unrecognized configuration parameter \"{}\"", set.variable)))
         }
-        LogicalPlan::Statement(Statement::SetVariable(set)) => {
-            let variable = set.variable.clone();
-            session.ctx.execute_logical_plan(LogicalPlan::Statement(Statement::SetVariable(set))).await?;
-            session.note_setting(&variable, true);
-            Ok(Output::Done { tag: "SET", rows: None })
-        }
-        LogicalPlan::Statement(Statement::ResetVariable(reset)) => {
-            // As in PostgreSQL, back to the value every session starts with (squall's settings),
-            // which is not always DataFusion's default.
-            let variable = reset.variable.clone();
-            let initial = session.engine.base.state().config_options().entries().into_iter().find(|e| e.key == variable).and_then(|e| e.value);
-            let plan = match initial {
-                Some(value) => Statement::SetVariable(SetVariable { variable: variable.clone(), value }),
-                None => Statement::ResetVariable(reset),
-            };
-            session.ctx.execute_logical_plan(LogicalPlan::Statement(plan)).await?;
-            session.note_setting(&variable, false);
-            Ok(Output::Done { tag: "RESET", rows: None })
-        }
+        LogicalPlan::Statement(Statement::SetVariable(set)) => engine_settings::set(session, set).await,
+        LogicalPlan::Statement(Statement::ResetVariable(reset)) => engine_settings::reset(session, reset).await,
         plan => query::run(session, plan, kept).await,
     }
 }
