@@ -199,6 +199,14 @@ async fn queries_are_split_into_one_partition_per_task_slot_unless_the_session_c
     assert_eq!(shuffle_partitions(&client).await, "6");
     assert_eq!(client.query_one("SHOW ballista.shuffle.compression.codec", &[]).await.unwrap().get::<_, String>(1), "lz4");
     assert_eq!(client.query_one(show_digits, &[]).await.unwrap().get::<_, String>(0), digits_before);
+    // DISCARD ALL, which connection poolers send between clients (pgbouncer's
+    // server_reset_query), resets them too.
+    client.batch_execute("SET datafusion.execution.target_partitions = 5; SET extra_float_digits = 0").await.unwrap();
+    client.batch_execute("DISCARD ALL").await.unwrap();
+    assert_eq!(shuffle_partitions(&client).await, "6");
+    assert_eq!(client.query_one(show_digits, &[]).await.unwrap().get::<_, String>(0), digits_before);
+    client.batch_execute("DISCARD PLANS").await.unwrap();
+    client.batch_execute("discard temporary;").await.unwrap();
     let grouped = "SELECT sum(n) FROM (SELECT region, count(*) AS n FROM orders GROUP BY region) t";
     let rows: i64 = client.query_one(grouped, &[]).await.unwrap().get(0);
     assert_eq!(rows, 10_000, "a shuffled query still runs after the refused SETs");

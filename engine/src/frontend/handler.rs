@@ -138,6 +138,23 @@ impl SimpleQueryHandler for QueryHandler {
                 Deallocate::Named(name) => Response::Error(Box::new(ErrorInfo::new("ERROR".into(), "26000".into(), format!("prepared statement \"{name}\" does not exist")))),
             }]);
         }
+        // `DISCARD ALL` is what connection poolers (pgbouncer's server_reset_query) send before
+        // handing the connection to the next client: the session's settings go back to their
+        // start-up values and its portals are closed. squall keeps no temporary tables, sequences
+        // or cached plans per session, so the other forms have nothing to drop.
+        if let Some(discard) = discarded(query) {
+            let session = self.parser.session(client);
+            if discard == Discard::All {
+                client.portal_store().clear_portals();
+                if let Err(e) = crate::statements::reset_all(&session).await {
+                    return match to_pg_error(&e) {
+                        PgWireError::UserError(info) => Ok(vec![Response::Error(info)]),
+                        other => Err(other),
+                    };
+                }
+            }
+            return Ok(vec![Response::Execution(Tag::new(discard.tag()))]);
+        }
         let session = self.parser.session(client);
         let options = format_options(&session);
         let mut responses = Vec::new();
@@ -287,6 +304,40 @@ impl QueryParser for Parser {
             Some(schema) => Ok(stmt.described.fields(&schema, format.unwrap_or(&Format::UnifiedText), None)?.as_ref().clone()),
             None => Ok(vec![]),
         }
+    }
+}
+
+#[derive(PartialEq)]
+enum Discard {
+    All,
+    Plans,
+    Sequences,
+    Temp,
+}
+
+impl Discard {
+    fn tag(&self) -> &'static str {
+        match self {
+            Discard::All => "DISCARD ALL",
+            Discard::Plans => "DISCARD PLANS",
+            Discard::Sequences => "DISCARD SEQUENCES",
+            Discard::Temp => "DISCARD TEMP",
+        }
+    }
+}
+
+/// The form of a `DISCARD ALL | PLANS | SEQUENCES | TEMP | TEMPORARY` statement.
+fn discarded(query: &str) -> Option<Discard> {
+    let words: Vec<&str> = query.trim().trim_end_matches(';').split_whitespace().collect();
+    match words.as_slice() {
+        [discard, what] if discard.eq_ignore_ascii_case("discard") => match what.to_ascii_lowercase().as_str() {
+            "all" => Some(Discard::All),
+            "plans" => Some(Discard::Plans),
+            "sequences" => Some(Discard::Sequences),
+            "temp" | "temporary" => Some(Discard::Temp),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -42,7 +42,7 @@ pub(super) async fn reset(session: &Session, reset: ResetVariable) -> Result<Out
 
 /// `RESET ALL`: every setting back to the value the session started with, PostgreSQL's
 /// parameters (statement_timeout among them) and DataFusion's and Ballista's alike.
-pub(super) async fn reset_all(session: &Session) -> Result<Output> {
+pub(crate) async fn reset_all(session: &Session) -> Result<Output> {
     session.set_statement_timeout(None);
     session.pg_settings.reset_all();
     let now = session.ctx.state().config_options().entries();

@@ -9,6 +9,8 @@ mod engine_settings;
 mod insert;
 pub(crate) mod query;
 
+pub(crate) use engine_settings::reset_all;
+
 use datafusion::common::TableReference;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement, TransactionConclusion, WriteOp};
 
