@@ -216,6 +216,15 @@ impl Session {
         self.planning.note_setting(variable, chosen);
     }
 
+    /// `DISCARD ALL`: every setting back to its start-up value (as `RESET ALL`), and the plans
+    /// this session kept, which were made under the old settings, dropped.
+    pub(crate) async fn discard_all(&self) -> Result<()> {
+        let reset = crate::statements::reset_all(self).await;
+        self.planning.settings_changed();
+        self.statements.clear();
+        reset.map(|_| ())
+    }
+
     pub(crate) fn statement_timeout(&self) -> Option<std::time::Duration> {
         *self.statement_timeout.lock().unwrap_or_else(|p| p.into_inner())
     }

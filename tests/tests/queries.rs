@@ -202,6 +202,9 @@ async fn queries_are_split_into_one_partition_per_task_slot_unless_the_session_c
     // DISCARD ALL, which connection poolers send between clients (pgbouncer's
     // server_reset_query), resets them too.
     client.batch_execute("SET datafusion.execution.target_partitions = 5; SET extra_float_digits = 0").await.unwrap();
+    // Shown once under the SET values, so that a plan kept from then would show them again.
+    assert_eq!(client.query_one(show_digits, &[]).await.unwrap().get::<_, String>(0), "0");
+    assert_eq!(shuffle_partitions(&client).await, "5");
     client.batch_execute("DISCARD ALL").await.unwrap();
     assert_eq!(shuffle_partitions(&client).await, "6");
     assert_eq!(client.query_one(show_digits, &[]).await.unwrap().get::<_, String>(0), digits_before);

@@ -49,6 +49,9 @@
 //!   executors): shuffle compression `none` instead of lz4 (1.50x against 1.38x), AQE's
 //!   partition coalescing (1.49x), a 1M-row broadcast threshold (1.58x against 1.42x); a batch
 //!   size of 16384 changed nothing (1.37x);
+//!   also (same-run ratios, default in brackets): one partition per task 1.74x (1.48x), Parquet
+//!   filter pushdown 1.60x (1.48x), `ballista.optimizer.stage_build_side = false` 1.54x
+//!   (1.50x), AQE off 4.18x; `ballista.planner.propagate_empty.enabled` was within the noise;
 //! - everything else is DataFusion's and Ballista's default until a benchmark says otherwise.
 
 use ballista_core::extension::SessionConfigExt;

@@ -146,7 +146,7 @@ impl SimpleQueryHandler for QueryHandler {
             let session = self.parser.session(client);
             if discard == Discard::All {
                 client.portal_store().clear_portals();
-                if let Err(e) = crate::statements::reset_all(&session).await {
+                if let Err(e) = session.discard_all().await {
                     return match to_pg_error(&e) {
                         PgWireError::UserError(info) => Ok(vec![Response::Error(info)]),
                         other => Err(other),
