@@ -1,6 +1,7 @@
 //! The client-compatibility suite (tests/clients/): real drivers — psycopg, asyncpg,
 //! SQLAlchemy + pandas, pyodbc over psqlODBC, pgjdbc, node-postgres — each run as its own program
-//! against a real `squall serve` with TLS and a password user. `.ci/run` installs the drivers.
+//! against a real `squall serve` with TLS and a password user; and pgbouncer in front of squall.
+//! `.ci/run` installs them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -139,4 +140,86 @@ async fn node_postgres() {
             "wrong password refused with 28P01",
         ],
     );
+}
+
+/// pgbouncer in session pooling, as applications put it in front of PostgreSQL: it hands one
+/// server connection to one client after another and sends `DISCARD ALL` in between, so nothing
+/// a client SET may reach the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgbouncer_hands_the_next_client_a_reset_session() {
+    let server = squall().executors(1).start();
+    let dir = tempfile::tempdir().unwrap();
+    // pgbouncer refuses to run as root; as root it is told to become `nobody`, who must be able
+    // to write its log there.
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let ini = dir.path().join("pgbouncer.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[databases]\nsquall = host=127.0.0.1 port={} dbname=squall user=squall\n\
+             [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+             auth_type = any\npool_mode = session\nserver_reset_query = DISCARD ALL\n\
+             default_pool_size = 1\nmax_db_connections = 1\nlogfile = {}\n",
+            server.pg_port,
+            dir.path().join("pgbouncer.log").display()
+        ),
+    )
+    .unwrap();
+    let program = ["pgbouncer", "/usr/sbin/pgbouncer"].into_iter().find(|p| Command::new(p).arg("--version").output().is_ok());
+    let program = program.expect("pgbouncer is not installed (.ci/run installs it)");
+    let mut command = Command::new(program);
+    if unsafe { libc::geteuid() } == 0 {
+        command.args(["-u", "nobody"]);
+    }
+    let mut bouncer = KillOnDrop(command.arg(&ini).spawn().unwrap());
+    let through_bouncer = format!("host=127.0.0.1 port={port} user=squall dbname=squall");
+    let (first, connection) = connect_through(&through_bouncer, &mut bouncer, dir.path()).await;
+    let partitions_at_start: String = first.query_one("SHOW datafusion.execution.target_partitions", &[]).await.unwrap().get(1);
+    let digits_at_start: String = first.query_one("SHOW extra_float_digits", &[]).await.unwrap().get(0);
+    first.batch_execute("SET datafusion.execution.target_partitions = 7; SET extra_float_digits = 0").await.unwrap();
+    first.batch_execute("SELECT 'first client'").await.unwrap();
+    // Asked once under the SET values: a plan kept from then must not answer the next client.
+    assert_eq!(first.query_one("SHOW datafusion.execution.target_partitions", &[]).await.unwrap().get::<_, String>(1), "7");
+    assert_eq!(first.query_one("SHOW extra_float_digits", &[]).await.unwrap().get::<_, String>(0), "0");
+    drop(first);
+    connection.await.unwrap().unwrap();
+
+    let (second, _connection) = connect_through(&through_bouncer, &mut bouncer, dir.path()).await;
+    second.batch_execute("SELECT 'second client'").await.unwrap();
+    assert_eq!(second.query_one("SHOW datafusion.execution.target_partitions", &[]).await.unwrap().get::<_, String>(1), partitions_at_start);
+    assert_eq!(second.query_one("SHOW extra_float_digits", &[]).await.unwrap().get::<_, String>(0), digits_at_start);
+
+    // Both clients were served by one server session (the pool holds one connection).
+    let direct = server.client().await;
+    let markers = "SELECT count(*), count(DISTINCT client) FROM squall.query_log WHERE statement IN ('SELECT ''first client''', 'SELECT ''second client''')";
+    let row = direct.query_one(markers, &[]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (2, 1), "both clients went through one pooled server connection");
+    bouncer.0.kill().ok();
+}
+
+/// A client connected through pgbouncer, once it listens.
+async fn connect_through(
+    connection_string: &str,
+    bouncer: &mut KillOnDrop,
+    dir: &Path,
+) -> (tokio_postgres::Client, tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>) {
+    for _ in 0..100 {
+        if let Ok((client, connection)) = tokio_postgres::connect(connection_string, tokio_postgres::NoTls).await {
+            return (client, tokio::spawn(connection));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default();
+    panic!("pgbouncer did not accept {connection_string}; exited: {:?}\n{log}", bouncer.0.try_wait());
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
 }
