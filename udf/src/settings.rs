@@ -51,7 +51,9 @@
 //!   size of 16384 changed nothing (1.37x);
 //!   also (same-run ratios, default in brackets): one partition per task 1.74x (1.48x), Parquet
 //!   filter pushdown 1.60x (1.48x), `ballista.optimizer.stage_build_side = false` 1.54x
-//!   (1.50x), AQE off 4.18x; `ballista.planner.propagate_empty.enabled` was within the noise;
+//!   (1.50x), AQE off 4.18x, no sort-merge fallback for partitioned joins 1.61x (1.60x), a
+//!   sort-shuffle batch size of 32768 1.67x (1.60x); `ballista.planner.propagate_empty.enabled`
+//!   was within the noise;
 //! - everything else is DataFusion's and Ballista's default until a benchmark says otherwise.
 
 use ballista_core::extension::SessionConfigExt;
