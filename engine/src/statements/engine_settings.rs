@@ -31,12 +31,7 @@ pub(super) async fn set(session: &Session, set: SetVariable) -> Result<Output> {
 pub(super) async fn reset(session: &Session, reset: ResetVariable) -> Result<Output> {
     let variable = known_name(session, &reset.variable)?;
     let initial = session.engine.base.state().config_options().entries().into_iter().find(|e| e.key == variable).and_then(|e| e.value);
-    let plan = match initial {
-        Some(value) => Statement::SetVariable(SetVariable { variable: variable.clone(), value }),
-        None => Statement::ResetVariable(ResetVariable { variable: variable.clone() }),
-    };
-    session.ctx.execute_logical_plan(LogicalPlan::Statement(plan)).await?;
-    session.note_setting(&variable, false);
+    restore(session, variable, initial).await?;
     Ok(Output::Done { tag: "RESET", rows: None })
 }
 
@@ -47,18 +42,27 @@ pub(crate) async fn reset_all(session: &Session) -> Result<Output> {
     session.pg_settings.reset_all();
     let now = session.ctx.state().config_options().entries();
     for initial in session.engine.base.state().config_options().entries() {
-        let Some(current) = now.iter().find(|entry| entry.key == initial.key) else { continue };
-        if current.value == initial.value {
-            continue;
+        let current = now.iter().find(|entry| entry.key == initial.key).and_then(|entry| entry.value.clone());
+        if current == initial.value {
+            // Still no longer the session's choice, even if it chose the value it started with.
+            session.note_setting(&initial.key, false);
+        } else {
+            restore(session, initial.key, initial.value).await?;
         }
-        let plan = match initial.value {
-            Some(value) => Statement::SetVariable(SetVariable { variable: initial.key.clone(), value }),
-            None => Statement::ResetVariable(ResetVariable { variable: initial.key.clone() }),
-        };
-        session.ctx.execute_logical_plan(LogicalPlan::Statement(plan)).await?;
-        session.note_setting(&initial.key, false);
     }
     Ok(Output::Done { tag: "RESET", rows: None })
+}
+
+/// Puts `variable` back to `initial`, its value when the session started, and notes that the
+/// session no longer chooses it.
+async fn restore(session: &Session, variable: String, initial: Option<String>) -> Result<()> {
+    let plan = match initial {
+        Some(value) => Statement::SetVariable(SetVariable { variable: variable.clone(), value }),
+        None => Statement::ResetVariable(ResetVariable { variable: variable.clone() }),
+    };
+    session.ctx.execute_logical_plan(LogicalPlan::Statement(plan)).await?;
+    session.note_setting(&variable, false);
+    Ok(())
 }
 
 /// The setting's own spelling (names are case-insensitive, as PostgreSQL's are), or 42704.
