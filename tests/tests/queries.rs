@@ -199,6 +199,14 @@ async fn queries_are_split_into_one_partition_per_task_slot_unless_the_session_c
     assert_eq!(shuffle_partitions(&client).await, "6");
     assert_eq!(client.query_one("SHOW ballista.shuffle.compression.codec", &[]).await.unwrap().get::<_, String>(1), "lz4");
     assert_eq!(client.query_one(show_digits, &[]).await.unwrap().get::<_, String>(0), digits_before);
+    // A setting SET to the value a new session shows is still the session's choice until RESET
+    // ALL, after which the session shows what a new one does.
+    let at_start: String = server.client().await.query_one("SHOW datafusion.execution.target_partitions", &[]).await.unwrap().get(1);
+    client.batch_execute(&format!("SET datafusion.execution.target_partitions = {at_start}")).await.unwrap();
+    assert_eq!(shuffle_partitions(&client).await, at_start);
+    client.batch_execute("RESET ALL").await.unwrap();
+    assert_eq!(shuffle_partitions(&client).await, "6");
+    assert_eq!(client.query_one("SHOW datafusion.execution.target_partitions", &[]).await.unwrap().get::<_, String>(1), at_start);
     // DISCARD ALL, which connection poolers send between clients (pgbouncer's
     // server_reset_query), resets them too.
     client.batch_execute("SET datafusion.execution.target_partitions = 5; SET extra_float_digits = 0").await.unwrap();

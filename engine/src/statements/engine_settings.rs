@@ -9,6 +9,7 @@
 
 use ballista_core::config::{BallistaConfig, BALLISTA_SHUFFLE_COMPRESSION_CODEC};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::config::ConfigEntry;
 use datafusion::logical_expr::{LogicalPlan, ResetVariable, SetVariable, Statement};
 
 use crate::error::{Result, SquallError};
@@ -30,7 +31,7 @@ pub(super) async fn set(session: &Session, set: SetVariable) -> Result<Output> {
 /// (squall's settings), which is not always DataFusion's default.
 pub(super) async fn reset(session: &Session, reset: ResetVariable) -> Result<Output> {
     let variable = known_name(session, &reset.variable)?;
-    let initial = session.engine.base.state().config_options().entries().into_iter().find(|e| e.key == variable).and_then(|e| e.value);
+    let initial = start_up_entries(session).into_iter().find(|e| e.key == variable).and_then(|e| e.value);
     restore(session, variable, initial).await?;
     Ok(Output::Done { tag: "RESET", rows: None })
 }
@@ -41,7 +42,7 @@ pub(crate) async fn reset_all(session: &Session) -> Result<Output> {
     session.set_statement_timeout(None);
     session.pg_settings.reset_all();
     let now = session.ctx.state().config_options().entries();
-    for initial in session.engine.base.state().config_options().entries() {
+    for initial in start_up_entries(session) {
         let current = now.iter().find(|entry| entry.key == initial.key).and_then(|entry| entry.value.clone());
         if current == initial.value {
             // Still no longer the session's choice, even if it chose the value it started with.
@@ -51,6 +52,11 @@ pub(crate) async fn reset_all(session: &Session) -> Result<Output> {
         }
     }
     Ok(Output::Done { tag: "RESET", rows: None })
+}
+
+/// Every setting's value when a session starts: the engine's own (sessions are copies of it).
+fn start_up_entries(session: &Session) -> Vec<ConfigEntry> {
+    session.engine.base.state().config_options().entries()
 }
 
 /// Puts `variable` back to `initial`, its value when the session started, and notes that the
