@@ -218,6 +218,15 @@ async fn queries_are_split_into_one_partition_per_task_slot_unless_the_session_c
     assert_eq!(client.query_one(show_digits, &[]).await.unwrap().get::<_, String>(0), digits_before);
     client.batch_execute("DISCARD PLANS").await.unwrap();
     client.batch_execute("discard temporary;").await.unwrap();
+    // DEALLOCATE ALL and DISCARD ALL drop the statements the connection prepared, as in
+    // PostgreSQL: a driver's statement from before them is gone (26000).
+    for reset in ["DEALLOCATE ALL", "DISCARD ALL"] {
+        let statement = client.prepare("SELECT 1::bigint").await.unwrap();
+        assert_eq!(client.query_one(&statement, &[]).await.unwrap().get::<_, i64>(0), 1);
+        client.batch_execute(reset).await.unwrap();
+        let err = client.query_one(&statement, &[]).await.unwrap_err();
+        assert_eq!(err.code().map(|c| c.code()), Some("26000"), "{reset}: {err}");
+    }
     let grouped = "SELECT sum(n) FROM (SELECT region, count(*) AS n FROM orders GROUP BY region) t";
     let rows: i64 = client.query_one(grouped, &[]).await.unwrap().get(0);
     assert_eq!(rows, 10_000, "a shuffled query still runs after the refused SETs");

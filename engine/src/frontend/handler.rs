@@ -14,12 +14,13 @@ use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::results::Tag;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::extendedquery::{Parse, ParseComplete};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, Response};
-use pgwire::api::stmt::QueryParser;
+use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, RandomPidSecretKeyGenerator, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, RandomPidSecretKeyGenerator, Type, DEFAULT_NAME};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::response::NoticeResponse;
@@ -130,7 +131,10 @@ impl SimpleQueryHandler for QueryHandler {
         if let Some(target) = deallocated(query) {
             let store = client.portal_store();
             return Ok(vec![match target {
-                Deallocate::All => Response::Execution(Tag::new("DEALLOCATE ALL")),
+                Deallocate::All => {
+                    deallocate_all(client);
+                    Response::Execution(Tag::new("DEALLOCATE ALL"))
+                }
                 Deallocate::Named(name) if store.get_statement(&name).is_some() => {
                     store.rm_statement(&name);
                     Response::Execution(Tag::new("DEALLOCATE"))
@@ -146,6 +150,7 @@ impl SimpleQueryHandler for QueryHandler {
             let session = self.parser.session(client);
             if discard == Discard::All {
                 client.portal_store().clear_portals();
+                deallocate_all(client);
                 if let Err(e) = session.discard_all().await {
                     return match to_pg_error(&e) {
                         PgWireError::UserError(info) => Ok(vec![Response::Error(info)]),
@@ -188,6 +193,28 @@ impl ExtendedQueryHandler for QueryHandler {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         self.parser.clone()
+    }
+
+    /// Stores the statement as pgwire does, remembering its name if it has one: DEALLOCATE ALL
+    /// and DISCARD ALL drop every named statement the connection prepared, as PostgreSQL does,
+    /// and pgwire's store cannot list them.
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        match StoredStatement::parse(client, &message, self.query_parser()).await? {
+            Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        if message.name.as_deref().is_some_and(|given| !given.is_empty()) {
+            client.session_extensions().get_or_insert_with(NamedStatements::default).remember(name);
+        }
+        client.send(PgWireBackendMessage::ParseComplete(ParseComplete::new())).await?;
+        Ok(())
     }
 
     async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
@@ -304,6 +331,31 @@ impl QueryParser for Parser {
             Some(schema) => Ok(stmt.described.fields(&schema, format.unwrap_or(&Format::UnifiedText), None)?.as_ref().clone()),
             None => Ok(vec![]),
         }
+    }
+}
+
+/// The names of the statements a connection prepared through the protocol (see `on_parse`).
+#[derive(Default)]
+struct NamedStatements(std::sync::Mutex<std::collections::BTreeSet<String>>);
+
+impl NamedStatements {
+    fn remember(&self, name: String) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(name);
+    }
+
+    fn take_all(&self) -> std::collections::BTreeSet<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// `DEALLOCATE ALL`: every statement the connection prepared is dropped.
+fn deallocate_all<C: ClientInfo + ClientPortalStore>(client: &C)
+where
+    C::PortalStore: PortalStore,
+{
+    let names = client.session_extensions().get_or_insert_with(NamedStatements::default).take_all();
+    for name in names {
+        client.portal_store().rm_statement(&name);
     }
 }
 
