@@ -221,8 +221,13 @@ impl Session {
     pub(crate) async fn discard_all(&self) -> Result<()> {
         let reset = crate::statements::reset_all(self).await;
         self.planning.settings_changed();
-        self.statements.clear();
+        self.discard_plans();
         reset.map(|_| ())
+    }
+
+    /// `DISCARD PLANS`: the plans this session kept to run again are dropped.
+    pub(crate) fn discard_plans(&self) {
+        self.statements.clear();
     }
 
     pub(crate) fn statement_timeout(&self) -> Option<std::time::Duration> {

@@ -144,10 +144,14 @@ impl SimpleQueryHandler for QueryHandler {
         }
         // `DISCARD ALL` is what connection poolers (pgbouncer's server_reset_query) send before
         // handing the connection to the next client: the session's settings go back to their
-        // start-up values and its portals are closed. squall keeps no temporary tables, sequences
-        // or cached plans per session, so the other forms have nothing to drop.
+        // start-up values, its portals are closed, its prepared statements and kept plans
+        // dropped. `DISCARD PLANS` drops the kept plans only; squall has no temporary tables or
+        // sequences, so `DISCARD TEMP` and `DISCARD SEQUENCES` have nothing to drop.
         if let Some(discard) = discarded(query) {
             let session = self.parser.session(client);
+            if discard == Discard::Plans {
+                session.discard_plans();
+            }
             if discard == Discard::All {
                 client.portal_store().clear_portals();
                 deallocate_all(client);
