@@ -149,18 +149,19 @@ impl SimpleQueryHandler for QueryHandler {
         // sequences, so `DISCARD TEMP` and `DISCARD SEQUENCES` have nothing to drop.
         if let Some(discard) = discarded(query) {
             let session = self.parser.session(client);
-            if discard == Discard::Plans {
-                session.discard_plans();
-            }
-            if discard == Discard::All {
-                client.portal_store().clear_portals();
-                deallocate_all(client);
-                if let Err(e) = session.discard_all().await {
-                    return match to_pg_error(&e) {
-                        PgWireError::UserError(info) => Ok(vec![Response::Error(info)]),
-                        other => Err(other),
-                    };
+            match discard {
+                Discard::Plans => session.discard_plans(),
+                Discard::All => {
+                    client.portal_store().clear_portals();
+                    deallocate_all(client);
+                    if let Err(e) = session.discard_all().await {
+                        return match to_pg_error(&e) {
+                            PgWireError::UserError(info) => Ok(vec![Response::Error(info)]),
+                            other => Err(other),
+                        };
+                    }
                 }
+                Discard::Sequences | Discard::Temp => {}
             }
             return Ok(vec![Response::Execution(Tag::new(discard.tag()))]);
         }
@@ -363,7 +364,6 @@ where
     }
 }
 
-#[derive(PartialEq)]
 enum Discard {
     All,
     Plans,
@@ -382,9 +382,14 @@ impl Discard {
     }
 }
 
+/// The words of a one-statement query, without its closing semicolon.
+fn words(query: &str) -> Vec<&str> {
+    query.trim().trim_end_matches(';').split_whitespace().collect()
+}
+
 /// The form of a `DISCARD ALL | PLANS | SEQUENCES | TEMP | TEMPORARY` statement.
 fn discarded(query: &str) -> Option<Discard> {
-    let words: Vec<&str> = query.trim().trim_end_matches(';').split_whitespace().collect();
+    let words = words(query);
     match words.as_slice() {
         [discard, what] if discard.eq_ignore_ascii_case("discard") => match what.to_ascii_lowercase().as_str() {
             "all" => Some(Discard::All),
@@ -404,7 +409,7 @@ enum Deallocate {
 
 /// The target of a `DEALLOCATE [PREPARE] name | ALL` statement.
 fn deallocated(query: &str) -> Option<Deallocate> {
-    let words: Vec<&str> = query.trim().trim_end_matches(';').split_whitespace().collect();
+    let words = words(query);
     let rest = match words.as_slice() {
         [first, rest @ ..] if first.eq_ignore_ascii_case("deallocate") => rest,
         _ => return None,
