@@ -82,9 +82,10 @@ struct CoordinatorArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "SQUALL_TLS_KEY")]
     tls_key: Option<PathBuf>,
-    /// Queries whose tables hold at most this much data (bytes, or '512kB', '16MB', ...) run in
-    /// the coordinator process instead of as a job on the executors; 0 sends every query over
-    /// tables to the executors. Sessions change it with SET squall.local_scan_limit.
+    /// Queries that read at most this much of their tables (bytes, or '512kB', '16MB', ...; the
+    /// Parquet columns they need, whole files of other formats) run in the coordinator process
+    /// instead of as a job on the executors; 0 sends every query over tables to the executors.
+    /// Sessions change it with SET squall.local_scan_limit.
     #[arg(long, env = "SQUALL_LOCAL_SCAN_LIMIT", default_value = "16MB")]
     local_scan_limit: String,
 }

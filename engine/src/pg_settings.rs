@@ -39,8 +39,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("max_identifier_length", "63"),
     ("max_index_keys", "32"),
     ("search_path", "\"$user\", public"),
-    // squall's own (see crate::routing): queries whose tables hold at most this many bytes of
-    // files run in the coordinator; `0` sends every query over tables to the executors.
+    // squall's own (see crate::routing): queries that read at most this many bytes of their
+    // tables run in the coordinator; `0` sends every query over tables to the executors.
     (LOCAL_SCAN_LIMIT, "16MB"),
     ("server_encoding", "UTF8"),
     ("server_version", POSTGRES_VERSION),

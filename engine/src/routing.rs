@@ -2,22 +2,32 @@
 //! tables, on the coordinator when it reads nothing or only catalogs and system tables, which live
 //! in the coordinator's memory and answer in milliseconds.
 //!
-//! Queries whose user tables are small (their files add up to at most the session's
-//! `squall.local_scan_limit`, 16 MB unless the server or the session chose otherwise) also run on
-//! the coordinator: a Ballista job costs milliseconds of scheduling, task launches and result
-//! fetching, which dwarfs reading a lookup table (pgbench, 8 clients, a 1,000-row table: 233
-//! lookups/s as jobs; see benchmarks/README.md for the figure since). Only local files are
-//! measured; tables in an object store are taken to be big.
+//! Queries that read little of their user tables also run on the coordinator: at most the
+//! session's `squall.local_scan_limit` (16 MB unless the server or the session chose otherwise).
+//! A Ballista job costs milliseconds of scheduling, task launches and result fetching, which
+//! dwarfs reading a lookup table (pgbench, 8 clients, a 1,000-row table: 233 lookups/s as jobs;
+//! see benchmarks/README.md for the figure since).
+//!
+//! What a query reads is measured as a scan reads it: the Parquet column chunks of the columns it
+//! asks for (from each file's footer, kept per file until the file changes), and the whole file
+//! for other formats or a scan of every column. So `SELECT count(*) FROM events` or a query
+//! over two narrow columns of a wide table stays in the coordinator, where it answers in
+//! milliseconds, while one that reads the table's text columns goes to the executors. Only
+//! local files are measured; tables in an object store are taken to be big.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::SystemTime;
 
 use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::Result;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
 use datafusion::datasource::source_as_provider;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, TableScan};
+use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -29,55 +39,140 @@ pub enum Route {
 
 /// Chooses where `plan` runs. A plan that reads user tables *and* coordinator-only tables (say, a
 /// join of a table with `pg_catalog.pg_class`) cannot be shipped, so it runs on the coordinator.
-/// User tables holding at most `local_scan_limit` bytes (0: no limit applies) run there too.
+/// Plans that read at most `local_scan_limit` bytes of user tables (0: no limit applies) run
+/// there too. A scan reads the columns its projection names; an optimized plan has narrowed each
+/// scan to them, an unoptimized one is measured as reading whole files.
 pub fn route(plan: &LogicalPlan, local_scan_limit: u64) -> Result<Route> {
-    let (mut table_paths, mut coordinator_tables) = (Vec::new(), false);
-    visit_scans(plan, &mut |provider| match (provider.as_ref() as &dyn std::any::Any).downcast_ref::<ListingTable>() {
-        Some(table) => table_paths.extend(table.table_paths().iter().cloned()),
+    let (mut reads, mut coordinator_tables) = (Vec::new(), false);
+    visit_table_scans(plan, &mut |scan, provider| match (provider.as_ref() as &dyn std::any::Any).downcast_ref::<ListingTable>() {
+        Some(table) => reads.push(ScanRead::of(scan, table)),
         None => coordinator_tables = true,
     })?;
-    let distribute = !table_paths.is_empty() && !coordinator_tables && !(local_scan_limit > 0 && holds_at_most(&table_paths, local_scan_limit));
+    let distribute = !reads.is_empty() && !coordinator_tables && !(local_scan_limit > 0 && reads_at_most(&reads, local_scan_limit));
     Ok(if distribute { Route::Executors } else { Route::Coordinator })
 }
 
-/// Whether the files under `paths` add up to at most `limit` bytes; stops counting past it.
-fn holds_at_most(paths: &[ListingTableUrl], limit: u64) -> bool {
+/// What one scan of a listing table reads.
+struct ScanRead {
+    paths: Vec<ListingTableUrl>,
+    /// The Parquet columns it reads; `None`: whole files (another format, or every column).
+    parquet_columns: Option<Vec<String>>,
+}
+
+impl ScanRead {
+    fn of(scan: &TableScan, table: &ListingTable) -> Self {
+        let parquet = (table.options().format.as_ref() as &dyn std::any::Any).is::<ParquetFormat>();
+        let schema = scan.source.schema();
+        let parquet_columns = scan
+            .projection
+            .as_ref()
+            .filter(|_| parquet)
+            .map(|projection| projection.iter().map(|&i| schema.field(i).name().clone()).collect());
+        Self { paths: table.table_paths().clone(), parquet_columns }
+    }
+}
+
+/// Whether `reads` add up to at most `limit` bytes; stops counting past it.
+fn reads_at_most(reads: &[ScanRead], limit: u64) -> bool {
     let mut total = 0;
-    paths.iter().all(|url| match url.get_url().to_file_path() {
-        Ok(path) if url.scheme() == "file" => add_file_sizes(&path, limit, &mut total),
-        _ => false,
+    reads.iter().all(|read| {
+        read.paths.iter().all(|url| match url.get_url().to_file_path() {
+            Ok(path) if url.scheme() == "file" => add_file_sizes(&path, read.parquet_columns.as_deref(), limit, &mut total),
+            _ => false,
+        })
     })
 }
 
-/// Adds the sizes of the files at or under `path` to `total`; false once it passes `limit`.
-fn add_file_sizes(path: &Path, limit: u64, total: &mut u64) -> bool {
+/// Adds what a scan of `columns` (whole files: `None`) reads from the files at or under `path`
+/// to `total`; false once it passes `limit`.
+fn add_file_sizes(path: &Path, columns: Option<&[String]>, limit: u64, total: &mut u64) -> bool {
     let Ok(metadata) = std::fs::metadata(path) else {
         return true; // nothing there: the scan itself will say so, wherever it runs
     };
     if metadata.is_file() {
-        *total += metadata.len();
+        *total += match columns {
+            Some(columns) => column_bytes(path, &metadata, columns),
+            None => metadata.len(),
+        };
         return *total <= limit;
     }
     match std::fs::read_dir(path) {
-        Ok(entries) => entries.flatten().all(|entry| add_file_sizes(&entry.path(), limit, total)),
+        Ok(entries) => entries.flatten().all(|entry| add_file_sizes(&entry.path(), columns, limit, total)),
         Err(_) => false,
     }
 }
 
-/// Calls `visit` with the provider of every table `plan` scans, in subqueries and views too.
-pub(crate) fn visit_scans(plan: &LogicalPlan, visit: &mut dyn FnMut(&Arc<dyn TableProvider>)) -> Result<()> {
+/// The compressed size of each top-level column of one Parquet file, as of its length and
+/// modification time.
+struct Footer {
+    len: u64,
+    modified: Option<SystemTime>,
+    column_bytes: Arc<HashMap<String, u64>>,
+}
+
+/// Footers read so far, by file. Bounded: forgotten all at once when it grows past this many
+/// files (reading a footer again costs a fraction of a millisecond).
+static FOOTERS: LazyLock<Mutex<HashMap<PathBuf, Footer>>> = LazyLock::new(Default::default);
+const MAX_FOOTERS: usize = 100_000;
+
+/// The bytes of `columns` in the Parquet file at `path`; the whole file when its footer cannot be
+/// read (the scan will then say what is wrong with it).
+fn column_bytes(path: &Path, metadata: &std::fs::Metadata, columns: &[String]) -> u64 {
+    let modified = metadata.modified().ok();
+    let cached = FOOTERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(path)
+        .filter(|footer| footer.len == metadata.len() && footer.modified == modified)
+        .map(|footer| Arc::clone(&footer.column_bytes));
+    let column_bytes = match cached {
+        Some(column_bytes) => column_bytes,
+        None => {
+            let Some(column_bytes) = read_column_bytes(path) else { return metadata.len() };
+            let column_bytes = Arc::new(column_bytes);
+            let mut footers = FOOTERS.lock().unwrap_or_else(|p| p.into_inner());
+            if footers.len() >= MAX_FOOTERS {
+                footers.clear();
+            }
+            footers.insert(path.to_path_buf(), Footer { len: metadata.len(), modified, column_bytes: Arc::clone(&column_bytes) });
+            column_bytes
+        }
+    };
+    columns.iter().filter_map(|column| column_bytes.get(column)).sum()
+}
+
+/// Each top-level column's compressed bytes over all row groups of the Parquet file at `path`.
+fn read_column_bytes(path: &Path) -> Option<HashMap<String, u64>> {
+    let reader = SerializedFileReader::new(std::fs::File::open(path).ok()?).ok()?;
+    let mut bytes = HashMap::new();
+    for row_group in reader.metadata().row_groups() {
+        for chunk in row_group.columns() {
+            let column = chunk.column_path().parts().first()?.clone();
+            *bytes.entry(column).or_default() += chunk.compressed_size().max(0) as u64;
+        }
+    }
+    Some(bytes)
+}
+
+/// Calls `visit` with every table scan in `plan` and the scanned table's provider, in subqueries
+/// and views too (a view is visited as the scans of its definition).
+fn visit_table_scans(plan: &LogicalPlan, visit: &mut dyn FnMut(&TableScan, &Arc<dyn TableProvider>)) -> Result<()> {
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let provider = source_as_provider(&scan.source)?;
             match provider.get_logical_plan() {
-                // A view: what matters is what it reads.
-                Some(view) => visit_scans(&view, visit)?,
-                None => visit(&provider),
+                Some(view) => visit_table_scans(&view, visit)?,
+                None => visit(scan, &provider),
             }
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
     Ok(())
+}
+
+/// Calls `visit` with the provider of every table `plan` scans, in subqueries and views too.
+pub(crate) fn visit_scans(plan: &LogicalPlan, visit: &mut dyn FnMut(&Arc<dyn TableProvider>)) -> Result<()> {
+    visit_table_scans(plan, &mut |_, provider| visit(provider))
 }
 
 #[cfg(test)]
@@ -91,11 +186,45 @@ mod tests {
         std::fs::write(dir.path().join("a.parquet"), vec![0u8; 600]).unwrap();
         std::fs::write(dir.path().join("nested").join("b.parquet"), vec![0u8; 400]).unwrap();
         let table = ListingTableUrl::parse(format!("{}/", dir.path().display())).unwrap();
-        assert!(holds_at_most(std::slice::from_ref(&table), 1_000));
-        assert!(!holds_at_most(std::slice::from_ref(&table), 999));
+        let whole = |paths: Vec<ListingTableUrl>| ScanRead { paths, parquet_columns: None };
+        assert!(reads_at_most(&[whole(vec![table.clone()])], 1_000));
+        assert!(!reads_at_most(&[whole(vec![table.clone()])], 999));
         // Two scans of the same table count twice, as they read twice.
-        assert!(!holds_at_most(&[table.clone(), table], 1_500));
+        assert!(!reads_at_most(&[whole(vec![table.clone()]), whole(vec![table.clone()])], 1_500));
+        // Files whose Parquet footer cannot be read are counted whole, whatever the columns.
+        assert!(!reads_at_most(&[ScanRead { paths: vec![table], parquet_columns: Some(vec!["a".into()]) }], 999));
         let remote = ListingTableUrl::parse("s3://bucket/table/").unwrap();
-        assert!(!holds_at_most(&[remote], u64::MAX), "object-store tables are taken to be big");
+        assert!(!reads_at_most(&[whole(vec![remote])], u64::MAX), "object-store tables are taken to be big");
+    }
+
+    #[test]
+    fn a_parquet_scan_counts_the_columns_it_reads() {
+        use datafusion::arrow::array::{Int64Array, StringArray};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::arrow::record_batch::RecordBatch;
+        use datafusion::parquet::arrow::ArrowWriter;
+
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("note", DataType::Utf8, false)]));
+        let ids = Int64Array::from_iter_values(0..10_000);
+        // Distinct, incompressible-ish text: far more bytes than the ids.
+        let notes = StringArray::from_iter_values((0..10_000u64).map(|i| format!("{:x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).repeat(4)));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ids), Arc::new(notes)]).unwrap();
+        let file = dir.path().join("part-0.parquet");
+        let mut writer = ArrowWriter::try_new(std::fs::File::create(&file).unwrap(), schema, None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+
+        let metadata = std::fs::metadata(&file).unwrap();
+        let id = column_bytes(&file, &metadata, &["id".into()]);
+        let both = column_bytes(&file, &metadata, &["id".into(), "note".into()]);
+        assert!(id > 0 && id * 4 < both, "id {id} of {both} bytes");
+        assert!(both <= metadata.len(), "{both} of a {}-byte file", metadata.len());
+        assert_eq!(column_bytes(&file, &metadata, &[]), 0, "count(*) reads no column");
+
+        let table = ListingTableUrl::parse(format!("{}/", dir.path().display())).unwrap();
+        let reading = |columns: &[&str]| ScanRead { paths: vec![table.clone()], parquet_columns: Some(columns.iter().map(|c| c.to_string()).collect()) };
+        assert!(reads_at_most(&[reading(&["id"])], id));
+        assert!(!reads_at_most(&[reading(&["id", "note"])], id * 2));
     }
 }

@@ -264,18 +264,26 @@ async fn queries_over_small_tables_run_on_the_coordinator_unless_the_session_say
     assert_eq!((min_pid, max_pid), (server.pid() as i64, server.pid() as i64), "computed in the coordinator");
     assert_eq!(completed_tasks(&client).await, before, "no task ran on an executor");
 
-    // A limit below the table's size (or 0) sends the same query to the executors, for this
-    // session only.
-    client.batch_execute("SET squall.local_scan_limit = '1kB'").await.unwrap();
+    // A limit below what a query reads (or 0) sends it to the executors, for this session only.
+    // What counts is what the query reads: the Parquet columns it needs. With a limit of half the
+    // table's files, counting rows (no column read) stays in the coordinator, and reading every
+    // column goes to the executors.
+    let sum_and_pids = "SELECT count(*), min(squall_node_pid()), max(squall_node_pid()), sum(id), sum(customer_id), sum(amount), max(region) FROM orders";
+    let file_bytes: u64 = std::fs::read_dir(files.path().join("orders")).unwrap().map(|f| f.unwrap().metadata().unwrap().len()).sum();
+    client.batch_execute(&format!("SET squall.local_scan_limit = {}", file_bytes / 2)).await.unwrap();
     let row = client.query_one(count_and_pids, &[]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (orders.len() as i64, server.pid() as i64), "count(*) reads no column");
+    assert_eq!(completed_tasks(&client).await, before, "no task ran on an executor");
+    let row = client.query_one(sum_and_pids, &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), orders.len() as i64);
+    assert_eq!(row.get::<_, i64>(5), orders.iter().map(|o| o.amount).sum::<i64>());
     let executor_pids = server.child_pids();
     assert!(executor_pids.contains(&(row.get::<_, i64>(1) as u32)), "{executor_pids:?}");
     assert!(completed_tasks(&client).await.values().sum::<i64>() > before.values().sum::<i64>());
     let other = server.client().await;
-    assert_eq!(other.query_one(count_and_pids, &[]).await.unwrap().get::<_, i64>(1), server.pid() as i64);
+    assert_eq!(other.query_one(sum_and_pids, &[]).await.unwrap().get::<_, i64>(1), server.pid() as i64);
     client.batch_execute("RESET squall.local_scan_limit").await.unwrap();
-    assert_eq!(client.query_one(count_and_pids, &[]).await.unwrap().get::<_, i64>(1), server.pid() as i64);
+    assert_eq!(client.query_one(sum_and_pids, &[]).await.unwrap().get::<_, i64>(1), server.pid() as i64);
 
     // Rows a statement added are seen by the next one, on either path.
     client.batch_execute("CREATE TABLE notes (id BIGINT); INSERT INTO notes VALUES (1)").await.unwrap();

@@ -173,9 +173,10 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
         plan.clone()
     };
 
-    let place = match crate::routing::route(&training_rows, session.pg_settings.local_scan_limit())? {
-        crate::routing::Route::Executors => "on the executors",
-        crate::routing::Route::Coordinator => "in the coordinator (the training rows are small: see squall.local_scan_limit)",
+    // Decided as the training aggregate's query will be: it reads what `training_rows` reads.
+    let place = match crate::statements::query::on_coordinator(session, &training_rows).await? {
+        None => "on the executors",
+        Some(_) => "in the coordinator (the training rows are small: see squall.local_scan_limit)",
     };
     session.notice(format!("training {} {place}: scanning the training rows", algorithm.name()));
     let version_number = engine.models.reserve_version(&t.name);

@@ -113,8 +113,12 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
             return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
         }
     }
-    if route(&plan, session.pg_settings.local_scan_limit())? == Route::Coordinator {
-        let physical = session.planning.state(&session.ctx).await.create_physical_plan(&plan).await?;
+    if let Some(optimized) = on_coordinator(session, &plan).await? {
+        let physical = {
+            let state = session.planning.state(&session.ctx).await;
+            state.query_planner().create_physical_plan(&optimized, &*state).await?
+        };
+        // Judged on the plan as written: optimized, `now()` is a constant.
         let task_context = session.planning.task_context(&session.ctx).await;
         let reused = kept.and_then(|kept| Some((kept, kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables)?)));
         return Ok(match reused {
@@ -129,6 +133,20 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
     }
     // Boxed: inline, the job's state would make every coordinator query's future as large.
     Box::pin(stream_on_executors(session, plan)).await
+}
+
+/// `plan` optimized, when it runs on the coordinator ([`route`]); `None` when it runs on the
+/// executors. Measured first as reading its tables' whole files, which needs no planning; a
+/// plan too big for the coordinator that way is measured again optimized, when each scan reads
+/// only the columns the query needs.
+pub(crate) async fn on_coordinator(session: &Session, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+    let limit = session.pg_settings.local_scan_limit();
+    let whole_files = route(plan, limit)?;
+    if whole_files == Route::Executors && limit == 0 {
+        return Ok(None);
+    }
+    let optimized = session.planning.state(&session.ctx).await.optimize(plan)?;
+    Ok((whole_files == Route::Coordinator || route(&optimized, limit)? == Route::Coordinator).then_some(optimized))
 }
 
 /// The rows of `plan`, run as a Ballista job on the executors.
