@@ -32,6 +32,17 @@ async fn failures_carry_sqlstates_and_the_session_lives_on() {
         let n: i64 = client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
         assert_eq!(n, 2);
     }
+    // A corrupt Parquet file is data_corrupted, read by a job on an executor or in the
+    // coordinator (a small table, with squall's default routing).
+    let corrupt = tempfile::tempdir().unwrap();
+    std::fs::write(corrupt.path().join("part-0.parquet"), b"not a parquet file, just text pretending to be one").unwrap();
+    client.batch_execute(&format!("CREATE EXTERNAL TABLE corrupt (a BIGINT) STORED AS PARQUET LOCATION '{}/'", corrupt.path().display())).await.unwrap();
+    for limit in ["0", "'16MB'"] {
+        client.batch_execute(&format!("SET squall.local_scan_limit = {limit}")).await.unwrap();
+        let err = client.query("SELECT sum(a) FROM corrupt", &[]).await.unwrap_err();
+        assert_eq!(err.code().map(|c| c.code()), Some("XX001"), "limit {limit}: {err:?}");
+        assert_eq!(client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get::<_, i64>(0), 2);
+    }
     // SQL-level prepared statements (drivers prepare through the protocol, tested elsewhere).
     for sql in ["PREPARE p (INT) AS SELECT b FROM t WHERE a = $1", "EXECUTE p (1)"] {
         let err = client.batch_execute(sql).await.expect_err(sql);

@@ -77,6 +77,7 @@ pub fn classify_datafusion(error: &DataFusionError) -> (&'static str, String) {
         DataFusionError::Plan(_) => plan_code(message),
         DataFusionError::Execution(_) | DataFusionError::External(_) => execution_code(message),
         DataFusionError::Internal(_) => "XX000",
+        DataFusionError::ParquetError(_) => parquet_code(message),
         _ => execution_code(message),
     };
     (code, readable(code, message))
@@ -118,7 +119,9 @@ fn plan_code(message: &str) -> &'static str {
 
 /// Errors at execution time. Ballista carries a task's error as text, so its message decides.
 fn execution_code(message: &str) -> &'static str {
-    if message.contains("Divide by zero") || message.contains("DivideByZero") {
+    if message.contains("Parquet error") {
+        parquet_code(message)
+    } else if message.contains("Divide by zero") || message.contains("DivideByZero") {
         "22012"
     } else if ["Cast error", "Cannot cast", "Parser error", "CastError", "ParseError"].iter().any(|p| message.contains(p)) {
         "22P02"
@@ -136,6 +139,17 @@ fn execution_code(message: &str) -> &'static str {
         "58P01"
     } else {
         "XX000"
+    }
+}
+
+/// A Parquet file that cannot be read: a feature the reader lacks (0A000), or a file that is not
+/// what its footer or pages say, which PostgreSQL calls data_corrupted (XX001). The Parquet
+/// reader reports both as one kind of error, so its message decides.
+fn parquet_code(message: &str) -> &'static str {
+    if message.contains("NYI") || message.contains("not yet implemented") || message.contains("not supported") {
+        "0A000"
+    } else {
+        "XX001"
     }
 }
 
@@ -205,6 +219,13 @@ mod tests {
         assert_eq!(classify(&SquallError::DataFusion(DataFusionError::Execution(ballista.into()))), ("22012", "division by zero".into()));
         let wrapped = DataFusionError::Context("while planning".into(), Box::new(DataFusionError::NotImplemented("y".into())));
         assert_eq!(code(wrapped), "0A000");
+        // A corrupt Parquet file, read in the coordinator and in a job.
+        let corrupt = datafusion::parquet::errors::ParquetError::General("Invalid Parquet file. Corrupt footer".into());
+        assert_eq!(code(DataFusionError::ParquetError(Box::new(corrupt))), "XX001");
+        let in_a_job = "Job 038G60A70R000 failed: DataFusion error: Parquet error: Parquet error: Invalid Parquet file. Corrupt footer";
+        assert_eq!(code(DataFusionError::Execution(in_a_job.into())), "XX001");
+        let unsupported = datafusion::parquet::errors::ParquetError::NYI("a nested type".into());
+        assert_eq!(code(DataFusionError::ParquetError(Box::new(unsupported))), "0A000");
     }
 
     #[test]
