@@ -118,8 +118,9 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
             let state = session.planning.state(&session.ctx).await;
             state.query_planner().create_physical_plan(&optimized, &*state).await?
         };
-        // Judged on the plan as written: optimized, `now()` is a constant.
         let task_context = session.planning.task_context(&session.ctx).await;
+        // Whether it may be kept is judged on the plan as written: optimized, `now()` is a
+        // constant.
         let reused = kept.and_then(|kept| Some((kept, kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables)?)));
         return Ok(match reused {
             Some((kept, reused)) if is_constant(&reused) => {
