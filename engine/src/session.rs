@@ -426,6 +426,13 @@ impl Session {
         }
     }
 
+    /// Records a command the connection carries out itself (DEALLOCATE, DISCARD), which never
+    /// reaches [`Self::run_text`]; `sqlstate` is `00000` when it succeeded.
+    pub(crate) fn log_connection_command(&self, sql: &str, started: std::time::Instant, started_at: i64, sqlstate: &str) {
+        let entry = crate::query_log::Entry { duration_ms: started.elapsed().as_millis() as i64, sqlstate: sqlstate.to_string(), ..self.log_entry(sql, started_at) };
+        self.engine.query_log.record(&entry);
+    }
+
     /// Records a statement that failed before it could run (it did not parse or plan).
     fn log_failure(&self, sql: &str, error: &SquallError) {
         let sqlstate = crate::frontend::errors::classify(error).0.to_string();

@@ -126,11 +126,12 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let (started, started_at) = (std::time::Instant::now(), crate::epoch_ms());
         // `DEALLOCATE name` (psycopg, pgjdbc) names a statement the connection prepared through
         // the protocol, which pgwire keeps: it is dropped there.
-        if let Some(target) = deallocated(query) {
+        let handled = if let Some(target) = deallocated(query) {
             let store = client.portal_store();
-            return Ok(vec![match target {
+            Some(match target {
                 Deallocate::All => {
                     deallocate_all(client);
                     Response::Execution(Tag::new("DEALLOCATE ALL"))
@@ -140,30 +141,42 @@ impl SimpleQueryHandler for QueryHandler {
                     Response::Execution(Tag::new("DEALLOCATE"))
                 }
                 Deallocate::Named(name) => Response::Error(Box::new(ErrorInfo::new("ERROR".into(), "26000".into(), format!("prepared statement \"{name}\" does not exist")))),
-            }]);
-        }
+            })
         // `DISCARD ALL` is what connection poolers (pgbouncer's server_reset_query) send before
         // handing the connection to the next client: the session's settings go back to their
         // start-up values, its portals are closed, its prepared statements and kept plans
         // dropped. `DISCARD PLANS` drops the kept plans only; squall has no temporary tables or
         // sequences, so `DISCARD TEMP` and `DISCARD SEQUENCES` have nothing to drop.
-        if let Some(discard) = discarded(query) {
+        } else if let Some(discard) = discarded(query) {
             let session = self.parser.session(client);
-            match discard {
-                Discard::Plans => session.discard_plans(),
+            let failed = match discard {
+                Discard::Plans => {
+                    session.discard_plans();
+                    None
+                }
                 Discard::All => {
                     client.portal_store().clear_portals();
                     deallocate_all(client);
-                    if let Err(e) = session.discard_all().await {
-                        return match to_pg_error(&e) {
-                            PgWireError::UserError(info) => Ok(vec![Response::Error(info)]),
-                            other => Err(other),
-                        };
-                    }
+                    session.discard_all().await.err()
                 }
-                Discard::Sequences | Discard::Temp => {}
-            }
-            return Ok(vec![Response::Execution(Tag::new(discard.tag()))]);
+                Discard::Sequences | Discard::Temp => None,
+            };
+            Some(match failed.map(|e| to_pg_error(&e)) {
+                None => Response::Execution(Tag::new(discard.tag())),
+                Some(PgWireError::UserError(info)) => Response::Error(info),
+                Some(other) => return Err(other),
+            })
+        } else {
+            None
+        };
+        // Handled by the connection, not the statement runner, so logged here.
+        if let Some(response) = handled {
+            let sqlstate = match &response {
+                Response::Error(info) => info.code.clone(),
+                _ => "00000".to_string(),
+            };
+            self.parser.session(client).log_connection_command(query, started, started_at, &sqlstate);
+            return Ok(vec![response]);
         }
         let session = self.parser.session(client);
         let options = format_options(&session);
