@@ -560,18 +560,22 @@ impl Session {
                 return self.plan_copy(sql).await;
             }
         }
-        let sql = match statement {
+        // A SHOW answered by a query is planned as that query, and logged and shown as written.
+        let (sql, rewritten) = match statement {
             // `statement_timeout` is squall's, not a DataFusion setting.
             Statement::Sql(sql) => match self.show_query(sql) {
-                Some(query) => query?,
-                None => sql.clone(),
+                Some(query) => (query?, true),
+                None => (sql.clone(), false),
             },
             // Commands that read state are queries over the system tables.
-            Statement::Command(Command::ShowExecutors) => "SELECT * FROM squall.executors ORDER BY id".to_string(),
-            Statement::Command(Command::ShowJobs) => "SELECT * FROM squall.jobs ORDER BY started".to_string(),
-            Statement::Command(Command::ShowModels) => "SELECT name, version, algorithm, task, target, features, rows_used, \
+            Statement::Command(Command::ShowExecutors) => ("SELECT * FROM squall.executors ORDER BY id".to_string(), true),
+            Statement::Command(Command::ShowJobs) => ("SELECT * FROM squall.jobs ORDER BY started".to_string(), true),
+            Statement::Command(Command::ShowModels) => (
+                "SELECT name, version, algorithm, task, target, features, rows_used, \
                  created_at, holdout_accuracy, holdout_r2 FROM squall.models WHERE current ORDER BY name"
-                .to_string(),
+                    .to_string(),
+                true,
+            ),
             Statement::Command(command) => {
                 return Ok(Prepared {
                     sql: shown.to_string(),
@@ -584,6 +588,7 @@ impl Session {
         let (plan, uses, column_names) = self.plan_sql_using(&sql).await?;
         let plan = crate::parameters::typed_by_casts(plan)?;
         let plan = if is_query_plan(&plan) { crate::pg_types::with_postgres_types(plan)? } else { plan };
+        let sql = if rewritten { shown.to_string() } else { sql };
         Ok(Prepared { sql, plan: Some(plan), uses, column_names, ..Default::default() })
     }
 

@@ -40,6 +40,9 @@ async fn every_statement_is_logged_kept_across_kill_9_and_shown_to_superusers_on
     let err = client.batch_execute("DEALLOCATE nope").await.unwrap_err();
     assert_eq!(err.code().unwrap().code(), "26000");
     client.batch_execute("DISCARD ALL").await.unwrap();
+    // SHOWs answered by queries are logged as written.
+    client.batch_execute("SHOW statement_timeout").await.unwrap();
+    client.batch_execute("SHOW EXECUTORS").await.unwrap();
 
     client.batch_execute("CREATE USER alice; GRANT SELECT ON orders TO alice").await.unwrap();
     let (alice, connection) =
@@ -64,6 +67,8 @@ async fn every_statement_is_logged_kept_across_kill_9_and_shown_to_superusers_on
     assert_eq!(check(logged(&client, "SELECT count(*) FROM orders WHERE amount > $1").await), vec![by_squall(Some(1), "00000")]);
     assert_eq!(check(logged(&client, "DEALLOCATE nope").await), vec![by_squall(None, "26000")]);
     assert_eq!(check(logged(&client, "DISCARD ALL").await), vec![by_squall(None, "00000")]);
+    assert_eq!(check(logged(&client, "SHOW statement_timeout").await), vec![by_squall(Some(1), "00000")]);
+    assert_eq!(check(logged(&client, "SHOW EXECUTORS").await), vec![by_squall(Some(2), "00000")]);
     assert_eq!(check(logged(&client, "SELECT count(*) FROM orders").await), vec![("alice".to_string(), Some(1), "00000".to_string())]);
     let denied: i64 = client
         .query_one("SELECT count(*) FROM squall.query_log WHERE \"user\" = 'alice' AND sqlstate = '42501'", &[])
