@@ -220,9 +220,15 @@ impl Session {
     /// this session kept, which were made under the old settings, dropped.
     pub(crate) async fn discard_all(&self) -> Result<()> {
         let reset = crate::statements::reset_all(self).await;
+        self.settings_changed();
+        reset.map(|_| ())
+    }
+
+    /// The session's settings changed: its planning copy is made again, and the plans it kept,
+    /// made under the old settings, are dropped.
+    fn settings_changed(&self) {
         self.planning.settings_changed();
         self.discard_plans();
-        reset.map(|_| ())
     }
 
     /// `DISCARD PLANS`: the plans this session kept to run again are dropped.
@@ -383,10 +389,7 @@ impl Session {
         // Whether it succeeded or not: a failed statement may have done part of its work.
         match prepared.effect() {
             Effect::Nothing => {}
-            Effect::SessionSettings => {
-                self.planning.settings_changed();
-                self.statements.clear();
-            }
+            Effect::SessionSettings => self.settings_changed(),
             Effect::Anything => self.engine.plan_changes.note(),
         }
         self.engine.metrics.statement_took(started.elapsed());

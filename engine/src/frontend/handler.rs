@@ -127,6 +127,7 @@ impl SimpleQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let (started, started_at) = (std::time::Instant::now(), crate::epoch_ms());
+        let session = self.parser.session(client);
         // `DEALLOCATE name` (psycopg, pgjdbc) names a statement the connection prepared through
         // the protocol, which pgwire keeps: it is dropped there.
         let handled = if let Some(target) = deallocated(query) {
@@ -148,7 +149,6 @@ impl SimpleQueryHandler for QueryHandler {
         // dropped. `DISCARD PLANS` drops the kept plans only; squall has no temporary tables or
         // sequences, so `DISCARD TEMP` and `DISCARD SEQUENCES` have nothing to drop.
         } else if let Some(discard) = discarded(query) {
-            let session = self.parser.session(client);
             let failed = match discard {
                 Discard::Plans => {
                     session.discard_plans();
@@ -175,10 +175,9 @@ impl SimpleQueryHandler for QueryHandler {
                 Response::Error(info) => info.code.clone(),
                 _ => "00000".to_string(),
             };
-            self.parser.session(client).log_connection_command(query, started, started_at, &sqlstate);
+            session.log_connection_command(query, started, started_at, &sqlstate);
             return Ok(vec![response]);
         }
-        let session = self.parser.session(client);
         let options = format_options(&session);
         let mut responses = Vec::new();
         let outputs = with_notices(client, &session, session.run_text(query)).await?;
