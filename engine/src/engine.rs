@@ -12,7 +12,6 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::setup_pg_catalog;
-use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::FutureExt;
 use squall_udf::{object_stores, registry, settings};
 
@@ -37,7 +36,8 @@ pub struct Engine {
     /// `df://host:port` of the embedded scheduler, for the coordinator's Ballista client.
     pub scheduler_url: String,
     /// Rewrites what psql, JDBC and BI tools send into SQL DataFusion plans.
-    pub pg_parser: PostgresCompatibilityParser,
+    /// The Postgres-compatibility rewrites each statement gets (see [`crate::pg_rewrite_rules`]).
+    pub pg_rules: crate::pg_rewrite_rules::PgRewriteRules,
     /// Serialises catalog changes so that check-then-create is not racy.
     pub ddl_lock: tokio::sync::Mutex<()>,
     pub metrics: crate::http::Metrics,
@@ -120,7 +120,7 @@ impl Engine {
             models,
             scheduler: Arc::new(scheduler),
             scheduler_url,
-            pg_parser: PostgresCompatibilityParser::new(),
+            pg_rules: crate::pg_rewrite_rules::PgRewriteRules::new(),
             ddl_lock: tokio::sync::Mutex::new(()),
             metrics: Default::default(),
             launcher,
@@ -204,8 +204,11 @@ impl Engine {
             Entry::View { ddl, .. } => {
                 // Read as a session reads it: the Postgres-compatibility rewrites, and model names
                 // in PREDICT resolved to the versions current now.
-                let mut statements = self.pg_parser.parse(ddl).map_err(|e| SquallError::Syntax(e.to_string()))?;
-                let mut statement = statements.pop().ok_or_else(|| SquallError::Syntax(format!("empty view definition: {ddl}")))?;
+                let mut statements = self.pg_rules.parse(ddl).map_err(|e| SquallError::Syntax(e.to_string()))?;
+                let statement = statements.pop().ok_or_else(|| SquallError::Syntax(format!("empty view definition: {ddl}")))?;
+                let mut statement = self.pg_rules.prepare(statement);
+                let mut statement = if crate::sql_rewrites::rewrite(&mut statement) { self.pg_rules.rewrite(statement) } else { statement };
+                crate::pg_rewrite_rules::strip_byte_order_collations(&mut statement)?;
                 crate::models::references::resolve(&mut statement, &self.models)?;
                 let plan = self.base.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
                 self.base.execute_logical_plan(plan).await?;

@@ -24,6 +24,8 @@ pub mod parameters;
 pub mod pg_functions;
 pub mod pg_sleep;
 pub mod pg_types;
+pub mod pg_rewrite_rules;
+pub mod pg_session_user;
 pub mod plain_strings;
 pub mod planning_state;
 pub mod query_log;

@@ -12,6 +12,7 @@ use datafusion::prelude::SessionContext;
 /// Registers the functions in `ctx` (the base session every connection starts from).
 pub fn register(ctx: &SessionContext) {
     // squall's functions are all found without a schema.
+    ctx.register_udf(crate::pg_session_user::udf());
     ctx.register_udf(per_oid("pg_function_is_visible", DataType::Boolean, |n| Arc::new(BooleanArray::from(vec![true; n]))));
     // squall does not know the signatures of the functions pg_proc lists: NULL, "unknown".
     ctx.register_udf(null_text("pg_get_function_result"));

@@ -182,6 +182,7 @@ impl Session {
         // Each connection has its own session id, so the scheduler keeps its settings apart.
         let state = SessionStateBuilder::new_from_existing(engine.base.state())
             .with_session_id(uuid::Uuid::new_v4().to_string())
+            .with_analyzer_rule(Arc::new(crate::pg_session_user::SessionUser { user: user.clone() }))
             .build();
         let pg_settings = crate::pg_settings::PgSettings::with_startup(Arc::clone(&engine.session_defaults), startup);
         let ctx = SessionContext::new_with_state(state);
@@ -645,7 +646,7 @@ impl Session {
             {
                 statements.pop_front().expect("one statement")
             }
-            _ => match self.engine.pg_parser.parse(crate::sql_rewrites::regproc_literals_as_names(sql).as_deref().unwrap_or(sql)) {
+            _ => match self.engine.pg_rules.parse(crate::sql_rewrites::regproc_literals_as_names(sql).as_deref().unwrap_or(sql)) {
                 Ok(mut statements) if statements.len() == 1 => {
                     let mut statement = statements.remove(0);
                     // Named from what the client wrote, before squall's rewrites.
@@ -664,10 +665,11 @@ impl Session {
                     if let SqlStatement::Set(datafusion::sql::sqlparser::ast::Set::SetTimeZone { value, .. }) = &statement {
                         return Box::pin(self.plan_sql_using(&format!("SET timezone = {value}"))).await;
                     }
-                    // squall's rewrites can hoist subqueries out of CASE into the projection,
-                    // where the compatibility parser's rules (run again) treat them as it does
-                    // any other: a correlated lookup DataFusion cannot plan becomes NULL.
-                    let mut statement = if crate::sql_rewrites::rewrite(&mut statement) { self.engine.pg_parser.rewrite(statement) } else { statement };
+                    let mut statement = self.engine.pg_rules.prepare(statement);
+                    // squall's rewrites can hoist a catalog lookup out of CASE into the select
+                    // list, where the catalog rules (run again) treat it as any other.
+                    let mut statement = if crate::sql_rewrites::rewrite(&mut statement) { self.engine.pg_rules.rewrite(statement) } else { statement };
+                    crate::pg_rewrite_rules::strip_byte_order_collations(&mut statement)?;
                     if crate::sql_rewrites::mentions(sql, "pg_settings") {
                         crate::sql_rewrites::settings_view(&mut statement, &self.pg_settings.all());
                     }

@@ -176,16 +176,16 @@ fn distinct_from_precedence(expr: &Expr) -> Option<Expr> {
 /// Applies every rewrite to `statement`; whether any changed it.
 pub fn rewrite(statement: &mut Statement) -> bool {
     let mut changed = false;
+    // Rewrites keyed on the names of catalog columns or made for catalog lookups change what a
+    // user's query would mean (a user's column may be called `indkey`; `CASE WHEN c THEN
+    // (SELECT count(*) ...) END` is NULL, not 0, when c is false): catalog statements only.
+    let catalog = crate::pg_rewrite_rules::reads_catalog(statement);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ProjectionRewrites { changed: &mut changed });
     let _ = visit_expressions_mut(statement, |expr| {
         changed |= parse_template_as_chrono(expr);
         changed |= interval_time_parts(expr);
         if let Some(regrouped) = distinct_from_precedence(expr) {
             *expr = regrouped;
-            changed = true;
-        }
-        if let Some(lookup) = conditional_catalog_lookup(expr) {
-            *expr = lookup;
             changed = true;
         }
         if let Some(access) = field_access(expr) {
@@ -196,16 +196,6 @@ pub fn rewrite(statement: &mut Statement) -> bool {
             *expr = visibility;
             changed = true;
         }
-        // `con.confkey[pos.n]` (pgjdbc's foreign-key calls): the subscript of the array the vector
-        // stands for.
-        if let Some(subscripted) = catalog_vector_subscript(expr) {
-            *expr = subscripted;
-            changed = true;
-        }
-        if options_or_acl_text(expr) {
-            *expr = cast(Expr::value(Value::Null), SqlType::Text);
-            changed = true;
-        }
         changed |= catalog_boolean_literal(expr);
         // PostgreSQL's `name` type (psqlODBC: `'squall'::name`) is text here.
         if let Expr::Cast { data_type: data_type @ SqlType::Custom(..), .. } = expr {
@@ -214,29 +204,51 @@ pub fn rewrite(statement: &mut Statement) -> bool {
                 changed = true;
             }
         }
-        if let Some(aggregated) = array_of_subquery(expr) {
-            *expr = aggregated;
-            changed = true;
-        }
-        if let Some(expanded) = catalog_vector_expansion(expr) {
-            *expr = expanded;
-            changed = true;
-        }
-        if let Expr::Subquery(query) = expr {
-            changed |= aggregate_catalog_lookup(query);
-        }
         if let Expr::Like { pattern, escape_char, .. } | Expr::ILike { pattern, escape_char, .. } = expr {
             if let Some(escape) = escape_char.take() {
-                if matches!(&escape.value, Value::SingleQuotedString(s) if s == "\\") {
-                    return ControlFlow::<()>::Continue(()); // DataFusion's own escape
-                }
-                let original = std::mem::replace(pattern.as_mut(), Expr::value(Value::Null));
-                **pattern = call(LIKE_ESCAPE, vec![original, Expr::Value(escape)]);
-                changed = true;
+                if !matches!(&escape.value, Value::SingleQuotedString(s) if s == "\\") {
+                    let original = std::mem::replace(pattern.as_mut(), Expr::value(Value::Null));
+                    **pattern = call(LIKE_ESCAPE, vec![original, Expr::Value(escape)]);
+                    changed = true;
+                } // else DataFusion's own escape
             }
         }
-        ControlFlow::Continue(())
+        if catalog {
+            changed |= catalog_rewrites(expr);
+        }
+        ControlFlow::<()>::Continue(())
     });
+    changed
+}
+
+/// The rewrites of catalog queries (see [`rewrite`]); whether any changed `expr`.
+fn catalog_rewrites(expr: &mut Expr) -> bool {
+    let mut changed = false;
+    if let Some(lookup) = conditional_catalog_lookup(expr) {
+        *expr = lookup;
+        changed = true;
+    }
+    // `con.confkey[pos.n]` (pgjdbc's foreign-key calls): the subscript of the array the vector
+    // stands for.
+    if let Some(subscripted) = catalog_vector_subscript(expr) {
+        *expr = subscripted;
+        changed = true;
+    }
+    if options_or_acl_text(expr) {
+        *expr = cast(Expr::value(Value::Null), SqlType::Text);
+        changed = true;
+    }
+    if let Some(aggregated) = array_of_subquery(expr) {
+        *expr = aggregated;
+        changed = true;
+    }
+    if let Some(expanded) = catalog_vector_expansion(expr) {
+        *expr = expanded;
+        changed = true;
+    }
+    if let Expr::Subquery(query) = expr {
+        changed |= aggregate_catalog_lookup(query);
+    }
     changed
 }
 
@@ -744,17 +756,7 @@ fn aggregate_catalog_lookup(query: &mut Query) -> bool {
 }
 
 fn is_catalog(relation: &TableFactor) -> bool {
-    match relation {
-        TableFactor::Table { name, .. } => {
-            let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()).collect();
-            match parts.as_slice() {
-                [schema, _] | [_, schema, _] => schema == "pg_catalog" || schema == "information_schema",
-                [table] => table.starts_with("pg_"),
-                _ => false,
-            }
-        }
-        _ => false,
-    }
+    matches!(relation, TableFactor::Table { name, .. } if crate::pg_rewrite_rules::is_catalog_name(name))
 }
 
 /// Whether `expr` calls an aggregate function (the common ones catalog queries use).

@@ -2,6 +2,8 @@
 //! directory, connect with real clients (tokio-postgres, psql), make real Parquet and CSV files.
 
 pub mod data;
+pub mod differential;
+pub mod postgres;
 pub mod psql;
 pub mod s3;
 pub mod server;

@@ -7,6 +7,7 @@ mod cancel;
 mod clients;
 mod cluster;
 mod copy;
+mod differential;
 mod errors;
 mod models;
 mod processes;

@@ -11,3 +11,4 @@ pub mod object_stores;
 pub mod pg_casts;
 pub mod registry;
 pub mod settings;
+pub mod subqueries;

@@ -25,6 +25,8 @@ pub fn squall_scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(functions::age::Age::new())),
         // What casts of floats and timestamps to text become (crate::pg_casts).
         Arc::new(ScalarUDF::from(functions::pg_text::PgText::new())),
+        // The row check of scalar subqueries (crate::subqueries).
+        Arc::new(ScalarUDF::from(crate::subqueries::single_row_value::SingleRowValue::new())),
     ]
 }
 
@@ -51,9 +53,13 @@ pub fn function_registry() -> BallistaFunctionRegistry {
 }
 
 /// Installs squall's functions into a session that is being built (coordinator and scheduler),
-/// with the analyzer rule that makes casts to text write PostgreSQL's forms.
+/// with the analyzer rules that make casts to text write PostgreSQL's forms and scalar
+/// subqueries give one row or an error.
 pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
-    let mut builder = builder.with_default_features().with_analyzer_rule(Arc::new(crate::pg_casts::PostgresTextCasts::new()));
+    let mut builder = builder
+        .with_default_features()
+        .with_analyzer_rule(Arc::new(crate::pg_casts::PostgresTextCasts::new()))
+        .with_analyzer_rule(Arc::new(crate::subqueries::single_row::SingleRowSubqueries));
     builder
         .scalar_functions()
         .get_or_insert_with(Vec::new)

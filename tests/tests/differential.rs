@@ -1,0 +1,83 @@
+//! squall against PostgreSQL 15 on random queries: the same small tables with NULLs in both,
+//! seeded random queries with joins, subqueries of every form, aggregates, CASE, IN lists and
+//! ORDER BY ... LIMIT, run on squall's coordinator path and its distributed path
+//! (`squall.local_scan_limit = 0`), answers compared (see `squall_tests::differential`).
+//!
+//! CI runs a few thousand queries. The long run (README: "Testing"):
+//! `SQUALL_DIFFERENTIAL_QUERIES=1000000 cargo test --workspace --test e2e differential -- --nocapture`;
+//! `SQUALL_DIFFERENTIAL_SEED` picks another set of queries, and a failure names the seed and the
+//! query's number, which replay it.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use squall_tests::differential::generator::QueryGenerator;
+use squall_tests::differential::outcome::{run, show, Outcome};
+use squall_tests::differential::{judge, tables, Verdict};
+use squall_tests::postgres::Postgres;
+
+use crate::squall;
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_queries_answer_as_in_postgresql_on_both_paths() {
+    let queries = setting("SQUALL_DIFFERENTIAL_QUERIES", 2000);
+    let seed = setting("SQUALL_DIFFERENTIAL_SEED", 20261202);
+    // The distributed path is slower (a Ballista job per query): every n-th query runs there too.
+    let distributed_every = setting("SQUALL_DIFFERENTIAL_DISTRIBUTED_EVERY", 2).max(1);
+
+    let postgres = Postgres::start();
+    let server = squall().default_routing().executors(2).start();
+    server.wait_for_executors(2).await;
+    let pg = postgres.client().await;
+    let coordinator = server.client().await;
+    let distributed = server.client().await;
+    for statement in tables::setup_statements(seed) {
+        pg.batch_execute(&statement).await.unwrap();
+        coordinator.batch_execute(&statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    for client in [&pg, &coordinator, &distributed] {
+        client.batch_execute("SET statement_timeout = '60s'").await.unwrap();
+    }
+    distributed.batch_execute("SET squall.local_scan_limit = 0").await.unwrap();
+
+    let started = Instant::now();
+    let mut verdicts: BTreeMap<(&str, Verdict), u64> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for index in 0..queries {
+        let query = QueryGenerator::new(seed, index).query();
+        let expected = run(&pg, &query.sql).await;
+        let paths: &[(&str, &tokio_postgres::Client)] =
+            if index % distributed_every == 0 { &[("coordinator", &coordinator), ("distributed", &distributed)] } else { &[("coordinator", &coordinator)] };
+        for (path, client) in paths {
+            let got = run(client, &query.sql).await;
+            if let Outcome::Error { sqlstate, .. } = &got {
+                assert_ne!(sqlstate, "connection", "squall closed the connection on query {index} (seed {seed}): {}\n{}", query.sql, server.log());
+            }
+            let verdict = judge(&query.sql, &expected, &got, query.ordered);
+            if verdict.is_disagreement() && failures.len() < 30 {
+                failures.push(format!(
+                    "[{path}] query {index} of seed {seed}: {verdict:?}\n  {}\n  PostgreSQL: {}\n  squall:     {}",
+                    query.sql,
+                    show(&expected),
+                    show(&got)
+                ));
+            }
+            *verdicts.entry((path, verdict)).or_default() += 1;
+        }
+        if (index + 1) % 10_000 == 0 {
+            eprintln!("differential: {} queries in {:.0} s", index + 1, started.elapsed().as_secs_f64());
+        }
+    }
+    eprintln!("differential: {queries} queries (seed {seed}) in {:.1} s", started.elapsed().as_secs_f64());
+    for ((path, verdict), count) in &verdicts {
+        eprintln!("  {path:<12} {verdict:?}: {count}");
+    }
+    let invalid: u64 = verdicts.iter().filter(|((_, v), _)| *v == Verdict::Invalid).map(|(_, n)| n).sum();
+    // Most generated queries must be valid, or the run tests little.
+    assert!(invalid * 10 < queries, "{invalid} of {queries} generated queries were invalid PostgreSQL");
+    assert!(failures.is_empty(), "{} disagreements with PostgreSQL (first {}):\n{}", verdicts.iter().filter(|((_, v), _)| v.is_disagreement()).map(|(_, n)| n).sum::<u64>(), failures.len(), failures.join("\n"));
+}

@@ -1,0 +1,11 @@
+//! Scalar subqueries answer as PostgreSQL's do: one value, NULL for no rows, and error 21000
+//! for more than one row.
+//!
+//! DataFusion turns scalar subqueries into joins, and a join has no notion of "more than one
+//! row": `SELECT (SELECT a FROM t) FROM u` over a `t` of three rows gives every row of `u` three
+//! times (Ballista turns off DataFusion's physical scalar subquery, the one operator that
+//! checks). [`single_row::SingleRowSubqueries`] makes every scalar subquery that may give more
+//! than one row an aggregate of its rows that counts them, which the join cannot multiply.
+
+pub mod single_row;
+pub mod single_row_value;
