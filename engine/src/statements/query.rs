@@ -143,11 +143,15 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
 pub(crate) async fn on_coordinator(session: &Session, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
     let limit = session.pg_settings.local_scan_limit();
     let whole_files = route(plan, limit)?;
-    if whole_files == Route::Executors && limit == 0 {
-        return Ok(None);
-    }
     let optimized = session.planning.state(&session.ctx).await.optimize(plan)?;
-    Ok((whole_files == Route::Coordinator || route(&optimized, limit)? == Route::Coordinator).then_some(optimized))
+    refuse_subqueries_left(&optimized)?;
+    // Ballista runs each partition of such a join's probe side as a task of its own, and each
+    // task answers for the left rows by itself (LEFT ANTI joins kept rows others matched, ALL
+    // kept rows twice); one process answers them right.
+    if whole_files == Route::Coordinator || has_left_tracking_loop_join(&optimized) {
+        return Ok(Some(optimized));
+    }
+    Ok((limit > 0 && route(&optimized, limit)? == Route::Coordinator).then_some(optimized))
 }
 
 /// The rows of `plan`, run as a Ballista job on the executors.
@@ -188,6 +192,57 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan) -> Result<Sen
         let schema = rows.schema();
         return Ok(holding(schema, futures::stream::iter(first).chain(rows), in_flight));
     }
+}
+
+/// DataFusion turns the subqueries it can into joins and leaves the others in the plan, where
+/// neither path can run them: a clear 0A000 naming the construct, not an internal error.
+fn refuse_subqueries_left(plan: &LogicalPlan) -> Result<()> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::Expr;
+    let mut left = None;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                left = match e {
+                    Expr::ScalarSubquery(_) => Some("a scalar subquery"),
+                    Expr::InSubquery(_) => Some("IN (subquery)"),
+                    Expr::Exists(_) => Some("EXISTS (subquery)"),
+                    Expr::SetComparison(_) => Some("ANY/ALL (subquery)"),
+                    _ => None,
+                };
+                Ok(if left.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+            })
+        })
+    });
+    match left {
+        Some(construct) => Err(crate::error::SquallError::Unsupported(format!(
+            "{construct} in this position is not supported yet: squall cannot turn it into a join \
+             (correlated by a comparison other than =, or used as a value)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether `plan` joins without equality keys (a nested-loop join) in a way that decides on each
+/// left row from all right rows: LEFT, FULL, and the semi, anti and mark joins of EXISTS, IN,
+/// ANY and ALL. DataFusion's nested-loop join keeps one bitmap of matched left rows for all
+/// partitions of the right side, in one process; Ballista's tasks cannot share it.
+fn has_left_tracking_loop_join(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::common::JoinType;
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Join(join) = node {
+            if join.on.is_empty()
+                && matches!(join.join_type, JoinType::Left | JoinType::Full | JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark)
+            {
+                found = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
 }
 
 /// How many partitions a distributed query is split into when its session did not choose: one

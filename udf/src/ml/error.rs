@@ -19,6 +19,10 @@ pub fn find_coded(text: &str) -> Option<(String, String)> {
     let at = text.find(MARKER)?;
     let rest = &text[at + MARKER.len()..];
     let (code, message) = rest.split_once(": ")?;
+    // Carried inside another error's Debug text (Ballista's job failures), the message ends at
+    // the closing quote of its string; a quote of its own is escaped there.
+    let end = message.char_indices().find(|&(i, c)| c == '"' && !message[..i].ends_with('\\')).map_or(message.len(), |(i, _)| i);
+    let message = &message[..end];
     (code.len() == 5 && code.chars().all(|c| c.is_ascii_alphanumeric()))
         .then(|| (code.to_string(), message.trim().to_string()))
 }
@@ -36,6 +40,8 @@ mod tests {
     fn the_code_survives_being_wrapped_in_other_messages() {
         let e = invalid("model m expects 4 features");
         let wrapped = format!("Job failed: Task failed: {e}");
+        let debug = format!("Job failed: {:?}", Some(e.to_string()));
+        assert_eq!(find_coded(&debug).map(|(_, m)| m), Some("model m expects 4 features".to_string()));
         assert_eq!(find_coded(&wrapped), Some(("22023".into(), "model m expects 4 features".into())));
         assert_eq!(find_coded("no marker"), None);
     }
