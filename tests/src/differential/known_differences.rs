@@ -14,7 +14,15 @@ pub struct KnownDifference {
     pub why: &'static str,
 }
 
-pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[];
+pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[KnownDifference {
+    name: "subquery DataFusion cannot turn into a join",
+    squall_sqlstate: "0A000",
+    message: "is not supported yet: squall cannot turn it into a join",
+    why: "Not deliberate, and still open (issue 21, point 2): subqueries correlated by a comparison \
+          other than = under an aggregate, IN/EXISTS used as values, and correlated LIMITs are \
+          refused with 0A000 on both paths rather than answered. Counted and reported by the run; \
+          remove this entry when squall decorrelates them itself.",
+}];
 
 /// The name of the known difference `squall`'s answer to `sql` is, if any.
 pub fn find(_sql: &str, postgres: &Outcome, squall: &Outcome) -> Option<&'static str> {

@@ -44,8 +44,9 @@ pub fn judge(sql: &str, postgres: &Outcome, squall: &Outcome, ordered: bool) -> 
         return Verdict::Known(known);
     }
     match (postgres, squall) {
-        // Class 42 (syntax or access rule violation): the generator wrote an invalid query.
-        (Outcome::Error { sqlstate, .. }, _) if sqlstate.starts_with("42") => Verdict::Invalid,
+        // Class 42 (syntax or access rule violation): the generator wrote an invalid query; 0A000:
+        // PostgreSQL cannot run it (a FULL JOIN on a condition that is not an equality).
+        (Outcome::Error { sqlstate, .. }, _) if sqlstate.starts_with("42") || sqlstate == "0A000" => Verdict::Invalid,
         (Outcome::Rows(expected), Outcome::Rows(got)) => {
             if outcome::same_rows(expected, got, ordered) {
                 Verdict::Agree
