@@ -218,14 +218,21 @@ impl QueryGenerator {
         }
     }
 
-    /// `(SELECT ...)` giving one value: an aggregate (any correlation), a lookup by unique key,
-    /// or a plain selection that may give several rows (an error in both databases).
-    fn scalar_subquery(&mut self, scopes: &[Scope]) -> String {
+    /// A new subquery's table and alias, and the levels its expressions see (the outer ones and
+    /// its own); counts it against [`MAX_SUBQUERIES`].
+    fn subquery_level(&mut self, scopes: &[Scope]) -> (String, &'static str, Vec<Scope>) {
         self.subqueries += 1;
         let alias = self.alias();
         let table = self.table();
         let mut inner = scopes.to_vec();
         inner.push(vec![(alias.clone(), int_columns().collect())]);
+        (alias, table, inner)
+    }
+
+    /// `(SELECT ...)` giving one value: an aggregate (any correlation), a lookup by unique key,
+    /// or a plain selection that may give several rows (an error in both databases).
+    fn scalar_subquery(&mut self, scopes: &[Scope]) -> String {
+        let (alias, table, inner) = self.subquery_level(scopes);
         let sql = match self.rng.below(10) {
             0..=5 => {
                 let mut value = self.aggregate(&inner);
@@ -262,11 +269,7 @@ impl QueryGenerator {
 
     /// A subquery giving a set of integers (for IN, ANY and ALL).
     fn set_subquery(&mut self, scopes: &[Scope]) -> String {
-        self.subqueries += 1;
-        let alias = self.alias();
-        let table = self.table();
-        let mut inner = scopes.to_vec();
-        inner.push(vec![(alias.clone(), int_columns().collect())]);
+        let (alias, table, inner) = self.subquery_level(scopes);
         let distinct = if self.rng.chance(0.15) { "DISTINCT " } else { "" };
         let value = self.int_expr_without_subqueries(&inner, 1);
         let mut sql = format!("SELECT {distinct}{value} FROM {table} AS {alias}");
@@ -278,11 +281,7 @@ impl QueryGenerator {
 
     /// A subquery for EXISTS: any rows, possibly grouped or limited.
     fn exists_subquery(&mut self, scopes: &[Scope]) -> String {
-        self.subqueries += 1;
-        let alias = self.alias();
-        let table = self.table();
-        let mut inner = scopes.to_vec();
-        inner.push(vec![(alias.clone(), int_columns().collect())]);
+        let (alias, table, inner) = self.subquery_level(scopes);
         let selected = self.rng.pick(&["1", "*", "NULL"]);
         let mut sql = format!("SELECT {selected} FROM {table} AS {alias}");
         if self.rng.chance(0.85) {
