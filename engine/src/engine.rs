@@ -91,6 +91,7 @@ impl Engine {
         setup_pg_catalog(&base, settings::DATABASE, EmptyContextProvider)
             .map_err(|e| SquallError::Internal(format!("installing pg_catalog: {e}")))?;
         crate::pg_functions::register(&base);
+        base.register_udf(crate::pg_has_role::udf(users.clone()));
 
         let scheduler_url = format!("df://{}", scheduler.address);
         let launcher: Arc<OnceLock<Arc<ProcessLauncher>>> = Default::default();

@@ -22,6 +22,7 @@ pub mod models;
 pub mod panics;
 pub mod parameters;
 pub mod pg_functions;
+pub mod pg_has_role;
 pub mod pg_sleep;
 pub mod pg_types;
 pub mod pg_rewrite_rules;

@@ -112,6 +112,17 @@ async fn users_authenticate_with_scram_and_need_grants() {
     let alice = connect(&server, "alice", Some("looking-glass")).await.unwrap();
     admin.batch_execute("CREATE USER bob").await.unwrap();
     connect(&server, "bob", None).await.unwrap().query_one("SELECT 1", &[]).await.unwrap();
+    // pg_has_role (psql's \l+ asks it): a user has its own role's privileges; a superuser has
+    // every role's; a role that does not exist is an error, as in PostgreSQL.
+    let roles = "SELECT pg_has_role('alice', 'USAGE'), pg_has_role('bob', 'member'), pg_has_role('pg_read_all_stats', 'USAGE'), \
+                 pg_has_role('squall', 'alice', 'USAGE'), pg_has_role('bob', 'squall', 'USAGE')";
+    let answers = |row: tokio_postgres::Row| (0..5).map(|i| row.get::<_, bool>(i)).collect::<Vec<_>>();
+    assert_eq!(answers(alice.query_one(roles, &[]).await.unwrap()), [true, false, false, true, false]);
+    assert_eq!(answers(admin.query_one(roles, &[]).await.unwrap()), [true, true, true, true, false]);
+    let err = alice.query_one("SELECT pg_has_role('nobody', 'USAGE')", &[]).await.unwrap_err();
+    assert_eq!((code(&err), err.as_db_error().unwrap().message()), ("42704".to_string(), "role \"nobody\" does not exist"));
+    let err = alice.query_one("SELECT pg_has_role('bob', 'SELECT')", &[]).await.unwrap_err();
+    assert_eq!(code(&err), "22023", "{err}");
     denied(&alice, "DROP USER bob").await;
     let err = admin.batch_execute("DROP USER squall").await.unwrap_err();
     assert!(["42501", "55006"].contains(&code(&err).as_str()), "{err}");

@@ -245,6 +245,17 @@ async fn catalog_and_constant_queries_stay_on_the_coordinator() {
     let executors = client.query("SELECT id, slots FROM squall.executors", &[]).await.unwrap();
     assert_eq!(executors.len(), 2);
     assert_eq!(completed_tasks(&client).await, before, "no task ran on an executor");
+
+    // PostgreSQL's catalog functions live in the coordinator only: a query over a table that
+    // calls one is answered there, whatever the table's size.
+    client.batch_execute("CREATE TABLE sizes (bytes BIGINT); INSERT INTO sizes VALUES (2048), (NULL)").await.unwrap();
+    let rows = client
+        .query("SELECT pg_size_pretty(bytes), pg_has_role('squall', 'USAGE'), squall_node_pid() FROM sizes ORDER BY bytes", &[])
+        .await
+        .unwrap();
+    let answers: Vec<(Option<String>, bool, i64)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    let pid = server.pid() as i64;
+    assert_eq!(answers, [(Some("2048 bytes".to_string()), true, pid), (None, true, pid)]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -148,7 +148,9 @@ pub(crate) async fn on_coordinator(session: &Session, plan: &LogicalPlan) -> Res
     // Ballista runs each partition of such a join's probe side as a task of its own, and each
     // task answers for the left rows by itself (LEFT ANTI joins kept rows others matched, ALL
     // kept rows twice); one process answers them right.
-    if whole_files == Route::Coordinator || has_left_tracking_loop_join(&optimized) {
+    // The executors know DataFusion's functions and squall's own; the PostgreSQL catalog
+    // functions (pg_size_pretty, pg_has_role, ...) live in the coordinator only.
+    if whole_files == Route::Coordinator || has_left_tracking_loop_join(&optimized) || calls_coordinator_only_function(&optimized) {
         return Ok(Some(optimized));
     }
     Ok((limit > 0 && route(&optimized, limit)? == Route::Coordinator).then_some(optimized))
@@ -241,6 +243,35 @@ fn has_left_tracking_loop_join(plan: &LogicalPlan) -> bool {
             }
         }
         Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+/// Whether `plan` calls a function the executors cannot decode (one registered in the
+/// coordinator's session only).
+fn calls_coordinator_only_function(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::expr::WindowFunctionDefinition;
+    use datafusion::logical_expr::Expr;
+    static EXECUTORS: std::sync::LazyLock<ballista_core::registry::BallistaFunctionRegistry> =
+        std::sync::LazyLock::new(squall_udf::registry::function_registry);
+    let executors_know = |expr: &Expr| match expr {
+        Expr::ScalarFunction(f) => EXECUTORS.scalar_functions.contains_key(f.func.name()),
+        Expr::AggregateFunction(f) => EXECUTORS.aggregate_functions.contains_key(f.func.name()),
+        Expr::WindowFunction(f) => match &f.fun {
+            WindowFunctionDefinition::AggregateUDF(f) => EXECUTORS.aggregate_functions.contains_key(f.name()),
+            WindowFunctionDefinition::WindowUDF(f) => EXECUTORS.window_functions.contains_key(f.name()),
+        },
+        _ => true,
+    };
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                found = !executors_know(e);
+                Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+            })
+        })
     });
     found
 }

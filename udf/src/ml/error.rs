@@ -19,12 +19,25 @@ pub fn find_coded(text: &str) -> Option<(String, String)> {
     let at = text.find(MARKER)?;
     let rest = &text[at + MARKER.len()..];
     let (code, message) = rest.split_once(": ")?;
-    // Carried inside another error's Debug text (Ballista's job failures), the message ends at
-    // the closing quote of its string; a quote of its own is escaped there.
-    let end = message.char_indices().find(|&(i, c)| c == '"' && !message[..i].ends_with('\\')).map_or(message.len(), |(i, _)| i);
-    let message = &message[..end];
+    // Carried inside another error's Debug text (Ballista's job failures), the marker is inside
+    // a quoted string: the message ends at that string's closing quote, and a quote of its own
+    // is escaped there. Otherwise the message runs to the end of the text.
+    let message = if unescaped_quotes(&text[..at]) % 2 == 1 {
+        let end = unescaped_quote_positions(message).next().unwrap_or(message.len());
+        message[..end].replace("\\\"", "\"")
+    } else {
+        message.to_string()
+    };
     (code.len() == 5 && code.chars().all(|c| c.is_ascii_alphanumeric()))
         .then(|| (code.to_string(), message.trim().to_string()))
+}
+
+fn unescaped_quote_positions(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.char_indices().filter(|&(i, c)| c == '"' && !text[..i].ends_with('\\')).map(|(i, _)| i)
+}
+
+fn unescaped_quotes(text: &str) -> usize {
+    unescaped_quote_positions(text).count()
 }
 
 /// 22023: an argument or option has a value squall cannot use.
@@ -44,5 +57,10 @@ mod tests {
         assert_eq!(find_coded(&debug).map(|(_, m)| m), Some("model m expects 4 features".to_string()));
         assert_eq!(find_coded(&wrapped), Some(("22023".into(), "model m expects 4 features".into())));
         assert_eq!(find_coded("no marker"), None);
+        // A message's own quotes, bare or escaped inside a Debug string.
+        let quoted = coded("42704", "role \"nobody\" does not exist");
+        assert_eq!(find_coded(&quoted.to_string()).map(|(_, m)| m), Some("role \"nobody\" does not exist".to_string()));
+        let debug = format!("Job failed: {:?}", Some(quoted.to_string()));
+        assert_eq!(find_coded(&debug).map(|(_, m)| m), Some("role \"nobody\" does not exist".to_string()));
     }
 }
