@@ -59,7 +59,8 @@ pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
     let mut builder = builder
         .with_default_features()
         .with_analyzer_rule(Arc::new(crate::pg_casts::PostgresTextCasts::new()))
-        .with_analyzer_rule(Arc::new(crate::subqueries::single_row::SingleRowSubqueries));
+        .with_analyzer_rule(Arc::new(crate::subqueries::single_row::SingleRowSubqueries))
+        .with_optimizer_rules(optimizer_rules());
     builder
         .scalar_functions()
         .get_or_insert_with(Vec::new)
@@ -69,6 +70,24 @@ pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
         .get_or_insert_with(Vec::new)
         .extend(squall_aggregate_functions());
     builder
+}
+
+/// DataFusion's optimizer rules, with squall's decorrelation right after DataFusion's own: it
+/// takes the subqueries they left, and the rules after it optimize the joins it makes.
+fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
+    use crate::subqueries::decorrelate::{DecorrelateSubqueries, LeaveWhatFails, DATAFUSION_RULES};
+    use crate::subqueries::set_comparison_names::{NamedSetComparisons, REPLACES};
+    let mut rules = datafusion::optimizer::Optimizer::new().rules;
+    for rule in rules.iter_mut() {
+        if rule.name() == REPLACES {
+            *rule = Arc::new(NamedSetComparisons::default());
+        } else if DATAFUSION_RULES.contains(&rule.name()) {
+            *rule = Arc::new(LeaveWhatFails(rule.clone()));
+        }
+    }
+    let at = rules.iter().rposition(|r| DATAFUSION_RULES.contains(&r.name())).map_or(rules.len(), |i| i + 1);
+    rules.insert(at, Arc::new(DecorrelateSubqueries::default()));
+    rules
 }
 
 #[cfg(test)]

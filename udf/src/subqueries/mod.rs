@@ -6,6 +6,12 @@
 //! times (Ballista turns off DataFusion's physical scalar subquery, the one operator that
 //! checks). [`single_row::SingleRowSubqueries`] makes every scalar subquery that may give more
 //! than one row an aggregate of its rows that counts them, which the join cannot multiply.
+//!
+//! What DataFusion cannot turn into joins, [`decorrelate::DecorrelateSubqueries`] turns into
+//! joins with a domain of outer values (non-equality correlation under aggregates, EXISTS and IN
+//! as values, correlated LIMITs).
 
+pub mod decorrelate;
+pub mod set_comparison_names;
 pub mod single_row;
 pub mod single_row_value;

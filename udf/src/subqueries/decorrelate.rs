@@ -1,0 +1,533 @@
+//! squall's own decorrelation, for the subqueries DataFusion leaves in a plan: scalar subqueries
+//! correlated by a comparison other than `=` under an aggregate, `EXISTS` and `IN` used as values
+//! (in a select list, under `OR`, inside `CASE`), correlated `LIMIT`s. It runs right after
+//! DataFusion's own decorrelation rules, on what they could not turn into joins.
+//!
+//! The method is the domain join ("magic set") of Neumann and Kemper's unnesting. For a subquery
+//! in a node over input `I` that refers to the columns `c` of `I`:
+//!
+//! 1. The **domain** `D` is the distinct values of `c` in `I` (for `x IN (...)`, of `x` too).
+//! 2. The subquery is computed once per domain row, as one plan: below its lowest correlated
+//!    filter, where nothing refers to `I`, it is joined to `D` by `D LEFT JOIN rows ON filter`;
+//!    above, each operator is taken per domain row (aggregates group by `D` too, a `LIMIT`
+//!    becomes a row number per domain row, a `HAVING` marks rows instead of dropping them).
+//!    Every domain row stays present: a domain row the subquery has no rows for keeps one
+//!    *phantom* row (column [`REAL`] NULL) that aggregates skip (`FILTER (WHERE real)`), so an
+//!    aggregate of no rows gives PostgreSQL's answer for no rows (`count(*)` is 0, not NULL).
+//! 3. The subquery's rows per domain row are aggregated into its value: a scalar subquery's one
+//!    value or error 21000, `EXISTS`'s count, `IN`'s three-valued answer.
+//! 4. `I` is joined to that by `c IS NOT DISTINCT FROM` the domain columns: exactly one row
+//!    each, so no row of `I` is lost or repeated. The subquery becomes a column of the join.
+//!
+//! A shape this does not cover is left as it is, and squall refuses the query with 0A000 naming
+//! it (engine `statements::query`).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema, NullEquality, Result, ScalarValue};
+use datafusion::functions_aggregate::expr_fn::{bool_or, count, first_value};
+use datafusion::functions_window::expr_fn::row_number;
+use datafusion::logical_expr::expr::{AggregateFunction, Exists, InSubquery};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{
+    case, lit, Distinct, EmptyRelation, Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF, SortExpr,
+    Subquery, SubqueryAlias,
+};
+use datafusion::optimizer::optimizer::ApplyOrder;
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+
+use super::single_row_value::SingleRowValue;
+
+/// DataFusion's decorrelation rules, which [`LeaveWhatFails`] wraps; squall's rule comes after
+/// the last of them.
+pub const DATAFUSION_RULES: &[&str] = &["decorrelate_predicate_subquery", "scalar_subquery_to_join"];
+
+/// The column that tells a real row of a subquery (true) from a domain row's phantom (NULL).
+const REAL: &str = "__squall_real";
+const MARK: &str = "__squall_mark";
+const ROW_NUMBER: &str = "__squall_row_number";
+
+#[derive(Debug, Default)]
+pub struct DecorrelateSubqueries {
+    /// Numbers each decorrelation's columns apart from another's in the same plan.
+    next: AtomicUsize,
+}
+
+impl OptimizerRule for DecorrelateSubqueries {
+    fn name(&self) -> &str {
+        "squall_decorrelate_subqueries"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::BottomUp)
+    }
+
+
+    fn rewrite(&self, plan: LogicalPlan, _: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        if !matches!(plan, LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::Aggregate(_)) || plan.inputs().len() != 1 {
+            return Ok(Transformed::no(plan));
+        }
+        let mut plan = plan;
+        let mut changed = false;
+        // One subquery at a time, each adding its join under the node, until none is left
+        // that this rule can take.
+        loop {
+            let Some(next) = self.decorrelate_one(&plan)? else { break };
+            plan = next;
+            changed = true;
+        }
+        Ok(if changed { Transformed::yes(plan) } else { Transformed::no(plan) })
+    }
+}
+
+/// One of DataFusion's decorrelation rules, which on a subquery it cannot take sometimes fails
+/// the whole query (it pulls a comparison up through a `SubqueryAlias` and then cannot find its
+/// column) rather than leaving the subquery: a node it fails on is left as it was, for
+/// [`DecorrelateSubqueries`].
+#[derive(Debug)]
+pub struct LeaveWhatFails(pub Arc<dyn OptimizerRule + Send + Sync>);
+
+impl OptimizerRule for LeaveWhatFails {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        self.0.apply_order()
+    }
+
+
+    fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        match self.0.rewrite(plan.clone(), config) {
+            Ok(rewritten) => Ok(rewritten),
+            Err(_) => Ok(Transformed::no(plan)),
+        }
+    }
+}
+
+/// What a subquery expression asks of its subquery's rows.
+enum Kind {
+    Scalar,
+    Exists { negated: bool },
+    In { value: Expr, negated: bool },
+}
+
+impl DecorrelateSubqueries {
+    /// `node` with its first subquery expression this rule can take decorrelated, if any.
+    fn decorrelate_one(&self, node: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+        let input = node.inputs()[0].clone();
+        if plan_is_volatile(&input) {
+            return Ok(None);
+        }
+        for found in subquery_expressions(node) {
+            let (kind, subquery) = match &found {
+                Expr::ScalarSubquery(s) => (Kind::Scalar, s),
+                Expr::Exists(Exists { subquery, negated }) => (Kind::Exists { negated: *negated }, subquery),
+                Expr::InSubquery(InSubquery { expr, subquery, negated }) => (Kind::In { value: (**expr).clone(), negated: *negated }, subquery),
+                _ => continue,
+            };
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            if let Some((joined, value)) = decorrelate(&input, kind, subquery, n)? {
+                return Ok(Some(replace_in_node(node, &found, value, joined)?));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The subquery expressions of `node`'s own expressions, outermost first.
+fn subquery_expressions(node: &LogicalPlan) -> Vec<Expr> {
+    let mut found = vec![];
+    let _ = node.apply_expressions(|expr| {
+        expr.apply(|e| {
+            if matches!(e, Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)) {
+                found.push(e.clone());
+                return Ok(TreeNodeRecursion::Jump);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+    });
+    found
+}
+
+/// `node` over `joined` (its input joined to the subquery's values), with `value` where `found`
+/// was, keeping the node's output as it was.
+fn replace_in_node(node: &LogicalPlan, found: &Expr, value: Expr, joined: LogicalPlan) -> Result<LogicalPlan> {
+    let names = NamePreserver::new(node);
+    let original_input_schema = node.inputs()[0].schema().clone();
+    let exprs = node
+        .expressions()
+        .into_iter()
+        .map(|expr| {
+            let name = names.save(&expr);
+            let replaced = expr.transform_down(|e| Ok(if &e == found { Transformed::new(value.clone(), true, TreeNodeRecursion::Jump) } else { Transformed::no(e) }))?;
+            Ok(name.restore(replaced.data))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let rebuilt = node.with_new_exprs(exprs, vec![joined])?;
+    Ok(match node {
+        // A filter passes its input's columns on: the join's extra columns are dropped.
+        LogicalPlan::Filter(_) => LogicalPlanBuilder::from(rebuilt).project(columns_of(&original_input_schema))?.build()?,
+        _ => rebuilt,
+    })
+}
+
+/// The names one decorrelation gives its columns.
+struct Names {
+    n: usize,
+}
+
+impl Names {
+    fn domain(&self, i: usize) -> String {
+        format!("__squall_d{}_{i}", self.n)
+    }
+    fn probe(&self) -> String {
+        format!("__squall_x{}", self.n)
+    }
+    fn result(&self, what: &str) -> String {
+        format!("__squall_{what}{}", self.n)
+    }
+}
+
+/// The input joined to the subquery's value per row, and the expression of that value, or
+/// `None` when the subquery's shape is not one this rule covers.
+fn decorrelate(input: &LogicalPlan, kind: Kind, subquery: &Subquery, n: usize) -> Result<Option<(LogicalPlan, Expr)>> {
+    let names = Names { n };
+    // The input's columns the subquery refers to; each must be the input's own.
+    let mut outer: BTreeMap<Column, String> = BTreeMap::new();
+    for column in outer_references(&subquery.subquery) {
+        if !input.schema().has_column(&column) {
+            return Ok(None);
+        }
+        let name = names.domain(outer.len());
+        outer.entry(column).or_insert(name);
+    }
+    let probe = match &kind {
+        Kind::In { value, .. } => Some(value.clone()),
+        _ => None,
+    };
+    let mut domain_exprs: Vec<Expr> = outer.iter().map(|(c, name)| Expr::Column(c.clone()).alias(name)).collect();
+    if let Some(probe) = &probe {
+        domain_exprs.push(probe.clone().alias(names.probe()));
+    }
+    let domain_columns: Vec<Expr> = domain_exprs.iter().map(|e| Expr::Column(Column::from_name(e.schema_name().to_string()))).collect();
+    let domain = if domain_exprs.is_empty() {
+        LogicalPlan::EmptyRelation(EmptyRelation { produce_one_row: true, schema: Arc::new(DFSchema::empty()) })
+    } else {
+        LogicalPlanBuilder::from(input.clone()).aggregate(domain_exprs, Vec::<Expr>::new())?.build()?
+    };
+    let lifter = Lifter { domain: &domain, outer: &outer, domain_columns: &domain_columns };
+    let Some(rows) = lifter.lift(&subquery.subquery)? else { return Ok(None) };
+
+    // The subquery's rows per domain row, aggregated into its value.
+    let real = Expr::Column(Column::from_name(REAL));
+    let counted = |e: Expr| e.filter(real.clone()).build();
+    // The subquery's own first column, as its lifted rows still name it (they add the domain's).
+    let value_column = Expr::Column(Column::from(subquery.subquery.schema().qualified_field(0)));
+    let result = |what: &str| Expr::Column(Column::from_name(names.result(what)));
+    let (aggregates, value) = match kind {
+        Kind::Scalar => (
+            vec![counted(count(lit(1)))?.alias(names.result("rows")), counted(first_value(value_column, vec![]))?.alias(names.result("value"))],
+            Arc::new(ScalarUDF::from(SingleRowValue::new())).call(vec![result("rows"), result("value")]),
+        ),
+        Kind::Exists { negated } => {
+            let rows = result("rows");
+            (vec![counted(count(lit(1)))?.alias(names.result("rows"))], if negated { rows.eq(lit(0i64)) } else { rows.gt(lit(0i64)) })
+        }
+        Kind::In { negated, .. } => {
+            // PostgreSQL's IN: true if a row equals the value, else NULL if a comparison was
+            // NULL, else false (no rows: false).
+            let equal = Expr::Column(Column::from_name(names.probe())).eq(value_column);
+            let answer = case(lit(true))
+                .when(result("rows").eq(lit(0i64)), lit(false))
+                .when(result("equal"), lit(true))
+                .when(result("compared").lt(result("rows")), lit(ScalarValue::Boolean(None)))
+                .otherwise(lit(false))?;
+            (
+                vec![
+                    counted(count(lit(1)))?.alias(names.result("rows")),
+                    counted(bool_or(equal.clone()))?.alias(names.result("equal")),
+                    counted(count(equal))?.alias(names.result("compared")),
+                ],
+                if negated { !answer } else { answer },
+            )
+        }
+    };
+    let values = LogicalPlanBuilder::from(rows).aggregate(domain_columns.clone(), aggregates)?.build()?;
+
+    // The input, each row with its domain row's values.
+    let left = match &probe {
+        Some(probe) => {
+            let mut exprs = columns_of(input.schema());
+            exprs.push(probe.clone().alias(format!("{}_outer", names.probe())));
+            LogicalPlanBuilder::from(input.clone()).project(exprs)?.build()?
+        }
+        None => input.clone(),
+    };
+    let mut left_keys: Vec<Column> = outer.keys().cloned().collect();
+    if probe.is_some() {
+        left_keys.push(Column::from_name(format!("{}_outer", names.probe())));
+    }
+    let right_keys: Vec<Column> = domain_columns.iter().map(|c| match c {
+        Expr::Column(c) => c.clone(),
+        _ => unreachable!("domain columns are columns"),
+    }).collect();
+    let joined = if left_keys.is_empty() {
+        LogicalPlanBuilder::from(left).cross_join(values)?.build()?
+    } else {
+        LogicalPlanBuilder::from(left)
+            .join_detailed(values, JoinType::Inner, (left_keys, right_keys), None, NullEquality::NullEqualsNull)?
+            .build()?
+    };
+    Ok(Some((joined, value)))
+}
+
+/// Takes a subquery's plan to its rows per domain row (see the module's comment).
+struct Lifter<'a> {
+    domain: &'a LogicalPlan,
+    outer: &'a BTreeMap<Column, String>,
+    domain_columns: &'a [Expr],
+}
+
+impl Lifter<'_> {
+    fn lift(&self, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+        if !has_outer_references(plan) {
+            return self.joined_to_domain(plan, None).map(Some);
+        }
+        let real = || Expr::Column(Column::from_name(REAL));
+        Ok(Some(match plan {
+            LogicalPlan::Filter(filter) if !has_outer_references(&filter.input) => {
+                let Some(predicate) = self.in_domain(&filter.predicate) else { return Ok(None) };
+                self.joined_to_domain(&filter.input, Some(predicate))?
+            }
+            LogicalPlan::Filter(filter) => {
+                let Some(rows) = self.lift(&filter.input)? else { return Ok(None) };
+                let Some(predicate) = self.in_domain(&filter.predicate) else { return Ok(None) };
+                // Rows the filter drops become phantoms, so their domain row stays.
+                with_real(rows, real_when(real().and(holds(predicate))))?
+            }
+            LogicalPlan::Projection(projection) => {
+                let Some(rows) = self.lift(&projection.input)? else { return Ok(None) };
+                let mut exprs = vec![];
+                for (i, expr) in projection.expr.iter().enumerate() {
+                    let Some(lifted) = self.in_domain(expr) else { return Ok(None) };
+                    let (qualifier, field) = projection.schema.qualified_field(i);
+                    exprs.push(if &lifted == expr { lifted } else { lifted.alias_qualified(qualifier.cloned(), field.name()) });
+                }
+                exprs.extend(self.domain_columns.iter().cloned());
+                exprs.push(real());
+                LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(rows))?)
+            }
+            LogicalPlan::SubqueryAlias(alias) => {
+                let Some(rows) = self.lift(&alias.input)? else { return Ok(None) };
+                LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(Arc::new(rows), alias.alias.clone())?)
+            }
+            LogicalPlan::Aggregate(aggregate) => {
+                if aggregate.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+                    return Ok(None);
+                }
+                let Some(rows) = self.lift(&aggregate.input)? else { return Ok(None) };
+                let fields = aggregate.schema.fields();
+                let mut group = vec![];
+                for (i, expr) in aggregate.group_expr.iter().enumerate() {
+                    let Some(lifted) = self.in_domain(expr) else { return Ok(None) };
+                    group.push(if &lifted == expr { lifted } else { lifted.alias(fields[i].name()) });
+                }
+                let mut aggregates = vec![];
+                for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
+                    let Some(lifted) = self.in_domain(expr) else { return Ok(None) };
+                    let Some(filtered) = only_real_rows(lifted) else { return Ok(None) };
+                    aggregates.push(filtered.alias(fields[aggregate.group_expr.len() + i].name()));
+                }
+                let scalar = group.is_empty();
+                group.extend(self.domain_columns.iter().cloned());
+                if scalar {
+                    // One row per domain row, as an aggregate without GROUP BY gives one row.
+                    let grouped = LogicalPlanBuilder::from(rows).aggregate(group, aggregates)?.build()?;
+                    let mut exprs = columns_of(grouped.schema());
+                    exprs.push(lit(true).alias(REAL));
+                    LogicalPlanBuilder::from(grouped).project(exprs)?.build()?
+                } else {
+                    group.push(real());
+                    LogicalPlanBuilder::from(rows).aggregate(group, aggregates)?.build()?
+                }
+            }
+            LogicalPlan::Distinct(Distinct::All(input)) => {
+                let Some(rows) = self.lift(input)? else { return Ok(None) };
+                let group = columns_of(rows.schema());
+                LogicalPlanBuilder::from(rows).aggregate(group, Vec::<Expr>::new())?.build()?
+            }
+            // Row order does not change which rows a subquery gives, unless a LIMIT keeps some.
+            LogicalPlan::Sort(sort) if sort.fetch.is_none() => return self.lift(&sort.input),
+            LogicalPlan::Sort(sort) => {
+                let Some(fetch) = sort.fetch else { unreachable!() };
+                return self.first_rows(&sort.input, &sort.expr, 0, fetch);
+            }
+            LogicalPlan::Limit(limit) => {
+                let (Some(skip), Some(fetch)) = (literal_count(limit.skip.as_deref(), 0), literal_count(limit.fetch.as_deref(), usize::MAX)) else {
+                    return Ok(None);
+                };
+                return match &*limit.input {
+                    LogicalPlan::Sort(sort) if sort.fetch.is_none() => self.first_rows(&sort.input, &sort.expr, skip, fetch),
+                    input => self.first_rows(input, &[], skip, fetch),
+                };
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Rows `skip + 1` to `skip + fetch` of each domain row's rows in `order`; the others
+    /// become phantoms.
+    fn first_rows(&self, input: &LogicalPlan, order: &[SortExpr], skip: usize, fetch: usize) -> Result<Option<LogicalPlan>> {
+        let Some(rows) = self.lift(input)? else { return Ok(None) };
+        let real = Expr::Column(Column::from_name(REAL));
+        // Real rows first, so that phantoms take no place among the first.
+        let mut sort = vec![real.clone().sort(false, false)];
+        for s in order {
+            let Some(expr) = self.in_domain(&s.expr) else { return Ok(None) };
+            sort.push(SortExpr { expr, ..s.clone() });
+        }
+        let number = row_number().partition_by(self.domain_columns.to_vec()).order_by(sort).build()?.alias(ROW_NUMBER);
+        let numbered = LogicalPlanBuilder::from(rows).window(vec![number])?.build()?;
+        let position = Expr::Column(Column::from_name(ROW_NUMBER));
+        let mut kept = position.clone().gt(lit(skip as u64));
+        if fetch != usize::MAX {
+            kept = kept.and(position.lt_eq(lit(skip.saturating_add(fetch) as u64)));
+        }
+        let marked = with_real(numbered, real_when(real.and(kept)))?;
+        let exprs = columns_of(marked.schema()).into_iter().filter(|c| !matches!(c, Expr::Column(c) if c.name == ROW_NUMBER)).collect::<Vec<_>>();
+        Ok(Some(LogicalPlanBuilder::from(marked).project(exprs)?.build()?))
+    }
+
+    /// `rows` (which refer to nothing outside) for each domain row, where `on` holds: the rows
+    /// are real, and a domain row without any keeps a phantom.
+    fn joined_to_domain(&self, rows: &LogicalPlan, on: Option<Expr>) -> Result<LogicalPlan> {
+        let mut marked = columns_of(rows.schema());
+        marked.push(lit(true).alias(MARK));
+        let marked = LogicalPlanBuilder::from(rows.clone()).project(marked)?.build()?;
+        let on = on.unwrap_or_else(|| lit(true));
+        let joined = LogicalPlanBuilder::from(self.domain.clone()).join_on(marked, JoinType::Left, [on])?.build()?;
+        let mut exprs: Vec<Expr> =
+            columns_of(joined.schema()).into_iter().filter(|c| !matches!(c, Expr::Column(c) if c.name == MARK)).collect();
+        exprs.push(real_when(Expr::Column(Column::from_name(MARK)).is_not_null()).alias(REAL));
+        LogicalPlanBuilder::from(joined).project(exprs)?.build()
+    }
+
+    /// `expr` with the outer columns it refers to read from the domain, or `None` if it holds a
+    /// subquery that refers to them (which this rule does not reach into).
+    fn in_domain(&self, expr: &Expr) -> Option<Expr> {
+        let mut nested = false;
+        let replaced = expr
+            .clone()
+            .transform_up(|e| match &e {
+                Expr::OuterReferenceColumn(_, column) => match self.outer.get(column) {
+                    Some(name) => Ok(Transformed::yes(Expr::Column(Column::from_name(name)))),
+                    None => {
+                        nested = true;
+                        Ok(Transformed::no(e))
+                    }
+                },
+                Expr::ScalarSubquery(s) | Expr::Exists(Exists { subquery: s, .. }) | Expr::InSubquery(InSubquery { subquery: s, .. }) => {
+                    nested |= has_outer_references(&s.subquery);
+                    Ok(Transformed::no(e))
+                }
+                _ => Ok(Transformed::no(e)),
+            })
+            .ok()?
+            .data;
+        (!nested).then_some(replaced)
+    }
+}
+
+/// `aggregate` counting only real rows (its own FILTER, if any, still applies).
+fn only_real_rows(aggregate: Expr) -> Option<Expr> {
+    let real = Expr::Column(Column::from_name(REAL));
+    match aggregate {
+        Expr::Alias(alias) => only_real_rows(*alias.expr),
+        Expr::AggregateFunction(mut f) => {
+            f.params.filter = Some(Box::new(match f.params.filter.take() {
+                Some(own) => real.and(*own),
+                None => real,
+            }));
+            Some(Expr::AggregateFunction(AggregateFunction { func: f.func, params: f.params }))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `predicate` is true (not false or NULL). Written so, not `IS TRUE`: DataFusion's
+/// physical `IS TRUE` says it may be NULL where the logical one says it may not, and a plan whose
+/// two schemas disagree is refused.
+fn holds(predicate: Expr) -> Expr {
+    predicate.clone().is_not_null().and(predicate)
+}
+
+/// [`REAL`] where `condition` holds: true or NULL, never false. Its NULL makes it nullable in both
+/// of DataFusion's schemas alike (a condition built of `IS FALSE` or `IS NULL` is "never NULL" in
+/// the logical one and "maybe NULL" in the physical one).
+fn real_when(condition: Expr) -> Expr {
+    datafusion::logical_expr::when(condition, lit(true)).end().expect("a CASE with one branch")
+}
+
+/// `plan` with its [`REAL`] column computed by `real`.
+fn with_real(plan: LogicalPlan, real: Expr) -> Result<LogicalPlan> {
+    let exprs = columns_of(plan.schema())
+        .into_iter()
+        .map(|c| match &c {
+            Expr::Column(column) if column.name == REAL => real.clone().alias(REAL),
+            _ => c,
+        })
+        .collect::<Vec<_>>();
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
+}
+
+fn columns_of(schema: &DFSchema) -> Vec<Expr> {
+    schema.columns().into_iter().map(Expr::Column).collect()
+}
+
+/// A LIMIT's or OFFSET's number, if it is a literal (`default` when there is none).
+fn literal_count(expr: Option<&Expr>, default: usize) -> Option<usize> {
+    match expr {
+        None => Some(default),
+        Some(Expr::Literal(ScalarValue::Int64(Some(n)), _)) if *n >= 0 => Some(*n as usize),
+        Some(Expr::Literal(ScalarValue::UInt64(Some(n)), _)) => Some(*n as usize),
+        Some(Expr::Literal(ScalarValue::Int64(None) | ScalarValue::UInt64(None), _)) => Some(default),
+        _ => None,
+    }
+}
+
+/// The outer columns `plan` refers to, in its nested subqueries too.
+fn outer_references(plan: &LogicalPlan) -> Vec<Column> {
+    let mut found = vec![];
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::OuterReferenceColumn(_, column) = e {
+                    found.push(column.clone());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    found
+}
+
+fn has_outer_references(plan: &LogicalPlan) -> bool {
+    !outer_references(plan).is_empty()
+}
+
+/// Whether `plan` computes anything that may differ between two runs (the input is read twice:
+/// once for the domain, once for the rows).
+fn plan_is_volatile(plan: &LogicalPlan) -> bool {
+    let mut volatile = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            volatile |= expr.is_volatile();
+            Ok(if volatile { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+        })
+    });
+    volatile
+}
