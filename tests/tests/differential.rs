@@ -80,7 +80,7 @@ async fn random_queries_answer_as_in_postgresql_on_both_paths() {
     for ((path, verdict), count) in &verdicts {
         eprintln!("  {path:<12} {verdict:?}: {count}");
     }
-    assert!(failures.is_empty(), "{} disagreements with PostgreSQL (first {}):\n{}", verdicts.iter().filter(|((_, v), _)| v.is_disagreement()).map(|(_, n)| n).sum::<u64>(), failures.len(), failures.join("\n"));
+    assert!(failures.is_empty(), "{} disagreements with PostgreSQL (first {}), over the tables\n{}\n\n{}", verdicts.iter().filter(|((_, v), _)| v.is_disagreement()).map(|(_, n)| n).sum::<u64>(), failures.len(), tables::setup_statements(seed).join(";\n"), failures.join("\n"));
     let invalid: u64 = verdicts.iter().filter(|((_, v), _)| *v == Verdict::Invalid).map(|(_, n)| n).sum();
     // Most generated queries must be valid, or the run tests little.
     assert!(invalid * 5 < queries, "{invalid} of {queries} generated queries were invalid PostgreSQL");

@@ -87,6 +87,8 @@ fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send 
     }
     let at = rules.iter().rposition(|r| DATAFUSION_RULES.contains(&r.name())).map_or(rules.len(), |i| i + 1);
     rules.insert(at, Arc::new(DecorrelateSubqueries::default()));
+    let before = rules.iter().position(|r| DATAFUSION_RULES.contains(&r.name())).unwrap_or(0);
+    rules.insert(before, Arc::new(DecorrelateSubqueries::before_datafusion()));
     rules
 }
 

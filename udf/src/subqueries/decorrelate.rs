@@ -54,11 +54,42 @@ const ROW_NUMBER: &str = "__squall_row_number";
 pub struct DecorrelateSubqueries {
     /// Numbers each decorrelation's columns apart from another's in the same plan.
     next: AtomicUsize,
+    /// Run before DataFusion's rules, taking only the `IN` subqueries DataFusion would answer
+    /// wrongly (see [`Self::before_datafusion`]).
+    early: bool,
+}
+
+impl DecorrelateSubqueries {
+    /// The rule that runs before DataFusion's decorrelation and takes from it the `IN`s of a
+    /// WHERE that are not plain conditions of it: `x NOT IN (...) OR ...`, `NOT (x IN (...))
+    /// OR ...`. DataFusion answers those with a mark join, whose mark is true or false where
+    /// PostgreSQL's `IN` is NULL (a NULL among the rows, or a NULL `x`), and `NOT` then keeps
+    /// rows PostgreSQL drops. It also takes a correlated `NOT IN` (DataFusion's NULL-aware anti
+    /// join takes one key only, and fails). Uncorrelated `IN` and `NOT IN` conditions stay
+    /// DataFusion's semi and NULL-aware anti joins, which answer them right.
+    pub fn before_datafusion() -> Self {
+        Self { early: true, ..Self::default() }
+    }
+
+    /// Whether this rule takes `found`, one of `node`'s subquery expressions.
+    fn takes(&self, node: &LogicalPlan, found: &Expr) -> bool {
+        if !self.early {
+            return true;
+        }
+        let (LogicalPlan::Filter(filter), Expr::InSubquery(in_subquery)) = (node, found) else { return false };
+        let condition = datafusion::logical_expr::utils::split_conjunction(&filter.predicate).into_iter().any(|c| c == found);
+        let correlated = !in_subquery.subquery.outer_ref_columns.is_empty();
+        !condition || (in_subquery.negated && correlated)
+    }
 }
 
 impl OptimizerRule for DecorrelateSubqueries {
     fn name(&self) -> &str {
-        "squall_decorrelate_subqueries"
+        if self.early {
+            "squall_decorrelate_in_subqueries"
+        } else {
+            "squall_decorrelate_subqueries"
+        }
     }
 
     fn apply_order(&self) -> Option<ApplyOrder> {
@@ -123,6 +154,9 @@ impl DecorrelateSubqueries {
             return Ok(None);
         }
         for found in subquery_expressions(node) {
+            if !self.takes(node, &found) {
+                continue;
+            }
             let (kind, subquery) = match &found {
                 Expr::ScalarSubquery(s) => (Kind::Scalar, s),
                 Expr::Exists(Exists { subquery, negated }) => (Kind::Exists { negated: *negated }, subquery),
