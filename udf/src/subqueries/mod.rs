@@ -12,6 +12,7 @@
 //! as values, correlated LIMITs).
 
 pub mod decorrelate;
+pub mod outer_aggregates;
 pub mod set_comparison_names;
 pub mod single_row;
 pub mod single_row_value;
