@@ -689,10 +689,11 @@ impl Session {
         };
         let planned = self.planning.state(&self.ctx).await.statement_to_plan(statement).await;
         let plan = match planned {
-            // PostgreSQL allows repeated result names, DataFusion does not: the statement is
+            // PostgreSQL allows repeated result names, DataFusion does not (`SELECT a, a`, or
+            // `SELECT a, 1 AS a`, where an alias repeats a column's name): the statement is
             // planned again with unique ones (rare, so the first attempt keeps no copy), and
             // clients still see PostgreSQL's (`column_names`).
-            Err(e) if e.to_string().contains("require unique expression names") && column_names.is_some() && !unique_names => {
+            Err(e) if repeats_a_name(&e) && column_names.is_some() && !unique_names => {
                 return Box::pin(self.plan_sql_naming(sql, true)).await;
             }
             plan => plan?,
@@ -708,6 +709,12 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.engine.running_statements.forget(&self.ctx.session_id());
     }
+}
+
+/// Whether DataFusion refused a plan because two of its result columns have the same name.
+fn repeats_a_name(error: &datafusion::error::DataFusionError) -> bool {
+    let text = error.to_string();
+    text.contains("require unique expression names") || (text.contains("unqualified field name") && text.contains("would be ambiguous"))
 }
 
 /// sqlparser's "sql parser error: Expected: ..., found: x at Line: 1, Column: 8" in PostgreSQL's

@@ -112,6 +112,11 @@ async fn users_authenticate_with_scram_and_need_grants() {
     let alice = connect(&server, "alice", Some("looking-glass")).await.unwrap();
     admin.batch_execute("CREATE USER bob").await.unwrap();
     connect(&server, "bob", None).await.unwrap().query_one("SELECT 1", &[]).await.unwrap();
+    // The user functions answer the connected user's name, under PostgreSQL's column names.
+    let who = alice.query_one("SELECT current_user, session_user, user, current_role", &[]).await.unwrap();
+    let names: Vec<&str> = who.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["current_user", "session_user", "user", "current_role"]);
+    assert_eq!((0..4).map(|i| who.get::<_, String>(i)).collect::<Vec<_>>(), ["alice"; 4]);
     // pg_has_role (psql's \l+ asks it): a user has its own role's privileges; a superuser has
     // every role's; a role that does not exist is an error, as in PostgreSQL.
     let roles = "SELECT pg_has_role('alice', 'USAGE'), pg_has_role('bob', 'member'), pg_has_role('pg_read_all_stats', 'USAGE'), \

@@ -15,6 +15,7 @@ mod query_log;
 mod psql_client;
 mod queries;
 mod robustness;
+mod subqueries;
 mod tables;
 mod tpch;
 

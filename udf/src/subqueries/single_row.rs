@@ -1,36 +1,46 @@
 //! The analyzer rule that makes each scalar subquery that may give several rows count them (see
 //! the module above): `(SELECT v FROM ...)` becomes
-//! `(SELECT squall_single_row_value(count(*), first_value(v)) FROM (SELECT v FROM ...))`.
+//! `squall_single_row_value((SELECT named_struct('rows', count(*), 'value', first_value(v)) FROM
+//! (SELECT v FROM ...)))`.
 //!
 //! An aggregate without GROUP BY gives exactly one row, so DataFusion's decorrelation takes it as
 //! it takes any aggregated subquery: a correlation by equality becomes a GROUP BY of the
-//! correlated columns, and the count per outer row is what the check reads. It runs before
-//! DataFusion's check that a correlated scalar subquery is aggregated.
+//! correlated columns, and the count per outer row is what the check reads. The check stands
+//! where the subquery stood, so it is made only where the subquery's value is used: an outer
+//! query without rows, or a CASE branch no row takes, does not fail, as in PostgreSQL. It runs
+//! before DataFusion's check that a correlated scalar subquery is aggregated.
 
 use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, Result, ScalarValue};
+use datafusion::functions::core::expr_fn::named_struct;
 use datafusion::functions_aggregate::expr_fn::{count, first_value};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{lit, Expr, LogicalPlan, LogicalPlanBuilder, ScalarUDF, Subquery};
 use datafusion::optimizer::AnalyzerRule;
 
-use super::single_row_value::SingleRowValue;
+use super::single_row_value::{SingleRowValue, ROWS, VALUE};
 
 #[derive(Debug, Default)]
 pub struct SingleRowSubqueries;
 
 impl AnalyzerRule for SingleRowSubqueries {
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> Result<LogicalPlan> {
+        let check = Arc::new(ScalarUDF::from(SingleRowValue::new()));
         plan.transform_up_with_subqueries(|node| {
+            // The columns keep their names (the call would rename a subquery's column).
+            let names = NamePreserver::new(&node);
             node.map_expressions(|expr| {
-                expr.transform_up(|e| match e {
+                let name = names.save(&expr);
+                let checked = expr.transform_up(|e| match e {
                     Expr::ScalarSubquery(subquery) if !at_most_one_row(&subquery.subquery) => {
-                        Ok(Transformed::yes(Expr::ScalarSubquery(counting_rows(subquery)?)))
+                        Ok(Transformed::yes(check.call(vec![Expr::ScalarSubquery(counting_rows(subquery)?)])))
                     }
                     e => Ok(Transformed::no(e)),
-                })
+                })?;
+                Ok(checked.update_data(|e| name.restore(e)))
             })
         })
         .map(|t| t.data)
@@ -57,16 +67,15 @@ fn at_most_one_row(plan: &LogicalPlan) -> bool {
     }
 }
 
-/// `subquery` as one row: its row count and its (first) value, checked.
+/// `subquery` as one row: its row count and its (first) value, as one struct.
 fn counting_rows(subquery: Subquery) -> Result<Subquery> {
     let inner = Arc::unwrap_or_clone(subquery.subquery);
     let (qualifier, field) = inner.schema().qualified_field(0);
     let name = field.name().clone();
     let value = Expr::Column(Column::new(qualifier.cloned(), name.clone()));
-    let check = Arc::new(ScalarUDF::from(SingleRowValue::new()));
     let counted = LogicalPlanBuilder::from(inner)
         .aggregate(Vec::<Expr>::new(), vec![count(lit(1)).alias("__rows"), first_value(value, vec![]).alias("__value")])?
-        .project(vec![check.call(vec![Expr::Column(Column::from_name("__rows")), Expr::Column(Column::from_name("__value"))]).alias(name)])?
+        .project(vec![named_struct(vec![lit(ROWS), Expr::Column(Column::from_name("__rows")), lit(VALUE), Expr::Column(Column::from_name("__value"))]).alias(name)])?
         .build()?;
     Ok(Subquery { subquery: Arc::new(counted), ..subquery })
 }

@@ -1,0 +1,98 @@
+//! Subqueries answer as in PostgreSQL, on the coordinator path and the distributed path alike:
+//! each form below is run on squall both ways and on PostgreSQL 15 over the same tables, and the
+//! answers compared (issue 21). The issue's own example is checked against its known answer too.
+
+use squall_tests::differential::outcome::{run, same_rows, show, Outcome};
+use squall_tests::postgres::Postgres;
+
+use crate::squall;
+
+const TABLES: &[&str] = &[
+    "CREATE TABLE t1(a INTEGER, b INTEGER, c INTEGER, d INTEGER, e INTEGER)",
+    "INSERT INTO t1(e,c,b,d,a) VALUES(103,102,100,101,104)",
+    "INSERT INTO t1(a,c,d,e,b) VALUES(107,106,108,109,105)",
+    "INSERT INTO t1(e,d,b,a,c) VALUES(110,114,112,111,113)",
+    "INSERT INTO t1(a,b) VALUES(NULL,NULL)",
+    "CREATE TABLE t2(x INTEGER, y INTEGER)",
+    "INSERT INTO t2 VALUES (1, 100), (2, 105), (NULL, 112), (3, NULL)",
+    "CREATE TABLE empty(x INTEGER, y INTEGER)",
+];
+
+/// (form, query): every query's answer is PostgreSQL's.
+const FORMS: &[(&str, &str)] = &[
+    ("scalar, non-equality correlation, count", "SELECT b, (SELECT count(*) FROM t1 AS x WHERE x.b < t1.b) AS n FROM t1"),
+    ("scalar, non-equality correlation, sum", "SELECT b, (SELECT sum(x.a) FROM t1 AS x WHERE x.b < t1.b) FROM t1"),
+    ("scalar, equality correlation", "SELECT b, (SELECT max(x) FROM t2 WHERE t2.y = t1.b) FROM t1"),
+    ("scalar in WHERE", "SELECT b FROM t1 WHERE (SELECT count(*) FROM t2 WHERE t2.y < t1.b) = 1"),
+    ("scalar in HAVING", "SELECT a % 2, count(*) FROM t1 GROUP BY a % 2 HAVING count(*) > (SELECT count(*) FROM t2 WHERE x > 2)"),
+    ("scalar with HAVING inside", "SELECT b, (SELECT count(*) FROM t2 WHERE t2.y < t1.b HAVING count(*) > 1) FROM t1"),
+    ("scalar over a GROUP BY", "SELECT b, (SELECT max(c) FROM (SELECT count(*) AS c FROM t2 WHERE t2.y < t1.b GROUP BY x > 1) s) FROM t1"),
+    ("scalar, correlated LIMIT", "SELECT b, (SELECT x.a FROM t1 AS x WHERE x.b < t1.b ORDER BY x.a LIMIT 1) FROM t1"),
+    ("scalar, correlated LIMIT and OFFSET", "SELECT b, (SELECT x.a FROM t1 AS x WHERE x.b < t1.b ORDER BY x.a DESC LIMIT 1 OFFSET 1) FROM t1"),
+    ("scalar, outer column in the select list", "SELECT b, (SELECT count(*) + t1.a FROM t2 WHERE t2.y < t1.b) FROM t1"),
+    ("scalar, DISTINCT aggregate", "SELECT b, (SELECT count(DISTINCT x) FROM t2 WHERE t2.y <> t1.b) FROM t1"),
+    ("scalar in CASE", "SELECT b, CASE WHEN b > 104 THEN (SELECT count(*) FROM t2 WHERE t2.y >= t1.b) END FROM t1"),
+    ("scalar inside an aggregate", "SELECT sum((SELECT count(*) FROM t2 WHERE t2.y < t1.b)) FROM t1"),
+    ("nested scalar", "SELECT b, (SELECT count(*) FROM t2 WHERE t2.y < t1.b AND t2.x > (SELECT min(x) FROM t2)) FROM t1"),
+    ("scalar, one row per outer row", "SELECT b, (SELECT x FROM t2 WHERE t2.y = t1.b) FROM t1"),
+    ("scalar over an empty outer query", "SELECT (SELECT x FROM t2) FROM empty"),
+    ("scalar in a CASE branch no row takes", "SELECT CASE WHEN b > 1000 THEN (SELECT x FROM t2) END FROM t1"),
+    ("EXISTS as a value", "SELECT b, EXISTS (SELECT 1 FROM t2 WHERE t2.y = t1.b) FROM t1"),
+    ("NOT EXISTS, non-equality", "SELECT b, NOT EXISTS (SELECT 1 FROM t2 WHERE t2.y < t1.b) FROM t1"),
+    ("EXISTS in WHERE", "SELECT b FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE t2.y = t1.b)"),
+    ("NOT EXISTS in WHERE, non-equality", "SELECT b FROM t1 WHERE NOT EXISTS (SELECT 1 FROM t2 WHERE t2.y < t1.b)"),
+    ("EXISTS under OR", "SELECT b FROM t1 WHERE b > 110 OR EXISTS (SELECT 1 FROM t2 WHERE t2.y > t1.b)"),
+    ("IN as a value, NULLs", "SELECT b, b IN (SELECT y FROM t2) FROM t1"),
+    ("NOT IN as a value", "SELECT b, b NOT IN (SELECT y FROM t2 WHERE y IS NOT NULL) FROM t1"),
+    ("IN, correlated", "SELECT b, b IN (SELECT y FROM t2 WHERE t2.x < t1.a - 100) FROM t1"),
+    ("IN of constants", "SELECT 1 IN (SELECT a FROM t1), NULL NOT IN (SELECT a FROM t1), 104 IN (SELECT a FROM t1)"),
+    ("IN in WHERE", "SELECT b FROM t1 WHERE b IN (SELECT y FROM t2)"),
+    ("NOT IN in WHERE, NULL among the rows", "SELECT b FROM t1 WHERE b NOT IN (SELECT y FROM t2)"),
+    ("NOT IN in WHERE, correlated", "SELECT b FROM t1 WHERE a NOT IN (SELECT x + 103 FROM t2 WHERE t2.y <= t1.b)"),
+    ("NOT IN under OR", "SELECT b FROM t1 WHERE b NOT IN (SELECT y FROM t2) OR a = 111"),
+    ("ANY", "SELECT b, 2 = ANY (SELECT x FROM t2 WHERE t2.y <= t1.b) FROM t1"),
+    ("ALL", "SELECT b, 5 > ALL (SELECT x FROM t2 WHERE t2.y < t1.b) FROM t1"),
+    ("ALL in WHERE", "SELECT b FROM t1 WHERE b >= ALL (SELECT y FROM t2 WHERE y IS NOT NULL)"),
+    ("more than one row: 21000", "SELECT b, (SELECT x FROM t2 WHERE t2.y < t1.b) FROM t1"),
+    ("uncorrelated, more than one row: 21000", "SELECT (SELECT x FROM t2) FROM t1"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_subquery_form_answers_as_in_postgresql_on_both_paths() {
+    let postgres = Postgres::start();
+    let server = squall().default_routing().executors(2).start();
+    server.wait_for_executors(2).await;
+    let pg = postgres.client().await;
+    let coordinator = server.client().await;
+    let distributed = server.client().await;
+    distributed.batch_execute("SET squall.local_scan_limit = 0").await.unwrap();
+    for statement in TABLES {
+        pg.batch_execute(statement).await.unwrap();
+        coordinator.batch_execute(statement).await.unwrap();
+    }
+
+    // The issue's example, as PostgreSQL answers it.
+    let example = "SELECT b, (SELECT count(*) FROM t1 AS x WHERE x.b < t1.b) AS n FROM t1 WHERE b IS NOT NULL ORDER BY 1";
+    for client in [&coordinator, &distributed] {
+        let rows: Vec<(i32, i64)> = client.query(example, &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(rows, [(100, 0), (105, 1), (112, 2)]);
+    }
+
+    let mut disagreements = vec![];
+    for (form, sql) in FORMS {
+        let expected = run(&pg, sql).await;
+        assert!(!matches!(&expected, Outcome::Error { sqlstate, .. } if sqlstate != "21000"), "{form}: PostgreSQL refused it: {}", show(&expected));
+        for (path, client) in [("coordinator", &coordinator), ("distributed", &distributed)] {
+            let got = run(client, sql).await;
+            let agree = match (&expected, &got) {
+                (Outcome::Rows(expected), Outcome::Rows(got)) => same_rows(expected, got, false),
+                (Outcome::Error { sqlstate: expected, .. }, Outcome::Error { sqlstate: got, .. }) => expected == got,
+                _ => false,
+            };
+            if !agree {
+                disagreements.push(format!("{form} [{path}]: {sql}\n  PostgreSQL: {}\n  squall:     {}", show(&expected), show(&got)));
+            }
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
