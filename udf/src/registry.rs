@@ -59,6 +59,7 @@ pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
     let mut builder = builder
         .with_default_features()
         .with_analyzer_rule(Arc::new(crate::pg_casts::PostgresTextCasts::new()))
+        .with_analyzer_rule(Arc::new(crate::subqueries::outer_levels::RefuseFarOuterReferences))
         .with_analyzer_rule(Arc::new(crate::subqueries::outer_aggregates::RefuseOuterAggregates))
         .with_analyzer_rule(Arc::new(crate::subqueries::single_row::SingleRowSubqueries))
         .with_optimizer_rules(optimizer_rules());

@@ -30,6 +30,20 @@ pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[KnownDifference {
           the outer query's rows, which makes the outer query an aggregate. DataFusion computed it over \
           the subquery's rows, a wrong answer; squall refuses it with 0A000 until it plans it as \
           PostgreSQL does.",
+}, KnownDifference {
+    name: "subquery referring two or more levels out",
+    squall_sqlstate: "0A000",
+    message: "a subquery that refers to a query two or more levels out",
+    why: "Not deliberate, and still open (issue 21): decorrelation takes one level at a time, and \
+          DataFusion then referred to the far query's columns out of scope (42703). Refused until \
+          squall decorrelates across levels.",
+}, KnownDifference {
+    name: "ANY/ALL with an outer or subquery left side",
+    squall_sqlstate: "0A000",
+    message: "ANY or ALL whose left side refers to an outer query or holds a subquery",
+    why: "Not deliberate, and still open (issue 21): DataFusion's rewrite of ANY/ALL into EXISTS \
+          moves the left side one level in, out of its scope (42703). Refused until squall \
+          rewrites ANY/ALL itself.",
 }];
 
 /// The name of the known difference `squall`'s answer to `sql` is, if any.

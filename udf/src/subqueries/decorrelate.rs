@@ -33,7 +33,7 @@ use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::expr::{AggregateFunction, Exists, InSubquery};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    case, lit, Distinct, EmptyRelation, Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF, SortExpr,
+    case, lit, Distinct, EmptyRelation, Expr, InvariantLevel, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF, SortExpr,
     Subquery, SubqueryAlias,
 };
 use datafusion::optimizer::optimizer::ApplyOrder;
@@ -116,8 +116,8 @@ impl OptimizerRule for DecorrelateSubqueries {
 
 /// One of DataFusion's decorrelation rules, which on a subquery it cannot take sometimes fails
 /// the whole query (it pulls a comparison up through a `SubqueryAlias` and then cannot find its
-/// column) rather than leaving the subquery: a node it fails on is left as it was, for
-/// [`DecorrelateSubqueries`].
+/// column) or makes a plan that cannot run, rather than leaving the subquery: a node it fails on
+/// is left as it was, for [`DecorrelateSubqueries`].
 #[derive(Debug)]
 pub struct LeaveWhatFails(pub Arc<dyn OptimizerRule + Send + Sync>);
 
@@ -133,8 +133,11 @@ impl OptimizerRule for LeaveWhatFails {
 
     fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
         match self.0.rewrite(plan.clone(), config) {
-            Ok(rewritten) => Ok(rewritten),
-            Err(_) => Ok(Transformed::no(plan)),
+            // Nor what it makes of a subquery that is no plan DataFusion can run (a correlated
+            // scalar subquery moved into a join's condition): DataFusion's debug builds check
+            // that after each rule, and its release builds would fail later.
+            Ok(rewritten) if !rewritten.transformed || rewritten.data.check_invariants(InvariantLevel::Executable).is_ok() => Ok(rewritten),
+            Ok(_) | Err(_) => Ok(Transformed::no(plan)),
         }
     }
 }

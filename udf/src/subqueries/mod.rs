@@ -13,6 +13,7 @@
 
 pub mod decorrelate;
 pub mod outer_aggregates;
+pub mod outer_levels;
 pub mod set_comparison_names;
 pub mod single_row;
 pub mod single_row_value;
