@@ -27,13 +27,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchema, NullEquality, Result, ScalarValue};
+use datafusion::common::{Column, DFSchema, Result, ScalarValue};
+use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn::{bool_or, count, first_value};
 use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::expr::{AggregateFunction, Exists, InSubquery};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    case, lit, Distinct, EmptyRelation, Expr, InvariantLevel, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF, SortExpr,
+    case, lit, Distinct, ExprSchemable, EmptyRelation, Expr, InvariantLevel, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF, SortExpr,
     Subquery, SubqueryAlias,
 };
 use datafusion::optimizer::optimizer::ApplyOrder;
@@ -296,28 +297,24 @@ fn decorrelate(input: &LogicalPlan, kind: Kind, subquery: &Subquery, n: usize) -
     let values = LogicalPlanBuilder::from(rows).aggregate(domain_columns.clone(), aggregates)?.build()?;
 
     // The input, each row with its domain row's values.
-    let left = match &probe {
-        Some(probe) => {
-            let mut exprs = columns_of(input.schema());
-            exprs.push(probe.clone().alias(format!("{}_outer", names.probe())));
-            LogicalPlanBuilder::from(input.clone()).project(exprs)?.build()?
-        }
-        None => input.clone(),
-    };
-    let mut left_keys: Vec<Column> = outer.keys().cloned().collect();
-    if probe.is_some() {
-        left_keys.push(Column::from_name(format!("{}_outer", names.probe())));
-    }
-    let right_keys: Vec<Column> = domain_columns.iter().map(|c| match c {
-        Expr::Column(c) => c.clone(),
-        _ => unreachable!("domain columns are columns"),
-    }).collect();
+    let mut left_keys: Vec<Expr> = outer.keys().cloned().map(Expr::Column).collect();
+    left_keys.extend(probe.clone());
     let joined = if left_keys.is_empty() {
-        LogicalPlanBuilder::from(left).cross_join(values)?.build()?
+        LogicalPlanBuilder::from(input.clone()).cross_join(values)?.build()?
     } else {
-        LogicalPlanBuilder::from(left)
-            .join_detailed(values, JoinType::Inner, (left_keys, right_keys), None, NullEquality::NullEqualsNull)?
-            .build()?
+        // `key IS NOT DISTINCT FROM domain`, as keys that are never NULL: whether it is NULL,
+        // and its value or a stand-in. (A join's own NULL-equality setting is lost when
+        // DataFusion's EliminateCrossJoin rebuilds joins under a cross join.)
+        let (mut on_left, mut on_right) = (vec![], vec![]);
+        for (key, domain) in left_keys.into_iter().zip(domain_columns.iter().cloned()) {
+            let Ok(data_type) = key.get_type(input.schema()) else { return Ok(None) };
+            let Ok(stand_in) = ScalarValue::new_default(&data_type) else { return Ok(None) };
+            on_left.push(key.clone().is_null());
+            on_right.push(domain.clone().is_null());
+            on_left.push(coalesce(vec![key, lit(stand_in.clone())]));
+            on_right.push(coalesce(vec![domain, lit(stand_in)]));
+        }
+        LogicalPlanBuilder::from(input.clone()).join_with_expr_keys(values, JoinType::Inner, (on_left, on_right), None)?.build()?
     };
     Ok(Some((joined, value)))
 }
