@@ -297,16 +297,22 @@ fn decorrelate(input: &LogicalPlan, kind: Kind, subquery: &Subquery, n: usize) -
     let values = LogicalPlanBuilder::from(rows).aggregate(domain_columns.clone(), aggregates)?.build()?;
 
     // The input, each row with its domain row's values.
+    if probe.as_ref().is_some_and(|p| p.is_volatile()) {
+        return Ok(None);
+    }
     let mut left_keys: Vec<Expr> = outer.keys().cloned().map(Expr::Column).collect();
     left_keys.extend(probe.clone());
-    let joined = if left_keys.is_empty() {
+    // A constant key (`1 IN (...)`) has one domain value, which every row matches.
+    let keys: Vec<(Expr, Expr)> =
+        left_keys.into_iter().zip(domain_columns.iter().cloned()).filter(|(key, _)| !key.column_refs().is_empty()).collect();
+    let joined = if keys.is_empty() {
         LogicalPlanBuilder::from(input.clone()).cross_join(values)?.build()?
     } else {
         // `key IS NOT DISTINCT FROM domain`, as keys that are never NULL: whether it is NULL,
         // and its value or a stand-in. (A join's own NULL-equality setting is lost when
         // DataFusion's EliminateCrossJoin rebuilds joins under a cross join.)
         let (mut on_left, mut on_right) = (vec![], vec![]);
-        for (key, domain) in left_keys.into_iter().zip(domain_columns.iter().cloned()) {
+        for (key, domain) in keys {
             let Ok(data_type) = key.get_type(input.schema()) else { return Ok(None) };
             let Ok(stand_in) = ScalarValue::new_default(&data_type) else { return Ok(None) };
             on_left.push(key.clone().is_null());
