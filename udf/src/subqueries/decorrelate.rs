@@ -34,7 +34,7 @@ use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::expr::{AggregateFunction, Exists, InSubquery};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    case, lit, Distinct, ExprSchemable, EmptyRelation, Expr, InvariantLevel, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF, SortExpr,
+    case, lit, Distinct, ExprSchemable, Limit, EmptyRelation, Expr, InvariantLevel, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF, SortExpr,
     Subquery, SubqueryAlias,
 };
 use datafusion::optimizer::optimizer::ApplyOrder;
@@ -247,9 +247,26 @@ fn decorrelate(input: &LogicalPlan, kind: Kind, subquery: &Subquery, n: usize) -
         Kind::In { value, .. } => Some(value.clone()),
         _ => None,
     };
+    if probe.as_ref().is_some_and(|p| p.is_volatile()) {
+        return Ok(None);
+    }
+    // The IN's left side, computed once as a column of the input (it may hold a subquery of its
+    // own, which a projection can hold and a join key cannot).
+    let probe_column = format!("{}_outer", names.probe());
+    let input = match &probe {
+        Some(probe) => {
+            let mut exprs = columns_of(input.schema());
+            exprs.push(probe.clone().alias(&probe_column));
+            LogicalPlanBuilder::from(input.clone()).project(exprs)?.build()?
+        }
+        None => input.clone(),
+    };
+    let input = &input;
     let mut domain_exprs: Vec<Expr> = outer.iter().map(|(c, name)| Expr::Column(c.clone()).alias(name)).collect();
-    if let Some(probe) = &probe {
-        domain_exprs.push(probe.clone().alias(names.probe()));
+    let mut outer_keys: Vec<Expr> = outer.keys().cloned().map(Expr::Column).collect();
+    if probe.is_some() {
+        domain_exprs.push(Expr::Column(Column::from_name(&probe_column)).alias(names.probe()));
+        outer_keys.push(Expr::Column(Column::from_name(&probe_column)));
     }
     let domain_columns: Vec<Expr> = domain_exprs.iter().map(|e| Expr::Column(Column::from_name(e.schema_name().to_string()))).collect();
     let domain = if domain_exprs.is_empty() {
@@ -296,31 +313,32 @@ fn decorrelate(input: &LogicalPlan, kind: Kind, subquery: &Subquery, n: usize) -
     };
     let values = LogicalPlanBuilder::from(rows).aggregate(domain_columns.clone(), aggregates)?.build()?;
 
-    // The input, each row with its domain row's values.
-    if probe.as_ref().is_some_and(|p| p.is_volatile()) {
-        return Ok(None);
+    // The input, each row with its domain row's values: joined by `key IS NOT DISTINCT FROM
+    // domain`, as two keys that are never NULL, whether it is NULL and its value or a stand-in.
+    // (A join's own NULL-equality setting is lost when DataFusion's EliminateCrossJoin rebuilds
+    // joins under a cross join.) The keys are columns of their own on both sides. A constant key
+    // (`1 IN (...)`) has one domain value, which every row matches: no key.
+    let (mut left, mut right) = (columns_of(input.schema()), columns_of(values.schema()));
+    let (mut left_keys, mut right_keys) = (vec![], vec![]);
+    for (i, (key, domain)) in outer_keys.into_iter().zip(domain_columns.iter().cloned()).enumerate() {
+        if i == outer.len() && probe.as_ref().is_some_and(|p| p.column_refs().is_empty()) {
+            continue;
+        }
+        let Ok(data_type) = key.get_type(input.schema()) else { return Ok(None) };
+        let Ok(stand_in) = ScalarValue::new_default(&data_type) else { return Ok(None) };
+        for (side, keys, expr, part) in [(&mut left, &mut left_keys, key, "l"), (&mut right, &mut right_keys, domain, "r")] {
+            let (null, value) = (format!("__squall_k{n}_{i}{part}_null"), format!("__squall_k{n}_{i}{part}"));
+            side.push(expr.clone().is_null().alias(&null));
+            side.push(coalesce(vec![expr, lit(stand_in.clone())]).alias(&value));
+            keys.push(Column::from_name(null));
+            keys.push(Column::from_name(value));
+        }
     }
-    let mut left_keys: Vec<Expr> = outer.keys().cloned().map(Expr::Column).collect();
-    left_keys.extend(probe.clone());
-    // A constant key (`1 IN (...)`) has one domain value, which every row matches.
-    let keys: Vec<(Expr, Expr)> =
-        left_keys.into_iter().zip(domain_columns.iter().cloned()).filter(|(key, _)| !key.column_refs().is_empty()).collect();
-    let joined = if keys.is_empty() {
+    let joined = if left_keys.is_empty() {
         LogicalPlanBuilder::from(input.clone()).cross_join(values)?.build()?
     } else {
-        // `key IS NOT DISTINCT FROM domain`, as keys that are never NULL: whether it is NULL,
-        // and its value or a stand-in. (A join's own NULL-equality setting is lost when
-        // DataFusion's EliminateCrossJoin rebuilds joins under a cross join.)
-        let (mut on_left, mut on_right) = (vec![], vec![]);
-        for (key, domain) in keys {
-            let Ok(data_type) = key.get_type(input.schema()) else { return Ok(None) };
-            let Ok(stand_in) = ScalarValue::new_default(&data_type) else { return Ok(None) };
-            on_left.push(key.clone().is_null());
-            on_right.push(domain.clone().is_null());
-            on_left.push(coalesce(vec![key, lit(stand_in.clone())]));
-            on_right.push(coalesce(vec![domain, lit(stand_in)]));
-        }
-        LogicalPlanBuilder::from(input.clone()).join_with_expr_keys(values, JoinType::Inner, (on_left, on_right), None)?.build()?
+        let right = LogicalPlanBuilder::from(values).project(right)?.build()?;
+        LogicalPlanBuilder::from(input.clone()).project(left)?.join(right, JoinType::Inner, (left_keys, right_keys), None)?.build()?
     };
     Ok(Some((joined, value)))
 }
@@ -412,6 +430,17 @@ impl Lifter<'_> {
                 };
                 return match &*limit.input {
                     LogicalPlan::Sort(sort) if sort.fetch.is_none() => self.first_rows(&sort.input, &sort.expr, skip, fetch),
+                    // `ORDER BY` a column the subquery does not select puts the sort under the
+                    // select list: the LIMIT goes under it too (a projection keeps every row), to
+                    // the sort whose order it keeps.
+                    LogicalPlan::Projection(projection) => {
+                        let limited = LogicalPlan::Limit(Limit { input: projection.input.clone(), ..limit.clone() });
+                        self.lift(&LogicalPlan::Projection(Projection::try_new(projection.expr.clone(), Arc::new(limited))?))
+                    }
+                    LogicalPlan::SubqueryAlias(alias) => {
+                        let limited = LogicalPlan::Limit(Limit { input: alias.input.clone(), ..limit.clone() });
+                        self.lift(&LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(Arc::new(limited), alias.alias.clone())?))
+                    }
                     input => self.first_rows(input, &[], skip, fetch),
                 };
             }
