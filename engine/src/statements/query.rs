@@ -150,10 +150,20 @@ pub(crate) async fn on_coordinator(session: &Session, plan: &LogicalPlan) -> Res
     // kept rows twice); one process answers them right.
     // The executors know DataFusion's functions and squall's own; the PostgreSQL catalog
     // functions (pg_size_pretty, pg_has_role, ...) live in the coordinator only.
-    if whole_files == Route::Coordinator || has_left_tracking_loop_join(&optimized) || calls_coordinator_only_function(&optimized) {
+    if whole_files == Route::Coordinator
+        || has_left_tracking_loop_join(&optimized)
+        || calls_coordinator_only_function(&optimized)
+        || scheduler_misreads(&optimized)
+    {
         return Ok(Some(optimized));
     }
-    Ok((limit > 0 && route(&optimized, limit)? == Route::Coordinator).then_some(optimized))
+    if limit > 0 && route(&optimized, limit)? == Route::Coordinator {
+        return Ok(Some(optimized));
+    }
+    // What the executors get is the plan as Ballista's session optimizes it (its own rules come
+    // first: NOT IN becomes an anti join and a count), which its scheduler must be able to read.
+    let ballista = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
+    Ok(scheduler_misreads(&ballista.optimize(plan)?).then_some(optimized))
 }
 
 /// The rows of `plan`, run as a Ballista job on the executors.
@@ -272,6 +282,23 @@ fn calls_coordinator_only_function(plan: &LogicalPlan) -> bool {
                 Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
             })
         })
+    });
+    found
+}
+
+/// Whether Ballista's scheduler would misread `plan` as DataFusion encodes it ("could not read
+/// the plan: No field named ..."): it runs in one process instead. Two shapes do that:
+/// - a relation known to be empty that has columns (what DataFusion makes of `WHERE false`):
+///   the encoding keeps no columns for it;
+/// - a column whose name holds a dot (DataFusion names the column of a decorrelated subquery
+///   `r.b`): it is read back as column `b` of `r`.
+fn scheduler_misreads(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        found = matches!(node, LogicalPlan::EmptyRelation(empty) if !empty.schema.fields().is_empty())
+            || node.schema().fields().iter().any(|f| f.name().contains('.'));
+        Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
     found
 }

@@ -66,8 +66,9 @@ impl DecorrelateSubqueries {
     /// OR ...`. DataFusion answers those with a mark join, whose mark is true or false where
     /// PostgreSQL's `IN` is NULL (a NULL among the rows, or a NULL `x`), and `NOT` then keeps
     /// rows PostgreSQL drops. It also takes a correlated `NOT IN` (DataFusion's NULL-aware anti
-    /// join takes one key only, and fails). Uncorrelated `IN` and `NOT IN` conditions stay
-    /// DataFusion's semi and NULL-aware anti joins, which answer them right.
+    /// join takes one key only, and fails), and an `IN` whose left side holds a subquery.
+    /// Uncorrelated `IN` and `NOT IN` conditions stay DataFusion's semi and NULL-aware anti
+    /// joins, which answer them right.
     pub fn before_datafusion() -> Self {
         Self { early: true, ..Self::default() }
     }
@@ -80,7 +81,11 @@ impl DecorrelateSubqueries {
         let (LogicalPlan::Filter(filter), Expr::InSubquery(in_subquery)) = (node, found) else { return false };
         let condition = datafusion::logical_expr::utils::split_conjunction(&filter.predicate).into_iter().any(|c| c == found);
         let correlated = !in_subquery.subquery.outer_ref_columns.is_empty();
-        !condition || (in_subquery.negated && correlated)
+        // DataFusion's joins for `(SELECT ...) [NOT] IN (SELECT ...)` keep the left side's
+        // subquery in the join's condition, which it cannot run, and its NULL-aware anti join
+        // then kept rows whose left side was NULL.
+        let left_holds_subquery = in_subquery.expr.exists(|e| Ok(matches!(e, Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)))).unwrap_or(true);
+        !condition || (in_subquery.negated && correlated) || left_holds_subquery
     }
 }
 

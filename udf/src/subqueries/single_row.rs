@@ -71,8 +71,10 @@ fn at_most_one_row(plan: &LogicalPlan) -> bool {
 fn counting_rows(subquery: Subquery) -> Result<Subquery> {
     let inner = Arc::unwrap_or_clone(subquery.subquery);
     let (qualifier, field) = inner.schema().qualified_field(0);
-    let name = field.name().clone();
-    let value = Expr::Column(Column::new(qualifier.cloned(), name.clone()));
+    let value = Expr::Column(Column::new(qualifier.cloned(), field.name().clone()));
+    // A name of its own: the subquery's column may be named `r.b` (a cast of `r.b`), which
+    // Ballista's plan encoding reads back as column `b` of `r`.
+    let name = "__squall_counted";
     let counted = LogicalPlanBuilder::from(inner)
         .aggregate(Vec::<Expr>::new(), vec![count(lit(1)).alias("__rows"), first_value(value, vec![]).alias("__value")])?
         .project(vec![named_struct(vec![lit(ROWS), Expr::Column(Column::from_name("__rows")), lit(VALUE), Expr::Column(Column::from_name("__value"))]).alias(name)])?
