@@ -32,6 +32,8 @@ async fn random_queries_answer_as_in_postgresql_on_both_paths() {
     let seed = setting("SQUALL_DIFFERENTIAL_SEED", 20261202);
     // The distributed path is slower (a Ballista job per query): every n-th query runs there too.
     let distributed_every = setting("SQUALL_DIFFERENTIAL_DISTRIBUTED_EVERY", 2).max(1);
+    // Print the queries squall refuses as a known difference too (what to work on next).
+    let show_known = setting("SQUALL_DIFFERENTIAL_SHOW_KNOWN", 0) == 1;
 
     let postgres = Postgres::start();
     let server = squall().default_routing().executors(2).start();
@@ -62,6 +64,9 @@ async fn random_queries_answer_as_in_postgresql_on_both_paths() {
                 assert_ne!(sqlstate, "connection", "squall closed the connection on query {index} (seed {seed}): {}\n{}", query.sql, server.log());
             }
             let verdict = judge(&query.sql, &expected, &got, query.ordered);
+            if show_known && matches!(verdict, Verdict::Known(_)) {
+                eprintln!("[{path}] query {index}: {verdict:?}\n  {}", query.sql);
+            }
             if verdict.is_disagreement() && failures.len() < 30 {
                 failures.push(format!(
                     "[{path}] query {index} of seed {seed}: {verdict:?}\n  {}\n  PostgreSQL: {}\n  squall:     {}",

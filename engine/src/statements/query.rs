@@ -287,17 +287,14 @@ fn calls_coordinator_only_function(plan: &LogicalPlan) -> bool {
 }
 
 /// Whether Ballista's scheduler would misread `plan` as DataFusion encodes it ("could not read
-/// the plan: No field named ..."): it runs in one process instead. Two shapes do that:
-/// - a relation known to be empty that has columns (what DataFusion makes of `WHERE false`):
-///   the encoding keeps no columns for it;
-/// - a column whose name holds a dot (DataFusion names the column of a decorrelated subquery
-///   `r.b`): it is read back as column `b` of `r`.
+/// the plan: No field named ..."): it runs in one process instead. A relation known to be empty
+/// that has columns does that (what DataFusion makes of `WHERE false`, and Ballista's rewrite
+/// of `NOT IN` of such a subquery): the encoding keeps no columns for it.
 fn scheduler_misreads(plan: &LogicalPlan) -> bool {
     use datafusion::common::tree_node::TreeNodeRecursion;
     let mut found = false;
     let _ = plan.apply_with_subqueries(|node| {
-        found = matches!(node, LogicalPlan::EmptyRelation(empty) if !empty.schema.fields().is_empty())
-            || node.schema().fields().iter().any(|f| f.name().contains('.'));
+        found = matches!(node, LogicalPlan::EmptyRelation(empty) if !empty.schema.fields().is_empty());
         Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
     found
