@@ -48,7 +48,13 @@ pub fn route(plan: &LogicalPlan, local_scan_limit: u64) -> Result<Route> {
         Some(table) => reads.push(ScanRead::of(scan, table)),
         None => coordinator_tables = true,
     })?;
-    let distribute = !reads.is_empty() && !coordinator_tables && !(local_scan_limit > 0 && reads_at_most(&reads, local_scan_limit));
+    // A scan of a table without files is an empty scan, and Ballista's job for a join with an
+    // empty scan on one side never finishes: such a query runs in the coordinator.
+    let reads_an_empty_table = reads.iter().any(ScanRead::has_no_files);
+    let distribute = !reads.is_empty()
+        && !coordinator_tables
+        && !reads_an_empty_table
+        && !(local_scan_limit > 0 && reads_at_most(&reads, local_scan_limit));
     Ok(if distribute { Route::Executors } else { Route::Coordinator })
 }
 
@@ -69,6 +75,20 @@ impl ScanRead {
             .filter(|_| parquet)
             .map(|projection| projection.iter().map(|&i| schema.field(i).name().clone()).collect());
         Self { paths: table.table_paths().clone(), parquet_columns }
+    }
+}
+
+impl ScanRead {
+    /// Whether the table is local and has no file at all (an object store's is taken to have).
+    fn has_no_files(&self) -> bool {
+        fn any_file(path: &Path) -> bool {
+            match std::fs::metadata(path) {
+                Ok(m) if m.is_file() => true,
+                Ok(_) => std::fs::read_dir(path).map(|entries| entries.flatten().any(|e| any_file(&e.path()))).unwrap_or(true),
+                Err(_) => false,
+            }
+        }
+        self.paths.iter().all(|url| url.scheme() == "file" && url.get_url().to_file_path().is_ok_and(|p| !any_file(&p)))
     }
 }
 
