@@ -326,7 +326,7 @@ fn decorrelate(input: &LogicalPlan, kind: Kind, subquery: &Subquery, n: usize) -
     let (mut left, mut right) = (columns_of(input.schema()), columns_of(values.schema()));
     let (mut left_keys, mut right_keys) = (vec![], vec![]);
     for (i, (key, domain)) in outer_keys.into_iter().zip(domain_columns.iter().cloned()).enumerate() {
-        if i == outer.len() && probe.as_ref().is_some_and(|p| p.column_refs().is_empty()) {
+        if i == outer.len() && probe.as_ref().is_some_and(is_constant) {
             continue;
         }
         let Ok(data_type) = key.get_type(input.schema()) else { return Ok(None) };
@@ -514,6 +514,13 @@ impl Lifter<'_> {
             .data;
         (!nested).then_some(replaced)
     }
+}
+
+/// Whether `expr` has one value for every row: no column, and no subquery (which may be
+/// correlated without naming a column of the row here).
+fn is_constant(expr: &Expr) -> bool {
+    expr.column_refs().is_empty()
+        && !expr.exists(|e| Ok(matches!(e, Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::SetComparison(_)))).unwrap_or(true)
 }
 
 /// `aggregate` counting only real rows (its own FILTER, if any, still applies).
