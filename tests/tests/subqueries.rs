@@ -52,6 +52,7 @@ const FORMS: &[(&str, &str)] = &[
     ("NOT IN under OR", "SELECT b FROM t1 WHERE b NOT IN (SELECT y FROM t2) OR a = 111"),
     ("NOT IN, correlated scalar left side", "SELECT b FROM t1 WHERE (SELECT max(x) FROM t2 WHERE t2.y = t1.b) NOT IN (SELECT x FROM t2 WHERE x > 1)"),
     ("IN, uncorrelated scalar left side", "SELECT b FROM t1 WHERE (SELECT min(x) FROM t2) IN (SELECT x FROM t2 WHERE t2.y <= t1.b)"),
+    ("IS NULL of a subquery of a NOT NULL column", "SELECT b FROM t1 WHERE (SELECT 2 FROM t2 WHERE t1.a > 105 LIMIT 1) IS NULL"),
     ("a join with an empty table", "SELECT t1.b, e.x FROM empty AS e RIGHT JOIN t1 ON e.y = t1.b"),
     ("ANY", "SELECT b, 2 = ANY (SELECT x FROM t2 WHERE t2.y <= t1.b) FROM t1"),
     ("ALL", "SELECT b, 5 > ALL (SELECT x FROM t2 WHERE t2.y < t1.b) FROM t1"),

@@ -35,7 +35,7 @@ impl AnalyzerRule for SingleRowSubqueries {
             node.map_expressions(|expr| {
                 let name = names.save(&expr);
                 let checked = expr.transform_up(|e| match e {
-                    Expr::ScalarSubquery(subquery) if !at_most_one_row(&subquery.subquery) => {
+                    Expr::ScalarSubquery(subquery) if !at_most_one_row(&subquery.subquery) || !may_be_null(&subquery.subquery) => {
                         Ok(Transformed::yes(check.call(vec![Expr::ScalarSubquery(counting_rows(subquery)?)])))
                     }
                     e => Ok(Transformed::no(e)),
@@ -49,6 +49,13 @@ impl AnalyzerRule for SingleRowSubqueries {
     fn name(&self) -> &str {
         "squall_single_row_subqueries"
     }
+}
+
+/// Whether DataFusion takes the subquery's value for one that may be NULL. It reads that from
+/// the subquery's column, but a subquery without rows is NULL whatever its column: `(SELECT
+/// r.id ... LIMIT 1) IS NULL` was simplified to false. The counted form may be NULL.
+fn may_be_null(plan: &LogicalPlan) -> bool {
+    plan.schema().field(0).is_nullable()
 }
 
 /// Whether `plan` gives at most one row whatever its input: an aggregate without GROUP BY, a
