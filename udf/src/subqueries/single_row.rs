@@ -35,7 +35,7 @@ impl AnalyzerRule for SingleRowSubqueries {
             node.map_expressions(|expr| {
                 let name = names.save(&expr);
                 let checked = expr.transform_up(|e| match e {
-                    Expr::ScalarSubquery(subquery) if !at_most_one_row(&subquery.subquery) || !may_be_null(&subquery.subquery) => {
+                    Expr::ScalarSubquery(subquery) if !at_most_one_row(&subquery.subquery) || !may_be_null(&subquery.subquery) && !always_one_row(&subquery.subquery) => {
                         Ok(Transformed::yes(check.call(vec![Expr::ScalarSubquery(counting_rows(subquery)?)])))
                     }
                     e => Ok(Transformed::no(e)),
@@ -56,6 +56,20 @@ impl AnalyzerRule for SingleRowSubqueries {
 /// r.id ... LIMIT 1) IS NULL` was simplified to false. The counted form may be NULL.
 fn may_be_null(plan: &LogicalPlan) -> bool {
     plan.schema().field(0).is_nullable()
+}
+
+/// Whether `plan` gives exactly one row whatever its input: an aggregate without GROUP BY under
+/// projections and sorts (no HAVING). Its value is NULL only if its column may be, and
+/// DataFusion's decorrelation gives its value for no rows (`count(*)` is 0), which counting it
+/// again would lose.
+fn always_one_row(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Projection(p) => always_one_row(&p.input),
+        LogicalPlan::SubqueryAlias(a) => always_one_row(&a.input),
+        LogicalPlan::Sort(s) => s.fetch.is_none() && always_one_row(&s.input),
+        LogicalPlan::Aggregate(a) => a.group_expr.is_empty(),
+        _ => false,
+    }
 }
 
 /// Whether `plan` gives at most one row whatever its input: an aggregate without GROUP BY, a
