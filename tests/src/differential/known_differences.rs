@@ -18,10 +18,11 @@ pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[KnownDifference {
     name: "subquery DataFusion cannot turn into a join",
     squall_sqlstate: "0A000",
     message: "is not supported yet: squall cannot turn it into a join",
-    why: "Not deliberate, and still open (issue 21, point 2): subqueries correlated by a comparison \
-          other than = under an aggregate, IN/EXISTS used as values, and correlated LIMITs are \
-          refused with 0A000 on both paths rather than answered. Counted and reported by the run; \
-          remove this entry when squall decorrelates them itself.",
+    why: "Not deliberate, and still open (issue 21): what neither DataFusion's decorrelation nor \
+          squall's (udf/src/subqueries/decorrelate.rs) turns into a join is refused with 0A000 on \
+          both paths. What is left is mostly nested: a subquery whose own subquery or comparison \
+          squall's decorrelation does not reach into (a correlated comparison next to a subquery, \
+          a correlated ALL inside OR), and correlated subqueries in a join's ON.",
 }, KnownDifference {
     name: "aggregate of the outer query's columns in a subquery",
     squall_sqlstate: "0A000",
