@@ -85,7 +85,10 @@ impl DecorrelateSubqueries {
         // subquery in the join's condition, which it cannot run, and its NULL-aware anti join
         // then kept rows whose left side was NULL.
         let left_holds_subquery = in_subquery.expr.exists(|e| Ok(matches!(e, Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)))).unwrap_or(true);
-        !condition || (in_subquery.negated && correlated) || left_holds_subquery
+        // Its NULL-aware anti join answered right for a column on the left only: `4 NOT IN
+        // (...)`, or an expression that is NULL, kept rows where a NULL among the rows drops them.
+        let left_is_column = matches!(*in_subquery.expr, Expr::Column(_));
+        !condition || (in_subquery.negated && (correlated || !left_is_column)) || left_holds_subquery
     }
 }
 
