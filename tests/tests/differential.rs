@@ -19,6 +19,37 @@ use squall_tests::postgres::Postgres;
 
 use crate::squall;
 
+/// PostgreSQL 15 and squall (two executors, default routing) over the same tables, with a client
+/// of PostgreSQL and two of squall: one on the coordinator path, one on the distributed path
+/// (`squall.local_scan_limit = 0`).
+pub struct Peers {
+    /// Held: PostgreSQL stops when it is dropped.
+    _postgres: Postgres,
+    pub server: squall_tests::Server,
+    pub pg: tokio_postgres::Client,
+    pub coordinator: tokio_postgres::Client,
+    pub distributed: tokio_postgres::Client,
+}
+
+impl Peers {
+    /// Started, with `tables` (statements) run in both databases.
+    pub async fn start(tables: &[impl AsRef<str>]) -> Self {
+        let postgres = Postgres::start();
+        let server = squall().default_routing().executors(2).start();
+        server.wait_for_executors(2).await;
+        let pg = postgres.client().await;
+        let coordinator = server.client().await;
+        let distributed = server.client().await;
+        distributed.batch_execute("SET squall.local_scan_limit = 0").await.unwrap();
+        for statement in tables {
+            let statement = statement.as_ref();
+            pg.batch_execute(statement).await.unwrap();
+            coordinator.batch_execute(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        Self { _postgres: postgres, server, pg, coordinator, distributed }
+    }
+}
+
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -32,29 +63,20 @@ async fn random_queries_answer_as_in_postgresql_on_both_paths() {
     // Print the queries squall refuses as a known difference too (what to work on next).
     let show_known = setting("SQUALL_DIFFERENTIAL_SHOW_KNOWN", 0) == 1;
 
-    let postgres = Postgres::start();
-    let server = squall().default_routing().executors(2).start();
-    server.wait_for_executors(2).await;
-    let pg = postgres.client().await;
-    let coordinator = server.client().await;
-    let distributed = server.client().await;
-    for statement in tables::setup_statements(seed) {
-        pg.batch_execute(&statement).await.unwrap();
-        coordinator.batch_execute(&statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
-    }
-    for client in [&pg, &coordinator, &distributed] {
+    let peers = Peers::start(&tables::setup_statements(seed)).await;
+    let Peers { server, pg, coordinator, distributed, .. } = &peers;
+    for client in [pg, coordinator, distributed] {
         client.batch_execute("SET statement_timeout = '60s'").await.unwrap();
     }
-    distributed.batch_execute("SET squall.local_scan_limit = 0").await.unwrap();
 
     let started = Instant::now();
     let mut verdicts: BTreeMap<(&str, Verdict), u64> = BTreeMap::new();
     let mut failures = Vec::new();
     for index in 0..queries {
         let query = QueryGenerator::new(seed, index).query();
-        let expected = run(&pg, &query.sql).await;
+        let expected = run(pg, &query.sql).await;
         let paths: &[(&str, &tokio_postgres::Client)] =
-            if index % distributed_every == 0 { &[("coordinator", &coordinator), ("distributed", &distributed)] } else { &[("coordinator", &coordinator)] };
+            if index % distributed_every == 0 { &[("coordinator", coordinator), ("distributed", distributed)] } else { &[("coordinator", coordinator)] };
         for (path, client) in paths {
             let got = run(client, &query.sql).await;
             if let Outcome::Error { sqlstate, .. } = &got {

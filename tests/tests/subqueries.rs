@@ -3,9 +3,7 @@
 //! answers compared (issue 21). The issue's own example is checked against its known answer too.
 
 use squall_tests::differential::outcome::{run, same_rows, show, Outcome};
-use squall_tests::postgres::Postgres;
-
-use crate::squall;
+use crate::differential::Peers;
 
 const TABLES: &[&str] = &[
     "CREATE TABLE t1(a INTEGER, b INTEGER, c INTEGER, d INTEGER, e INTEGER)",
@@ -65,30 +63,21 @@ const FORMS: &[(&str, &str)] = &[
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_subquery_form_answers_as_in_postgresql_on_both_paths() {
-    let postgres = Postgres::start();
-    let server = squall().default_routing().executors(2).start();
-    server.wait_for_executors(2).await;
-    let pg = postgres.client().await;
-    let coordinator = server.client().await;
-    let distributed = server.client().await;
-    distributed.batch_execute("SET squall.local_scan_limit = 0").await.unwrap();
-    for statement in TABLES {
-        pg.batch_execute(statement).await.unwrap();
-        coordinator.batch_execute(statement).await.unwrap();
-    }
+    let peers = Peers::start(TABLES).await;
+    let Peers { pg, coordinator, distributed, .. } = &peers;
 
     // The issue's example, as PostgreSQL answers it.
     let example = "SELECT b, (SELECT count(*) FROM t1 AS x WHERE x.b < t1.b) AS n FROM t1 WHERE b IS NOT NULL ORDER BY 1";
-    for client in [&coordinator, &distributed] {
+    for client in [coordinator, distributed] {
         let rows: Vec<(i32, i64)> = client.query(example, &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
         assert_eq!(rows, [(100, 0), (105, 1), (112, 2)]);
     }
 
     let mut disagreements = vec![];
     for (form, sql) in FORMS {
-        let expected = run(&pg, sql).await;
+        let expected = run(pg, sql).await;
         assert!(!matches!(&expected, Outcome::Error { sqlstate, .. } if sqlstate != "21000"), "{form}: PostgreSQL refused it: {}", show(&expected));
-        for (path, client) in [("coordinator", &coordinator), ("distributed", &distributed)] {
+        for (path, client) in [("coordinator", coordinator), ("distributed", distributed)] {
             let got = run(client, sql).await;
             let agree = match (&expected, &got) {
                 (Outcome::Rows(expected), Outcome::Rows(got)) => same_rows(expected, got, false),
