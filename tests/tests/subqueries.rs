@@ -53,6 +53,8 @@ const FORMS: &[(&str, &str)] = &[
     ("IS NULL of a subquery of a NOT NULL column", "SELECT b FROM t1 WHERE (SELECT 2 FROM t2 WHERE t1.a > 105 LIMIT 1) IS NULL"),
     ("NOT IN of a constant, NULL among the rows", "SELECT b FROM t1 WHERE 4 NOT IN (SELECT x FROM t2)"),
     ("NOT IN of an expression that is NULL", "SELECT b FROM t1 WHERE CASE WHEN b IS NULL THEN 5 END NOT IN (SELECT x FROM t2)"),
+    ("a list with NULL, over an aggregate of no rows", "SELECT count(*) FROM t1 WHERE (SELECT count(x) FROM t2 WHERE x > 100) NOT IN (-1, NULL)"),
+    ("a condition that is NULL above an aggregate of no rows", "SELECT n FROM (SELECT count(*) AS n FROM t2 WHERE x > 100) s WHERE n NOT IN (5, NULL)"),
     ("a join with an empty table", "SELECT t1.b, e.x FROM empty AS e RIGHT JOIN t1 ON e.y = t1.b"),
     ("ANY", "SELECT b, 2 = ANY (SELECT x FROM t2 WHERE t2.y <= t1.b) FROM t1"),
     ("ALL", "SELECT b, 5 > ALL (SELECT x FROM t2 WHERE t2.y < t1.b) FROM t1"),

@@ -6,6 +6,7 @@
 //! [`registry::function_registry`] and [`object_stores::runtime_env`] when they build a session.
 
 pub mod functions;
+pub mod global_aggregate_filters;
 pub mod ml;
 pub mod object_stores;
 pub mod pg_casts;

@@ -75,7 +75,8 @@ pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
 }
 
 /// DataFusion's optimizer rules, with squall's decorrelation right after DataFusion's own: it
-/// takes the subqueries they left, and the rules after it optimize the joins it makes.
+/// takes the subqueries they left, and the rules after it optimize the joins it makes. Filters
+/// are pushed down as DataFusion does, except below an aggregate without GROUP BY.
 fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> {
     use crate::subqueries::decorrelate::{DecorrelateSubqueries, LeaveWhatFails, DATAFUSION_RULES};
     use crate::subqueries::set_comparison_names::{NamedSetComparisons, REPLACES};
@@ -83,6 +84,8 @@ fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send 
     for rule in rules.iter_mut() {
         if rule.name() == REPLACES {
             *rule = Arc::new(NamedSetComparisons::default());
+        } else if rule.name() == crate::global_aggregate_filters::WRAPS {
+            *rule = Arc::new(crate::global_aggregate_filters::PushDownFilterKeepingGlobalAggregates(rule.clone()));
         } else if DATAFUSION_RULES.contains(&rule.name()) {
             *rule = Arc::new(LeaveWhatFails(rule.clone()));
         }
