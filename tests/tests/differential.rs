@@ -7,9 +7,12 @@
 //! long run (README: "Correct answers, or a clear refusal"):
 //! `SQUALL_DIFFERENTIAL_QUERIES=1000000 cargo test --workspace --test e2e differential -- --nocapture`;
 //! `SQUALL_DIFFERENTIAL_SEED` picks another set of queries, and a failure names the seed and the
-//! query's number, which replay it.
+//! query's number, which replay it: `SQUALL_DIFFERENTIAL_FIRST` is the number of the first query
+//! run. `SQUALL_DIFFERENTIAL_WORKERS` runs that many queries at once (each on its own clients).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use squall_tests::differential::generator::QueryGenerator;
@@ -24,7 +27,7 @@ use crate::squall;
 /// (`squall.local_scan_limit = 0`).
 pub struct Peers {
     /// Held: PostgreSQL stops when it is dropped.
-    _postgres: Postgres,
+    postgres: Postgres,
     pub server: squall_tests::Server,
     pub pg: tokio_postgres::Client,
     pub coordinator: tokio_postgres::Client,
@@ -46,66 +49,106 @@ impl Peers {
             pg.batch_execute(statement).await.unwrap();
             coordinator.batch_execute(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
         }
-        Self { _postgres: postgres, server, pg, coordinator, distributed }
+        Self { postgres, server, pg, coordinator, distributed }
     }
+
+    /// Another client of each: PostgreSQL's, squall's coordinator path and distributed path.
+    pub async fn more_clients(&self) -> Clients {
+        let distributed = self.server.client().await;
+        distributed.batch_execute("SET squall.local_scan_limit = 0").await.unwrap();
+        Clients { pg: self.postgres.client().await, coordinator: self.server.client().await, distributed }
+    }
+}
+
+pub struct Clients {
+    pub pg: tokio_postgres::Client,
+    pub coordinator: tokio_postgres::Client,
+    pub distributed: tokio_postgres::Client,
 }
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// What one query's run found: each path's verdict, and the report of a disagreement.
+type Findings = Vec<(&'static str, Verdict, Option<String>)>;
+
+/// Runs query `index` of `seed` on PostgreSQL and on squall's paths (the distributed one too when
+/// `distributed` is set), and judges squall's answers.
+async fn check(clients: &Clients, server: &squall_tests::Server, seed: u64, index: u64, distributed: bool, show_known: bool) -> Findings {
+    let query = QueryGenerator::new(seed, index).query();
+    let expected = run(&clients.pg, &query.sql).await;
+    let paths: &[(&str, &tokio_postgres::Client)] =
+        if distributed { &[("coordinator", &clients.coordinator), ("distributed", &clients.distributed)] } else { &[("coordinator", &clients.coordinator)] };
+    let mut findings = Vec::new();
+    for (path, client) in paths {
+        let got = run(client, &query.sql).await;
+        if let Outcome::Error { sqlstate, .. } = &got {
+            assert_ne!(sqlstate, "connection", "squall closed the connection on query {index} (seed {seed}): {}\n{}", query.sql, server.log());
+        }
+        let verdict = judge(&query.sql, &expected, &got, query.ordered);
+        if show_known && matches!(verdict, Verdict::Known(_)) {
+            eprintln!("[{path}] query {index}: {verdict:?}\n  {}", query.sql);
+        }
+        let report = verdict.is_disagreement().then(|| {
+            format!("[{path}] query {index} of seed {seed}: {verdict:?}\n  {}\n  PostgreSQL: {}\n  squall:     {}", query.sql, show(&expected), show(&got))
+        });
+        findings.push((*path, verdict, report));
+    }
+    findings
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn random_queries_answer_as_in_postgresql_on_both_paths() {
     let queries = setting("SQUALL_DIFFERENTIAL_QUERIES", 3000);
     let seed = setting("SQUALL_DIFFERENTIAL_SEED", 20261202);
+    let first = setting("SQUALL_DIFFERENTIAL_FIRST", 0);
+    let workers = setting("SQUALL_DIFFERENTIAL_WORKERS", 1).max(1);
     // The distributed path is slower (a Ballista job per query): every n-th query runs there too.
     let distributed_every = setting("SQUALL_DIFFERENTIAL_DISTRIBUTED_EVERY", 3).max(1);
     // Print the queries squall refuses as a known difference too (what to work on next).
     let show_known = setting("SQUALL_DIFFERENTIAL_SHOW_KNOWN", 0) == 1;
 
-    let peers = Peers::start(&tables::setup_statements(seed)).await;
-    let Peers { server, pg, coordinator, distributed, .. } = &peers;
-    for client in [pg, coordinator, distributed] {
-        client.batch_execute("SET statement_timeout = '60s'").await.unwrap();
-    }
-
+    let peers = Arc::new(Peers::start(&tables::setup_statements(seed)).await);
     let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(first));
+    let mut running = Vec::new();
+    for _ in 0..workers {
+        let (peers, next) = (peers.clone(), next.clone());
+        running.push(tokio::spawn(async move {
+            let clients = peers.more_clients().await;
+            for client in [&clients.pg, &clients.coordinator, &clients.distributed] {
+                client.batch_execute("SET statement_timeout = '60s'").await.unwrap();
+            }
+            let mut findings = Findings::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= first + queries {
+                    return findings;
+                }
+                findings.extend(check(&clients, &peers.server, seed, index, index % distributed_every == 0, show_known).await);
+                if (index + 1 - first) % 10_000 == 0 {
+                    eprintln!("differential: {} queries in {:.0} s", index + 1 - first, started.elapsed().as_secs_f64());
+                }
+            }
+        }));
+    }
     let mut verdicts: BTreeMap<(&str, Verdict), u64> = BTreeMap::new();
     let mut failures = Vec::new();
-    for index in 0..queries {
-        let query = QueryGenerator::new(seed, index).query();
-        let expected = run(pg, &query.sql).await;
-        let paths: &[(&str, &tokio_postgres::Client)] =
-            if index % distributed_every == 0 { &[("coordinator", coordinator), ("distributed", distributed)] } else { &[("coordinator", coordinator)] };
-        for (path, client) in paths {
-            let got = run(client, &query.sql).await;
-            if let Outcome::Error { sqlstate, .. } = &got {
-                assert_ne!(sqlstate, "connection", "squall closed the connection on query {index} (seed {seed}): {}\n{}", query.sql, server.log());
-            }
-            let verdict = judge(&query.sql, &expected, &got, query.ordered);
-            if show_known && matches!(verdict, Verdict::Known(_)) {
-                eprintln!("[{path}] query {index}: {verdict:?}\n  {}", query.sql);
-            }
-            if verdict.is_disagreement() && failures.len() < 30 {
-                failures.push(format!(
-                    "[{path}] query {index} of seed {seed}: {verdict:?}\n  {}\n  PostgreSQL: {}\n  squall:     {}",
-                    query.sql,
-                    show(&expected),
-                    show(&got)
-                ));
-            }
+    for worker in running {
+        for (path, verdict, report) in worker.await.unwrap() {
             *verdicts.entry((path, verdict)).or_default() += 1;
-        }
-        if (index + 1) % 10_000 == 0 {
-            eprintln!("differential: {} queries in {:.0} s", index + 1, started.elapsed().as_secs_f64());
+            failures.extend(report);
         }
     }
-    eprintln!("differential: {queries} queries (seed {seed}) in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!("differential: {queries} queries from number {first} (seed {seed}, {workers} at once) in {:.1} s", started.elapsed().as_secs_f64());
     for ((path, verdict), count) in &verdicts {
         eprintln!("  {path:<12} {verdict:?}: {count}");
     }
-    assert!(failures.is_empty(), "{} disagreements with PostgreSQL (first {}), over the tables\n{}\n\n{}", verdicts.iter().filter(|((_, v), _)| v.is_disagreement()).map(|(_, n)| n).sum::<u64>(), failures.len(), tables::setup_statements(seed).join(";\n"), failures.join("\n"));
-    let invalid: u64 = verdicts.iter().filter(|((_, v), _)| *v == Verdict::Invalid).map(|(_, n)| n).sum();
+    let disagreements = failures.len();
+    failures.truncate(30);
+    assert!(failures.is_empty(), "{disagreements} disagreements with PostgreSQL (first {}), over the tables\n{}\n\n{}", failures.len(), tables::setup_statements(seed).join(";\n"), failures.join("\n"));
     // Most generated queries must be valid, or the run tests little.
+    let invalid = verdicts.get(&("coordinator", Verdict::Invalid)).copied().unwrap_or(0);
     assert!(invalid * 5 < queries, "{invalid} of {queries} generated queries were invalid PostgreSQL");
 }
