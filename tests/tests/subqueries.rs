@@ -55,12 +55,20 @@ const FORMS: &[(&str, &str)] = &[
     ("NOT IN of an expression that is NULL", "SELECT b FROM t1 WHERE CASE WHEN b IS NULL THEN 5 END NOT IN (SELECT x FROM t2)"),
     ("a list with NULL, over an aggregate of no rows", "SELECT count(*) FROM t1 WHERE (SELECT count(x) FROM t2 WHERE x > 100) NOT IN (-1, NULL)"),
     ("a condition that is NULL above an aggregate of no rows", "SELECT n FROM (SELECT count(*) AS n FROM t2 WHERE x > 100) s WHERE n NOT IN (5, NULL)"),
+    ("a join of two inputs of no columns, no rows", "SELECT count(*) FROM t1, (SELECT count(*) AS n FROM t2 WHERE x > 100) s WHERE n = 5"),
+    ("a join of two inputs of no columns, rows", "SELECT 'c', count(*) FROM t1, (SELECT count(*) AS n FROM t2 WHERE x > 100) s WHERE n = 0"),
     ("a join with an empty table", "SELECT t1.b, e.x FROM empty AS e RIGHT JOIN t1 ON e.y = t1.b"),
     ("ANY", "SELECT b, 2 = ANY (SELECT x FROM t2 WHERE t2.y <= t1.b) FROM t1"),
     ("ALL", "SELECT b, 5 > ALL (SELECT x FROM t2 WHERE t2.y < t1.b) FROM t1"),
     ("ALL in WHERE", "SELECT b FROM t1 WHERE b >= ALL (SELECT y FROM t2 WHERE y IS NOT NULL)"),
     ("more than one row: 21000", "SELECT b, (SELECT x FROM t2 WHERE t2.y < t1.b) FROM t1"),
     ("uncorrelated, more than one row: 21000", "SELECT (SELECT x FROM t2) FROM t1"),
+    ("more than one row in WHERE: 21000", "SELECT b FROM t1 WHERE (SELECT x FROM t2 WHERE t2.y <= t1.b) IS NULL"),
+    ("more than one row in HAVING: 21000", "SELECT a % 2, count(*) FROM t1 GROUP BY a % 2 HAVING count(*) > (SELECT x FROM t2)"),
+    ("more than one row, nested: 21000", "SELECT b, (SELECT count(*) FROM t2 WHERE t2.x = (SELECT x FROM t2 AS z WHERE z.y > 100)) FROM t1"),
+    ("more than one row in a CASE branch: 21000", "SELECT CASE WHEN b > 104 THEN (SELECT x FROM t2 WHERE t2.y < t1.b) END FROM t1"),
+    ("more than one row inside an aggregate: 21000", "SELECT sum((SELECT x FROM t2 WHERE t2.y < t1.b)) FROM t1"),
+    ("more than one row on IN's left side: 21000", "SELECT b FROM t1 WHERE (SELECT x FROM t2 WHERE t2.y < t1.b) IN (1, 2)"),
 ];
 
 #[tokio::test(flavor = "multi_thread")]

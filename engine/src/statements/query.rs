@@ -113,37 +113,55 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
             return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
         }
     }
-    if let Some(optimized) = on_coordinator(session, &plan).await? {
-        let physical = {
-            let state = session.planning.state(&session.ctx).await;
-            state.query_planner().create_physical_plan(&optimized, &*state).await?
-        };
-        let task_context = session.planning.task_context(&session.ctx).await;
-        // Whether it may be kept is judged on the plan as written: optimized, `now()` is a
-        // constant.
-        let reused = kept.and_then(|kept| Some((kept, kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables)?)));
-        return Ok(match reused {
-            Some((kept, reused)) if is_constant(&reused) => {
-                let answer = Answer { schema: reused.schema(), batches: datafusion::physical_plan::collect(reused, task_context).await? };
-                kept.keep_answer(made_under, &answer);
-                answered(answer)
-            }
-            Some((_, reused)) => execute_stream(reused, task_context)?,
-            None => execute_stream(physical, task_context)?,
-        });
-    }
-    // Boxed: inline, the job's state would make every coordinator query's future as large.
-    Box::pin(stream_on_executors(session, plan)).await
+    let optimized = match place(session, &plan).await? {
+        Place::Coordinator(optimized) => optimized,
+        // Boxed: inline, the job's state would make every coordinator query's future as large.
+        Place::Executors { joins_columnless_inputs } => return Box::pin(stream_on_executors(session, plan, joins_columnless_inputs)).await,
+    };
+    let physical = {
+        let state = session.planning.state(&session.ctx).await;
+        state.query_planner().create_physical_plan(&optimized, &*state).await?
+    };
+    let task_context = session.planning.task_context(&session.ctx).await;
+    // Whether it may be kept is judged on the plan as written: optimized, `now()` is a
+    // constant.
+    let reused = kept.and_then(|kept| Some((kept, kept.keep_if_reusable(made_under, &plan, &physical, &session.engine.tables)?)));
+    Ok(match reused {
+        Some((kept, reused)) if is_constant(&reused) => {
+            let answer = Answer { schema: reused.schema(), batches: datafusion::physical_plan::collect(reused, task_context).await? };
+            kept.keep_answer(made_under, &answer);
+            answered(answer)
+        }
+        Some((_, reused)) => execute_stream(reused, task_context)?,
+        None => execute_stream(physical, task_context)?,
+    })
 }
 
-/// `plan` optimized, when it runs on the coordinator ([`route`]); `None` when it runs on the
-/// executors. Measured first as reading its tables' whole files, which needs no planning; a
+/// Where a query runs ([`place`]).
+pub(crate) enum Place {
+    /// In the coordinator, this plan (optimized).
+    Coordinator(LogicalPlan),
+    /// As a Ballista job; whether the plan Ballista makes joins two inputs of no columns
+    /// ([`joins_columnless_inputs`]).
+    Executors { joins_columnless_inputs: bool },
+}
+
+/// `plan` optimized, when it runs on the coordinator ([`place`]); `None` when it runs on the
+/// executors.
+pub(crate) async fn on_coordinator(session: &Session, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+    Ok(match place(session, plan).await? {
+        Place::Coordinator(optimized) => Some(optimized),
+        Place::Executors { .. } => None,
+    })
+}
+
+/// Where `plan` runs: in the coordinator ([`route`]), or on the executors. Measured first as reading its tables' whole files, which needs no planning; a
 /// plan too big for the coordinator that way is measured again optimized, when each scan reads
 /// only the columns the query needs.
-pub(crate) async fn on_coordinator(session: &Session, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+async fn place(session: &Session, plan: &LogicalPlan) -> Result<Place> {
     let limit = session.pg_settings.local_scan_limit();
     let whole_files = route(plan, limit)?;
-    let optimized = session.planning.state(&session.ctx).await.optimize(plan)?;
+    let optimized = session.planning.state(&session.ctx).await.optimize(plan).map_err(refuse_subqueries_misplaced)?;
     refuse_subqueries_left(&optimized)?;
     // Ballista runs each partition of such a join's probe side as a task of its own, and each
     // task answers for the left rows by itself (LEFT ANTI joins kept rows others matched, ALL
@@ -155,19 +173,23 @@ pub(crate) async fn on_coordinator(session: &Session, plan: &LogicalPlan) -> Res
         || calls_coordinator_only_function(&optimized)
         || scheduler_misreads(&optimized)
     {
-        return Ok(Some(optimized));
+        return Ok(Place::Coordinator(optimized));
     }
     if limit > 0 && route(&optimized, limit)? == Route::Coordinator {
-        return Ok(Some(optimized));
+        return Ok(Place::Coordinator(optimized));
     }
     // What the executors get is the plan as Ballista's session optimizes it (its own rules come
     // first: NOT IN becomes an anti join and a count), which its scheduler must be able to read.
     let ballista = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
-    Ok(scheduler_misreads(&ballista.optimize(plan)?).then_some(optimized))
+    let for_executors = ballista.optimize(plan)?;
+    if scheduler_misreads(&for_executors) {
+        return Ok(Place::Coordinator(optimized));
+    }
+    Ok(Place::Executors { joins_columnless_inputs: joins_columnless_inputs(&for_executors) })
 }
 
 /// The rows of `plan`, run as a Ballista job on the executors.
-async fn stream_on_executors(session: &Session, plan: LogicalPlan) -> Result<SendableRecordBatchStream> {
+async fn stream_on_executors(session: &Session, plan: LogicalPlan, joins_columnless_inputs: bool) -> Result<SendableRecordBatchStream> {
     // Built per query from the session's current settings, so `SET` applies to both paths; the
     // job is named after the statement, which SHOW JOBS then shows.
     let state = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
@@ -175,6 +197,9 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan) -> Result<Sen
     let mut config = state.config().clone().with_ballista_job_name(&sql);
     if !session.partitions_chosen() {
         config = config.with_target_partitions(cluster_parallelism(session).await?);
+    }
+    if joins_columnless_inputs {
+        config.options_mut().optimizer.join_reordering = false;
     }
     // Planned under the statement's own id, which the scheduler files the job under, so that
     // stopping the statement (cancel request, statement_timeout) can cancel the job.
@@ -202,8 +227,67 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan) -> Result<Sen
             }
         }
         let schema = rows.schema();
-        return Ok(holding(schema, futures::stream::iter(first).chain(rows), in_flight));
+        let rows = futures::stream::iter(first).chain(rows).map({
+            let schema = schema.clone();
+            move |batch| batch.and_then(|batch| of_the_query_shape(&schema, batch))
+        });
+        return Ok(holding(schema, rows, in_flight));
     }
+}
+
+/// `batch`, if it has the columns the query announced to the client. A job whose plan Ballista
+/// changed after it was planned has answered with other columns (see [`joins_columnless_inputs`]);
+/// sent on, its rows would not match the row description the client was given.
+fn of_the_query_shape(schema: &SchemaRef, batch: RecordBatch) -> DfResult<RecordBatch> {
+    if batch.num_columns() != schema.fields().len() {
+        return Err(datafusion::error::DataFusionError::Internal(format!(
+            "the executors answered with {} columns where the query has {}",
+            batch.num_columns(),
+            schema.fields().len()
+        )));
+    }
+    Ok(batch)
+}
+
+/// Whether `plan` joins two inputs of which neither has a column (`SELECT count(*) FROM t,
+/// (SELECT count(*) ...) s WHERE ...`, and what an uncorrelated scalar subquery becomes). With
+/// exact row counts from finished stages, Ballista's adaptive planner re-runs DataFusion's join
+/// selection, which swaps such a cross join's sides behind a projection of no columns; the job
+/// then answered with no row where its aggregate gives one, or with rows of other columns.
+/// Such a query is planned without join reordering (`datafusion.optimizer.join_reordering`).
+fn joins_columnless_inputs(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Join(join) = node {
+            if join.left.schema().fields().is_empty() && join.right.schema().fields().is_empty() {
+                found = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
+/// DataFusion's optimizer checks the plan it made, and finds a subquery that its decorrelation
+/// (or squall's) moved where no operator can run it: into a join's condition, or a join that
+/// still reads the outer query's columns. That is a subquery squall cannot turn into a join
+/// (0A000, as [`refuse_subqueries_left`]), not an error in the query (42000).
+fn refuse_subqueries_misplaced(e: datafusion::error::DataFusionError) -> crate::error::SquallError {
+    const MISPLACED: &[&str] = &["Correlated scalar subquery can only be used in", "Accessing outer reference columns is not allowed in the plan"];
+    let message = e.to_string();
+    if MISPLACED.iter().any(|m| message.contains(m)) {
+        return cannot_turn_into_a_join("a subquery");
+    }
+    e.into()
+}
+
+fn cannot_turn_into_a_join(construct: &str) -> crate::error::SquallError {
+    crate::error::SquallError::Unsupported(format!(
+        "{construct} in this position is not supported yet: squall cannot turn it into a join \
+         (correlated by a comparison other than =, or used as a value)"
+    ))
 }
 
 /// DataFusion turns the subqueries it can into joins and leaves the others in the plan, where
@@ -227,10 +311,7 @@ fn refuse_subqueries_left(plan: &LogicalPlan) -> Result<()> {
         })
     });
     match left {
-        Some(construct) => Err(crate::error::SquallError::Unsupported(format!(
-            "{construct} in this position is not supported yet: squall cannot turn it into a join \
-             (correlated by a comparison other than =, or used as a value)"
-        ))),
+        Some(construct) => Err(cannot_turn_into_a_join(construct)),
         None => Ok(()),
     }
 }

@@ -47,9 +47,29 @@ pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[KnownDifference {
           rewrites ANY/ALL itself.",
 }];
 
+/// The known difference between answers where only one side raised 21000.
+pub const WHICH_ROWS_A_SUBQUERY_IS_EVALUATED_FOR: &str = "21000 depends on the rows a subquery is evaluated for";
+
+/// Why [`WHICH_ROWS_A_SUBQUERY_IS_EVALUATED_FOR`] is accepted.
+pub const WHY_WHICH_ROWS: &str = "Deliberate: a scalar subquery that gives more than one row is \
+    21000 only for the rows it is evaluated for, and which rows those are is the plan's choice \
+    (PostgreSQL: \"the order of evaluation of subexpressions is not defined\"). PostgreSQL evaluates \
+    a select list's subquery after ORDER BY ... LIMIT, an uncorrelated one only once a row needs \
+    it, and one in WHERE on each table's rows before they are joined; squall evaluates a \
+    subquery as the join it became: before a LIMIT, before the outer query has rows, after a \
+    join. Either answer is one PostgreSQL's planner could give with another plan. Accepted only \
+    when one side raised 21000 and the other answered; that squall raises 21000 wherever it \
+    evaluates a subquery of more than one row is tested on its own, for every form on both \
+    paths (tests/tests/subqueries.rs).";
+
 /// The name of the known difference `squall`'s answer to `sql` is, if any.
 /// (Whatever PostgreSQL's answer: rows, or an error squall's refusal stands in for.)
-pub fn find(_sql: &str, squall: &Outcome) -> Option<&'static str> {
+pub fn find(_sql: &str, postgres: &Outcome, squall: &Outcome) -> Option<&'static str> {
+    let raised_21000 = |o: &Outcome| matches!(o, Outcome::Error { sqlstate, .. } if sqlstate == "21000");
+    let answered = |o: &Outcome| matches!(o, Outcome::Rows(_));
+    if (raised_21000(postgres) && answered(squall)) || (answered(postgres) && raised_21000(squall)) {
+        return Some(WHICH_ROWS_A_SUBQUERY_IS_EVALUATED_FOR);
+    }
     let Outcome::Error { sqlstate, message } = squall else { return None };
     KNOWN_DIFFERENCES.iter().find(|k| k.squall_sqlstate == sqlstate && message.contains(k.message)).map(|k| k.name)
 }

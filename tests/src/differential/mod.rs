@@ -45,7 +45,7 @@ pub fn judge(sql: &str, postgres: &Outcome, squall: &Outcome, ordered: bool) -> 
     if matches!(postgres, Outcome::Error { sqlstate, .. } if sqlstate.starts_with("42") || sqlstate == "0A000") {
         return Verdict::Invalid;
     }
-    if let Some(known) = known_differences::find(sql, squall) {
+    if let Some(known) = known_differences::find(sql, postgres, squall) {
         return Verdict::Known(known);
     }
     match (postgres, squall) {
