@@ -116,7 +116,7 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
     let optimized = match place(session, &plan).await? {
         Place::Coordinator(optimized) => optimized,
         // Boxed: inline, the job's state would make every coordinator query's future as large.
-        Place::Executors { joins_columnless_inputs } => return Box::pin(stream_on_executors(session, plan, joins_columnless_inputs)).await,
+        Place::Executors { without_join_reordering } => return Box::pin(stream_on_executors(session, plan, without_join_reordering)).await,
     };
     let physical = {
         let state = session.planning.state(&session.ctx).await;
@@ -141,9 +141,8 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
 pub(crate) enum Place {
     /// In the coordinator, this plan (optimized).
     Coordinator(LogicalPlan),
-    /// As a Ballista job; whether the plan Ballista makes joins two inputs of no columns
-    /// ([`joins_columnless_inputs`]).
-    Executors { joins_columnless_inputs: bool },
+    /// As a Ballista job; whether without join reordering ([`misanswered_once_swapped`]).
+    Executors { without_join_reordering: bool },
 }
 
 /// `plan` optimized, when it runs on the coordinator ([`place`]); `None` when it runs on the
@@ -185,11 +184,11 @@ async fn place(session: &Session, plan: &LogicalPlan) -> Result<Place> {
     if scheduler_misreads(&for_executors) {
         return Ok(Place::Coordinator(optimized));
     }
-    Ok(Place::Executors { joins_columnless_inputs: joins_columnless_inputs(&for_executors) })
+    Ok(Place::Executors { without_join_reordering: misanswered_once_swapped(&for_executors) })
 }
 
 /// The rows of `plan`, run as a Ballista job on the executors.
-async fn stream_on_executors(session: &Session, plan: LogicalPlan, joins_columnless_inputs: bool) -> Result<SendableRecordBatchStream> {
+async fn stream_on_executors(session: &Session, plan: LogicalPlan, without_join_reordering: bool) -> Result<SendableRecordBatchStream> {
     // Built per query from the session's current settings, so `SET` applies to both paths; the
     // job is named after the statement, which SHOW JOBS then shows.
     let state = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
@@ -198,7 +197,7 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan, joins_columnl
     if !session.partitions_chosen() {
         config = config.with_target_partitions(cluster_parallelism(session).await?);
     }
-    if joins_columnless_inputs {
+    if without_join_reordering {
         config.options_mut().optimizer.join_reordering = false;
     }
     // Planned under the statement's own id, which the scheduler files the job under, so that
@@ -236,7 +235,7 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan, joins_columnl
 }
 
 /// `batch`, if it has the columns the query announced to the client. A job whose plan Ballista
-/// changed after it was planned has answered with other columns (see [`joins_columnless_inputs`]);
+/// changed after it was planned has answered with other columns (see [`misanswered_once_swapped`]);
 /// sent on, its rows would not match the row description the client was given.
 fn of_the_query_shape(schema: &SchemaRef, batch: RecordBatch) -> DfResult<RecordBatch> {
     if batch.num_columns() != schema.fields().len() {
@@ -249,18 +248,25 @@ fn of_the_query_shape(schema: &SchemaRef, batch: RecordBatch) -> DfResult<Record
     Ok(batch)
 }
 
-/// Whether `plan` joins two inputs of which neither has a column (`SELECT count(*) FROM t,
-/// (SELECT count(*) ...) s WHERE ...`, and what an uncorrelated scalar subquery becomes). With
+/// Whether `plan` has a join that Ballista answers wrongly once its sides are swapped. With
 /// exact row counts from finished stages, Ballista's adaptive planner re-runs DataFusion's join
-/// selection, which swaps such a cross join's sides behind a projection of no columns; the job
-/// then answered with no row where its aggregate gives one, or with rows of other columns.
+/// selection, which swaps a join's sides to build on the smaller one:
+/// - a join with an input of no columns (`SELECT r2.x FROM t r1, t r2`, `SELECT count(*) FROM t,
+///   (SELECT count(*) ...) s`, what an uncorrelated scalar subquery becomes), swapped behind a
+///   projection, gave one row where seven were due, no row where its aggregate gives one, or
+///   rows of other columns;
+/// - a RIGHT join (or right semi, anti or mark join) without equality keys becomes a LEFT one,
+///   whose unmatched rows each task then adds by itself (see [`has_left_tracking_loop_join`]).
 /// Such a query is planned without join reordering (`datafusion.optimizer.join_reordering`).
-fn joins_columnless_inputs(plan: &LogicalPlan) -> bool {
+fn misanswered_once_swapped(plan: &LogicalPlan) -> bool {
     use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::common::JoinType;
     let mut found = false;
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::Join(join) = node {
-            if join.left.schema().fields().is_empty() && join.right.schema().fields().is_empty() {
+            let columnless_input = join.left.schema().fields().is_empty() || join.right.schema().fields().is_empty();
+            let right_loop_join = join.on.is_empty() && matches!(join.join_type, JoinType::Right | JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark);
+            if columnless_input || right_loop_join {
                 found = true;
                 return Ok(TreeNodeRecursion::Stop);
             }

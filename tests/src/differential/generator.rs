@@ -53,7 +53,7 @@ impl QueryGenerator {
 
     fn table(&mut self) -> &'static str {
         // The empty table less often: most queries should have rows to get wrong.
-        let tables: Vec<&str> = TABLES.iter().map(|(t, _)| *t).collect();
+        let tables: Vec<&str> = TABLES.iter().map(|(t, _, _)| *t).collect();
         if self.rng.chance(0.08) {
             tables[tables.len() - 1]
         } else {

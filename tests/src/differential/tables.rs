@@ -14,8 +14,10 @@ pub enum ColumnType {
     Text,
 }
 
-/// (name, rows): t4 is empty.
-pub const TABLES: &[(&str, usize)] = &[("t1", 9), ("t2", 7), ("t3", 4), ("t4", 0)];
+/// (name, rows, rows per INSERT): t4 is empty. Each INSERT is a file of its own in squall, and a
+/// table of several files is scanned in several partitions: the distributed path then plans
+/// stages that exchange rows, where a table of one file often runs in one stage.
+pub const TABLES: &[(&str, usize, usize)] = &[("t1", 9, 3), ("t2", 7, 4), ("t3", 4, 4), ("t4", 0, 0)];
 
 /// The integer columns (for expressions of integer type).
 pub fn int_columns() -> impl Iterator<Item = &'static str> {
@@ -26,7 +28,7 @@ pub fn int_columns() -> impl Iterator<Item = &'static str> {
 pub fn setup_statements(seed: u64) -> Vec<String> {
     let mut rng = Rng::new(seed ^ 0x7ab1e5);
     let mut statements = Vec::new();
-    for (table, rows) in TABLES {
+    for (table, rows, per_insert) in TABLES {
         statements.push(format!("CREATE TABLE {table} (id INTEGER NOT NULL, a INTEGER, b INTEGER, c INTEGER, s TEXT)"));
         if *rows == 0 {
             continue;
@@ -39,7 +41,9 @@ pub fn setup_statements(seed: u64) -> Vec<String> {
                 format!("({id}, {a}, {b}, {c}, {s})")
             })
             .collect();
-        statements.push(format!("INSERT INTO {table} VALUES {}", values.join(", ")));
+        for chunk in values.chunks(*per_insert) {
+            statements.push(format!("INSERT INTO {table} VALUES {}", chunk.join(", ")));
+        }
     }
     statements
 }
