@@ -162,13 +162,19 @@ impl CoordinatorArgs {
     }
 }
 
+/// The stack of each of the runtime's threads.
+const STACK_SIZE: usize = 16 << 20;
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("SQUALL_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Planning recurses through the plan and its expressions (DataFusion's tree rewrites, the
+    // decorrelation of nested subqueries): a query of a few nested subqueries overflowed
+    // tokio's 2 MiB default and took the whole server down. Untouched stack costs no memory.
+    let runtime = tokio::runtime::Builder::new_multi_thread().thread_stack_size(STACK_SIZE).enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve { coordinator, executors, executor_slots, launcher, launch } => {
