@@ -83,8 +83,15 @@ async fn check(clients: &Clients, server: &squall_tests::Server, seed: u64, inde
     let mut findings = Vec::new();
     for (path, client) in paths {
         let got = run(client, &query.sql).await;
-        if let Outcome::Error { sqlstate, .. } = &got {
-            assert_ne!(sqlstate, "connection", "squall closed the connection on query {index} (seed {seed}): {}\n{}", query.sql, server.log());
+        if matches!(&got, Outcome::Error { sqlstate, .. } if sqlstate == "connection") {
+            // The server is gone (or dropped this client): no later query can run, and the
+            // findings so far are reported with this one.
+            let log = server.log();
+            let start = (log.len().saturating_sub(4000)..log.len()).find(|&i| log.is_char_boundary(i)).unwrap_or(log.len());
+            let tail = &log[start..];
+            let report = format!("[{path}] query {index} of seed {seed}: squall closed the connection\n  {}\n  server log, last lines:\n{tail}", query.sql);
+            findings.push((*path, Verdict::Refused("connection".into()), Some(report)));
+            return findings;
         }
         let verdict = judge(&query.sql, &expected, &got, query.ordered);
         if show_known && matches!(verdict, Verdict::Known(_)) {
@@ -126,7 +133,12 @@ async fn random_queries_answer_as_in_postgresql_on_both_paths() {
                 if index >= first + queries {
                     return findings;
                 }
-                findings.extend(check(&clients, &peers.server, seed, index, index % distributed_every == 0, show_known).await);
+                let found = check(&clients, &peers.server, seed, index, index % distributed_every == 0, show_known).await;
+                let connection_lost = found.iter().any(|(_, verdict, _)| *verdict == Verdict::Refused("connection".into()));
+                findings.extend(found);
+                if connection_lost {
+                    return findings;
+                }
                 if (index + 1 - first) % 10_000 == 0 {
                     eprintln!("differential: {} queries in {:.0} s", index + 1 - first, started.elapsed().as_secs_f64());
                 }

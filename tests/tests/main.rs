@@ -8,6 +8,7 @@ mod clients;
 mod cluster;
 mod copy;
 mod differential;
+mod in_lists;
 mod errors;
 mod models;
 mod processes;

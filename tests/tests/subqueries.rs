@@ -83,8 +83,15 @@ async fn every_subquery_form_answers_as_in_postgresql_on_both_paths() {
         assert_eq!(rows, [(100, 0), (105, 1), (112, 2)]);
     }
 
+    answer_as_in_postgresql(&peers, FORMS).await;
+}
+
+/// Runs each of `forms` (name, query) on PostgreSQL and on squall's two paths, and fails with
+/// every one whose answers differ (rows as multisets; errors by SQLSTATE).
+pub async fn answer_as_in_postgresql(peers: &Peers, forms: &[(&str, &str)]) {
+    let Peers { pg, coordinator, distributed, .. } = peers;
     let mut disagreements = vec![];
-    for (form, sql) in FORMS {
+    for (form, sql) in forms {
         let expected = run(pg, sql).await;
         assert!(!matches!(&expected, Outcome::Error { sqlstate, .. } if sqlstate != "21000"), "{form}: PostgreSQL refused it: {}", show(&expected));
         for (path, client) in [("coordinator", coordinator), ("distributed", distributed)] {

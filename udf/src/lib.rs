@@ -7,6 +7,7 @@
 
 pub mod functions;
 pub mod global_aggregate_filters;
+pub mod in_lists;
 pub mod ml;
 pub mod object_stores;
 pub mod pg_casts;

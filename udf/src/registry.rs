@@ -53,12 +53,13 @@ pub fn function_registry() -> BallistaFunctionRegistry {
 }
 
 /// Installs squall's functions into a session that is being built (coordinator and scheduler),
-/// with the analyzer rules that make casts to text write PostgreSQL's forms and scalar
-/// subqueries give one row or an error.
+/// with the analyzer rules that make casts to text write PostgreSQL's forms, IN lists keep
+/// PostgreSQL's NULLs, and scalar subqueries give one row or an error.
 pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
     let mut builder = builder
         .with_default_features()
         .with_analyzer_rule(Arc::new(crate::pg_casts::PostgresTextCasts::new()))
+        .with_analyzer_rule(Arc::new(crate::in_lists::InListNulls))
         .with_analyzer_rule(Arc::new(crate::subqueries::outer_levels::RefuseFarOuterReferences))
         .with_analyzer_rule(Arc::new(crate::subqueries::outer_aggregates::RefuseOuterAggregates))
         .with_analyzer_rule(Arc::new(crate::subqueries::single_row::SingleRowSubqueries))

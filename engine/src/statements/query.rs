@@ -248,28 +248,25 @@ fn of_the_query_shape(schema: &SchemaRef, batch: RecordBatch) -> DfResult<Record
     Ok(batch)
 }
 
-/// Whether `plan` has a join that Ballista answers wrongly once its sides are swapped. With
-/// exact row counts from finished stages, Ballista's adaptive planner re-runs DataFusion's join
-/// selection, which swaps a join's sides to build on the smaller one:
-/// - a join with an input of no columns (`SELECT r2.x FROM t r1, t r2`, `SELECT count(*) FROM t,
-///   (SELECT count(*) ...) s`, what an uncorrelated scalar subquery becomes), swapped behind a
-///   projection, gave one row where seven were due, no row where its aggregate gives one, or
-///   rows of other columns;
-/// - a RIGHT join (or right semi, anti or mark join) without equality keys becomes a LEFT one,
-///   whose unmatched rows each task then adds by itself (see [`has_left_tracking_loop_join`]).
-/// Such a query is planned without join reordering (`datafusion.optimizer.join_reordering`).
+/// Whether `plan` has a join that Ballista answers wrongly once its sides are swapped: one without
+/// equality keys (a cross join, a nested-loop join). With exact row counts from finished stages,
+/// Ballista's adaptive planner re-runs DataFusion's join selection, which swaps such a join's
+/// sides to build on the smaller one, behind a projection that puts the columns back in order:
+/// - a cross join with an input of no columns (`SELECT r2.x FROM t r1, t r2`, what an
+///   uncorrelated scalar subquery becomes) gave one row where seven were due, or no row where
+///   its aggregate gives one;
+/// - an inner nested-loop join answered with three columns where the query has one;
+/// - a RIGHT join (or right semi, anti or mark join) became a LEFT one, whose unmatched rows each
+///   task then adds by itself (see [`has_left_tracking_loop_join`]).
+/// Such a query is planned without join reordering (`datafusion.optimizer.join_reordering`); joins
+/// on equality keys are swapped as DataFusion chooses.
 fn misanswered_once_swapped(plan: &LogicalPlan) -> bool {
     use datafusion::common::tree_node::TreeNodeRecursion;
-    use datafusion::common::JoinType;
     let mut found = false;
     let _ = plan.apply_with_subqueries(|node| {
-        if let LogicalPlan::Join(join) = node {
-            let columnless_input = join.left.schema().fields().is_empty() || join.right.schema().fields().is_empty();
-            let right_loop_join = join.on.is_empty() && matches!(join.join_type, JoinType::Right | JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark);
-            if columnless_input || right_loop_join {
-                found = true;
-                return Ok(TreeNodeRecursion::Stop);
-            }
+        if matches!(node, LogicalPlan::Join(join) if join.on.is_empty()) {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
         }
         Ok(TreeNodeRecursion::Continue)
     });
