@@ -9,6 +9,7 @@ mod cluster;
 mod copy;
 mod differential;
 mod in_lists;
+mod joins;
 mod errors;
 mod models;
 mod processes;

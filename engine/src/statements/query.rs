@@ -116,7 +116,7 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
     let optimized = match place(session, &plan).await? {
         Place::Coordinator(optimized) => optimized,
         // Boxed: inline, the job's state would make every coordinator query's future as large.
-        Place::Executors { without_join_reordering } => return Box::pin(stream_on_executors(session, plan, without_join_reordering)).await,
+        Place::Executors { without_replanning } => return Box::pin(stream_on_executors(session, plan, without_replanning)).await,
     };
     let physical = {
         let state = session.planning.state(&session.ctx).await;
@@ -141,8 +141,9 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
 pub(crate) enum Place {
     /// In the coordinator, this plan (optimized).
     Coordinator(LogicalPlan),
-    /// As a Ballista job; whether without join reordering ([`misanswered_once_swapped`]).
-    Executors { without_join_reordering: bool },
+    /// As a Ballista job; whether without the adaptive planner and join reordering
+    /// ([`misanswered_once_replanned`]).
+    Executors { without_replanning: bool },
 }
 
 /// `plan` optimized, when it runs on the coordinator ([`place`]); `None` when it runs on the
@@ -184,11 +185,11 @@ async fn place(session: &Session, plan: &LogicalPlan) -> Result<Place> {
     if scheduler_misreads(&for_executors) {
         return Ok(Place::Coordinator(optimized));
     }
-    Ok(Place::Executors { without_join_reordering: misanswered_once_swapped(&for_executors) })
+    Ok(Place::Executors { without_replanning: misanswered_once_replanned(&for_executors) })
 }
 
 /// The rows of `plan`, run as a Ballista job on the executors.
-async fn stream_on_executors(session: &Session, plan: LogicalPlan, without_join_reordering: bool) -> Result<SendableRecordBatchStream> {
+async fn stream_on_executors(session: &Session, plan: LogicalPlan, without_replanning: bool) -> Result<SendableRecordBatchStream> {
     // Built per query from the session's current settings, so `SET` applies to both paths; the
     // job is named after the statement, which SHOW JOBS then shows.
     let state = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
@@ -197,7 +198,8 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan, without_join_
     if !session.partitions_chosen() {
         config = config.with_target_partitions(cluster_parallelism(session).await?);
     }
-    if without_join_reordering {
+    if without_replanning {
+        config = config.with_ballista_adaptive_query_planner(false);
         config.options_mut().optimizer.join_reordering = false;
     }
     // Planned under the statement's own id, which the scheduler files the job under, so that
@@ -235,7 +237,7 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan, without_join_
 }
 
 /// `batch`, if it has the columns the query announced to the client. A job whose plan Ballista
-/// changed after it was planned has answered with other columns (see [`misanswered_once_swapped`]);
+/// changed after it was planned has answered with other columns (see [`misanswered_once_replanned`]);
 /// sent on, its rows would not match the row description the client was given.
 fn of_the_query_shape(schema: &SchemaRef, batch: RecordBatch) -> DfResult<RecordBatch> {
     if batch.num_columns() != schema.fields().len() {
@@ -248,25 +250,36 @@ fn of_the_query_shape(schema: &SchemaRef, batch: RecordBatch) -> DfResult<Record
     Ok(batch)
 }
 
-/// Whether `plan` has a join that Ballista answers wrongly once its sides are swapped: one without
-/// equality keys (a cross join, a nested-loop join). With exact row counts from finished stages,
-/// Ballista's adaptive planner re-runs DataFusion's join selection, which swaps such a join's
-/// sides to build on the smaller one, behind a projection that puts the columns back in order:
-/// - a cross join with an input of no columns (`SELECT r2.x FROM t r1, t r2`, what an
-///   uncorrelated scalar subquery becomes) gave one row where seven were due, or no row where
-///   its aggregate gives one;
-/// - an inner nested-loop join answered with three columns where the query has one;
-/// - a RIGHT join (or right semi, anti or mark join) became a LEFT one, whose unmatched rows each
-///   task then adds by itself (see [`has_left_tracking_loop_join`]).
-/// Such a query is planned without join reordering (`datafusion.optimizer.join_reordering`); joins
-/// on equality keys are swapped as DataFusion chooses.
-fn misanswered_once_swapped(plan: &LogicalPlan) -> bool {
+/// Whether `plan` has a join that Ballista's adaptive planner gets wrong when it re-plans the
+/// rest of a job with the exact row counts of finished stages:
+/// - a join without equality keys (a cross join, a nested-loop join): DataFusion's join
+///   selection, run again, swaps its sides behind a projection that puts the columns back in
+///   order; a cross join with an input of no columns (`SELECT r2.x FROM t r1, t r2`, what an
+///   uncorrelated scalar subquery becomes) gave one row where seven were due, or no row where its
+///   aggregate gives one, and a RIGHT join became a LEFT one whose unmatched rows each task adds
+///   by itself (see [`has_left_tracking_loop_join`]). Projection pushdown, run again over a join
+///   whose condition it had already split into columns below it, lost the projection above: the
+///   job answered with the join's six columns where the query has three, or with no rows;
+/// - a join that keeps one side's rows when the other side has none (LEFT, RIGHT and FULL joins,
+///   the anti and mark joins of NOT EXISTS, NOT IN, ANY and ALL): once a stage finished with no
+///   rows, the planner replaced the join by the other side and left the empty side's stages to a
+///   cancellation it does not implement ("there are stages to be cancelled but its not
+///   implemented"): the job never finished.
+/// Such a query is planned without the adaptive planner (`ballista.planner.adaptive.enabled`)
+/// and without join reordering (`datafusion.optimizer.join_reordering`, which the scheduler's
+/// one planning would do with the files' statistics). Inner and semi joins on equality keys, the
+/// joins of most analytic queries, keep both.
+fn misanswered_once_replanned(plan: &LogicalPlan) -> bool {
     use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::common::JoinType;
     let mut found = false;
     let _ = plan.apply_with_subqueries(|node| {
-        if matches!(node, LogicalPlan::Join(join) if join.on.is_empty()) {
-            found = true;
-            return Ok(TreeNodeRecursion::Stop);
+        if let LogicalPlan::Join(join) = node {
+            let keeps_a_side = !matches!(join.join_type, JoinType::Inner | JoinType::LeftSemi | JoinType::RightSemi);
+            if join.on.is_empty() || keeps_a_side {
+                found = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
         }
         Ok(TreeNodeRecursion::Continue)
     });

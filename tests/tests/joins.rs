@@ -1,0 +1,37 @@
+//! Joins answer as in PostgreSQL on the distributed path, over tables of several files (so that
+//! a job has stages that exchange rows and Ballista's adaptive planner re-plans the rest with
+//! their row counts). Each form here was answered wrongly, or never, before squall planned it
+//! without the adaptive planner (squall_engine::statements::query, `misanswered_once_replanned`).
+
+use crate::differential::Peers;
+use crate::subqueries::answer_as_in_postgresql;
+
+const TABLES: &[&str] = &[
+    "CREATE TABLE t (id INTEGER NOT NULL, a INTEGER, b INTEGER, c INTEGER, s TEXT)",
+    "INSERT INTO t VALUES (1, NULL, 6, 1, 'ba'), (2, 1, 1, 4, NULL), (3, -1, 3, 4, 'b')",
+    "INSERT INTO t VALUES (4, NULL, 0, -1, 'A'), (5, NULL, 3, -2, 'a')",
+    "INSERT INTO t VALUES (6, NULL, NULL, NULL, 'A'), (7, 6, 5, NULL, 'b')",
+    "CREATE TABLE u (id INTEGER NOT NULL, a INTEGER, b INTEGER)",
+    "INSERT INTO u VALUES (1, 2, 5), (2, 3, NULL), (3, -2, 5)",
+    "INSERT INTO u VALUES (4, 3, NULL), (5, 6, 2)",
+];
+
+const FORMS: &[(&str, &str)] = &[
+    ("cross join with an input of no columns", "SELECT r2.id FROM t AS r1, t AS r2 WHERE r2.s NOT LIKE '_'"),
+    ("cross join of two inputs of no columns", "SELECT count(*) FROM t, (SELECT count(*) AS n FROM u WHERE a > 100) s WHERE n = 0"),
+    ("RIGHT join without an equality", "SELECT r1.a, count(*) FROM u AS r1 RIGHT JOIN t AS r2 ON r1.b > r2.a GROUP BY r1.a"),
+    ("inner join whose condition is split below it", "SELECT r1.b, r1.a, -1 FROM t AS r1 JOIN t AS r2 ON r1.a < r2.b WHERE (r2.b <= r1.c OR 6 >= r1.id OR r1.a IS NULL) AND r2.c <> r2.a"),
+    ("LEFT join of an empty side", "SELECT r2.a < r2.b, r1.a, abs(r2.id) FROM t AS r1 LEFT JOIN t AS r2 ON r1.b = r2.b AND r1.b > 100"),
+    ("FULL join of an empty side", "SELECT count(*) FROM t AS r1 FULL JOIN (SELECT * FROM u WHERE b > 100) AS r2 ON r1.b = r2.b"),
+    ("NOT EXISTS of no rows", "SELECT count(*) FROM t AS r1 WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.b > 100 AND u.b = r1.b)"),
+    ("SOME, correlated", "SELECT r1.id FROM t AS r1 WHERE r1.c = SOME (SELECT r2.b FROM u AS r2 WHERE r1.id IS NULL OR r1.id = r2.b)"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn joins_answer_as_in_postgresql_on_tables_of_several_files() {
+    let peers = Peers::start(TABLES).await;
+    for client in [&peers.pg, &peers.coordinator, &peers.distributed] {
+        client.batch_execute("SET statement_timeout = '60s'").await.unwrap();
+    }
+    answer_as_in_postgresql(&peers, FORMS).await;
+}
