@@ -138,7 +138,7 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
 }
 
 /// Where a query runs ([`place`]).
-pub(crate) enum Place {
+enum Place {
     /// In the coordinator, this plan (optimized).
     Coordinator(LogicalPlan),
     /// As a Ballista job; whether without the adaptive planner and join reordering
@@ -155,9 +155,9 @@ pub(crate) async fn on_coordinator(session: &Session, plan: &LogicalPlan) -> Res
     })
 }
 
-/// Where `plan` runs: in the coordinator ([`route`]), or on the executors. Measured first as reading its tables' whole files, which needs no planning; a
-/// plan too big for the coordinator that way is measured again optimized, when each scan reads
-/// only the columns the query needs.
+/// Where `plan` runs: in the coordinator ([`route`]), or on the executors. Measured first as
+/// reading its tables' whole files, which needs no planning; a plan too big for the coordinator
+/// that way is measured again optimized, when each scan reads only the columns the query needs.
 async fn place(session: &Session, plan: &LogicalPlan) -> Result<Place> {
     let limit = session.pg_settings.local_scan_limit();
     let whole_files = route(plan, limit)?;
@@ -270,16 +270,18 @@ fn of_the_query_shape(schema: &SchemaRef, batch: RecordBatch) -> DfResult<Record
 /// one planning would do with the files' statistics). Inner and semi joins on equality keys, the
 /// joins of most analytic queries, keep both.
 fn misanswered_once_replanned(plan: &LogicalPlan) -> bool {
-    use datafusion::common::tree_node::TreeNodeRecursion;
     use datafusion::common::JoinType;
+    has_join(plan, |join| join.on.is_empty() || !matches!(join.join_type, JoinType::Inner | JoinType::LeftSemi | JoinType::RightSemi))
+}
+
+/// Whether `plan` (its subqueries too) has a join that `matches`.
+fn has_join(plan: &LogicalPlan, matches: impl Fn(&datafusion::logical_expr::Join) -> bool) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
     let mut found = false;
     let _ = plan.apply_with_subqueries(|node| {
-        if let LogicalPlan::Join(join) = node {
-            let keeps_a_side = !matches!(join.join_type, JoinType::Inner | JoinType::LeftSemi | JoinType::RightSemi);
-            if join.on.is_empty() || keeps_a_side {
-                found = true;
-                return Ok(TreeNodeRecursion::Stop);
-            }
+        if matches!(node, LogicalPlan::Join(join) if matches(join)) {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
         }
         Ok(TreeNodeRecursion::Continue)
     });
@@ -337,21 +339,8 @@ fn refuse_subqueries_left(plan: &LogicalPlan) -> Result<()> {
 /// ANY and ALL. DataFusion's nested-loop join keeps one bitmap of matched left rows for all
 /// partitions of the right side, in one process; Ballista's tasks cannot share it.
 fn has_left_tracking_loop_join(plan: &LogicalPlan) -> bool {
-    use datafusion::common::tree_node::TreeNodeRecursion;
     use datafusion::common::JoinType;
-    let mut found = false;
-    let _ = plan.apply_with_subqueries(|node| {
-        if let LogicalPlan::Join(join) = node {
-            if join.on.is_empty()
-                && matches!(join.join_type, JoinType::Left | JoinType::Full | JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark)
-            {
-                found = true;
-                return Ok(TreeNodeRecursion::Stop);
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
-    });
-    found
+    has_join(plan, |join| join.on.is_empty() && matches!(join.join_type, JoinType::Left | JoinType::Full | JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark))
 }
 
 /// Whether `plan` calls a function the executors cannot decode (one registered in the
