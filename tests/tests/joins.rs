@@ -1,7 +1,8 @@
 //! Joins answer as in PostgreSQL on the distributed path, over tables of several files (so that
 //! a job has stages that exchange rows and Ballista's adaptive planner re-plans the rest with
 //! their row counts). Each form here was answered wrongly, or never, before squall planned it
-//! without the adaptive planner (squall_engine::statements::query, `misanswered_once_replanned`).
+//! without the adaptive planner (squall_engine::statements::query, `misanswered_once_replanned`),
+//! or before it pushed physical filters only through plans without repeated column names.
 
 use crate::differential::Peers;
 use crate::subqueries::answer_as_in_postgresql;
@@ -25,6 +26,10 @@ const FORMS: &[(&str, &str)] = &[
     ("FULL join of an empty side", "SELECT count(*) FROM t AS r1 FULL JOIN (SELECT * FROM u WHERE b > 100) AS r2 ON r1.b = r2.b"),
     ("NOT EXISTS of no rows", "SELECT count(*) FROM t AS r1 WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.b > 100 AND u.b = r1.b)"),
     ("SOME, correlated", "SELECT r1.id FROM t AS r1 WHERE r1.c = SOME (SELECT r2.b FROM u AS r2 WHERE r1.id IS NULL OR r1.id = r2.b)"),
+    // Filters on the second of two columns of one name (squall_udf::physical_filter_pushdown):
+    // the condition was moved below the join onto `r2.a`, and answered three rows for one.
+    ("condition on both sides' a above a RIGHT join", "SELECT r2.id, r1.id FROM u AS r1 RIGHT JOIN t AS r2 ON r1.b = r2.c AND r1.id * 6 = 2 WHERE r1.a > 0 OR r2.a < 0"),
+    ("TopK over joins that repeat a name", "SELECT o.b, p.b FROM t AS o JOIN u AS p ON o.id = p.id JOIN t AS c ON p.id = c.id ORDER BY p.b LIMIT 1"),
 ];
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,6 +11,7 @@ pub mod in_lists;
 pub mod ml;
 pub mod object_stores;
 pub mod pg_casts;
+pub mod physical_filter_pushdown;
 pub mod registry;
 pub mod settings;
 pub mod subqueries;

@@ -54,7 +54,8 @@ pub fn function_registry() -> BallistaFunctionRegistry {
 
 /// Installs squall's functions into a session that is being built (coordinator and scheduler),
 /// with the analyzer rules that make casts to text write PostgreSQL's forms, IN lists keep
-/// PostgreSQL's NULLs, and scalar subqueries give one row or an error.
+/// PostgreSQL's NULLs, and scalar subqueries give one row or an error, and the physical rules
+/// that push filters only where they find the right columns.
 pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
     let mut builder = builder
         .with_default_features()
@@ -63,7 +64,8 @@ pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
         .with_analyzer_rule(Arc::new(crate::subqueries::outer_levels::RefuseFarOuterReferences))
         .with_analyzer_rule(Arc::new(crate::subqueries::outer_aggregates::RefuseOuterAggregates))
         .with_analyzer_rule(Arc::new(crate::subqueries::single_row::SingleRowSubqueries))
-        .with_optimizer_rules(optimizer_rules());
+        .with_optimizer_rules(optimizer_rules())
+        .with_physical_optimizer_rules(crate::physical_filter_pushdown::physical_optimizer_rules());
     builder
         .scalar_functions()
         .get_or_insert_with(Vec::new)

@@ -142,7 +142,7 @@ enum Place {
     /// In the coordinator, this plan (optimized).
     Coordinator(LogicalPlan),
     /// As a Ballista job; whether without the adaptive planner and join reordering
-    /// ([`misanswered_once_replanned`]).
+    /// ([`misanswered_once_replanned`], [`repeats_a_column_name`]).
     Executors { without_replanning: bool },
 }
 
@@ -185,7 +185,7 @@ async fn place(session: &Session, plan: &LogicalPlan) -> Result<Place> {
     if scheduler_misreads(&for_executors) {
         return Ok(Place::Coordinator(optimized));
     }
-    Ok(Place::Executors { without_replanning: misanswered_once_replanned(&for_executors) })
+    Ok(Place::Executors { without_replanning: misanswered_once_replanned(&for_executors) || repeats_a_column_name(&for_executors) })
 }
 
 /// The rows of `plan`, run as a Ballista job on the executors.
@@ -272,6 +272,23 @@ fn of_the_query_shape(schema: &SchemaRef, batch: RecordBatch) -> DfResult<Record
 fn misanswered_once_replanned(plan: &LogicalPlan) -> bool {
     use datafusion::common::JoinType;
     has_join(plan, |join| join.on.is_empty() || !matches!(join.join_type, JoinType::Inner | JoinType::LeftSemi | JoinType::RightSemi))
+}
+
+/// Whether some operator of `plan` (its subqueries too) outputs two columns of one name, as a
+/// join of two tables with an `id` column each does. DataFusion's physical filter pushdown finds
+/// columns by name and moves a condition on the second onto the first (see
+/// `squall_udf::physical_filter_pushdown`, which guards the coordinator's and the scheduler's
+/// planning); Ballista's adaptive planner runs those rules from a list of its own, so such a job
+/// is planned without it.
+fn repeats_a_column_name(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        let mut names = std::collections::HashSet::new();
+        found = !node.schema().fields().iter().all(|field| names.insert(field.name()));
+        Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    found
 }
 
 /// Whether `plan` (its subqueries too) has a join that `matches`.
