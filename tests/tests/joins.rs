@@ -30,6 +30,11 @@ const FORMS: &[(&str, &str)] = &[
     // the condition was moved below the join onto `r2.a`, and answered three rows for one.
     ("condition on both sides' a above a RIGHT join", "SELECT r2.id, r1.id FROM u AS r1 RIGHT JOIN t AS r2 ON r1.b = r2.c AND r1.id * 6 = 2 WHERE r1.a > 0 OR r2.a < 0"),
     ("TopK over joins that repeat a name", "SELECT o.b, p.b FROM t AS o JOIN u AS p ON o.id = p.id JOIN t AS c ON p.id = c.id ORDER BY p.b LIMIT 1"),
+    // Joins with a condition besides their keys, which sort-merge joins failed (squall plans
+    // them as hash joins, `has_join_filter`).
+    ("count of a subquery correlated by < and <>", "SELECT r1.id, (SELECT count(*) + 1 FROM u AS r2 WHERE NOT (r1.a <> r2.id OR r2.id >= r1.id)) FROM t AS r1"),
+    ("FULL join with a CASE in ON", "SELECT r2.a, sum(r2.id), count(*) FROM u AS r1 FULL JOIN t AS r2 ON r1.b = r2.a AND CASE WHEN r2.b <= r2.id THEN r1.b ELSE 4 END < 3 GROUP BY r2.a"),
+    ("RIGHT join with a CASE in ON", "SELECT r2.id, r2.s = 'ab' FROM u AS r1 RIGHT JOIN t AS r2 ON r1.a = r2.id AND CASE WHEN CAST(NULL AS INTEGER) < r2.a THEN r2.c ELSE r1.b END >= -2 WHERE (r1.a > r2.c AND r2.c > r2.id) OR r2.s < 'B' OR r2.s IS NOT NULL"),
 ];
 
 #[tokio::test(flavor = "multi_thread")]
