@@ -44,7 +44,8 @@ use super::single_row_value::SingleRowValue;
 
 /// DataFusion's decorrelation rules, which [`LeaveWhatFails`] wraps; squall's rule comes after
 /// the last of them.
-pub const DATAFUSION_RULES: &[&str] = &["decorrelate_predicate_subquery", "scalar_subquery_to_join"];
+pub const DATAFUSION_RULES: &[&str] = &[DECORRELATE_PREDICATE_SUBQUERY, "scalar_subquery_to_join"];
+const DECORRELATE_PREDICATE_SUBQUERY: &str = "decorrelate_predicate_subquery";
 
 /// The column that tells a real row of a subquery (true) from a domain row's phantom (NULL).
 const REAL: &str = "__squall_real";
@@ -75,21 +76,33 @@ impl DecorrelateSubqueries {
 
     /// Whether this rule takes `found`, one of `node`'s subquery expressions.
     fn takes(&self, node: &LogicalPlan, found: &Expr) -> bool {
-        if !self.early {
-            return true;
-        }
-        let (LogicalPlan::Filter(filter), Expr::InSubquery(in_subquery)) = (node, found) else { return false };
-        let condition = datafusion::logical_expr::utils::split_conjunction(&filter.predicate).into_iter().any(|c| c == found);
-        let correlated = !in_subquery.subquery.outer_ref_columns.is_empty();
-        // DataFusion's joins for `(SELECT ...) [NOT] IN (SELECT ...)` keep the left side's
-        // subquery in the join's condition, which it cannot run, and its NULL-aware anti join
-        // then kept rows whose left side was NULL.
-        let left_holds_subquery = in_subquery.expr.exists(|e| Ok(matches!(e, Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)))).unwrap_or(true);
-        // Its NULL-aware anti join answered right for a column on the left only: `4 NOT IN
-        // (...)`, or an expression that is NULL, kept rows where a NULL among the rows drops them.
-        let left_is_column = matches!(*in_subquery.expr, Expr::Column(_));
-        !condition || (in_subquery.negated && (correlated || !left_is_column)) || left_holds_subquery
+        !self.early || datafusion_answers_wrongly(node, found)
     }
+
+    /// Whether `node` has an `IN` subquery DataFusion's decorrelation answers wrongly (see
+    /// [`Self::before_datafusion`]). The early rule takes such an `IN` where it can; where it
+    /// cannot yet (its subquery has a correlated subquery of its own, which only DataFusion's
+    /// decorrelation turns into a join), [`LeaveWhatFails`] keeps DataFusion's rule off the
+    /// node, and this rule takes the `IN` once DataFusion has decorrelated inside it.
+    fn leaves_to_squall(node: &LogicalPlan) -> bool {
+        subquery_expressions(node).iter().any(|found| datafusion_answers_wrongly(node, found))
+    }
+}
+
+/// Whether `found`, one of `node`'s subquery expressions, is an `IN` that DataFusion's
+/// decorrelation answers wrongly ([`DecorrelateSubqueries::before_datafusion`]).
+fn datafusion_answers_wrongly(node: &LogicalPlan, found: &Expr) -> bool {
+    let (LogicalPlan::Filter(filter), Expr::InSubquery(in_subquery)) = (node, found) else { return false };
+    let condition = datafusion::logical_expr::utils::split_conjunction(&filter.predicate).into_iter().any(|c| c == found);
+    let correlated = !in_subquery.subquery.outer_ref_columns.is_empty();
+    // DataFusion's joins for `(SELECT ...) [NOT] IN (SELECT ...)` keep the left side's
+    // subquery in the join's condition, which it cannot run, and its NULL-aware anti join
+    // then kept rows whose left side was NULL.
+    let left_holds_subquery = in_subquery.expr.exists(|e| Ok(matches!(e, Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)))).unwrap_or(true);
+    // Its NULL-aware anti join answered right for a column on the left only: `4 NOT IN
+    // (...)`, or an expression that is NULL, kept rows where a NULL among the rows drops them.
+    let left_is_column = matches!(*in_subquery.expr, Expr::Column(_));
+    !condition || (in_subquery.negated && (correlated || !left_is_column)) || left_holds_subquery
 }
 
 impl OptimizerRule for DecorrelateSubqueries {
@@ -141,6 +154,13 @@ impl OptimizerRule for LeaveWhatFails {
 
 
     fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        // A NOT IN under OR whose subquery has a correlated EXISTS (or `= SOME`, which becomes
+        // one) was answered by DataFusion's mark join, NULLs lost: squall's rule takes the IN,
+        // after DataFusion has decorrelated what is inside it (differential seed 14, queries
+        // 36551 and 36555).
+        if self.0.name() == DECORRELATE_PREDICATE_SUBQUERY && DecorrelateSubqueries::leaves_to_squall(&plan) {
+            return plan.map_subqueries(|subquery| subquery.transform_down(|p| self.rewrite(p, config)));
+        }
         match self.0.rewrite(plan.clone(), config) {
             // Nor what it makes of a subquery that is no plan DataFusion can run (a correlated
             // scalar subquery moved into a join's condition): DataFusion's debug builds check
