@@ -15,6 +15,9 @@ const TABLES: &[&str] = &[
     "CREATE TABLE u (id INTEGER NOT NULL, a INTEGER, b INTEGER)",
     "INSERT INTO u VALUES (1, 2, 5), (2, 3, NULL), (3, -2, 5)",
     "INSERT INTO u VALUES (4, 3, NULL), (5, 6, 2)",
+    // One file: a scan of one partition.
+    "CREATE TABLE v (id INTEGER NOT NULL, a INTEGER, b INTEGER)",
+    "INSERT INTO v VALUES (1, 2, 5), (2, 3, NULL), (3, -2, 1), (5, 0, 4), (6, 1, 0), (7, 3, 2)",
 ];
 
 const FORMS: &[(&str, &str)] = &[
@@ -35,6 +38,10 @@ const FORMS: &[(&str, &str)] = &[
     ("count of a subquery correlated by < and <>", "SELECT r1.id, (SELECT count(*) + 1 FROM u AS r2 WHERE NOT (r1.a <> r2.id OR r2.id >= r1.id)) FROM t AS r1"),
     ("FULL join with a CASE in ON", "SELECT r2.a, sum(r2.id), count(*) FROM u AS r1 FULL JOIN t AS r2 ON r1.b = r2.a AND CASE WHEN r2.b <= r2.id THEN r1.b ELSE 4 END < 3 GROUP BY r2.a"),
     ("RIGHT join with a CASE in ON", "SELECT r2.id, r2.s = 'ab' FROM u AS r1 RIGHT JOIN t AS r2 ON r1.a = r2.id AND CASE WHEN CAST(NULL AS INTEGER) < r2.a THEN r2.c ELSE r1.b END >= -2 WHERE (r1.a > r2.c AND r2.c > r2.id) OR r2.s < 'B' OR r2.s IS NOT NULL"),
+    // A LEFT join Ballista turned from a broadcast join into a partitioned one under a plan made
+    // for one partition (squall plans such jobs without broadcast joins, `has_join_keeping_rows`).
+    ("sorted LEFT join under a one-row subquery", "SELECT r1.id, r2.b FROM t AS r1 LEFT JOIN v AS r2 ON r1.id = r2.id WHERE (SELECT count(*) FROM u) >= r2.b ORDER BY r1.id"),
+    ("LIMIT of a LEFT join under a one-row subquery", "SELECT r1.id, r2.b FROM t AS r1 LEFT JOIN v AS r2 ON r1.id = r2.id WHERE (SELECT count(*) FROM u) >= r2.b ORDER BY r1.id LIMIT 3"),
 ];
 
 #[tokio::test(flavor = "multi_thread")]
