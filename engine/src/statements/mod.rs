@@ -7,6 +7,7 @@ mod create_view;
 mod drop;
 mod engine_settings;
 mod insert;
+mod job_planning;
 pub(crate) mod query;
 
 pub(crate) use engine_settings::reset_all;
