@@ -31,7 +31,7 @@ from scipy.special import logsumexp
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.metrics import (
     accuracy_score,
     mean_absolute_error,
@@ -124,6 +124,30 @@ def linear_regression(X):
     }
 
 
+def ridge(X, alpha):
+    # as linear_regression, with an L2 penalty on the coefficients (not the intercept)
+    Xr, yr = X[:, :3], X[:, 3]
+    model = Ridge(alpha=alpha)
+    model.fit(Xr, yr)
+    return {"params": {"alpha": alpha}, "coef": floats(model.coef_), "intercept": float(model.intercept_)}
+
+
+def linear_regression_one_hot(X, species):
+    # petal_width from sepal_length, petal_length and species as one column per species (sorted),
+    # beside the intercept: collinear, so the answer is lstsq's least-norm solution
+    names = sorted(set(species))
+    one_hot = np.array([[1.0 if s == n else 0.0 for n in names] for s in species])
+    Xr = np.hstack([X[:, [0, 2]], one_hot])
+    model = LinearRegression()
+    model.fit(Xr, X[:, 3])
+    return {
+        "features": [FEATURES[0], FEATURES[2], "species"],
+        "categories": names,
+        "coef": floats(model.coef_),
+        "intercept": float(model.intercept_),
+    }
+
+
 def kmeans(X):
     model = KMeans(n_clusters=3, n_init=10, random_state=0)
     model.fit(X)
@@ -171,6 +195,8 @@ def main():
             LogisticRegression(max_iter=1000), X, y, {"max_iter": 1000},
         ),
         "linear_regression": linear_regression(X),
+        "ridge": ridge(X, 10.0),
+        "linear_regression_one_hot": linear_regression_one_hot(X, y),
         "kmeans": kmeans(X),
     }
     with open(JSON_PATH, "w") as f:

@@ -20,6 +20,7 @@ mod robustness;
 mod subqueries;
 mod tables;
 mod tpch;
+mod training;
 
 use squall_tests::ServerBuilder;
 

@@ -33,8 +33,7 @@ pub fn squall_scalar_functions() -> Vec<Arc<ScalarUDF>> {
 /// Aggregate functions squall adds to DataFusion's built-ins: the model trainers and EVALUATE.
 pub fn squall_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![
-        Arc::new(AggregateUDF::from(functions::train_naive_bayes::aggregate())),
-        Arc::new(AggregateUDF::from(functions::training_sample::aggregate())),
+        Arc::new(AggregateUDF::from(functions::train_pass::aggregate())),
         Arc::new(AggregateUDF::from(functions::evaluate::aggregate())),
     ]
 }

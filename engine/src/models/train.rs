@@ -1,28 +1,30 @@
 //! `TRAIN MODEL`: plan the user's query, split off the holdout rows by a seeded hash of each row,
-//! run the training aggregate as a distributed query (Naive Bayes statistics, or a capped
-//! uniform sample for the algorithms that fit in one place), fit, write the model file, score
-//! the holdout rows with it on the executors, and record the version.
+//! take a uniform sample when `max_training_rows` asks for one, run the algorithm's passes over
+//! the training rows as distributed aggregates (see `squall_udf::ml::algorithms`), write the
+//! model file, score the holdout rows with it on the executors, and record the version.
 
 use std::time::Instant;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::Column;
-use datafusion::logical_expr::{cast, lit, Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::common::{Column, ScalarValue};
 use datafusion::execution::FunctionRegistry;
+use datafusion::functions_aggregate::expr_fn::{count, max, sum};
+use datafusion::logical_expr::{cast, col, lit, Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::physical_plan::common::collect;
 use squall_sql::TrainModel;
-use squall_udf::functions::{evaluate, train_naive_bayes, training_sample};
-use squall_udf::ml::algorithms::{self, decision_tree, kmeans, linear_regression, logistic_regression, random_forest, Labels};
-use squall_udf::ml::features::{Encoding, Feature, Kind, Matrix, Target};
+use squall_udf::functions::{evaluate, train_pass};
+use squall_udf::ml::algorithms::{self, Algorithm, Fitted, Setup};
+use squall_udf::ml::features::{Feature, Kind, Target};
 use squall_udf::ml::metrics::Tally;
-use squall_udf::ml::model::{Algorithm, Model, Params, Task, FORMAT_VERSION};
-use squall_udf::ml::naive_bayes::{NaiveBayes, Statistics, Variant};
+use squall_udf::ml::model::{Model, Task, FORMAT_VERSION};
 use squall_udf::ml::options::Options;
 
 use super::registry::Version;
 use super::{aggregate_blob, now_seconds};
 use crate::error::{Result, SquallError};
 use crate::session::Session;
+use crate::statements::query;
 
 const ALIAS: &str = "training";
 
@@ -38,7 +40,7 @@ struct Input {
 pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>> {
     let started = Instant::now();
     let engine = &session.engine;
-    let algorithm = Algorithm::parse(&t.algorithm)?;
+    let algorithm = algorithms::find(&t.algorithm)?;
     let options = Options::new(&t.options, algorithm.options(), algorithm.name())?;
     if t.if_not_exists && engine.models.get(&t.name).is_some() {
         session.notice(format!("model \"{}\" already exists, skipping", t.name));
@@ -46,12 +48,8 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
     }
     let holdout = options.float("holdout", 0.2, (0.0, 0.9))?;
     let seed = options.seed()?;
-    let max_rows = options.integer("max_training_rows", 1_000_000, 1, i64::MAX as u64)?;
+    let max_rows = options.optional_integer("max_training_rows", 1, i64::MAX as u64)?;
     let skip_nulls = options.choice("nulls", "error", &["error", "skip"])? == "skip";
-    let variant = match options.text("variant") {
-        Some(v) => Variant::parse(v)?,
-        None => Variant::Mixed,
-    };
 
     session.notice(format!("planning the training query of model \"{}\"", t.name));
     let query = session.plan_sql(&t.query).await?;
@@ -67,53 +65,17 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
             ))
         })
     };
-
-    let target = match (&t.target, algorithm) {
-        (Some(_), Algorithm::Kmeans) => {
-            return Err(SquallError::InvalidParameter("kmeans is unsupervised: it takes no TARGET".into()))
+    let target = match &t.target {
+        Some(_) if !algorithm.supports(Task::Classification) && !algorithm.supports(Task::Regression) => {
+            return Err(SquallError::InvalidParameter(format!("{} is unsupervised: it takes no TARGET", algorithm.name())))
         }
-        (None, Algorithm::Kmeans) => None,
-        (None, _) => {
+        None if !algorithm.supports(Task::Clustering) => {
             return Err(SquallError::InvalidParameter(format!("{} needs a TARGET column", algorithm.name())))
         }
-        (Some(name), _) => Some(find(name)?),
+        None => None,
+        Some(name) => Some(find(name)?),
     };
-    let task = match &target {
-        None => Task::Clustering,
-        Some((name, data_type)) => {
-            let inferred = if data_type.is_floating() || matches!(data_type, DataType::Decimal128(..) | DataType::Decimal256(..)) {
-                "regression"
-            } else {
-                "classification"
-            };
-            let task = match options.choice("task", inferred, &["classification", "regression"])? {
-                "regression" => Task::Regression,
-                _ => Task::Classification,
-            };
-            let usable = match task {
-                Task::Regression => data_type.is_numeric(),
-                _ => Kind::of(data_type).is_some(),
-            };
-            if !usable {
-                return Err(SquallError::Unsupported(format!(
-                    "target \"{name}\" has type {data_type}, which cannot be the target of {}",
-                    task.name()
-                )));
-            }
-            task
-        }
-    };
-    if !algorithm.supports(task) {
-        return Err(SquallError::InvalidParameter(format!(
-            "{} does not do {}{}",
-            algorithm.name(),
-            task.name(),
-            match task {
-                Task::Regression => " (the target is numeric: use task = 'classification' to treat its values as classes)",
-                _ => "",
-            }
-        )));
-    }
+    let task = task_of(algorithm, &options, target.as_ref())?;
 
     let feature_names: Vec<String> = match &t.features {
         Some(names) => names.clone(),
@@ -129,23 +91,12 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
     let mut inputs = Vec::with_capacity(feature_names.len());
     for name in &feature_names {
         let (name, data_type) = find(name)?;
-        let Some(mut kind) = Kind::of(&data_type) else {
+        let Some(kind) = Kind::of(&data_type) else {
             return Err(SquallError::Unsupported(format!(
                 "feature \"{name}\" has type {data_type}; squall trains on numbers, text and booleans (cast it to one of them)"
             )));
         };
-        if algorithm == Algorithm::NaiveBayes {
-            match (variant, kind) {
-                (Variant::Categorical, _) => kind = Kind::Categorical,
-                (Variant::Gaussian | Variant::Multinomial | Variant::Bernoulli, Kind::Categorical) => {
-                    return Err(SquallError::InvalidParameter(format!(
-                        "variant '{}' needs numeric features, but \"{name}\" is {data_type}",
-                        options.text("variant").unwrap_or_default()
-                    )))
-                }
-                _ => {}
-            }
-        }
+        let kind = algorithm.feature_kind(&options, &name, &data_type, kind)?;
         let expr = cast(column(&name), kind.arrow_type());
         inputs.push(Input { name, data_type, kind, expr });
     }
@@ -166,132 +117,48 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
         .collect();
     let row_fraction = session.ctx.udf(squall_udf::functions::row_fraction::NAME)?;
     let fraction = row_fraction.call(std::iter::once(lit(seed as i64)).chain(row_columns.iter().cloned()).collect());
-    let sample_key = row_fraction.call(std::iter::once(lit(seed.wrapping_add(1) as i64)).chain(row_columns).collect());
+    let row_key = row_fraction.call(std::iter::once(lit(seed.wrapping_add(1) as i64)).chain(row_columns).collect());
     let training_rows = if holdout > 0.0 {
         LogicalPlanBuilder::from(plan.clone()).filter(fraction.clone().gt_eq(lit(holdout)))?.build()?
     } else {
         plan.clone()
     };
 
-    // Decided as the training aggregate's query will be: it reads what `training_rows` reads.
-    let place = match crate::statements::query::on_coordinator(session, &training_rows).await? {
+    // Decided as the training passes' queries will be: they read what `training_rows` reads.
+    let place = match query::on_coordinator(session, &training_rows).await? {
         None => "on the executors",
         Some(_) => "in the coordinator (the training rows are small: see squall.local_scan_limit)",
     };
     session.notice(format!("training {} {place}: scanning the training rows", algorithm.name()));
-    let version_number = engine.models.reserve_version(&t.name);
-    let (params, features, target_meta, rows_used, rows_total, importance) = if algorithm == Algorithm::NaiveBayes {
-        let call = session.ctx.udaf(train_naive_bayes::NAME)?.call(all_exprs.clone());
-        let bytes = aggregate_blob(session, training_rows, call).await?;
-        let stats: Statistics = if bytes.is_empty() { Statistics::default() } else { serde_json::from_slice(&bytes).map_err(|e| SquallError::Internal(e.to_string()))? };
-        check_nulls(skip_nulls, stats.null_rows, || {
-            let mut names = vec![target_input.as_ref().map(|t| t.name.clone()).unwrap_or_default()];
-            names.extend(inputs.iter().map(|i| i.name.clone()));
-            names
-                .iter()
-                .zip(&stats.nulls_by_column)
-                .filter(|(_, n)| **n > 0)
-                .map(|(name, n)| format!("{name} ({n})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })?;
-        let rows = stats.rows();
-        check_rows(rows, stats.null_rows)?;
-        check_classes(&stats.classes.keys().cloned().collect::<Vec<_>>(), target_input.as_ref())?;
-        let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
-        let nb = NaiveBayes::fit(&stats, variant, &names)?;
-        session.notice(format!("naive_bayes fitted on {rows} rows in {:.1} s", started.elapsed().as_secs_f64()));
-        let features = inputs
-            .iter()
-            .map(|i| Feature {
-                name: i.name.clone(),
-                data_type: i.data_type.clone(),
-                kind: i.kind,
-                encoding: match i.kind {
-                    Kind::Numeric => Encoding::Number,
-                    Kind::Categorical => Encoding::Category,
-                },
-            })
-            .collect();
-        let classes = nb.classes.clone();
-        (Params::NaiveBayes(nb), features, Some(classes), rows, rows, None)
-    } else {
-        let mut args = vec![lit(max_rows as i64), sample_key];
-        args.extend(all_exprs.iter().cloned());
-        let call = session.ctx.udaf(training_sample::NAME)?.call(args);
-        let bytes = aggregate_blob(session, training_rows, call).await?;
-        let sample = training_sample::decode(&bytes)?;
-        check_nulls(skip_nulls, sample.null_rows, || "the target or a feature".to_string())?;
-        let rows = sample.columns.first().map(|c| c.len()).unwrap_or(0);
-        check_rows(rows as u64, sample.null_rows)?;
-        session.notice(format!(
-            "fitting {} on {rows} rows (of {} training rows)",
-            algorithm.name(),
-            sample.rows_seen
-        ));
-        let offset = usize::from(target_input.is_some());
-        let feature_columns: Vec<ArrayRef> = sample.columns[offset..].to_vec();
-        let one_hot = matches!(algorithm, Algorithm::LinearRegression | Algorithm::LogisticRegression | Algorithm::Kmeans);
-        let features: Vec<Feature> = inputs
-            .iter()
-            .zip(&feature_columns)
-            .map(|(i, column)| Feature {
-                name: i.name.clone(),
-                data_type: i.data_type.clone(),
-                kind: i.kind,
-                encoding: match i.kind {
-                    Kind::Numeric => Encoding::Number,
-                    Kind::Categorical if one_hot => Encoding::OneHot { categories: distinct(column) },
-                    Kind::Categorical => Encoding::Ordinal { categories: distinct(column) },
-                },
-            })
-            .collect();
-        let (labels, classes) = match (task, sample.columns.first()) {
-            (Task::Classification, Some(target)) => {
-                let classes = distinct(target);
-                check_classes(&classes, target_input.as_ref())?;
-                let text = target.as_string::<i32>();
-                let y = (0..text.len()).map(|r| classes.binary_search(&text.value(r).to_string()).unwrap_or(0) as u32).collect();
-                (Some(Labels::Classes(y, classes.len())), Some(classes))
-            }
-            (Task::Regression, Some(target)) => {
-                let values = target.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
-                (Some(Labels::Values(values.values().to_vec())), None)
-            }
-            _ => (None, None),
-        };
-        let fit_features = features.clone();
-        let fit_options = options.clone();
-        let (params, importance) = tokio::task::spawn_blocking(move || -> datafusion::error::Result<(Params, Option<Vec<f64>>)> {
-            let matrix = Matrix::encode(&fit_features, &feature_columns);
-            let x = algorithms::dense(&matrix)?;
-            Ok(match (algorithm, labels) {
-                (Algorithm::DecisionTree, Some(labels)) => {
-                    let (tree, importance) = decision_tree::fit(&x, &matrix, &labels, &fit_options)?;
-                    (Params::Tree(tree), Some(importance))
-                }
-                (Algorithm::RandomForest, Some(labels)) => {
-                    let (forest, importance) = random_forest::fit(&x, &labels, &fit_options)?;
-                    (Params::Forest(forest), Some(importance))
-                }
-                (Algorithm::LinearRegression, Some(Labels::Values(y))) => (Params::Linear(linear_regression::fit(&x, &y)?), None),
-                (Algorithm::LogisticRegression, Some(Labels::Classes(y, k))) => {
-                    (Params::Logistic(logistic_regression::fit(&x, &y, k, &fit_options)?), None)
-                }
-                (Algorithm::Kmeans, None) => (Params::Kmeans(kmeans::fit(&x, matrix.height(), &fit_options)?), None),
-                _ => return Err(squall_udf::ml::error::coded("XX000", "algorithm and task disagree")),
-            })
-        })
-        .await
-        .map_err(|e| SquallError::Internal(format!("training thread: {e}")))??;
-        (params, features, classes, rows as u64, sample.rows_seen, importance)
+    let setup = Setup {
+        task,
+        target: target_input.as_ref().map(|t| t.name.clone()),
+        features: inputs.iter().map(|i| (i.name.clone(), i.kind)).collect(),
+        options: options.clone(),
+        seed,
+        max_training_rows: max_rows,
+        skip_nulls,
     };
+    let (training_rows, sampled_from) = match max_rows {
+        Some(cap) => sample(session, training_rows, &setup, cap, &row_key, &all_exprs).await?,
+        None => (training_rows, None),
+    };
+    let version_number = engine.models.reserve_version(&t.name);
+    let fitted = run_passes(session, algorithm, setup, training_rows, &row_key, &all_exprs).await?;
+    let rows_used = fitted.rows_used;
+    let rows_total = sampled_from.unwrap_or(fitted.rows_total);
+    let features: Vec<Feature> = inputs
+        .iter()
+        .zip(fitted.encodings)
+        .map(|(i, encoding)| Feature { name: i.name.clone(), data_type: i.data_type.clone(), kind: i.kind, encoding })
+        .collect();
+    let target_meta = fitted.classes;
 
     let model = Model {
         format: FORMAT_VERSION,
         name: t.name.clone(),
         version: version_number,
-        algorithm,
+        algorithm: algorithm.name().to_string(),
         task,
         options: options.0.clone(),
         features,
@@ -299,8 +166,9 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
         rows_used,
         rows_total,
         training_ms: started.elapsed().as_millis() as u64,
-        feature_importance: importance,
-        params,
+        feature_importance: fitted.importance,
+        params: fitted.params,
+        predictor: None,
     };
     let bytes = serde_json::to_vec(&model).map_err(|e| SquallError::Internal(format!("encoding the model: {e}")))?;
     let url = engine.models.store.write(&t.name, version_number, bytes).await?;
@@ -343,6 +211,118 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
     Ok(Some(version))
 }
 
+/// Classification or regression by the target's type (or `task = ...`), clustering without a
+/// target; refused when the algorithm does not do it or the target cannot be its target.
+fn task_of(algorithm: &dyn Algorithm, options: &Options, target: Option<&(String, DataType)>) -> Result<Task> {
+    let task = match target {
+        None => Task::Clustering,
+        Some((name, data_type)) => {
+            let inferred = if data_type.is_floating() || matches!(data_type, DataType::Decimal128(..) | DataType::Decimal256(..)) {
+                "regression"
+            } else {
+                "classification"
+            };
+            let task = match options.choice("task", inferred, &["classification", "regression"])? {
+                "regression" => Task::Regression,
+                _ => Task::Classification,
+            };
+            let usable = match task {
+                Task::Regression => data_type.is_numeric(),
+                _ => Kind::of(data_type).is_some(),
+            };
+            if !usable {
+                return Err(SquallError::Unsupported(format!(
+                    "target \"{name}\" has type {data_type}, which cannot be the target of {}",
+                    task.name()
+                )));
+            }
+            task
+        }
+    };
+    if !algorithm.supports(task) {
+        return Err(SquallError::InvalidParameter(format!(
+            "{} does not do {}{}",
+            algorithm.name(),
+            task.name(),
+            match task {
+                Task::Regression => " (the target is numeric: use task = 'classification' to treat its values as classes)",
+                _ => "",
+            }
+        )));
+    }
+    Ok(task)
+}
+
+/// Trains: each pass the algorithm's trainer asks for runs as one `squall_train_pass` aggregate
+/// over `rows` (on the executors for table scans), and its merged state goes back to the
+/// trainer. `columns`: the target (if any), then the features, converted.
+async fn run_passes(session: &Session, algorithm: &'static dyn Algorithm, setup: Setup, rows: LogicalPlan, row_key: &Expr, columns: &[Expr]) -> Result<Fitted> {
+    let pass_aggregate = session.ctx.udaf(train_pass::NAME)?;
+    let mut trainer = algorithm.trainer(setup)?;
+    while let Some(pass) = trainer.next_pass()? {
+        let started = Instant::now();
+        let mut args = vec![lit(algorithm.name()), lit(ScalarValue::Binary(Some(pass.spec)))];
+        if pass.row_key {
+            args.push(row_key.clone());
+        }
+        args.extend(columns.iter().cloned());
+        let result = aggregate_blob(session, rows.clone(), pass_aggregate.call(args)).await?;
+        let (processes, merged) = train_pass::decode(&result)?;
+        let processes: Vec<String> = processes.iter().map(u32::to_string).collect();
+        session.notice(format!(
+            "{}: {} ({:.1} s; rows read by process {})",
+            algorithm.name(),
+            pass.description,
+            started.elapsed().as_secs_f64(),
+            processes.join(", ")
+        ));
+        if let Some(notice) = trainer.absorb(merged)? {
+            session.notice(notice);
+        }
+    }
+    // The fit after the last pass may be heavy (smartcore's, for the algorithms that gather
+    // their rows): off the runtime's threads.
+    tokio::task::spawn_blocking(move || trainer.finish()).await.map_err(|e| SquallError::Internal(format!("training thread: {e}")))?.map_err(Into::into)
+}
+
+/// `rows` cut to a uniform sample of `cap` rows without NULLs, when they have more: those of the
+/// smallest `row_key`s, which do not depend on how the rows are partitioned. Returns the rows to
+/// train on and, when it sampled, how many there were.
+async fn sample(session: &Session, rows: LogicalPlan, setup: &Setup, cap: u64, row_key: &Expr, columns: &[Expr]) -> Result<(LogicalPlan, Option<u64>)> {
+    let complete = columns.iter().cloned().map(Expr::is_not_null).reduce(Expr::and).unwrap_or(lit(true));
+    let counted = LogicalPlanBuilder::from(rows.clone())
+        .aggregate(Vec::<Expr>::new(), vec![count(lit(1)).alias("all_rows"), sum(cast(complete.clone(), DataType::Int64)).alias("complete")])?
+        .build()?;
+    let batches = collect(query::stream(session, counted).await?).await?;
+    let (all, complete_rows) = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .map(|b| {
+            let int = |i: usize| b.column(i).as_primitive_opt::<Int64Type>().filter(|a| a.is_valid(0)).map(|a| a.value(0) as u64).unwrap_or(0);
+            (int(0), int(1))
+        })
+        .unwrap_or((0, 0));
+    algorithms::check_rows(setup, complete_rows, all - complete_rows, || "the target or a feature".to_string())?;
+    if complete_rows <= cap {
+        return Ok((rows, None));
+    }
+    let threshold = LogicalPlanBuilder::from(rows.clone())
+        .filter(complete.clone())?
+        .project(vec![row_key.clone().alias("row_key")])?
+        .sort(vec![col("row_key").sort(true, false)])?
+        .limit(0, Some(cap as usize))?
+        .aggregate(Vec::<Expr>::new(), vec![max(col("row_key"))])?
+        .build()?;
+    let batches = collect(query::stream(session, threshold).await?).await?;
+    let key = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| b.column(0).as_primitive_opt::<Float64Type>().filter(|a| a.is_valid(0)).map(|a| a.value(0)))
+        .ok_or_else(|| SquallError::Internal("the sample's threshold query returned no key".into()))?;
+    let sampled = LogicalPlanBuilder::from(rows).filter(complete.and(row_key.clone().lt_eq(lit(key))))?.build()?;
+    Ok((sampled, Some(complete_rows)))
+}
+
 fn inputs_exprs(inputs: &[Input]) -> Vec<Expr> {
     inputs.iter().map(|i| i.expr.clone()).collect()
 }
@@ -373,46 +353,6 @@ fn hashable(data_type: &DataType) -> bool {
 
 fn column(name: &str) -> Expr {
     Expr::Column(Column::new(Some(ALIAS), name))
-}
-
-/// The distinct non-null values of a text column, sorted.
-fn distinct(column: &ArrayRef) -> Vec<String> {
-    let text = column.as_string::<i32>();
-    let mut values: Vec<String> = text.iter().flatten().map(str::to_string).collect();
-    values.sort();
-    values.dedup();
-    values
-}
-
-fn check_nulls(skip: bool, null_rows: u64, where_: impl FnOnce() -> String) -> Result<()> {
-    if null_rows > 0 && !skip {
-        return Err(SquallError::NullValueNotAllowed(format!(
-            "{null_rows} training rows have NULLs in {}; filter them out or train with option nulls = 'skip'",
-            where_()
-        )));
-    }
-    Ok(())
-}
-
-fn check_rows(rows: u64, null_rows: u64) -> Result<()> {
-    if rows == 0 {
-        return Err(SquallError::DataException(if null_rows > 0 {
-            format!("no training rows are left: all {null_rows} had NULLs")
-        } else {
-            "the training query gave no rows (after the holdout split)".to_string()
-        }));
-    }
-    Ok(())
-}
-
-fn check_classes(classes: &[String], target: Option<&Input>) -> Result<()> {
-    if let (Some(target), [only]) = (target, classes) {
-        return Err(SquallError::DataException(format!(
-            "target \"{}\" has one class ('{only}') in the training rows; a classifier needs at least two",
-            target.name
-        )));
-    }
-    Ok(())
 }
 
 /// The holdout keeps rows identical in every column together, so with few distinct rows a whole

@@ -11,6 +11,7 @@ use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use datafusion::physical_expr::expressions::Literal;
 
 /// A mergeable partial result.
 pub trait Partial: Send + Sync + Debug {
@@ -22,17 +23,30 @@ pub trait Partial: Send + Sync + Debug {
     fn size(&self) -> usize;
 }
 
+/// How an aggregate's partial state starts.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    Empty(fn() -> Box<dyn Partial>),
+    /// From the literals that are its first `usize` arguments; the partial is fed the others.
+    FromConstants(usize, fn(&[ScalarValue]) -> Result<Box<dyn Partial>>),
+}
+
 /// Aggregates are told apart by name (function pointers have no stable identity).
 #[derive(Debug)]
 pub struct BlobAggregate {
     name: &'static str,
     signature: Signature,
-    start: fn() -> Box<dyn Partial>,
+    start: Start,
 }
 
 impl BlobAggregate {
     pub fn new(name: &'static str, start: fn() -> Box<dyn Partial>) -> Self {
-        Self { name, signature: Signature::variadic_any(Volatility::Immutable), start }
+        Self { name, signature: Signature::variadic_any(Volatility::Immutable), start: Start::Empty(start) }
+    }
+
+    /// An aggregate whose first `constants` arguments are literals that choose its partial state.
+    pub fn with_constants(name: &'static str, constants: usize, start: fn(&[ScalarValue]) -> Result<Box<dyn Partial>>) -> Self {
+        Self { name, signature: Signature::variadic_any(Volatility::Immutable), start: Start::FromConstants(constants, start) }
     }
 }
 
@@ -63,8 +77,22 @@ impl AggregateUDFImpl for BlobAggregate {
         Ok(DataType::Binary)
     }
 
-    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(BlobAccumulator((self.start)())))
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(match self.start {
+            Start::Empty(start) => BlobAccumulator { partial: start(), constants: 0 },
+            Start::FromConstants(constants, start) => {
+                let values = args
+                    .exprs
+                    .iter()
+                    .take(constants)
+                    .map(|e| match e.downcast_ref::<Literal>() {
+                        Some(literal) => Ok(literal.value().clone()),
+                        None => Err(crate::ml::error::coded("XX000", format!("{}'s first {constants} arguments must be constants", self.name))),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                BlobAccumulator { partial: start(&values)?, constants }
+            }
+        }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -73,12 +101,16 @@ impl AggregateUDFImpl for BlobAggregate {
 }
 
 #[derive(Debug)]
-struct BlobAccumulator(Box<dyn Partial>);
+struct BlobAccumulator {
+    partial: Box<dyn Partial>,
+    /// Leading constant arguments, which chose the partial and are not fed to it.
+    constants: usize,
+}
 
 impl Accumulator for BlobAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         if values.first().is_some_and(|v| !v.is_empty()) {
-            self.0.update(values)?;
+            self.partial.update(&values[self.constants..])?;
         }
         Ok(())
     }
@@ -86,21 +118,21 @@ impl Accumulator for BlobAccumulator {
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let blobs = states[0].as_binary::<i32>();
         for blob in blobs.iter().flatten() {
-            self.0.merge(blob)?;
+            self.partial.merge(blob)?;
         }
         Ok(())
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::Binary(Some(self.0.to_bytes()?))])
+        Ok(vec![ScalarValue::Binary(Some(self.partial.to_bytes()?))])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Binary(Some(self.0.to_bytes()?)))
+        Ok(ScalarValue::Binary(Some(self.partial.to_bytes()?)))
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.0.size()
+        std::mem::size_of_val(self) + self.partial.size()
     }
 }
 

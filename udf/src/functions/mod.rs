@@ -9,5 +9,5 @@ pub mod pg_text;
 pub mod predict;
 pub mod row_fraction;
 pub mod to_char;
-pub mod train_naive_bayes;
+pub mod train_pass;
 pub mod training_sample;

@@ -122,7 +122,7 @@ impl ScalarUDFImpl for Predict {
             return Err(invalid(format!(
                 "PREDICT_SCORE needs a naive_bayes or kmeans model; {} is {}",
                 model.label(),
-                model.algorithm.name()
+                model.algorithm
             )));
         }
         Ok(Arc::new(Field::new(self.name(), self.return_type_for(&model)?, true)))

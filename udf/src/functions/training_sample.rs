@@ -1,11 +1,11 @@
-//! `squall_training_sample(cap, key, column, ...)`: the training rows of the algorithms that fit
-//! in one place (trees, forests, regressions, k-means), gathered by an aggregate so that the scan
-//! and the filtering run on the executors. Beyond `cap` rows it keeps a uniform sample: `key` is
-//! a number in [0, 1) from a seeded hash of the row (`squall_row_fraction`), and the `cap`
-//! smallest keys survive every merge, so the sample is the same whatever the partitioning. Rows
-//! with a NULL among the columns are counted, not kept.
+//! The training rows of the algorithms that fit in one place (`ml::algorithms::gathered`),
+//! gathered by an aggregate so that the scan and the filtering run on the executors. Beyond the
+//! cap it keeps a uniform sample: each row comes with a key in [0, 1) from a seeded hash of the
+//! row (`squall_row_fraction`), and the rows of the `cap` smallest keys survive every merge, so
+//! the sample is the same whatever the partitioning. Rows with a NULL among the columns are
+//! counted, not kept.
 //!
-//! The result is an Arrow IPC stream: a `key` column and the arguments as `c0, c1, ...`, with
+//! The result is an Arrow IPC stream: a `key` column and the columns as `c0, c1, ...`, with
 //! `rows_seen` and `null_rows` in the schema metadata.
 
 use std::collections::HashMap;
@@ -13,19 +13,18 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::{concat_batches, filter, sort_to_indices, take_record_batch};
-use datafusion::arrow::datatypes::{Field, Float64Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Field, Float64Type, Schema, SchemaRef};
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::error::Result;
 
-use super::blob_aggregate::{BlobAggregate, Partial};
-use crate::ml::error::{coded, invalid};
+use super::blob_aggregate::Partial;
+use crate::ml::error::coded;
 use crate::ml::features::null_rows;
 
-pub const NAME: &str = "squall_training_sample";
-
-pub fn aggregate() -> BlobAggregate {
-    BlobAggregate::new(NAME, || Box::<SamplePartial>::default())
+/// A partial sample of at most `cap` rows, fed the key and then the columns.
+pub fn partial(cap: u64) -> Box<dyn Partial> {
+    Box::new(SamplePartial { cap: cap.max(1) as usize, ..Default::default() })
 }
 
 /// A decoded sample.
@@ -87,13 +86,10 @@ impl SamplePartial {
 
 impl Partial for SamplePartial {
     fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let cap = values[0].as_primitive_opt::<Int64Type>().filter(|c| c.is_valid(0) && c.value(0) > 0);
-        let keys = values[1].as_primitive_opt::<Float64Type>();
-        let (Some(cap), Some(keys)) = (cap, keys) else {
-            return Err(invalid(format!("{NAME} takes a positive bigint cap and a double key first")));
+        let Some(keys) = values[0].as_primitive_opt::<Float64Type>() else {
+            return Err(coded("XX000", "a training sample's rows come with a double key first"));
         };
-        self.cap = cap.value(0) as usize;
-        let columns = &values[2..];
+        let columns = &values[1..];
         let rows = values[0].len();
         let nulls = null_rows(columns, rows);
         let keep: BooleanArray = nulls.iter().map(|n| Some(!n)).collect();

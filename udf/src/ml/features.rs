@@ -70,7 +70,8 @@ impl Encoding {
         }
     }
 
-    fn width(&self) -> usize {
+    /// How many numeric columns it encodes to.
+    pub fn width(&self) -> usize {
         match self {
             Encoding::OneHot { categories } => categories.len(),
             _ => 1,

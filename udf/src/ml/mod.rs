@@ -4,6 +4,7 @@
 
 pub mod algorithms;
 pub mod error;
+pub mod exact_sum;
 pub mod features;
 pub mod metrics;
 pub mod model;

@@ -1,19 +1,53 @@
-//! `decision_tree`: smartcore's CART, for classification and regression. Class probabilities are
-//! the class shares of the training rows in each leaf (as scikit-learn's `predict_proba`), which
-//! smartcore does not keep, so they are counted once after fitting.
+//! `decision_tree`: smartcore's CART, for classification and regression, fitted on gathered rows
+//! ([`super::gathered`]). Class probabilities are the class shares of the training rows in each
+//! leaf (as scikit-learn's `predict_proba`), which smartcore does not keep, so they are counted
+//! once after fitting.
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::tree::decision_tree_classifier::{DecisionTreeClassifier, DecisionTreeClassifierParameters, SplitCriterion};
 use smartcore::tree::decision_tree_regressor::{DecisionTreeRegressor, DecisionTreeRegressorParameters};
 
+use super::gathered::{dense, FitsInOnePlace};
 use super::tree_walk::{self, Node};
-use super::{fit_failed, Labels};
-use crate::ml::features::Matrix;
+use super::{fit_failed, tagged, untagged, Labels, Predictor, Setup};
+use crate::ml::error::coded;
+use crate::ml::features::{Feature, Matrix};
+use crate::ml::model::{Output, Task};
 use crate::ml::options::Options;
 
-pub const OPTIONS: &[&str] = &["max_depth", "min_samples_split", "min_samples_leaf", "criterion"];
+#[derive(Clone, Copy)]
+pub struct DecisionTree;
+
+impl FitsInOnePlace for DecisionTree {
+    fn name(&self) -> &'static str {
+        "decision_tree"
+    }
+
+    fn options(&self) -> &'static [&'static str] {
+        &["max_depth", "min_samples_split", "min_samples_leaf", "criterion"]
+    }
+
+    fn supports(&self, task: Task) -> bool {
+        task != Task::Clustering
+    }
+
+    fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>> {
+        Ok(Box::new(untagged::<Tree>(params)?))
+    }
+
+    fn one_hot(&self) -> bool {
+        false
+    }
+
+    fn fit(&self, matrix: &Matrix, labels: Option<Labels>, setup: &Setup) -> Result<(serde_json::Value, Option<Vec<f64>>)> {
+        let labels = labels.ok_or_else(|| coded("XX000", "a decision tree needs a target"))?;
+        let (tree, importance) = fit(&dense(matrix)?, matrix, &labels, &setup.options)?;
+        Ok((tagged("tree", &tree)?, Some(importance)))
+    }
+}
 
 type Classifier = DecisionTreeClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>;
 type Regressor = DecisionTreeRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
@@ -81,3 +115,17 @@ pub fn fit(x: &DenseMatrix<f64>, matrix: &Matrix, labels: &Labels, options: &Opt
     }
 }
 
+
+impl Predictor for Tree {
+    fn predict(&self, features: &[Feature], columns: &[ArrayRef], probabilities: bool) -> Result<Output> {
+        let matrix = Matrix::encode(features, columns);
+        let leaf = |at: usize| tree_walk::leaf(&self.nodes, matrix.row(at));
+        Ok(match &self.leaf_probabilities {
+            Some(p) => Output::Classes {
+                predicted: matrix.rows.iter().map(|at| at.map(|at| self.nodes[leaf(at)].output as usize)).collect(),
+                probabilities: probabilities.then(|| matrix.rows.iter().map(|at| at.map(|at| p[leaf(at)].clone())).collect()),
+            },
+            None => Output::Values(matrix.rows.iter().map(|at| at.map(|at| self.nodes[leaf(at)].output)).collect()),
+        })
+    }
+}

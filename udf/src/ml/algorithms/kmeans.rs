@@ -1,16 +1,48 @@
-//! `kmeans`: smartcore's k-means. The model is its centroids; a row's cluster is the nearest
-//! centroid and its anomaly score the distance to it.
+//! `kmeans`: smartcore's k-means, fitted on gathered rows ([`super::gathered`]). The model is
+//! its centroids; a row's cluster is the nearest centroid and its anomaly score the distance to
+//! it.
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 use smartcore::cluster::kmeans::{KMeans, KMeansParameters};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
-use super::fit_failed;
+use super::gathered::{dense, FitsInOnePlace};
+use super::{fit_failed, tagged, untagged, Labels, Predictor, Setup};
 use crate::ml::error::coded;
+use crate::ml::features::{Feature, Matrix};
+use crate::ml::model::{Output, Task};
 use crate::ml::options::Options;
 
-pub const OPTIONS: &[&str] = &["k", "max_iter"];
+#[derive(Clone, Copy)]
+pub struct Kmeans;
+
+impl FitsInOnePlace for Kmeans {
+    fn name(&self) -> &'static str {
+        "kmeans"
+    }
+
+    fn options(&self) -> &'static [&'static str] {
+        &["k", "max_iter"]
+    }
+
+    fn supports(&self, task: Task) -> bool {
+        task == Task::Clustering
+    }
+
+    fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>> {
+        Ok(Box::new(untagged::<Centroids>(params)?))
+    }
+
+    fn one_hot(&self) -> bool {
+        true
+    }
+
+    fn fit(&self, matrix: &Matrix, _labels: Option<Labels>, setup: &Setup) -> Result<(serde_json::Value, Option<Vec<f64>>)> {
+        Ok((tagged("kmeans", &fit(&dense(matrix)?, matrix.height(), &setup.options)?)?, None))
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Centroids {
@@ -43,5 +75,24 @@ impl Centroids {
             }
         }
         (best.0, best.1.sqrt())
+    }
+}
+
+impl Predictor for Centroids {
+    fn predict(&self, features: &[Feature], columns: &[ArrayRef], _probabilities: bool) -> Result<Output> {
+        let matrix = Matrix::encode(features, columns);
+        let nearest: Vec<Option<(usize, f64)>> = matrix.rows.iter().map(|at| at.map(|at| self.nearest(matrix.row(at)))).collect();
+        Ok(Output::Clusters { cluster: nearest.iter().map(|n| n.map(|n| n.0)).collect(), distance: nearest.iter().map(|n| n.map(|n| n.1)).collect() })
+    }
+
+    fn has_score(&self) -> bool {
+        true
+    }
+
+    fn score(&self, features: &[Feature], columns: &[ArrayRef]) -> Option<Result<Vec<Option<f64>>>> {
+        Some(self.predict(features, columns, false).map(|output| match output {
+            Output::Clusters { distance, .. } => distance,
+            _ => unreachable!("k-means predicts clusters"),
+        }))
     }
 }

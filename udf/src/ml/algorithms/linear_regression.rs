@@ -1,15 +1,66 @@
-//! `linear_regression`: ordinary least squares (smartcore, QR solver). The model is its
-//! coefficients and intercept.
+//! `linear_regression`: least squares (ridge with `l2`) on all training rows, in one distributed
+//! pass (two when a feature is categorical: a scan finds its categories first, for its one-hot
+//! columns).
+//!
+//! The pass sums, over the rows, every column `z` of the encoded features followed by the target
+//! and every product `z_i z_j`, into exact sums ([`ExactSum`]; a product enters as the two
+//! `f64`s that are exactly equal to it), so the sums, and the model, are the same bits however
+//! the rows are partitioned. The coordinator centres them (`Σ x_i x_j - Σ x_i Σ x_j / n`, as
+//! scikit-learn centres the rows) and solves `(XᵀX + l2·I) w = Xᵀy` by smartcore's SVD, whose
+//! pseudo-inverse gives the least-norm solution where features are collinear, as scikit-learn's
+//! `lstsq` does. The intercept is not penalized (scikit-learn's Ridge).
 
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::Float64Type;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
-use smartcore::linalg::basic::arrays::Array;
+use smartcore::linalg::basic::arrays::Array as _;
 use smartcore::linalg::basic::matrix::DenseMatrix;
-use smartcore::linear::linear_regression::{LinearRegression, LinearRegressionParameters, LinearRegressionSolverName};
+use smartcore::linalg::traits::svd::SVDDecomposable;
 
-use super::fit_failed;
+use super::scan::{self, Scan};
+use super::{check_rows, columns_with_nulls, from_json, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
+use crate::functions::blob_aggregate::{to_json, Partial};
+use crate::ml::error::coded;
+use crate::ml::exact_sum::ExactSum;
+use crate::ml::features::{Encoding, Feature, Kind, Matrix};
+use crate::ml::model::{Output, Task};
 
-pub const OPTIONS: &[&str] = &[];
+/// Encoded feature columns (one-hot categories counted) beyond which the sums of products are
+/// refused (54000): there are (w + 1)(w + 2) / 2 of them, each an exact sum.
+pub const MAX_COLUMNS: usize = 256;
+
+pub struct LinearRegression;
+
+impl Algorithm for LinearRegression {
+    fn name(&self) -> &'static str {
+        "linear_regression"
+    }
+
+    fn options(&self) -> &'static [&'static str] {
+        &["l2"]
+    }
+
+    fn supports(&self, task: Task) -> bool {
+        task == Task::Regression
+    }
+
+    fn trainer(&self, setup: Setup) -> Result<Box<dyn Trainer>> {
+        let l2 = setup.options.float("l2", 0.0, (0.0, 1e300))?;
+        Ok(Box::new(Training { setup, l2, encodings: None, scan: None, sums: None }))
+    }
+
+    fn partial(&self, spec: &[u8]) -> Result<Box<dyn Partial>> {
+        Ok(match from_json(spec)? {
+            Spec::Scan(names) => scan::partial(names),
+            Spec::Products(encodings) => Box::new(ProductsPartial { features: features_of(encodings), sums: Products::default() }),
+        })
+    }
+
+    fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>> {
+        Ok(Box::new(untagged::<Linear>(params)?))
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Linear {
@@ -17,17 +68,220 @@ pub struct Linear {
     pub intercept: f64,
 }
 
-pub fn fit(x: &DenseMatrix<f64>, y: &Vec<f64>) -> Result<Linear> {
-    let parameters = LinearRegressionParameters::default().with_solver(LinearRegressionSolverName::QR);
-    let model: LinearRegression<f64, f64, DenseMatrix<f64>, Vec<f64>> =
-        LinearRegression::fit(x, y, parameters).map_err(|e| fit_failed("linear_regression", e))?;
-    let c = model.coefficients();
-    let coefficients = (0..c.shape().0).map(|i| *c.get((i, 0))).collect();
-    Ok(Linear { coefficients, intercept: *model.intercept() })
-}
-
 impl Linear {
     pub fn predict_row(&self, row: &[f64]) -> f64 {
         self.intercept + row.iter().zip(&self.coefficients).map(|(x, w)| x * w).sum::<f64>()
     }
+}
+
+impl Predictor for Linear {
+    fn predict(&self, features: &[Feature], columns: &[ArrayRef], _probabilities: bool) -> Result<Output> {
+        let matrix = Matrix::encode(features, columns);
+        Ok(Output::Values(matrix.rows.iter().map(|at| at.map(|at| self.predict_row(matrix.row(at)))).collect()))
+    }
+}
+
+/// The passes, as the executors get them.
+#[derive(Serialize, Deserialize)]
+enum Spec {
+    Scan(Vec<String>),
+    /// Sums of the columns and their products, the features encoded so.
+    Products(Vec<Encoding>),
+}
+
+struct Training {
+    setup: Setup,
+    l2: f64,
+    encodings: Option<Vec<Encoding>>,
+    scan: Option<Scan>,
+    sums: Option<Products>,
+}
+
+impl Trainer for Training {
+    fn next_pass(&mut self) -> Result<Option<Pass>> {
+        if self.sums.is_some() {
+            return Ok(None);
+        }
+        let Some(encodings) = &self.encodings else {
+            if scan::has_categories(&self.setup) {
+                return Ok(Some(Pass::new(scan::DESCRIPTION, &Spec::Scan(scan::columns(&self.setup)))?));
+            }
+            self.encodings = Some(vec![Encoding::Number; self.setup.features.len()]);
+            return self.next_pass();
+        };
+        let width: usize = encodings.iter().map(Encoding::width).sum();
+        if width > MAX_COLUMNS {
+            return Err(coded(
+                "54000",
+                format!(
+                    "linear_regression's features encode to {width} columns (each category of a text or boolean feature is one); \
+                     squall sums the products of at most {MAX_COLUMNS}"
+                ),
+            ));
+        }
+        Pass::new(format!("summing the products of {width} feature columns and the target over all training rows"), &Spec::Products(encodings.clone())).map(Some)
+    }
+
+    fn absorb(&mut self, merged: &[u8]) -> Result<Option<String>> {
+        if self.encodings.is_none() {
+            let scan: Scan = if merged.is_empty() { Scan::default() } else { from_json(merged)? };
+            check_rows(&self.setup, scan.rows, scan.null_rows, || columns_with_nulls(&self.setup, &scan.nulls_by_column))?;
+            // The target (a number) comes first in the scan, then the features.
+            let offset = usize::from(self.setup.target.is_some());
+            self.encodings = Some(
+                self.setup
+                    .features
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, kind))| match kind {
+                        Kind::Numeric => Encoding::Number,
+                        Kind::Categorical => Encoding::OneHot { categories: scan.categories_of(offset + i) },
+                    })
+                    .collect(),
+            );
+            self.scan = Some(scan);
+            return Ok(None);
+        }
+        let sums: Products = if merged.is_empty() { Products::default() } else { from_json(merged)? };
+        check_rows(&self.setup, sums.rows, sums.null_rows, || "the target or a feature".to_string())?;
+        self.sums = Some(sums);
+        Ok(None)
+    }
+
+    fn finish(self: Box<Self>) -> Result<Fitted> {
+        let (Some(encodings), Some(sums)) = (self.encodings, self.sums) else {
+            return Err(coded("XX000", "training finished before its passes ran"));
+        };
+        let linear = solve(&sums, self.l2)?;
+        Ok(Fitted { params: tagged("linear", &linear)?, encodings, classes: None, rows_used: sums.rows, rows_total: sums.rows, importance: None })
+    }
+}
+
+/// The least-squares coefficients from the sums (see the module's comment).
+fn solve(sums: &Products, l2: f64) -> Result<Linear> {
+    let q = sums.columns.len();
+    let p = q - 1;
+    let n = sums.rows as f64;
+    let total: Vec<f64> = sums.columns.iter().map(ExactSum::value).collect();
+    let mean: Vec<f64> = total.iter().map(|s| s / n).collect();
+    let centred = |i: usize, j: usize| sums.products[triangle(q, i.min(j), i.max(j))].value() - total[i] * total[j] / n;
+    let mut gram = vec![0.0; p * p];
+    for i in 0..p {
+        for j in 0..p {
+            gram[i * p + j] = centred(i, j) + if i == j { l2 } else { 0.0 };
+        }
+    }
+    let with_target: Vec<f64> = (0..p).map(|i| centred(i, p)).collect();
+    let unsolvable = |e: &dyn std::fmt::Display| coded("22000", format!("linear_regression could not be solved on these rows: {e}"));
+    let gram = DenseMatrix::new(p, p, gram, false).map_err(|e| unsolvable(&e))?;
+    let rhs = DenseMatrix::new(p, 1, with_target, true).map_err(|e| unsolvable(&e))?;
+    let w = gram.svd_solve(rhs).map_err(|e| unsolvable(&e))?;
+    let coefficients: Vec<f64> = (0..p).map(|i| *w.get((i, 0))).collect();
+    if coefficients.iter().any(|c| !c.is_finite()) {
+        return Err(unsolvable(&"the coefficients are not finite (the features' values are too large)"));
+    }
+    let intercept = mean[p] - coefficients.iter().zip(&mean).map(|(w, m)| w * m).sum::<f64>();
+    Ok(Linear { coefficients, intercept })
+}
+
+/// Where the product of columns `i <= j` of `q` is kept: the upper triangle, row by row.
+fn triangle(q: usize, i: usize, j: usize) -> usize {
+    // rows 0..i hold q, q - 1, ..., q - i + 1 products
+    i * q - i * i.saturating_sub(1) / 2 + (j - i)
+}
+
+/// The merged state of the products pass: over complete rows, the sum of each column `z` (the
+/// encoded features, then the target) and of each product `z_i z_j` (`i <= j`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Products {
+    rows: u64,
+    null_rows: u64,
+    columns: Vec<ExactSum>,
+    products: Vec<ExactSum>,
+}
+
+impl Products {
+    fn ensure(&mut self, q: usize) {
+        if self.columns.is_empty() {
+            self.columns = vec![ExactSum::new(); q];
+            self.products = vec![ExactSum::new(); q * (q + 1) / 2];
+        }
+    }
+
+    fn merge(&mut self, other: &Products) {
+        self.ensure(other.columns.len());
+        self.rows += other.rows;
+        self.null_rows += other.null_rows;
+        for (a, b) in self.columns.iter_mut().zip(&other.columns) {
+            a.merge(b);
+        }
+        for (a, b) in self.products.iter_mut().zip(&other.products) {
+            a.merge(b);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ProductsPartial {
+    features: Vec<Feature>,
+    sums: Products,
+}
+
+impl Partial for ProductsPartial {
+    fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let target = values[0].as_primitive::<Float64Type>();
+        let matrix = Matrix::encode(&self.features, &values[1..]);
+        let q = matrix.width + 1;
+        self.sums.ensure(q);
+        let mut z = vec![0.0; q];
+        let mut nonzero = Vec::with_capacity(q);
+        for (row, at) in matrix.rows.iter().enumerate() {
+            let (Some(at), true) = (at, target.is_valid(row)) else {
+                self.sums.null_rows += 1;
+                continue;
+            };
+            self.sums.rows += 1;
+            z[..q - 1].copy_from_slice(matrix.row(*at));
+            z[q - 1] = target.value(row);
+            nonzero.clear();
+            nonzero.extend((0..q).filter(|i| z[*i] != 0.0));
+            for (k, &i) in nonzero.iter().enumerate() {
+                self.sums.columns[i].add(z[i]);
+                let base = triangle(q, i, i);
+                for &j in &nonzero[k..] {
+                    // z_i z_j exactly, as the rounded product and its rounding error.
+                    let product = z[i] * z[j];
+                    let error = z[i].mul_add(z[j], -product);
+                    let sum = &mut self.sums.products[base + (j - i)];
+                    sum.add(product);
+                    sum.add(error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, bytes: &[u8]) -> Result<()> {
+        self.sums.merge(&from_json(bytes)?);
+        Ok(())
+    }
+
+    fn to_bytes(&mut self) -> Result<Vec<u8>> {
+        to_json(&self.sums)
+    }
+
+    fn size(&self) -> usize {
+        (self.sums.columns.len() + self.sums.products.len()) * 600
+    }
+}
+
+/// Features as [`Matrix::encode`] reads them: only the encodings matter.
+fn features_of(encodings: Vec<Encoding>) -> Vec<Feature> {
+    encodings
+        .into_iter()
+        .map(|encoding| {
+            let kind = if matches!(encoding, Encoding::Number) { Kind::Numeric } else { Kind::Categorical };
+            Feature { name: String::new(), data_type: kind.arrow_type(), kind, encoding }
+        })
+        .collect()
 }

@@ -1,16 +1,50 @@
-//! `logistic_regression`: multinomial logistic regression by L-BFGS (smartcore). Probabilities
-//! come from the coefficients: a sigmoid for two classes, a softmax for more.
+//! `logistic_regression`: multinomial logistic regression by L-BFGS (smartcore), fitted on
+//! gathered rows ([`super::gathered`]). Probabilities come from the coefficients: a sigmoid for
+//! two classes, a softmax for more.
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
-use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
+use smartcore::linear::logistic_regression::{LogisticRegression as Smartcore, LogisticRegressionParameters};
 
-use super::fit_failed;
+use super::gathered::{dense, FitsInOnePlace};
+use super::{classes_from_probabilities, fit_failed, tagged, untagged, Labels, Predictor, Setup};
+use crate::ml::error::coded;
+use crate::ml::features::{Feature, Matrix};
+use crate::ml::model::{Output, Task};
 use crate::ml::options::Options;
 
-pub const OPTIONS: &[&str] = &["alpha"];
+#[derive(Clone, Copy)]
+pub struct LogisticRegression;
+
+impl FitsInOnePlace for LogisticRegression {
+    fn name(&self) -> &'static str {
+        "logistic_regression"
+    }
+
+    fn options(&self) -> &'static [&'static str] {
+        &["alpha"]
+    }
+
+    fn supports(&self, task: Task) -> bool {
+        task == Task::Classification
+    }
+
+    fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>> {
+        Ok(Box::new(untagged::<Logistic>(params)?))
+    }
+
+    fn one_hot(&self) -> bool {
+        true
+    }
+
+    fn fit(&self, matrix: &Matrix, labels: Option<Labels>, setup: &Setup) -> Result<(serde_json::Value, Option<Vec<f64>>)> {
+        let Some(Labels::Classes(y, k)) = labels else { return Err(coded("XX000", "logistic regression needs classes")) };
+        Ok((tagged("logistic", &fit(&dense(matrix)?, &y, k, &setup.options)?)?, None))
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Logistic {
@@ -25,8 +59,8 @@ pub struct Logistic {
 pub fn fit(x: &DenseMatrix<f64>, y: &Vec<u32>, class_count: usize, options: &Options) -> Result<Logistic> {
     let alpha = options.float("alpha", 0.0, (0.0, 1e12))?;
     let parameters = LogisticRegressionParameters::default().with_alpha(alpha);
-    let model: LogisticRegression<f64, u32, DenseMatrix<f64>, Vec<u32>> =
-        LogisticRegression::fit(x, y, parameters).map_err(|e| fit_failed("logistic_regression", e))?;
+    let model: Smartcore<f64, u32, DenseMatrix<f64>, Vec<u32>> =
+        Smartcore::fit(x, y, parameters).map_err(|e| fit_failed("logistic_regression", e))?;
     let (c, b) = (model.coefficients(), model.intercept());
     let (rows, cols) = c.shape();
     Ok(Logistic {
@@ -60,5 +94,13 @@ impl Logistic {
             p[*class as usize] = share;
         }
         p
+    }
+}
+
+impl Predictor for Logistic {
+    fn predict(&self, features: &[Feature], columns: &[ArrayRef], probabilities: bool) -> Result<Output> {
+        let matrix = Matrix::encode(features, columns);
+        let per_row = matrix.rows.iter().map(|at| at.map(|at| self.probabilities(matrix.row(at)))).collect();
+        Ok(classes_from_probabilities(per_row, probabilities))
     }
 }

@@ -1,19 +1,170 @@
-//! The algorithms trained on sampled rows with smartcore, one file each: each turns an encoded
-//! matrix and labels into fitted parameters, and fitted parameters plus rows into predictions.
-//! Naive Bayes is not here: it trains from merged statistics (see `ml::naive_bayes`).
+//! The learning algorithms, one file each, all of one shape ([`Algorithm`]): a name and options,
+//! the tasks it does, how it trains as a sequence of distributed passes over the training rows
+//! ([`Trainer`]: the coordinator asks for a pass, the executors run it as an aggregate whose
+//! partial states merge, the coordinator takes the merged state and decides the next pass), and
+//! how its fitted parameters predict ([`Predictor`]). Adding an algorithm is one file here and one
+//! line in [`ALL`].
 
 pub mod decision_tree;
+pub mod gathered;
 pub mod kmeans;
 pub mod linear_regression;
 pub mod logistic_regression;
+pub mod naive_bayes;
 pub mod random_forest;
+pub mod scan;
 pub mod tree_walk;
 
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use smartcore::linalg::basic::matrix::DenseMatrix;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use super::error::coded;
-use super::features::Matrix;
+use super::error::{coded, invalid};
+use super::features::{Encoding, Feature, Kind};
+use super::model::{Output, Task};
+use super::options::Options;
+use crate::functions::blob_aggregate::Partial;
+
+/// Every algorithm squall trains, as `TRAIN MODEL ... USING <name>` names it.
+pub static ALL: &[&dyn Algorithm] = &[
+    &naive_bayes::NaiveBayes,
+    &decision_tree::DecisionTree,
+    &random_forest::RandomForest,
+    &linear_regression::LinearRegression,
+    &logistic_regression::LogisticRegression,
+    &kmeans::Kmeans,
+];
+
+/// The algorithm called `name` (22023 naming the others when there is none).
+pub fn find(name: &str) -> Result<&'static dyn Algorithm> {
+    ALL.iter().copied().find(|a| a.name() == name).ok_or_else(|| {
+        let names: Vec<&str> = ALL.iter().map(|a| a.name()).collect();
+        invalid(format!("unknown algorithm \"{name}\"; squall has: {}", names.join(", ")))
+    })
+}
+
+pub trait Algorithm: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// The options it takes besides the common ones ([`super::options::COMMON`]).
+    fn options(&self) -> &'static [&'static str];
+
+    fn supports(&self, task: Task) -> bool;
+
+    /// How a feature column of `data_type` takes part: as its natural kind, unless the options
+    /// say otherwise (Naive Bayes' categorical variant treats numbers as categories).
+    fn feature_kind(&self, _options: &Options, _name: &str, _data_type: &DataType, kind: Kind) -> Result<Kind> {
+        Ok(kind)
+    }
+
+    /// Starts training. Bad options (22023) and limits (54000) are refused here, before any pass.
+    fn trainer(&self, setup: Setup) -> Result<Box<dyn Trainer>>;
+
+    /// The executors' side of one pass its trainer asked for ([`Pass::spec`]).
+    fn partial(&self, spec: &[u8]) -> Result<Box<dyn Partial>>;
+
+    /// What applies fitted parameters (as [`Fitted::params`] holds them) to rows.
+    fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>>;
+}
+
+/// What training starts from.
+pub struct Setup {
+    pub task: Task,
+    /// The target column's name, for messages (its values come first in every pass).
+    pub target: Option<String>,
+    /// The feature columns, in the order the passes get them (after the target, if any).
+    pub features: Vec<(String, Kind)>,
+    pub options: Options,
+    pub seed: u64,
+    /// `max_training_rows`, when given.
+    pub max_training_rows: Option<u64>,
+    /// `nulls = 'skip'`: rows with a NULL are left out rather than refused.
+    pub skip_nulls: bool,
+}
+
+/// The coordinator's side of training: one pass at a time.
+pub trait Trainer: Send {
+    /// The next pass over the training rows; `None` once the model is ready.
+    fn next_pass(&mut self) -> Result<Option<Pass>>;
+    /// The pass's partial states, merged; what to tell the user of it, if anything.
+    fn absorb(&mut self, merged: &[u8]) -> Result<Option<String>>;
+    /// The fitted model (after the last pass).
+    fn finish(self: Box<Self>) -> Result<Fitted>;
+}
+
+/// One distributed pass over the training rows.
+pub struct Pass {
+    /// What it does, for the NOTICE that tells the user (e.g. "level 3 of 8, 7 nodes to split").
+    pub description: String,
+    /// The pass as [`Algorithm::partial`] reads it on the executors.
+    pub spec: Vec<u8>,
+    /// Whether the rows come with a key in [0, 1) from a seeded hash of the whole row, before
+    /// the target (uniform samples and bootstrap weights follow it).
+    pub row_key: bool,
+}
+
+impl Pass {
+    pub fn new(description: impl Into<String>, spec: &impl Serialize) -> Result<Pass> {
+        Ok(Pass { description: description.into(), spec: to_json(spec)?, row_key: false })
+    }
+}
+
+/// A trained model's parameters and what it learned of its columns.
+pub struct Fitted {
+    /// The parameters, as [`Algorithm::predictor`] reads them back.
+    pub params: serde_json::Value,
+    /// One per feature.
+    pub encodings: Vec<Encoding>,
+    /// For classification: the classes, as text, in the order the model numbers them.
+    pub classes: Option<Vec<String>>,
+    /// Training rows the model was fitted on, and the rows the query gave (more when a sample
+    /// was taken).
+    pub rows_used: u64,
+    pub rows_total: u64,
+    /// Mean decrease in impurity per feature (trees and forests).
+    pub importance: Option<Vec<f64>>,
+}
+
+/// A trained model applied to rows.
+pub trait Predictor: Send + Sync + std::fmt::Debug {
+    /// `columns` are the features converted ([`super::features::convert`]), in the model's order.
+    /// Class probabilities only when `probabilities` is asked for.
+    fn predict(&self, features: &[Feature], columns: &[ArrayRef], probabilities: bool) -> Result<Output>;
+
+    /// Whether it gives anomaly scores ([`Predictor::score`]).
+    fn has_score(&self) -> bool {
+        false
+    }
+
+    /// Anomaly scores (higher is more unusual), for the models that give them.
+    fn score(&self, _features: &[Feature], _columns: &[ArrayRef]) -> Option<Result<Vec<Option<f64>>>> {
+        None
+    }
+}
+
+/// Parameters stored with a `kind` tag beside their fields, as model files always had them.
+pub fn tagged(kind: &str, params: &impl Serialize) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(params).map_err(|e| coded("XX000", format!("encoding a model: {e}")))?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.insert("kind".into(), kind.into());
+    }
+    Ok(value)
+}
+
+/// Parameters read back from a model file.
+pub fn untagged<T: DeserializeOwned>(params: &serde_json::Value) -> Result<T> {
+    serde_json::from_value(params.clone()).map_err(|e| coded("58030", format!("reading a model's parameters: {e}")))
+}
+
+pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| coded("XX000", format!("encoding a training pass: {e}")))
+}
+
+pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| coded("XX000", format!("decoding a training pass: {e}")))
+}
 
 /// What a supervised algorithm learns from.
 pub enum Labels {
@@ -22,13 +173,61 @@ pub enum Labels {
     Values(Vec<f64>),
 }
 
-/// The rows of `matrix` as smartcore's matrix type.
-pub fn dense(matrix: &Matrix) -> Result<DenseMatrix<f64>> {
-    DenseMatrix::new(matrix.height(), matrix.width, matrix.values.clone(), false)
-        .map_err(|e| coded("XX000", format!("building the training matrix: {e}")))
-}
-
 /// smartcore's failures during fitting, as 22000 (the data cannot make this model).
 pub fn fit_failed(algorithm: &str, e: impl std::fmt::Display) -> datafusion::error::DataFusionError {
     coded("22000", format!("{algorithm} could not be trained on these rows: {e}"))
+}
+
+/// Refuses rows with NULLs unless `nulls = 'skip'` (22004), and no rows at all (22000).
+pub fn check_rows(setup: &Setup, rows: u64, null_rows: u64, where_nulls: impl FnOnce() -> String) -> Result<()> {
+    if null_rows > 0 && !setup.skip_nulls {
+        return Err(coded(
+            "22004",
+            format!("{null_rows} training rows have NULLs in {}; filter them out or train with option nulls = 'skip'", where_nulls()),
+        ));
+    }
+    if rows == 0 {
+        return Err(coded(
+            "22000",
+            if null_rows > 0 {
+                format!("no training rows are left: all {null_rows} had NULLs")
+            } else {
+                "the training query gave no rows (after the holdout split)".to_string()
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// The columns of `setup` (target first) that had NULLs, and how many, for [`check_rows`]'s
+/// error: `nulls_by_column` in the same order.
+pub fn columns_with_nulls(setup: &Setup, nulls_by_column: &[u64]) -> String {
+    let names = setup.target.iter().cloned().chain(setup.features.iter().map(|(name, _)| name.clone()));
+    names.zip(nulls_by_column).filter(|(_, n)| **n > 0).map(|(name, n)| format!("{name} ({n})")).collect::<Vec<_>>().join(", ")
+}
+
+/// A classifier needs two classes.
+pub fn check_classes(setup: &Setup, classes: &[String]) -> Result<()> {
+    if let [only] = classes {
+        let target = setup.target.as_deref().unwrap_or_default();
+        return Err(coded("22000", format!("target \"{target}\" has one class ('{only}') in the training rows; a classifier needs at least two")));
+    }
+    Ok(())
+}
+
+/// The index of the largest value (the first of equals).
+pub fn argmax(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Classes and their probabilities from per-row probability vectors.
+pub fn classes_from_probabilities(values: Vec<Option<Vec<f64>>>, probabilities: bool) -> Output {
+    let predicted = values.iter().map(|v| v.as_ref().map(|p| argmax(p))).collect();
+    Output::Classes { predicted, probabilities: probabilities.then_some(values) }
 }

@@ -1,6 +1,8 @@
-//! `random_forest`: smartcore's random forests. The trees are kept as their nodes; a class's
-//! probability is the share of trees voting for it, a regression the trees' mean.
+//! `random_forest`: smartcore's random forests, fitted on gathered rows ([`super::gathered`]).
+//! The trees are kept as their nodes; a class's probability is the share of trees voting for
+//! it, a regression the trees' mean.
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 use smartcore::ensemble::random_forest_classifier::{RandomForestClassifier, RandomForestClassifierParameters};
@@ -8,12 +10,44 @@ use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, Random
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use super::decision_tree::{criterion, smartcore_depth};
+use super::gathered::{dense, FitsInOnePlace};
 use super::tree_walk::{self, Node};
-use super::{fit_failed, Labels};
-use crate::ml::features::Matrix;
+use super::{classes_from_probabilities, fit_failed, tagged, untagged, Labels, Predictor, Setup};
+use crate::ml::error::coded;
+use crate::ml::features::{Feature, Matrix};
+use crate::ml::model::{Output, Task};
 use crate::ml::options::Options;
 
-pub const OPTIONS: &[&str] = &["n_trees", "max_depth", "min_samples_split", "min_samples_leaf", "criterion", "max_features"];
+#[derive(Clone, Copy)]
+pub struct RandomForest;
+
+impl FitsInOnePlace for RandomForest {
+    fn name(&self) -> &'static str {
+        "random_forest"
+    }
+
+    fn options(&self) -> &'static [&'static str] {
+        &["n_trees", "max_depth", "min_samples_split", "min_samples_leaf", "criterion", "max_features"]
+    }
+
+    fn supports(&self, task: Task) -> bool {
+        task != Task::Clustering
+    }
+
+    fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>> {
+        Ok(Box::new(untagged::<Forest>(params)?))
+    }
+
+    fn one_hot(&self) -> bool {
+        false
+    }
+
+    fn fit(&self, matrix: &Matrix, labels: Option<Labels>, setup: &Setup) -> Result<(serde_json::Value, Option<Vec<f64>>)> {
+        let labels = labels.ok_or_else(|| coded("XX000", "a random forest needs a target"))?;
+        let (forest, importance) = fit(&dense(matrix)?, &labels, &setup.options)?;
+        Ok((tagged("forest", &forest)?, Some(importance)))
+    }
+}
 
 type Classifier = RandomForestClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>;
 type Regressor = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
@@ -114,8 +148,15 @@ impl Forest {
             }
         }
     }
+}
 
-    pub fn predict(&self, matrix: &Matrix) -> Vec<Vec<f64>> {
-        (0..matrix.height()).map(|r| self.predict_row(matrix.row(r))).collect()
+impl Predictor for Forest {
+    fn predict(&self, features: &[Feature], columns: &[ArrayRef], probabilities: bool) -> Result<Output> {
+        let matrix = Matrix::encode(features, columns);
+        let per_row: Vec<Option<Vec<f64>>> = matrix.rows.iter().map(|at| at.map(|at| self.predict_row(matrix.row(at)))).collect();
+        Ok(match self.classes {
+            Some(_) => classes_from_probabilities(per_row, probabilities),
+            None => Output::Values(per_row.into_iter().map(|v| v.map(|v| v[0])).collect()),
+        })
     }
 }

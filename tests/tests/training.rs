@@ -1,0 +1,149 @@
+//! Training inside the distributed query: an algorithm's passes run as aggregates in the executor
+//! processes over all training rows, merge exactly (the same model whether the rows come in one
+//! file or eight), and match scikit-learn (tests/data/iris_sklearn.json, made by
+//! benchmarks/ml/sklearn_expected.py).
+
+use serde_json::Value;
+use squall_tests::data::{shared_data_dir, write_iris_with_ids, write_visits};
+use tokio_postgres::Client;
+
+use crate::squall;
+
+fn sklearn() -> Value {
+    serde_json::from_slice(&std::fs::read(shared_data_dir().join("iris_sklearn.json")).unwrap()).unwrap()
+}
+
+async fn predict(client: &Client, model: &str, arguments: &str) -> f64 {
+    client.query_one(&format!("SELECT PREDICT('{model}', {arguments})"), &[]).await.unwrap().get(0)
+}
+
+/// A linear model's intercept and coefficients, read back through PREDICT at the origin and at
+/// each unit vector of its numeric features (`extra`: further arguments, e.g. a category).
+async fn coefficients(client: &Client, model: &str, numeric: usize, extra: &str) -> (f64, Vec<f64>) {
+    let point = |unit: Option<usize>| {
+        let mut values: Vec<String> = (0..numeric).map(|i| if Some(i) == unit { "1.0" } else { "0.0" }.to_string()).collect();
+        values.extend(extra.split(',').filter(|e| !e.is_empty()).map(str::to_string));
+        values.join(", ")
+    };
+    let intercept = predict(client, model, &point(None)).await;
+    let mut coefficients = Vec::new();
+    for i in 0..numeric {
+        coefficients.push(predict(client, model, &point(Some(i))).await - intercept);
+    }
+    (intercept, coefficients)
+}
+
+/// Checks a linear model's intercept and numeric coefficients against scikit-learn's to 1e-6;
+/// returns the intercept.
+async fn assert_linear_model(client: &Client, model: &str, numeric: usize, extra: &str, expected: &Value) -> f64 {
+    let (intercept, coef) = coefficients(client, model, numeric, extra).await;
+    assert_close(&format!("{model}: intercept"), intercept, &expected["intercept"], 1e-6);
+    for (i, c) in coef.iter().enumerate() {
+        assert_close(&format!("{model}: coefficient {i}"), *c, &expected["coef"][i], 1e-6);
+    }
+    intercept
+}
+
+fn assert_close(what: &str, got: f64, want: &Value, tolerance: f64) {
+    let want = want.as_f64().unwrap_or_else(|| panic!("no figure for {what}"));
+    assert!((got - want).abs() <= tolerance, "{what}: squall {got}, scikit-learn {want}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn linear_regression_solves_exact_sums_as_scikit_learn_does() {
+    let server = squall().executors(2).start();
+    let client = server.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iris.csv");
+    write_iris_with_ids(&path);
+    client
+        .batch_execute(&format!("CREATE EXTERNAL TABLE iris STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')", path.display()))
+        .await
+        .unwrap();
+    let sk = sklearn();
+
+    // Least squares: scikit-learn's LinearRegression.
+    client
+        .batch_execute("TRAIN MODEL ols USING linear_regression (holdout = 0) TARGET petal_width FEATURES (sepal_length, sepal_width, petal_length) AS SELECT * FROM iris")
+        .await
+        .unwrap();
+    assert_linear_model(&client, "ols", 3, "", &sk["linear_regression"]).await;
+
+    // Ridge: scikit-learn's Ridge(alpha = 10), the intercept not penalized.
+    client
+        .batch_execute("TRAIN MODEL ridge USING linear_regression (holdout = 0, l2 = 10) TARGET petal_width FEATURES (sepal_length, sepal_width, petal_length) AS SELECT * FROM iris")
+        .await
+        .unwrap();
+    assert_linear_model(&client, "ridge", 3, "", &sk["ridge"]).await;
+
+    // A text feature is one column per category beside the intercept: collinear, so the
+    // answer is the least-norm solution, scikit-learn's lstsq.
+    client
+        .batch_execute("TRAIN MODEL species USING linear_regression (holdout = 0) TARGET petal_width FEATURES (sepal_length, petal_length, species) AS SELECT * FROM iris")
+        .await
+        .unwrap();
+    let expected = &sk["linear_regression_one_hot"];
+    let intercept = assert_linear_model(&client, "species", 2, "'no such species'", expected).await;
+    for (i, species) in expected["categories"].as_array().unwrap().iter().enumerate() {
+        let at_origin = predict(&client, "species", &format!("0.0, 0.0, '{}'", species.as_str().unwrap())).await;
+        assert_close(&format!("coefficient of {species}"), at_origin - intercept, &expected["coef"][2 + i], 1e-6);
+    }
+
+    // More one-hot columns than the sums of products are kept for: 54000, and no model.
+    client
+        .batch_execute("CREATE TABLE wide AS SELECT CAST(value AS DOUBLE) AS y, 'c' || CAST(value AS VARCHAR) AS c FROM generate_series(1, 300)")
+        .await
+        .unwrap();
+    let e = client.batch_execute("TRAIN MODEL wide USING linear_regression (holdout = 0) TARGET y AS SELECT * FROM wide").await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("54000"), "{e:?}");
+    assert!(e.as_db_error().unwrap().message().contains("300 columns"), "{e:?}");
+    let models: i64 = client.query_one("SELECT count(*) FROM squall.models WHERE name = 'wide'", &[]).await.unwrap().get(0);
+    assert_eq!(models, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_executors() {
+    let server = squall().executors(2).start();
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 6000;
+    write_visits(&dir.path().join("one"), 1, rows);
+    write_visits(&dir.path().join("eight"), 8, rows);
+    let mut commands = Vec::new();
+    for name in ["one", "eight"] {
+        commands.push(format!("CREATE EXTERNAL TABLE visits_{name} STORED AS PARQUET LOCATION '{}/'", dir.path().join(name).display()));
+        commands.push(format!("TRAIN MODEL m_{name} USING linear_regression TARGET seconds FEATURES (pages, browser, mobile) AS SELECT * FROM visits_{name}"));
+    }
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let (_, stderr) = squall_tests::psql::psql_output(&server, &commands);
+    // Each pass says which processes read its rows: the executors, never the coordinator.
+    let executors = server.child_pids();
+    let passes: Vec<&str> = stderr.lines().filter(|l| l.contains("rows read by process")).collect();
+    assert_eq!(passes.len(), 4, "a scan and a sum of products per model:\n{stderr}");
+    assert!(passes[1].contains("NOTICE:  linear_regression: summing the products of 6 feature columns and the target"), "{stderr}");
+    for pass in &passes {
+        let pids: Vec<u32> = pass.rsplit("rows read by process ").next().unwrap().trim_end_matches(')').split(", ").map(|p| p.parse().unwrap()).collect();
+        assert!(!pids.is_empty() && pids.iter().all(|p| executors.contains(p)), "{pass} (executors: {executors:?})");
+    }
+
+    // Exact sums: the same coefficients, to the last bit, however the rows were split.
+    let client = server.client().await;
+    let both = client
+        .query("SELECT PREDICT('m_one', pages, browser, mobile), PREDICT('m_eight', pages, browser, mobile) FROM visits_eight", &[])
+        .await
+        .unwrap();
+    assert_eq!(both.len(), rows);
+    for row in &both {
+        let (one, eight): (f64, f64) = (row.get(0), row.get(1));
+        assert_eq!(one.to_bits(), eight.to_bits(), "{one} vs {eight}");
+    }
+    // And a model that learned: seconds follow the outcome, which pages tell.
+    let r2: f64 = client
+        .query("EVALUATE MODEL m_eight ON SELECT * FROM visits_one", &[])
+        .await
+        .unwrap()
+        .iter()
+        .find(|r| r.get::<_, String>(0) == "r2")
+        .map(|r| r.get(1))
+        .unwrap();
+    assert!(r2 > 0.9, "r2 {r2}");
+}

@@ -1,0 +1,136 @@
+//! The first pass of the algorithms that must know their columns before they learn: how many
+//! rows there are (and how many have a NULL), and the categories of every text or boolean
+//! column (the target's classes, the one-hot columns of a feature). Category counts merge by
+//! addition, so the result does not depend on the partitioning.
+
+use std::collections::BTreeMap;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::error::Result;
+use serde::{Deserialize, Serialize};
+
+use super::{from_json, Setup};
+use crate::functions::blob_aggregate::{to_json, Partial};
+use crate::ml::error::coded;
+use crate::ml::features::{null_rows, Kind};
+
+/// More distinct values than this in one column is refused (54000) rather than encoded.
+pub const MAX_CATEGORIES: usize = 10_000;
+
+/// What the scan found, once merged.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Scan {
+    /// Rows without a NULL in any column, and rows with one.
+    pub rows: u64,
+    pub null_rows: u64,
+    /// Per column (target first), NULLs seen.
+    pub nulls_by_column: Vec<u64>,
+    /// Per column, the count of each category (`None` for numeric columns).
+    pub categories: Vec<Option<BTreeMap<String, u64>>>,
+}
+
+impl Scan {
+    /// The sorted categories of column `i`.
+    pub fn categories_of(&self, i: usize) -> Vec<String> {
+        self.categories.get(i).and_then(|c| c.as_ref()).map(|c| c.keys().cloned().collect()).unwrap_or_default()
+    }
+}
+
+/// What the NOTICE of a scan pass says.
+pub const DESCRIPTION: &str = "counting the training rows and their categories";
+
+/// The columns a scan pass reads, as its partial names them: the target (if any), then the
+/// features.
+pub fn columns(setup: &Setup) -> Vec<String> {
+    setup.target.iter().cloned().chain(setup.features.iter().map(|(name, _)| name.clone())).collect()
+}
+
+/// Whether `setup` has a categorical feature (whose categories a scan must find first).
+pub fn has_categories(setup: &Setup) -> bool {
+    setup.features.iter().any(|(_, kind)| *kind == Kind::Categorical)
+}
+
+/// The executors' side of a scan of the columns named `names`.
+pub fn partial(names: Vec<String>) -> Box<dyn Partial> {
+    Box::new(ScanPartial { names, scan: Scan::default() })
+}
+
+#[derive(Debug)]
+struct ScanPartial {
+    names: Vec<String>,
+    scan: Scan,
+}
+
+impl ScanPartial {
+    fn ensure_columns(&mut self, columns: usize) {
+        if self.scan.nulls_by_column.is_empty() {
+            self.scan.nulls_by_column = vec![0; columns];
+            self.scan.categories = vec![None; columns];
+        }
+    }
+
+    fn check_size(&self) -> Result<()> {
+        for (i, categories) in self.scan.categories.iter().enumerate() {
+            if categories.as_ref().is_some_and(|c| c.len() > MAX_CATEGORIES) {
+                let name = self.names.get(i).map(String::as_str).unwrap_or("a column");
+                return Err(coded(
+                    "54000",
+                    format!("\"{name}\" has more than {MAX_CATEGORIES} distinct values; squall encodes at most {MAX_CATEGORIES} categories per column"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Partial for ScanPartial {
+    fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.ensure_columns(values.len());
+        let rows = values.first().map(|c| c.len()).unwrap_or(0);
+        let nulls = null_rows(values, rows);
+        let complete = nulls.iter().filter(|n| !**n).count() as u64;
+        self.scan.rows += complete;
+        self.scan.null_rows += rows as u64 - complete;
+        for (i, column) in values.iter().enumerate() {
+            self.scan.nulls_by_column[i] += column.null_count() as u64;
+            if column.data_type().is_numeric() {
+                continue;
+            }
+            let counts = self.scan.categories[i].get_or_insert_with(BTreeMap::new);
+            let text = column.as_string::<i32>();
+            for (row, null) in nulls.iter().enumerate() {
+                if !null {
+                    *counts.entry(text.value(row).to_string()).or_default() += 1;
+                }
+            }
+        }
+        self.check_size()
+    }
+
+    fn merge(&mut self, bytes: &[u8]) -> Result<()> {
+        let other: Scan = from_json(bytes)?;
+        self.ensure_columns(other.nulls_by_column.len());
+        self.scan.rows += other.rows;
+        self.scan.null_rows += other.null_rows;
+        for (mine, theirs) in self.scan.nulls_by_column.iter_mut().zip(&other.nulls_by_column) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.scan.categories.iter_mut().zip(other.categories) {
+            if let Some(theirs) = theirs {
+                let mine = mine.get_or_insert_with(BTreeMap::new);
+                for (category, count) in theirs {
+                    *mine.entry(category).or_default() += count;
+                }
+            }
+        }
+        self.check_size()
+    }
+
+    fn to_bytes(&mut self) -> Result<Vec<u8>> {
+        to_json(&self.scan)
+    }
+
+    fn size(&self) -> usize {
+        self.scan.categories.iter().flatten().map(|c| c.len() * 48).sum::<usize>() + 64
+    }
+}
