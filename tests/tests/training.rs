@@ -112,14 +112,19 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
     for name in ["one", "eight"] {
         commands.push(format!("CREATE EXTERNAL TABLE visits_{name} STORED AS PARQUET LOCATION '{}/'", dir.path().join(name).display()));
         commands.push(format!("TRAIN MODEL m_{name} USING linear_regression TARGET seconds FEATURES (pages, browser, mobile) AS SELECT * FROM visits_{name}"));
+        commands.push(format!("TRAIN MODEL k_{name} USING kmeans (k = 4) FEATURES (seconds, pages, browser) AS SELECT * FROM visits_{name}"));
     }
     let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
     let (_, stderr) = squall_tests::psql::psql_output(&server, &commands);
     // Each pass says which processes read its rows: the executors, never the coordinator.
     let executors = server.child_pids();
     let passes: Vec<&str> = stderr.lines().filter(|l| l.contains("rows read by process")).collect();
-    assert_eq!(passes.len(), 4, "a scan and a sum of products per model:\n{stderr}");
-    assert!(passes[1].contains("NOTICE:  linear_regression: summing the products of 6 feature columns and the target"), "{stderr}");
+    let linear: Vec<&&str> = passes.iter().filter(|l| l.contains("NOTICE:  linear_regression: ")).collect();
+    assert_eq!(linear.len(), 4, "a scan and a sum of products per model:\n{stderr}");
+    assert!(linear[1].contains("summing the products of 6 feature columns and the target"), "{stderr}");
+    // k-means: a scan, the first centre, two passes per further centre, then Lloyd's iterations.
+    assert!(passes.iter().any(|l| l.contains("NOTICE:  kmeans: k-means++: choosing centre 4 of 4")), "{stderr}");
+    assert!(passes.iter().any(|l| l.contains("NOTICE:  kmeans: Lloyd iteration 2 ")), "{stderr}");
     for pass in &passes {
         let pids: Vec<u32> = pass.rsplit("rows read by process ").next().unwrap().trim_end_matches(')').split(", ").map(|p| p.parse().unwrap()).collect();
         assert!(!pids.is_empty() && pids.iter().all(|p| executors.contains(p)), "{pass} (executors: {executors:?})");
@@ -136,6 +141,14 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
         let (one, eight): (f64, f64) = (row.get(0), row.get(1));
         assert_eq!(one.to_bits(), eight.to_bits(), "{one} vs {eight}");
     }
+    let both = client
+        .query("SELECT PREDICT_SCORE('k_one', seconds, pages, browser), PREDICT_SCORE('k_eight', seconds, pages, browser) FROM visits_eight", &[])
+        .await
+        .unwrap();
+    for row in &both {
+        let (one, eight): (f64, f64) = (row.get(0), row.get(1));
+        assert_eq!(one.to_bits(), eight.to_bits(), "distance to the nearest centre: {one} vs {eight}");
+    }
     // And a model that learned: seconds follow the outcome, which pages tell.
     let r2: f64 = client
         .query("EVALUATE MODEL m_eight ON SELECT * FROM visits_one", &[])
@@ -146,4 +159,34 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
         .map(|r| r.get(1))
         .unwrap();
     assert!(r2 > 0.9, "r2 {r2}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kmeans_seeds_and_iterates_on_the_executors_as_scikit_learn_does() {
+    let server = squall().executors(2).start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iris.csv");
+    write_iris_with_ids(&path);
+    let create = format!("CREATE EXTERNAL TABLE iris STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')", path.display());
+    let train = "TRAIN MODEL km USING kmeans (k = 3, holdout = 0) FEATURES (sepal_length, sepal_width, petal_length, petal_width) AS SELECT * FROM iris";
+    let (_, stderr) = squall_tests::psql::psql_output(&server, &[&create, train]);
+    assert!(stderr.contains("NOTICE:  kmeans: k-means++: the first centre"), "{stderr}");
+    assert!(stderr.contains("NOTICE:  kmeans: k-means++: choosing centre 3 of 3"), "{stderr}");
+    assert!(stderr.contains("NOTICE:  kmeans: Lloyd iteration 1 (of at most 300)"), "{stderr}");
+    let client = server.client().await;
+    let inertia: f64 = client
+        .query("EVALUATE MODEL km ON SELECT * FROM iris", &[])
+        .await
+        .unwrap()
+        .iter()
+        .find(|r| r.get::<_, String>(0) == "inertia")
+        .map(|r| r.get(1))
+        .unwrap();
+    let want = sklearn()["kmeans"]["inertia"].as_f64().unwrap();
+    assert!((inertia - want).abs() / want < 0.01, "k-means inertia {inertia}, scikit-learn's {want}");
+    // Fewer distinct rows than k: a clear 22000, no model.
+    client.batch_execute("CREATE TABLE two AS SELECT CAST(value % 2 AS DOUBLE) AS x FROM generate_series(1, 50)").await.unwrap();
+    let e = client.batch_execute("TRAIN MODEL three USING kmeans (k = 3, holdout = 0) AS SELECT x FROM two").await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("22000"), "{e:?}");
+    assert!(e.as_db_error().unwrap().message().contains("needs 3 distinct rows"), "{e:?}");
 }

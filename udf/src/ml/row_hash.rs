@@ -8,7 +8,7 @@ use datafusion::error::Result;
 
 use super::features::{convert, Kind};
 
-fn mix(mut z: u64) -> u64 {
+pub fn mix(mut z: u64) -> u64 {
     // splitmix64's finaliser
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);

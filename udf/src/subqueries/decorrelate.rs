@@ -88,8 +88,41 @@ impl DecorrelateSubqueries {
     /// decorrelation turns into a join), [`LeaveWhatFails`] keeps DataFusion's rule off the
     /// node, and this rule takes the `IN` once DataFusion has decorrelated inside it.
     fn leaves_to_squall(node: &LogicalPlan) -> bool {
-        subquery_expressions(node).iter().any(|found| datafusion_answers_wrongly(node, found))
+        subquery_expressions(node).iter().any(|found| datafusion_answers_wrongly(node, found) || pulls_up_two_marks(found))
     }
+}
+
+/// Whether `found` (an `EXISTS` or `IN`) has a subquery whose conditions on the outer query
+/// hold, between them, two or more subquery expressions. DataFusion turns each of those into a
+/// mark join whose mark column is named `mark`, pulls the conditions up into the join it makes
+/// of `found`, and there every `mark` reads the first one's: `NOT EXISTS (SELECT ... WHERE x >=
+/// ALL (SELECT ...) OR x > outer.b)` (an `ALL` is two or three `EXISTS`) lost the `ALL`'s NULL
+/// case and dropped a row PostgreSQL keeps (differential seed 14, query 144765). Such an
+/// `EXISTS` or `IN` is squall's rule's, once DataFusion has decorrelated inside it.
+fn pulls_up_two_marks(found: &Expr) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let subquery = match found {
+        Expr::Exists(exists) => &exists.subquery,
+        Expr::InSubquery(in_subquery) => &in_subquery.subquery,
+        _ => return false,
+    };
+    let mut two = false;
+    let _ = subquery.subquery.apply(|node| {
+        if let LogicalPlan::Filter(filter) = node {
+            let mut marks = 0;
+            for condition in datafusion::logical_expr::utils::split_conjunction(&filter.predicate) {
+                if condition.contains_outer() {
+                    let _ = condition.apply(|e| {
+                        marks += usize::from(matches!(e, Expr::Exists(_) | Expr::InSubquery(_) | Expr::ScalarSubquery(_) | Expr::SetComparison(_)));
+                        Ok(TreeNodeRecursion::Continue)
+                    });
+                }
+            }
+            two = marks >= 2;
+        }
+        Ok(if two { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    two
 }
 
 /// Whether `found`, one of `node`'s subquery expressions, is an `IN` that DataFusion's

@@ -1,46 +1,69 @@
-//! `kmeans`: smartcore's k-means, fitted on gathered rows ([`super::gathered`]). The model is
-//! its centroids; a row's cluster is the nearest centroid and its anomaly score the distance to
-//! it.
+//! `kmeans`: Lloyd's k-means on all training rows, seeded by greedy k-means++ (scikit-learn's
+//! seeding), every step a distributed pass:
+//!
+//! 1. (a scan for the categories of text features, which become one-hot columns;)
+//! 2. the first centre, a row drawn uniformly, and the sums of every column and of its squares,
+//!    which scale `tol` by the columns' mean variance as scikit-learn does;
+//! 3. for each further centre, `2 + ln k` candidates, each a row drawn with probability
+//!    proportional to its squared distance to the nearest centre so far, then a pass that sums
+//!    each candidate's potential (the inertia if it were added); the best candidate is kept;
+//! 4. Lloyd iterations: each row goes to its nearest centre, whose count and column sums it adds
+//!    to; the new centres are the means, until they move less than `tol` or after `max_iter`.
+//!
+//! Rows are drawn by weighted reservoir keys (Efraimidis and Spirakis: the row of the largest
+//! `u^(1/w)`, `u` from a seeded hash of the row), so a draw is a maximum, and sums are exact
+//! ([`ExactSum`]): the centres do not depend on how the rows are partitioned.
 
-use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::Float64Type;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
-use smartcore::cluster::kmeans::{KMeans, KMeansParameters};
-use smartcore::linalg::basic::matrix::DenseMatrix;
 
-use super::gathered::{dense, FitsInOnePlace};
-use super::{fit_failed, tagged, untagged, Labels, Predictor, Setup};
+use super::scan::{self, Scan};
+use super::{check_rows, columns_with_nulls, encoded_features, from_json, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
+use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::error::coded;
-use crate::ml::features::{Feature, Matrix};
+use crate::ml::exact_sum::ExactSum;
+use crate::ml::features::{Encoding, Feature, Kind, Matrix};
 use crate::ml::model::{Output, Task};
-use crate::ml::options::Options;
+use crate::ml::row_hash::mix;
+
+/// Centres times encoded columns beyond which the per-centre sums are refused (54000): each is
+/// an exact sum of about 600 bytes.
+pub const MAX_SUMS: usize = 100_000;
 
 #[derive(Clone, Copy)]
 pub struct Kmeans;
 
-impl FitsInOnePlace for Kmeans {
+impl Algorithm for Kmeans {
     fn name(&self) -> &'static str {
         "kmeans"
     }
 
     fn options(&self) -> &'static [&'static str] {
-        &["k", "max_iter"]
+        &["k", "max_iter", "tol"]
     }
 
     fn supports(&self, task: Task) -> bool {
         task == Task::Clustering
     }
 
+    fn trainer(&self, setup: Setup) -> Result<Box<dyn Trainer>> {
+        let k = setup.options.integer("k", 2, 2, 100_000)? as usize;
+        let max_iter = setup.options.integer("max_iter", 300, 1, 1_000_000)? as usize;
+        let tol = setup.options.float("tol", 1e-4, (0.0, 1e300))?;
+        Ok(Box::new(Training { setup, k, max_iter, tol, encodings: None, tol_scaled: 0.0, rows: 0, centres: vec![], candidates: None, iterations: 0, converged: false }))
+    }
+
+    fn partial(&self, spec: &[u8]) -> Result<Box<dyn Partial>> {
+        Ok(match from_json(spec)? {
+            Spec::Scan(names) => scan::partial(names),
+            Spec::Step { encodings, step, seed } => Box::new(StepPartial { features: encoded_features(encodings), step, seed, state: State::default() }),
+        })
+    }
+
     fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>> {
         Ok(Box::new(untagged::<Centroids>(params)?))
-    }
-
-    fn one_hot(&self) -> bool {
-        true
-    }
-
-    fn fit(&self, matrix: &Matrix, _labels: Option<Labels>, setup: &Setup) -> Result<(serde_json::Value, Option<Vec<f64>>)> {
-        Ok((tagged("kmeans", &fit(&dense(matrix)?, matrix.height(), &setup.options)?)?, None))
     }
 }
 
@@ -49,32 +72,11 @@ pub struct Centroids {
     pub centroids: Vec<Vec<f64>>,
 }
 
-pub fn fit(x: &DenseMatrix<f64>, rows: usize, options: &Options) -> Result<Centroids> {
-    let k = options.integer("k", 2, 2, 100_000)? as usize;
-    let max_iter = options.integer("max_iter", 100, 1, 1_000_000)? as usize;
-    if rows < k {
-        // smartcore would leave clusters empty (NaN centroids) or panic on no rows at all.
-        return Err(coded("22000", format!("kmeans with k = {k} needs at least {k} rows, the query gave {rows}")));
-    }
-    let parameters = KMeansParameters { k, max_iter, seed: Some(options.seed()?) };
-    let model: KMeans<f64, u32, DenseMatrix<f64>, Vec<u32>> =
-        KMeans::fit(x, parameters).map_err(|e| fit_failed("kmeans", e))?;
-    let centroids = serde_json::from_value(serde_json::to_value(&model).unwrap_or_default()["centroids"].clone())
-        .map_err(|e| coded("XX000", format!("reading k-means centroids: {e}")))?;
-    Ok(Centroids { centroids })
-}
-
 impl Centroids {
     /// The nearest centroid and the distance to it.
     pub fn nearest(&self, row: &[f64]) -> (usize, f64) {
-        let mut best = (0, f64::INFINITY);
-        for (i, c) in self.centroids.iter().enumerate() {
-            let d: f64 = c.iter().zip(row).map(|(a, b)| (a - b) * (a - b)).sum();
-            if d < best.1 {
-                best = (i, d);
-            }
-        }
-        (best.0, best.1.sqrt())
+        let (i, d) = nearest(&self.centroids, row);
+        (i, d.sqrt())
     }
 }
 
@@ -94,5 +96,380 @@ impl Predictor for Centroids {
             Output::Clusters { distance, .. } => distance,
             _ => unreachable!("k-means predicts clusters"),
         }))
+    }
+}
+
+/// The nearest of `centres` to `row` (the first of equals) and the squared distance to it.
+fn nearest(centres: &[Vec<f64>], row: &[f64]) -> (usize, f64) {
+    let mut best = (0, f64::INFINITY);
+    for (i, c) in centres.iter().enumerate() {
+        let d = squared_distance(c, row);
+        if d < best.1 {
+            best = (i, d);
+        }
+    }
+    best
+}
+
+fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// The passes, as the executors get them.
+#[derive(Serialize, Deserialize)]
+enum Spec {
+    Scan(Vec<String>),
+    Step { encodings: Vec<Encoding>, step: Step, seed: u64 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Step {
+    /// Column sums and sums of squares; a uniform draw of one row.
+    First,
+    /// `trials` draws, each of one row, weighted by the squared distance to the nearest centre.
+    Candidates { centres: Vec<Vec<f64>>, trials: usize },
+    /// Per candidate, the sum over rows of the squared distance to the nearest of the centres
+    /// and that candidate.
+    Potentials { centres: Vec<Vec<f64>>, candidates: Vec<Vec<f64>> },
+    /// Per nearest centre, its rows' count and column sums; the inertia.
+    Lloyd { centres: Vec<Vec<f64>> },
+}
+
+impl Step {
+    /// Which draw of the seeding this is, so that each uses other random numbers.
+    fn round(&self) -> u64 {
+        match self {
+            Step::First => 0,
+            Step::Candidates { centres, .. } => centres.len() as u64,
+            _ => 0,
+        }
+    }
+}
+
+struct Training {
+    setup: Setup,
+    k: usize,
+    max_iter: usize,
+    tol: f64,
+    encodings: Option<Vec<Encoding>>,
+    /// `tol` times the mean variance of the encoded columns.
+    tol_scaled: f64,
+    rows: u64,
+    centres: Vec<Vec<f64>>,
+    candidates: Option<Vec<Vec<f64>>>,
+    iterations: usize,
+    converged: bool,
+}
+
+impl Training {
+    fn pass(&self, description: String, step: Step) -> Result<Option<Pass>> {
+        let encodings = self.encodings.clone().unwrap_or_default();
+        let mut pass = Pass::new(description, &Spec::Step { encodings, step, seed: self.setup.seed })?;
+        pass.row_key = true;
+        Ok(Some(pass))
+    }
+
+    /// `2 + ln k` candidates per centre, as scikit-learn's greedy k-means++.
+    fn trials(&self) -> usize {
+        2 + (self.k as f64).ln() as usize
+    }
+}
+
+impl Trainer for Training {
+    fn next_pass(&mut self) -> Result<Option<Pass>> {
+        let Some(encodings) = &self.encodings else {
+            if scan::has_categories(&self.setup) {
+                return Ok(Some(Pass::new(scan::DESCRIPTION, &Spec::Scan(scan::columns(&self.setup)))?));
+            }
+            self.encodings = Some(vec![Encoding::Number; self.setup.features.len()]);
+            return self.next_pass();
+        };
+        let width: usize = encodings.iter().map(Encoding::width).sum();
+        if self.k * width > MAX_SUMS {
+            return Err(coded("54000", format!("kmeans with k = {} over {width} encoded columns needs {} sums; squall keeps at most {MAX_SUMS}", self.k, self.k * width)));
+        }
+        if self.centres.is_empty() {
+            return self.pass("k-means++: the first centre".into(), Step::First);
+        }
+        if self.centres.len() < self.k {
+            let centres = self.centres.clone();
+            return match &self.candidates {
+                None => self.pass(format!("k-means++: candidates for centre {} of {}", centres.len() + 1, self.k), Step::Candidates { centres, trials: self.trials() }),
+                Some(candidates) => {
+                    let candidates = candidates.clone();
+                    self.pass(format!("k-means++: choosing centre {} of {}", centres.len() + 1, self.k), Step::Potentials { centres, candidates })
+                }
+            };
+        }
+        if self.converged || self.iterations >= self.max_iter {
+            return Ok(None);
+        }
+        self.pass(format!("Lloyd iteration {} (of at most {})", self.iterations + 1, self.max_iter), Step::Lloyd { centres: self.centres.clone() })
+    }
+
+    fn absorb(&mut self, merged: &[u8]) -> Result<Option<String>> {
+        if self.encodings.is_none() {
+            let scan: Scan = if merged.is_empty() { Scan::default() } else { from_json(merged)? };
+            check_rows(&self.setup, scan.rows, scan.null_rows, || columns_with_nulls(&self.setup, &scan.nulls_by_column))?;
+            self.encodings = Some(
+                self.setup
+                    .features
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, kind))| match kind {
+                        Kind::Numeric => Encoding::Number,
+                        Kind::Categorical => Encoding::OneHot { categories: scan.categories_of(i) },
+                    })
+                    .collect(),
+            );
+            return Ok(None);
+        }
+        let state: State = if merged.is_empty() { State::default() } else { from_json(merged)? };
+        if self.centres.is_empty() {
+            check_rows(&self.setup, state.rows, state.null_rows, || "a feature".to_string())?;
+            if state.rows < self.k as u64 {
+                return Err(coded("22000", format!("kmeans with k = {} needs at least {} rows, the query gave {}", self.k, self.k, state.rows)));
+            }
+            self.rows = state.rows;
+            let n = state.rows as f64;
+            let variances: Vec<f64> = state
+                .column_sums
+                .iter()
+                .zip(&state.square_sums)
+                .map(|(s, q)| {
+                    let mean = s.value() / n;
+                    (q.value() / n - mean * mean).max(0.0)
+                })
+                .collect();
+            self.tol_scaled = self.tol * variances.iter().sum::<f64>() / variances.len().max(1) as f64;
+            let first = state.picks.into_iter().flatten().next().ok_or_else(|| coded("XX000", "no row was drawn as the first centre"))?;
+            self.centres.push(first.row);
+            return Ok(None);
+        }
+        if self.centres.len() < self.k {
+            match self.candidates.take() {
+                None => {
+                    let mut candidates: Vec<Vec<f64>> = state.picks.into_iter().flatten().map(|p| p.row).collect();
+                    candidates.dedup();
+                    if candidates.is_empty() {
+                        return Err(coded(
+                            "22000",
+                            format!("kmeans with k = {} needs {} distinct rows; the training rows have {}", self.k, self.k, self.centres.len()),
+                        ));
+                    }
+                    self.candidates = Some(candidates);
+                }
+                Some(candidates) => {
+                    let potentials: Vec<f64> = state.potentials.iter().map(ExactSum::value).collect();
+                    let best = (0..candidates.len()).min_by(|a, b| potentials[*a].total_cmp(&potentials[*b])).unwrap_or(0);
+                    self.centres.push(candidates[best].clone());
+                }
+            }
+            return Ok(None);
+        }
+        self.iterations += 1;
+        let mut shift = 0.0;
+        for (i, centre) in self.centres.iter_mut().enumerate() {
+            // A centre that no row chose stays where it is.
+            let count = state.counts.get(i).copied().unwrap_or(0);
+            if count == 0 {
+                continue;
+            }
+            let moved: Vec<f64> = state.sums[i].iter().map(|s| s.value() / count as f64).collect();
+            shift += squared_distance(centre, &moved);
+            *centre = moved;
+        }
+        self.converged = shift <= self.tol_scaled;
+        Ok(Some(format!("kmeans: inertia {:.6}, the centres moved {:.3e} (squared)", state.inertia.value(), shift)))
+    }
+
+    fn finish(self: Box<Self>) -> Result<Fitted> {
+        let encodings = self.encodings.ok_or_else(|| coded("XX000", "training finished before its passes ran"))?;
+        Ok(Fitted {
+            params: tagged("kmeans", &Centroids { centroids: self.centres })?,
+            encodings,
+            classes: None,
+            rows_used: self.rows,
+            rows_total: self.rows,
+            importance: None,
+        })
+    }
+}
+
+/// A drawn row and its reservoir key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pick {
+    key: f64,
+    row: Vec<f64>,
+}
+
+impl Pick {
+    /// Whether this pick wins over `other`: the larger key, then (equal keys come from equal
+    /// rows, or from rows that hash alike) the smaller row, so that the winner is one row
+    /// whatever order they meet in.
+    fn beats(&self, other: &Pick) -> bool {
+        match self.key.total_cmp(&other.key) {
+            std::cmp::Ordering::Equal => self.row.iter().zip(&other.row).map(|(a, b)| a.total_cmp(b)).find(|o| o.is_ne()) == Some(std::cmp::Ordering::Less),
+            order => order.is_gt(),
+        }
+    }
+}
+
+/// A pass's partial state; which parts are used depends on the step.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    rows: u64,
+    null_rows: u64,
+    column_sums: Vec<ExactSum>,
+    square_sums: Vec<ExactSum>,
+    picks: Vec<Option<Pick>>,
+    potentials: Vec<ExactSum>,
+    counts: Vec<u64>,
+    sums: Vec<Vec<ExactSum>>,
+    inertia: ExactSum,
+}
+
+fn merge_sums(mine: &mut Vec<ExactSum>, theirs: &[ExactSum]) {
+    if mine.is_empty() {
+        *mine = vec![ExactSum::new(); theirs.len()];
+    }
+    mine.iter_mut().zip(theirs).for_each(|(a, b)| a.merge(b));
+}
+
+impl State {
+    fn merge(&mut self, other: State) {
+        self.rows += other.rows;
+        self.null_rows += other.null_rows;
+        merge_sums(&mut self.column_sums, &other.column_sums);
+        merge_sums(&mut self.square_sums, &other.square_sums);
+        merge_sums(&mut self.potentials, &other.potentials);
+        if self.picks.is_empty() {
+            self.picks = vec![None; other.picks.len()];
+        }
+        for (mine, theirs) in self.picks.iter_mut().zip(other.picks) {
+            if let Some(theirs) = theirs {
+                if mine.as_ref().is_none_or(|m| theirs.beats(m)) {
+                    *mine = Some(theirs);
+                }
+            }
+        }
+        if self.counts.is_empty() {
+            self.counts = vec![0; other.counts.len()];
+            self.sums = other.sums.iter().map(|s| vec![ExactSum::new(); s.len()]).collect();
+        }
+        self.counts.iter_mut().zip(&other.counts).for_each(|(a, b)| *a += b);
+        for (mine, theirs) in self.sums.iter_mut().zip(&other.sums) {
+            merge_sums(mine, theirs);
+        }
+        self.inertia.merge(&other.inertia);
+    }
+
+    fn offer(&mut self, stream: usize, pick: Pick) {
+        if self.picks[stream].as_ref().is_none_or(|m| pick.beats(m)) {
+            self.picks[stream] = Some(pick);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct StepPartial {
+    features: Vec<Feature>,
+    step: Step,
+    seed: u64,
+    state: State,
+}
+
+impl StepPartial {
+    /// A uniform number in (0, 1] for draw `stream` of this step, from the row's key.
+    fn uniform(&self, key: f64, stream: usize) -> f64 {
+        let bits = mix(key.to_bits() ^ mix(self.seed ^ (self.step.round() << 20) ^ stream as u64));
+        ((bits >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    fn start(&mut self, width: usize) {
+        let state = &mut self.state;
+        if !state.picks.is_empty() || !state.counts.is_empty() || !state.potentials.is_empty() || !state.column_sums.is_empty() {
+            return;
+        }
+        match &self.step {
+            Step::First => {
+                state.column_sums = vec![ExactSum::new(); width];
+                state.square_sums = vec![ExactSum::new(); width];
+                state.picks = vec![None];
+            }
+            Step::Candidates { trials, .. } => state.picks = vec![None; *trials],
+            Step::Potentials { candidates, .. } => state.potentials = vec![ExactSum::new(); candidates.len()],
+            Step::Lloyd { centres } => {
+                state.counts = vec![0; centres.len()];
+                state.sums = vec![vec![ExactSum::new(); width]; centres.len()];
+            }
+        }
+    }
+}
+
+impl Partial for StepPartial {
+    fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let keys = values[0].as_primitive::<Float64Type>();
+        let matrix = Matrix::encode(&self.features, &values[1..]);
+        self.start(matrix.width);
+        for (i, at) in matrix.rows.iter().enumerate() {
+            let (Some(at), true) = (at, keys.is_valid(i)) else {
+                self.state.null_rows += 1;
+                continue;
+            };
+            self.state.rows += 1;
+            let row = matrix.row(*at);
+            let key = keys.value(i);
+            match &self.step {
+                Step::First => {
+                    for (c, x) in row.iter().enumerate() {
+                        self.state.column_sums[c].add(*x);
+                        self.state.square_sums[c].add(x * x);
+                    }
+                    let pick = Pick { key: self.uniform(key, 0).ln(), row: row.to_vec() };
+                    self.state.offer(0, pick);
+                }
+                Step::Candidates { centres, trials } => {
+                    let weight = nearest(centres, row).1;
+                    if weight > 0.0 {
+                        for stream in 0..*trials {
+                            let pick = Pick { key: self.uniform(key, stream).ln() / weight, row: row.to_vec() };
+                            if self.state.picks[stream].as_ref().is_none_or(|m| pick.beats(m)) {
+                                self.state.picks[stream] = Some(pick);
+                            }
+                        }
+                    }
+                }
+                Step::Potentials { centres, candidates } => {
+                    let current = nearest(centres, row).1;
+                    for (c, candidate) in candidates.iter().enumerate() {
+                        self.state.potentials[c].add(current.min(squared_distance(candidate, row)));
+                    }
+                }
+                Step::Lloyd { centres } => {
+                    let (c, d) = nearest(centres, row);
+                    self.state.counts[c] += 1;
+                    for (s, x) in self.state.sums[c].iter_mut().zip(row) {
+                        s.add(*x);
+                    }
+                    self.state.inertia.add(d);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, bytes: &[u8]) -> Result<()> {
+        self.state.merge(from_json(bytes)?);
+        Ok(())
+    }
+
+    fn to_bytes(&mut self) -> Result<Vec<u8>> {
+        to_json(&self.state)
+    }
+
+    fn size(&self) -> usize {
+        (self.state.sums.iter().map(Vec::len).sum::<usize>() + self.state.column_sums.len() * 2 + self.state.potentials.len()) * 600
+            + self.state.picks.len() * 64
     }
 }

@@ -19,7 +19,7 @@ use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linalg::traits::svd::SVDDecomposable;
 
 use super::scan::{self, Scan};
-use super::{check_rows, columns_with_nulls, from_json, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
+use super::{check_rows, columns_with_nulls, encoded_features, from_json, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
 use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::error::coded;
 use crate::ml::exact_sum::ExactSum;
@@ -53,7 +53,7 @@ impl Algorithm for LinearRegression {
     fn partial(&self, spec: &[u8]) -> Result<Box<dyn Partial>> {
         Ok(match from_json(spec)? {
             Spec::Scan(names) => scan::partial(names),
-            Spec::Products(encodings) => Box::new(ProductsPartial { features: features_of(encodings), sums: Products::default() }),
+            Spec::Products(encodings) => Box::new(ProductsPartial { features: encoded_features(encodings), sums: Products::default() }),
         })
     }
 
@@ -273,15 +273,4 @@ impl Partial for ProductsPartial {
     fn size(&self) -> usize {
         (self.sums.columns.len() + self.sums.products.len()) * 600
     }
-}
-
-/// Features as [`Matrix::encode`] reads them: only the encodings matter.
-fn features_of(encodings: Vec<Encoding>) -> Vec<Feature> {
-    encodings
-        .into_iter()
-        .map(|encoding| {
-            let kind = if matches!(encoding, Encoding::Number) { Kind::Numeric } else { Kind::Categorical };
-            Feature { name: String::new(), data_type: kind.arrow_type(), kind, encoding }
-        })
-        .collect()
 }

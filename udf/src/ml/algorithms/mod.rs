@@ -166,6 +166,18 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| coded("XX000", format!("decoding a training pass: {e}")))
 }
 
+/// Features as [`super::features::Matrix::encode`] reads them on the executors, where only their
+/// encodings matter.
+pub fn encoded_features(encodings: Vec<Encoding>) -> Vec<Feature> {
+    encodings
+        .into_iter()
+        .map(|encoding| {
+            let kind = if matches!(encoding, Encoding::Number) { Kind::Numeric } else { Kind::Categorical };
+            Feature { name: String::new(), data_type: kind.arrow_type(), kind, encoding }
+        })
+        .collect()
+}
+
 /// What a supervised algorithm learns from.
 pub enum Labels {
     /// Class indices into the target's classes.
