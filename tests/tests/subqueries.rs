@@ -52,6 +52,7 @@ const FORMS: &[(&str, &str)] = &[
     ("two NOT INs under OR, one with a SOME inside", "SELECT c FROM t1 WHERE 1 NOT IN (SELECT t1.c FROM t2 WHERE 0 > SOME (SELECT 2 * y - 250 FROM t2 AS u)) OR NOT (t1.a IN (SELECT v.a FROM t1 AS v WHERE v.b > 100))"),
     ("NOT IN under OR, its subquery with = SOME", "SELECT b FROM t1 WHERE b NOT IN (SELECT y FROM t2 WHERE x = SOME (SELECT x FROM t2 AS u WHERE u.y > 100) OR y IS NULL) OR a = 111"),
     ("NOT EXISTS whose subquery has an ALL beside a condition on the outer row", "SELECT a FROM t1 WHERE NOT EXISTS (SELECT 1 FROM t2 WHERE y >= ALL (SELECT y FROM t2 AS u) OR x > t1.b - 103)"),
+    ("a correlated aggregate over an IN, under a FULL JOIN", "SELECT t1.b, t2.x FROM t1 FULL JOIN t2 ON t1.b >= t2.y WHERE COALESCE((SELECT max(COALESCE(u.x, t1.a)) FROM t2 AS u WHERE u.x IN (SELECT v.x FROM t2 AS v)), t2.x + 100) BETWEEN t1.c - 110 AND t2.y"),
     ("NOT IN, correlated scalar left side", "SELECT b FROM t1 WHERE (SELECT max(x) FROM t2 WHERE t2.y = t1.b) NOT IN (SELECT x FROM t2 WHERE x > 1)"),
     ("IN, uncorrelated scalar left side", "SELECT b FROM t1 WHERE (SELECT min(x) FROM t2) IN (SELECT x FROM t2 WHERE t2.y <= t1.b)"),
     ("IS NULL of a subquery of a NOT NULL column", "SELECT b FROM t1 WHERE (SELECT 2 FROM t2 WHERE t1.a > 105 LIMIT 1) IS NULL"),

@@ -28,13 +28,12 @@ use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, Result, ScalarValue};
-use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn::{bool_or, count, first_value};
 use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::expr::{AggregateFunction, Exists, InSubquery};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    case, lit, Distinct, ExprSchemable, Limit, EmptyRelation, Expr, InvariantLevel, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF, SortExpr,
+    case, lit, when, Distinct, ExprSchemable, Limit, EmptyRelation, Expr, InvariantLevel, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF, SortExpr,
     Subquery, SubqueryAlias,
 };
 use datafusion::optimizer::optimizer::ApplyOrder;
@@ -393,7 +392,12 @@ fn decorrelate(input: &LogicalPlan, kind: Kind, subquery: &Subquery, n: usize) -
         for (side, keys, expr, part) in [(&mut left, &mut left_keys, key, "l"), (&mut right, &mut right_keys, domain, "r")] {
             let (null, value) = (format!("__squall_k{n}_{i}{part}_null"), format!("__squall_k{n}_{i}{part}"));
             side.push(expr.clone().is_null().alias(&null));
-            side.push(coalesce(vec![expr, lit(stand_in.clone())]).alias(&value));
+            // A CASE, not `coalesce`: DataFusion's coalesce runs only once its simplifier has made
+            // it a CASE, and no simplifier runs after this rule in the optimizer's last pass
+            // ("coalesce should have been simplified to case": differential seed 14, query
+            // 122472).
+            let stand_in_if_null = when(expr.clone().is_null(), lit(stand_in.clone())).otherwise(expr)?;
+            side.push(stand_in_if_null.alias(&value));
             keys.push(Column::from_name(null));
             keys.push(Column::from_name(value));
         }
