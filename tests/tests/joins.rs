@@ -42,6 +42,7 @@ const FORMS: &[(&str, &str)] = &[
     // for one partition (squall plans such jobs without broadcast joins, `has_join_keeping_rows`).
     ("sorted LEFT join under a one-row subquery", "SELECT r1.id, r2.b FROM t AS r1 LEFT JOIN v AS r2 ON r1.id = r2.id WHERE (SELECT count(*) FROM u) >= r2.b ORDER BY r1.id"),
     ("LIMIT of a LEFT join under a one-row subquery", "SELECT r1.id, r2.b FROM t AS r1 LEFT JOIN v AS r2 ON r1.id = r2.id WHERE (SELECT count(*) FROM u) >= r2.b ORDER BY r1.id LIMIT 3"),
+    ("sorted RIGHT join whose padded side is filtered to one value", "SELECT r1.id, r2.id FROM t AS r1 RIGHT JOIN t AS r2 ON r1.id > r2.b AND r1.id = 4 ORDER BY r1.id DESC, r2.id LIMIT 2"),
 ];
 
 #[tokio::test(flavor = "multi_thread")]

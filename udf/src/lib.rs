@@ -10,6 +10,7 @@ pub mod global_aggregate_filters;
 pub mod in_lists;
 pub mod ml;
 pub mod object_stores;
+pub mod outer_join_constants;
 pub mod pg_casts;
 pub mod physical_filter_pushdown;
 pub mod registry;
