@@ -150,14 +150,7 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
         assert_eq!(one.to_bits(), eight.to_bits(), "distance to the nearest centre: {one} vs {eight}");
     }
     // And a model that learned: seconds follow the outcome, which pages tell.
-    let r2: f64 = client
-        .query("EVALUATE MODEL m_eight ON SELECT * FROM visits_one", &[])
-        .await
-        .unwrap()
-        .iter()
-        .find(|r| r.get::<_, String>(0) == "r2")
-        .map(|r| r.get(1))
-        .unwrap();
+    let r2 = metric(&client, "EVALUATE MODEL m_eight ON SELECT * FROM visits_one", "r2").await;
     assert!(r2 > 0.9, "r2 {r2}");
 }
 
@@ -174,14 +167,7 @@ async fn kmeans_seeds_and_iterates_on_the_executors_as_scikit_learn_does() {
     assert!(stderr.contains("NOTICE:  kmeans: k-means++: choosing centre 3 of 3"), "{stderr}");
     assert!(stderr.contains("NOTICE:  kmeans: Lloyd iteration 1 (of at most 300)"), "{stderr}");
     let client = server.client().await;
-    let inertia: f64 = client
-        .query("EVALUATE MODEL km ON SELECT * FROM iris", &[])
-        .await
-        .unwrap()
-        .iter()
-        .find(|r| r.get::<_, String>(0) == "inertia")
-        .map(|r| r.get(1))
-        .unwrap();
+    let inertia = metric(&client, "EVALUATE MODEL km ON SELECT * FROM iris", "inertia").await;
     let want = sklearn()["kmeans"]["inertia"].as_f64().unwrap();
     assert!((inertia - want).abs() / want < 0.01, "k-means inertia {inertia}, scikit-learn's {want}");
     // Fewer distinct rows than k: a clear 22000, no model.
@@ -189,4 +175,10 @@ async fn kmeans_seeds_and_iterates_on_the_executors_as_scikit_learn_does() {
     let e = client.batch_execute("TRAIN MODEL three USING kmeans (k = 3, holdout = 0) AS SELECT x FROM two").await.unwrap_err();
     assert_eq!(e.code().map(|c| c.code()), Some("22000"), "{e:?}");
     assert!(e.as_db_error().unwrap().message().contains("needs 3 distinct rows"), "{e:?}");
+}
+
+/// The value of one metric of an EVALUATE MODEL statement.
+async fn metric(client: &Client, evaluate: &str, name: &str) -> f64 {
+    let rows = client.query(evaluate, &[]).await.unwrap();
+    rows.iter().find(|r| r.get::<_, String>(0) == name).map(|r| r.get(1)).unwrap_or_else(|| panic!("{evaluate} has no {name}"))
 }

@@ -19,12 +19,12 @@ use datafusion::arrow::datatypes::Float64Type;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 
-use super::scan::{self, Scan};
-use super::{check_rows, columns_with_nulls, encoded_features, from_json, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
+use super::scan;
+use super::{check_rows, encoded_features, from_json, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
 use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::error::coded;
 use crate::ml::exact_sum::ExactSum;
-use crate::ml::features::{Encoding, Feature, Kind, Matrix};
+use crate::ml::features::{Encoding, Feature, Matrix};
 use crate::ml::model::{Output, Task};
 use crate::ml::row_hash::mix;
 
@@ -52,7 +52,8 @@ impl Algorithm for Kmeans {
         let k = setup.options.integer("k", 2, 2, 100_000)? as usize;
         let max_iter = setup.options.integer("max_iter", 300, 1, 1_000_000)? as usize;
         let tol = setup.options.float("tol", 1e-4, (0.0, 1e300))?;
-        Ok(Box::new(Training { setup, k, max_iter, tol, encodings: None, tol_scaled: 0.0, rows: 0, centres: vec![], candidates: None, iterations: 0, converged: false }))
+        let encodings = scan::encodings_without_scan(&setup);
+        Ok(Box::new(Training { setup, k, max_iter, tol, encodings, tol_scaled: 0.0, rows: 0, centres: vec![], candidates: None, iterations: 0, converged: false }))
     }
 
     fn partial(&self, spec: &[u8]) -> Result<Box<dyn Partial>> {
@@ -178,11 +179,7 @@ impl Training {
 impl Trainer for Training {
     fn next_pass(&mut self) -> Result<Option<Pass>> {
         let Some(encodings) = &self.encodings else {
-            if scan::has_categories(&self.setup) {
-                return Ok(Some(Pass::new(scan::DESCRIPTION, &Spec::Scan(scan::columns(&self.setup)))?));
-            }
-            self.encodings = Some(vec![Encoding::Number; self.setup.features.len()]);
-            return self.next_pass();
+            return scan::pass(&self.setup, Spec::Scan);
         };
         let width: usize = encodings.iter().map(Encoding::width).sum();
         if self.k * width > MAX_SUMS {
@@ -209,19 +206,7 @@ impl Trainer for Training {
 
     fn absorb(&mut self, merged: &[u8]) -> Result<Option<String>> {
         if self.encodings.is_none() {
-            let scan: Scan = if merged.is_empty() { Scan::default() } else { from_json(merged)? };
-            check_rows(&self.setup, scan.rows, scan.null_rows, || columns_with_nulls(&self.setup, &scan.nulls_by_column))?;
-            self.encodings = Some(
-                self.setup
-                    .features
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, kind))| match kind {
-                        Kind::Numeric => Encoding::Number,
-                        Kind::Categorical => Encoding::OneHot { categories: scan.categories_of(i) },
-                    })
-                    .collect(),
-            );
+            self.encodings = Some(scan::encodings_from(&self.setup, merged)?.1);
             return Ok(None);
         }
         let state: State = if merged.is_empty() { State::default() } else { from_json(merged)? };
@@ -346,11 +331,9 @@ impl State {
         if self.picks.is_empty() {
             self.picks = vec![None; other.picks.len()];
         }
-        for (mine, theirs) in self.picks.iter_mut().zip(other.picks) {
+        for (stream, theirs) in other.picks.into_iter().enumerate() {
             if let Some(theirs) = theirs {
-                if mine.as_ref().is_none_or(|m| theirs.beats(m)) {
-                    *mine = Some(theirs);
-                }
+                self.offer(stream, theirs);
             }
         }
         if self.counts.is_empty() {
@@ -434,9 +417,7 @@ impl Partial for StepPartial {
                     if weight > 0.0 {
                         for stream in 0..*trials {
                             let pick = Pick { key: self.uniform(key, stream).ln() / weight, row: row.to_vec() };
-                            if self.state.picks[stream].as_ref().is_none_or(|m| pick.beats(m)) {
-                                self.state.picks[stream] = Some(pick);
-                            }
+                            self.state.offer(stream, pick);
                         }
                     }
                 }

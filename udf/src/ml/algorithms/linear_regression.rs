@@ -18,12 +18,12 @@ use smartcore::linalg::basic::arrays::Array as _;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linalg::traits::svd::SVDDecomposable;
 
-use super::scan::{self, Scan};
-use super::{check_rows, columns_with_nulls, encoded_features, from_json, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
+use super::scan;
+use super::{check_rows, encoded_features, from_json, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
 use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::error::coded;
 use crate::ml::exact_sum::ExactSum;
-use crate::ml::features::{Encoding, Feature, Kind, Matrix};
+use crate::ml::features::{Encoding, Feature, Matrix};
 use crate::ml::model::{Output, Task};
 
 /// Encoded feature columns (one-hot categories counted) beyond which the sums of products are
@@ -47,7 +47,8 @@ impl Algorithm for LinearRegression {
 
     fn trainer(&self, setup: Setup) -> Result<Box<dyn Trainer>> {
         let l2 = setup.options.float("l2", 0.0, (0.0, 1e300))?;
-        Ok(Box::new(Training { setup, l2, encodings: None, scan: None, sums: None }))
+        let encodings = scan::encodings_without_scan(&setup);
+        Ok(Box::new(Training { setup, l2, encodings, sums: None }))
     }
 
     fn partial(&self, spec: &[u8]) -> Result<Box<dyn Partial>> {
@@ -93,7 +94,6 @@ struct Training {
     setup: Setup,
     l2: f64,
     encodings: Option<Vec<Encoding>>,
-    scan: Option<Scan>,
     sums: Option<Products>,
 }
 
@@ -103,11 +103,7 @@ impl Trainer for Training {
             return Ok(None);
         }
         let Some(encodings) = &self.encodings else {
-            if scan::has_categories(&self.setup) {
-                return Ok(Some(Pass::new(scan::DESCRIPTION, &Spec::Scan(scan::columns(&self.setup)))?));
-            }
-            self.encodings = Some(vec![Encoding::Number; self.setup.features.len()]);
-            return self.next_pass();
+            return scan::pass(&self.setup, Spec::Scan);
         };
         let width: usize = encodings.iter().map(Encoding::width).sum();
         if width > MAX_COLUMNS {
@@ -124,22 +120,7 @@ impl Trainer for Training {
 
     fn absorb(&mut self, merged: &[u8]) -> Result<Option<String>> {
         if self.encodings.is_none() {
-            let scan: Scan = if merged.is_empty() { Scan::default() } else { from_json(merged)? };
-            check_rows(&self.setup, scan.rows, scan.null_rows, || columns_with_nulls(&self.setup, &scan.nulls_by_column))?;
-            // The target (a number) comes first in the scan, then the features.
-            let offset = usize::from(self.setup.target.is_some());
-            self.encodings = Some(
-                self.setup
-                    .features
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, kind))| match kind {
-                        Kind::Numeric => Encoding::Number,
-                        Kind::Categorical => Encoding::OneHot { categories: scan.categories_of(offset + i) },
-                    })
-                    .collect(),
-            );
-            self.scan = Some(scan);
+            self.encodings = Some(scan::encodings_from(&self.setup, merged)?.1);
             return Ok(None);
         }
         let sums: Products = if merged.is_empty() { Products::default() } else { from_json(merged)? };

@@ -9,10 +9,10 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 
-use super::{from_json, Setup};
+use super::{check_rows, columns_with_nulls, from_json, Pass, Setup};
 use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::error::coded;
-use crate::ml::features::{null_rows, Kind};
+use crate::ml::features::{null_rows, Encoding, Kind};
 
 /// More distinct values than this in one column is refused (54000) rather than encoded.
 pub const MAX_CATEGORIES: usize = 10_000;
@@ -48,6 +48,38 @@ pub fn columns(setup: &Setup) -> Vec<String> {
 /// Whether `setup` has a categorical feature (whose categories a scan must find first).
 pub fn has_categories(setup: &Setup) -> bool {
     setup.features.iter().any(|(_, kind)| *kind == Kind::Categorical)
+}
+
+/// The features' encodings when no scan is needed (every feature a number); `None` when a
+/// categorical feature's categories must first be found by [`pass`].
+pub fn encodings_without_scan(setup: &Setup) -> Option<Vec<Encoding>> {
+    (!has_categories(setup)).then(|| vec![Encoding::Number; setup.features.len()])
+}
+
+/// The scan pass, in the spec an algorithm's [`super::Algorithm::partial`] reads (`spec` wraps
+/// the column names as that algorithm's own scan variant).
+pub fn pass<S: Serialize>(setup: &Setup, spec: impl FnOnce(Vec<String>) -> S) -> Result<Option<Pass>> {
+    Pass::new(DESCRIPTION, &spec(columns(setup))).map(Some)
+}
+
+/// The merged result of a scan pass, its rows checked, and the features' encodings it
+/// implies: numbers stay numbers, each text or boolean feature becomes one-hot over the
+/// categories found.
+pub fn encodings_from(setup: &Setup, merged: &[u8]) -> Result<(Scan, Vec<Encoding>)> {
+    let scan: Scan = if merged.is_empty() { Scan::default() } else { from_json(merged)? };
+    check_rows(setup, scan.rows, scan.null_rows, || columns_with_nulls(setup, &scan.nulls_by_column))?;
+    // The scan read the target first (if any), then the features.
+    let offset = usize::from(setup.target.is_some());
+    let encodings = setup
+        .features
+        .iter()
+        .enumerate()
+        .map(|(i, (_, kind))| match kind {
+            Kind::Numeric => Encoding::Number,
+            Kind::Categorical => Encoding::OneHot { categories: scan.categories_of(offset + i) },
+        })
+        .collect();
+    Ok((scan, encodings))
 }
 
 /// The executors' side of a scan of the columns named `names`.
