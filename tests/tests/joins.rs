@@ -2,7 +2,8 @@
 //! a job has stages that exchange rows and Ballista's adaptive planner re-plans the rest with
 //! their row counts). Each form here was answered wrongly, or never, before squall planned it
 //! without the adaptive planner (squall_engine::statements::query, `misanswered_once_replanned`),
-//! or before it pushed physical filters only through plans without repeated column names.
+//! or before it pushed physical filters only through plans without repeated column names; and
+//! aggregates DataFusion answered from a filter's statistics.
 
 use crate::differential::Peers;
 use crate::subqueries::answer_as_in_postgresql;
@@ -43,6 +44,14 @@ const FORMS: &[(&str, &str)] = &[
     ("sorted LEFT join under a one-row subquery", "SELECT r1.id, r2.b FROM t AS r1 LEFT JOIN v AS r2 ON r1.id = r2.id WHERE (SELECT count(*) FROM u) >= r2.b ORDER BY r1.id"),
     ("LIMIT of a LEFT join under a one-row subquery", "SELECT r1.id, r2.b FROM t AS r1 LEFT JOIN v AS r2 ON r1.id = r2.id WHERE (SELECT count(*) FROM u) >= r2.b ORDER BY r1.id LIMIT 3"),
     ("sorted RIGHT join whose padded side is filtered to one value", "SELECT r1.id, r2.id FROM t AS r1 RIGHT JOIN t AS r2 ON r1.id > r2.b AND r1.id = 4 ORDER BY r1.id DESC, r2.id LIMIT 2"),
+    // Not a join: a filter that narrows `id` to one value (`a` is at most 3) and passes no row.
+    // DataFusion's statistics claimed exactly one distinct `id` and answered the count from them
+    // (squall_udf::functions::count); and so for `b = 3` where no `b` is 3.
+    ("count(DISTINCT) of a filter no row passes", "SELECT count(DISTINCT COALESCE(id, b)) FROM v WHERE a > id + 1"),
+    ("two distinct counts of a filter no row passes", "SELECT count(DISTINCT b), count(DISTINCT a) FROM v WHERE b = 3 AND a = 1"),
+    ("the same in a scalar subquery", "SELECT (SELECT count(DISTINCT COALESCE(r2.id, r2.b)) + 3 FROM v AS r2 WHERE r2.a > r2.id + 1)"),
+    // And where statistics are exact (a table's rows), they still answer.
+    ("count(*) of a table", "SELECT count(*), count(b) FROM v"),
 ];
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,6 +13,7 @@ pub mod object_stores;
 pub mod outer_join_constants;
 pub mod pg_casts;
 pub mod physical_filter_pushdown;
+pub mod physical_rules;
 pub mod registry;
 pub mod settings;
 pub mod subqueries;

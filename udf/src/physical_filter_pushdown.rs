@@ -55,19 +55,3 @@ pub fn repeats_a_column_name(plan: &Arc<dyn ExecutionPlan>) -> bool {
     });
     found
 }
-
-/// DataFusion's physical optimizer rules, with the filter pushdowns wrapped, after squall's
-/// guard of outer joins' padded sides (`crate::outer_join_constants`).
-pub fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
-    let first: Arc<dyn PhysicalOptimizerRule + Send + Sync> = Arc::new(crate::outer_join_constants::PaddedSideNotConstant);
-    std::iter::once(first)
-        .chain(datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules)
-        .map(|rule| {
-            if WRAPS.contains(&rule.name()) {
-                Arc::new(FilterPushdownUnlessNamesRepeat(rule)) as Arc<dyn PhysicalOptimizerRule + Send + Sync>
-            } else {
-                rule
-            }
-        })
-        .collect()
-}

@@ -30,9 +30,12 @@ pub fn squall_scalar_functions() -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
-/// Aggregate functions squall adds to DataFusion's built-ins: the model trainers and EVALUATE.
+/// Aggregate functions squall adds to DataFusion's built-ins (the model trainers and EVALUATE),
+/// or puts in place of one of them.
 pub fn squall_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![
+        // DataFusion's count, which takes a distinct count from statistics only with exact rows.
+        Arc::new(functions::count::aggregate()),
         Arc::new(AggregateUDF::from(functions::train_pass::aggregate())),
         Arc::new(AggregateUDF::from(functions::evaluate::aggregate())),
     ]
@@ -64,7 +67,7 @@ pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
         .with_analyzer_rule(Arc::new(crate::subqueries::outer_aggregates::RefuseOuterAggregates))
         .with_analyzer_rule(Arc::new(crate::subqueries::single_row::SingleRowSubqueries))
         .with_optimizer_rules(optimizer_rules())
-        .with_physical_optimizer_rules(crate::physical_filter_pushdown::physical_optimizer_rules());
+        .with_physical_optimizer_rules(crate::physical_rules::physical_optimizer_rules());
     builder
         .scalar_functions()
         .get_or_insert_with(Vec::new)

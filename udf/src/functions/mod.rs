@@ -2,6 +2,7 @@
 
 pub mod age;
 pub mod blob_aggregate;
+pub mod count;
 pub mod evaluate;
 pub mod moments;
 pub mod node_pid;
