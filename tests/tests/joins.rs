@@ -30,7 +30,7 @@ const FORMS: &[(&str, &str)] = &[
     ("FULL join of an empty side", "SELECT count(*) FROM t AS r1 FULL JOIN (SELECT * FROM u WHERE b > 100) AS r2 ON r1.b = r2.b"),
     ("NOT EXISTS of no rows", "SELECT count(*) FROM t AS r1 WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.b > 100 AND u.b = r1.b)"),
     ("SOME, correlated", "SELECT r1.id FROM t AS r1 WHERE r1.c = SOME (SELECT r2.b FROM u AS r2 WHERE r1.id IS NULL OR r1.id = r2.b)"),
-    // Filters on the second of two columns of one name (squall_udf::physical_filter_pushdown):
+    // Filters on the second of two columns of one name (squall_udf::repeated_names):
     // the condition was moved below the join onto `r2.a`, and answered three rows for one.
     ("condition on both sides' a above a RIGHT join", "SELECT r2.id, r1.id FROM u AS r1 RIGHT JOIN t AS r2 ON r1.b = r2.c AND r1.id * 6 = 2 WHERE r1.a > 0 OR r2.a < 0"),
     ("TopK over joins that repeat a name", "SELECT o.b, p.b FROM t AS o JOIN u AS p ON o.id = p.id JOIN t AS c ON p.id = c.id ORDER BY p.b LIMIT 1"),
@@ -44,6 +44,9 @@ const FORMS: &[(&str, &str)] = &[
     ("sorted LEFT join under a one-row subquery", "SELECT r1.id, r2.b FROM t AS r1 LEFT JOIN v AS r2 ON r1.id = r2.id WHERE (SELECT count(*) FROM u) >= r2.b ORDER BY r1.id"),
     ("LIMIT of a LEFT join under a one-row subquery", "SELECT r1.id, r2.b FROM t AS r1 LEFT JOIN v AS r2 ON r1.id = r2.id WHERE (SELECT count(*) FROM u) >= r2.b ORDER BY r1.id LIMIT 3"),
     ("sorted RIGHT join whose padded side is filtered to one value", "SELECT r1.id, r2.id FROM t AS r1 RIGHT JOIN t AS r2 ON r1.id > r2.b AND r1.id = 4 ORDER BY r1.id DESC, r2.id LIMIT 2"),
+    // Projection pushdown, run again over a filter that projects `r1.a, r1.b, r1.c, r2.a, r2.b,
+    // r2.c`, read `a` for `c` (squall_udf::repeated_names; was XX000).
+    ("projections over a filtered LEFT join of one table twice", "SELECT COALESCE(CASE WHEN r2.c >= r1.b THEN r2.c ELSE r2.b END, r1.b), (r1.a % NULLIF(r1.b, 0)), r1.c FROM t AS r1 LEFT JOIN t AS r2 ON r1.id >= r2.id WHERE r2.a IN (5, 3, -2, NULL)"),
     // Not a join: a filter that narrows `id` to one value (`a` is at most 3) and passes no row.
     // DataFusion's statistics claimed exactly one distinct `id` and answered the count from them
     // (squall_udf::functions::count); and so for `b = 3` where no `b` is 3.

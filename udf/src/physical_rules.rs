@@ -1,6 +1,6 @@
 //! The physical optimizer rules squall plans with: DataFusion's, in its order, with squall's
-//! guard of outer joins' padded sides first and the library's two filter pushdowns wrapped where
-//! they answer wrongly (each module says when).
+//! guard of outer joins' padded sides first and the library's filter and projection pushdowns
+//! left out where column names repeat (`crate::repeated_names` says why).
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 
 use crate::outer_join_constants::PaddedSideNotConstant;
-use crate::physical_filter_pushdown::{self, FilterPushdownUnlessNamesRepeat};
+use crate::repeated_names::{self, UnlessNamesRepeat};
 
 type Rule = Arc<dyn PhysicalOptimizerRule + Send + Sync>;
 
@@ -17,8 +17,8 @@ pub fn physical_optimizer_rules() -> Vec<Rule> {
     std::iter::once(first)
         .chain(PhysicalOptimizer::new().rules)
         .map(|rule| -> Rule {
-            if physical_filter_pushdown::WRAPS.contains(&rule.name()) {
-                Arc::new(FilterPushdownUnlessNamesRepeat(rule))
+            if repeated_names::WRAPS.contains(&rule.name()) {
+                Arc::new(UnlessNamesRepeat(rule))
             } else {
                 rule
             }

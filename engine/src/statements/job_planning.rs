@@ -95,7 +95,7 @@ fn has_join_keeping_rows(plan: &LogicalPlan) -> bool {
 /// Whether some operator of `plan` (its subqueries too) outputs two columns of one name, as a
 /// join of two tables with an `id` column each does. DataFusion's physical filter pushdown finds
 /// columns by name and moves a condition on the second onto the first (see
-/// `squall_udf::physical_filter_pushdown`, which guards the coordinator's and the scheduler's
+/// `squall_udf::repeated_names`, which guards the coordinator's and the scheduler's
 /// planning); Ballista's adaptive planner runs those rules from a list of its own, so such a job
 /// is planned without it.
 fn repeats_a_column_name(plan: &LogicalPlan) -> bool {
