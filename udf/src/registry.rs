@@ -90,7 +90,8 @@ fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send 
         if rule.name() == REPLACES {
             *rule = Arc::new(NamedSetComparisons::default());
         } else if rule.name() == crate::global_aggregate_filters::WRAPS {
-            *rule = Arc::new(crate::global_aggregate_filters::PushDownFilterKeepingGlobalAggregates(rule.clone()));
+            let filters_stay = Arc::new(crate::subqueries::filters_stay::FiltersWithSubqueriesStay(rule.clone()));
+            *rule = Arc::new(crate::global_aggregate_filters::PushDownFilterKeepingGlobalAggregates(filters_stay));
         } else if DATAFUSION_RULES.contains(&rule.name()) {
             *rule = Arc::new(LeaveWhatFails(rule.clone()));
         }

@@ -12,6 +12,7 @@
 //! as values, correlated LIMITs).
 
 pub mod decorrelate;
+pub mod filters_stay;
 pub mod outer_aggregates;
 pub mod outer_levels;
 pub mod set_comparison_names;

@@ -1,0 +1,106 @@
+//! A filter that holds a subquery stays where it is until the subquery is a join.
+//!
+//! DataFusion's `push_down_filter` renames a filter's columns as it moves the filter below a
+//! `SubqueryAlias` or a projection (`r1.a` becomes `t1.a`), but not the outer references inside a
+//! subquery of that filter. From `(x AND EXISTS (... r1.a ...)) OR y` above a join it also copies
+//! `EXISTS (...) OR y` down to the join's `r1` side. Below `r1`'s alias the copy's subquery still
+//! read `r1.a`; once decorrelated, its join condition named a column that is not there, and the
+//! query failed with 42703 "column r1.a does not exist" (differential seed 14, queries 155587,
+//! 166019, 190152 and 243521: an ANY or ALL whose subquery's own subquery compares with the outer
+//! row, under OR).
+//!
+//! DataFusion counts no column of a subquery's outer references, so it takes such a condition
+//! for one that reads nothing and also copies it to the other side of a join, where `r1` is not
+//! there at all: the same query failed with "column r1.a does not exist (columns:
+//! __squall_rows0, ...)". Where the names had matched, the copy would have filtered the wrong
+//! rows without an error.
+//!
+//! [`FiltersWithSubqueriesStay`] wraps the rule: where it moves a filter that holds a subquery,
+//! every outer reference of the subqueries in the plan it returns must name a column of the
+//! input of the filter (or scan) that holds them; otherwise the filter stays where it was. The
+//! decorrelation rules turn the subquery into a join in the optimizer's next pass, whose
+//! `push_down_filter` then moves that join's conditions as usual.
+
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema, Result};
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+
+#[derive(Debug)]
+pub struct FiltersWithSubqueriesStay(pub Arc<dyn OptimizerRule + Send + Sync>);
+
+impl OptimizerRule for FiltersWithSubqueriesStay {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        self.0.apply_order()
+    }
+
+    fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        if !matches!(&plan, LogicalPlan::Filter(filter) if has_subquery(&filter.predicate)) {
+            return self.0.rewrite(plan, config);
+        }
+        let original = plan.clone();
+        let moved = self.0.rewrite(plan, config)?;
+        if moved.transformed && !outer_references_resolve(&moved.data) {
+            return Ok(Transformed::no(original));
+        }
+        Ok(moved)
+    }
+}
+
+/// Whether, in `plan` (not its subqueries), every subquery of a filter's or a scan's conditions
+/// refers only to outer columns that the filter's input (the scan's output) has.
+fn outer_references_resolve(plan: &LogicalPlan) -> bool {
+    let mut resolve = true;
+    let _ = plan.apply(|node| {
+        let (conditions, schema): (Vec<&Expr>, &DFSchema) = match node {
+            LogicalPlan::Filter(filter) => (vec![&filter.predicate], filter.input.schema()),
+            LogicalPlan::TableScan(scan) => (scan.filters.iter().collect(), &scan.projected_schema),
+            _ => return Ok(TreeNodeRecursion::Continue),
+        };
+        resolve = conditions.into_iter().all(|condition| outer_references(condition).iter().all(|column| schema.has_column(column)));
+        Ok(if resolve { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
+    });
+    resolve
+}
+
+/// The outer columns the subqueries of `condition` read (at their own level, not their
+/// subqueries').
+fn outer_references(condition: &Expr) -> Vec<Column> {
+    let mut columns = vec![];
+    let _ = condition.apply(|e| {
+        let subquery = match e {
+            Expr::Exists(exists) => &exists.subquery,
+            Expr::InSubquery(in_subquery) => &in_subquery.subquery,
+            Expr::ScalarSubquery(subquery) => subquery,
+            Expr::SetComparison(comparison) => &comparison.subquery,
+            _ => return Ok(TreeNodeRecursion::Continue),
+        };
+        let _ = subquery.subquery.apply(|node| {
+            node.apply_expressions(|expression| {
+                expression.apply(|inner| {
+                    if let Expr::OuterReferenceColumn(_, column) = inner {
+                        columns.push(column.clone());
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })
+        });
+        Ok(TreeNodeRecursion::Continue)
+    });
+    columns
+}
+
+fn has_subquery(predicate: &Expr) -> bool {
+    let mut found = false;
+    let _ = predicate.apply(|e| {
+        found = matches!(e, Expr::Exists(_) | Expr::InSubquery(_) | Expr::ScalarSubquery(_) | Expr::SetComparison(_));
+        Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    found
+}
