@@ -340,7 +340,7 @@ async fn psql_shows_training_progress_and_samples_are_capped() {
     let (stdout, stderr) = squall_tests::psql::psql_output(&server, &[&create, &train, "DESCRIBE MODEL t"]);
     // Progress arrives as NOTICE messages: the phases, the rows, the time.
     assert!(stderr.contains("NOTICE:  training decision_tree on the executors"), "{stderr}");
-    assert!(stderr.contains("NOTICE:  fitting decision_tree on 40 rows"), "{stderr}");
+    assert!(stderr.contains("NOTICE:  decision_tree: level 1, 1 nodes to split, 40 rows"), "{stderr}");
     assert!(stderr.contains("NOTICE:  model t@1 trained on 40 rows in"), "{stderr}");
     // A uniform sample of 40 of the training rows (the holdout quarter is left out first).
     let used = stdout.lines().find(|l| l.contains("rows used")).unwrap_or_else(|| panic!("{stdout}"));

@@ -79,7 +79,7 @@ const FORMS: &[(&str, &str)] = &[
 #[tokio::test(flavor = "multi_thread")]
 async fn every_subquery_form_answers_as_in_postgresql_on_both_paths() {
     let peers = Peers::start(TABLES).await;
-    let Peers { pg, coordinator, distributed, .. } = &peers;
+    let Peers { coordinator, distributed, .. } = &peers;
 
     // The example, as PostgreSQL answers it.
     let example = "SELECT b, (SELECT count(*) FROM t1 AS x WHERE x.b < t1.b) AS n FROM t1 WHERE b IS NOT NULL ORDER BY 1";

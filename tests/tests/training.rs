@@ -125,10 +125,7 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
     // k-means: a scan, the first centre, two passes per further centre, then Lloyd's iterations.
     assert!(passes.iter().any(|l| l.contains("NOTICE:  kmeans: k-means++: choosing centre 4 of 4")), "{stderr}");
     assert!(passes.iter().any(|l| l.contains("NOTICE:  kmeans: Lloyd iteration 2 ")), "{stderr}");
-    for pass in &passes {
-        let pids: Vec<u32> = pass.rsplit("rows read by process ").next().unwrap().trim_end_matches(')').split(", ").map(|p| p.parse().unwrap()).collect();
-        assert!(!pids.is_empty() && pids.iter().all(|p| executors.contains(p)), "{pass} (executors: {executors:?})");
-    }
+    assert_read_by_executors(&passes, &executors);
 
     // Exact sums: the same coefficients, to the last bit, however the rows were split.
     let client = server.client().await;
@@ -175,6 +172,87 @@ async fn kmeans_seeds_and_iterates_on_the_executors_as_scikit_learn_does() {
     let e = client.batch_execute("TRAIN MODEL three USING kmeans (k = 3, holdout = 0) AS SELECT x FROM two").await.unwrap_err();
     assert_eq!(e.code().map(|c| c.code()), Some("22000"), "{e:?}");
     assert!(e.as_db_error().unwrap().message().contains("needs 3 distinct rows"), "{e:?}");
+}
+
+/// Each pass's NOTICE names the processes that read its rows: executors, never the coordinator.
+fn assert_read_by_executors(passes: &[&str], executors: &[u32]) {
+    for pass in passes {
+        let pids: Vec<u32> = pass.rsplit("rows read by process ").next().unwrap().trim_end_matches(')').split(", ").map(|p| p.parse().unwrap()).collect();
+        assert!(!pids.is_empty() && pids.iter().all(|p| executors.contains(p)), "{pass} (executors: {executors:?})");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decision_trees_grow_level_by_level_on_the_executors_alike_on_one_file_or_eight() {
+    let server = squall().executors(2).start();
+    let dir = tempfile::tempdir().unwrap();
+    // More rows than the bins' sample (20,000): the edges come from the rows of smallest key.
+    let rows = 30_000;
+    write_visits(&dir.path().join("one"), 1, rows);
+    write_visits(&dir.path().join("eight"), 8, rows);
+    let mut commands = Vec::new();
+    for name in ["one", "eight"] {
+        commands.push(format!("CREATE EXTERNAL TABLE visits_{name} STORED AS PARQUET LOCATION '{}/'", dir.path().join(name).display()));
+        commands.push(format!("TRAIN MODEL c_{name} USING decision_tree (max_depth = 6, holdout = 0) TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits_{name}"));
+        commands.push(format!("TRAIN MODEL r_{name} USING decision_tree (max_depth = 5, holdout = 0) TARGET seconds FEATURES (pages, browser, mobile) AS SELECT * FROM visits_{name}"));
+    }
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let (_, stderr) = squall_tests::psql::psql_output(&server, &commands);
+    let passes: Vec<&str> = stderr.lines().filter(|l| l.contains("NOTICE:  decision_tree: ") && l.contains("rows read by process")).collect();
+    assert!(passes.iter().any(|l| l.contains("counting the training rows and finding each feature's bins")), "{stderr}");
+    assert!(passes.iter().any(|l| l.contains(&format!("level 1 of at most 6, 1 nodes to split, {rows} rows"))), "{stderr}");
+    // The regression tree splits to its last level; the classes are pure sooner.
+    assert!(passes.iter().any(|l| l.contains("level 5 of at most 5, 10 nodes to split")), "{stderr}");
+    assert_read_by_executors(&passes, &server.child_pids());
+
+    // Integer cells: the same trees, to the last bit of every probability and mean.
+    let client = server.client().await;
+    let both = client
+        .query(
+            "SELECT PREDICT('c_one', seconds, pages, browser, mobile), PREDICT('c_eight', seconds, pages, browser, mobile), \
+                    PREDICT_PROBA('c_one', seconds, pages, browser, mobile), PREDICT_PROBA('c_eight', seconds, pages, browser, mobile), \
+                    PREDICT('r_one', pages, browser, mobile), PREDICT('r_eight', pages, browser, mobile) FROM visits_eight",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(both.len(), rows);
+    for row in &both {
+        assert_eq!(row.get::<_, String>(0), row.get::<_, String>(1));
+        let (one, eight): (f64, f64) = (row.get(2), row.get(3));
+        assert_eq!(one.to_bits(), eight.to_bits(), "probability {one} vs {eight}");
+        let (one, eight): (f64, f64) = (row.get(4), row.get(5));
+        assert_eq!(one.to_bits(), eight.to_bits(), "mean {one} vs {eight}");
+    }
+    // And trees that learned: the outcome follows the pages, the seconds the outcome.
+    let accuracy = metric(&client, "EVALUATE MODEL c_one ON SELECT * FROM visits_one", "accuracy").await;
+    assert!(accuracy > 0.8, "accuracy {accuracy}");
+
+    // Parity with scikit-learn's DecisionTreeClassifier(max_depth = 3) on iris.
+    let path = dir.path().join("iris.csv");
+    write_iris_with_ids(&path);
+    client
+        .batch_execute(&format!("CREATE EXTERNAL TABLE iris STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')", path.display()))
+        .await
+        .unwrap();
+    client
+        .batch_execute("TRAIN MODEL dt USING decision_tree (max_depth = 3, holdout = 0) TARGET species FEATURES (sepal_length, sepal_width, petal_length, petal_width) AS SELECT * FROM iris")
+        .await
+        .unwrap();
+    let accuracy = metric(&client, "EVALUATE MODEL dt ON SELECT * FROM iris", "accuracy").await;
+    let want = sklearn()["decision_tree"]["accuracy"].as_f64().unwrap();
+    assert!((accuracy - want).abs() <= 0.02, "decision tree accuracy {accuracy}, scikit-learn's {want}");
+
+    // A node whose histogram would exceed the cells a pass holds: 54000 with the numbers, no model.
+    client
+        .batch_execute("CREATE TABLE many AS SELECT CAST(value AS DOUBLE) AS x, 'c' || CAST(value AS VARCHAR) AS c FROM generate_series(1, 3000)")
+        .await
+        .unwrap();
+    let e = client.batch_execute("TRAIN MODEL many USING decision_tree (max_bins = 1024, holdout = 0) TARGET c AS SELECT * FROM many").await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("54000"), "{e:?}");
+    assert!(e.as_db_error().unwrap().message().contains("3072000 histogram cells"), "{e:?}");
+    let models: i64 = client.query_one("SELECT count(*) FROM squall.models WHERE name = 'many'", &[]).await.unwrap().get(0);
+    assert_eq!(models, 0);
 }
 
 /// The value of one metric of an EVALUATE MODEL statement.

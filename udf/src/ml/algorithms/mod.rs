@@ -5,8 +5,10 @@
 //! how its fitted parameters predict ([`Predictor`]). Adding an algorithm is one file here and one
 //! line in [`ALL`].
 
+pub mod bins;
 pub mod decision_tree;
 pub mod gathered;
+pub mod histograms;
 pub mod kmeans;
 pub mod linear_regression;
 pub mod logistic_regression;

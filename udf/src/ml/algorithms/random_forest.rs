@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use smartcore::ensemble::random_forest_classifier::{RandomForestClassifier, RandomForestClassifierParameters};
 use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
 use smartcore::linalg::basic::matrix::DenseMatrix;
+use smartcore::tree::decision_tree_classifier::SplitCriterion;
 
-use super::decision_tree::{criterion, smartcore_depth};
 use super::gathered::{dense, FitsInOnePlace};
 use super::tree_walk::{self, Node};
 use super::{classes_from_probabilities, fit_failed, tagged, untagged, Labels, Predictor, Setup};
@@ -47,6 +47,18 @@ impl FitsInOnePlace for RandomForest {
         let (forest, importance) = fit(&dense(matrix)?, &labels, &setup.options)?;
         Ok((tagged("forest", &forest)?, Some(importance)))
     }
+}
+
+/// scikit-learn's `max_depth` counts splits from the root; smartcore counts levels of nodes.
+fn smartcore_depth(options: &Options) -> Result<Option<u16>> {
+    Ok(options.optional_integer("max_depth", 1, 1000)?.map(|d| d as u16 + 1))
+}
+
+fn criterion(options: &Options) -> Result<SplitCriterion> {
+    Ok(match options.choice("criterion", "gini", &["gini", "entropy"])? {
+        "entropy" => SplitCriterion::Entropy,
+        _ => SplitCriterion::Gini,
+    })
 }
 
 type Classifier = RandomForestClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>;

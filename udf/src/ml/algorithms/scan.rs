@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::Float64Type;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,9 @@ pub struct Scan {
     pub nulls_by_column: Vec<u64>,
     /// Per column, the count of each category (`None` for numeric columns).
     pub categories: Vec<Option<BTreeMap<String, u64>>>,
+    /// Per column, the largest absolute value of a complete row (0 for categorical columns).
+    #[serde(default)]
+    pub max_abs: Vec<f64>,
 }
 
 impl Scan {
@@ -87,24 +91,72 @@ pub fn partial(names: Vec<String>) -> Box<dyn Partial> {
     Box::new(ScanPartial { names, scan: Scan::default() })
 }
 
-#[derive(Debug)]
-struct ScanPartial {
-    names: Vec<String>,
-    scan: Scan,
-}
-
-impl ScanPartial {
+impl Scan {
     fn ensure_columns(&mut self, columns: usize) {
-        if self.scan.nulls_by_column.is_empty() {
-            self.scan.nulls_by_column = vec![0; columns];
-            self.scan.categories = vec![None; columns];
+        if self.nulls_by_column.is_empty() {
+            self.nulls_by_column = vec![0; columns];
+            self.categories = vec![None; columns];
+        }
+        if self.max_abs.is_empty() {
+            self.max_abs = vec![0.0; columns];
         }
     }
 
-    fn check_size(&self) -> Result<()> {
-        for (i, categories) in self.scan.categories.iter().enumerate() {
+    /// Adds rows (`values`: the converted columns, numbers as Float64 and categories as text).
+    pub fn update(&mut self, values: &[ArrayRef]) {
+        self.ensure_columns(values.len());
+        let rows = values.first().map(|c| c.len()).unwrap_or(0);
+        let nulls = null_rows(values, rows);
+        let complete = nulls.iter().filter(|n| !**n).count() as u64;
+        self.rows += complete;
+        self.null_rows += rows as u64 - complete;
+        for (i, column) in values.iter().enumerate() {
+            self.nulls_by_column[i] += column.null_count() as u64;
+            if column.data_type().is_numeric() {
+                let numbers = column.as_primitive::<Float64Type>();
+                for (row, null) in nulls.iter().enumerate() {
+                    if !null {
+                        self.max_abs[i] = self.max_abs[i].max(numbers.value(row).abs());
+                    }
+                }
+                continue;
+            }
+            let counts = self.categories[i].get_or_insert_with(BTreeMap::new);
+            let text = column.as_string::<i32>();
+            for (row, null) in nulls.iter().enumerate() {
+                if !null {
+                    *counts.entry(text.value(row).to_string()).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    /// Adds another scan's rows.
+    pub fn merge(&mut self, other: Scan) {
+        self.ensure_columns(other.nulls_by_column.len());
+        self.rows += other.rows;
+        self.null_rows += other.null_rows;
+        for (mine, theirs) in self.nulls_by_column.iter_mut().zip(&other.nulls_by_column) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.max_abs.iter_mut().zip(&other.max_abs) {
+            *mine = mine.max(*theirs);
+        }
+        for (mine, theirs) in self.categories.iter_mut().zip(other.categories) {
+            if let Some(theirs) = theirs {
+                let mine = mine.get_or_insert_with(BTreeMap::new);
+                for (category, count) in theirs {
+                    *mine.entry(category).or_default() += count;
+                }
+            }
+        }
+    }
+
+    /// 54000 when a column (named as in `names`) has more categories than squall encodes.
+    pub fn check_size(&self, names: &[String]) -> Result<()> {
+        for (i, categories) in self.categories.iter().enumerate() {
             if categories.as_ref().is_some_and(|c| c.len() > MAX_CATEGORIES) {
-                let name = self.names.get(i).map(String::as_str).unwrap_or("a column");
+                let name = names.get(i).map(String::as_str).unwrap_or("a column");
                 return Err(coded(
                     "54000",
                     format!("\"{name}\" has more than {MAX_CATEGORIES} distinct values; squall encodes at most {MAX_CATEGORIES} categories per column"),
@@ -113,49 +165,28 @@ impl ScanPartial {
         }
         Ok(())
     }
+
+    /// Roughly the bytes it holds.
+    pub fn size(&self) -> usize {
+        self.categories.iter().flatten().map(|c| c.len() * 48).sum::<usize>() + 64
+    }
+}
+
+#[derive(Debug)]
+struct ScanPartial {
+    names: Vec<String>,
+    scan: Scan,
 }
 
 impl Partial for ScanPartial {
     fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.ensure_columns(values.len());
-        let rows = values.first().map(|c| c.len()).unwrap_or(0);
-        let nulls = null_rows(values, rows);
-        let complete = nulls.iter().filter(|n| !**n).count() as u64;
-        self.scan.rows += complete;
-        self.scan.null_rows += rows as u64 - complete;
-        for (i, column) in values.iter().enumerate() {
-            self.scan.nulls_by_column[i] += column.null_count() as u64;
-            if column.data_type().is_numeric() {
-                continue;
-            }
-            let counts = self.scan.categories[i].get_or_insert_with(BTreeMap::new);
-            let text = column.as_string::<i32>();
-            for (row, null) in nulls.iter().enumerate() {
-                if !null {
-                    *counts.entry(text.value(row).to_string()).or_default() += 1;
-                }
-            }
-        }
-        self.check_size()
+        self.scan.update(values);
+        self.scan.check_size(&self.names)
     }
 
     fn merge(&mut self, bytes: &[u8]) -> Result<()> {
-        let other: Scan = from_json(bytes)?;
-        self.ensure_columns(other.nulls_by_column.len());
-        self.scan.rows += other.rows;
-        self.scan.null_rows += other.null_rows;
-        for (mine, theirs) in self.scan.nulls_by_column.iter_mut().zip(&other.nulls_by_column) {
-            *mine += theirs;
-        }
-        for (mine, theirs) in self.scan.categories.iter_mut().zip(other.categories) {
-            if let Some(theirs) = theirs {
-                let mine = mine.get_or_insert_with(BTreeMap::new);
-                for (category, count) in theirs {
-                    *mine.entry(category).or_default() += count;
-                }
-            }
-        }
-        self.check_size()
+        self.scan.merge(from_json(bytes)?);
+        self.scan.check_size(&self.names)
     }
 
     fn to_bytes(&mut self) -> Result<Vec<u8>> {
@@ -163,6 +194,6 @@ impl Partial for ScanPartial {
     }
 
     fn size(&self) -> usize {
-        self.scan.categories.iter().flatten().map(|c| c.len() * 48).sum::<usize>() + 64
+        self.scan.size()
     }
 }

@@ -15,6 +15,10 @@ pub struct Node {
     pub n_node_samples: Option<f64>,
     #[serde(default)]
     pub impurity: Option<f64>,
+    /// For a split on a category: the category codes that go to `true_child` (the others,
+    /// and categories not seen in training, go to `false_child`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<usize>>,
 }
 
 /// The nodes of a serialized tree (`{"nodes": [...]}` somewhere under `value`).
@@ -22,12 +26,17 @@ pub fn nodes(tree: &serde_json::Value) -> Vec<Node> {
     serde_json::from_value(tree["nodes"].clone()).unwrap_or_default()
 }
 
-/// The index of the leaf `row` falls into, routing as smartcore does (`x <= split` goes true).
+/// The index of the leaf `row` falls into, routing as smartcore does (`x <= split` goes true),
+/// or by category code.
 pub fn leaf(nodes: &[Node], row: &[f64]) -> usize {
     let mut at = 0;
     while let (Some(t), Some(f)) = (nodes[at].true_child, nodes[at].false_child) {
-        let split = nodes[at].split_value.unwrap_or(f64::NAN);
-        at = if row[nodes[at].split_feature] <= split { t } else { f };
+        let x = row[nodes[at].split_feature];
+        let left = match &nodes[at].categories {
+            Some(codes) => x >= 0.0 && codes.contains(&(x as usize)),
+            None => x <= nodes[at].split_value.unwrap_or(f64::NAN),
+        };
+        at = if left { t } else { f };
     }
     at
 }

@@ -1,0 +1,398 @@
+//! One level of a histogram tree, as the executors compute it and the coordinator splits it.
+//!
+//! The executors route each training row through the tree grown so far (its features turned
+//! into bins, [`super::bins`]) and, if the row reaches a node that is still to be split, add its
+//! target to that node's cell of every (feature, bin): class counts for classification; count,
+//! sum and sum of squares for regression. Every cell is an integer (the target's sums in fixed
+//! point, scaled by a power of two from its largest value), so partial states add up to the same
+//! cells whatever the partitioning, and the tree does not depend on it. The coordinator then
+//! finds each node's best split over the bins (Gini, entropy or variance): for a number, every
+//! "bins up to b"; for a category, the categories ordered by their share of the node's most
+//! frequent class (their mean, for regression) and every prefix of that order, as Spark and
+//! LightGBM split categories.
+
+use std::collections::HashMap;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::Float64Type;
+use datafusion::error::Result;
+use serde::{Deserialize, Serialize};
+
+use super::bins::Bins;
+use super::{from_json, to_json};
+use crate::functions::blob_aggregate::Partial;
+use crate::ml::error::coded;
+use crate::ml::features::null_rows;
+
+/// Cells (16 bytes each) one pass may hold; a level with more nodes than fit is split over
+/// several passes, and a model whose single node needs more is refused (54000).
+pub const MAX_CELLS: usize = 2_000_000;
+
+/// What a node's cells count of the target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Target {
+    /// The count of each class (the target's values, in this order).
+    Classes(Vec<String>),
+    /// Count, sum × `scale` and sum of squares × `square_scale`, rounded per row.
+    Values { scale: f64, square_scale: f64 },
+}
+
+impl Target {
+    /// Fixed-point scales for values of at most `max_abs` in magnitude: each row's value and
+    /// square are integers below 2^52, so that sums of 2^63 rows fit in an i128.
+    pub fn values(max_abs: f64) -> Target {
+        let scale_for = |max: f64| if max > 0.0 && max.is_finite() { 2f64.powi(52 - max.log2().ceil() as i32 - 1) } else { 1.0 };
+        Target::Values { scale: scale_for(max_abs), square_scale: scale_for(max_abs * max_abs) }
+    }
+
+    /// Cells per (feature, bin).
+    pub fn width(&self) -> usize {
+        match self {
+            Target::Classes(classes) => classes.len(),
+            Target::Values { .. } => 3,
+        }
+    }
+}
+
+/// Which rows of a node go to its left (true) child, by bin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Rule {
+    /// Bins up to this one (a number at most its edge).
+    AtMost(usize),
+    /// These bins (categories).
+    In(Vec<usize>),
+}
+
+/// A split node of the tree being grown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Routing {
+    pub feature: usize,
+    pub rule: Rule,
+    pub left: usize,
+    pub right: usize,
+}
+
+/// A level pass: the tree so far (`None` for nodes not split) and the nodes to histogram.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Level {
+    pub bins: Vec<Bins>,
+    pub target: Target,
+    pub tree: Vec<Option<Routing>>,
+    pub open: Vec<usize>,
+}
+
+impl Level {
+    /// Cells per node: every feature's bins times the target's width.
+    pub fn cells_per_node(bins: &[Bins], target: &Target) -> usize {
+        bins.iter().map(Bins::count).sum::<usize>() * target.width()
+    }
+}
+
+/// The executors' side of a level pass.
+pub fn partial(level: Level) -> Box<dyn Partial> {
+    let mut slots = vec![None; level.tree.len()];
+    for (slot, node) in level.open.iter().enumerate() {
+        slots[*node] = Some(slot);
+    }
+    let mut offsets = vec![];
+    let mut total = 0;
+    for bins in &level.bins {
+        offsets.push(total);
+        total += bins.count();
+    }
+    let lookups = level
+        .bins
+        .iter()
+        .map(|b| match b {
+            Bins::Categorical { categories } => Some(categories.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect()),
+            Bins::Numeric { .. } => None,
+        })
+        .collect();
+    let classes = match &level.target {
+        Target::Classes(classes) => classes.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(),
+        Target::Values { .. } => HashMap::new(),
+    };
+    let cells = vec![0; level.open.len() * total * level.target.width()];
+    Box::new(LevelPartial { level, slots, offsets, total_bins: total, lookups, classes, histograms: Histograms { cells } })
+}
+
+/// The cells of a pass: per open node (in [`Level::open`]'s order), per feature, per bin, the
+/// target's width.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Histograms {
+    pub cells: Vec<i128>,
+}
+
+impl Histograms {
+    pub fn decode(merged: &[u8]) -> Result<Histograms> {
+        if merged.is_empty() {
+            return Ok(Histograms::default());
+        }
+        from_json(merged)
+    }
+}
+
+#[derive(Debug)]
+struct LevelPartial {
+    level: Level,
+    slots: Vec<Option<usize>>,
+    offsets: Vec<usize>,
+    total_bins: usize,
+    lookups: Vec<Option<HashMap<String, usize>>>,
+    classes: HashMap<String, usize>,
+    histograms: Histograms,
+}
+
+impl LevelPartial {
+    fn bin_of(&self, feature: usize, column: &ArrayRef, row: usize) -> usize {
+        match (&self.level.bins[feature], &self.lookups[feature]) {
+            (Bins::Numeric { edges }, _) => {
+                let x = column.as_primitive::<Float64Type>().value(row);
+                edges.partition_point(|e| *e < x)
+            }
+            (Bins::Categorical { categories }, Some(lookup)) => {
+                lookup.get(column.as_string::<i32>().value(row)).copied().unwrap_or(categories.len())
+            }
+            _ => 0,
+        }
+    }
+
+    fn node_of(&self, bins: &[usize]) -> usize {
+        let mut node = 0;
+        while let Some(Some(routing)) = self.level.tree.get(node) {
+            node = if goes_left(&routing.rule, bins[routing.feature]) { routing.left } else { routing.right };
+        }
+        node
+    }
+}
+
+/// Whether a row in `bin` of the split feature goes to the left child.
+pub fn goes_left(rule: &Rule, bin: usize) -> bool {
+    match rule {
+        Rule::AtMost(b) => bin <= *b,
+        Rule::In(bins) => bins.contains(&bin),
+    }
+}
+
+impl Partial for LevelPartial {
+    /// `values`: the target, then the features.
+    fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let (target, features) = values.split_first().ok_or_else(|| coded("XX000", "a tree pass without a target"))?;
+        let rows = target.len();
+        let nulls = null_rows(values, rows);
+        let width = self.level.target.width();
+        let mut bins = vec![0; features.len()];
+        let mut add = vec![0i128; width];
+        for (row, null) in nulls.iter().enumerate() {
+            if *null {
+                continue;
+            }
+            for (f, column) in features.iter().enumerate() {
+                bins[f] = self.bin_of(f, column, row);
+            }
+            let Some(slot) = self.slots.get(self.node_of(&bins)).copied().flatten() else { continue };
+            add.iter_mut().for_each(|a| *a = 0);
+            match &self.level.target {
+                Target::Classes(_) => match self.classes.get(target.as_string::<i32>().value(row)) {
+                    Some(class) => add[*class] = 1,
+                    None => continue,
+                },
+                Target::Values { scale, square_scale } => {
+                    let y = target.as_primitive::<Float64Type>().value(row);
+                    add[0] = 1;
+                    add[1] = (y * scale).round() as i128;
+                    add[2] = (y * y * square_scale).round() as i128;
+                }
+            }
+            let node_base = slot * self.total_bins;
+            for (f, bin) in bins.iter().enumerate() {
+                if *bin >= self.level.bins[f].count() {
+                    continue;
+                }
+                let base = (node_base + self.offsets[f] + bin) * width;
+                for (cell, a) in self.histograms.cells[base..base + width].iter_mut().zip(&add) {
+                    *cell += a;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, bytes: &[u8]) -> Result<()> {
+        let other: Histograms = from_json(bytes)?;
+        if other.cells.len() != self.histograms.cells.len() {
+            return Err(coded("XX000", "tree histograms of different shapes"));
+        }
+        self.histograms.cells.iter_mut().zip(other.cells).for_each(|(a, b)| *a += b);
+        Ok(())
+    }
+
+    fn to_bytes(&mut self) -> Result<Vec<u8>> {
+        to_json(&self.histograms)
+    }
+
+    fn size(&self) -> usize {
+        self.histograms.cells.len() * 16
+    }
+}
+
+/// How a node's impurity is measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Criterion {
+    Gini,
+    Entropy,
+    Variance,
+}
+
+/// A node's rows, as cells of the target's width.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats(pub Vec<i128>);
+
+impl Stats {
+    pub fn rows(&self, target: &Target) -> u64 {
+        match target {
+            Target::Classes(_) => self.0.iter().sum::<i128>() as u64,
+            Target::Values { .. } => self.0[0] as u64,
+        }
+    }
+
+    pub fn impurity(&self, target: &Target, criterion: Criterion) -> f64 {
+        let n = self.rows(target) as f64;
+        if n == 0.0 {
+            return 0.0;
+        }
+        match target {
+            Target::Classes(_) => {
+                let shares = self.0.iter().map(|c| *c as f64 / n);
+                match criterion {
+                    Criterion::Entropy => -shares.filter(|p| *p > 0.0).map(|p| p * p.log2()).sum::<f64>(),
+                    _ => 1.0 - shares.map(|p| p * p).sum::<f64>(),
+                }
+            }
+            Target::Values { scale, square_scale } => {
+                let mean = self.0[1] as f64 / scale / n;
+                (self.0[2] as f64 / square_scale / n - mean * mean).max(0.0)
+            }
+        }
+    }
+
+    /// The mean of the target (regression), or the class shares (classification).
+    pub fn output(&self, target: &Target) -> Vec<f64> {
+        let n = self.rows(target).max(1) as f64;
+        match target {
+            Target::Classes(_) => self.0.iter().map(|c| *c as f64 / n).collect(),
+            Target::Values { scale, .. } => vec![self.0[1] as f64 / scale / n],
+        }
+    }
+
+    fn add(&mut self, cells: &[i128]) {
+        self.0.iter_mut().zip(cells).for_each(|(a, b)| *a += b);
+    }
+
+    fn minus(&self, other: &Stats) -> Stats {
+        Stats(self.0.iter().zip(&other.0).map(|(a, b)| a - b).collect())
+    }
+}
+
+/// One node's cells in a pass's histograms.
+pub fn node_cells<'a>(histograms: &'a Histograms, slot: usize, cells_per_node: usize) -> &'a [i128] {
+    &histograms.cells[slot * cells_per_node..(slot + 1) * cells_per_node]
+}
+
+/// A node's totals: the sum over the first feature's bins (every row is in one of them).
+pub fn totals(cells: &[i128], bins: &[Bins], target: &Target) -> Stats {
+    let width = target.width();
+    let mut stats = Stats(vec![0; width]);
+    for bin in 0..bins.first().map_or(0, Bins::count) {
+        stats.add(&cells[bin * width..(bin + 1) * width]);
+    }
+    stats
+}
+
+/// What a node may split into.
+pub struct Limits {
+    pub criterion: Criterion,
+    pub min_samples_leaf: u64,
+}
+
+/// The best split of a node.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub feature: usize,
+    pub rule: Rule,
+    pub left: Stats,
+    pub right: Stats,
+    /// Rows × impurity of the node, less that of its children.
+    pub decrease: f64,
+}
+
+/// The split of the node whose cells are `cells` that decreases impurity most (the first of
+/// equals, by feature and bin), among those that leave `min_samples_leaf` rows on each side.
+pub fn best_split(cells: &[i128], bins: &[Bins], target: &Target, limits: &Limits) -> Option<Found> {
+    let width = target.width();
+    let node = totals(cells, bins, target);
+    let weighted = |s: &Stats| s.rows(target) as f64 * s.impurity(target, limits.criterion);
+    let parent = weighted(&node);
+    let order_class = node.0.iter().enumerate().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0))).map_or(0, |(i, _)| i);
+    let mut best: Option<Found> = None;
+    let mut offset = 0;
+    for (feature, feature_bins) in bins.iter().enumerate() {
+        let count = feature_bins.count();
+        let bin_stats: Vec<Stats> = (0..count).map(|b| Stats(cells[(offset + b) * width..(offset + b + 1) * width].to_vec())).collect();
+        offset += count;
+        // The order in which prefixes of bins go left, and how a prefix is written as a rule.
+        let order: Vec<usize> = match feature_bins {
+            Bins::Numeric { .. } => (0..count).collect(),
+            Bins::Categorical { .. } => {
+                let mut present: Vec<usize> = (0..count).filter(|b| bin_stats[*b].rows(target) > 0).collect();
+                let key = |b: usize| match target {
+                    Target::Classes(_) => bin_stats[b].0[order_class] as f64 / bin_stats[b].rows(target) as f64,
+                    Target::Values { .. } => bin_stats[b].output(target)[0],
+                };
+                present.sort_by(|a, b| key(*a).total_cmp(&key(*b)).then(a.cmp(b)));
+                present
+            }
+        };
+        let mut left = Stats(vec![0; width]);
+        for (i, bin) in order.iter().enumerate().take(order.len().saturating_sub(1)) {
+            left.add(&bin_stats[*bin].0);
+            let right = node.minus(&left);
+            let (n_left, n_right) = (left.rows(target), right.rows(target));
+            if n_left < limits.min_samples_leaf || n_right < limits.min_samples_leaf {
+                continue;
+            }
+            let decrease = parent - weighted(&left) - weighted(&right);
+            if best.as_ref().is_none_or(|b| decrease > b.decrease) {
+                let rule = match feature_bins {
+                    Bins::Numeric { .. } => Rule::AtMost(*bin),
+                    Bins::Categorical { .. } => {
+                        let mut set = order[..=i].to_vec();
+                        set.sort_unstable();
+                        Rule::In(set)
+                    }
+                };
+                best = Some(Found { feature, rule, left: left.clone(), right, decrease });
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pure_split_of_numbers_and_one_of_categories() {
+        let bins = vec![Bins::Numeric { edges: vec![1.5, 2.5] }, Bins::Categorical { categories: vec!["a".into(), "b".into(), "c".into()] }];
+        let target = Target::Classes(vec!["x".into(), "y".into()]);
+        // feature 0: bins (x=2), (x=1,y=1), (y=2); feature 1: a (x=3), b (y=2), c (y=1)
+        let cells = vec![2, 0, 1, 1, 0, 2, 3, 0, 0, 2, 0, 1];
+        let limits = Limits { criterion: Criterion::Gini, min_samples_leaf: 1 };
+        let found = best_split(&cells, &bins, &target, &limits).unwrap();
+        // Categories by their share of class x (b and c have none) go left as a prefix.
+        assert_eq!((found.feature, found.rule.clone()), (1, Rule::In(vec![1, 2])));
+        assert_eq!(found.left, Stats(vec![0, 3]));
+        assert_eq!(found.right, Stats(vec![3, 0]));
+    }
+}
