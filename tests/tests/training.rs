@@ -183,7 +183,7 @@ fn assert_read_by_executors(passes: &[&str], executors: &[u32]) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn decision_trees_grow_level_by_level_on_the_executors_alike_on_one_file_or_eight() {
+async fn trees_and_forests_grow_level_by_level_on_the_executors_alike_on_one_file_or_eight() {
     let server = squall().executors(2).start();
     let dir = tempfile::tempdir().unwrap();
     // More rows than the bins' sample (20,000): the edges come from the rows of smallest key.
@@ -195,6 +195,7 @@ async fn decision_trees_grow_level_by_level_on_the_executors_alike_on_one_file_o
         commands.push(format!("CREATE EXTERNAL TABLE visits_{name} STORED AS PARQUET LOCATION '{}/'", dir.path().join(name).display()));
         commands.push(format!("TRAIN MODEL c_{name} USING decision_tree (max_depth = 6, holdout = 0) TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits_{name}"));
         commands.push(format!("TRAIN MODEL r_{name} USING decision_tree (max_depth = 5, holdout = 0) TARGET seconds FEATURES (pages, browser, mobile) AS SELECT * FROM visits_{name}"));
+        commands.push(format!("TRAIN MODEL f_{name} USING random_forest (n_trees = 5, max_depth = 4, holdout = 0) TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits_{name}"));
     }
     let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
     let (_, stderr) = squall_tests::psql::psql_output(&server, &commands);
@@ -203,6 +204,8 @@ async fn decision_trees_grow_level_by_level_on_the_executors_alike_on_one_file_o
     assert!(passes.iter().any(|l| l.contains(&format!("level 1 of at most 6, 1 nodes to split, {rows} rows"))), "{stderr}");
     // The regression tree splits to its last level; the classes are pure sooner.
     assert!(passes.iter().any(|l| l.contains("level 5 of at most 5, 10 nodes to split")), "{stderr}");
+    // A forest grows a level of all its trees in one pass.
+    assert!(stderr.contains("NOTICE:  random_forest: level 1 of at most 4, 5 nodes of 5 trees to split"), "{stderr}");
     assert_read_by_executors(&passes, &server.child_pids());
 
     // Integer cells: the same trees, to the last bit of every probability and mean.
@@ -211,7 +214,8 @@ async fn decision_trees_grow_level_by_level_on_the_executors_alike_on_one_file_o
         .query(
             "SELECT PREDICT('c_one', seconds, pages, browser, mobile), PREDICT('c_eight', seconds, pages, browser, mobile), \
                     PREDICT_PROBA('c_one', seconds, pages, browser, mobile), PREDICT_PROBA('c_eight', seconds, pages, browser, mobile), \
-                    PREDICT('r_one', pages, browser, mobile), PREDICT('r_eight', pages, browser, mobile) FROM visits_eight",
+                    PREDICT('r_one', pages, browser, mobile), PREDICT('r_eight', pages, browser, mobile), \
+                    PREDICT_PROBA('f_one', seconds, pages, browser, mobile), PREDICT_PROBA('f_eight', seconds, pages, browser, mobile) FROM visits_eight",
             &[],
         )
         .await
@@ -223,6 +227,8 @@ async fn decision_trees_grow_level_by_level_on_the_executors_alike_on_one_file_o
         assert_eq!(one.to_bits(), eight.to_bits(), "probability {one} vs {eight}");
         let (one, eight): (f64, f64) = (row.get(4), row.get(5));
         assert_eq!(one.to_bits(), eight.to_bits(), "mean {one} vs {eight}");
+        let (one, eight): (f64, f64) = (row.get(6), row.get(7));
+        assert_eq!(one.to_bits(), eight.to_bits(), "forest probability {one} vs {eight}");
     }
     // And trees that learned: the outcome follows the pages, the seconds the outcome.
     let accuracy = metric(&client, "EVALUATE MODEL c_one ON SELECT * FROM visits_one", "accuracy").await;
@@ -242,6 +248,13 @@ async fn decision_trees_grow_level_by_level_on_the_executors_alike_on_one_file_o
     let accuracy = metric(&client, "EVALUATE MODEL dt ON SELECT * FROM iris", "accuracy").await;
     let want = sklearn()["decision_tree"]["accuracy"].as_f64().unwrap();
     assert!((accuracy - want).abs() <= 0.02, "decision tree accuracy {accuracy}, scikit-learn's {want}");
+    client
+        .batch_execute("TRAIN MODEL rf USING random_forest (n_trees = 50, max_depth = 5, holdout = 0) TARGET species FEATURES (sepal_length, sepal_width, petal_length, petal_width) AS SELECT * FROM iris")
+        .await
+        .unwrap();
+    let accuracy = metric(&client, "EVALUATE MODEL rf ON SELECT * FROM iris", "accuracy").await;
+    let want = sklearn()["random_forest"]["accuracy"].as_f64().unwrap();
+    assert!((accuracy - want).abs() <= 0.02, "random forest accuracy {accuracy}, scikit-learn's {want}");
 
     // A node whose histogram would exceed the cells a pass holds: 54000 with the numbers, no model.
     client

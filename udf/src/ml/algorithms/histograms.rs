@@ -23,6 +23,7 @@ use super::{from_json, to_json};
 use crate::functions::blob_aggregate::Partial;
 use crate::ml::error::coded;
 use crate::ml::features::null_rows;
+use crate::ml::row_hash::mix;
 
 /// Cells (16 bytes each) one pass may hold; a level with more nodes than fit is split over
 /// several passes, and a model whose single node needs more is refused (54000).
@@ -72,13 +73,16 @@ pub struct Routing {
     pub right: usize,
 }
 
-/// A level pass: the tree so far (`None` for nodes not split) and the nodes to histogram.
+/// A level pass: the trees so far (per node, `None` while not split) and the (tree, node)s to
+/// histogram.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Level {
     pub bins: Vec<Bins>,
     pub target: Target,
-    pub tree: Vec<Option<Routing>>,
-    pub open: Vec<usize>,
+    pub trees: Vec<Vec<Option<Routing>>>,
+    pub open: Vec<(usize, usize)>,
+    /// For a forest: the seed of each row's bootstrap weights (the rows then come with their key).
+    pub bootstrap: Option<u64>,
 }
 
 impl Level {
@@ -90,9 +94,9 @@ impl Level {
 
 /// The executors' side of a level pass.
 pub fn partial(level: Level) -> Box<dyn Partial> {
-    let mut slots = vec![None; level.tree.len()];
-    for (slot, node) in level.open.iter().enumerate() {
-        slots[*node] = Some(slot);
+    let mut slots: Vec<Vec<Option<usize>>> = level.trees.iter().map(|nodes| vec![None; nodes.len()]).collect();
+    for (slot, (tree, node)) in level.open.iter().enumerate() {
+        slots[*tree][*node] = Some(slot);
     }
     let mut offsets = vec![];
     let mut total = 0;
@@ -135,7 +139,8 @@ impl Histograms {
 #[derive(Debug)]
 struct LevelPartial {
     level: Level,
-    slots: Vec<Option<usize>>,
+    /// Per tree, per node, its place among the open nodes.
+    slots: Vec<Vec<Option<usize>>>,
     offsets: Vec<usize>,
     total_bins: usize,
     lookups: Vec<Option<HashMap<String, usize>>>,
@@ -157,13 +162,30 @@ impl LevelPartial {
         }
     }
 
-    fn node_of(&self, bins: &[usize]) -> usize {
+    fn node_of(&self, tree: usize, bins: &[usize]) -> usize {
+        let nodes = &self.level.trees[tree];
         let mut node = 0;
-        while let Some(Some(routing)) = self.level.tree.get(node) {
+        while let Some(Some(routing)) = nodes.get(node) {
             node = if goes_left(&routing.rule, bins[routing.feature]) { routing.left } else { routing.right };
         }
         node
     }
+}
+
+/// How many times a row is drawn into tree `tree`'s bootstrap sample: Poisson(1), as Spark
+/// draws, from a hash of the row's key, the seed and the tree, so that no row is copied and the
+/// weights do not depend on the partitioning.
+pub fn bootstrap_weight(key: f64, seed: u64, tree: usize) -> i128 {
+    let bits = mix(key.to_bits() ^ mix(seed ^ mix(tree as u64 + 1)));
+    let u = ((bits >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    // Inverse of Poisson(1)'s distribution function.
+    let (mut k, mut p, mut cumulative) = (0, (-1f64).exp(), (-1f64).exp());
+    while u > cumulative && k < 50 {
+        k += 1;
+        p /= k as f64;
+        cumulative += p;
+    }
+    k
 }
 
 /// Whether a row in `bin` of the split feature goes to the left child.
@@ -175,8 +197,12 @@ pub fn goes_left(rule: &Rule, bin: usize) -> bool {
 }
 
 impl Partial for LevelPartial {
-    /// `values`: the target, then the features.
+    /// `values`: the row key (for a forest), the target, then the features.
     fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let (keys, values) = match self.level.bootstrap {
+            Some(_) => (Some(values[0].as_primitive::<Float64Type>()), &values[1..]),
+            None => (None, values),
+        };
         let (target, features) = values.split_first().ok_or_else(|| coded("XX000", "a tree pass without a target"))?;
         let rows = target.len();
         let nulls = null_rows(values, rows);
@@ -190,7 +216,6 @@ impl Partial for LevelPartial {
             for (f, column) in features.iter().enumerate() {
                 bins[f] = self.bin_of(f, column, row);
             }
-            let Some(slot) = self.slots.get(self.node_of(&bins)).copied().flatten() else { continue };
             add.iter_mut().for_each(|a| *a = 0);
             match &self.level.target {
                 Target::Classes(_) => match self.classes.get(target.as_string::<i32>().value(row)) {
@@ -204,14 +229,24 @@ impl Partial for LevelPartial {
                     add[2] = (y * y * square_scale).round() as i128;
                 }
             }
-            let node_base = slot * self.total_bins;
-            for (f, bin) in bins.iter().enumerate() {
-                if *bin >= self.level.bins[f].count() {
+            for tree in 0..self.level.trees.len() {
+                let Some(slot) = self.slots[tree].get(self.node_of(tree, &bins)).copied().flatten() else { continue };
+                let weight = match (self.level.bootstrap, keys) {
+                    (Some(seed), Some(keys)) => bootstrap_weight(keys.value(row), seed, tree),
+                    _ => 1,
+                };
+                if weight == 0 {
                     continue;
                 }
-                let base = (node_base + self.offsets[f] + bin) * width;
-                for (cell, a) in self.histograms.cells[base..base + width].iter_mut().zip(&add) {
-                    *cell += a;
+                let node_base = slot * self.total_bins;
+                for (f, bin) in bins.iter().enumerate() {
+                    if *bin >= self.level.bins[f].count() {
+                        continue;
+                    }
+                    let base = (node_base + self.offsets[f] + bin) * width;
+                    for (cell, a) in self.histograms.cells[base..base + width].iter_mut().zip(&add) {
+                        *cell += weight * a;
+                    }
                 }
             }
         }
@@ -313,6 +348,8 @@ pub fn totals(cells: &[i128], bins: &[Bins], target: &Target) -> Stats {
 pub struct Limits {
     pub criterion: Criterion,
     pub min_samples_leaf: u64,
+    /// The features it may split on.
+    pub features: Vec<bool>,
 }
 
 /// The best split of a node.
@@ -338,8 +375,12 @@ pub fn best_split(cells: &[i128], bins: &[Bins], target: &Target, limits: &Limit
     let mut offset = 0;
     for (feature, feature_bins) in bins.iter().enumerate() {
         let count = feature_bins.count();
-        let bin_stats: Vec<Stats> = (0..count).map(|b| Stats(cells[(offset + b) * width..(offset + b + 1) * width].to_vec())).collect();
+        let first = offset;
         offset += count;
+        if !limits.features.get(feature).copied().unwrap_or(true) {
+            continue;
+        }
+        let bin_stats: Vec<Stats> = (0..count).map(|b| Stats(cells[(first + b) * width..(first + b + 1) * width].to_vec())).collect();
         // The order in which prefixes of bins go left, and how a prefix is written as a rule.
         let order: Vec<usize> = match feature_bins {
             Bins::Numeric { .. } => (0..count).collect(),
@@ -383,12 +424,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bootstrap_weights_average_one() {
+        let weights: Vec<i128> = (0..100_000).map(|i| bootstrap_weight(i as f64 / 100_000.0, 7, 3)).collect();
+        let total: i128 = weights.iter().sum();
+        assert!((total - 100_000).abs() < 1_500, "{total}");
+        // Poisson(1): a row is left out of a tree e^-1 of the time.
+        let left_out = weights.iter().filter(|w| **w == 0).count() as f64 / 1e5;
+        assert!((left_out - (-1f64).exp()).abs() < 0.01, "{left_out}");
+    }
+
+    #[test]
     fn a_pure_split_of_numbers_and_one_of_categories() {
         let bins = vec![Bins::Numeric { edges: vec![1.5, 2.5] }, Bins::Categorical { categories: vec!["a".into(), "b".into(), "c".into()] }];
         let target = Target::Classes(vec!["x".into(), "y".into()]);
         // feature 0: bins (x=2), (x=1,y=1), (y=2); feature 1: a (x=3), b (y=2), c (y=1)
         let cells = vec![2, 0, 1, 1, 0, 2, 3, 0, 0, 2, 0, 1];
-        let limits = Limits { criterion: Criterion::Gini, min_samples_leaf: 1 };
+        let limits = Limits { criterion: Criterion::Gini, min_samples_leaf: 1, features: vec![true, true] };
         let found = best_split(&cells, &bins, &target, &limits).unwrap();
         // Categories by their share of class x (b and c have none) go left as a prefix.
         assert_eq!((found.feature, found.rule.clone()), (1, Rule::In(vec![1, 2])));

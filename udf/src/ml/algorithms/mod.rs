@@ -15,6 +15,7 @@ pub mod logistic_regression;
 pub mod naive_bayes;
 pub mod random_forest;
 pub mod scan;
+pub mod tree_growth;
 pub mod tree_walk;
 
 use datafusion::arrow::array::ArrayRef;

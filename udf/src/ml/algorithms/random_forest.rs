@@ -1,163 +1,113 @@
-//! `random_forest`: smartcore's random forests, fitted on gathered rows ([`super::gathered`]).
-//! The trees are kept as their nodes; a class's probability is the share of trees voting for
-//! it, a regression the trees' mean.
+//! `random_forest`: `n_trees` CART trees (default 20) grown together on all training rows by
+//! distributed histograms ([`super::tree_growth`]): every level of every tree is grown in the
+//! same pass. Each tree sees the rows with a bootstrap weight, Poisson(1) from a hash of the row
+//! (as Spark draws them, so no row is copied and the weights do not depend on the partitioning),
+//! and each node chooses among `max_features` random features (default: the square root of the
+//! features for classification, a third for regression). A class's probability is the mean of
+//! the trees' leaf class shares (scikit-learn's `predict_proba`), a regression the trees' mean.
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
-use smartcore::ensemble::random_forest_classifier::{RandomForestClassifier, RandomForestClassifierParameters};
-use smartcore::ensemble::random_forest_regressor::{RandomForestRegressor, RandomForestRegressorParameters};
-use smartcore::linalg::basic::matrix::DenseMatrix;
-use smartcore::tree::decision_tree_classifier::SplitCriterion;
 
-use super::gathered::{dense, FitsInOnePlace};
+use super::tree_growth::{self, Ensemble, Grower};
 use super::tree_walk::{self, Node};
-use super::{classes_from_probabilities, fit_failed, tagged, untagged, Labels, Predictor, Setup};
-use crate::ml::error::coded;
+use super::{classes_from_probabilities, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
+use crate::functions::blob_aggregate::Partial;
 use crate::ml::features::{Feature, Matrix};
 use crate::ml::model::{Output, Task};
-use crate::ml::options::Options;
 
-#[derive(Clone, Copy)]
 pub struct RandomForest;
 
-impl FitsInOnePlace for RandomForest {
+impl Algorithm for RandomForest {
     fn name(&self) -> &'static str {
         "random_forest"
     }
 
     fn options(&self) -> &'static [&'static str] {
-        &["n_trees", "max_depth", "min_samples_split", "min_samples_leaf", "criterion", "max_features"]
+        &["n_trees", "max_features", "max_depth", "min_samples_split", "min_samples_leaf", "min_impurity_decrease", "criterion", "max_bins"]
     }
 
     fn supports(&self, task: Task) -> bool {
         task != Task::Clustering
     }
 
+    fn trainer(&self, setup: Setup) -> Result<Box<dyn Trainer>> {
+        let features = setup.features.len();
+        let trees = setup.options.integer("n_trees", 20, 1, 10_000)? as usize;
+        let default = match setup.task {
+            Task::Classification => (features as f64).sqrt() as usize,
+            _ => features / 3,
+        };
+        let max_features = setup.options.integer("max_features", default.max(1) as u64, 1, features.max(1) as u64)? as usize;
+        let ensemble = Ensemble { trees, bootstrap: true, max_features: Some(max_features) };
+        Ok(Box::new(Growing(Grower::new("random_forest", setup, ensemble)?)))
+    }
+
+    fn partial(&self, spec: &[u8]) -> Result<Box<dyn Partial>> {
+        tree_growth::partial(spec)
+    }
+
     fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>> {
         Ok(Box::new(untagged::<Forest>(params)?))
     }
+}
 
-    fn one_hot(&self) -> bool {
-        false
+struct Growing(Grower);
+
+impl Trainer for Growing {
+    fn next_pass(&mut self) -> Result<Option<Pass>> {
+        self.0.next_pass()
     }
 
-    fn fit(&self, matrix: &Matrix, labels: Option<Labels>, setup: &Setup) -> Result<(serde_json::Value, Option<Vec<f64>>)> {
-        let labels = labels.ok_or_else(|| coded("XX000", "a random forest needs a target"))?;
-        let (forest, importance) = fit(&dense(matrix)?, &labels, &setup.options)?;
-        Ok((tagged("forest", &forest)?, Some(importance)))
+    fn absorb(&mut self, merged: &[u8]) -> Result<Option<String>> {
+        self.0.absorb(merged)
+    }
+
+    fn finish(self: Box<Self>) -> Result<Fitted> {
+        let grown = self.0.finish()?;
+        let (trees, shares): (Vec<Vec<Node>>, Vec<Vec<Vec<f64>>>) = grown.trees.into_iter().unzip();
+        let importance = tree_walk::importances(&trees, grown.features);
+        let classes = grown.classes.as_ref().map(Vec::len);
+        let forest = Forest { trees, classes, leaf_probabilities: classes.map(|_| shares) };
+        Ok(Fitted { params: tagged("forest", &forest)?, encodings: grown.encodings, classes: grown.classes, rows_used: grown.rows, rows_total: grown.rows, importance: Some(importance) })
     }
 }
-
-/// scikit-learn's `max_depth` counts splits from the root; smartcore counts levels of nodes.
-fn smartcore_depth(options: &Options) -> Result<Option<u16>> {
-    Ok(options.optional_integer("max_depth", 1, 1000)?.map(|d| d as u16 + 1))
-}
-
-fn criterion(options: &Options) -> Result<SplitCriterion> {
-    Ok(match options.choice("criterion", "gini", &["gini", "entropy"])? {
-        "entropy" => SplitCriterion::Entropy,
-        _ => SplitCriterion::Gini,
-    })
-}
-
-type Classifier = RandomForestClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>;
-type Regressor = RandomForestRegressor<f64, f64, DenseMatrix<f64>, Vec<f64>>;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Forest {
     pub trees: Vec<Vec<Node>>,
     /// Number of classes for a classifier; `None` for regression.
     pub classes: Option<usize>,
-}
-
-pub fn fit(x: &DenseMatrix<f64>, labels: &Labels, options: &Options) -> Result<(Forest, Vec<f64>)> {
-    let max_depth = smartcore_depth(options)?;
-    let min_samples_split = options.integer("min_samples_split", 2, 2, u32::MAX as u64)? as usize;
-    let min_samples_leaf = options.integer("min_samples_leaf", 1, 1, u32::MAX as u64)? as usize;
-    let n_trees = options.integer("n_trees", 100, 1, 10_000)?;
-    let m = options.optional_integer("max_features", 1, 100_000)?.map(|m| m as usize);
-    let seed = options.seed()?;
-    match labels {
-        Labels::Classes(y, classes) => {
-            let parameters = RandomForestClassifierParameters {
-                criterion: criterion(options)?,
-                max_depth,
-                min_samples_leaf,
-                min_samples_split,
-                n_trees: n_trees as u16,
-                m,
-                keep_samples: false,
-                seed,
-            };
-            let model = Classifier::fit(x, y, parameters).map_err(|e| fit_failed("random_forest", e))?;
-            let value = serde_json::to_value(&model).unwrap_or_default();
-            let classes_of_forest = value["classes"].clone();
-            let trees: Vec<Vec<Node>> = value["trees"]
-                .as_array()
-                .map(|ts| {
-                    ts.iter()
-                        .map(|t| {
-                            let mut t = t.clone();
-                            t["classes"] = classes_of_forest.clone();
-                            tree_walk::class_nodes(&t)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let importance = tree_walk::importances(&trees, x_width(x));
-            Ok((Forest { trees, classes: Some(*classes) }, importance))
-        }
-        Labels::Values(y) => {
-            if options.text("criterion").is_some() {
-                return Err(crate::ml::error::invalid("option \"criterion\" applies to classification forests only"));
-            }
-            let parameters = RandomForestRegressorParameters {
-                max_depth,
-                min_samples_leaf,
-                min_samples_split,
-                n_trees: n_trees as usize,
-                m,
-                keep_samples: false,
-                seed,
-            };
-            let model = Regressor::fit(x, y, parameters).map_err(|e| fit_failed("random_forest", e))?;
-            let importance = model.compute_feature_importances().unwrap_or_default();
-            let value = serde_json::to_value(&model).unwrap_or_default();
-            let trees = value["forest_regressor"]["trees"]
-                .as_array()
-                .map(|ts| ts.iter().map(tree_walk::nodes).collect())
-                .unwrap_or_default();
-            Ok((Forest { trees, classes: None }, importance))
-        }
-    }
-}
-
-fn x_width(x: &DenseMatrix<f64>) -> usize {
-    use smartcore::linalg::basic::arrays::Array;
-    x.shape().1
+    /// Per tree, per node, the class shares of its training rows (models from before squall grew
+    /// forests itself have none, and vote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_probabilities: Option<Vec<Vec<Vec<f64>>>>,
 }
 
 impl Forest {
-    /// Per row: class vote shares (classification) or `[mean]` (regression).
+    /// Per row: class probabilities (classification) or `[mean]` (regression).
     pub fn predict_row(&self, row: &[f64]) -> Vec<f64> {
-        match self.classes {
-            Some(k) => {
+        let n = self.trees.len().max(1) as f64;
+        match (self.classes, &self.leaf_probabilities) {
+            (Some(k), Some(shares)) => {
+                let mut mean = vec![0.0; k];
+                for (nodes, shares) in self.trees.iter().zip(shares) {
+                    mean.iter_mut().zip(&shares[tree_walk::leaf(nodes, row)]).for_each(|(m, s)| *m += s / n);
+                }
+                mean
+            }
+            (Some(k), None) => {
                 let mut votes = vec![0.0; k];
                 for nodes in &self.trees {
                     let class = nodes[tree_walk::leaf(nodes, row)].output as usize;
                     if class < k {
-                        votes[class] += 1.0;
+                        votes[class] += 1.0 / n;
                     }
                 }
-                let n = self.trees.len().max(1) as f64;
-                votes.iter_mut().for_each(|v| *v /= n);
                 votes
             }
-            None => {
-                let sum: f64 = self.trees.iter().map(|nodes| nodes[tree_walk::leaf(nodes, row)].output).sum();
-                vec![sum / self.trees.len().max(1) as f64]
-            }
+            (None, _) => vec![self.trees.iter().map(|nodes| nodes[tree_walk::leaf(nodes, row)].output).sum::<f64>() / n],
         }
     }
 }

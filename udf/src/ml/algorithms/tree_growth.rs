@@ -1,0 +1,302 @@
+//! Growing trees on all training rows by distributed histograms, as Spark MLlib (PLANET) and
+//! LightGBM grow theirs, for `decision_tree` (one tree) and `random_forest` (many, all grown in
+//! the same passes): one pass finds every feature's bins ([`super::bins`]), then each level is
+//! one pass in which the executors count, per node still to split, the target over every
+//! (feature, bin) ([`super::histograms`]); the coordinator picks each node's best split and
+//! starts the next level. A level whose nodes need more cells than one pass holds is split over
+//! several passes.
+//!
+//! Options as scikit-learn's trees: `max_depth` (splits from the root; none by default),
+//! `min_samples_split`, `min_samples_leaf`, `min_impurity_decrease` and, for classification,
+//! `criterion` (gini or entropy); `max_bins` (default 32) bounds the thresholds tried per
+//! numeric feature. A forest's trees see bootstrap weights and, at each node, a random subset of
+//! the features ([`Ensemble`]).
+
+use std::collections::VecDeque;
+
+use datafusion::error::Result;
+use serde::{Deserialize, Serialize};
+
+use super::bins::{self, Bins};
+use super::histograms::{self, best_split, Criterion, Histograms, Level, Limits, Routing, Rule, Stats, Target, MAX_CELLS};
+use super::tree_walk::Node;
+use super::{check_classes, from_json, Pass, Setup};
+use crate::functions::blob_aggregate::Partial;
+use crate::ml::error::{coded, invalid};
+use crate::ml::features::{Encoding, Kind};
+use crate::ml::model::Task;
+use crate::ml::row_hash::mix;
+
+/// The options every tree takes.
+pub const OPTIONS: &[&str] = &["max_depth", "min_samples_split", "min_samples_leaf", "min_impurity_decrease", "criterion", "max_bins"];
+
+/// The passes, as the executors get them.
+#[derive(Serialize, Deserialize)]
+pub enum Spec {
+    Bins(bins::Columns),
+    Level(Level),
+}
+
+/// The executors' side of a pass of [`Spec`].
+pub fn partial(spec: &[u8]) -> Result<Box<dyn Partial>> {
+    Ok(match from_json(spec)? {
+        Spec::Bins(columns) => bins::partial(columns),
+        Spec::Level(level) => histograms::partial(level),
+    })
+}
+
+/// How many trees, and how each differs: bootstrap weights from the row's key and a random
+/// subset of `max_features` features per node.
+pub struct Ensemble {
+    pub trees: usize,
+    pub bootstrap: bool,
+    pub max_features: Option<usize>,
+}
+
+struct Growth {
+    max_depth: Option<usize>,
+    min_samples_split: u64,
+    min_samples_leaf: u64,
+    min_impurity_decrease: f64,
+    criterion: Criterion,
+}
+
+/// A node of a tree being grown.
+struct Grown {
+    depth: usize,
+    /// Its rows' target cells (known once its parent's level has run; the root's from its own).
+    stats: Option<Stats>,
+    routing: Option<Routing>,
+}
+
+/// The grown trees, as models keep them.
+pub struct Trees {
+    /// Per tree, its nodes and each node's class shares (classification) or `[mean]`.
+    pub trees: Vec<(Vec<Node>, Vec<Vec<f64>>)>,
+    pub encodings: Vec<Encoding>,
+    pub classes: Option<Vec<String>>,
+    pub features: usize,
+    pub rows: u64,
+}
+
+/// The coordinator's side: the passes to ask for and what their results make of the trees.
+pub struct Grower {
+    setup: Setup,
+    name: &'static str,
+    growth: Growth,
+    ensemble: Ensemble,
+    max_bins: usize,
+    bins: Option<Vec<Bins>>,
+    target: Option<Target>,
+    rows: u64,
+    trees: Vec<Vec<Grown>>,
+    /// (tree, node) still to histogram, breadth first, and those of the pass running.
+    queue: VecDeque<(usize, usize)>,
+    batch: Vec<(usize, usize)>,
+}
+
+fn too_many_cells(cells: usize) -> datafusion::error::DataFusionError {
+    coded(
+        "54000",
+        format!("a node of this tree needs {cells} histogram cells (features × bins × classes); squall keeps at most {MAX_CELLS} per pass: lower max_bins or use fewer features or classes"),
+    )
+}
+
+impl Grower {
+    /// Reads the options (22023) and refuses what is too big already (54000).
+    pub fn new(name: &'static str, setup: Setup, ensemble: Ensemble) -> Result<Grower> {
+        let options = &setup.options;
+        let classification = setup.task == Task::Classification;
+        if !classification && options.text("criterion").is_some() {
+            return Err(invalid("option \"criterion\" applies to classification trees only"));
+        }
+        let criterion = match options.choice("criterion", "gini", &["gini", "entropy"])? {
+            _ if !classification => Criterion::Variance,
+            "entropy" => Criterion::Entropy,
+            _ => Criterion::Gini,
+        };
+        let growth = Growth {
+            max_depth: options.optional_integer("max_depth", 1, 1000)?.map(|d| d as usize),
+            min_samples_split: options.integer("min_samples_split", 2, 2, u32::MAX as u64)?,
+            min_samples_leaf: options.integer("min_samples_leaf", 1, 1, u32::MAX as u64)?,
+            min_impurity_decrease: options.float("min_impurity_decrease", 0.0, (0.0, 1e300))?,
+            criterion,
+        };
+        let max_bins = options.integer("max_bins", 32, 2, 65_536)? as usize;
+        // What is known before any pass: every numeric feature's bins (three cells each for
+        // regression; the classes are counted by the first pass).
+        let known = setup.features.len() * max_bins * if classification { 2 } else { 3 };
+        if known > MAX_CELLS {
+            return Err(too_many_cells(known));
+        }
+        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![] })
+    }
+
+    fn target(&self) -> &Target {
+        self.target.as_ref().expect("the bins pass comes first")
+    }
+
+    /// Whether a node with these rows at this depth is a leaf without looking at its splits.
+    fn stops(&self, stats: &Stats, depth: usize) -> bool {
+        let target = self.target();
+        stats.rows(target) < self.growth.min_samples_split
+            || self.growth.max_depth.is_some_and(|max| depth >= max)
+            || stats.impurity(target, self.growth.criterion) <= 1e-12
+    }
+
+    /// The features a node may split on: all, or a forest's random subset (seeded by the tree
+    /// and the node, so the same on every run).
+    fn candidates(&self, tree: usize, node: usize) -> Vec<bool> {
+        let features = self.bins.as_ref().map_or(0, Vec::len);
+        let Some(m) = self.ensemble.max_features.filter(|m| *m < features) else { return vec![true; features] };
+        let mut keys: Vec<(u64, usize)> = (0..features).map(|f| (mix(self.setup.seed ^ mix((tree as u64) << 32 ^ node as u64) ^ f as u64), f)).collect();
+        keys.sort_unstable();
+        let mut chosen = vec![false; features];
+        keys.iter().take(m).for_each(|(_, f)| chosen[*f] = true);
+        chosen
+    }
+
+    /// Sets the node's rows and, if it splits (by scikit-learn's weighted
+    /// `min_impurity_decrease`), adds its children.
+    fn split(&mut self, tree: usize, node: usize, cells: &[i128]) {
+        let stats = histograms::totals(cells, self.bins.as_deref().unwrap_or_default(), self.target());
+        let depth = self.trees[tree][node].depth;
+        let stop = self.stops(&stats, depth);
+        self.trees[tree][node].stats = Some(stats);
+        if stop {
+            return;
+        }
+        let limits = Limits { criterion: self.growth.criterion, min_samples_leaf: self.growth.min_samples_leaf, features: self.candidates(tree, node) };
+        let Some(found) = best_split(cells, self.bins.as_deref().unwrap_or_default(), self.target(), &limits) else { return };
+        if found.decrease / self.rows as f64 + 1e-12 < self.growth.min_impurity_decrease {
+            return;
+        }
+        let (left, right) = (self.trees[tree].len(), self.trees[tree].len() + 1);
+        for stats in [found.left, found.right] {
+            let child = self.trees[tree].len();
+            if !self.stops(&stats, depth + 1) {
+                self.queue.push_back((tree, child));
+            }
+            self.trees[tree].push(Grown { depth: depth + 1, stats: Some(stats), routing: None });
+        }
+        self.trees[tree][node].routing = Some(Routing { feature: found.feature, rule: found.rule, left, right });
+    }
+
+    /// The next pass: the bins, then the levels; `None` once every tree is grown.
+    pub fn next_pass(&mut self) -> Result<Option<Pass>> {
+        let (Some(bins), Some(target)) = (&self.bins, &self.target) else {
+            return bins::pass(&self.setup, Spec::Bins).map(Some);
+        };
+        let per_node = Level::cells_per_node(bins, target);
+        let fit = (MAX_CELLS / per_node).max(1);
+        self.batch = (0..fit).map_while(|_| self.queue.pop_front()).collect();
+        let Some((tree, node)) = self.batch.first() else { return Ok(None) };
+        let depth = self.trees[*tree][*node].depth;
+        let of_trees = if self.ensemble.trees > 1 { format!(" of {} trees", self.ensemble.trees) } else { String::new() };
+        let description = match self.growth.max_depth {
+            Some(max) => format!("level {} of at most {max}, {} nodes{of_trees} to split, {} rows", depth + 1, self.batch.len(), self.rows),
+            None => format!("level {}, {} nodes{of_trees} to split, {} rows", depth + 1, self.batch.len(), self.rows),
+        };
+        let level = Level {
+            bins: bins.clone(),
+            target: target.clone(),
+            trees: self.trees.iter().map(|nodes| nodes.iter().map(|n| n.routing.clone()).collect()).collect(),
+            open: self.batch.clone(),
+            bootstrap: self.ensemble.bootstrap.then_some(self.setup.seed),
+        };
+        let mut pass = Pass::new(description, &Spec::Level(level))?;
+        pass.row_key = self.ensemble.bootstrap;
+        Ok(Some(pass))
+    }
+
+    /// Takes a pass's merged result.
+    pub fn absorb(&mut self, merged: &[u8]) -> Result<Option<String>> {
+        if self.bins.is_none() {
+            let (scan, bins) = bins::bins_from(&self.setup, merged, self.max_bins)?;
+            let target = match self.setup.task {
+                Task::Classification => {
+                    let classes = scan.categories_of(0);
+                    check_classes(&self.setup, &classes)?;
+                    Target::Classes(classes)
+                }
+                _ => Target::values(scan.max_abs.first().copied().unwrap_or(0.0)),
+            };
+            let per_node = Level::cells_per_node(&bins, &target);
+            if per_node > MAX_CELLS {
+                return Err(too_many_cells(per_node));
+            }
+            self.rows = scan.rows;
+            self.bins = Some(bins);
+            self.target = Some(target);
+            for tree in 0..self.ensemble.trees {
+                self.trees.push(vec![Grown { depth: 0, stats: None, routing: None }]);
+                self.queue.push_back((tree, 0));
+            }
+            return Ok(None);
+        }
+        let histograms = Histograms::decode(merged)?;
+        let per_node = Level::cells_per_node(self.bins.as_deref().unwrap_or_default(), self.target());
+        if histograms.cells.len() != per_node * self.batch.len() {
+            return Err(coded("XX000", format!("{}: a level's histograms do not have its nodes' cells", self.name)));
+        }
+        for (slot, (tree, node)) in std::mem::take(&mut self.batch).into_iter().enumerate() {
+            self.split(tree, node, histograms::node_cells(&histograms, slot, per_node));
+        }
+        Ok(None)
+    }
+
+    /// The grown trees (after the last pass).
+    pub fn finish(self) -> Result<Trees> {
+        let (Some(bins), Some(target)) = (self.bins, self.target) else {
+            return Err(coded("XX000", "training finished before its passes ran"));
+        };
+        let classification = matches!(target, Target::Classes(_));
+        let trees = self
+            .trees
+            .iter()
+            .map(|grown| {
+                grown
+                    .iter()
+                    .map(|grown| {
+                        let stats = grown.stats.clone().unwrap_or(Stats(vec![0; target.width()]));
+                        let output = stats.output(&target);
+                        let (split_value, categories) = match &grown.routing {
+                            Some(Routing { feature, rule: Rule::AtMost(b), .. }) => match &bins[*feature] {
+                                Bins::Numeric { edges } => (Some(edges[*b]), None),
+                                Bins::Categorical { .. } => (None, Some((0..=*b).collect())),
+                            },
+                            Some(Routing { rule: Rule::In(set), .. }) => (None, Some(set.clone())),
+                            None => (None, None),
+                        };
+                        let node = Node {
+                            split_feature: grown.routing.as_ref().map_or(0, |r| r.feature),
+                            split_value,
+                            true_child: grown.routing.as_ref().map(|r| r.left),
+                            false_child: grown.routing.as_ref().map(|r| r.right),
+                            output: if classification { super::argmax(&output) as f64 } else { output[0] },
+                            n_node_samples: Some(stats.rows(&target) as f64),
+                            impurity: Some(stats.impurity(&target, self.growth.criterion)),
+                            categories,
+                        };
+                        (node, output)
+                    })
+                    .unzip()
+            })
+            .collect();
+        let encodings = self
+            .setup
+            .features
+            .iter()
+            .zip(&bins)
+            .map(|((_, kind), bins)| match (kind, bins) {
+                (Kind::Categorical, Bins::Categorical { categories }) => Encoding::Ordinal { categories: categories.clone() },
+                _ => Encoding::Number,
+            })
+            .collect();
+        let classes = match target {
+            Target::Classes(classes) => Some(classes),
+            Target::Values { .. } => None,
+        };
+        Ok(Trees { trees, encodings, classes, features: bins.len(), rows: self.rows })
+    }
+}
