@@ -11,7 +11,8 @@ use tokio_postgres::Client;
 
 use crate::squall;
 
-fn sklearn() -> Value {
+/// scikit-learn's figures on iris (benchmarks/ml/sklearn_expected.py).
+pub fn sklearn() -> Value {
     serde_json::from_slice(&std::fs::read(shared_data_dir().join("iris_sklearn.json")).unwrap()).unwrap()
 }
 
@@ -27,7 +28,8 @@ async fn create_iris(client: &Client, dir: &std::path::Path) {
         .unwrap();
 }
 
-async fn metric(client: &Client, sql: &str, name: &str) -> f64 {
+/// The value of one metric of an EVALUATE MODEL statement.
+pub async fn metric(client: &Client, sql: &str, name: &str) -> f64 {
     let rows = client.query(sql, &[]).await.unwrap();
     rows.iter().find(|r| r.get::<_, String>(0) == name).map(|r| r.get::<_, f64>(1)).unwrap_or_else(|| panic!("no {name} in {sql}"))
 }

@@ -4,14 +4,11 @@
 //! benchmarks/ml/sklearn_expected.py).
 
 use serde_json::Value;
-use squall_tests::data::{shared_data_dir, write_iris_with_ids, write_visits};
+use squall_tests::data::{write_iris_with_ids, write_visits};
 use tokio_postgres::Client;
 
+use crate::models::{metric, sklearn};
 use crate::squall;
-
-fn sklearn() -> Value {
-    serde_json::from_slice(&std::fs::read(shared_data_dir().join("iris_sklearn.json")).unwrap()).unwrap()
-}
 
 async fn predict(client: &Client, model: &str, arguments: &str) -> f64 {
     client.query_one(&format!("SELECT PREDICT('{model}', {arguments})"), &[]).await.unwrap().get(0)
@@ -266,10 +263,4 @@ async fn trees_and_forests_grow_level_by_level_on_the_executors_alike_on_one_fil
     assert!(e.as_db_error().unwrap().message().contains("3072000 histogram cells"), "{e:?}");
     let models: i64 = client.query_one("SELECT count(*) FROM squall.models WHERE name = 'many'", &[]).await.unwrap().get(0);
     assert_eq!(models, 0);
-}
-
-/// The value of one metric of an EVALUATE MODEL statement.
-async fn metric(client: &Client, evaluate: &str, name: &str) -> f64 {
-    let rows = client.query(evaluate, &[]).await.unwrap();
-    rows.iter().find(|r| r.get::<_, String>(0) == name).map(|r| r.get(1)).unwrap_or_else(|| panic!("{evaluate} has no {name}"))
 }
