@@ -7,7 +7,7 @@ those reference figures:
 * ``tests/data/iris.csv``          -- Fisher's iris data set (150 rows) from
   ``sklearn.datasets.load_iris``, species as string names, floats written with ``repr``.
 * ``tests/data/iris_sklearn.json`` -- fitted parameters, per-row predictions and training
-  metrics for GaussianNB, DecisionTreeClassifier, RandomForestClassifier,
+  metrics for GaussianNB, DecisionTreeClassifier, RandomForestClassifier, HistGradientBoostingClassifier,
   LogisticRegression, LinearRegression and KMeans (see ``main`` for the exact settings).
 
 Regenerate from the repository root with:
@@ -40,6 +40,7 @@ from sklearn.metrics import (
 )
 from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DATA_DIR = os.path.join(REPO_ROOT, "tests", "data")
@@ -193,6 +194,10 @@ def main():
         ),
         "logistic_regression": classifier_accuracy(
             LogisticRegression(max_iter=1000), X, y, {"max_iter": 1000},
+        ),
+        "boosted_trees": classifier_accuracy(
+            HistGradientBoostingClassifier(max_iter=20, learning_rate=0.1, max_depth=3, early_stopping=False, random_state=0),
+            X, y, {"max_iter": 20, "learning_rate": 0.1, "max_depth": 3, "early_stopping": False, "random_state": 0},
         ),
         "linear_regression": linear_regression(X),
         "ridge": ridge(X, 10.0),

@@ -180,7 +180,7 @@ fn assert_read_by_executors(passes: &[&str], executors: &[u32]) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn trees_and_forests_grow_level_by_level_on_the_executors_alike_on_one_file_or_eight() {
+async fn trees_forests_and_boosted_trees_grow_level_by_level_on_the_executors_alike_on_one_file_or_eight() {
     let server = squall().executors(2).start();
     let dir = tempfile::tempdir().unwrap();
     // More rows than the bins' sample (20,000): the edges come from the rows of smallest key.
@@ -192,6 +192,7 @@ async fn trees_and_forests_grow_level_by_level_on_the_executors_alike_on_one_fil
         commands.push(format!("CREATE EXTERNAL TABLE visits_{name} STORED AS PARQUET LOCATION '{}/'", dir.path().join(name).display()));
         commands.push(format!("TRAIN MODEL c_{name} USING decision_tree (max_depth = 6, holdout = 0) TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits_{name}"));
         commands.push(format!("TRAIN MODEL r_{name} USING decision_tree (max_depth = 5, holdout = 0) TARGET seconds FEATURES (pages, browser, mobile) AS SELECT * FROM visits_{name}"));
+        commands.push(format!("TRAIN MODEL b_{name} USING boosted_trees (n_rounds = 4, max_depth = 3, holdout = 0) TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits_{name}"));
         commands.push(format!("TRAIN MODEL f_{name} USING random_forest (n_trees = 5, max_depth = 4, holdout = 0) TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits_{name}"));
     }
     let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
@@ -201,6 +202,9 @@ async fn trees_and_forests_grow_level_by_level_on_the_executors_alike_on_one_fil
     assert!(passes.iter().any(|l| l.contains(&format!("level 1 of at most 6, 1 nodes to split, {rows} rows"))), "{stderr}");
     // The regression tree splits to its last level; the classes are pure sooner.
     assert!(passes.iter().any(|l| l.contains("level 5 of at most 5, 10 nodes to split")), "{stderr}");
+    // Boosting grows a round's trees (one per class) level by level.
+    assert!(stderr.contains("NOTICE:  boosted_trees: level 3 of at most 3, "), "{stderr}");
+    assert!(stderr.contains(" of round 4 of 4 to split"), "{stderr}");
     // A forest grows a level of all its trees in one pass.
     assert!(stderr.contains("NOTICE:  random_forest: level 1 of at most 4, 5 nodes of 5 trees to split"), "{stderr}");
     assert_read_by_executors(&passes, &server.child_pids());
@@ -212,7 +216,8 @@ async fn trees_and_forests_grow_level_by_level_on_the_executors_alike_on_one_fil
             "SELECT PREDICT('c_one', seconds, pages, browser, mobile), PREDICT('c_eight', seconds, pages, browser, mobile), \
                     PREDICT_PROBA('c_one', seconds, pages, browser, mobile), PREDICT_PROBA('c_eight', seconds, pages, browser, mobile), \
                     PREDICT('r_one', pages, browser, mobile), PREDICT('r_eight', pages, browser, mobile), \
-                    PREDICT_PROBA('f_one', seconds, pages, browser, mobile), PREDICT_PROBA('f_eight', seconds, pages, browser, mobile) FROM visits_eight",
+                    PREDICT_PROBA('f_one', seconds, pages, browser, mobile), PREDICT_PROBA('f_eight', seconds, pages, browser, mobile), \
+                    PREDICT_PROBA('b_one', seconds, pages, browser, mobile), PREDICT_PROBA('b_eight', seconds, pages, browser, mobile) FROM visits_eight",
             &[],
         )
         .await
@@ -226,6 +231,8 @@ async fn trees_and_forests_grow_level_by_level_on_the_executors_alike_on_one_fil
         assert_eq!(one.to_bits(), eight.to_bits(), "mean {one} vs {eight}");
         let (one, eight): (f64, f64) = (row.get(6), row.get(7));
         assert_eq!(one.to_bits(), eight.to_bits(), "forest probability {one} vs {eight}");
+        let (one, eight): (f64, f64) = (row.get(8), row.get(9));
+        assert_eq!(one.to_bits(), eight.to_bits(), "boosted probability {one} vs {eight}");
     }
     // And trees that learned: the outcome follows the pages, the seconds the outcome.
     let accuracy = metric(&client, "EVALUATE MODEL c_one ON SELECT * FROM visits_one", "accuracy").await;
@@ -252,6 +259,21 @@ async fn trees_and_forests_grow_level_by_level_on_the_executors_alike_on_one_fil
     let accuracy = metric(&client, "EVALUATE MODEL rf ON SELECT * FROM iris", "accuracy").await;
     let want = sklearn()["random_forest"]["accuracy"].as_f64().unwrap();
     assert!((accuracy - want).abs() <= 0.02, "random forest accuracy {accuracy}, scikit-learn's {want}");
+    // And scikit-learn's HistGradientBoostingClassifier(max_iter = 20, max_depth = 3).
+    client
+        .batch_execute("TRAIN MODEL gb USING boosted_trees (n_rounds = 20, max_depth = 3, holdout = 0) TARGET species FEATURES (sepal_length, sepal_width, petal_length, petal_width) AS SELECT * FROM iris")
+        .await
+        .unwrap();
+    let accuracy = metric(&client, "EVALUATE MODEL gb ON SELECT * FROM iris", "accuracy").await;
+    let want = sklearn()["boosted_trees"]["accuracy"].as_f64().unwrap();
+    assert!((accuracy - want).abs() <= 0.02, "boosted trees accuracy {accuracy}, scikit-learn's {want}");
+    // Regression by squared error learns the petal width.
+    client
+        .batch_execute("TRAIN MODEL gbr USING boosted_trees (n_rounds = 30, max_depth = 3, holdout = 0) TARGET petal_width FEATURES (sepal_length, petal_length, species) AS SELECT * FROM iris")
+        .await
+        .unwrap();
+    let r2 = metric(&client, "EVALUATE MODEL gbr ON SELECT * FROM iris", "r2").await;
+    assert!(r2 > 0.9, "boosted regression r2 {r2}");
 
     // A node whose histogram would exceed the cells a pass holds: 54000 with the numbers, no model.
     client

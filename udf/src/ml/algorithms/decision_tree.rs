@@ -30,7 +30,7 @@ impl Algorithm for DecisionTree {
     }
 
     fn trainer(&self, setup: Setup) -> Result<Box<dyn Trainer>> {
-        Ok(Box::new(Growing(Grower::new("decision_tree", setup, Ensemble { trees: 1, bootstrap: false, max_features: None })?)))
+        Ok(Box::new(Growing(Grower::new("decision_tree", setup, Ensemble { trees: 1, bootstrap: false, max_features: None, boosting: None })?)))
     }
 
     fn partial(&self, spec: &[u8]) -> Result<Box<dyn Partial>> {

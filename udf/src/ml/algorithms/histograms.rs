@@ -36,6 +36,68 @@ pub enum Target {
     Classes(Vec<String>),
     /// Count, sum × `scale` and sum of squares × `square_scale`, rounded per row.
     Values { scale: f64, square_scale: f64 },
+    /// Gradient boosting: count, sum of gradients × `scale` and of hessians × `scale` of each
+    /// row's loss at the scores of the rounds so far (tree `k` of a round is class `k`'s).
+    Gradients { scale: f64, scores: Box<Scores> },
+}
+
+/// What a boosted model's rounds so far score a row with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scores {
+    pub loss: Loss,
+    /// The score every row starts from, per tree of a round.
+    pub base: Vec<f64>,
+    /// Per round, per tree, the tree and each node's value (learning rate included).
+    pub rounds: Vec<Vec<Scored>>,
+}
+
+/// A finished tree of a boosting round.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scored {
+    pub routing: Vec<Option<Routing>>,
+    pub values: Vec<f64>,
+}
+
+/// The loss a boosted model minimises.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Loss {
+    /// Regression: half the squared error (gradient `score - y`, hessian 1).
+    Squared,
+    /// Two classes: log-loss of the second class's score (one tree per round).
+    Logistic(Vec<String>),
+    /// More classes: softmax cross-entropy (one tree per class per round).
+    Softmax(Vec<String>),
+}
+
+impl Loss {
+    /// Per tree of a round, the gradient and hessian at `scores` for a row of target `y` (a
+    /// value, or a class index).
+    pub fn gradients(&self, scores: &[f64], y: f64, out: &mut Vec<(f64, f64)>) {
+        out.clear();
+        match self {
+            Loss::Squared => out.push((scores[0] - y, 1.0)),
+            Loss::Logistic(_) => {
+                let p = 1.0 / (1.0 + (-scores[0]).exp());
+                out.push((p - if y == 1.0 { 1.0 } else { 0.0 }, (p * (1.0 - p)).max(1e-16)));
+            }
+            Loss::Softmax(_) => {
+                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let total: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+                for (k, s) in scores.iter().enumerate() {
+                    let p = (s - max).exp() / total;
+                    out.push((p - if y == k as f64 { 1.0 } else { 0.0 }, (p * (1.0 - p)).max(1e-16)));
+                }
+            }
+        }
+    }
+
+    /// The classes (none for regression).
+    pub fn classes(&self) -> Option<&[String]> {
+        match self {
+            Loss::Squared => None,
+            Loss::Logistic(classes) | Loss::Softmax(classes) => Some(classes),
+        }
+    }
 }
 
 impl Target {
@@ -50,8 +112,14 @@ impl Target {
     pub fn width(&self) -> usize {
         match self {
             Target::Classes(classes) => classes.len(),
-            Target::Values { .. } => 3,
+            Target::Values { .. } | Target::Gradients { .. } => 3,
         }
+    }
+
+    /// Gradient cells for a boosted model whose gradients are at most `bound` in magnitude.
+    pub fn gradients(bound: f64, scores: Scores) -> Target {
+        let scale = 2f64.powi(52 - bound.max(1.0).log2().ceil() as i32 - 1);
+        Target::Gradients { scale, scores: Box::new(scores) }
     }
 }
 
@@ -114,6 +182,7 @@ pub fn partial(level: Level) -> Box<dyn Partial> {
         .collect();
     let classes = match &level.target {
         Target::Classes(classes) => classes.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(),
+        Target::Gradients { scores, .. } => scores.loss.classes().unwrap_or_default().iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(),
         Target::Values { .. } => HashMap::new(),
     };
     let cells = vec![0; level.open.len() * total * level.target.width()];
@@ -163,13 +232,17 @@ impl LevelPartial {
     }
 
     fn node_of(&self, tree: usize, bins: &[usize]) -> usize {
-        let nodes = &self.level.trees[tree];
-        let mut node = 0;
-        while let Some(Some(routing)) = nodes.get(node) {
-            node = if goes_left(&routing.rule, bins[routing.feature]) { routing.left } else { routing.right };
-        }
-        node
+        leaf_of(&self.level.trees[tree], bins)
     }
+}
+
+/// The node of `tree` a row of these bins ends in.
+pub fn leaf_of(tree: &[Option<Routing>], bins: &[usize]) -> usize {
+    let mut node = 0;
+    while let Some(Some(routing)) = tree.get(node) {
+        node = if goes_left(&routing.rule, bins[routing.feature]) { routing.left } else { routing.right };
+    }
+    node
 }
 
 /// How many times a row is drawn into tree `tree`'s bootstrap sample: Poisson(1), as Spark
@@ -207,8 +280,12 @@ impl Partial for LevelPartial {
         let rows = target.len();
         let nulls = null_rows(values, rows);
         let width = self.level.target.width();
+        let trees = self.level.trees.len();
         let mut bins = vec![0; features.len()];
-        let mut add = vec![0i128; width];
+        // Per tree, what a row adds to each of its cells.
+        let mut add = vec![0i128; width * trees];
+        let mut scores = vec![0.0; trees];
+        let mut gradients = Vec::with_capacity(trees);
         for (row, null) in nulls.iter().enumerate() {
             if *null {
                 continue;
@@ -219,17 +296,41 @@ impl Partial for LevelPartial {
             add.iter_mut().for_each(|a| *a = 0);
             match &self.level.target {
                 Target::Classes(_) => match self.classes.get(target.as_string::<i32>().value(row)) {
-                    Some(class) => add[*class] = 1,
+                    Some(class) => (0..trees).for_each(|t| add[t * width + class] = 1),
                     None => continue,
                 },
                 Target::Values { scale, square_scale } => {
                     let y = target.as_primitive::<Float64Type>().value(row);
-                    add[0] = 1;
-                    add[1] = (y * scale).round() as i128;
-                    add[2] = (y * y * square_scale).round() as i128;
+                    for t in 0..trees {
+                        add[t * width] = 1;
+                        add[t * width + 1] = (y * scale).round() as i128;
+                        add[t * width + 2] = (y * y * square_scale).round() as i128;
+                    }
+                }
+                Target::Gradients { scale, scores: model } => {
+                    let y = match model.loss {
+                        Loss::Squared => target.as_primitive::<Float64Type>().value(row),
+                        _ => match self.classes.get(target.as_string::<i32>().value(row)) {
+                            Some(class) => *class as f64,
+                            None => continue,
+                        },
+                    };
+                    scores.iter_mut().zip(&model.base).for_each(|(s, b)| *s = *b);
+                    for round in &model.rounds {
+                        for (k, tree) in round.iter().enumerate() {
+                            scores[k] += tree.values[leaf_of(&tree.routing, &bins)];
+                        }
+                    }
+                    model.loss.gradients(&scores, y, &mut gradients);
+                    for (t, (g, h)) in gradients.iter().enumerate() {
+                        add[t * width] = 1;
+                        add[t * width + 1] = (g * scale).round() as i128;
+                        add[t * width + 2] = (h * scale).round() as i128;
+                    }
                 }
             }
-            for tree in 0..self.level.trees.len() {
+            for tree in 0..trees {
+                let add = &add[tree * width..(tree + 1) * width];
                 let Some(slot) = self.slots[tree].get(self.node_of(tree, &bins)).copied().flatten() else { continue };
                 let weight = match (self.level.bootstrap, keys) {
                     (Some(seed), Some(keys)) => bootstrap_weight(keys.value(row), seed, tree),
@@ -244,7 +345,7 @@ impl Partial for LevelPartial {
                         continue;
                     }
                     let base = (node_base + self.offsets[f] + bin) * width;
-                    for (cell, a) in self.histograms.cells[base..base + width].iter_mut().zip(&add) {
+                    for (cell, a) in self.histograms.cells[base..base + width].iter_mut().zip(add) {
                         *cell += weight * a;
                     }
                 }
@@ -277,6 +378,8 @@ pub enum Criterion {
     Gini,
     Entropy,
     Variance,
+    /// Gradient boosting's: a node's loss is `-G² / (H + l2)`.
+    Gradient { l2: f64 },
 }
 
 /// A node's rows, as cells of the target's width.
@@ -287,7 +390,30 @@ impl Stats {
     pub fn rows(&self, target: &Target) -> u64 {
         match target {
             Target::Classes(_) => self.0.iter().sum::<i128>() as u64,
-            Target::Values { .. } => self.0[0] as u64,
+            Target::Values { .. } | Target::Gradients { .. } => self.0[0] as u64,
+        }
+    }
+
+    /// The sums of gradients and hessians (gradient cells only).
+    pub fn gradient_sums(&self, target: &Target) -> (f64, f64) {
+        match target {
+            Target::Gradients { scale, .. } => (self.0[1] as f64 / scale, self.0[2] as f64 / scale),
+            _ => (0.0, 0.0),
+        }
+    }
+
+    /// What a split lowers: rows × impurity, or the boosting loss `-G² / (H + l2)`.
+    pub fn loss(&self, target: &Target, criterion: Criterion) -> f64 {
+        match criterion {
+            Criterion::Gradient { l2 } => {
+                let (g, h) = self.gradient_sums(target);
+                if h + l2 > 0.0 {
+                    -g * g / (h + l2)
+                } else {
+                    0.0
+                }
+            }
+            _ => self.rows(target) as f64 * self.impurity(target, criterion),
         }
     }
 
@@ -295,6 +421,9 @@ impl Stats {
         let n = self.rows(target) as f64;
         if n == 0.0 {
             return 0.0;
+        }
+        if let Criterion::Gradient { .. } = criterion {
+            return self.loss(target, criterion) / n;
         }
         match target {
             Target::Classes(_) => {
@@ -308,6 +437,7 @@ impl Stats {
                 let mean = self.0[1] as f64 / scale / n;
                 (self.0[2] as f64 / square_scale / n - mean * mean).max(0.0)
             }
+            Target::Gradients { .. } => 0.0,
         }
     }
 
@@ -317,6 +447,10 @@ impl Stats {
         match target {
             Target::Classes(_) => self.0.iter().map(|c| *c as f64 / n).collect(),
             Target::Values { scale, .. } => vec![self.0[1] as f64 / scale / n],
+            Target::Gradients { .. } => {
+                let (g, h) = self.gradient_sums(target);
+                vec![if h > 0.0 { -g / h } else { 0.0 }]
+            }
         }
     }
 
@@ -350,6 +484,8 @@ pub struct Limits {
     pub min_samples_leaf: u64,
     /// The features it may split on.
     pub features: Vec<bool>,
+    /// The least sum of hessians on each side (boosting).
+    pub min_hessian: f64,
 }
 
 /// The best split of a node.
@@ -368,7 +504,7 @@ pub struct Found {
 pub fn best_split(cells: &[i128], bins: &[Bins], target: &Target, limits: &Limits) -> Option<Found> {
     let width = target.width();
     let node = totals(cells, bins, target);
-    let weighted = |s: &Stats| s.rows(target) as f64 * s.impurity(target, limits.criterion);
+    let weighted = |s: &Stats| s.loss(target, limits.criterion);
     let parent = weighted(&node);
     let order_class = node.0.iter().enumerate().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0))).map_or(0, |(i, _)| i);
     let mut best: Option<Found> = None;
@@ -388,7 +524,7 @@ pub fn best_split(cells: &[i128], bins: &[Bins], target: &Target, limits: &Limit
                 let mut present: Vec<usize> = (0..count).filter(|b| bin_stats[*b].rows(target) > 0).collect();
                 let key = |b: usize| match target {
                     Target::Classes(_) => bin_stats[b].0[order_class] as f64 / bin_stats[b].rows(target) as f64,
-                    Target::Values { .. } => bin_stats[b].output(target)[0],
+                    Target::Values { .. } | Target::Gradients { .. } => bin_stats[b].output(target)[0],
                 };
                 present.sort_by(|a, b| key(*a).total_cmp(&key(*b)).then(a.cmp(b)));
                 present
@@ -400,6 +536,9 @@ pub fn best_split(cells: &[i128], bins: &[Bins], target: &Target, limits: &Limit
             let right = node.minus(&left);
             let (n_left, n_right) = (left.rows(target), right.rows(target));
             if n_left < limits.min_samples_leaf || n_right < limits.min_samples_leaf {
+                continue;
+            }
+            if limits.min_hessian > 0.0 && (left.gradient_sums(target).1 < limits.min_hessian || right.gradient_sums(target).1 < limits.min_hessian) {
                 continue;
             }
             let decrease = parent - weighted(&left) - weighted(&right);
@@ -439,7 +578,7 @@ mod tests {
         let target = Target::Classes(vec!["x".into(), "y".into()]);
         // feature 0: bins (x=2), (x=1,y=1), (y=2); feature 1: a (x=3), b (y=2), c (y=1)
         let cells = vec![2, 0, 1, 1, 0, 2, 3, 0, 0, 2, 0, 1];
-        let limits = Limits { criterion: Criterion::Gini, min_samples_leaf: 1, features: vec![true, true] };
+        let limits = Limits { criterion: Criterion::Gini, min_samples_leaf: 1, features: vec![true, true], min_hessian: 0.0 };
         let found = best_split(&cells, &bins, &target, &limits).unwrap();
         // Categories by their share of class x (b and c have none) go left as a prefix.
         assert_eq!((found.feature, found.rule.clone()), (1, Rule::In(vec![1, 2])));

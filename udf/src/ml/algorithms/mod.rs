@@ -6,6 +6,7 @@
 //! line in [`ALL`].
 
 pub mod bins;
+pub mod boosted_trees;
 pub mod decision_tree;
 pub mod gathered;
 pub mod histograms;
@@ -35,6 +36,7 @@ pub static ALL: &[&dyn Algorithm] = &[
     &naive_bayes::NaiveBayes,
     &decision_tree::DecisionTree,
     &random_forest::RandomForest,
+    &boosted_trees::BoostedTrees,
     &linear_regression::LinearRegression,
     &logistic_regression::LogisticRegression,
     &kmeans::Kmeans,

@@ -40,7 +40,7 @@ impl Algorithm for RandomForest {
             _ => features / 3,
         };
         let max_features = setup.options.integer("max_features", default.max(1) as u64, 1, features.max(1) as u64)? as usize;
-        let ensemble = Ensemble { trees, bootstrap: true, max_features: Some(max_features) };
+        let ensemble = Ensemble { trees, bootstrap: true, max_features: Some(max_features), boosting: None };
         Ok(Box::new(Growing(Grower::new("random_forest", setup, ensemble)?)))
     }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{check_rows, columns_with_nulls, from_json, Pass, Setup};
 use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::error::coded;
+use crate::ml::exact_sum::ExactSum;
 use crate::ml::features::{null_rows, Encoding, Kind};
 
 /// More distinct values than this in one column is refused (54000) rather than encoded.
@@ -31,6 +32,9 @@ pub struct Scan {
     /// Per column, the largest absolute value of a complete row (0 for categorical columns).
     #[serde(default)]
     pub max_abs: Vec<f64>,
+    /// Per column, the exact sum over complete rows (0 for categorical columns).
+    #[serde(default)]
+    pub sums: Vec<ExactSum>,
 }
 
 impl Scan {
@@ -99,6 +103,7 @@ impl Scan {
         }
         if self.max_abs.is_empty() {
             self.max_abs = vec![0.0; columns];
+            self.sums = vec![ExactSum::new(); columns];
         }
     }
 
@@ -117,6 +122,7 @@ impl Scan {
                 for (row, null) in nulls.iter().enumerate() {
                     if !null {
                         self.max_abs[i] = self.max_abs[i].max(numbers.value(row).abs());
+                        self.sums[i].add(numbers.value(row));
                     }
                 }
                 continue;
@@ -141,6 +147,9 @@ impl Scan {
         }
         for (mine, theirs) in self.max_abs.iter_mut().zip(&other.max_abs) {
             *mine = mine.max(*theirs);
+        }
+        for (mine, theirs) in self.sums.iter_mut().zip(&other.sums) {
+            mine.merge(theirs);
         }
         for (mine, theirs) in self.categories.iter_mut().zip(other.categories) {
             if let Some(theirs) = theirs {
@@ -168,7 +177,7 @@ impl Scan {
 
     /// Roughly the bytes it holds.
     pub fn size(&self) -> usize {
-        self.categories.iter().flatten().map(|c| c.len() * 48).sum::<usize>() + 64
+        self.categories.iter().flatten().map(|c| c.len() * 48).sum::<usize>() + self.sums.len() * 600 + 64
     }
 }
 

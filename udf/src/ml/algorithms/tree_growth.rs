@@ -18,7 +18,8 @@ use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 
 use super::bins::{self, Bins};
-use super::histograms::{self, best_split, Criterion, Histograms, Level, Limits, Routing, Rule, Stats, Target, MAX_CELLS};
+use super::scan::Scan;
+use super::histograms::{self, best_split, Criterion, Histograms, Level, Limits, Loss, Routing, Rule, Scored, Scores, Stats, Target, MAX_CELLS};
 use super::tree_walk::Node;
 use super::{check_classes, from_json, Pass, Setup};
 use crate::functions::blob_aggregate::Partial;
@@ -51,6 +52,29 @@ pub struct Ensemble {
     pub trees: usize,
     pub bootstrap: bool,
     pub max_features: Option<usize>,
+    /// Gradient boosting: rounds of trees fitted to the loss's gradients ([`super::boosted_trees`]).
+    pub boosting: Option<Boosting>,
+}
+
+/// Gradient boosting's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Boosting {
+    pub rounds: usize,
+    pub learning_rate: f64,
+    pub l2: f64,
+    /// The least sum of hessians in a leaf.
+    pub min_child_weight: f64,
+}
+
+/// A boosted model's rounds, as [`Grower::finish_boosted`] gives them.
+pub struct Boosted {
+    pub loss: Loss,
+    pub base: Vec<f64>,
+    /// Per round, per tree of the round, its nodes (`output`: the leaf's value).
+    pub rounds: Vec<Vec<Vec<Node>>>,
+    pub encodings: Vec<Encoding>,
+    pub features: usize,
+    pub rows: u64,
 }
 
 struct Growth {
@@ -93,6 +117,8 @@ pub struct Grower {
     /// (tree, node) still to histogram, breadth first, and those of the pass running.
     queue: VecDeque<(usize, usize)>,
     batch: Vec<(usize, usize)>,
+    /// Boosting: the rounds finished.
+    rounds_done: usize,
 }
 
 fn too_many_cells(cells: usize) -> datafusion::error::DataFusionError {
@@ -111,6 +137,7 @@ impl Grower {
             return Err(invalid("option \"criterion\" applies to classification trees only"));
         }
         let criterion = match options.choice("criterion", "gini", &["gini", "entropy"])? {
+            _ if ensemble.boosting.is_some() => Criterion::Gradient { l2: ensemble.boosting.map_or(0.0, |b| b.l2) },
             _ if !classification => Criterion::Variance,
             "entropy" => Criterion::Entropy,
             _ => Criterion::Gini,
@@ -118,7 +145,8 @@ impl Grower {
         let growth = Growth {
             max_depth: options.optional_integer("max_depth", 1, 1000)?.map(|d| d as usize),
             min_samples_split: options.integer("min_samples_split", 2, 2, u32::MAX as u64)?,
-            min_samples_leaf: options.integer("min_samples_leaf", 1, 1, u32::MAX as u64)?,
+            // LightGBM's and scikit-learn's boosted trees leave at least 20 rows in a leaf.
+            min_samples_leaf: options.integer("min_samples_leaf", if ensemble.boosting.is_some() { 20 } else { 1 }, 1, u32::MAX as u64)?,
             min_impurity_decrease: options.float("min_impurity_decrease", 0.0, (0.0, 1e300))?,
             criterion,
         };
@@ -129,7 +157,7 @@ impl Grower {
         if known > MAX_CELLS {
             return Err(too_many_cells(known));
         }
-        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![] })
+        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![], rounds_done: 0 })
     }
 
     fn target(&self) -> &Target {
@@ -139,6 +167,11 @@ impl Grower {
     /// Whether a node with these rows at this depth is a leaf without looking at its splits.
     fn stops(&self, stats: &Stats, depth: usize) -> bool {
         let target = self.target();
+        if let Some(boosting) = self.ensemble.boosting {
+            return stats.rows(target) < 2 * self.growth.min_samples_leaf
+                || self.growth.max_depth.is_some_and(|max| depth >= max)
+                || stats.gradient_sums(target).1 < 2.0 * boosting.min_child_weight;
+        }
         stats.rows(target) < self.growth.min_samples_split
             || self.growth.max_depth.is_some_and(|max| depth >= max)
             || stats.impurity(target, self.growth.criterion) <= 1e-12
@@ -166,9 +199,14 @@ impl Grower {
         if stop {
             return;
         }
-        let limits = Limits { criterion: self.growth.criterion, min_samples_leaf: self.growth.min_samples_leaf, features: self.candidates(tree, node) };
+        let limits = Limits {
+            criterion: self.growth.criterion,
+            min_samples_leaf: self.growth.min_samples_leaf,
+            features: self.candidates(tree, node),
+            min_hessian: self.ensemble.boosting.map_or(0.0, |b| b.min_child_weight),
+        };
         let Some(found) = best_split(cells, self.bins.as_deref().unwrap_or_default(), self.target(), &limits) else { return };
-        if found.decrease / self.rows as f64 + 1e-12 < self.growth.min_impurity_decrease {
+        if found.decrease / self.rows as f64 + 1e-12 < self.growth.min_impurity_decrease || (self.ensemble.boosting.is_some() && found.decrease <= 0.0) {
             return;
         }
         let (left, right) = (self.trees[tree].len(), self.trees[tree].len() + 1);
@@ -182,17 +220,78 @@ impl Grower {
         self.trees[tree][node].routing = Some(Routing { feature: found.feature, rule: found.rule, left, right });
     }
 
+    /// Starts `trees` trees of a root each.
+    fn plant(&mut self, trees: usize) {
+        self.trees = (0..trees).map(|_| vec![Grown { depth: 0, stats: None, routing: None }]).collect();
+        self.queue = (0..trees).map(|tree| (tree, 0)).collect();
+    }
+
+    /// Boosting: closes the round just grown (its leaves' values into the scores) and plants the
+    /// next round's trees; `false` once every round is done.
+    fn next_round(&mut self) -> bool {
+        let Some(boosting) = self.ensemble.boosting else { return false };
+        if self.trees.is_empty() || self.rounds_done >= boosting.rounds {
+            return false;
+        }
+        let l2 = match self.growth.criterion {
+            Criterion::Gradient { l2 } => l2,
+            _ => 0.0,
+        };
+        let Some(Target::Gradients { scale, .. }) = &self.target else { return false };
+        let scale = *scale;
+        let round: Vec<Scored> = self
+            .trees
+            .iter()
+            .map(|grown| Scored {
+                routing: grown.iter().map(|n| n.routing.clone()).collect(),
+                values: grown
+                    .iter()
+                    .map(|n| match (&n.routing, &n.stats) {
+                        (None, Some(stats)) => {
+                            let (g, h) = (stats.0[1] as f64 / scale, stats.0[2] as f64 / scale);
+                            if h + l2 > 0.0 {
+                                -g / (h + l2) * boosting.learning_rate
+                            } else {
+                                0.0
+                            }
+                        }
+                        _ => 0.0,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let trees = round.len();
+        if let Some(Target::Gradients { scores, .. }) = &mut self.target {
+            scores.rounds.push(round);
+        }
+        self.rounds_done += 1;
+        if self.rounds_done >= boosting.rounds {
+            self.trees.clear();
+            return false;
+        }
+        self.plant(trees);
+        true
+    }
+
     /// The next pass: the bins, then the levels; `None` once every tree is grown.
     pub fn next_pass(&mut self) -> Result<Option<Pass>> {
-        let (Some(bins), Some(target)) = (&self.bins, &self.target) else {
+        if self.bins.is_none() {
             return bins::pass(&self.setup, Spec::Bins).map(Some);
-        };
+        }
+        if self.queue.is_empty() && self.next_round() {
+            return self.next_pass();
+        }
+        let (Some(bins), Some(target)) = (&self.bins, &self.target) else { return Ok(None) };
         let per_node = Level::cells_per_node(bins, target);
         let fit = (MAX_CELLS / per_node).max(1);
         self.batch = (0..fit).map_while(|_| self.queue.pop_front()).collect();
         let Some((tree, node)) = self.batch.first() else { return Ok(None) };
         let depth = self.trees[*tree][*node].depth;
-        let of_trees = if self.ensemble.trees > 1 { format!(" of {} trees", self.ensemble.trees) } else { String::new() };
+        let of_trees = match self.ensemble.boosting {
+            Some(boosting) => format!(" of round {} of {}", self.rounds_done + 1, boosting.rounds),
+            None if self.ensemble.trees > 1 => format!(" of {} trees", self.ensemble.trees),
+            None => String::new(),
+        };
         let description = match self.growth.max_depth {
             Some(max) => format!("level {} of at most {max}, {} nodes{of_trees} to split, {} rows", depth + 1, self.batch.len(), self.rows),
             None => format!("level {}, {} nodes{of_trees} to split, {} rows", depth + 1, self.batch.len(), self.rows),
@@ -217,9 +316,15 @@ impl Grower {
                 Task::Classification => {
                     let classes = scan.categories_of(0);
                     check_classes(&self.setup, &classes)?;
-                    Target::Classes(classes)
+                    match self.ensemble.boosting {
+                        Some(_) => boosting_target(classes, &scan),
+                        None => Target::Classes(classes),
+                    }
                 }
-                _ => Target::values(scan.max_abs.first().copied().unwrap_or(0.0)),
+                _ => match self.ensemble.boosting {
+                    Some(_) => boosting_target(vec![], &scan),
+                    None => Target::values(scan.max_abs.first().copied().unwrap_or(0.0)),
+                },
             };
             let per_node = Level::cells_per_node(&bins, &target);
             if per_node > MAX_CELLS {
@@ -228,10 +333,11 @@ impl Grower {
             self.rows = scan.rows;
             self.bins = Some(bins);
             self.target = Some(target);
-            for tree in 0..self.ensemble.trees {
-                self.trees.push(vec![Grown { depth: 0, stats: None, routing: None }]);
-                self.queue.push_back((tree, 0));
-            }
+            let trees = match &self.target {
+                Some(Target::Gradients { scores, .. }) => scores.base.len(),
+                _ => self.ensemble.trees,
+            };
+            self.plant(trees);
             return Ok(None);
         }
         let histograms = Histograms::decode(merged)?;
@@ -260,43 +366,98 @@ impl Grower {
                     .map(|grown| {
                         let stats = grown.stats.clone().unwrap_or(Stats(vec![0; target.width()]));
                         let output = stats.output(&target);
-                        let (split_value, categories) = match &grown.routing {
-                            Some(Routing { feature, rule: Rule::AtMost(b), .. }) => match &bins[*feature] {
-                                Bins::Numeric { edges } => (Some(edges[*b]), None),
-                                Bins::Categorical { .. } => (None, Some((0..=*b).collect())),
-                            },
-                            Some(Routing { rule: Rule::In(set), .. }) => (None, Some(set.clone())),
-                            None => (None, None),
-                        };
-                        let node = Node {
-                            split_feature: grown.routing.as_ref().map_or(0, |r| r.feature),
-                            split_value,
-                            true_child: grown.routing.as_ref().map(|r| r.left),
-                            false_child: grown.routing.as_ref().map(|r| r.right),
-                            output: if classification { super::argmax(&output) as f64 } else { output[0] },
-                            n_node_samples: Some(stats.rows(&target) as f64),
-                            impurity: Some(stats.impurity(&target, self.growth.criterion)),
-                            categories,
-                        };
+                        let value = if classification { super::argmax(&output) as f64 } else { output[0] };
+                        let node = node(&grown.routing, &bins, value, &stats, &target, self.growth.criterion);
                         (node, output)
                     })
                     .unzip()
             })
             .collect();
-        let encodings = self
-            .setup
-            .features
-            .iter()
-            .zip(&bins)
-            .map(|((_, kind), bins)| match (kind, bins) {
-                (Kind::Categorical, Bins::Categorical { categories }) => Encoding::Ordinal { categories: categories.clone() },
-                _ => Encoding::Number,
-            })
-            .collect();
         let classes = match target {
             Target::Classes(classes) => Some(classes),
-            Target::Values { .. } => None,
+            _ => None,
         };
-        Ok(Trees { trees, encodings, classes, features: bins.len(), rows: self.rows })
+        Ok(Trees { trees, encodings: encodings(&self.setup, &bins), classes, features: bins.len(), rows: self.rows })
     }
+
+    /// A boosted model's rounds (after the last pass).
+    pub fn finish_boosted(self) -> Result<Boosted> {
+        let (Some(bins), Some(Target::Gradients { scale, scores })) = (self.bins, self.target) else {
+            return Err(coded("XX000", "training finished before its passes ran"));
+        };
+        let target = Target::Gradients { scale, scores: Box::new(Scores { loss: scores.loss.clone(), base: vec![], rounds: vec![] }) };
+        let rounds = scores
+            .rounds
+            .iter()
+            .map(|round| {
+                round
+                    .iter()
+                    .map(|tree| {
+                        let none = Stats(vec![0; 3]);
+                        tree.routing.iter().zip(&tree.values).map(|(routing, value)| node(routing, &bins, *value, &none, &target, self.growth.criterion)).collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Boosted { loss: scores.loss, base: scores.base, rounds, encodings: encodings(&self.setup, &bins), features: bins.len(), rows: self.rows })
+    }
+}
+
+/// A node as models keep it: its split in the features' values (a bin's edge, or the category
+/// codes that go left), `output` and its rows' statistics.
+fn node(routing: &Option<Routing>, bins: &[Bins], output: f64, stats: &Stats, target: &Target, criterion: Criterion) -> Node {
+    let (split_value, categories) = match routing {
+        Some(Routing { feature, rule: Rule::AtMost(b), .. }) => match &bins[*feature] {
+            Bins::Numeric { edges } => (Some(edges[*b]), None),
+            Bins::Categorical { .. } => (None, Some((0..=*b).collect())),
+        },
+        Some(Routing { rule: Rule::In(set), .. }) => (None, Some(set.clone())),
+        None => (None, None),
+    };
+    Node {
+        split_feature: routing.as_ref().map_or(0, |r| r.feature),
+        split_value,
+        true_child: routing.as_ref().map(|r| r.left),
+        false_child: routing.as_ref().map(|r| r.right),
+        output,
+        n_node_samples: Some(stats.rows(target) as f64),
+        impurity: Some(stats.impurity(target, criterion)),
+        categories,
+    }
+}
+
+/// How prediction encodes the features: numbers as they are, categories by their bin.
+fn encodings(setup: &Setup, bins: &[Bins]) -> Vec<Encoding> {
+    setup
+        .features
+        .iter()
+        .zip(bins)
+        .map(|((_, kind), bins)| match (kind, bins) {
+            (Kind::Categorical, Bins::Categorical { categories }) => Encoding::Ordinal { categories: categories.clone() },
+            _ => Encoding::Number,
+        })
+        .collect()
+}
+
+/// The gradient cells of a boosted model over `classes` (none: regression), starting from the
+/// scores of the class shares (log-odds, log-shares) or the target's mean.
+fn boosting_target(classes: Vec<String>, scan: &Scan) -> Target {
+    let counts: Vec<f64> = classes.iter().map(|c| scan.categories.first().and_then(|m| m.as_ref()).and_then(|m| m.get(c)).copied().unwrap_or(0) as f64).collect();
+    let n = scan.rows.max(1) as f64;
+    let (loss, base, bound) = match classes.len() {
+        0 => {
+            let mean = scan.sums.first().map_or(0.0, |s| s.value()) / n;
+            // |score - y| stays within twice the largest |y| (the scores approach the targets).
+            (Loss::Squared, vec![mean], 4.0 * scan.max_abs.first().copied().unwrap_or(1.0))
+        }
+        2 => {
+            let odds = ((counts[1].max(0.5)) / counts[0].max(0.5)).ln();
+            (Loss::Logistic(classes), vec![odds], 1.0)
+        }
+        _ => {
+            let base = counts.iter().map(|c| (c.max(0.5) / n).ln()).collect();
+            (Loss::Softmax(classes), base, 1.0)
+        }
+    };
+    Target::gradients(bound, Scores { loss, base, rounds: vec![] })
 }
