@@ -286,3 +286,43 @@ async fn trees_forests_and_boosted_trees_grow_level_by_level_on_the_executors_al
     let models: i64 = client.query_one("SELECT count(*) FROM squall.models WHERE name = 'many'", &[]).await.unwrap().get(0);
     assert_eq!(models, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn training_survives_the_loss_of_an_executor_with_the_same_model() {
+    let server = squall().executors(2).start();
+    server.wait_for_executors(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_visits(&dir.path().join("visits"), 8, 20_000);
+    let setup = format!(
+        "CREATE EXTERNAL TABLE visits STORED AS PARQUET LOCATION '{}/'; SET squall.local_scan_limit = 0",
+        dir.path().join("visits").display()
+    );
+    let train = |name: &str| {
+        format!("TRAIN MODEL {name} USING boosted_trees (n_rounds = 12, max_depth = 3, holdout = 0) TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits")
+    };
+    let client = server.client().await;
+    client.batch_execute(&setup).await.unwrap();
+    client.batch_execute(&train("calm")).await.unwrap();
+
+    // The same training, and an executor killed while its passes run: the pass it was in runs
+    // again (squall re-runs a job that lost an executor), and the model is the same.
+    let runner = server.client().await;
+    runner.batch_execute("SET squall.local_scan_limit = 0").await.unwrap();
+    let shaken = train("shaken");
+    let training = tokio::spawn(async move { runner.batch_execute(&shaken).await });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let victim = server.child_pids()[0];
+    // SAFETY: signalling a process this test started.
+    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    assert!(!training.is_finished(), "training ended before the kill: make it longer");
+    training.await.unwrap().expect("training survives the loss of an executor");
+    let both = client
+        .query("SELECT PREDICT_PROBA('calm', seconds, pages, browser, mobile), PREDICT_PROBA('shaken', seconds, pages, browser, mobile) FROM visits", &[])
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 20_000);
+    for row in &both {
+        let (calm, shaken): (f64, f64) = (row.get(0), row.get(1));
+        assert_eq!(calm.to_bits(), shaken.to_bits(), "{calm} vs {shaken}");
+    }
+}
