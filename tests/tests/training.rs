@@ -288,7 +288,7 @@ async fn trees_forests_and_boosted_trees_grow_level_by_level_on_the_executors_al
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn training_survives_the_loss_of_an_executor_with_the_same_model() {
+async fn training_survives_the_loss_of_an_executor_with_the_same_model_and_stops_on_timeout() {
     let server = squall().executors(2).start();
     server.wait_for_executors(2).await;
     let dir = tempfile::tempdir().unwrap();
@@ -325,4 +325,15 @@ async fn training_survives_the_loss_of_an_executor_with_the_same_model() {
         let (calm, shaken): (f64, f64) = (row.get(0), row.get(1));
         assert_eq!(calm.to_bits(), shaken.to_bits(), "{calm} vs {shaken}");
     }
+
+    // statement_timeout stops training within its passes: 57014, and no model is left.
+    client.batch_execute("SET statement_timeout = '2s'").await.unwrap();
+    let started = std::time::Instant::now();
+    let e = client.batch_execute(&train("stopped")).await.unwrap_err();
+    let db = e.as_db_error().unwrap_or_else(|| panic!("{e:?}"));
+    assert_eq!((db.code().code(), db.message()), ("57014", "canceling statement due to statement timeout"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "stopped after {:?}", started.elapsed());
+    client.batch_execute("SET statement_timeout = 0").await.unwrap();
+    let models: i64 = client.query_one("SELECT count(*) FROM squall.models WHERE name = 'stopped'", &[]).await.unwrap().get(0);
+    assert_eq!(models, 0);
 }
