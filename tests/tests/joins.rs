@@ -52,6 +52,9 @@ const FORMS: &[(&str, &str)] = &[
     // (squall_udf::subqueries::filters_stay; was 42703 "column r1.a does not exist").
     ("ALL over a correlated subquery of a subquery, under OR", "SELECT r1.id FROM t AS r1 WHERE (-1 < ALL (SELECT DISTINCT r2.a FROM t AS r2 WHERE (SELECT (r3.a * r3.c) FROM t AS r3 WHERE r3.id = CASE WHEN 1 > r2.a THEN r2.id END) <= (r1.a * r1.id)) OR CASE WHEN r1.id >= r1.b THEN r1.c ELSE r1.a END NOT IN (1, 4, 2, NULL)) ORDER BY r1.id LIMIT 5 OFFSET 1"),
     ("SOME over a correlated subquery of a subquery, after a RIGHT join", "SELECT DISTINCT (r1.b * (SELECT sum((r2.c - r3.c)) + 2 FROM t AS r3 WHERE CASE WHEN r2.a <= -2 THEN r3.b ELSE r3.c END <> CASE WHEN r3.id <= r3.a THEN -2 ELSE r3.a END)) AS x FROM t AS r1 RIGHT JOIN t AS r2 ON r1.id <> r2.c WHERE 1 >= SOME (SELECT -2 FROM v AS r4 WHERE (SELECT count(*) FROM t AS r5 WHERE r5.c <= r4.b) NOT BETWEEN r1.id AND r4.b)"),
+    // A `Filter: true` above that filter: DataFusion merged the two and moved the merged one past
+    // squall's check (seed 14, query 305559: 42703 where PostgreSQL answers 21000).
+    ("ANY over a subquery comparing with the outer row, grouped with a HAVING subquery", "SELECT r1.a, sum((5 - r1.c)), count(*) FROM t AS r1 WHERE 1 >= ANY (SELECT r2.c FROM t AS r2 WHERE r1.a > (SELECT 0 FROM u AS r3 WHERE r3.a < (r2.a * r3.b))) GROUP BY r1.a HAVING count(*) <> (SELECT count(*) + 1 FROM u AS r4)"),
     // Not a join: a filter that narrows `id` to one value (`a` is at most 3) and passes no row.
     // DataFusion's statistics claimed exactly one distinct `id` and answered the count from them
     // (squall_udf::functions::count); and so for `b = 3` where no `b` is 3.

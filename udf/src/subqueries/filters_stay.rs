@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, Result};
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{Expr, Filter, LogicalPlan};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
 #[derive(Debug)]
@@ -41,7 +41,7 @@ impl OptimizerRule for FiltersWithSubqueriesStay {
     }
 
     fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        if !matches!(&plan, LogicalPlan::Filter(filter) if has_subquery(&filter.predicate)) {
+        if !matches!(&plan, LogicalPlan::Filter(filter) if holds_subquery(filter)) {
             return self.0.rewrite(plan, config);
         }
         let original = plan.clone();
@@ -94,6 +94,17 @@ fn outer_references(condition: &Expr) -> Vec<Column> {
         Ok(TreeNodeRecursion::Continue)
     });
     columns
+}
+
+/// Whether `filter`, or a filter right below it, has a subquery in its condition: the rule
+/// merges a filter with the one below and moves the merged one on by itself (a `Filter: true`
+/// above `__squall_rows3 > 0 OR EXISTS (...)` took it past the check: seed 14, query 305559).
+fn holds_subquery(filter: &Filter) -> bool {
+    has_subquery(&filter.predicate)
+        || match filter.input.as_ref() {
+            LogicalPlan::Filter(child) => holds_subquery(child),
+            _ => false,
+        }
 }
 
 fn has_subquery(predicate: &Expr) -> bool {
