@@ -11,4 +11,3 @@ pub mod predict;
 pub mod row_fraction;
 pub mod to_char;
 pub mod train_pass;
-pub mod training_sample;

@@ -14,9 +14,6 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
-use smartcore::linalg::basic::arrays::Array as _;
-use smartcore::linalg::basic::matrix::DenseMatrix;
-use smartcore::linalg::traits::svd::SVDDecomposable;
 
 use super::scan;
 use super::{check_rows, encoded_features, from_json, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
@@ -24,6 +21,7 @@ use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::error::coded;
 use crate::ml::exact_sum::ExactSum;
 use crate::ml::features::{Encoding, Feature, Matrix};
+use crate::ml::least_norm;
 use crate::ml::model::{Output, Task};
 
 /// Encoded feature columns (one-hot categories counted) beyond which the sums of products are
@@ -145,7 +143,7 @@ fn solve(sums: &Products, l2: f64) -> Result<Linear> {
     let n = sums.rows as f64;
     let total: Vec<f64> = sums.columns.iter().map(ExactSum::value).collect();
     let mean: Vec<f64> = total.iter().map(|s| s / n).collect();
-    let centred = |i: usize, j: usize| sums.products[triangle(q, i.min(j), i.max(j))].value() - total[i] * total[j] / n;
+    let centred = |i: usize, j: usize| sums.products[least_norm::upper_triangle(q, i.min(j), i.max(j))].value() - total[i] * total[j] / n;
     let mut gram = vec![0.0; p * p];
     for i in 0..p {
         for j in 0..p {
@@ -153,22 +151,10 @@ fn solve(sums: &Products, l2: f64) -> Result<Linear> {
         }
     }
     let with_target: Vec<f64> = (0..p).map(|i| centred(i, p)).collect();
-    let unsolvable = |e: &dyn std::fmt::Display| coded("22000", format!("linear_regression could not be solved on these rows: {e}"));
-    let gram = DenseMatrix::new(p, p, gram, false).map_err(|e| unsolvable(&e))?;
-    let rhs = DenseMatrix::new(p, 1, with_target, true).map_err(|e| unsolvable(&e))?;
-    let w = gram.svd_solve(rhs).map_err(|e| unsolvable(&e))?;
-    let coefficients: Vec<f64> = (0..p).map(|i| *w.get((i, 0))).collect();
-    if coefficients.iter().any(|c| !c.is_finite()) {
-        return Err(unsolvable(&"the coefficients are not finite (the features' values are too large)"));
-    }
+    let coefficients = least_norm::solve(p, gram, with_target)
+        .map_err(|e| coded("22000", format!("linear_regression could not be solved on these rows: {e}")))?;
     let intercept = mean[p] - coefficients.iter().zip(&mean).map(|(w, m)| w * m).sum::<f64>();
     Ok(Linear { coefficients, intercept })
-}
-
-/// Where the product of columns `i <= j` of `q` is kept: the upper triangle, row by row.
-fn triangle(q: usize, i: usize, j: usize) -> usize {
-    // rows 0..i hold q, q - 1, ..., q - i + 1 products
-    i * q - i * i.saturating_sub(1) / 2 + (j - i)
 }
 
 /// The merged state of the products pass: over complete rows, the sum of each column `z` (the
@@ -228,7 +214,7 @@ impl Partial for ProductsPartial {
             nonzero.extend((0..q).filter(|i| z[*i] != 0.0));
             for (k, &i) in nonzero.iter().enumerate() {
                 self.sums.columns[i].add(z[i]);
-                let base = triangle(q, i, i);
+                let base = least_norm::upper_triangle(q, i, i);
                 for &j in &nonzero[k..] {
                     // z_i z_j exactly, as the rounded product and its rounding error.
                     let product = z[i] * z[j];
