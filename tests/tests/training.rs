@@ -98,6 +98,67 @@ async fn linear_regression_solves_exact_sums_as_scikit_learn_does() {
     assert_eq!(models, 0);
 }
 
+/// A model's fitted parameters, read from its file (DESCRIBE MODEL names it).
+async fn model_params(client: &Client, model: &str) -> Value {
+    let rows = client.query(&format!("DESCRIBE MODEL {model}"), &[]).await.unwrap();
+    let url: String = rows.iter().find(|r| r.get::<_, String>(0) == "file").unwrap().get(1);
+    let path = url.strip_prefix("file://").unwrap_or_else(|| panic!("a local model file: {url}"));
+    let file: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    file["params"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logistic_regression_takes_newton_steps_to_scikit_learns_optimum() {
+    let server = squall().executors(2).start();
+    let client = server.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iris.csv");
+    write_iris_with_ids(&path);
+    client
+        .batch_execute(&format!("CREATE EXTERNAL TABLE iris STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')", path.display()))
+        .await
+        .unwrap();
+    let sk = sklearn();
+    // Softmax over three classes at scikit-learn's default penalty (C = 1, l2 = 1), and the
+    // sigmoid of a boolean target at C = 0.5 (l2 = 2): every coefficient and intercept within
+    // 1e-4 of scikit-learn's lbfgs optimum.
+    client
+        .batch_execute("TRAIN MODEL softmax USING logistic_regression (holdout = 0) TARGET species FEATURES (sepal_length, sepal_width, petal_length, petal_width) AS SELECT * FROM iris")
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "TRAIN MODEL sigmoid USING logistic_regression (holdout = 0, l2 = 2) TARGET virginica FEATURES (sepal_length, sepal_width, petal_length, petal_width) \
+             AS SELECT *, species = 'virginica' AS virginica FROM iris",
+        )
+        .await
+        .unwrap();
+    for (model, expected) in [("softmax", &sk["logistic_regression"]), ("sigmoid", &sk["logistic_regression_binary"])] {
+        let params = model_params(&client, model).await;
+        let rows = expected["coef"].as_array().unwrap();
+        assert_eq!(params["coefficients"].as_array().unwrap().len(), rows.len(), "{model}: {params}");
+        for (a, row) in rows.iter().enumerate() {
+            assert_close(&format!("{model}: intercept {a}"), params["intercepts"][a].as_f64().unwrap(), &expected["intercept"][a], 1e-4);
+            for (j, want) in row.as_array().unwrap().iter().enumerate() {
+                assert_close(&format!("{model}: coefficient {a}, {j}"), params["coefficients"][a][j].as_f64().unwrap(), want, 1e-4);
+            }
+        }
+        let accuracy = metric(&client, &format!("EVALUATE MODEL {model} ON SELECT *, species = 'virginica' AS virginica FROM iris"), "accuracy").await;
+        assert_close(&format!("{model}: accuracy"), accuracy, &expected["accuracy"], 1e-9);
+    }
+
+    // Too many coefficients for the Hessian: 54000 before any Newton pass, and no model.
+    client
+        .batch_execute("CREATE TABLE many AS SELECT 'c' || CAST(value % 40 AS VARCHAR) AS y, 'f' || CAST(value AS VARCHAR) AS f FROM generate_series(1, 400)")
+        .await
+        .unwrap();
+    let e = client.batch_execute("TRAIN MODEL many USING logistic_regression (holdout = 0) TARGET y AS SELECT * FROM many").await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("54000"), "{e:?}");
+    assert!(e.as_db_error().unwrap().message().contains("16040 coefficients"), "{e:?}");
+    let models: i64 = client.query_one("SELECT count(*) FROM squall.models WHERE name = 'many'", &[]).await.unwrap().get(0);
+    assert_eq!(models, 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_executors() {
     let server = squall().executors(2).start();
@@ -110,6 +171,7 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
         commands.push(format!("CREATE EXTERNAL TABLE visits_{name} STORED AS PARQUET LOCATION '{}/'", dir.path().join(name).display()));
         commands.push(format!("TRAIN MODEL m_{name} USING linear_regression TARGET seconds FEATURES (pages, browser, mobile) AS SELECT * FROM visits_{name}"));
         commands.push(format!("TRAIN MODEL k_{name} USING kmeans (k = 4) FEATURES (seconds, pages, browser) AS SELECT * FROM visits_{name}"));
+        commands.push(format!("TRAIN MODEL l_{name} USING logistic_regression TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits_{name}"));
     }
     let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
     let (_, stderr) = squall_tests::psql::psql_output(&server, &commands);
@@ -122,6 +184,9 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
     // k-means: a scan, the first centre, two passes per further centre, then Lloyd's iterations.
     assert!(passes.iter().any(|l| l.contains("NOTICE:  kmeans: k-means++: choosing centre 4 of 4")), "{stderr}");
     assert!(passes.iter().any(|l| l.contains("NOTICE:  kmeans: Lloyd iteration 2 ")), "{stderr}");
+    // Logistic regression: a scan, then one pass per Newton iteration, each followed by the loss.
+    assert!(passes.iter().any(|l| l.contains("NOTICE:  logistic_regression: iteration 3 of at most 100: the loss, its gradient and Hessian")), "{stderr}");
+    assert!(stderr.contains("NOTICE:  logistic_regression: iteration 3: loss "), "{stderr}");
     assert_read_by_executors(&passes, &executors);
 
     // Exact sums: the same coefficients, to the last bit, however the rows were split.
@@ -143,6 +208,16 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
         let (one, eight): (f64, f64) = (row.get(0), row.get(1));
         assert_eq!(one.to_bits(), eight.to_bits(), "distance to the nearest centre: {one} vs {eight}");
     }
+    let both = client
+        .query("SELECT PREDICT_PROBA('l_one', seconds, pages, browser, mobile), PREDICT_PROBA('l_eight', seconds, pages, browser, mobile) FROM visits_eight", &[])
+        .await
+        .unwrap();
+    for row in &both {
+        let (one, eight): (f64, f64) = (row.get(0), row.get(1));
+        assert_eq!(one.to_bits(), eight.to_bits(), "logistic probability {one} vs {eight}");
+    }
+    let accuracy = metric(&client, "EVALUATE MODEL l_eight ON SELECT * FROM visits_one", "accuracy").await;
+    assert!(accuracy > 0.8, "logistic accuracy {accuracy}");
     // And a model that learned: seconds follow the outcome, which pages tell.
     let r2 = metric(&client, "EVALUATE MODEL m_eight ON SELECT * FROM visits_one", "r2").await;
     assert!(r2 > 0.9, "r2 {r2}");
@@ -275,6 +350,21 @@ async fn trees_forests_and_boosted_trees_grow_level_by_level_on_the_executors_al
     let r2 = metric(&client, "EVALUATE MODEL gbr ON SELECT * FROM iris", "r2").await;
     assert!(r2 > 0.9, "boosted regression r2 {r2}");
 
+    // Early stopping: after each round a pass sums the holdout rows' loss; training stops once
+    // 3 rounds in a row have not lowered it and keeps the rounds up to the lowest.
+    let early = "TRAIN MODEL early USING boosted_trees (n_rounds = 300, learning_rate = 0.5, max_depth = 4, early_stopping_rounds = 3, holdout = 0.3) \
+                 TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits_one";
+    let (_, stderr) = squall_tests::psql::psql_output(&server, &[early]);
+    let holdout_passes: Vec<&str> = stderr.lines().filter(|l| l.contains("the holdout rows' loss (")).collect();
+    assert!(holdout_passes.first().is_some_and(|l| l.contains("NOTICE:  boosted_trees: round 1 of 300: the holdout rows' loss")), "{stderr}");
+    assert_read_by_executors(&holdout_passes, &server.child_pids());
+    let stop = stderr.lines().find(|l| l.contains("rounds without a lower loss: keeping the best ")).unwrap_or_else(|| panic!("no early stop:\n{stderr}"));
+    let best: usize = stop.rsplit("keeping the best ").next().unwrap().trim_end_matches(" rounds").parse().unwrap();
+    assert_eq!(holdout_passes.len(), best + 3, "{stderr}");
+    assert_eq!(model_params(&client, "early").await["rounds"].as_array().unwrap().len(), best);
+    let e = client.batch_execute(&early.replace("holdout = 0.3", "holdout = 0")).await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("22023"), "{e:?}");
+
     // A node whose histogram would exceed the cells a pass holds: 54000 with the numbers, no model.
     client
         .batch_execute("CREATE TABLE many AS SELECT CAST(value AS DOUBLE) AS x, 'c' || CAST(value AS VARCHAR) AS c FROM generate_series(1, 3000)")
@@ -288,7 +378,7 @@ async fn trees_forests_and_boosted_trees_grow_level_by_level_on_the_executors_al
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn training_survives_the_loss_of_an_executor_with_the_same_model_and_stops_on_timeout() {
+async fn training_survives_the_loss_of_an_executor_with_the_same_model_and_stops_when_asked() {
     let server = squall().executors(2).start();
     server.wait_for_executors(2).await;
     let dir = tempfile::tempdir().unwrap();
@@ -336,4 +426,31 @@ async fn training_survives_the_loss_of_an_executor_with_the_same_model_and_stops
     client.batch_execute("SET statement_timeout = 0").await.unwrap();
     let models: i64 = client.query_one("SELECT count(*) FROM squall.models WHERE name = 'stopped'", &[]).await.unwrap().get(0);
     assert_eq!(models, 0);
+
+    // A cancel request (psql's Ctrl-C) and CANCEL JOB on one of its passes stop training too.
+    for (name, how) in [("interrupted", "cancel request"), ("cancelled", "CANCEL JOB")] {
+        let runner = server.client().await;
+        runner.batch_execute("SET squall.local_scan_limit = 0").await.unwrap();
+        let token = runner.cancel_token();
+        let statement = train(name);
+        let training = tokio::spawn(async move { runner.batch_execute(&statement).await });
+        // Wait for a pass of this training to run, then stop it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let job: String = loop {
+            let jobs = client.query("SELECT id, query FROM squall.jobs", &[]).await.unwrap();
+            if let Some(job) = jobs.iter().find(|j| j.get::<_, String>(1).contains(&format!("TRAIN MODEL {name} "))) {
+                break job.get(0);
+            }
+            assert!(std::time::Instant::now() < deadline && !training.is_finished(), "no pass of {name} showed in squall.jobs");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        match how {
+            "cancel request" => token.cancel_query(tokio_postgres::NoTls).await.unwrap(),
+            _ => client.batch_execute(&format!("CANCEL JOB '{job}'")).await.unwrap(),
+        }
+        let e = training.await.unwrap().expect_err("stopped training fails");
+        assert_eq!(e.code().map(|c| c.code()), Some("57014"), "{how}: {e:?}");
+        let models: i64 = client.query_one(&format!("SELECT count(*) FROM squall.models WHERE name = '{name}'"), &[]).await.unwrap().get(0);
+        assert_eq!(models, 0, "{how} left a model");
+    }
 }

@@ -123,6 +123,7 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
     } else {
         plan.clone()
     };
+    let holdout_rows = LogicalPlanBuilder::from(plan.clone()).filter(fraction.clone().lt(lit(holdout)))?.build()?;
 
     // Decided as the training passes' queries will be: they read what `training_rows` reads.
     let place = match query::on_coordinator(session, &training_rows).await? {
@@ -138,13 +139,14 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
         seed,
         max_training_rows: max_rows,
         skip_nulls,
+        holdout: holdout > 0.0,
     };
     let (training_rows, sampled_from) = match max_rows {
         Some(cap) => sample(session, training_rows, &setup, cap, &row_key, &all_exprs).await?,
         None => (training_rows, None),
     };
     let version_number = engine.models.reserve_version(&t.name);
-    let fitted = run_passes(session, algorithm, setup, training_rows, &row_key, &all_exprs).await?;
+    let fitted = run_passes(session, algorithm, setup, Rows { training: training_rows, holdout: holdout_rows }, &row_key, &all_exprs).await?;
     let rows_used = fitted.rows_used;
     let rows_total = sampled_from.unwrap_or(fitted.rows_total);
     let features: Vec<Feature> = inputs
@@ -253,10 +255,16 @@ fn task_of(algorithm: &dyn Algorithm, options: &Options, target: Option<&(String
     Ok(task)
 }
 
+/// The rows a pass reads: those training learns from, or those it leaves out (a pass that says `holdout`).
+struct Rows {
+    training: LogicalPlan,
+    holdout: LogicalPlan,
+}
+
 /// Trains: each pass the algorithm's trainer asks for runs as one `squall_train_pass` aggregate
 /// over `rows` (on the executors for table scans), and its merged state goes back to the
 /// trainer. `columns`: the target (if any), then the features, converted.
-async fn run_passes(session: &Session, algorithm: &'static dyn Algorithm, setup: Setup, rows: LogicalPlan, row_key: &Expr, columns: &[Expr]) -> Result<Fitted> {
+async fn run_passes(session: &Session, algorithm: &'static dyn Algorithm, setup: Setup, rows: Rows, row_key: &Expr, columns: &[Expr]) -> Result<Fitted> {
     let pass_aggregate = session.ctx.udaf(train_pass::NAME)?;
     let mut trainer = algorithm.trainer(setup)?;
     while let Some(pass) = trainer.next_pass()? {
@@ -266,7 +274,8 @@ async fn run_passes(session: &Session, algorithm: &'static dyn Algorithm, setup:
             args.push(row_key.clone());
         }
         args.extend(columns.iter().cloned());
-        let result = aggregate_blob(session, rows.clone(), pass_aggregate.call(args)).await?;
+        let plan = if pass.holdout { &rows.holdout } else { &rows.training };
+        let result = aggregate_blob(session, plan.clone(), pass_aggregate.call(args)).await?;
         let (processes, merged) = train_pass::decode(&result)?;
         let processes: Vec<String> = processes.iter().map(u32::to_string).collect();
         session.notice(format!(
@@ -280,8 +289,8 @@ async fn run_passes(session: &Session, algorithm: &'static dyn Algorithm, setup:
             session.notice(notice);
         }
     }
-    // The fit after the last pass may be heavy (smartcore's, for the algorithms that gather
-    // their rows): off the runtime's threads.
+    // The fit after the last pass may be heavy (a linear solve of many columns): off the
+    // runtime's threads.
     tokio::task::spawn_blocking(move || trainer.finish()).await.map_err(|e| SquallError::Internal(format!("training thread: {e}")))?.map_err(Into::into)
 }
 

@@ -9,7 +9,8 @@
 //!
 //! Options: `n_rounds` (100), `learning_rate` (0.1), `max_depth` (6), `l2` (0),
 //! `min_child_weight` (1e-3, the least sum of hessians in a leaf), `min_samples_leaf` (20),
-//! `max_bins` (32).
+//! `max_bins` (32), `early_stopping_rounds` (none: stop once that many rounds in a row have not
+//! lowered the holdout rows' loss, keeping the best rounds; needs `holdout` > 0).
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::error::Result;
@@ -20,6 +21,7 @@ use super::tree_growth::{self, Boosting, Ensemble, Grower};
 use super::tree_walk::{self, Node};
 use super::{classes_from_probabilities, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
 use crate::functions::blob_aggregate::Partial;
+use crate::ml::error::invalid;
 use crate::ml::features::{Feature, Matrix};
 use crate::ml::model::{Output, Task};
 
@@ -31,7 +33,7 @@ impl Algorithm for BoostedTrees {
     }
 
     fn options(&self) -> &'static [&'static str] {
-        &["n_rounds", "learning_rate", "max_depth", "l2", "min_child_weight", "min_samples_leaf", "max_bins"]
+        &["n_rounds", "learning_rate", "max_depth", "l2", "min_child_weight", "min_samples_leaf", "max_bins", "early_stopping_rounds"]
     }
 
     fn supports(&self, task: Task) -> bool {
@@ -45,7 +47,11 @@ impl Algorithm for BoostedTrees {
             learning_rate: options.float("learning_rate", 0.1, (1e-12, 1.0))?,
             l2: options.float("l2", 0.0, (0.0, 1e300))?,
             min_child_weight: options.float("min_child_weight", 1e-3, (0.0, 1e300))?,
+            early_stopping: options.optional_integer("early_stopping_rounds", 1, 100_000)?.map(|n| n as usize),
         };
+        if boosting.early_stopping.is_some() && !setup.holdout {
+            return Err(invalid("option \"early_stopping_rounds\" stops on the holdout rows' loss: it needs holdout > 0"));
+        }
         if options.text("max_depth").is_none() {
             setup.options.0.insert("max_depth".into(), "6".into());
         }

@@ -52,6 +52,23 @@ pub struct Scores {
 }
 
 /// A finished tree of a boosting round.
+impl Scores {
+    /// A row's scores (per tree of a round) after the rounds so far, from its bins.
+    pub fn of_row(&self, bins: &[usize], scores: &mut [f64]) {
+        scores.iter_mut().zip(&self.base).for_each(|(s, b)| *s = *b);
+        for round in &self.rounds {
+            for (k, tree) in round.iter().enumerate() {
+                scores[k] += tree.values[leaf_of(&tree.routing, bins)];
+            }
+        }
+    }
+
+    /// Class → index, as the rows' targets are looked up (empty for regression).
+    pub fn class_lookup(&self) -> HashMap<String, usize> {
+        self.loss.classes().unwrap_or_default().iter().enumerate().map(|(i, c)| (c.clone(), i)).collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scored {
     pub routing: Vec<Option<Routing>>,
@@ -88,6 +105,32 @@ impl Loss {
                     out.push((p - if y == k as f64 { 1.0 } else { 0.0 }, (p * (1.0 - p)).max(1e-16)));
                 }
             }
+        }
+    }
+
+    /// The loss of a row of target `y` (a value, or a class index) at `scores`.
+    pub fn loss(&self, scores: &[f64], y: f64) -> f64 {
+        match self {
+            Loss::Squared => 0.5 * (scores[0] - y) * (scores[0] - y),
+            Loss::Logistic(_) => {
+                // ln(1 + e^s) - y·s, without overflow
+                let s = scores[0];
+                let softplus = if s > 0.0 { s + (-s).exp().ln_1p() } else { s.exp().ln_1p() };
+                softplus - if y == 1.0 { s } else { 0.0 }
+            }
+            Loss::Softmax(_) => {
+                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                max + scores.iter().map(|s| (s - max).exp()).sum::<f64>().ln() - scores[y as usize]
+            }
+        }
+    }
+
+    /// A row's target as [`Loss::gradients`] and [`Loss::loss`] take it: the value, or the index
+    /// of its class (`None` for a class the model does not know).
+    pub fn target_of(&self, classes: &HashMap<String, usize>, target: &ArrayRef, row: usize) -> Option<f64> {
+        match self {
+            Loss::Squared => Some(target.as_primitive::<Float64Type>().value(row)),
+            _ => classes.get(target.as_string::<i32>().value(row)).map(|c| *c as f64),
         }
     }
 
@@ -172,21 +215,14 @@ pub fn partial(level: Level) -> Box<dyn Partial> {
         offsets.push(total);
         total += bins.count();
     }
-    let lookups = level
-        .bins
-        .iter()
-        .map(|b| match b {
-            Bins::Categorical { categories } => Some(categories.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect()),
-            Bins::Numeric { .. } => None,
-        })
-        .collect();
+    let row_bins = RowBins::new(&level.bins);
     let classes = match &level.target {
         Target::Classes(classes) => classes.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(),
-        Target::Gradients { scores, .. } => scores.loss.classes().unwrap_or_default().iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(),
+        Target::Gradients { scores, .. } => scores.class_lookup(),
         Target::Values { .. } => HashMap::new(),
     };
     let cells = vec![0; level.open.len() * total * level.target.width()];
-    Box::new(LevelPartial { level, slots, offsets, total_bins: total, lookups, classes, histograms: Histograms { cells } })
+    Box::new(LevelPartial { level, slots, offsets, total_bins: total, row_bins, classes, histograms: Histograms { cells } })
 }
 
 /// The cells of a pass: per open node (in [`Level::open`]'s order), per feature, per bin, the
@@ -212,25 +248,49 @@ struct LevelPartial {
     slots: Vec<Vec<Option<usize>>>,
     offsets: Vec<usize>,
     total_bins: usize,
-    lookups: Vec<Option<HashMap<String, usize>>>,
+    row_bins: RowBins,
     classes: HashMap<String, usize>,
     histograms: Histograms,
 }
 
-impl LevelPartial {
-    fn bin_of(&self, feature: usize, column: &ArrayRef, row: usize) -> usize {
-        match (&self.level.bins[feature], &self.lookups[feature]) {
-            (Bins::Numeric { edges }, _) => {
-                let x = column.as_primitive::<Float64Type>().value(row);
-                edges.partition_point(|e| *e < x)
-            }
-            (Bins::Categorical { categories }, Some(lookup)) => {
-                lookup.get(column.as_string::<i32>().value(row)).copied().unwrap_or(categories.len())
-            }
-            _ => 0,
-        }
+/// Reads a row's bin of each feature, as the level passes route rows.
+#[derive(Debug)]
+pub struct RowBins {
+    bins: Vec<Bins>,
+    /// Per categorical feature, category → bin.
+    lookups: Vec<Option<HashMap<String, usize>>>,
+}
+
+impl RowBins {
+    pub fn new(bins: &[Bins]) -> RowBins {
+        let lookups = bins
+            .iter()
+            .map(|b| match b {
+                Bins::Categorical { categories } => Some(categories.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect()),
+                Bins::Numeric { .. } => None,
+            })
+            .collect();
+        RowBins { bins: bins.to_vec(), lookups }
     }
 
+    /// Row `row`'s bin of every feature into `out` (`features`: the features' columns).
+    pub fn read(&self, features: &[ArrayRef], row: usize, out: &mut [usize]) {
+        for (f, column) in features.iter().enumerate() {
+            out[f] = match (&self.bins[f], &self.lookups[f]) {
+                (Bins::Numeric { edges }, _) => {
+                    let x = column.as_primitive::<Float64Type>().value(row);
+                    edges.partition_point(|e| *e < x)
+                }
+                (Bins::Categorical { categories }, Some(lookup)) => {
+                    lookup.get(column.as_string::<i32>().value(row)).copied().unwrap_or(categories.len())
+                }
+                _ => 0,
+            };
+        }
+    }
+}
+
+impl LevelPartial {
     fn node_of(&self, tree: usize, bins: &[usize]) -> usize {
         leaf_of(&self.level.trees[tree], bins)
     }
@@ -290,9 +350,7 @@ impl Partial for LevelPartial {
             if *null {
                 continue;
             }
-            for (f, column) in features.iter().enumerate() {
-                bins[f] = self.bin_of(f, column, row);
-            }
+            self.row_bins.read(features, row, &mut bins);
             add.iter_mut().for_each(|a| *a = 0);
             match &self.level.target {
                 Target::Classes(_) => match self.classes.get(target.as_string::<i32>().value(row)) {
@@ -308,19 +366,8 @@ impl Partial for LevelPartial {
                     }
                 }
                 Target::Gradients { scale, scores: model } => {
-                    let y = match model.loss {
-                        Loss::Squared => target.as_primitive::<Float64Type>().value(row),
-                        _ => match self.classes.get(target.as_string::<i32>().value(row)) {
-                            Some(class) => *class as f64,
-                            None => continue,
-                        },
-                    };
-                    scores.iter_mut().zip(&model.base).for_each(|(s, b)| *s = *b);
-                    for round in &model.rounds {
-                        for (k, tree) in round.iter().enumerate() {
-                            scores[k] += tree.values[leaf_of(&tree.routing, &bins)];
-                        }
-                    }
+                    let Some(y) = model.loss.target_of(&self.classes, target, row) else { continue };
+                    model.of_row(&bins, &mut scores);
                     model.loss.gradients(&scores, y, &mut gradients);
                     for (t, (g, h)) in gradients.iter().enumerate() {
                         add[t * width] = 1;

@@ -8,8 +8,8 @@
 pub mod bins;
 pub mod boosted_trees;
 pub mod decision_tree;
-pub mod gathered;
 pub mod histograms;
+pub mod holdout_loss;
 pub mod kmeans;
 pub mod linear_regression;
 pub mod logistic_regression;
@@ -87,6 +87,9 @@ pub struct Setup {
     pub max_training_rows: Option<u64>,
     /// `nulls = 'skip'`: rows with a NULL are left out rather than refused.
     pub skip_nulls: bool,
+    /// Whether training leaves holdout rows out (`holdout` > 0), which a pass may read instead
+    /// ([`Pass::holdout`]).
+    pub holdout: bool,
 }
 
 /// The coordinator's side of training: one pass at a time.
@@ -108,11 +111,13 @@ pub struct Pass {
     /// Whether the rows come with a key in [0, 1) from a seeded hash of the whole row, before
     /// the target (uniform samples and bootstrap weights follow it).
     pub row_key: bool,
+    /// Whether it reads the holdout rows instead of the training rows (early stopping).
+    pub holdout: bool,
 }
 
 impl Pass {
     pub fn new(description: impl Into<String>, spec: &impl Serialize) -> Result<Pass> {
-        Ok(Pass { description: description.into(), spec: to_json(spec)?, row_key: false })
+        Ok(Pass { description: description.into(), spec: to_json(spec)?, row_key: false, holdout: false })
     }
 }
 
@@ -181,18 +186,6 @@ pub fn encoded_features(encodings: Vec<Encoding>) -> Vec<Feature> {
             Feature { name: String::new(), data_type: kind.arrow_type(), kind, encoding }
         })
         .collect()
-}
-
-/// What a supervised algorithm learns from.
-pub enum Labels {
-    /// Class indices into the target's classes.
-    Classes(Vec<u32>, usize),
-    Values(Vec<f64>),
-}
-
-/// smartcore's failures during fitting, as 22000 (the data cannot make this model).
-pub fn fit_failed(algorithm: &str, e: impl std::fmt::Display) -> datafusion::error::DataFusionError {
-    coded("22000", format!("{algorithm} could not be trained on these rows: {e}"))
 }
 
 /// Refuses rows with NULLs unless `nulls = 'skip'` (22004), and no rows at all (22000).

@@ -18,6 +18,7 @@ use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 
 use super::bins::{self, Bins};
+use super::holdout_loss::{self, Patience, Scoring};
 use super::scan::Scan;
 use super::histograms::{self, best_split, Criterion, Histograms, Level, Limits, Loss, Routing, Rule, Scored, Scores, Stats, Target, MAX_CELLS};
 use super::tree_walk::Node;
@@ -36,6 +37,8 @@ pub const OPTIONS: &[&str] = &["max_depth", "min_samples_split", "min_samples_le
 pub enum Spec {
     Bins(bins::Columns),
     Level(Level),
+    /// Boosting's early stopping: the holdout rows' loss under the rounds so far.
+    HoldoutLoss(Scoring),
 }
 
 /// The executors' side of a pass of [`Spec`].
@@ -43,6 +46,7 @@ pub fn partial(spec: &[u8]) -> Result<Box<dyn Partial>> {
     Ok(match from_json(spec)? {
         Spec::Bins(columns) => bins::partial(columns),
         Spec::Level(level) => histograms::partial(level),
+        Spec::HoldoutLoss(scoring) => holdout_loss::partial(scoring),
     })
 }
 
@@ -64,6 +68,9 @@ pub struct Boosting {
     pub l2: f64,
     /// The least sum of hessians in a leaf.
     pub min_child_weight: f64,
+    /// Stop once this many rounds in a row have not lowered the holdout rows' loss, keeping
+    /// the rounds up to the best ([`super::holdout_loss`]).
+    pub early_stopping: Option<usize>,
 }
 
 /// A boosted model's rounds, as [`Grower::finish_boosted`] gives them.
@@ -119,6 +126,12 @@ pub struct Grower {
     batch: Vec<(usize, usize)>,
     /// Boosting: the rounds finished.
     rounds_done: usize,
+    /// Boosting: whether the round just grown is closed (its values in the scores), whether its
+    /// holdout pass is running, the holdout losses so far, and whether they stopped training.
+    round_closed: bool,
+    awaiting_holdout: bool,
+    patience: Patience,
+    stopped: bool,
 }
 
 fn too_many_cells(cells: usize) -> datafusion::error::DataFusionError {
@@ -157,7 +170,7 @@ impl Grower {
         if known > MAX_CELLS {
             return Err(too_many_cells(known));
         }
-        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![], rounds_done: 0 })
+        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![], rounds_done: 0, round_closed: false, awaiting_holdout: false, patience: Patience::default(), stopped: false })
     }
 
     fn target(&self) -> &Target {
@@ -226,18 +239,40 @@ impl Grower {
         self.queue = (0..trees).map(|tree| (tree, 0)).collect();
     }
 
-    /// Boosting: closes the round just grown (its leaves' values into the scores) and plants the
-    /// next round's trees; `false` once every round is done.
-    fn next_round(&mut self) -> bool {
-        let Some(boosting) = self.ensemble.boosting else { return false };
-        if self.trees.is_empty() || self.rounds_done >= boosting.rounds {
-            return false;
+    /// Boosting, once a round's trees are grown: closes the round (its leaves' values into the
+    /// scores); then, with early stopping, asks for the holdout rows' loss; then plants the next
+    /// round's trees, or none once the rounds are done.
+    fn after_round(&mut self) -> Result<Option<Pass>> {
+        let Some(boosting) = self.ensemble.boosting else { return Ok(None) };
+        if self.trees.is_empty() {
+            return Ok(None);
         }
+        if !std::mem::replace(&mut self.round_closed, true) {
+            self.close_round(boosting);
+            if boosting.early_stopping.is_some() {
+                self.awaiting_holdout = true;
+                return self.holdout_pass(boosting).map(Some);
+            }
+        }
+        self.round_closed = false;
+        if self.rounds_done >= boosting.rounds || self.stopped {
+            if boosting.early_stopping.is_some() {
+                self.keep_rounds(self.patience.best());
+            }
+            self.trees.clear();
+            return Ok(None);
+        }
+        self.plant(self.trees.len());
+        Ok(None)
+    }
+
+    /// Puts the leaves' values of the round just grown into the scores.
+    fn close_round(&mut self, boosting: Boosting) {
         let l2 = match self.growth.criterion {
             Criterion::Gradient { l2 } => l2,
             _ => 0.0,
         };
-        let Some(Target::Gradients { scale, .. }) = &self.target else { return false };
+        let Some(Target::Gradients { scale, .. }) = &self.target else { return };
         let scale = *scale;
         let round: Vec<Scored> = self
             .trees
@@ -260,17 +295,47 @@ impl Grower {
                     .collect(),
             })
             .collect();
-        let trees = round.len();
         if let Some(Target::Gradients { scores, .. }) = &mut self.target {
             scores.rounds.push(round);
         }
         self.rounds_done += 1;
-        if self.rounds_done >= boosting.rounds {
-            self.trees.clear();
-            return false;
+    }
+
+    /// Keeps the first `rounds` rounds (early stopping's best).
+    fn keep_rounds(&mut self, rounds: usize) {
+        if let Some(Target::Gradients { scores, .. }) = &mut self.target {
+            scores.rounds.truncate(rounds);
         }
-        self.plant(trees);
-        true
+        self.rounds_done = self.rounds_done.min(rounds);
+    }
+
+    /// The pass that sums the holdout rows' loss under the rounds so far.
+    fn holdout_pass(&self, boosting: Boosting) -> Result<Pass> {
+        let Some(Target::Gradients { scores, .. }) = &self.target else {
+            return Err(coded("XX000", "early stopping without a boosted model"));
+        };
+        let scoring = Scoring { bins: self.bins.clone().unwrap_or_default(), scores: (**scores).clone() };
+        let description = format!("round {} of {}: the holdout rows' loss", self.rounds_done, boosting.rounds);
+        let mut pass = Pass::new(description, &Spec::HoldoutLoss(scoring))?;
+        pass.holdout = true;
+        Ok(pass)
+    }
+
+    /// Takes the holdout rows' loss after a round: stops when it has not fallen for
+    /// `early_stopping` rounds.
+    fn absorb_holdout(&mut self, merged: &[u8], patience: usize) -> Result<Option<String>> {
+        let Some(loss) = holdout_loss::Loss::decode(merged)?.mean() else {
+            return Err(coded("22000", format!("{}: early stopping found no holdout rows to score (raise holdout)", self.name)));
+        };
+        let round = self.rounds_done;
+        if let Some(best) = self.patience.record(loss, patience) {
+            self.stopped = true;
+            return Ok(Some(format!(
+                "{}: round {round}: holdout loss {loss:.6}; {patience} rounds without a lower loss: keeping the best {best} rounds",
+                self.name
+            )));
+        }
+        Ok(Some(format!("{}: round {round}: holdout loss {loss:.6} (the lowest after {} rounds)", self.name, self.patience.best())))
     }
 
     /// The next pass: the bins, then the levels; `None` once every tree is grown.
@@ -278,8 +343,10 @@ impl Grower {
         if self.bins.is_none() {
             return bins::pass(&self.setup, Spec::Bins).map(Some);
         }
-        if self.queue.is_empty() && self.next_round() {
-            return self.next_pass();
+        if self.queue.is_empty() {
+            if let Some(pass) = self.after_round()? {
+                return Ok(Some(pass));
+            }
         }
         let (Some(bins), Some(target)) = (&self.bins, &self.target) else { return Ok(None) };
         let per_node = Level::cells_per_node(bins, target);
@@ -310,6 +377,10 @@ impl Grower {
 
     /// Takes a pass's merged result.
     pub fn absorb(&mut self, merged: &[u8]) -> Result<Option<String>> {
+        if std::mem::take(&mut self.awaiting_holdout) {
+            let patience = self.ensemble.boosting.and_then(|b| b.early_stopping).unwrap_or(1);
+            return self.absorb_holdout(merged, patience);
+        }
         if self.bins.is_none() {
             let (scan, bins) = bins::bins_from(&self.setup, merged, self.max_bins)?;
             let target = match self.setup.task {
