@@ -54,13 +54,20 @@ enum Benchmark {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
-    /// TRAIN MODEL and PREDICT (naive_bayes, decision_tree) beside scikit-learn's fit and predict
-    /// on the same Parquet rows (needs python3 with scikit-learn, pyarrow and pandas).
+    /// TRAIN MODEL for every algorithm, and PREDICT, beside scikit-learn, LightGBM, XGBoost and
+    /// Spark MLlib on the same Parquet rows (needs python3 with scikit-learn, lightgbm, xgboost,
+    /// pyarrow, pandas and pyspark, and Java 17).
     Ml {
         #[arg(long, default_value_t = 1_000_000)]
         rows: usize,
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Which models to train (nb, tree, forest, boosted, linear, logistic, kmeans).
+        #[arg(long, value_delimiter = ',', default_value = "nb,tree,forest,boosted,linear,logistic,kmeans")]
+        models: Vec<String>,
+        /// Peers: sklearn (with LightGBM and XGBoost for boosting), spark, or none.
+        #[arg(long, value_delimiter = ',', default_value = "sklearn,spark")]
+        peers: Vec<String>,
     },
     /// TPC-H, 22 queries: squall (1, 2, 4 executors) beside DataFusion in-process, DuckDB and
     /// Spark local (needs python3 with duckdb and pyspark, and Java 17), answers verified.
@@ -115,7 +122,7 @@ async fn main() -> anyhow::Result<()> {
         Benchmark::Wire { iterations } => wire::run(&cli.squall, iterations).await?,
         Benchmark::Pgbench { seconds, copy_rows } => pgbench::run(&cli.squall, &cli.data, seconds, copy_rows).await?,
         Benchmark::Aggregate { rows, runs } => aggregate::run(&cli.squall, &cli.data, rows, runs).await?,
-        Benchmark::Ml { rows, runs } => ml::run(&cli.squall, &cli.data, rows, runs).await?,
+        Benchmark::Ml { rows, runs, models, peers } => ml::run(&cli.squall, &cli.data, rows, runs, &models, &peers).await?,
         Benchmark::Tpch { .. } => unreachable!("handled above"),
         Benchmark::Autoscale { rows_per_file, runs, only } => autoscale::run(&cli.squall, &cli.data, rows_per_file, runs, only.as_deref()).await?,
     };
