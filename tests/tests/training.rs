@@ -41,6 +41,13 @@ async fn assert_linear_model(client: &Client, model: &str, numeric: usize, extra
     intercept
 }
 
+/// Writes iris (with an id column) under `dir` and returns the statement that makes it table `iris`.
+fn iris_table(dir: &std::path::Path) -> String {
+    let path = dir.join("iris.csv");
+    write_iris_with_ids(&path);
+    format!("CREATE EXTERNAL TABLE iris STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')", path.display())
+}
+
 fn assert_close(what: &str, got: f64, want: &Value, tolerance: f64) {
     let want = want.as_f64().unwrap_or_else(|| panic!("no figure for {what}"));
     assert!((got - want).abs() <= tolerance, "{what}: squall {got}, scikit-learn {want}");
@@ -51,12 +58,7 @@ async fn linear_regression_solves_exact_sums_as_scikit_learn_does() {
     let server = squall().executors(2).start();
     let client = server.client().await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("iris.csv");
-    write_iris_with_ids(&path);
-    client
-        .batch_execute(&format!("CREATE EXTERNAL TABLE iris STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')", path.display()))
-        .await
-        .unwrap();
+    client.batch_execute(&iris_table(dir.path())).await.unwrap();
     let sk = sklearn();
 
     // Least squares: scikit-learn's LinearRegression.
@@ -112,12 +114,7 @@ async fn logistic_regression_takes_newton_steps_to_scikit_learns_optimum() {
     let server = squall().executors(2).start();
     let client = server.client().await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("iris.csv");
-    write_iris_with_ids(&path);
-    client
-        .batch_execute(&format!("CREATE EXTERNAL TABLE iris STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')", path.display()))
-        .await
-        .unwrap();
+    client.batch_execute(&iris_table(dir.path())).await.unwrap();
     let sk = sklearn();
     // Softmax over three classes at scikit-learn's default penalty (C = 1, l2 = 1), and the
     // sigmoid of a boolean target at C = 0.5 (l2 = 2): every coefficient and intercept within
@@ -227,9 +224,7 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
 async fn kmeans_seeds_and_iterates_on_the_executors_as_scikit_learn_does() {
     let server = squall().executors(2).start();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("iris.csv");
-    write_iris_with_ids(&path);
-    let create = format!("CREATE EXTERNAL TABLE iris STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')", path.display());
+    let create = iris_table(dir.path());
     let train = "TRAIN MODEL km USING kmeans (k = 3, holdout = 0) FEATURES (sepal_length, sepal_width, petal_length, petal_width) AS SELECT * FROM iris";
     let (_, stderr) = squall_tests::psql::psql_output(&server, &[&create, train]);
     assert!(stderr.contains("NOTICE:  kmeans: k-means++: the first centre"), "{stderr}");
@@ -314,12 +309,7 @@ async fn trees_forests_and_boosted_trees_grow_level_by_level_on_the_executors_al
     assert!(accuracy > 0.8, "accuracy {accuracy}");
 
     // Parity with scikit-learn's DecisionTreeClassifier(max_depth = 3) on iris.
-    let path = dir.path().join("iris.csv");
-    write_iris_with_ids(&path);
-    client
-        .batch_execute(&format!("CREATE EXTERNAL TABLE iris STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')", path.display()))
-        .await
-        .unwrap();
+    client.batch_execute(&iris_table(dir.path())).await.unwrap();
     client
         .batch_execute("TRAIN MODEL dt USING decision_tree (max_depth = 3, holdout = 0) TARGET species FEATURES (sepal_length, sepal_width, petal_length, petal_width) AS SELECT * FROM iris")
         .await
