@@ -28,6 +28,19 @@ impl JobPlanning {
 
     /// `config` with the switches this job needs.
     pub(super) fn configure(&self, mut config: SessionConfig) -> SessionConfig {
+        // Every job is planned without the files' statistics (`datafusion.execution.collect_statistics`).
+        // The scheduler plans a job twice over: once whole, where a scan of few rows (by its exact
+        // row count) is not worth spreading over partitions and a join's input of one partition is
+        // left as it is, and again per stage once it has cut the job at its exchanges, where that
+        // scan sits under a shuffle read of no statistics and `EnsureRequirements` spreads the join's
+        // inputs after all, by a hash exchange inside the stage. Ballista gives each task of a stage a
+        // slice of its partitions and restricts the stage's scans to it, but not the scans under a
+        // collapse (a sort of all rows, a cross join's build side), which every task reads whole; with
+        // the exchange above them, every task wrote every row: a semi join over a cross join gave
+        // each row two or three times (differential seed 14, query 484929). Without statistics the
+        // first planning already spreads such inputs by exchanges, which become stage boundaries, as
+        // it does for tables too large to leave in one partition.
+        config.options_mut().execution.collect_statistics = false;
         if self.without_replanning {
             config = config.with_ballista_adaptive_query_planner(false);
             config.options_mut().optimizer.join_reordering = false;

@@ -158,16 +158,27 @@ impl OptimizerRule for DecorrelateSubqueries {
         if !matches!(plan, LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::Aggregate(_)) || plan.inputs().len() != 1 {
             return Ok(Transformed::no(plan));
         }
+        let original_input_schema = plan.inputs()[0].schema().clone();
         let mut plan = plan;
         let mut changed = false;
         // One subquery at a time, each adding its join under the node, until none is left
-        // that this rule can take.
+        // that this rule can take. All of them in one visit: a node left with a subquery
+        // until the optimizer's next pass meets DataFusion's rules first, and inside a scalar
+        // subquery those take an `IN` under `OR` with their mark join, NULLs lost (differential
+        // seed 14, query 465641).
         loop {
             let Some(next) = self.decorrelate_one(&plan)? else { break };
             plan = next;
             changed = true;
         }
-        Ok(if changed { Transformed::yes(plan) } else { Transformed::no(plan) })
+        if !changed {
+            return Ok(Transformed::no(plan));
+        }
+        // A filter passes its input's columns on: the joins' extra columns are dropped.
+        if let LogicalPlan::Filter(_) = plan {
+            plan = LogicalPlanBuilder::from(plan).project(columns_of(&original_input_schema))?.build()?;
+        }
+        Ok(Transformed::yes(plan))
     }
 }
 
@@ -193,7 +204,11 @@ impl OptimizerRule for LeaveWhatFails {
         // one) was answered by DataFusion's mark join, NULLs lost: squall's rule takes the IN,
         // after DataFusion has decorrelated what is inside it (differential seed 14, queries
         // 36551 and 36555).
-        if self.0.name() == DECORRELATE_PREDICATE_SUBQUERY && DecorrelateSubqueries::leaves_to_squall(&plan) {
+        // DataFusion's rule also goes into the subqueries of the node it is given, past this
+        // wrapper: a node whose subqueries hold such an IN is not given to it either, or an
+        // `x NOT IN (...) OR ...` inside a scalar subquery kept rows PostgreSQL drops
+        // (differential seed 14, query 465641).
+        if self.0.name() == DECORRELATE_PREDICATE_SUBQUERY && (DecorrelateSubqueries::leaves_to_squall(&plan) || subqueries_leave_to_squall(&plan)) {
             return plan.map_subqueries(|subquery| subquery.transform_down(|p| self.rewrite(p, config)));
         }
         match self.0.rewrite(plan.clone(), config) {
@@ -204,6 +219,19 @@ impl OptimizerRule for LeaveWhatFails {
             Ok(_) | Err(_) => Ok(Transformed::no(plan)),
         }
     }
+}
+
+/// Whether a node of `plan`'s subqueries, at any depth, is one DataFusion's predicate rule must
+/// leave to squall's ([`DecorrelateSubqueries::leaves_to_squall`]).
+fn subqueries_leave_to_squall(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_subqueries(|subquery| {
+        subquery.apply_with_subqueries(|node| {
+            found = DecorrelateSubqueries::leaves_to_squall(node);
+            Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+        })
+    });
+    found
 }
 
 /// What a subquery expression asks of its subquery's rows.
@@ -258,7 +286,6 @@ fn subquery_expressions(node: &LogicalPlan) -> Vec<Expr> {
 /// was, keeping the node's output as it was.
 fn replace_in_node(node: &LogicalPlan, found: &Expr, value: Expr, joined: LogicalPlan) -> Result<LogicalPlan> {
     let names = NamePreserver::new(node);
-    let original_input_schema = node.inputs()[0].schema().clone();
     let exprs = node
         .expressions()
         .into_iter()
@@ -268,12 +295,7 @@ fn replace_in_node(node: &LogicalPlan, found: &Expr, value: Expr, joined: Logica
             Ok(name.restore(replaced.data))
         })
         .collect::<Result<Vec<_>>>()?;
-    let rebuilt = node.with_new_exprs(exprs, vec![joined])?;
-    Ok(match node {
-        // A filter passes its input's columns on: the join's extra columns are dropped.
-        LogicalPlan::Filter(_) => LogicalPlanBuilder::from(rebuilt).project(columns_of(&original_input_schema))?.build()?,
-        _ => rebuilt,
-    })
+    node.with_new_exprs(exprs, vec![joined])
 }
 
 /// The names one decorrelation gives its columns.
