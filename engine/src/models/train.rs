@@ -13,6 +13,7 @@ use datafusion::functions_aggregate::expr_fn::{count, max, sum};
 use datafusion::logical_expr::{cast, col, lit, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::common::collect;
 use squall_sql::TrainModel;
+use squall_udf::functions::blob_aggregate::constant;
 use squall_udf::functions::{evaluate, train_pass};
 use squall_udf::ml::algorithms::{self, Algorithm, Fitted, Setup};
 use squall_udf::ml::features::{Feature, Kind, Target};
@@ -269,7 +270,7 @@ async fn run_passes(session: &Session, algorithm: &'static dyn Algorithm, setup:
     let mut trainer = algorithm.trainer(setup)?;
     while let Some(pass) = trainer.next_pass()? {
         let started = Instant::now();
-        let mut args = vec![lit(algorithm.name()), lit(ScalarValue::Binary(Some(pass.spec)))];
+        let mut args = vec![constant(ScalarValue::from(algorithm.name())), constant(ScalarValue::Binary(Some(pass.spec)))];
         if pass.row_key {
             args.push(row_key.clone());
         }
