@@ -283,7 +283,8 @@ fn subquery_expressions(node: &LogicalPlan) -> Vec<Expr> {
 }
 
 /// `node` over `joined` (its input joined to the subquery's values), with `value` where `found`
-/// was, keeping the node's output as it was.
+/// was. A projection or aggregate keeps its output; a filter passes the join's extra columns on
+/// until the rule has taken all its subqueries and projects them away.
 fn replace_in_node(node: &LogicalPlan, found: &Expr, value: Expr, joined: LogicalPlan) -> Result<LogicalPlan> {
     let names = NamePreserver::new(node);
     let exprs = node
