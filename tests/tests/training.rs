@@ -169,6 +169,10 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
         commands.push(format!("TRAIN MODEL m_{name} USING linear_regression TARGET seconds FEATURES (pages, browser, mobile) AS SELECT * FROM visits_{name}"));
         commands.push(format!("TRAIN MODEL k_{name} USING kmeans (k = 4) FEATURES (seconds, pages, browser) AS SELECT * FROM visits_{name}"));
         commands.push(format!("TRAIN MODEL l_{name} USING logistic_regression TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits_{name}"));
+        // The Hessian over a sample of the rows (as on large tables): the same optimum.
+        commands.push(format!(
+            "TRAIN MODEL h_{name} USING logistic_regression (hessian_rows = 500) TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits_{name}"
+        ));
     }
     let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
     let (_, stderr) = squall_tests::psql::psql_output(&server, &commands);
@@ -184,6 +188,10 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
     // Logistic regression: a scan, then one pass per Newton iteration, each followed by the loss.
     assert!(passes.iter().any(|l| l.contains("NOTICE:  logistic_regression: iteration 3 of at most 100: the loss, its gradient and Hessian")), "{stderr}");
     assert!(stderr.contains("NOTICE:  logistic_regression: iteration 3: loss "), "{stderr}");
+    assert!(
+        passes.iter().any(|l| l.contains("Hessian (the Hessian over a sample of about 500 rows)")),
+        "{stderr}"
+    );
     assert_read_by_executors(&passes, &executors);
 
     // Exact sums: the same coefficients, to the last bit, however the rows were split.
@@ -212,6 +220,28 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
     for row in &both {
         let (one, eight): (f64, f64) = (row.get(0), row.get(1));
         assert_eq!(one.to_bits(), eight.to_bits(), "logistic probability {one} vs {eight}");
+    }
+    let both = client
+        .query("SELECT PREDICT_PROBA('h_one', seconds, pages, browser, mobile), PREDICT_PROBA('h_eight', seconds, pages, browser, mobile) FROM visits_eight", &[])
+        .await
+        .unwrap();
+    for row in &both {
+        let (one, eight): (f64, f64) = (row.get(0), row.get(1));
+        assert_eq!(one.to_bits(), eight.to_bits(), "logistic probability, Hessian sampled: {one} vs {eight}");
+    }
+    // The sampled Hessian steers the steps; the optimum is the gradient's, the exact Newton one.
+    let (exact, sampled) = (model_params(&client, "l_eight").await, model_params(&client, "h_eight").await);
+    let flat = |params: &Value| -> Vec<f64> {
+        let mut all: Vec<f64> = params["intercepts"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        for row in params["coefficients"].as_array().unwrap() {
+            all.extend(row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()));
+        }
+        all
+    };
+    let (exact, sampled) = (flat(&exact), flat(&sampled));
+    assert_eq!(exact.len(), sampled.len());
+    for (e, s) in exact.iter().zip(&sampled) {
+        assert!((e - s).abs() <= 1e-6 * (1.0 + e.abs()), "exact Newton {exact:?} vs sampled Hessian {sampled:?}");
     }
     let accuracy = metric(&client, "EVALUATE MODEL l_eight ON SELECT * FROM visits_one", "accuracy").await;
     assert!(accuracy > 0.8, "logistic accuracy {accuracy}");
