@@ -158,7 +158,7 @@ fn normalize(chunks: &mut [i64; CHUNKS]) {
 
 /// 2^k exactly, for k from -1074 up; beyond 2^1023 by two factors (the product is then exact or
 /// overflows, as the rounded sum would).
-fn pow2(k: i32) -> f64 {
+pub(crate) fn pow2(k: i32) -> f64 {
     match k {
         k if k > 1023 => f64::from_bits(((1023 + 1023) as u64) << 52) * pow2(k - 1023),
         k if k >= -1022 => f64::from_bits(((k + 1023) as u64) << 52),

@@ -6,6 +6,7 @@ pub mod algorithms;
 pub mod error;
 pub mod exact_sum;
 pub mod features;
+pub mod grid_sum;
 pub mod least_norm;
 pub mod metrics;
 pub mod model;

@@ -25,6 +25,7 @@ use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::error::coded;
 use crate::ml::exact_sum::ExactSum;
 use crate::ml::features::{Encoding, Feature, Matrix};
+use crate::ml::grid_sum::{Grid, Wide};
 use crate::ml::model::{Output, Task};
 use crate::ml::row_hash::mix;
 
@@ -59,7 +60,9 @@ impl Algorithm for Kmeans {
     fn partial(&self, spec: &[u8]) -> Result<Box<dyn Partial>> {
         Ok(match from_json(spec)? {
             Spec::Scan(names) => scan::partial(names),
-            Spec::Step { encodings, step, seed } => Box::new(StepPartial { features: encoded_features(encodings), step, seed, state: State::default() }),
+            Spec::Step { encodings, step, seed } => {
+                Box::new(StepPartial { features: encoded_features(encodings), step, seed, state: State::default(), grid_sums: Vec::new() })
+            }
         })
     }
 
@@ -145,6 +148,11 @@ impl Step {
             _ => 0,
         }
     }
+
+    /// Whether its rows come with their keys: only the seeding's draws use them.
+    fn draws(&self) -> bool {
+        matches!(self, Step::First | Step::Candidates { .. })
+    }
 }
 
 struct Training {
@@ -165,8 +173,9 @@ struct Training {
 impl Training {
     fn pass(&self, description: String, step: Step) -> Result<Option<Pass>> {
         let encodings = self.encodings.clone().unwrap_or_default();
+        let draws = step.draws();
         let mut pass = Pass::new(description, &Spec::Step { encodings, step, seed: self.setup.seed })?;
-        pass.row_key = true;
+        pass.row_key = draws;
         Ok(Some(pass))
     }
 
@@ -360,6 +369,9 @@ struct StepPartial {
     step: Step,
     seed: u64,
     state: State,
+    /// A Lloyd pass's cluster sums of one batch on its grids (see [`crate::ml::grid_sum`]),
+    /// drained into `state.sums` after each batch.
+    grid_sums: Vec<Wide>,
 }
 
 impl StepPartial {
@@ -390,19 +402,62 @@ impl StepPartial {
     }
 }
 
+/// A Lloyd pass over one batch: each complete row counts for its nearest centre, adds its
+/// values to that centre's sums (on the batch's grids when it can, see
+/// [`crate::ml::grid_sum`]) and its squared distance to the inertia.
+fn lloyd(state: &mut State, grid_sums: &mut Vec<Wide>, centres: &[Vec<f64>], matrix: &Matrix) {
+    let width = matrix.width;
+    let complete: Vec<usize> = matrix.rows.iter().flatten().copied().collect();
+    state.rows += complete.len() as u64;
+    state.null_rows += (matrix.rows.len() - complete.len()) as u64;
+    let grids: Option<Vec<Grid>> = (0..width).map(|j| Grid::of(complete.iter().map(|at| matrix.row(*at)[j]))).collect();
+    grid_sums.resize(centres.len() * width, Wide::default());
+    let mut m = vec![0i64; width];
+    for &at in &complete {
+        let row = matrix.row(at);
+        let (c, d) = nearest(centres, row);
+        state.counts[c] += 1;
+        state.inertia.add(d);
+        let on_grid = grids.as_ref().is_some_and(|grids| {
+            row.iter().zip(grids).zip(m.iter_mut()).all(|((x, grid), m)| grid.integer(*x).map(|i| *m = i).is_some())
+        });
+        if on_grid {
+            for (sum, m) in grid_sums[c * width..(c + 1) * width].iter_mut().zip(&m) {
+                sum.add(*m as i128);
+            }
+        } else {
+            for (sum, x) in state.sums[c].iter_mut().zip(row) {
+                sum.add(*x);
+            }
+        }
+    }
+    if let Some(grids) = grids {
+        for (c, sums) in state.sums.iter_mut().enumerate() {
+            for (j, (sum, grid)) in sums.iter_mut().zip(&grids).enumerate() {
+                grid_sums[c * width + j].drain_into(sum, grid.exponent);
+            }
+        }
+    }
+}
+
 impl Partial for StepPartial {
     fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let keys = values[0].as_primitive::<Float64Type>();
-        let matrix = Matrix::encode(&self.features, &values[1..]);
+        // The seeding's draws read each row's key first.
+        let (keys, columns) = if self.step.draws() { (Some(values[0].as_primitive::<Float64Type>()), &values[1..]) } else { (None, values) };
+        let matrix = Matrix::encode(&self.features, columns);
         self.start(matrix.width);
+        if let Step::Lloyd { centres } = &self.step {
+            lloyd(&mut self.state, &mut self.grid_sums, centres, &matrix);
+            return Ok(());
+        }
         for (i, at) in matrix.rows.iter().enumerate() {
-            let (Some(at), true) = (at, keys.is_valid(i)) else {
+            let (Some(at), true) = (at, keys.is_none_or(|keys| keys.is_valid(i))) else {
                 self.state.null_rows += 1;
                 continue;
             };
             self.state.rows += 1;
             let row = matrix.row(*at);
-            let key = keys.value(i);
+            let key = keys.map_or(0.0, |keys| keys.value(i));
             match &self.step {
                 Step::First => {
                     for (c, x) in row.iter().enumerate() {
@@ -427,14 +482,8 @@ impl Partial for StepPartial {
                         self.state.potentials[c].add(current.min(squared_distance(candidate, row)));
                     }
                 }
-                Step::Lloyd { centres } => {
-                    let (c, d) = nearest(centres, row);
-                    self.state.counts[c] += 1;
-                    for (s, x) in self.state.sums[c].iter_mut().zip(row) {
-                        s.add(*x);
-                    }
-                    self.state.inertia.add(d);
-                }
+                // Taken batch by batch above.
+                Step::Lloyd { .. } => {}
             }
         }
         Ok(())
