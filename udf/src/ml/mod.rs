@@ -3,6 +3,7 @@
 //! `functions/` (training aggregates, PREDICT, EVALUATE).
 
 pub mod algorithms;
+pub mod class_index;
 pub mod error;
 pub mod exact_sum;
 pub mod features;

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::bins::Bins;
 use super::{from_json, to_json};
 use crate::functions::blob_aggregate::Partial;
+use crate::ml::class_index::ClassIndex;
 use crate::ml::error::coded;
 use crate::ml::features::null_rows;
 use crate::ml::row_hash::mix;
@@ -63,9 +64,9 @@ impl Scores {
         }
     }
 
-    /// Class → index, as the rows' targets are looked up (empty for regression).
-    pub fn class_lookup(&self) -> HashMap<String, usize> {
-        self.loss.classes().unwrap_or_default().iter().enumerate().map(|(i, c)| (c.clone(), i)).collect()
+    /// Class → index, as the rows' targets are looked up (none for regression).
+    pub fn class_lookup(&self) -> ClassIndex {
+        ClassIndex::new(self.loss.classes().unwrap_or_default())
     }
 }
 
@@ -127,10 +128,10 @@ impl Loss {
 
     /// A row's target as [`Loss::gradients`] and [`Loss::loss`] take it: the value, or the index
     /// of its class (`None` for a class the model does not know).
-    pub fn target_of(&self, classes: &HashMap<String, usize>, target: &ArrayRef, row: usize) -> Option<f64> {
+    pub fn target_of(&self, classes: &ClassIndex, target: &ArrayRef, row: usize) -> Option<f64> {
         match self {
             Loss::Squared => Some(target.as_primitive::<Float64Type>().value(row)),
-            _ => classes.get(target.as_string::<i32>().value(row)).map(|c| *c as f64),
+            _ => classes.of(target.as_string::<i32>().value(row)).map(|c| c as f64),
         }
     }
 
@@ -217,9 +218,9 @@ pub fn partial(level: Level) -> Box<dyn Partial> {
     }
     let row_bins = RowBins::new(&level.bins);
     let classes = match &level.target {
-        Target::Classes(classes) => classes.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(),
+        Target::Classes(classes) => ClassIndex::new(classes),
         Target::Gradients { scores, .. } => scores.class_lookup(),
-        Target::Values { .. } => HashMap::new(),
+        Target::Values { .. } => ClassIndex::default(),
     };
     let cells = vec![0; level.open.len() * total * level.target.width()];
     Box::new(LevelPartial { level, slots, offsets, total_bins: total, row_bins, classes, histograms: Histograms { cells } })
@@ -249,7 +250,7 @@ struct LevelPartial {
     offsets: Vec<usize>,
     total_bins: usize,
     row_bins: RowBins,
-    classes: HashMap<String, usize>,
+    classes: ClassIndex,
     histograms: Histograms,
 }
 
@@ -273,20 +274,29 @@ impl RowBins {
         RowBins { bins: bins.to_vec(), lookups }
     }
 
-    /// Row `row`'s bin of every feature into `out` (`features`: the features' columns).
-    pub fn read(&self, features: &[ArrayRef], row: usize, out: &mut [usize]) {
+    /// Every row's bin of every feature (`features`: the features' columns), row by row: row
+    /// `r`'s are at `r * features.len()..`. Read column by column, each column's array once.
+    pub fn read_all(&self, features: &[ArrayRef], rows: usize) -> Vec<usize> {
+        let width = features.len();
+        let mut out = vec![0; rows * width];
         for (f, column) in features.iter().enumerate() {
-            out[f] = match (&self.bins[f], &self.lookups[f]) {
+            match (&self.bins[f], &self.lookups[f]) {
                 (Bins::Numeric { edges }, _) => {
-                    let x = column.as_primitive::<Float64Type>().value(row);
-                    edges.partition_point(|e| *e < x)
+                    // A NULL's slot holds some number: its row is skipped by the caller.
+                    for (row, x) in column.as_primitive::<Float64Type>().values().iter().enumerate() {
+                        out[row * width + f] = edges.partition_point(|e| e < x);
+                    }
                 }
                 (Bins::Categorical { categories }, Some(lookup)) => {
-                    lookup.get(column.as_string::<i32>().value(row)).copied().unwrap_or(categories.len())
+                    let text = column.as_string::<i32>();
+                    for row in 0..rows {
+                        out[row * width + f] = lookup.get(text.value(row)).copied().unwrap_or(categories.len());
+                    }
                 }
-                _ => 0,
-            };
+                _ => {}
+            }
         }
+        out
     }
 }
 
@@ -341,8 +351,8 @@ impl Partial for LevelPartial {
         let nulls = null_rows(values, rows);
         let width = self.level.target.width();
         let trees = self.level.trees.len();
-        let mut bins = vec![0; features.len()];
-        // Per tree, what a row adds to each of its cells.
+        let all_bins = self.row_bins.read_all(features, rows);
+        // Per tree, what a row adds to each of its cells (a class's count alone for classes).
         let mut add = vec![0i128; width * trees];
         let mut scores = vec![0.0; trees];
         let mut gradients = Vec::with_capacity(trees);
@@ -350,11 +360,11 @@ impl Partial for LevelPartial {
             if *null {
                 continue;
             }
-            self.row_bins.read(features, row, &mut bins);
-            add.iter_mut().for_each(|a| *a = 0);
+            let bins = &all_bins[row * features.len()..(row + 1) * features.len()];
+            let mut class = None;
             match &self.level.target {
-                Target::Classes(_) => match self.classes.get(target.as_string::<i32>().value(row)) {
-                    Some(class) => (0..trees).for_each(|t| add[t * width + class] = 1),
+                Target::Classes(_) => match self.classes.of(target.as_string::<i32>().value(row)) {
+                    Some(found) => class = Some(found),
                     None => continue,
                 },
                 Target::Values { scale, square_scale } => {
@@ -367,7 +377,7 @@ impl Partial for LevelPartial {
                 }
                 Target::Gradients { scale, scores: model } => {
                     let Some(y) = model.loss.target_of(&self.classes, target, row) else { continue };
-                    model.of_row(&bins, &mut scores);
+                    model.of_row(bins, &mut scores);
                     model.loss.gradients(&scores, y, &mut gradients);
                     for (t, (g, h)) in gradients.iter().enumerate() {
                         add[t * width] = 1;
@@ -377,8 +387,7 @@ impl Partial for LevelPartial {
                 }
             }
             for tree in 0..trees {
-                let add = &add[tree * width..(tree + 1) * width];
-                let Some(slot) = self.slots[tree].get(self.node_of(tree, &bins)).copied().flatten() else { continue };
+                let Some(slot) = self.slots[tree].get(self.node_of(tree, bins)).copied().flatten() else { continue };
                 let weight = match (self.level.bootstrap, keys) {
                     (Some(seed), Some(keys)) => bootstrap_weight(keys.value(row), seed, tree),
                     _ => 1,
@@ -386,14 +395,20 @@ impl Partial for LevelPartial {
                 if weight == 0 {
                     continue;
                 }
+                let add = &add[tree * width..(tree + 1) * width];
                 let node_base = slot * self.total_bins;
                 for (f, bin) in bins.iter().enumerate() {
                     if *bin >= self.level.bins[f].count() {
                         continue;
                     }
                     let base = (node_base + self.offsets[f] + bin) * width;
-                    for (cell, a) in self.histograms.cells[base..base + width].iter_mut().zip(add) {
-                        *cell += weight * a;
+                    match class {
+                        Some(class) => self.histograms.cells[base + class] += weight,
+                        None => {
+                            for (cell, a) in self.histograms.cells[base..base + width].iter_mut().zip(add) {
+                                *cell += weight * a;
+                            }
+                        }
                     }
                 }
             }

@@ -4,8 +4,6 @@
 //! best, as LightGBM's `early_stopping_rounds` and scikit-learn's `n_iter_no_change` do. The
 //! sum is exact ([`ExactSum`]), so the round chosen does not depend on the partitioning.
 
-use std::collections::HashMap;
-
 use datafusion::arrow::array::ArrayRef;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
@@ -14,6 +12,7 @@ use super::bins::Bins;
 use super::from_json;
 use super::histograms::{RowBins, Scores};
 use crate::functions::blob_aggregate::{to_json, Partial};
+use crate::ml::class_index::ClassIndex;
 use crate::ml::exact_sum::ExactSum;
 use crate::ml::features::null_rows;
 
@@ -57,7 +56,7 @@ pub fn partial(scoring: Scoring) -> Box<dyn Partial> {
 struct LossPartial {
     scoring: Scoring,
     row_bins: RowBins,
-    classes: HashMap<String, usize>,
+    classes: ClassIndex,
     loss: Loss,
 }
 
@@ -65,7 +64,7 @@ impl Partial for LossPartial {
     fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
         let Some((target, features)) = values.split_first() else { return Ok(()) };
         let rows = target.len();
-        let mut bins = vec![0; features.len()];
+        let all_bins = self.row_bins.read_all(features, rows);
         let mut scores = vec![0.0; self.scoring.scores.base.len()];
         for (row, null) in null_rows(values, rows).into_iter().enumerate() {
             if null {
@@ -74,8 +73,7 @@ impl Partial for LossPartial {
             let model = &self.scoring.scores;
             // A class the training rows did not have scores no loss of its own: it is skipped.
             let Some(y) = model.loss.target_of(&self.classes, target, row) else { continue };
-            self.row_bins.read(features, row, &mut bins);
-            model.of_row(&bins, &mut scores);
+            model.of_row(&all_bins[row * features.len()..(row + 1) * features.len()], &mut scores);
             self.loss.rows += 1;
             self.loss.sum.add(model.loss.loss(&scores, y));
         }

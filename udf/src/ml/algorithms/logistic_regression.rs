@@ -29,8 +29,6 @@
 //! the optimum a hundredfold, and the optimum is the same, the gradient's. Below `hessian_rows`
 //! rows the Hessian is exact and the method is Newton's.
 
-use std::collections::HashMap;
-
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::error::Result;
@@ -39,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use super::scan;
 use super::{check_classes, classes_from_probabilities, encoded_features, from_json, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
 use crate::functions::blob_aggregate::{to_json, Partial};
+use crate::ml::class_index::ClassIndex;
 use crate::ml::error::coded;
 use crate::ml::features::{Encoding, Feature, Matrix};
 use crate::ml::least_norm::{self, upper_triangle};
@@ -224,26 +223,21 @@ impl Derivatives {
 struct DerivativesPartial {
     point: Point,
     features: Vec<Feature>,
-    classes: HashMap<String, usize>,
+    classes: ClassIndex,
     sums: Derivatives,
 }
 
 impl DerivativesPartial {
     fn new(point: Point) -> DerivativesPartial {
         let features = encoded_features(point.encodings.clone());
-        let classes = point.classes.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
+        let classes = ClassIndex::new(&point.classes);
         DerivativesPartial { point, features, classes, sums: Derivatives::default() }
     }
 
     /// The class numbered as the scan found it (a class it did not see cannot come: it read the
-    /// same rows). A few classes are compared in turn, which is cheaper than hashing the text.
+    /// same rows).
     fn class_of(&self, value: &str) -> Result<usize> {
-        let found = if self.point.classes.len() <= 8 {
-            self.point.classes.iter().position(|c| c == value)
-        } else {
-            self.classes.get(value).copied()
-        };
-        found.ok_or_else(|| coded("XX000", "a training row's class was not among the scan's"))
+        self.classes.of(value).ok_or_else(|| coded("XX000", "a training row's class was not among the scan's"))
     }
 }
 
