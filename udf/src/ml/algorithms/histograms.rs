@@ -19,6 +19,7 @@ use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 
 use super::bins::Bins;
+use super::score_cache;
 use super::{from_json, to_json};
 use crate::functions::blob_aggregate::Partial;
 use crate::ml::class_index::ClassIndex;
@@ -48,8 +49,13 @@ pub struct Scores {
     pub loss: Loss,
     /// The score every row starts from, per tree of a round.
     pub base: Vec<f64>,
-    /// Per round, per tree, the tree and each node's value (learning rate included).
+    /// Per round, per tree, the tree and each node's value (learning rate included). Rounds
+    /// are only added during a training (early stopping cuts them once, at its end).
     pub rounds: Vec<Vec<Scored>>,
+    /// Names the training, whose executors keep rows' scores between passes
+    /// ([`super::score_cache`]); 0: none kept.
+    #[serde(default)]
+    pub training: u64,
 }
 
 /// A finished tree of a boosting round.
@@ -57,7 +63,12 @@ impl Scores {
     /// A row's scores (per tree of a round) after the rounds so far, from its bins.
     pub fn of_row(&self, bins: &[usize], scores: &mut [f64]) {
         scores.iter_mut().zip(&self.base).for_each(|(s, b)| *s = *b);
-        for round in &self.rounds {
+        self.add_rounds(0, bins, scores);
+    }
+
+    /// Adds the trees of the rounds from `first` on to a row's `scores`.
+    pub fn add_rounds(&self, first: usize, bins: &[usize], scores: &mut [f64]) {
+        for round in &self.rounds[first..] {
             for (k, tree) in round.iter().enumerate() {
                 scores[k] += tree.values[leaf_of(&tree.routing, bins)];
             }
@@ -352,9 +363,12 @@ impl Partial for LevelPartial {
         let width = self.level.target.width();
         let trees = self.level.trees.len();
         let all_bins = self.row_bins.read_all(features, rows);
+        let batch_scores = match &self.level.target {
+            Target::Gradients { scores: model, .. } => score_cache::batch_scores(model, &all_bins, features.len(), &nulls),
+            _ => Vec::new(),
+        };
         // Per tree, what a row adds to each of its cells (a class's count alone for classes).
         let mut add = vec![0i128; width * trees];
-        let mut scores = vec![0.0; trees];
         let mut gradients = Vec::with_capacity(trees);
         for (row, null) in nulls.iter().enumerate() {
             if *null {
@@ -377,8 +391,8 @@ impl Partial for LevelPartial {
                 }
                 Target::Gradients { scale, scores: model } => {
                     let Some(y) = model.loss.target_of(&self.classes, target, row) else { continue };
-                    model.of_row(bins, &mut scores);
-                    model.loss.gradients(&scores, y, &mut gradients);
+                    let scores = &batch_scores[row * model.base.len()..(row + 1) * model.base.len()];
+                    model.loss.gradients(scores, y, &mut gradients);
                     for (t, (g, h)) in gradients.iter().enumerate() {
                         add[t * width] = 1;
                         add[t * width + 1] = (g * scale).round() as i128;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::bins::Bins;
 use super::from_json;
 use super::histograms::{RowBins, Scores};
+use super::score_cache;
 use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::class_index::ClassIndex;
 use crate::ml::exact_sum::ExactSum;
@@ -65,17 +66,18 @@ impl Partial for LossPartial {
         let Some((target, features)) = values.split_first() else { return Ok(()) };
         let rows = target.len();
         let all_bins = self.row_bins.read_all(features, rows);
-        let mut scores = vec![0.0; self.scoring.scores.base.len()];
-        for (row, null) in null_rows(values, rows).into_iter().enumerate() {
+        let nulls = null_rows(values, rows);
+        let k = self.scoring.scores.base.len();
+        let batch_scores = score_cache::batch_scores(&self.scoring.scores, &all_bins, features.len(), &nulls);
+        for (row, null) in nulls.into_iter().enumerate() {
             if null {
                 continue;
             }
             let model = &self.scoring.scores;
             // A class the training rows did not have scores no loss of its own: it is skipped.
             let Some(y) = model.loss.target_of(&self.classes, target, row) else { continue };
-            model.of_row(&all_bins[row * features.len()..(row + 1) * features.len()], &mut scores);
             self.loss.rows += 1;
-            self.loss.sum.add(model.loss.loss(&scores, y));
+            self.loss.sum.add(model.loss.loss(&batch_scores[row * k..(row + 1) * k], y));
         }
         Ok(())
     }

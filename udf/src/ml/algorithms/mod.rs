@@ -16,6 +16,7 @@ pub mod logistic_regression;
 pub mod naive_bayes;
 pub mod random_forest;
 pub mod scan;
+pub mod score_cache;
 pub mod tree_growth;
 pub mod tree_walk;
 

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::bins::{self, Bins};
 use super::holdout_loss::{self, Patience, Scoring};
 use super::scan::Scan;
+use super::score_cache;
 use super::histograms::{self, best_split, Criterion, Histograms, Level, Limits, Loss, Routing, Rule, Scored, Scores, Stats, Target, MAX_CELLS};
 use super::tree_walk::Node;
 use super::{check_classes, from_json, Pass, Setup};
@@ -456,7 +457,7 @@ impl Grower {
         let (Some(bins), Some(Target::Gradients { scale, scores })) = (self.bins, self.target) else {
             return Err(coded("XX000", "training finished before its passes ran"));
         };
-        let target = Target::Gradients { scale, scores: Box::new(Scores { loss: scores.loss.clone(), base: vec![], rounds: vec![] }) };
+        let target = Target::Gradients { scale, scores: Box::new(Scores { loss: scores.loss.clone(), base: vec![], rounds: vec![], training: 0 }) };
         let rounds = scores
             .rounds
             .iter()
@@ -530,5 +531,5 @@ fn boosting_target(classes: Vec<String>, scan: &Scan) -> Target {
             (Loss::Softmax(classes), base, 1.0)
         }
     };
-    Target::gradients(bound, Scores { loss, base, rounds: vec![] })
+    Target::gradients(bound, Scores { loss, base, rounds: vec![], training: score_cache::new_training_id() })
 }
