@@ -21,13 +21,17 @@
 //!
 //! The gradient and the loss are summed over every row; the Hessian, whose terms cost the square
 //! of the coefficients per row (561 for three classes of ten features, against 33 for the
-//! gradient), over at most `hessian_rows` of them (262,144 by default): a uniform sample chosen
-//! by a seeded hash of each row's values, so it too does not depend on the partitioning, scaled
-//! to all rows. This is sub-sampled Newton (Byrd, Chin, Neveitt and Nocedal, 2011; Roosta-Khorasani
-//! and Mahoney, 2016): the step points where the exact one does to within the sample's error
-//! (about √(coefficients / sampled rows), 1% here), so each iteration still cuts the distance to
-//! the optimum a hundredfold, and the optimum is the same, the gradient's. Below `hessian_rows`
-//! rows the Hessian is exact and the method is Newton's.
+//! gradient), over a sample of about `hessian_rows` of them (262,144 by default). This is
+//! sub-sampled Newton (Byrd, Chin, Neveitt and Nocedal, 2011; Roosta-Khorasani and Mahoney,
+//! 2016): the step points where the exact one does to within the sample's error, so iterations
+//! still close in on the optimum, which is the same, the gradient's. The sample is by
+//! importance, as those papers recommend: a row is drawn with probability proportional to its
+//! curvature `w = Σ p_a (1 - p_a)` (capped at 1) and its terms weighted by the inverse, so rows
+//! far from the decision boundary (whose terms are nearly 0) are rarely drawn and rows near it
+//! nearly always — on nearly separable classes the boundary's few rows are the whole Hessian. The
+//! draw is a seeded hash of the row's values against that probability, so the sample too does
+//! not depend on the partitioning; the proportion comes from the previous pass's mean
+//! curvature. Below `hessian_rows` rows every row is in it and the method is Newton's.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::Float64Type;
@@ -58,6 +62,8 @@ const HESSIAN_SCALE: f64 = (1u64 << 30) as f64;
 pub const HESSIAN_ROWS: u64 = 1 << 18;
 /// Mixed into a row's key to decide whether it is in the Hessian's sample.
 const HESSIAN_STREAM: u64 = 0x4865_7373_6961_6e;
+/// The grid of the sum of the rows' curvatures (`w`, at most 1 each).
+const CURVATURE_SCALE: f64 = (1u64 << 52) as f64;
 
 pub struct LogisticRegression;
 
@@ -164,9 +170,12 @@ struct Point {
     /// Row by row (one per class, or one for two classes): the intercept, then the
     /// coefficients, in the scaled columns' units (a coefficient times its column's scale).
     theta: Vec<f64>,
-    /// The rows whose hashed key is below it add to the Hessian (1: every row, and the pass
-    /// reads no key).
+    /// The share of the rows the Hessian's sample is to hold (1: every row, and the pass reads
+    /// no key).
     hessian_fraction: f64,
+    /// A row of curvature `w` is drawn into the sample with probability `min(1, w ·
+    /// hessian_scale)`: the share over the mean curvature.
+    hessian_scale: f64,
 }
 
 impl Point {
@@ -194,6 +203,9 @@ struct Derivatives {
     /// The upper triangle, row by row, over the rows of the Hessian's sample.
     hessian: Vec<i64>,
     hessian_rows: u64,
+    /// The sum of every row's curvature `w`, for the next pass's draw.
+    #[serde(default)]
+    curvature: i128,
 }
 
 impl Derivatives {
@@ -209,6 +221,7 @@ impl Derivatives {
         self.rows += other.rows;
         self.null_rows += other.null_rows;
         self.hessian_rows += other.hessian_rows;
+        self.curvature += other.curvature;
         self.loss += other.loss;
         for (a, b) in self.gradient.iter_mut().zip(&other.gradient) {
             *a += b;
@@ -304,14 +317,25 @@ impl Partial for DerivativesPartial {
                     *g += (r * x * GRADIENT_SCALE) as i64 as i128;
                 }
             }
-            let in_sample = match keys {
-                None => true,
+            let curvature = if k == 1 { p[0] * (1.0 - p[0]) } else { p.iter().map(|p| p * (1.0 - p)).sum() };
+            self.sums.curvature += (curvature * CURVATURE_SCALE) as i128;
+            // Drawn with probability `chance`, its terms weighted by `1 / chance`.
+            let chance = match keys {
+                None => 1.0,
                 // Hashed again: `max_training_rows` keeps the rows of the smallest keys.
-                Some(keys) => keys.is_valid(row) && fraction(mix(keys.value(row).to_bits() ^ HESSIAN_STREAM)) < self.point.hessian_fraction,
+                Some(keys) if keys.is_valid(row) => {
+                    let chance = (curvature * self.point.hessian_scale).min(1.0);
+                    if fraction(mix(keys.value(row).to_bits() ^ HESSIAN_STREAM)) < chance {
+                        chance
+                    } else {
+                        0.0
+                    }
+                }
+                Some(_) => 0.0,
             };
-            if in_sample {
+            if chance > 0.0 {
                 self.sums.hessian_rows += 1;
-                add_hessian(&mut self.sums.hessian, &x, &p, k == 1);
+                add_hessian(&mut self.sums.hessian, &x, &p, k == 1, 1.0 / chance);
             }
         }
         Ok(())
@@ -333,8 +357,9 @@ impl Partial for DerivativesPartial {
 
 /// Adds one row's Hessian (its upper triangle, row by row, parameters numbered class by class
 /// then column by column) at probabilities `p`: for classes `a`, `b` and columns `j`, `l`,
-/// `p_a (δ_ab - p_b) x_j x_l`, or `p (1 - p) x_j x_l` for the one score of two classes.
-fn add_hessian(hessian: &mut [i64], x: &[f64], p: &[f64], two_classes: bool) {
+/// `p_a (δ_ab - p_b) x_j x_l`, or `p (1 - p) x_j x_l` for the one score of two classes, times
+/// `weight`.
+fn add_hessian(hessian: &mut [i64], x: &[f64], p: &[f64], two_classes: bool, weight: f64) {
     let q = x.len();
     let k = p.len();
     let n = q * k;
@@ -352,11 +377,11 @@ fn add_hessian(hessian: &mut [i64], x: &[f64], p: &[f64], two_classes: bool) {
                 } else {
                     p[a] * (if a == b { 1.0 } else { 0.0 } - p[b])
                 };
-                let weight = curvature * xj;
+                let factor = curvature * weight * xj;
                 let first = if a == b { j } else { 0 };
                 let entries = &mut hessian[row + b * q + first..row + (b + 1) * q];
                 for (h, xl) in entries.iter_mut().zip(&x[first..]) {
-                    *h += (weight * xl * HESSIAN_SCALE) as i64;
+                    *h += (factor * xl * HESSIAN_SCALE) as i64;
                 }
             }
         }
@@ -438,7 +463,11 @@ impl Training {
         }
         // A uniform sample of about `hessian_rows` of the rows (all of them when no more).
         let hessian_fraction = if found.rows > self.hessian_rows { self.hessian_rows as f64 / found.rows as f64 } else { 1.0 };
-        let point = Point { encodings, classes, scales, theta: Vec::new(), hessian_fraction };
+        // At the first point (every score 0) every row has the same curvature.
+        let k = classes.len() as f64;
+        let first_curvature = if classes.len() == 2 { 0.25 } else { 1.0 - 1.0 / k };
+        let hessian_scale = hessian_fraction / first_curvature;
+        let point = Point { encodings, classes, scales, theta: Vec::new(), hessian_fraction, hessian_scale };
         let parameters = point.columns() * point.score_rows();
         if parameters > MAX_PARAMETERS {
             return Err(coded(
@@ -458,6 +487,12 @@ impl Training {
     /// Takes the derivatives at the point just evaluated: accepts it (and computes the next
     /// Newton step) or halves the step being tried.
     fn take(&mut self, sums: Derivatives) -> Result<String> {
+        // The next pass draws its Hessian's rows by the curvature seen in this one.
+        if sums.rows > 0 && sums.curvature > 0 {
+            let mean_curvature = sums.curvature as f64 / CURVATURE_SCALE / sums.rows as f64;
+            let model = self.model.as_mut().expect("scanned");
+            model.hessian_scale = model.hessian_fraction / mean_curvature;
+        }
         let point = self.model.as_ref().expect("scanned");
         let n = point.theta.len();
         let penalties: Vec<f64> = (0..n).map(|u| self.penalty(point, u)).collect();
@@ -481,12 +516,10 @@ impl Training {
         self.iterations += 1;
         let gradient: Vec<f64> =
             (0..n).map(|u| sums.gradient[u] as f64 / GRADIENT_SCALE + penalties[u] * point.theta[u]).collect();
-        // The sample's Hessian stands for all rows' (exactly 1 when the sample is every row).
-        let to_all_rows = if sums.hessian_rows == 0 { 0.0 } else { sums.rows as f64 / sums.hessian_rows as f64 };
         let mut hessian = vec![0.0; n * n];
         for u in 0..n {
             for v in u..n {
-                let h = sums.hessian[upper_triangle(n, u, v)] as f64 / HESSIAN_SCALE * to_all_rows;
+                let h = sums.hessian[upper_triangle(n, u, v)] as f64 / HESSIAN_SCALE;
                 hessian[u * n + v] = h;
                 hessian[v * n + u] = h;
             }
