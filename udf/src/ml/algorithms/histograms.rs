@@ -395,8 +395,8 @@ impl Partial for LevelPartial {
                     model.loss.gradients(scores, y, &mut gradients);
                     for (t, (g, h)) in gradients.iter().enumerate() {
                         add[t * width] = 1;
-                        add[t * width + 1] = (g * scale).round() as i128;
-                        add[t * width + 2] = (h * scale).round() as i128;
+                        add[t * width + 1] = (g * scale).round() as i64 as i128;
+                        add[t * width + 2] = (h * scale).round() as i64 as i128;
                     }
                 }
             }

@@ -12,11 +12,12 @@
 //! second one replaces it) and is dropped when idle for [`IDLE`].
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 use super::histograms::Scores;
+use crate::ml::row_hash::mix;
 
 /// Distinct rows one process keeps scores for (about 100 bytes each).
 const MAX_ROWS: usize = 6_000_000;
@@ -26,8 +27,27 @@ const IDLE: Duration = Duration::from_secs(300);
 struct Cache {
     training: u64,
     /// Bins (one byte per feature) → rounds added so far, and the scores after them.
-    scores: HashMap<Box<[u8]>, (u32, Box<[f64]>)>,
+    scores: HashMap<Box<[u8]>, (u32, Box<[f64]>), BuildHasherDefault<BinsHasher>>,
     used: Instant,
+}
+
+/// A multiplicative hash of a few bytes, eight at a time (the standard SipHash cost a pass more
+/// than its histograms). The keys are a training's own bins: no one gains by colliding them.
+#[derive(Default)]
+struct BinsHasher(u64);
+
+impl Hasher for BinsHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        mix(self.0)
+    }
 }
 
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
@@ -66,7 +86,7 @@ pub fn batch_scores(model: &Scores, all_bins: &[usize], width: usize, skip: &[bo
     let mut guard = cacheable.then(lock);
     let mut cache = guard.as_deref_mut().map(|slot| {
         if slot.as_ref().is_none_or(|c| c.training != model.training) {
-            *slot = Some(Cache { training: model.training, scores: HashMap::new(), used: Instant::now() });
+            *slot = Some(Cache { training: model.training, scores: HashMap::default(), used: Instant::now() });
         }
         let cache = slot.as_mut().expect("just set");
         cache.used = Instant::now();
