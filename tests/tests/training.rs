@@ -100,6 +100,17 @@ async fn linear_regression_solves_exact_sums_as_scikit_learn_does() {
     assert_eq!(models, 0);
 }
 
+/// Asserts that `one` and `eight` (two models' outputs) are the same bits on every row of
+/// `visits_eight`; returns how many rows there were.
+async fn same_bits(client: &Client, one: &str, eight: &str, what: &str) -> usize {
+    let both = client.query(&format!("SELECT {one}, {eight} FROM visits_eight"), &[]).await.unwrap();
+    for row in &both {
+        let (one, eight): (f64, f64) = (row.get(0), row.get(1));
+        assert_eq!(one.to_bits(), eight.to_bits(), "{what}: {one} vs {eight}");
+    }
+    both.len()
+}
+
 /// A model's fitted parameters, read from its file (DESCRIBE MODEL names it).
 async fn model_params(client: &Client, model: &str) -> Value {
     let rows = client.query(&format!("DESCRIBE MODEL {model}"), &[]).await.unwrap();
@@ -196,39 +207,17 @@ async fn linear_regression_is_the_same_on_one_file_or_eight_and_sums_in_the_exec
 
     // Exact sums: the same coefficients, to the last bit, however the rows were split.
     let client = server.client().await;
-    let both = client
-        .query("SELECT PREDICT('m_one', pages, browser, mobile), PREDICT('m_eight', pages, browser, mobile) FROM visits_eight", &[])
-        .await
-        .unwrap();
-    assert_eq!(both.len(), rows);
-    for row in &both {
-        let (one, eight): (f64, f64) = (row.get(0), row.get(1));
-        assert_eq!(one.to_bits(), eight.to_bits(), "{one} vs {eight}");
-    }
-    let both = client
-        .query("SELECT PREDICT_SCORE('k_one', seconds, pages, browser), PREDICT_SCORE('k_eight', seconds, pages, browser) FROM visits_eight", &[])
-        .await
-        .unwrap();
-    for row in &both {
-        let (one, eight): (f64, f64) = (row.get(0), row.get(1));
-        assert_eq!(one.to_bits(), eight.to_bits(), "distance to the nearest centre: {one} vs {eight}");
-    }
-    let both = client
-        .query("SELECT PREDICT_PROBA('l_one', seconds, pages, browser, mobile), PREDICT_PROBA('l_eight', seconds, pages, browser, mobile) FROM visits_eight", &[])
-        .await
-        .unwrap();
-    for row in &both {
-        let (one, eight): (f64, f64) = (row.get(0), row.get(1));
-        assert_eq!(one.to_bits(), eight.to_bits(), "logistic probability {one} vs {eight}");
-    }
-    let both = client
-        .query("SELECT PREDICT_PROBA('h_one', seconds, pages, browser, mobile), PREDICT_PROBA('h_eight', seconds, pages, browser, mobile) FROM visits_eight", &[])
-        .await
-        .unwrap();
-    for row in &both {
-        let (one, eight): (f64, f64) = (row.get(0), row.get(1));
-        assert_eq!(one.to_bits(), eight.to_bits(), "logistic probability, Hessian sampled: {one} vs {eight}");
-    }
+    let both = same_bits(&client, "PREDICT('m_one', pages, browser, mobile)", "PREDICT('m_eight', pages, browser, mobile)", "prediction").await;
+    assert_eq!(both, rows);
+    same_bits(&client, "PREDICT_SCORE('k_one', seconds, pages, browser)", "PREDICT_SCORE('k_eight', seconds, pages, browser)", "distance to the nearest centre").await;
+    same_bits(&client, "PREDICT_PROBA('l_one', seconds, pages, browser, mobile)", "PREDICT_PROBA('l_eight', seconds, pages, browser, mobile)", "logistic probability").await;
+    same_bits(
+        &client,
+        "PREDICT_PROBA('h_one', seconds, pages, browser, mobile)",
+        "PREDICT_PROBA('h_eight', seconds, pages, browser, mobile)",
+        "logistic probability, Hessian sampled",
+    )
+    .await;
     // The sampled Hessian steers the steps; the optimum is the gradient's, the exact Newton one.
     let (exact, sampled) = (model_params(&client, "l_eight").await, model_params(&client, "h_eight").await);
     let flat = |params: &Value| -> Vec<f64> {
