@@ -200,9 +200,9 @@ struct Derivatives {
     null_rows: u64,
     loss: i128,
     gradient: Vec<i128>,
-    /// The upper triangle, row by row, over the rows of the Hessian's sample.
+    /// The upper triangle, row by row, over the rows of the Hessian's sample, each weighted by
+    /// the inverse of its chance to be drawn.
     hessian: Vec<i64>,
-    hessian_rows: u64,
     /// The sum of every row's curvature `w`, for the next pass's draw.
     #[serde(default)]
     curvature: i128,
@@ -220,7 +220,6 @@ impl Derivatives {
         self.ensure(other.gradient.len());
         self.rows += other.rows;
         self.null_rows += other.null_rows;
-        self.hessian_rows += other.hessian_rows;
         self.curvature += other.curvature;
         self.loss += other.loss;
         for (a, b) in self.gradient.iter_mut().zip(&other.gradient) {
@@ -334,7 +333,6 @@ impl Partial for DerivativesPartial {
                 Some(_) => 0.0,
             };
             if chance > 0.0 {
-                self.sums.hessian_rows += 1;
                 add_hessian(&mut self.sums.hessian, &x, &p, k == 1, 1.0 / chance);
             }
         }
@@ -461,7 +459,7 @@ impl Training {
                 other => scales.extend(std::iter::repeat_n(1.0, other.width())),
             }
         }
-        // A uniform sample of about `hessian_rows` of the rows (all of them when no more).
+        // A sample of about `hessian_rows` of the rows, drawn by curvature (all of them when no more).
         let hessian_fraction = if found.rows > self.hessian_rows { self.hessian_rows as f64 / found.rows as f64 } else { 1.0 };
         // At the first point (every score 0) every row has the same curvature.
         let k = classes.len() as f64;
