@@ -63,7 +63,6 @@ pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
         .with_default_features()
         .with_analyzer_rule(Arc::new(crate::pg_casts::PostgresTextCasts::new()))
         .with_analyzer_rule(Arc::new(crate::in_lists::InListNulls))
-        .with_analyzer_rule(Arc::new(crate::subqueries::outer_levels::RefuseFarOuterReferences))
         .with_analyzer_rule(Arc::new(crate::subqueries::outer_aggregates::RefuseOuterAggregates))
         .with_analyzer_rule(Arc::new(crate::subqueries::single_row::SingleRowSubqueries))
         .with_optimizer_rules(optimizer_rules())
@@ -96,6 +95,10 @@ fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send 
             *rule = Arc::new(LeaveWhatFails(rule.clone()));
         }
     }
+    // Right after ANY/ALL become EXISTS, before any decorrelation: a reference two levels out
+    // (some made by that rewrite) is brought one level in.
+    let set_comparisons = rules.iter().position(|r| r.name() == REPLACES).map_or(0, |i| i + 1);
+    rules.insert(set_comparisons, Arc::new(crate::subqueries::across_levels::SubqueriesAcrossLevels));
     let at = rules.iter().rposition(|r| DATAFUSION_RULES.contains(&r.name())).map_or(rules.len(), |i| i + 1);
     rules.insert(at, Arc::new(DecorrelateSubqueries::default()));
     let before = rules.iter().position(|r| DATAFUSION_RULES.contains(&r.name())).unwrap_or(0);

@@ -688,7 +688,7 @@ fn has_outer_references(plan: &LogicalPlan) -> bool {
 
 /// Whether `plan` computes anything that may differ between two runs (the input is read twice:
 /// once for the domain, once for the rows).
-fn plan_is_volatile(plan: &LogicalPlan) -> bool {
+pub(super) fn plan_is_volatile(plan: &LogicalPlan) -> bool {
     let mut volatile = false;
     let _ = plan.apply_with_subqueries(|node| {
         node.apply_expressions(|expr| {

@@ -14,7 +14,7 @@
 pub mod decorrelate;
 pub mod filters_stay;
 pub mod outer_aggregates;
-pub mod outer_levels;
+pub mod across_levels;
 pub mod set_comparison_names;
 pub mod single_row;
 pub mod single_row_value;

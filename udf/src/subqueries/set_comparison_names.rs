@@ -28,7 +28,6 @@ impl OptimizerRule for NamedSetComparisons {
         plan.transform_up_with_subqueries(|node| {
             // Bottom up, the node's inputs are already rewritten: DataFusion's rule changes only
             // the node's own expressions here.
-            refuse_outer_left_sides(&node)?;
             let names = NamePreserver::new(&node);
             let saved = node.expressions().iter().map(|e| names.save(e)).collect::<Vec<_>>();
             let rewritten = self.rule.rewrite(node, config)?;
@@ -40,37 +39,5 @@ impl OptimizerRule for NamedSetComparisons {
             let mut saved = saved.into_iter();
             rewritten.map_data(|node| node.map_expressions(|e| Ok(Transformed::yes(saved.next().expect("as many expressions").restore(e)))).map(|t| t.data))
         })
-    }
-}
-
-/// DataFusion's rule moves the left side of `x > ALL (SELECT ...)` into the EXISTS subqueries it
-/// makes: a left side that refers to an outer query, or holds a subquery, then refers two levels
-/// out, which neither DataFusion's decorrelation nor squall's can follow (it failed with 42703).
-fn refuse_outer_left_sides(node: &LogicalPlan) -> Result<()> {
-    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-    use datafusion::logical_expr::expr::SetComparison;
-    use datafusion::logical_expr::Expr;
-    let mut refused = None;
-    node.apply_expressions(|expr| {
-        expr.apply(|e| {
-            if let Expr::SetComparison(SetComparison { expr: left, .. }) = e {
-                let mut outer = false;
-                left.apply(|l| {
-                    outer |= matches!(l, Expr::OuterReferenceColumn(..) | Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::SetComparison(_));
-                    Ok(TreeNodeRecursion::Continue)
-                })?;
-                if outer {
-                    refused = Some(e.to_string());
-                    return Ok(TreeNodeRecursion::Stop);
-                }
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })
-    })?;
-    match refused {
-        Some(comparison) => Err(datafusion::error::DataFusionError::NotImplemented(format!(
-            "ANY or ALL whose left side refers to an outer query or holds a subquery ({comparison}) is not supported yet"
-        ))),
-        None => Ok(()),
     }
 }
