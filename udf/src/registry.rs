@@ -63,7 +63,7 @@ pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
         .with_default_features()
         .with_analyzer_rule(Arc::new(crate::pg_casts::PostgresTextCasts::new()))
         .with_analyzer_rule(Arc::new(crate::in_lists::InListNulls))
-        .with_analyzer_rule(Arc::new(crate::subqueries::outer_aggregates::RefuseOuterAggregates))
+        .with_analyzer_rule(Arc::new(crate::subqueries::outer_aggregates::OuterAggregates))
         .with_analyzer_rule(Arc::new(crate::subqueries::single_row::SingleRowSubqueries))
         .with_optimizer_rules(optimizer_rules())
         .with_physical_optimizer_rules(crate::physical_rules::physical_optimizer_rules());

@@ -27,10 +27,11 @@ pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[KnownDifference {
     name: "aggregate of the outer query's columns in a subquery",
     squall_sqlstate: "0A000",
     message: "an aggregate of only the outer query's columns inside a subquery",
-    why: "Not deliberate, and still open (issue 21): PostgreSQL computes `(SELECT max(o.x) FROM i)` over \
-          the outer query's rows, which makes the outer query an aggregate. DataFusion computed it over \
-          the subquery's rows, a wrong answer; squall refuses it with 0A000 until it plans it as \
-          PostgreSQL does.",
+    why: "Not deliberate, and still open (issue 21): squall moves `(SELECT max(o.x) FROM i)`'s \
+          aggregate into the outer query, as PostgreSQL plans it (udf/src/subqueries/outer_aggregates.rs); \
+          it refuses one whose subquery also has aggregates or GROUP BY of its own, and one in a \
+          query PostgreSQL refuses too (42803: the outer query also reads ungrouped columns, or \
+          the aggregate is in WHERE).",
 }, KnownDifference {
     name: "subquery referring two or more levels out",
     squall_sqlstate: "0A000",
