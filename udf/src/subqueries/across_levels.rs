@@ -51,17 +51,18 @@ impl OptimizerRule for SubqueriesAcrossLevels {
     }
 
     fn rewrite(&self, plan: LogicalPlan, _: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        if !has_far_references(&plan) {
+        if !has_nested_subqueries(&plan) {
             return Ok(Transformed::no(plan));
         }
         let original = plan.clone();
-        let plan = bring_in(plan)?;
-        // What is left, or what the decorrelation rules would not take as the rewrite left it,
-        // is refused with the far reference named.
-        if refuse_far_references(&plan).is_err() || plan.check_invariants(InvariantLevel::Executable).is_err() {
-            refuse_far_references(&original)?;
+        let rewritten = bring_in(super::in_with_outer_left_side::rewrite(plan)?.data)?;
+        if refuse_far_references(&rewritten).is_ok() && rewritten.check_invariants(InvariantLevel::Executable).is_ok() {
+            return Ok(Transformed::yes(rewritten));
         }
-        Ok(Transformed::yes(plan))
+        // What is left, or what the decorrelation rules would not take as the rewrite left it:
+        // the query as it was, refused if it refers two levels out.
+        refuse_far_references(&original)?;
+        Ok(Transformed::no(original))
     }
 }
 
@@ -73,14 +74,11 @@ fn bring_in(plan: LogicalPlan) -> Result<LogicalPlan> {
 /// `node` with its subqueries' far references brought in, and theirs in turn.
 fn bring_in_node(node: LogicalPlan) -> Result<LogicalPlan> {
     let scope = node.inputs().into_iter().cloned().collect::<Vec<_>>();
-    let scalars = scalar_subqueries_of(&node);
     let mut hoisted = vec![];
     let rewritten = node.map_subqueries(|subquery| {
         let LogicalPlan::Subquery(mut subquery) = subquery else { unreachable!("map_subqueries hands subqueries") };
         if let [input] = scope.as_slice() {
-            if scalars.iter().any(|s| Arc::ptr_eq(s, &subquery.subquery)) {
-                subquery = hoist(subquery, input, &mut hoisted)?;
-            }
+            subquery = hoist(subquery, input, &mut hoisted)?;
         }
         let subquery = bring_in_to(subquery, &scope)?;
         let inner = bring_in(Arc::unwrap_or_clone(subquery.subquery))?;
@@ -103,94 +101,79 @@ fn bring_in_node(node: LogicalPlan) -> Result<LogicalPlan> {
     LogicalPlanBuilder::from(node).project(columns)?.build()
 }
 
-/// The plans of `node`'s scalar subqueries.
-fn scalar_subqueries_of(node: &LogicalPlan) -> Vec<Arc<LogicalPlan>> {
-    let mut found = vec![];
-    let _ = node.apply_expressions(|expr| {
-        expr.apply(|e| {
-            if let Expr::ScalarSubquery(s) = e {
-                found.push(Arc::clone(&s.subquery));
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })
-    });
-    found
-}
-
-/// A scalar subquery's nodes above its aggregate (its select list, its HAVING) are computed once
-/// per outer row, and must stay right above the aggregate for the decorrelation rules to take
-/// the subquery: a domain cannot be joined there. A subquery of theirs that reads only the outer
-/// query's row (`(SELECT max(x) + (SELECT count(*) FROM u WHERE u.y <= t1.b) FROM t2)`) is
-/// computed beside that row instead, once per row as before, and read as one of its columns
-/// (pushed to `hoisted`, named `__squall_hoisted<n>`).
+/// A subquery expression inside `subquery` that reads nothing of `subquery`'s rows, only the
+/// outer row (`input`'s): `(SELECT count(*) FROM t2 WHERE t1.c IN (SELECT x FROM t3) AND ...)`,
+/// `(SELECT max(x) + (SELECT count(*) FROM u WHERE u.y <= t1.b) FROM t2)`. It has one value per
+/// outer row, and is computed beside the outer row instead, read inside as one of its columns
+/// (pushed to `hoisted`, named `__squall_hoisted<n>`). Left where it was, the decorrelation
+/// rules would not take it: an `IN` whose left side is the outer row's becomes a join on an
+/// outer column, and a scalar subquery's select list and HAVING sit above its aggregate, where
+/// no domain can be joined. Computed beside the outer row, it is computed for rows the subquery
+/// might not have reached (no rows, a CASE branch not taken): the value is the same, and an
+/// error it raises there (21000) is one PostgreSQL may raise too, by its plan's choice.
 fn hoist(subquery: Subquery, input: &LogicalPlan, hoisted: &mut Vec<Expr>) -> Result<Subquery> {
-    fn above_aggregate(plan: LogicalPlan, input: &LogicalPlan, hoisted: &mut Vec<Expr>) -> Result<LogicalPlan> {
-        let chain = matches!(plan, LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_));
-        if !chain || !bounded_below(&plan) {
-            return Ok(plan);
-        }
-        let plan = plan.map_children(|child| above_aggregate(child, input, hoisted).map(Transformed::yes))?.data;
-        let before = plan.clone();
-        let plan = plan.map_expressions(|expr| {
-            expr.transform_down(|e| {
-                if !is_subquery_expression(&e) || !reads_only(&e, input) {
-                    return Ok(Transformed::no(e));
-                }
-                let name = format!("__squall_hoisted{}", NEXT.fetch_add(1, Ordering::Relaxed));
-                let field = Arc::new(Field::new(name.as_str(), e.get_type(input.schema())?, true));
-                // At the outer query's level, its reads of the outer row are of its own columns.
-                let at_outer_level = e.transform(|e| match e {
-                    Expr::OuterReferenceColumn(_, column) => Ok(Transformed::yes(Expr::Column(column))),
-                    e => Ok(Transformed::no(e)),
-                })?;
-                hoisted.push(at_outer_level.data.alias(name.as_str()));
-                Ok(Transformed::new(Expr::OuterReferenceColumn(field, Column::from_name(name)), true, TreeNodeRecursion::Jump))
-            })
-        })?;
-        if !plan.transformed {
-            return Ok(plan.data);
-        }
-        plan.data.with_new_exprs(with_names_of(&before, plan.data.expressions()), plan.data.inputs().into_iter().cloned().collect())
-    }
-    let plan = above_aggregate(Arc::unwrap_or_clone(subquery.subquery), input, hoisted)?;
+    let plan = Arc::unwrap_or_clone(subquery.subquery)
+        .transform_up(|node| {
+            let before = node.clone();
+            let own = scopes_with(&[], &node);
+            let node = node.map_expressions(|expr| {
+                expr.transform_down(|e| {
+                    if !is_subquery_expression(&e) || !reads_only(&e, &own, input) || e.is_volatile() {
+                        return Ok(Transformed::no(e));
+                    }
+                    let name = format!("__squall_hoisted{}", NEXT.fetch_add(1, Ordering::Relaxed));
+                    let field = Arc::new(Field::new(name.as_str(), e.get_type(input.schema())?, true));
+                    // At the outer query's level, its reads of the outer row are of its own columns.
+                    let at_outer_level = e.transform(|e| match e {
+                        Expr::OuterReferenceColumn(_, column) => Ok(Transformed::yes(Expr::Column(column))),
+                        e => Ok(Transformed::no(e)),
+                    })?;
+                    hoisted.push(at_outer_level.data.alias(name.as_str()));
+                    Ok(Transformed::new(Expr::OuterReferenceColumn(field, Column::from_name(name)), true, TreeNodeRecursion::Jump))
+                })
+            })?;
+            if !node.transformed {
+                return Ok(node);
+            }
+            let exprs = with_names_of(&before, node.data.expressions());
+            node.data.with_new_exprs(exprs, node.data.inputs().into_iter().cloned().collect()).map(Transformed::yes)
+        })?
+        .data;
     Ok(with_plan(plan, subquery.spans))
-}
-
-/// Whether `plan` is a chain of projections, filters and aliases down to an aggregate without
-/// GROUP BY (one row).
-fn bounded_below(plan: &LogicalPlan) -> bool {
-    match plan {
-        LogicalPlan::Aggregate(aggregate) => aggregate.group_expr.is_empty(),
-        LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::SubqueryAlias(_) => plan.inputs().first().is_some_and(|input| bounded_below(input)),
-        _ => false,
-    }
 }
 
 fn is_subquery_expression(e: &Expr) -> bool {
     matches!(e, Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::SetComparison(_))
 }
 
-/// Whether `e` (a subquery expression) reads no column of its own query and, of the queries
-/// around, only `input`'s: it has one value per row of `input`.
-fn reads_only(e: &Expr, input: &LogicalPlan) -> bool {
+/// Whether `e` (a subquery expression in a node over `own`, the subquery's own rows) reads
+/// nothing of `own` and, of the queries around, only `input`'s: it has one value per row of
+/// `input` (one value, if it reads nothing around).
+fn reads_only(e: &Expr, own: &[DFSchemaRef], input: &LogicalPlan) -> bool {
     if !e.column_refs().is_empty() {
         return false;
     }
-    let mut only = true;
+    // `e`'s own outer references (IN's left side) are `input`'s; one from inside its subquery
+    // that no query there has is `own`'s (the nearest) if `own` has it, else `input`'s.
+    let (mut of_e, mut from_inside) = (vec![], vec![]);
     let _ = e.apply(|e| {
         match e {
-            Expr::OuterReferenceColumn(_, column) => only &= input.schema().has_column(column),
+            Expr::OuterReferenceColumn(_, column) => of_e.push(column.clone()),
             Expr::ScalarSubquery(s) | Expr::Exists(Exists { subquery: s, .. }) | Expr::InSubquery(InSubquery { subquery: s, .. }) | Expr::SetComparison(SetComparison { subquery: s, .. }) => {
-                for (_, column) in own_outer_references(&s.subquery) {
-                    only &= input.schema().has_column(&column);
-                }
-                nested_references(&s.subquery, &[], &mut |_, column, resolved| only &= resolved || input.schema().has_column(column));
+                from_inside.extend(own_outer_references(&s.subquery).into_iter().map(|(_, column)| column));
+                nested_references(&s.subquery, &[], &mut |_, column, resolved| {
+                    if !resolved {
+                        from_inside.push(column.clone());
+                    }
+                });
             }
             _ => {}
         }
         Ok(TreeNodeRecursion::Continue)
     });
-    only
+    let of_input = |column: &Column| input.schema().has_column(column);
+    let of_own = |column: &Column| own.iter().any(|schema| schema.has_column(column));
+    of_e.iter().all(of_input) && from_inside.iter().all(|c| !of_own(c) && of_input(c))
 }
 
 /// `subquery` of a node over `scope`, with the references its own subqueries make to `scope`
@@ -446,7 +429,7 @@ fn read_domain(subquery: Subquery, reads: &[(Column, Expr)], scopes: &[DFSchemaR
 
 /// `exprs`, the rewritten expressions of `before`, named as they were where a node's columns are
 /// named after its expressions.
-fn with_names_of(before: &LogicalPlan, exprs: Vec<Expr>) -> Vec<Expr> {
+pub(super) fn with_names_of(before: &LogicalPlan, exprs: Vec<Expr>) -> Vec<Expr> {
     if !matches!(before, LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_) | LogicalPlan::Window(_)) {
         return exprs;
     }
@@ -455,8 +438,23 @@ fn with_names_of(before: &LogicalPlan, exprs: Vec<Expr>) -> Vec<Expr> {
     exprs.into_iter().zip(saved).map(|(e, name)| name.restore(e)).collect()
 }
 
-fn has_far_references(plan: &LogicalPlan) -> bool {
-    refuse_far_references(plan).is_err()
+/// Whether a subquery in `plan` has subqueries of its own (only then is there anything to
+/// bring in or hoist).
+fn has_nested_subqueries(plan: &LogicalPlan) -> bool {
+    let mut nested = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Subquery(subquery) = node {
+            let _ = subquery.subquery.apply(|inner| {
+                let _ = inner.apply_subqueries(|_| {
+                    nested = true;
+                    Ok(TreeNodeRecursion::Stop)
+                });
+                Ok(if nested { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+            });
+        }
+        Ok(if nested { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    nested
 }
 
 /// Fails if a subquery anywhere in `plan` refers to a column its own outer query does not have.

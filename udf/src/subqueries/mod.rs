@@ -13,6 +13,7 @@
 
 pub mod decorrelate;
 pub mod filters_stay;
+pub mod in_with_outer_left_side;
 pub mod outer_aggregates;
 pub mod across_levels;
 pub mod set_comparison_names;
