@@ -19,10 +19,9 @@ pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[KnownDifference {
     squall_sqlstate: "0A000",
     message: "is not supported yet: squall cannot turn it into a join",
     why: "Not deliberate, and still open (issue 21): what neither DataFusion's decorrelation nor \
-          squall's (udf/src/subqueries/decorrelate.rs) turns into a join is refused with 0A000 on \
-          both paths. What is left is mostly nested: a subquery whose own subquery or comparison \
-          squall's decorrelation does not reach into (a correlated comparison next to a subquery, \
-          a correlated ALL inside OR), and correlated subqueries in a join's ON.",
+          squall's (udf/src/subqueries/) turns into a join is refused with 0A000 on both paths. \
+          What is left is nested: a subquery whose IN or comparison reads both its own rows and a \
+          query further out, and correlated subqueries in a join's ON.",
 }, KnownDifference {
     name: "aggregate of the outer query's columns in a subquery",
     squall_sqlstate: "0A000",

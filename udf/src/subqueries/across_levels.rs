@@ -35,6 +35,7 @@ use datafusion::logical_expr::{lit, when, Expr, ExprSchemable, InvariantLevel, L
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::decorrelate::plan_is_volatile;
+use super::{computed_left_sides, in_with_outer_left_side};
 
 /// Numbers the domains apart, within a plan and between the plans of one session.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -51,11 +52,11 @@ impl OptimizerRule for SubqueriesAcrossLevels {
     }
 
     fn rewrite(&self, plan: LogicalPlan, _: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        if !has_nested_subqueries(&plan) {
+        if !has_nested_subqueries(&plan) && !computed_left_sides::applies(&plan) {
             return Ok(Transformed::no(plan));
         }
         let original = plan.clone();
-        let rewritten = bring_in(super::in_with_outer_left_side::rewrite(plan)?.data)?;
+        let rewritten = bring_in(computed_left_sides::rewrite(plan, true)?.data)?;
         if refuse_far_references(&rewritten).is_ok() && rewritten.check_invariants(InvariantLevel::Executable).is_ok() {
             return Ok(Transformed::yes(rewritten));
         }
@@ -80,7 +81,10 @@ fn bring_in_node(node: LogicalPlan) -> Result<LogicalPlan> {
         if let [input] = scope.as_slice() {
             subquery = hoist(subquery, input, &mut hoisted)?;
         }
-        let subquery = bring_in_to(subquery, &scope)?;
+        // What the subquery's own nodes still compute of the outer row, or beside an IN.
+        let plan = computed_left_sides::rewrite(Arc::unwrap_or_clone(subquery.subquery), false)?.data;
+        let plan = in_with_outer_left_side::rewrite(plan)?.data;
+        let subquery = bring_in_to(with_plan(plan, subquery.spans), &scope)?;
         let inner = bring_in(Arc::unwrap_or_clone(subquery.subquery))?;
         Ok(Transformed::yes(LogicalPlan::Subquery(with_plan(inner, subquery.spans))))
     })?;
@@ -102,13 +106,14 @@ fn bring_in_node(node: LogicalPlan) -> Result<LogicalPlan> {
 }
 
 /// A subquery expression inside `subquery` that reads nothing of `subquery`'s rows, only the
-/// outer row (`input`'s): `(SELECT count(*) FROM t2 WHERE t1.c IN (SELECT x FROM t3) AND ...)`,
-/// `(SELECT max(x) + (SELECT count(*) FROM u WHERE u.y <= t1.b) FROM t2)`. It has one value per
-/// outer row, and is computed beside the outer row instead, read inside as one of its columns
-/// (pushed to `hoisted`, named `__squall_hoisted<n>`). Left where it was, the decorrelation
-/// rules would not take it: an `IN` whose left side is the outer row's becomes a join on an
-/// outer column, and a scalar subquery's select list and HAVING sit above its aggregate, where
-/// no domain can be joined. Computed beside the outer row, it is computed for rows the subquery
+/// outer row (`input`'s) or nothing around it: `(SELECT count(*) FROM t2 WHERE t1.c IN (SELECT
+/// x FROM t3) AND ...)`, `(SELECT max(x) + (SELECT count(*) FROM u WHERE u.y <= t1.b) FROM t2)`.
+/// It has one value per outer row, and is computed beside the outer row instead, read inside as
+/// one of its columns (pushed to `hoisted`, named `__squall_hoisted<n>`). Left where it was, the
+/// decorrelation rules would not take it: an `IN` whose left side is the outer row's becomes a
+/// join on an outer column, a scalar subquery's select list and HAVING sit above its aggregate,
+/// where no domain can be joined, and an uncorrelated subquery in the condition of a correlated
+/// `EXISTS` was left inside the join the `EXISTS` became. Computed beside the outer row, it is computed for rows the subquery
 /// might not have reached (no rows, a CASE branch not taken): the value is the same, and an
 /// error it raises there (21000) is one PostgreSQL may raise too, by its plan's choice.
 fn hoist(subquery: Subquery, input: &LogicalPlan, hoisted: &mut Vec<Expr>) -> Result<Subquery> {

@@ -20,9 +20,10 @@ use datafusion::logical_expr::{lit, when, Expr, LogicalPlan, LogicalPlanBuilder,
 
 use super::across_levels::with_names_of;
 
-/// `plan` with every `IN` subquery whose left side reads an outer query stated by `EXISTS`.
+/// `plan` (a subquery's) with every `IN` of its own nodes (not its subqueries') whose left side
+/// reads an outer query stated by `EXISTS`.
 pub fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
-    plan.transform_up_with_subqueries(|node| {
+    plan.transform_up(|node| {
         let schema = merge_schema(&node.inputs());
         let before = node.clone();
         let node = node.map_expressions(|expr| {

@@ -194,23 +194,22 @@ fn with_aggregates(input: LogicalPlan, moved: Vec<Expr>, node: &LogicalPlan) -> 
         return add(input, moved).map(Some);
     }
     let reads_input = node.expressions().iter().any(|e| !e.column_refs().is_empty());
-    if !matches!(node, LogicalPlan::Projection(_)) || reads_input || still_correlated(node, &moved) {
+    if !matches!(node, LogicalPlan::Projection(_)) || reads_input || still_correlated(node, &input) {
         return Ok(None);
     }
     LogicalPlanBuilder::from(input).aggregate(Vec::<Expr>::new(), moved)?.build().map(Some)
 }
 
-/// Whether a subquery of `node` still reads a column of the outer row besides the moved
-/// aggregates (which an aggregate of the outer query would no longer have).
-fn still_correlated(node: &LogicalPlan, moved: &[Expr]) -> bool {
-    let names = moved.iter().map(|e| e.schema_name().to_string()).collect::<Vec<_>>();
+/// Whether a subquery of `node` still reads a column of `input`, the outer row, besides the
+/// moved aggregates (which an aggregate of the outer query would no longer have).
+fn still_correlated(node: &LogicalPlan, input: &LogicalPlan) -> bool {
     let mut other = false;
     let _ = node.apply_subqueries(|subquery| {
         subquery.apply_with_subqueries(|inner| {
             inner.apply_expressions(|e| {
                 e.apply(|e| {
                     if let Expr::OuterReferenceColumn(_, column) = e {
-                        other |= column.relation.is_some() || !names.contains(&column.name);
+                        other |= input.schema().has_column(column);
                     }
                     Ok(TreeNodeRecursion::Continue)
                 })
