@@ -12,9 +12,10 @@
 //! subquery then reads that value, one level out. After the rule every subquery refers only to
 //! the query right around it, which the decorrelation rules take as they take any other.
 //!
-//! A scalar subquery's select list and HAVING sit above its aggregate, where no domain can be
-//! joined; a subquery of theirs that reads only the outer row is computed beside the outer row
-//! instead ([`hoist`]).
+//! A subquery expression inside a subquery that reads only the outer row (or nothing around it)
+//! is computed beside the outer row instead ([`hoist`]); an `IN` inside a subquery whose left
+//! side holds a subquery or reads the outer row is made one the rules take first
+//! ([`computed_left_sides`], [`in_with_outer_left_side`]).
 //!
 //! A reference this rule cannot bring in (its domain would read a query further out, or the
 //! plan it makes is one the decorrelation rules do not take) is refused with 0A000, never
@@ -23,11 +24,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{Column, DFSchemaRef, DataFusionError, Result, ScalarValue};
 use datafusion::functions::expr_fn::coalesce;
-use datafusion::arrow::datatypes::FieldRef;
 use datafusion::logical_expr::expr::{Exists, InSubquery, SetComparison};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::conjunction;
@@ -35,7 +35,7 @@ use datafusion::logical_expr::{lit, when, Expr, ExprSchemable, InvariantLevel, L
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::decorrelate::plan_is_volatile;
-use super::{computed_left_sides, in_with_outer_left_side};
+use super::{computed_left_sides, in_with_outer_left_side, rebuilt_keeping_columns, with_columns};
 
 /// Numbers the domains apart, within a plan and between the plans of one session.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -94,15 +94,8 @@ fn bring_in_node(node: LogicalPlan) -> Result<LogicalPlan> {
         return Ok(node);
     }
     // The hoisted subqueries, computed over the node's input, are new columns of it.
-    let columns = input.schema().columns().into_iter().map(Expr::Column);
-    let input = bring_in_node(LogicalPlanBuilder::from(input.clone()).project(columns.chain(hoisted))?.build()?)?;
-    let original_schema = Arc::clone(node.schema());
-    let node = node.with_new_exprs(node.expressions(), vec![input])?;
-    if node.schema().as_ref() == original_schema.as_ref() {
-        return Ok(node);
-    }
-    let columns = original_schema.columns().into_iter().map(Expr::Column).collect::<Vec<_>>();
-    LogicalPlanBuilder::from(node).project(columns)?.build()
+    let input = bring_in_node(with_columns(input.clone(), hoisted)?)?;
+    rebuilt_keeping_columns(&node, node.expressions(), vec![input], node.schema())
 }
 
 /// A subquery expression inside `subquery` that reads nothing of `subquery`'s rows, only the
@@ -113,9 +106,10 @@ fn bring_in_node(node: LogicalPlan) -> Result<LogicalPlan> {
 /// decorrelation rules would not take it: an `IN` whose left side is the outer row's becomes a
 /// join on an outer column, a scalar subquery's select list and HAVING sit above its aggregate,
 /// where no domain can be joined, and an uncorrelated subquery in the condition of a correlated
-/// `EXISTS` was left inside the join the `EXISTS` became. Computed beside the outer row, it is computed for rows the subquery
-/// might not have reached (no rows, a CASE branch not taken): the value is the same, and an
-/// error it raises there (21000) is one PostgreSQL may raise too, by its plan's choice.
+/// `EXISTS` was left inside the join the `EXISTS` became. Computed beside the outer row, it is
+/// computed for rows the subquery might not have reached (no rows, a CASE branch not taken): the
+/// value is the same, and an error it raises there (21000) is one PostgreSQL may raise too, by
+/// its plan's choice.
 fn hoist(subquery: Subquery, input: &LogicalPlan, hoisted: &mut Vec<Expr>) -> Result<Subquery> {
     let plan = Arc::unwrap_or_clone(subquery.subquery)
         .transform_up(|node| {
@@ -299,13 +293,7 @@ fn join_domains(plan: LogicalPlan, far: &[Far], sources: &[LogicalPlan]) -> Resu
             let predicate = exprs.pop().expect("a filter's predicate");
             exprs.push(domain.matches.and(predicate));
         }
-        let node = node.data.with_new_exprs(exprs, inputs)?;
-        // The node above sees the columns it saw before (a filter passes the domain's on).
-        if node.schema().as_ref() == original_schema.as_ref() {
-            return Ok(Transformed::yes(node));
-        }
-        let columns = original_schema.columns().into_iter().map(Expr::Column).collect::<Vec<_>>();
-        LogicalPlanBuilder::from(node).project(columns)?.build().map(Transformed::yes)
+        rebuilt_keeping_columns(&node.data, exprs, inputs, &original_schema).map(Transformed::yes)
     })
     .map(|t| t.data)
 }

@@ -16,9 +16,10 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, Result};
 use datafusion::logical_expr::expr::InSubquery;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlan};
 
 use super::across_levels::with_names_of;
+use super::{rebuilt_keeping_columns, with_columns};
 
 /// Numbers the computed left sides apart.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -64,15 +65,8 @@ pub fn rewrite(plan: LogicalPlan, outermost: bool) -> Result<Transformed<Logical
             return Ok(rewritten);
         }
         let node = rewritten.data;
-        let columns = input.schema().columns().into_iter().map(Expr::Column);
-        let input = LogicalPlanBuilder::from(input).project(columns.chain(computed))?.build()?;
-        let original_schema = Arc::clone(&schema);
-        let node = node.with_new_exprs(with_names_of(&before, node.expressions()), vec![input])?;
-        if node.schema().as_ref() == original_schema.as_ref() {
-            return Ok(Transformed::yes(node));
-        }
-        let columns = original_schema.columns().into_iter().map(Expr::Column).collect::<Vec<_>>();
-        LogicalPlanBuilder::from(node).project(columns)?.build().map(Transformed::yes)
+        let input = with_columns(input, computed)?;
+        rebuilt_keeping_columns(&node, with_names_of(&before, node.expressions()), vec![input], &schema).map(Transformed::yes)
     })
 }
 

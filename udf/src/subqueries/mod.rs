@@ -28,3 +28,25 @@ pub mod computed_left_sides;
 pub mod set_comparison_names;
 pub mod single_row;
 pub mod single_row_value;
+
+use datafusion::common::{DFSchemaRef, Result};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+
+/// `node` rebuilt with `exprs` over `inputs`, showing the node above the columns of `schema` (the
+/// node's own before): a node that passes its input's columns on (a filter) would also pass on
+/// the columns a rewrite added to its input.
+fn rebuilt_keeping_columns(node: &LogicalPlan, exprs: Vec<Expr>, inputs: Vec<LogicalPlan>, schema: &DFSchemaRef) -> Result<LogicalPlan> {
+    let node = node.with_new_exprs(exprs, inputs)?;
+    if node.schema().as_ref() == schema.as_ref() {
+        return Ok(node);
+    }
+    let columns = schema.columns().into_iter().map(Expr::Column).collect::<Vec<_>>();
+    LogicalPlanBuilder::from(node).project(columns)?.build()
+}
+
+/// `input` with `computed` (aliased expressions) as more columns after its own.
+fn with_columns(input: LogicalPlan, computed: Vec<Expr>) -> Result<LogicalPlan> {
+    let columns = input.schema().columns().into_iter().map(Expr::Column);
+    let exprs = columns.chain(computed).collect::<Vec<_>>();
+    LogicalPlanBuilder::from(input).project(exprs)?.build()
+}

@@ -110,13 +110,7 @@ fn move_outer_aggregates(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> 
         // Left as it was: refused.
         return Ok(Transformed::no(original));
     };
-    let original_schema = Arc::clone(node.schema());
-    let node = node.with_new_exprs(node.expressions(), vec![input])?;
-    if node.schema().as_ref() == original_schema.as_ref() {
-        return Ok(Transformed::yes(node));
-    }
-    let columns = original_schema.columns().into_iter().map(Expr::Column).collect::<Vec<_>>();
-    LogicalPlanBuilder::from(node).project(columns)?.build().map(Transformed::yes)
+    super::rebuilt_keeping_columns(&node, node.expressions(), vec![input], node.schema()).map(Transformed::yes)
 }
 
 /// Whether `aggregate` (a subquery's) is one of outer aggregates only, of `input`'s columns.
