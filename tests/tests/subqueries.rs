@@ -86,6 +86,7 @@ const FORMS: &[(&str, &str)] = &[
     ("an uncorrelated subquery inside a correlated EXISTS", "SELECT b, EXISTS (SELECT 1 FROM t2 WHERE t2.y < t1.b AND t2.x > (SELECT min(x) FROM t2 AS u)) FROM t1"),
     ("IN as a value, its left side a correlated subquery", "SELECT b, (SELECT count(*) FROM t2 WHERE t2.y < t1.b) NOT IN (SELECT x FROM t2 WHERE x > 1) FROM t1"),
     ("IN inside a subquery, its left side a subquery of the subquery's row", "SELECT b, (SELECT count(*) FROM t2 WHERE (SELECT max(u.x) FROM t2 AS u WHERE u.y < t2.y) IN (SELECT v.x FROM t2 AS v WHERE v.y <= t1.b)) FROM t1"),
+    ("ANY inside ANY, an uncorrelated scalar subquery on the inner one's left side", "SELECT b FROM t1 WHERE CASE WHEN 6 < ANY (SELECT x FROM t2 AS u WHERE (SELECT count(*) FROM t1 AS v) >= SOME (SELECT 6 FROM t2 AS w)) THEN t1.b ELSE t1.a END < SOME (SELECT y FROM t2 WHERE y > 100)"),
     ("ANY", "SELECT b, 2 = ANY (SELECT x FROM t2 WHERE t2.y <= t1.b) FROM t1"),
     ("ALL", "SELECT b, 5 > ALL (SELECT x FROM t2 WHERE t2.y < t1.b) FROM t1"),
     ("ALL in WHERE", "SELECT b FROM t1 WHERE b >= ALL (SELECT y FROM t2 WHERE y IS NOT NULL)"),

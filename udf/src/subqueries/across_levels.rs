@@ -12,7 +12,7 @@
 //! subquery then reads that value, one level out. After the rule every subquery refers only to
 //! the query right around it, which the decorrelation rules take as they take any other.
 //!
-//! A subquery expression inside a subquery that reads only the outer row (or nothing around it)
+//! A subquery expression inside a subquery that reads only the outer row
 //! is computed beside the outer row instead ([`hoist`]); an `IN` inside a subquery whose left
 //! side holds a subquery or reads the outer row is made one the rules take first
 //! ([`computed_left_sides`], [`in_with_outer_left_side`]).
@@ -74,39 +74,56 @@ fn bring_in(plan: LogicalPlan) -> Result<LogicalPlan> {
 
 /// `node` with its subqueries' far references brought in, and theirs in turn.
 fn bring_in_node(node: LogicalPlan) -> Result<LogicalPlan> {
-    let scope = node.inputs().into_iter().cloned().collect::<Vec<_>>();
-    let mut hoisted = vec![];
-    let rewritten = node.map_subqueries(|subquery| {
-        let LogicalPlan::Subquery(mut subquery) = subquery else { unreachable!("map_subqueries hands subqueries") };
-        if let [input] = scope.as_slice() {
-            subquery = hoist(subquery, input, &mut hoisted)?;
+    let schema = Arc::clone(node.schema());
+    // First what reads only the outer row moves out, as new columns of the node's input: what
+    // is brought in next may read them.
+    let node = match &node.inputs()[..] {
+        [input] => {
+            let input = (*input).clone();
+            let mut hoisted = vec![];
+            let node = node
+                .map_subqueries(|subquery| {
+                    let LogicalPlan::Subquery(subquery) = subquery else { unreachable!("map_subqueries hands subqueries") };
+                    Ok(Transformed::yes(LogicalPlan::Subquery(hoist(subquery, &input, &mut hoisted)?)))
+                })?
+                .data;
+            if hoisted.is_empty() {
+                node
+            } else {
+                let input = bring_in_node(with_columns(input, hoisted)?)?;
+                node.with_new_exprs(node.expressions(), vec![input])?
+            }
         }
-        // What the subquery's own nodes still compute of the outer row, or beside an IN.
-        let plan = computed_left_sides::rewrite(Arc::unwrap_or_clone(subquery.subquery), false)?.data;
-        let plan = in_with_outer_left_side::rewrite(plan)?.data;
-        let subquery = bring_in_to(with_plan(plan, subquery.spans), &scope)?;
-        let inner = bring_in(Arc::unwrap_or_clone(subquery.subquery))?;
-        Ok(Transformed::yes(LogicalPlan::Subquery(with_plan(inner, subquery.spans))))
-    })?;
-    let node = rewritten.data;
-    let [input] = scope.as_slice() else { return Ok(node) };
-    if hoisted.is_empty() {
+        _ => node,
+    };
+    let scope = node.inputs().into_iter().cloned().collect::<Vec<_>>();
+    let node = node
+        .map_subqueries(|subquery| {
+            let LogicalPlan::Subquery(subquery) = subquery else { unreachable!("map_subqueries hands subqueries") };
+            // What the subquery's own nodes still compute of the outer row, or beside an IN.
+            let plan = computed_left_sides::rewrite(Arc::unwrap_or_clone(subquery.subquery), false)?.data;
+            let plan = in_with_outer_left_side::rewrite(plan)?.data;
+            let subquery = bring_in_to(with_plan(plan, subquery.spans), &scope)?;
+            let inner = bring_in(Arc::unwrap_or_clone(subquery.subquery))?;
+            Ok(Transformed::yes(LogicalPlan::Subquery(with_plan(inner, subquery.spans))))
+        })?
+        .data;
+    if node.schema().as_ref() == schema.as_ref() {
         return Ok(node);
     }
-    // The hoisted subqueries, computed over the node's input, are new columns of it.
-    let input = bring_in_node(with_columns(input.clone(), hoisted)?)?;
-    rebuilt_keeping_columns(&node, node.expressions(), vec![input], node.schema())
+    // A filter over the hoisted columns would pass them on.
+    let columns = schema.columns().into_iter().map(Expr::Column).collect::<Vec<_>>();
+    LogicalPlanBuilder::from(node).project(columns)?.build()
 }
 
 /// A subquery expression inside `subquery` that reads nothing of `subquery`'s rows, only the
-/// outer row (`input`'s) or nothing around it: `(SELECT count(*) FROM t2 WHERE t1.c IN (SELECT
+/// outer row (`input`'s): `(SELECT count(*) FROM t2 WHERE t1.c IN (SELECT
 /// x FROM t3) AND ...)`, `(SELECT max(x) + (SELECT count(*) FROM u WHERE u.y <= t1.b) FROM t2)`.
 /// It has one value per outer row, and is computed beside the outer row instead, read inside as
 /// one of its columns (pushed to `hoisted`, named `__squall_hoisted<n>`). Left where it was, the
 /// decorrelation rules would not take it: an `IN` whose left side is the outer row's becomes a
 /// join on an outer column, a scalar subquery's select list and HAVING sit above its aggregate,
-/// where no domain can be joined, and an uncorrelated subquery in the condition of a correlated
-/// `EXISTS` was left inside the join the `EXISTS` became. Computed beside the outer row, it is
+/// where no domain can be joined. Computed beside the outer row, it is
 /// computed for rows the subquery might not have reached (no rows, a CASE branch not taken): the
 /// value is the same, and an error it raises there (21000) is one PostgreSQL may raise too, by
 /// its plan's choice.
@@ -146,8 +163,10 @@ fn is_subquery_expression(e: &Expr) -> bool {
 }
 
 /// Whether `e` (a subquery expression in a node over `own`, the subquery's own rows) reads
-/// nothing of `own` and, of the queries around, only `input`'s: it has one value per row of
-/// `input` (one value, if it reads nothing around).
+/// nothing of `own` and, of the queries around, only `input`'s, at least one column: it has one
+/// value per row of `input`. An uncorrelated one stays where it is: hoisted, uncorrelated scalar
+/// subqueries under `ANY` inside `ANY` made a plan whose execution never finished (differential
+/// seed 14, query 23880).
 fn reads_only(e: &Expr, own: &[DFSchemaRef], input: &LogicalPlan) -> bool {
     if !e.column_refs().is_empty() {
         return false;
@@ -172,7 +191,7 @@ fn reads_only(e: &Expr, own: &[DFSchemaRef], input: &LogicalPlan) -> bool {
     });
     let of_input = |column: &Column| input.schema().has_column(column);
     let of_own = |column: &Column| own.iter().any(|schema| schema.has_column(column));
-    of_e.iter().all(of_input) && from_inside.iter().all(|c| !of_own(c) && of_input(c))
+    (!of_e.is_empty() || !from_inside.is_empty()) && of_e.iter().all(of_input) && from_inside.iter().all(|c| !of_own(c) && of_input(c))
 }
 
 /// `subquery` of a node over `scope`, with the references its own subqueries make to `scope`
