@@ -94,6 +94,10 @@ fn move_outer_aggregates(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> 
     let mut moved: Vec<Expr> = vec![];
     let rewritten = node.map_subqueries(|subquery| {
         let LogicalPlan::Subquery(subquery) = subquery else { unreachable!("map_subqueries hands subqueries") };
+        if has_having(&subquery.subquery) {
+            // A HAVING makes the subquery one group of its own in PostgreSQL: not taken.
+            return Ok(Transformed::no(LogicalPlan::Subquery(subquery)));
+        }
         let plan = Arc::unwrap_or_clone(subquery.subquery).transform_up(|inner| match inner {
             LogicalPlan::Aggregate(aggregate) if takes(&aggregate, &input) => constant_rows(aggregate, &input, &mut moved).map(Transformed::yes),
             other => Ok(Transformed::no(other)),
@@ -111,6 +115,11 @@ fn move_outer_aggregates(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> 
         return Ok(Transformed::no(original));
     };
     super::rebuilt_keeping_columns(&node, node.expressions(), vec![input], node.schema()).map(Transformed::yes)
+}
+
+/// Whether `plan` filters an aggregate of its own (a HAVING).
+fn has_having(plan: &LogicalPlan) -> bool {
+    plan.exists(|node| Ok(matches!(node, LogicalPlan::Filter(filter) if matches!(filter.input.as_ref(), LogicalPlan::Aggregate(_))))).unwrap_or(true)
 }
 
 /// Whether `aggregate` (a subquery's) is one of outer aggregates only, of `input`'s columns.
