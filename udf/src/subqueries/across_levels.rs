@@ -35,7 +35,7 @@ use datafusion::logical_expr::{lit, when, Expr, ExprSchemable, InvariantLevel, L
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 use super::decorrelate::plan_is_volatile;
-use super::{computed_left_sides, in_with_outer_left_side, rebuilt_keeping_columns, with_columns};
+use super::{computed_left_sides, in_with_outer_left_side, map_expressions_keeping_names, rebuilt_keeping_columns, with_columns};
 
 /// Numbers the domains apart, within a plan and between the plans of one session.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -130,9 +130,8 @@ fn bring_in_node(node: LogicalPlan) -> Result<LogicalPlan> {
 fn hoist(subquery: Subquery, input: &LogicalPlan, hoisted: &mut Vec<Expr>) -> Result<Subquery> {
     let plan = Arc::unwrap_or_clone(subquery.subquery)
         .transform_up(|node| {
-            let before = node.clone();
             let own = scopes_with(&[], &node);
-            let node = node.map_expressions(|expr| {
+            map_expressions_keeping_names(node, |expr| {
                 expr.transform_down(|e| {
                     if !is_subquery_expression(&e) || !reads_only(&e, &own, input) || e.is_volatile() {
                         return Ok(Transformed::no(e));
@@ -147,12 +146,7 @@ fn hoist(subquery: Subquery, input: &LogicalPlan, hoisted: &mut Vec<Expr>) -> Re
                     hoisted.push(at_outer_level.data.alias(name.as_str()));
                     Ok(Transformed::new(Expr::OuterReferenceColumn(field, Column::from_name(name)), true, TreeNodeRecursion::Jump))
                 })
-            })?;
-            if !node.transformed {
-                return Ok(node);
-            }
-            let exprs = with_names_of(&before, node.data.expressions());
-            node.data.with_new_exprs(exprs, node.data.inputs().into_iter().cloned().collect()).map(Transformed::yes)
+            })
         })?
         .data;
     Ok(with_plan(plan, subquery.spans))
@@ -412,13 +406,13 @@ impl Domain {
 fn read_domain(subquery: Subquery, reads: &[(Column, Expr)], scopes: &[DFSchemaRef]) -> Result<Subquery> {
     let plan = Arc::unwrap_or_clone(subquery.subquery)
         .transform_up(|node| {
-            let before = node.clone();
             let inner = scopes_with(scopes, &node);
             let node = node.map_subqueries(|s| {
                 let LogicalPlan::Subquery(s) = s else { unreachable!("map_subqueries hands subqueries") };
                 Ok(Transformed::yes(LogicalPlan::Subquery(read_domain(s, reads, &inner)?)))
             })?;
-            let node = node.data.map_expressions(|e| {
+            // A subquery's column is named after its plan's first field, which this keeps.
+            let read = map_expressions_keeping_names(node.data, |e| {
                 e.transform(|e| match e {
                     Expr::OuterReferenceColumn(_, ref column) if !scopes.iter().any(|s| s.has_column(column)) => {
                         match reads.iter().find(|(c, _)| c == column) {
@@ -429,11 +423,7 @@ fn read_domain(subquery: Subquery, reads: &[(Column, Expr)], scopes: &[DFSchemaR
                     _ => Ok(Transformed::no(e)),
                 })
             })?;
-            if !node.transformed {
-                return Ok(node);
-            }
-            let exprs = with_names_of(&before, node.data.expressions());
-            node.data.with_new_exprs(exprs, node.data.inputs().into_iter().cloned().collect()).map(Transformed::yes)
+            Ok(Transformed::new(read.data, read.transformed || node.transformed, TreeNodeRecursion::Continue))
         })?
         .data;
     Ok(with_plan(plan, subquery.spans))

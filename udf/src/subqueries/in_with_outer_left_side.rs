@@ -18,25 +18,19 @@ use datafusion::logical_expr::expr::{Exists, InSubquery};
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{lit, when, Expr, LogicalPlan, LogicalPlanBuilder, Subquery};
 
-use super::across_levels::with_names_of;
+use super::map_expressions_keeping_names;
 
 /// `plan` (a subquery's) with every `IN` of its own nodes (not its subqueries') whose left side
 /// reads an outer query stated by `EXISTS`.
 pub fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     plan.transform_up(|node| {
         let schema = merge_schema(&node.inputs());
-        let before = node.clone();
-        let node = node.map_expressions(|expr| {
+        map_expressions_keeping_names(node, |expr| {
             expr.transform_up(|e| match e {
                 Expr::InSubquery(in_subquery) if reads_outer_query(&in_subquery.expr) => by_definition(in_subquery, &schema).map(Transformed::yes),
                 e => Ok(Transformed::no(e)),
             })
-        })?;
-        if !node.transformed {
-            return Ok(node);
-        }
-        let exprs = with_names_of(&before, node.data.expressions());
-        node.data.with_new_exprs(exprs, node.data.inputs().into_iter().cloned().collect()).map(Transformed::yes)
+        })
     })
 }
 

@@ -29,6 +29,7 @@ pub mod set_comparison_names;
 pub mod single_row;
 pub mod single_row_value;
 
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchemaRef, Result};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 
@@ -49,4 +50,16 @@ fn with_columns(input: LogicalPlan, computed: Vec<Expr>) -> Result<LogicalPlan> 
     let columns = input.schema().columns().into_iter().map(Expr::Column);
     let exprs = columns.chain(computed).collect::<Vec<_>>();
     LogicalPlanBuilder::from(input).project(exprs)?.build()
+}
+
+/// `node` with `f` applied to each of its expressions, rebuilt (its columns named as before,
+/// see [`across_levels::with_names_of`]) only if `f` changed one.
+fn map_expressions_keeping_names(node: LogicalPlan, f: impl FnMut(Expr) -> Result<Transformed<Expr>>) -> Result<Transformed<LogicalPlan>> {
+    let before = node.clone();
+    let node = node.map_expressions(f)?;
+    if !node.transformed {
+        return Ok(node);
+    }
+    let exprs = across_levels::with_names_of(&before, node.data.expressions());
+    node.data.with_new_exprs(exprs, node.data.inputs().into_iter().cloned().collect()).map(Transformed::yes)
 }
