@@ -106,6 +106,25 @@ fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send 
     rules
 }
 
+/// `state` (upgraded for Ballista, whose `NOT IN` rewrite `upgrade_for_ballista` puts first)
+/// with that rewrite moved to right after [`SubqueriesAcrossLevels`]. The rewrite takes a `NOT IN`
+/// subquery whose list of outer references is empty for uncorrelated, but DataFusion lists only
+/// the subquery's own references, not those of subqueries inside it: `x NOT IN (SELECT b FROM s
+/// WHERE 3 IN (SELECT t1.c ...))` was made a count of all of `s`, cross-joined, and its inner
+/// subquery left reading `t1` where no query has it (differential seed 14, query 100785: XX000 on
+/// the distributed path). Once such references are brought one level in, the list has them.
+///
+/// [`SubqueriesAcrossLevels`]: crate::subqueries::across_levels::SubqueriesAcrossLevels
+pub fn with_ballista_rewrites_after_squall(state: datafusion::execution::SessionState) -> datafusion::execution::SessionState {
+    const BALLISTA_NOT_IN: &str = "not_in_subquery_rewrite";
+    let mut rules = state.optimizers().to_vec();
+    let Some(from) = rules.iter().position(|r| r.name() == BALLISTA_NOT_IN) else { return state };
+    let rule = rules.remove(from);
+    let Some(across) = rules.iter().position(|r| r.name() == crate::subqueries::across_levels::NAME) else { return state };
+    rules.insert(across + 1, rule);
+    SessionStateBuilder::new_from_existing(state).with_optimizer_rules(rules).build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

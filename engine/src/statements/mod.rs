@@ -9,6 +9,7 @@ mod engine_settings;
 mod insert;
 mod job_planning;
 pub(crate) mod query;
+mod subqueries_first;
 
 pub(crate) use engine_settings::reset_all;
 

@@ -115,7 +115,19 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
             return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
         }
     }
-    let optimized = match place(session, &plan).await? {
+    let (plan, place, kept) = match place(session, &plan).await {
+        // What no decorrelation turns into a join may be, once its uncorrelated subqueries are
+        // answered: planned again with their values, and not kept (the values are of now).
+        Err(refused) if is_not_a_join(&refused) => match super::subqueries_first::with_uncorrelated_answered(session, &plan).await? {
+            Some(answered) => {
+                let place = place(session, &answered).await?;
+                (answered, place, None)
+            }
+            None => return Err(refused),
+        },
+        placed => (plan, placed?, kept),
+    };
+    let optimized = match place {
         Place::Coordinator(optimized) => optimized,
         // Boxed: inline, the job's state would make every coordinator query's future as large.
         Place::Executors(job) => return Box::pin(stream_on_executors(session, plan, job)).await,
@@ -181,7 +193,7 @@ async fn place(session: &Session, plan: &LogicalPlan) -> Result<Place> {
     }
     // What the executors get is the plan as Ballista's session optimizes it (its own rules come
     // first: NOT IN becomes an anti join and a count), which its scheduler must be able to read.
-    let ballista = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
+    let ballista = ballista_state(session)?;
     let for_executors = ballista.optimize(plan)?;
     if scheduler_misreads(&for_executors) {
         return Ok(Place::Coordinator(optimized));
@@ -189,11 +201,17 @@ async fn place(session: &Session, plan: &LogicalPlan) -> Result<Place> {
     Ok(Place::Executors(JobPlanning::of(&for_executors)))
 }
 
+/// The session's state for planning a Ballista job, Ballista's rules placed among squall's.
+fn ballista_state(session: &Session) -> Result<datafusion::execution::SessionState> {
+    let state = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
+    Ok(squall_udf::registry::with_ballista_rewrites_after_squall(state))
+}
+
 /// The rows of `plan`, run as a Ballista job on the executors.
 async fn stream_on_executors(session: &Session, plan: LogicalPlan, job: JobPlanning) -> Result<SendableRecordBatchStream> {
     // Built per query from the session's current settings, so `SET` applies to both paths; the
     // job is named after the statement, which SHOW JOBS then shows.
-    let state = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
+    let state = ballista_state(session)?;
     let sql = session.engine.running_statements.sql(&session.ctx.session_id()).unwrap_or_default();
     let mut config = state.config().clone().with_ballista_job_name(&sql);
     if !session.partitions_chosen() {
@@ -263,9 +281,16 @@ fn refuse_subqueries_misplaced(e: datafusion::error::DataFusionError) -> crate::
 
 fn cannot_turn_into_a_join(construct: &str) -> crate::error::SquallError {
     crate::error::SquallError::Unsupported(format!(
-        "{construct} in this position is not supported yet: squall cannot turn it into a join \
+        "{construct} in this position is not supported yet: {CANNOT_TURN_INTO_A_JOIN} \
          (correlated by a comparison other than =, or used as a value)"
     ))
+}
+
+const CANNOT_TURN_INTO_A_JOIN: &str = "squall cannot turn it into a join";
+
+/// Whether `e` is [`cannot_turn_into_a_join`]'s refusal.
+fn is_not_a_join(e: &crate::error::SquallError) -> bool {
+    matches!(e, crate::error::SquallError::Unsupported(message) if message.contains(CANNOT_TURN_INTO_A_JOIN))
 }
 
 /// DataFusion turns the subqueries it can into joins and leaves the others in the plan, where

@@ -46,9 +46,12 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 #[derive(Debug, Default)]
 pub struct SubqueriesAcrossLevels;
 
+/// The rule's name, by which other rules are placed after it.
+pub const NAME: &str = "squall_subqueries_across_levels";
+
 impl OptimizerRule for SubqueriesAcrossLevels {
     fn name(&self) -> &str {
-        "squall_subqueries_across_levels"
+        NAME
     }
 
     fn rewrite(&self, plan: LogicalPlan, _: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
@@ -274,7 +277,7 @@ fn domain_sources(far: &[Far], scope: &[LogicalPlan]) -> Option<Vec<LogicalPlan>
 }
 
 /// Whether every outer reference inside `plan` is to a query inside it.
-fn is_closed(plan: &LogicalPlan) -> bool {
+pub(super) fn is_closed(plan: &LogicalPlan) -> bool {
     let mut closed = own_outer_references(plan).is_empty();
     nested_references(plan, &[], &mut |_, _, resolved| closed &= resolved);
     closed

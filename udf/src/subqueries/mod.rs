@@ -18,12 +18,16 @@
 //! ([`in_with_outer_left_side`]), one whose left side holds a subquery computes it first
 //! ([`computed_left_sides`]). [`outer_aggregates::OuterAggregates`] gives an aggregate of only
 //! the outer query's columns to the outer query, as PostgreSQL does.
+//!
+//! What is still left, the engine may answer by computing the uncorrelated subqueries first
+//! ([`answered_first`]).
 
 pub mod decorrelate;
 pub mod filters_stay;
 pub mod in_with_outer_left_side;
 pub mod outer_aggregates;
 pub mod across_levels;
+pub mod answered_first;
 pub mod computed_left_sides;
 pub mod set_comparison_names;
 pub mod single_row;

@@ -34,7 +34,8 @@ impl Default for SingleRowValue {
     }
 }
 
-fn too_many_rows() -> datafusion::error::DataFusionError {
+/// 21000, as PostgreSQL words it.
+pub fn too_many_rows() -> datafusion::error::DataFusionError {
     crate::ml::error::coded("21000", "more than one row returned by a subquery used as an expression")
 }
 
