@@ -93,6 +93,8 @@ const FORMS: &[(&str, &str)] = &[
     ("ALL as a value whose left side is an uncorrelated subquery (answered first)", "SELECT b, (SELECT min(y) FROM t2) > ALL (SELECT t1.b + u.x FROM t2 AS u WHERE u.x IS NOT NULL) FROM t1"),
     ("an uncorrelated subquery answered first, more than one row: 21000", "SELECT b FROM t1 WHERE (SELECT x FROM t2) <= ANY (SELECT t1.a FROM t2 AS u)"),
     ("an uncorrelated EXISTS holding an EXISTS, on ALL's left side (answered first)", "SELECT b FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE EXISTS (SELECT 1 FROM t2 AS u WHERE u.y > 110)) <> ALL (SELECT t1.a > u.y FROM t2 AS u)"),
+    ("IN inside a subquery, its left side a subquery of the subquery's row and the outer query's", "SELECT b, (SELECT count(*) FROM t2 WHERE (SELECT max(u.x) FROM t2 AS u WHERE u.y < t2.y + t1.a - 110) IN (SELECT v.x FROM t2 AS v WHERE v.x < 3)) FROM t1"),
+    ("NOT IN inside EXISTS, its left side a subquery of the subquery's row and the outer query's", "SELECT b FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE (SELECT max(u.x) FROM t2 AS u WHERE u.y <= t2.y + t1.a - 104) NOT IN (SELECT v.x FROM t2 AS v WHERE v.x > 1))"),
     ("ANY", "SELECT b, 2 = ANY (SELECT x FROM t2 WHERE t2.y <= t1.b) FROM t1"),
     ("ALL", "SELECT b, 5 > ALL (SELECT x FROM t2 WHERE t2.y < t1.b) FROM t1"),
     ("ALL in WHERE", "SELECT b FROM t1 WHERE b >= ALL (SELECT y FROM t2 WHERE y IS NOT NULL)"),
