@@ -95,6 +95,7 @@ const FORMS: &[(&str, &str)] = &[
     ("an uncorrelated EXISTS holding an EXISTS, on ALL's left side (answered first)", "SELECT b FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE EXISTS (SELECT 1 FROM t2 AS u WHERE u.y > 110)) <> ALL (SELECT t1.a > u.y FROM t2 AS u)"),
     ("IN inside a subquery, its left side a subquery of the subquery's row and the outer query's", "SELECT b, (SELECT count(*) FROM t2 WHERE (SELECT max(u.x) FROM t2 AS u WHERE u.y < t2.y + t1.a - 110) IN (SELECT v.x FROM t2 AS v WHERE v.x < 3)) FROM t1"),
     ("NOT IN inside EXISTS, its left side a subquery of the subquery's row and the outer query's", "SELECT b FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE (SELECT max(u.x) FROM t2 AS u WHERE u.y <= t2.y + t1.a - 104) NOT IN (SELECT v.x FROM t2 AS v WHERE v.x > 1))"),
+    ("a subquery of a subquery, its condition only on the outer row (not given to the table's scan)", "SELECT b, (SELECT sum(x) FROM t2 WHERE (SELECT count(*) FROM t2 AS u WHERE t1.a < 108) NOT IN (SELECT v.x + 2 FROM t2 AS v WHERE v.x IS NOT NULL)) FROM t1"),
     ("ANY", "SELECT b, 2 = ANY (SELECT x FROM t2 WHERE t2.y <= t1.b) FROM t1"),
     ("ALL", "SELECT b, 5 > ALL (SELECT x FROM t2 WHERE t2.y < t1.b) FROM t1"),
     ("ALL in WHERE", "SELECT b FROM t1 WHERE b >= ALL (SELECT y FROM t2 WHERE y IS NOT NULL)"),

@@ -19,7 +19,8 @@
 //! every outer reference of the subqueries in the plan it returns must name a column of the
 //! input of the filter (or scan) that holds them; otherwise the filter stays where it was. The
 //! decorrelation rules turn the subquery into a join in the optimizer's next pass, whose
-//! `push_down_filter` then moves that join's conditions as usual.
+//! `push_down_filter` then moves that join's conditions as usual. Nor does a condition on the
+//! outer query's columns go into a table scan ([`scan_reads_outer_query`]).
 
 use std::sync::Arc;
 
@@ -41,16 +42,31 @@ impl OptimizerRule for FiltersWithSubqueriesStay {
     }
 
     fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        if !matches!(&plan, LogicalPlan::Filter(filter) if holds_subquery(filter)) {
-            return self.0.rewrite(plan, config);
-        }
+        let holds_subquery = matches!(&plan, LogicalPlan::Filter(filter) if holds_subquery(filter));
         let original = plan.clone();
         let moved = self.0.rewrite(plan, config)?;
-        if moved.transformed && !outer_references_resolve(&moved.data) {
+        if moved.transformed && ((holds_subquery && !outer_references_resolve(&moved.data)) || scan_reads_outer_query(&moved.data)) {
             return Ok(Transformed::no(original));
         }
         Ok(moved)
     }
+}
+
+/// Whether a scan in `plan` (not its subqueries) was given a condition on the outer query's
+/// columns: a Parquet table takes `t.c < outer.c` as a filter of its own, beside the filter it
+/// leaves above, and the decorrelation rules take no subquery whose scan reads the outer query
+/// (a subquery comparing only the outer row, `(SELECT count(*) FROM t WHERE outer.c < 2)`, was
+/// refused where its table was in memory answered). It stays a filter until the subquery is a
+/// join, when `push_down_filter`'s next pass gives the join's condition to the scan as usual.
+fn scan_reads_outer_query(plan: &LogicalPlan) -> bool {
+    let mut reads = false;
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            reads = scan.filters.iter().any(|f| f.exists(|e| Ok(matches!(e, Expr::OuterReferenceColumn(..)))).unwrap_or(false));
+        }
+        Ok(if reads { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    reads
 }
 
 /// Whether, in `plan` (not its subqueries), every subquery of a filter's or a scan's conditions
