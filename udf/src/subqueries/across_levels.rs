@@ -103,14 +103,15 @@ fn bring_in_node(node: LogicalPlan) -> Result<LogicalPlan> {
     let node = node
         .map_subqueries(|subquery| {
             let LogicalPlan::Subquery(subquery) = subquery else { unreachable!("map_subqueries hands subqueries") };
-            // What the subquery's own nodes still compute of the outer row, or beside an IN:
+            // An IN whose left side reads the outer row becomes EXISTS, whose references two
+            // levels out are then brought in. The left sides that hold subqueries are computed
             // after the domain is joined in, so that the columns computed first come with the
             // domain's (the decorrelation rules take the domain's condition up through the
             // projection that computes them, and DataFusion's does not make a join above that
             // projection anew: "No field named __squall_outer0.k0").
-            let subquery = bring_in_to(subquery, &scope)?;
+            let plan = in_with_outer_left_side::rewrite(Arc::unwrap_or_clone(subquery.subquery))?.data;
+            let subquery = bring_in_to(with_plan(plan, subquery.spans), &scope)?;
             let plan = computed_left_sides::rewrite(Arc::unwrap_or_clone(subquery.subquery), false)?.data;
-            let plan = in_with_outer_left_side::rewrite(plan)?.data;
             let inner = bring_in(plan)?;
             Ok(Transformed::yes(LogicalPlan::Subquery(with_plan(inner, subquery.spans))))
         })?
