@@ -81,6 +81,8 @@ const FORMS: &[(&str, &str)] = &[
     ("an aggregate of the outer query's column in HAVING, per group", "SELECT b, sum(a) FROM t1 GROUP BY b HAVING sum(b) > (SELECT sum(t1.b * t1.b) FROM t2 WHERE x = 1)"),
     ("an aggregate of the outer query's column in a grouped select list", "SELECT b, (SELECT max(t1.a) FROM t2 WHERE x = 1) FROM t1 GROUP BY b"),
     ("an aggregate of the outer query's column, more than one inner row: 21000", "SELECT (SELECT max(t1.a) FROM t2) FROM t1 WHERE b > 100"),
+    ("an aggregate of the outer query's column two levels down: the outer query's aggregate", "SELECT (SELECT count(*) FROM t2 WHERE t2.x <= (SELECT sum(t1.a) - 320 FROM t2 AS u WHERE u.x = 2)) FROM t1"),
+    ("an aggregate of the outer query's column two levels down, per group", "SELECT a % 2, (SELECT min(y) FROM t2 WHERE y > 100 + (SELECT count(t1.b) FROM t2 AS u WHERE u.y = 100) * 4) FROM t1 GROUP BY a % 2"),
     ("IN inside a subquery, its left side the outer row's", "SELECT b, (SELECT count(*) FROM t2 WHERE t1.a - 103 NOT IN (SELECT u.x FROM t2 AS u WHERE u.y <> t2.y)) FROM t1"),
     ("IN inside a subquery, its left side the outer row's, its subquery uncorrelated", "SELECT b, (SELECT count(*) FROM t2 WHERE t1.a - 103 IN (SELECT u.x FROM t2 AS u) AND t2.x > 1) FROM t1"),
     ("an uncorrelated subquery inside a correlated EXISTS", "SELECT b, EXISTS (SELECT 1 FROM t2 WHERE t2.y < t1.b AND t2.x > (SELECT min(x) FROM t2 AS u)) FROM t1"),

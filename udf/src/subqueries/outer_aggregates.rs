@@ -16,7 +16,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::Field;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DataFusionError, Result};
+use datafusion::common::{Column, DFSchemaRef, DataFusionError, Result};
 use datafusion::logical_expr::{Aggregate, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, Projection, Subquery};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -94,17 +94,7 @@ fn move_outer_aggregates(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> 
     let mut moved: Vec<Expr> = vec![];
     let rewritten = node.map_subqueries(|subquery| {
         let LogicalPlan::Subquery(subquery) = subquery else { unreachable!("map_subqueries hands subqueries") };
-        if has_having(&subquery.subquery) {
-            // A HAVING makes the subquery one group of its own in PostgreSQL: not taken.
-            return Ok(Transformed::no(LogicalPlan::Subquery(subquery)));
-        }
-        let plan = Arc::unwrap_or_clone(subquery.subquery).transform_up(|inner| match inner {
-            LogicalPlan::Aggregate(aggregate) if takes(&aggregate, &input) => constant_rows(aggregate, &input, &mut moved).map(Transformed::yes),
-            other => Ok(Transformed::no(other)),
-        })?;
-        let plan = plan.data;
-        let outer_ref_columns = plan.all_out_ref_exprs();
-        Ok(Transformed::yes(LogicalPlan::Subquery(Subquery { subquery: Arc::new(plan), outer_ref_columns, spans: subquery.spans })))
+        moved_from(subquery, &input, &[], &mut moved).map(|s| Transformed::yes(LogicalPlan::Subquery(s)))
     })?;
     if moved.is_empty() {
         return Ok(Transformed::no(rewritten.data));
@@ -117,24 +107,53 @@ fn move_outer_aggregates(node: LogicalPlan) -> Result<Transformed<LogicalPlan>> 
     super::rebuilt_keeping_columns(&node, node.expressions(), vec![input], node.schema()).map(Transformed::yes)
 }
 
+/// `subquery` (of a node over `input`, with the queries `between` them: their nodes' inputs'
+/// columns) with its outer aggregates of `input`'s columns, and its own subqueries', made
+/// constants read from `input` (pushed to `moved`). An aggregate two levels down, `SELECT (SELECT
+/// (SELECT sum(o.x) FROM u) FROM i) FROM o`, is the outer query's too in PostgreSQL; inside, its
+/// value is read two levels out, which `across_levels` brings in as any such reference.
+fn moved_from(subquery: Subquery, input: &LogicalPlan, between: &[DFSchemaRef], moved: &mut Vec<Expr>) -> Result<Subquery> {
+    // A HAVING makes the subquery one group of its own in PostgreSQL: its aggregates are not
+    // taken (its subqueries' may be).
+    let having = has_having(&subquery.subquery);
+    let plan = Arc::unwrap_or_clone(subquery.subquery)
+        .transform_up(|inner| {
+            let inner = match inner {
+                LogicalPlan::Aggregate(aggregate) if !having && takes(&aggregate, input, between) => constant_rows(aggregate, input, moved)?,
+                other => other,
+            };
+            let scopes = between.iter().cloned().chain(inner.inputs().iter().map(|i| Arc::clone(i.schema()))).collect::<Vec<_>>();
+            inner.map_subqueries(|nested| {
+                let LogicalPlan::Subquery(nested) = nested else { unreachable!("map_subqueries hands subqueries") };
+                moved_from(nested, input, &scopes, moved).map(|s| Transformed::yes(LogicalPlan::Subquery(s)))
+            })
+        })?
+        .data;
+    let outer_ref_columns = plan.all_out_ref_exprs();
+    Ok(Subquery { subquery: Arc::new(plan), outer_ref_columns, spans: subquery.spans })
+}
+
 /// Whether `plan` filters an aggregate of its own (a HAVING).
 fn has_having(plan: &LogicalPlan) -> bool {
     plan.exists(|node| Ok(matches!(node, LogicalPlan::Filter(filter) if matches!(filter.input.as_ref(), LogicalPlan::Aggregate(_))))).unwrap_or(true)
 }
 
-/// Whether `aggregate` (a subquery's) is one of outer aggregates only, of `input`'s columns.
-fn takes(aggregate: &Aggregate, input: &LogicalPlan) -> bool {
+/// Whether `aggregate` (a subquery's) is one of outer aggregates only, of `input`'s columns
+/// (and none of the queries `between`).
+fn takes(aggregate: &Aggregate, input: &LogicalPlan, between: &[DFSchemaRef]) -> bool {
     aggregate.group_expr.is_empty()
         && !aggregate.aggr_expr.is_empty()
-        && aggregate.aggr_expr.iter().all(|e| is_outer_aggregate(e) && reads_only(e, input))
+        && aggregate.aggr_expr.iter().all(|e| is_outer_aggregate(e) && reads_only(e, input, between))
 }
 
-/// Whether `expr`'s outer columns are all `input`'s (the outer query's own, not one further out).
-fn reads_only(expr: &Expr, input: &LogicalPlan) -> bool {
+/// Whether `expr`'s outer columns are all `input`'s (the outer query's own, not one further out
+/// nor one of a query `between`, which a reference names first).
+fn reads_only(expr: &Expr, input: &LogicalPlan, between: &[DFSchemaRef]) -> bool {
     let mut only = true;
     let _ = expr.apply(|e| {
         if let Expr::OuterReferenceColumn(_, column) = e {
-            only &= input.schema().has_column(column) || aggregate_input(input).is_some_and(|i| i.schema().has_column(column));
+            only &= !between.iter().any(|schema| schema.has_column(column))
+                && (input.schema().has_column(column) || aggregate_input(input).is_some_and(|i| i.schema().has_column(column)));
         }
         Ok(TreeNodeRecursion::Continue)
     });
