@@ -288,9 +288,14 @@ fn cannot_turn_into_a_join(construct: &str) -> crate::error::SquallError {
 
 const CANNOT_TURN_INTO_A_JOIN: &str = "squall cannot turn it into a join";
 
-/// Whether `e` is [`cannot_turn_into_a_join`]'s refusal.
+/// Whether `e` refuses a subquery no decorrelation turns into a join: [`cannot_turn_into_a_join`]'s
+/// refusal, or `across_levels`' of a reference two levels out that it could not bring in.
 fn is_not_a_join(e: &crate::error::SquallError) -> bool {
-    matches!(e, crate::error::SquallError::Unsupported(message) if message.contains(CANNOT_TURN_INTO_A_JOIN))
+    match e {
+        crate::error::SquallError::Unsupported(message) => message.contains(CANNOT_TURN_INTO_A_JOIN),
+        crate::error::SquallError::DataFusion(e) => e.to_string().contains(squall_udf::subqueries::across_levels::REFUSED),
+        _ => false,
+    }
 }
 
 /// DataFusion turns the subqueries it can into joins and leaves the others in the plan, where

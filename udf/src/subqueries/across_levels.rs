@@ -46,6 +46,9 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 #[derive(Debug, Default)]
 pub struct SubqueriesAcrossLevels;
 
+/// How a reference this rule cannot bring in is refused (0A000).
+pub const REFUSED: &str = "a subquery that refers to a query two or more levels out";
+
 /// The rule's name, by which other rules are placed after it.
 pub const NAME: &str = "squall_subqueries_across_levels";
 
@@ -474,9 +477,7 @@ fn refuse_far_references(plan: &LogicalPlan) -> Result<()> {
             let inputs = node.inputs();
             for (_, column) in own_outer_references(&subquery.subquery) {
                 if !inputs.iter().any(|input| input.schema().has_column(&column)) {
-                    return Err(DataFusionError::NotImplemented(format!(
-                        "a subquery that refers to a query two or more levels out ({column}) is not supported yet"
-                    )));
+                    return Err(DataFusionError::NotImplemented(format!("{REFUSED} ({column}) is not supported yet")));
                 }
             }
             refuse_far_references(&subquery.subquery)?;
