@@ -63,6 +63,7 @@ pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
         .with_default_features()
         .with_analyzer_rule(Arc::new(crate::pg_casts::PostgresTextCasts::new()))
         .with_analyzer_rule(Arc::new(crate::in_lists::InListNulls))
+        .with_analyzer_rule(Arc::new(crate::subqueries::join_conditions::JoinConditionSubqueries))
         .with_analyzer_rule(Arc::new(crate::subqueries::outer_aggregates::OuterAggregates))
         .with_analyzer_rule(Arc::new(crate::subqueries::single_row::SingleRowSubqueries))
         .with_optimizer_rules(optimizer_rules())

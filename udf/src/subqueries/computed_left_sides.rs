@@ -70,6 +70,7 @@ pub fn rewrite(plan: LogicalPlan, outermost: bool) -> Result<Transformed<Logical
     })
 }
 
-fn holds_subquery(expr: &Expr) -> bool {
+/// Whether `expr` holds a subquery expression (not counting its subqueries' own).
+pub(super) fn holds_subquery(expr: &Expr) -> bool {
     expr.exists(|e| Ok(matches!(e, Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::SetComparison(_)))).unwrap_or(false)
 }

@@ -20,7 +20,8 @@
 //! input of the filter (or scan) that holds them; otherwise the filter stays where it was. The
 //! decorrelation rules turn the subquery into a join in the optimizer's next pass, whose
 //! `push_down_filter` then moves that join's conditions as usual. Nor does a condition on the
-//! outer query's columns go into a table scan ([`scan_reads_outer_query`]).
+//! outer query's columns go into a table scan ([`scan_reads_outer_query`]), or below an alias
+//! ([`correlations_under_alias`]).
 
 use std::sync::Arc;
 
@@ -45,7 +46,11 @@ impl OptimizerRule for FiltersWithSubqueriesStay {
         let holds_subquery = matches!(&plan, LogicalPlan::Filter(filter) if holds_subquery(filter));
         let original = plan.clone();
         let moved = self.0.rewrite(plan, config)?;
-        if moved.transformed && ((holds_subquery && !outer_references_resolve(&moved.data)) || scan_reads_outer_query(&moved.data)) {
+        if moved.transformed
+            && ((holds_subquery && !outer_references_resolve(&moved.data))
+                || scan_reads_outer_query(&moved.data)
+                || correlations_under_alias(&moved.data) > correlations_under_alias(&original))
+        {
             return Ok(Transformed::no(original));
         }
         Ok(moved)
@@ -67,6 +72,27 @@ fn scan_reads_outer_query(plan: &LogicalPlan) -> bool {
         Ok(if reads { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
     reads
+}
+
+/// How many conditions on the outer query's columns `plan` (not its subqueries) has below a
+/// `SubqueryAlias`. Moving a condition below an alias, `push_down_filter` names its own columns
+/// by the table's name (`u.a` becomes `t2.a`) but leaves the outer references as they are: in
+/// `FROM t1 JOIN t2 ON EXISTS (SELECT 1 FROM t2 AS u WHERE u.a = t2.a)`, `u.a = t2.a` became
+/// `t2.a = t2.a`, which the decorrelation then read as one column compared with itself: every row
+/// of `t2` matched (wrong rows, no error). Such a condition stays above the alias until the
+/// subquery is a join.
+fn correlations_under_alias(plan: &LogicalPlan) -> usize {
+    fn count(plan: &LogicalPlan, under_alias: bool) -> usize {
+        let reads_outer = |e: &Expr| e.exists(|e| Ok(matches!(e, Expr::OuterReferenceColumn(..)))).unwrap_or(false);
+        let here = match plan {
+            LogicalPlan::Filter(filter) if under_alias && reads_outer(&filter.predicate) => 1,
+            LogicalPlan::TableScan(scan) if under_alias => scan.filters.iter().filter(|f| reads_outer(f)).count(),
+            _ => 0,
+        };
+        let under_alias = under_alias || matches!(plan, LogicalPlan::SubqueryAlias(_));
+        here + plan.inputs().into_iter().map(|input| count(input, under_alias)).sum::<usize>()
+    }
+    count(plan, false)
 }
 
 /// Whether, in `plan` (not its subqueries), every subquery of a filter's or a scan's conditions
@@ -116,18 +142,9 @@ fn outer_references(condition: &Expr) -> Vec<Column> {
 /// merges a filter with the one below and moves the merged one on by itself (a `Filter: true`
 /// above `__squall_rows3 > 0 OR EXISTS (...)` took it past the check: seed 14, query 305559).
 fn holds_subquery(filter: &Filter) -> bool {
-    has_subquery(&filter.predicate)
+    super::computed_left_sides::holds_subquery(&filter.predicate)
         || match filter.input.as_ref() {
             LogicalPlan::Filter(child) => holds_subquery(child),
             _ => false,
         }
-}
-
-fn has_subquery(predicate: &Expr) -> bool {
-    let mut found = false;
-    let _ = predicate.apply(|e| {
-        found = matches!(e, Expr::Exists(_) | Expr::InSubquery(_) | Expr::ScalarSubquery(_) | Expr::SetComparison(_));
-        Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
-    });
-    found
 }

@@ -19,12 +19,16 @@
 //! ([`computed_left_sides`]). [`outer_aggregates::OuterAggregates`] gives an aggregate of only
 //! the outer query's columns to the outer query, as PostgreSQL does.
 //!
+//! A subquery in an inner join's `ON` is moved to a filter above the join first
+//! ([`join_conditions`]).
+//!
 //! What is still left, the engine may answer by computing the uncorrelated subqueries first
 //! ([`answered_first`]).
 
 pub mod decorrelate;
 pub mod filters_stay;
 pub mod in_with_outer_left_side;
+pub mod join_conditions;
 pub mod outer_aggregates;
 pub mod across_levels;
 pub mod answered_first;
