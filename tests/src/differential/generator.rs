@@ -76,10 +76,18 @@ impl QueryGenerator {
         if join == "," {
             return (format!("{table} AS {first}, {other} AS {second}"), scope);
         }
-        // ON compares the two tables (no subqueries: PostgreSQL allows few forms there).
+        // ON compares the two tables, and sometimes more; an inner join's may hold subqueries
+        // (an outer join's squall refuses, 0A000).
         let mut on = format!("{first}.{} {} {second}.{}", self.int_column(), self.comparison(), self.int_column());
         if self.rng.chance(0.3) {
-            on = format!("{on} {} {}", self.rng.pick(&["AND", "OR"]), self.simple_predicate(&scope, outer));
+            let connective = self.rng.pick(&["AND", "OR"]);
+            let more = if join == "JOIN" && self.rng.chance(0.5) {
+                let scopes = outer.iter().cloned().chain([scope.clone()]).collect::<Vec<_>>();
+                self.bool_expr(&scopes, 1)
+            } else {
+                self.simple_predicate(&scope, outer)
+            };
+            on = format!("{on} {connective} {more}");
         }
         (format!("{table} AS {first} {join} {other} AS {second} ON {on}"), scope)
     }
