@@ -195,7 +195,7 @@ async fn place(session: &Session, plan: &LogicalPlan) -> Result<Place> {
     // first: NOT IN becomes an anti join and a count), which its scheduler must be able to read.
     let ballista = ballista_state(session)?;
     let for_executors = ballista.optimize(plan)?;
-    if scheduler_misreads(&for_executors) {
+    if scheduler_misreads(&for_executors) || !scheduler_can_read(session, &for_executors) {
         return Ok(Place::Coordinator(optimized));
     }
     Ok(Place::Executors(JobPlanning::of(&for_executors)))
@@ -374,6 +374,18 @@ fn scheduler_misreads(plan: &LogicalPlan) -> bool {
         Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
     found
+}
+
+/// Whether the scheduler can read `plan` as the job's encoding sends it. Encoded, a plan's
+/// nesting is its depth in messages, and the scheduler's decoder stops at prost's recursion
+/// limit (100): a plan of nested subqueries, made a tower of joins, aggregates and projections,
+/// failed with XX000 "could not read the plan: ... RecursionLimitReached" (differential seed 14,
+/// query 18066). Such a plan (or one that does not encode) runs in one process instead.
+fn scheduler_can_read(session: &Session, plan: &LogicalPlan) -> bool {
+    use prost::Message;
+    let codec = session.ctx.state().config().ballista_logical_extension_codec();
+    datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(plan, codec.as_ref())
+        .is_ok_and(|bytes| datafusion_proto::protobuf::LogicalPlanNode::decode(bytes).is_ok())
 }
 
 /// How many partitions a distributed query is split into when its session did not choose: one
