@@ -20,8 +20,9 @@
 //! input of the filter (or scan) that holds them; otherwise the filter stays where it was. The
 //! decorrelation rules turn the subquery into a join in the optimizer's next pass, whose
 //! `push_down_filter` then moves that join's conditions as usual. Nor does a condition on the
-//! outer query's columns go into a table scan ([`scan_reads_outer_query`]), or below an alias
-//! ([`correlations_under_alias`]).
+//! outer query's columns or one holding a subquery go into a table scan
+//! ([`scan_takes_a_correlation_or_subquery`]), nor one on the outer query's columns below an
+//! alias ([`correlations_under_alias`]).
 
 use std::sync::Arc;
 
@@ -48,7 +49,7 @@ impl OptimizerRule for FiltersWithSubqueriesStay {
         let moved = self.0.rewrite(plan, config)?;
         if moved.transformed
             && ((holds_subquery && !outer_references_resolve(&moved.data))
-                || scan_reads_outer_query(&moved.data)
+                || scan_takes_a_correlation_or_subquery(&moved.data)
                 || correlations_under_alias(&moved.data) > correlations_under_alias(&original))
         {
             return Ok(Transformed::no(original));
@@ -58,16 +59,20 @@ impl OptimizerRule for FiltersWithSubqueriesStay {
 }
 
 /// Whether a scan in `plan` (not its subqueries) was given a condition on the outer query's
-/// columns: a Parquet table takes `t.c < outer.c` as a filter of its own, beside the filter it
-/// leaves above, and the decorrelation rules take no subquery whose scan reads the outer query
-/// (a subquery comparing only the outer row, `(SELECT count(*) FROM t WHERE outer.c < 2)`, was
-/// refused where its table was in memory answered). It stays a filter until the subquery is a
-/// join, when `push_down_filter`'s next pass gives the join's condition to the scan as usual.
-fn scan_reads_outer_query(plan: &LogicalPlan) -> bool {
+/// columns or one holding a subquery. A Parquet table takes such a condition as a filter of its
+/// own, beside the filter it leaves above, and the decorrelation rules take neither: no subquery
+/// whose scan reads the outer query (`(SELECT count(*) FROM t WHERE outer.c < 2)`), nor a
+/// subquery inside a scan (`x NOT IN (SELECT ... FROM t WHERE t.c < outer.c AND t.x IN (SELECT
+/// ...))`): both were refused where an in-memory table answered. The condition stays a filter
+/// until its subqueries are joins, when `push_down_filter`'s next pass gives the scan what it
+/// can take as usual.
+fn scan_takes_a_correlation_or_subquery(plan: &LogicalPlan) -> bool {
     let mut reads = false;
     let _ = plan.apply(|node| {
         if let LogicalPlan::TableScan(scan) = node {
-            reads = scan.filters.iter().any(|f| f.exists(|e| Ok(matches!(e, Expr::OuterReferenceColumn(..)))).unwrap_or(false));
+            reads = scan.filters.iter().any(|f| {
+                f.exists(|e| Ok(matches!(e, Expr::OuterReferenceColumn(..)))).unwrap_or(false) || super::computed_left_sides::holds_subquery(f)
+            });
         }
         Ok(if reads { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
