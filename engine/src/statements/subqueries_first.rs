@@ -1,41 +1,37 @@
-//! A query whose subqueries cannot all be turned into joins, run with its uncorrelated scalar and
-//! `EXISTS` subqueries answered first ([`squall_udf::subqueries::answered_first`]): each is run
-//! as a query of its own and its value put in its place, as PostgreSQL computes such a subquery
-//! once (an InitPlan) and Spark runs it before the query.
+//! A query whose subqueries cannot all be turned into joins, run with its uncorrelated subqueries
+//! answered first ([`squall_udf::subqueries::answered_first`]): each expression that reads no
+//! column and holds them is run as a query of its own, `SELECT expression`, and its value put in
+//! its place, as PostgreSQL computes such a subquery once (an InitPlan) and Spark runs it before
+//! the query.
 //!
 //! Only for what would be refused otherwise: the values are the tables' of now, so the plan made
 //! with them is never kept for a prepared statement to run again.
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::LogicalPlan;
 use futures::TryStreamExt;
-use squall_udf::subqueries::answered_first::{uncorrelated_subqueries, with_answers, Uncorrelated};
+use squall_udf::subqueries::answered_first::{computing, uncorrelated_subqueries, with_answers};
 
 use crate::error::Result;
 use crate::session::Session;
 
 /// `plan` with its uncorrelated subqueries' values in their place; `None` if it has none.
 pub(super) async fn with_uncorrelated_answered(session: &Session, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
-    let subqueries = uncorrelated_subqueries(plan);
-    if subqueries.is_empty() {
+    let constants = uncorrelated_subqueries(plan);
+    if constants.is_empty() {
         return Ok(None);
     }
-    let mut answers = Vec::with_capacity(subqueries.len());
-    for subquery in subqueries {
-        let value = match &subquery {
-            Uncorrelated::Scalar(_) => scalar(session, subquery.plan().clone()).await?,
-            Uncorrelated::Exists(_) => {
-                let first_row = LogicalPlanBuilder::from(subquery.plan().clone()).limit(0, Some(1))?.build()?;
-                ScalarValue::Boolean(Some(!rows(session, first_row).await?.is_empty()))
-            }
-        };
-        answers.push((subquery, value));
+    let mut answers = Vec::with_capacity(constants.len());
+    for expr in constants {
+        let value = scalar(session, computing(&expr)?).await?;
+        answers.push((expr, value));
     }
     Ok(Some(with_answers(plan.clone(), &answers)?))
 }
 
-/// A scalar subquery's value: its one row's, NULL for no row, 21000 for more than one.
+/// The value of `plan`'s one column: its one row's, NULL for no row, 21000 for more than one
+/// (a scalar subquery's rule; `SELECT expression` has one row).
 async fn scalar(session: &Session, plan: LogicalPlan) -> Result<ScalarValue> {
     let data_type = plan.schema().field(0).data_type().clone();
     let rows = rows(session, plan).await?;

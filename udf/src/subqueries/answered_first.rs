@@ -1,93 +1,112 @@
 //! Uncorrelated subqueries answered before the query that holds them, for a query that cannot be
 //! planned otherwise.
 //!
-//! A scalar subquery or EXISTS that reads no query around it has one value for the whole
-//! statement: PostgreSQL computes it once, as an InitPlan, and Spark runs such subqueries before
-//! the query that holds them. squall leaves them in the plan, where DataFusion turns them into
-//! joins, except where neither DataFusion's decorrelation nor squall's can: on the left side of an
-//! `ANY`, `ALL` or `IN` whose subquery is correlated (the rewrite into `EXISTS` moves the left
-//! side into the correlated subquery's condition, where no join can take a subquery). For those
-//! queries the engine answers this module's subqueries first (`statements::query`) and plans the
+//! An expression that reads no column and whose subqueries read no query around them, `(SELECT
+//! max(x) FROM t)`, `EXISTS (SELECT ...)`, `2 = ANY (SELECT ...)`, has one value for the whole
+//! statement: PostgreSQL computes such a subquery once, as an InitPlan, and Spark runs it before
+//! the query that holds it. squall leaves them in the plan, where DataFusion turns them into
+//! joins, except where neither DataFusion's decorrelation nor squall's can: on the left side of
+//! an `ANY`, `ALL` or `IN` whose subquery is correlated (the rewrite into `EXISTS` moves the left
+//! side into the correlated subquery's condition, where no join can take a subquery), or beside
+//! a correlated condition under `OR`. For those queries the engine computes this module's
+//! expressions first, each as `SELECT expression` (`statements::subqueries_first`), and plans the
 //! query again with their values in their place.
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::{Expr, LogicalPlan, Subquery};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 
 use super::across_levels::is_closed;
 use super::decorrelate::plan_is_volatile;
 
-/// One subquery to answer first.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Uncorrelated {
-    /// A scalar subquery: its one value, NULL for no rows, 21000 for more than one.
-    Scalar(Subquery),
-    /// `EXISTS`'s subquery: whether it has a row.
-    Exists(Subquery),
-}
-
-impl Uncorrelated {
-    pub fn plan(&self) -> &LogicalPlan {
-        match self {
-            Self::Scalar(s) | Self::Exists(s) => &s.subquery,
-        }
-    }
-}
-
-/// The scalar and `EXISTS` subqueries of `plan`, at any depth, that read no query around them,
-/// outermost first (one inside another is answered with it). Volatile ones are left: answered
-/// once, `random()` would be one value where each evaluation draws its own.
-pub fn uncorrelated_subqueries(plan: &LogicalPlan) -> Vec<Uncorrelated> {
-    let mut found: Vec<Uncorrelated> = vec![];
+/// The expressions of `plan`'s nodes, at any depth, that read no column and hold subqueries that
+/// read no query around them, the largest such (one inside another is computed with it).
+/// Volatile ones are left: computed once, `random()` would be one value where each evaluation
+/// draws its own.
+pub fn uncorrelated_subqueries(plan: &LogicalPlan) -> Vec<Expr> {
+    let mut found: Vec<Expr> = vec![];
     let _ = plan.apply_with_subqueries(|node| {
         node.apply_expressions(|expr| {
             expr.apply(|e| {
-                let candidate = match e {
-                    Expr::ScalarSubquery(s) => Uncorrelated::Scalar(s.clone()),
-                    Expr::Exists(exists) => Uncorrelated::Exists(exists.subquery.clone()),
-                    _ => return Ok(TreeNodeRecursion::Continue),
-                };
-                let inside_found = found.iter().any(|f| contains_subquery(f.plan(), candidate.plan()));
-                if !inside_found && is_closed(candidate.plan()) && !plan_is_volatile(candidate.plan()) && !found.contains(&candidate) {
-                    found.push(candidate);
+                if !is_constant_with_subqueries(e) {
+                    return Ok(TreeNodeRecursion::Continue);
                 }
-                Ok(TreeNodeRecursion::Continue)
+                if !found.contains(e) && !found.iter().any(|f| holds(f, e)) {
+                    found.push(e.clone());
+                }
+                Ok(TreeNodeRecursion::Jump)
             })
         })
     });
     found
 }
 
-/// `plan` with each of `answers`' subqueries replaced by its value (an `EXISTS` by true or
-/// false, `NOT EXISTS` by the opposite), every node's columns named as before.
-pub fn with_answers(plan: LogicalPlan, answers: &[(Uncorrelated, ScalarValue)]) -> Result<LogicalPlan> {
-    let answer = |wanted: Uncorrelated| answers.iter().find(|(u, _)| *u == wanted).map(|(_, v)| v.clone());
+/// The plan that computes `expr` (one of [`uncorrelated_subqueries`]): `SELECT expr`.
+pub fn computing(expr: &Expr) -> Result<LogicalPlan> {
+    LogicalPlanBuilder::empty(true).project(vec![expr.clone().alias("value")])?.build()
+}
+
+/// `plan` with each of `answers`' expressions replaced by its value, every node's columns named
+/// as before.
+pub fn with_answers(plan: LogicalPlan, answers: &[(Expr, ScalarValue)]) -> Result<LogicalPlan> {
     plan.transform_down_with_subqueries(|node| {
         super::map_expressions_keeping_names(node, |expr| {
-            expr.transform(|e| {
-                let value = match &e {
-                    Expr::ScalarSubquery(s) => answer(Uncorrelated::Scalar(s.clone())),
-                    Expr::Exists(exists) => answer(Uncorrelated::Exists(exists.subquery.clone())).map(|has_rows| match has_rows {
-                        ScalarValue::Boolean(Some(has_rows)) => ScalarValue::Boolean(Some(has_rows != exists.negated)),
-                        other => other,
-                    }),
-                    _ => None,
-                };
-                Ok(match value {
-                    Some(value) => Transformed::yes(Expr::Literal(value, None)),
-                    None => Transformed::no(e),
-                })
+            expr.transform_down(|e| match answers.iter().find(|(computed, _)| *computed == e) {
+                Some((_, value)) => Ok(Transformed::new(Expr::Literal(value.clone(), None), true, TreeNodeRecursion::Jump)),
+                None => Ok(Transformed::no(e)),
             })
         })
     })
     .map(|t| t.data)
 }
 
-/// Whether `inner`'s plan is one of `outer`'s subqueries, at any depth.
-fn contains_subquery(outer: &LogicalPlan, inner: &LogicalPlan) -> bool {
+/// Whether `e` reads no column or row of any query, holds a subquery, and every subquery in it reads
+/// no query around it.
+fn is_constant_with_subqueries(e: &Expr) -> bool {
+    let mut columns = false;
+    let mut subqueries = vec![];
+    let _ = e.apply(|inner| {
+        match inner {
+            // An aggregate or window function reads its query's rows without naming a column
+            // (`count(*)`); a placeholder is a value the statement is given.
+            Expr::Column(_) | Expr::OuterReferenceColumn(..) | Expr::AggregateFunction(_) | Expr::WindowFunction(_) | Expr::Placeholder(_) | Expr::Unnest(_) => {
+                columns = true
+            }
+            Expr::ScalarSubquery(s) => subqueries.push(&*s.subquery),
+            Expr::Exists(exists) => subqueries.push(&*exists.subquery.subquery),
+            Expr::InSubquery(in_subquery) => subqueries.push(&*in_subquery.subquery.subquery),
+            Expr::SetComparison(comparison) => subqueries.push(&*comparison.subquery.subquery),
+            _ => {}
+        }
+        Ok(if columns { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    !columns && !subqueries.is_empty() && !e.is_volatile() && subqueries.into_iter().all(|plan| is_closed(plan) && !plan_is_volatile(plan))
+}
+
+/// Whether `inner` is `outer` or inside it, at any depth of its subqueries.
+fn holds(outer: &Expr, inner: &Expr) -> bool {
     let mut found = false;
-    let _ = outer.apply_with_subqueries(|node| {
-        found = node == inner;
+    let _ = outer.apply(|e| {
+        found = e == inner;
+        Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    if found {
+        return true;
+    }
+    let _ = outer.apply(|e| {
+        let plan = match e {
+            Expr::ScalarSubquery(s) => &*s.subquery,
+            Expr::Exists(exists) => &*exists.subquery.subquery,
+            Expr::InSubquery(in_subquery) => &*in_subquery.subquery.subquery,
+            Expr::SetComparison(comparison) => &*comparison.subquery.subquery,
+            _ => return Ok(TreeNodeRecursion::Continue),
+        };
+        let _ = plan.apply_with_subqueries(|node| {
+            node.apply_expressions(|expr| {
+                found |= expr.exists(|x| Ok(x == inner)).unwrap_or(false);
+                Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+            })
+        });
         Ok(if found { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
     found
