@@ -105,6 +105,8 @@ const FORMS: &[(&str, &str)] = &[
     ("ALL over SOME, both reading a joined table: a plan nested deeper than the scheduler decodes", "SELECT 0, r1.x, r2.c FROM t2 AS r1 JOIN t1 AS r2 ON r1.y <= r2.b OR NOT (r1.x <> r1.y) WHERE CASE WHEN r1.x < 3 THEN r1.y END <= ALL (SELECT DISTINCT r2.b FROM t1 AS r3 WHERE (110 - r3.a) <= SOME (SELECT r2.a FROM t1 AS r4 WHERE r4.c = r3.c))"),
     ("NOT IN, correlated, its subquery with an IN of its own (not given to the table's scan)", "SELECT b FROM t1 WHERE a NOT IN (SELECT x + 103 FROM t2 WHERE t2.y < t1.b AND t2.x IN (SELECT x FROM t2 AS u WHERE u.y > 100))"),
     ("NOT IN whose subquery has an uncorrelated ANY under OR with a correlated condition (answered first)", "SELECT b FROM t1 WHERE (a - 100) NOT IN (SELECT y - 100 FROM t2 WHERE (7 = ANY (SELECT x FROM t2 AS u) OR t1.b <> t2.y))"),
+    ("a query of one uncorrelated expression, an ANY inside it answered first (was: answered itself without end)", "SELECT (SELECT count(*) FROM t2 WHERE (SELECT min(x) FROM t2 AS v) <= ANY (SELECT u.y - 100 FROM t2 AS u WHERE u.x = t2.x))"),
+    ("the same expression on the left of a correlated ANY", "SELECT b FROM t1 WHERE (SELECT count(*) FROM t2 WHERE (SELECT min(x) FROM t2 AS v) <= ANY (SELECT u.y - 100 FROM t2 AS u WHERE u.x = t2.x)) <= ANY (SELECT t1.a - 104 FROM t2 AS w)"),
     ("ANY", "SELECT b, 2 = ANY (SELECT x FROM t2 WHERE t2.y <= t1.b) FROM t1"),
     ("ALL", "SELECT b, 5 > ALL (SELECT x FROM t2 WHERE t2.y < t1.b) FROM t1"),
     ("ALL in WHERE", "SELECT b FROM t1 WHERE b >= ALL (SELECT y FROM t2 WHERE y IS NOT NULL)"),

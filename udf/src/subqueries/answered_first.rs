@@ -23,12 +23,21 @@ use super::decorrelate::plan_is_volatile;
 /// read no query around them, the largest such (one inside another is computed with it).
 /// Volatile ones are left: computed once, `random()` would be one value where each evaluation
 /// draws its own.
+///
+/// In `SELECT expression` (the plan [`computing`] makes, no table), the select list's expressions
+/// themselves are not taken, only what is inside them: answering one would be running that very
+/// query again, without end (seed 14, chunk 65,000: the planning recursed until the chunk was
+/// stopped).
 pub fn uncorrelated_subqueries(plan: &LogicalPlan) -> Vec<Expr> {
     let mut found: Vec<Expr> = vec![];
     let _ = plan.apply_with_subqueries(|node| {
+        let selected = match node {
+            LogicalPlan::Projection(p) if matches!(p.input.as_ref(), LogicalPlan::EmptyRelation(_)) => p.expr.iter().map(strip_alias).collect(),
+            _ => vec![],
+        };
         node.apply_expressions(|expr| {
             expr.apply(|e| {
-                if !is_constant_with_subqueries(e) {
+                if selected.contains(&e) || matches!(e, Expr::Alias(_)) || !is_constant_with_subqueries(e) {
                     return Ok(TreeNodeRecursion::Continue);
                 }
                 if !found.contains(e) && !found.iter().any(|f| holds(f, e)) {
@@ -39,6 +48,13 @@ pub fn uncorrelated_subqueries(plan: &LogicalPlan) -> Vec<Expr> {
         })
     });
     found
+}
+
+fn strip_alias(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Alias(alias) => strip_alias(&alias.expr),
+        e => e,
+    }
 }
 
 /// The plan that computes `expr` (one of [`uncorrelated_subqueries`]): `SELECT expr`.
