@@ -88,11 +88,7 @@ fn is_constant_with_subqueries(e: &Expr) -> bool {
             Expr::Column(_) | Expr::OuterReferenceColumn(..) | Expr::AggregateFunction(_) | Expr::WindowFunction(_) | Expr::Placeholder(_) | Expr::Unnest(_) => {
                 columns = true
             }
-            Expr::ScalarSubquery(s) => subqueries.push(&*s.subquery),
-            Expr::Exists(exists) => subqueries.push(&*exists.subquery.subquery),
-            Expr::InSubquery(in_subquery) => subqueries.push(&*in_subquery.subquery.subquery),
-            Expr::SetComparison(comparison) => subqueries.push(&*comparison.subquery.subquery),
-            _ => {}
+            e => subqueries.extend(super::subquery_plan(e)),
         }
         Ok(if columns { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
     });
@@ -110,13 +106,7 @@ fn holds(outer: &Expr, inner: &Expr) -> bool {
         return true;
     }
     let _ = outer.apply(|e| {
-        let plan = match e {
-            Expr::ScalarSubquery(s) => &*s.subquery,
-            Expr::Exists(exists) => &*exists.subquery.subquery,
-            Expr::InSubquery(in_subquery) => &*in_subquery.subquery.subquery,
-            Expr::SetComparison(comparison) => &*comparison.subquery.subquery,
-            _ => return Ok(TreeNodeRecursion::Continue),
-        };
+        let Some(plan) = super::subquery_plan(e) else { return Ok(TreeNodeRecursion::Continue) };
         let _ = plan.apply_with_subqueries(|node| {
             node.apply_expressions(|expr| {
                 found |= expr.exists(|x| Ok(x == inner)).unwrap_or(false);

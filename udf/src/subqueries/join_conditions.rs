@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, JoinType, Result};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction_owned};
 use datafusion::logical_expr::{Expr, Filter, Join, LogicalPlan};
@@ -37,9 +37,15 @@ impl AnalyzerRule for JoinConditionSubqueries {
     }
 }
 
-/// `join` with the `ON` conditions that hold a subquery in a filter above it.
+/// `join` with the `ON` conditions that hold a subquery in a filter above it. An outer join's
+/// are left where they are when they read neither side (pgjdbc's `getTables` joins
+/// `pg_description` on `classoid = 'pg_class'::regclass`, a subquery in the catalog emulation:
+/// DataFusion gives such a condition to the side it reads), refused when a subquery reads a side.
 fn moved_out(join: Join) -> Result<LogicalPlan> {
     if join.join_type != JoinType::Inner {
+        if join.filter.as_ref().is_some_and(|f| subqueries_closed(f)) {
+            return Ok(LogicalPlan::Join(join));
+        }
         return Err(DataFusionError::NotImplemented(format!(
             "a subquery in the ON condition of a {} JOIN is not supported yet: squall cannot turn it into a join",
             join.join_type.to_string().to_uppercase()
@@ -50,4 +56,16 @@ fn moved_out(join: Join) -> Result<LogicalPlan> {
     let join = Join::try_new(join.left, join.right, join.on, conjunction(stays), join.join_type, join.join_constraint, join.null_equality, join.null_aware)?;
     let predicate = conjunction(above).expect("a condition with a subquery");
     Ok(LogicalPlan::Filter(Filter::try_new(predicate, Arc::new(LogicalPlan::Join(join)))?))
+}
+
+/// Whether every subquery in `condition` reads no query around it.
+fn subqueries_closed(condition: &Expr) -> bool {
+    let mut closed = true;
+    let _ = condition.apply(|e| {
+        if let Some(plan) = super::subquery_plan(e) {
+            closed &= super::across_levels::is_closed(plan);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    closed
 }

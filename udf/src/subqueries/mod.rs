@@ -71,3 +71,14 @@ fn map_expressions_keeping_names(node: LogicalPlan, f: impl FnMut(Expr) -> Resul
     let exprs = across_levels::with_names_of(&before, node.data.expressions());
     node.data.with_new_exprs(exprs, node.data.inputs().into_iter().cloned().collect()).map(Transformed::yes)
 }
+
+/// The plan of `e`'s subquery, if `e` is a subquery expression.
+fn subquery_plan(e: &Expr) -> Option<&LogicalPlan> {
+    match e {
+        Expr::ScalarSubquery(s) => Some(&s.subquery),
+        Expr::Exists(exists) => Some(&exists.subquery.subquery),
+        Expr::InSubquery(in_subquery) => Some(&in_subquery.subquery.subquery),
+        Expr::SetComparison(comparison) => Some(&comparison.subquery.subquery),
+        _ => None,
+    }
+}
