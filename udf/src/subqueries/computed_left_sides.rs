@@ -19,7 +19,7 @@ use datafusion::logical_expr::expr::InSubquery;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 
 use super::across_levels::with_names_of;
-use super::{rebuilt_keeping_columns, with_columns};
+use super::{holds_subquery, rebuilt_keeping_columns, with_columns};
 
 /// Numbers the computed left sides apart.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -70,7 +70,3 @@ pub fn rewrite(plan: LogicalPlan, outermost: bool) -> Result<Transformed<Logical
     })
 }
 
-/// Whether `expr` holds a subquery expression (not counting its subqueries' own).
-pub(super) fn holds_subquery(expr: &Expr) -> bool {
-    expr.exists(|e| Ok(matches!(e, Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::SetComparison(_)))).unwrap_or(false)
-}

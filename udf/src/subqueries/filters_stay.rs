@@ -71,7 +71,7 @@ fn scan_takes_a_correlation_or_subquery(plan: &LogicalPlan) -> bool {
     let _ = plan.apply(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             reads = scan.filters.iter().any(|f| {
-                f.exists(|e| Ok(matches!(e, Expr::OuterReferenceColumn(..)))).unwrap_or(false) || super::computed_left_sides::holds_subquery(f)
+                super::reads_outer_query(f) || super::holds_subquery(f)
             });
         }
         Ok(if reads { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
@@ -88,10 +88,9 @@ fn scan_takes_a_correlation_or_subquery(plan: &LogicalPlan) -> bool {
 /// subquery is a join.
 fn correlations_under_alias(plan: &LogicalPlan) -> usize {
     fn count(plan: &LogicalPlan, under_alias: bool) -> usize {
-        let reads_outer = |e: &Expr| e.exists(|e| Ok(matches!(e, Expr::OuterReferenceColumn(..)))).unwrap_or(false);
         let here = match plan {
-            LogicalPlan::Filter(filter) if under_alias && reads_outer(&filter.predicate) => 1,
-            LogicalPlan::TableScan(scan) if under_alias => scan.filters.iter().filter(|f| reads_outer(f)).count(),
+            LogicalPlan::Filter(filter) if under_alias && super::reads_outer_query(&filter.predicate) => 1,
+            LogicalPlan::TableScan(scan) if under_alias => scan.filters.iter().filter(|f| super::reads_outer_query(f)).count(),
             _ => 0,
         };
         let under_alias = under_alias || matches!(plan, LogicalPlan::SubqueryAlias(_));
@@ -147,7 +146,7 @@ fn outer_references(condition: &Expr) -> Vec<Column> {
 /// merges a filter with the one below and moves the merged one on by itself (a `Filter: true`
 /// above `__squall_rows3 > 0 OR EXISTS (...)` took it past the check: seed 14, query 305559).
 fn holds_subquery(filter: &Filter) -> bool {
-    super::computed_left_sides::holds_subquery(&filter.predicate)
+    super::holds_subquery(&filter.predicate)
         || match filter.input.as_ref() {
             LogicalPlan::Filter(child) => holds_subquery(child),
             _ => false,

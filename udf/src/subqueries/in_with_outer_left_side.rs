@@ -18,7 +18,7 @@ use datafusion::logical_expr::expr::{Exists, InSubquery};
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{lit, when, Expr, LogicalPlan, LogicalPlanBuilder, Subquery};
 
-use super::map_expressions_keeping_names;
+use super::{map_expressions_keeping_names, reads_outer_query};
 
 /// `plan` (a subquery's) with every `IN` of its own nodes (not its subqueries') whose left side
 /// reads an outer query stated by `EXISTS`.
@@ -32,10 +32,6 @@ pub fn rewrite(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
             })
         })
     })
-}
-
-fn reads_outer_query(expr: &Expr) -> bool {
-    expr.exists(|e| Ok(matches!(e, Expr::OuterReferenceColumn(..)))).unwrap_or(false)
 }
 
 /// `CASE WHEN EXISTS (... WHERE x = v) THEN true WHEN EXISTS (... WHERE (x = v) IS NULL) THEN

@@ -18,7 +18,7 @@ use datafusion::logical_expr::utils::{conjunction, split_conjunction_owned};
 use datafusion::logical_expr::{Expr, Filter, Join, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
 
-use super::computed_left_sides::holds_subquery;
+use super::holds_subquery;
 
 #[derive(Debug, Default)]
 pub struct JoinConditionSubqueries;

@@ -37,7 +37,7 @@ pub mod set_comparison_names;
 pub mod single_row;
 pub mod single_row_value;
 
-use datafusion::common::tree_node::Transformed;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchemaRef, Result};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 
@@ -81,4 +81,14 @@ fn subquery_plan(e: &Expr) -> Option<&LogicalPlan> {
         Expr::SetComparison(comparison) => Some(&comparison.subquery.subquery),
         _ => None,
     }
+}
+
+/// Whether `expr` holds a subquery expression (not counting its subqueries' own).
+fn holds_subquery(expr: &Expr) -> bool {
+    expr.exists(|e| Ok(subquery_plan(e).is_some())).unwrap_or(false)
+}
+
+/// Whether `expr` reads an outer query's column (not counting its subqueries' reads).
+fn reads_outer_query(expr: &Expr) -> bool {
+    expr.exists(|e| Ok(matches!(e, Expr::OuterReferenceColumn(..)))).unwrap_or(false)
 }
