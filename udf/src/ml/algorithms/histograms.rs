@@ -309,19 +309,89 @@ impl RowBins {
         }
         out
     }
+
+    /// One row's bin of feature `f`, from its column as [`RowBins::columns`] reads it.
+    fn bin(&self, f: usize, column: &FeatureColumn, row: usize) -> usize {
+        match (column, &self.bins[f], &self.lookups[f]) {
+            (FeatureColumn::Number(values), Bins::Numeric { edges }, _) => edges.partition_point(|e| *e < values[row]),
+            (FeatureColumn::Text(text), Bins::Categorical { categories }, Some(lookup)) => {
+                lookup.get(text.value(row)).copied().unwrap_or(categories.len())
+            }
+            _ => 0,
+        }
+    }
+
+    /// The features' columns, each read as its bins need it.
+    fn columns<'a>(&self, features: &'a [ArrayRef]) -> Vec<FeatureColumn<'a>> {
+        features
+            .iter()
+            .zip(&self.bins)
+            .map(|(column, bins)| match bins {
+                Bins::Numeric { .. } => FeatureColumn::Number(column.as_primitive::<Float64Type>().values()),
+                Bins::Categorical { .. } => FeatureColumn::Text(column.as_string::<i32>()),
+            })
+            .collect()
+    }
 }
 
-impl LevelPartial {
-    fn node_of(&self, tree: usize, bins: &[usize]) -> usize {
-        leaf_of(&self.level.trees[tree], bins)
+/// A feature's column in a batch.
+enum FeatureColumn<'a> {
+    Number(&'a [f64]),
+    Text(&'a datafusion::arrow::array::StringArray),
+}
+
+/// One row's bins, each computed the first time it is asked for: routing a row through the
+/// trees reads only the features its path splits on, and a row that ends in a node that is not
+/// counted (a leaf, or a sibling found by subtraction) never has its other features binned.
+struct LazyBins<'a> {
+    row_bins: &'a RowBins,
+    columns: Vec<FeatureColumn<'a>>,
+    row: usize,
+    bins: Vec<usize>,
+}
+
+impl<'a> LazyBins<'a> {
+    const UNKNOWN: usize = usize::MAX;
+
+    fn new(row_bins: &'a RowBins, features: &'a [ArrayRef]) -> LazyBins<'a> {
+        LazyBins { row_bins, columns: row_bins.columns(features), row: 0, bins: vec![Self::UNKNOWN; features.len()] }
+    }
+
+    /// Starts a row; `known`: its bins when they were all read already.
+    fn start(&mut self, row: usize, known: Option<&[usize]>) {
+        self.row = row;
+        match known {
+            Some(known) => self.bins.copy_from_slice(known),
+            None => self.bins.fill(Self::UNKNOWN),
+        }
+    }
+
+    fn get(&mut self, f: usize) -> usize {
+        if self.bins[f] == Self::UNKNOWN {
+            self.bins[f] = self.row_bins.bin(f, &self.columns[f], self.row);
+        }
+        self.bins[f]
+    }
+
+    /// Every feature's bin.
+    fn all(&mut self) -> &[usize] {
+        for f in 0..self.bins.len() {
+            self.get(f);
+        }
+        &self.bins
     }
 }
 
 /// The node of `tree` a row of these bins ends in.
 pub fn leaf_of(tree: &[Option<Routing>], bins: &[usize]) -> usize {
+    leaf_by(tree, |f| bins[f])
+}
+
+/// The node of `tree` a row ends in, its bin of feature `f` being `bin(f)`.
+fn leaf_by(tree: &[Option<Routing>], mut bin: impl FnMut(usize) -> usize) -> usize {
     let mut node = 0;
     while let Some(Some(routing)) = tree.get(node) {
-        node = if goes_left(&routing.rule, bins[routing.feature]) { routing.left } else { routing.right };
+        node = if goes_left(&routing.rule, bin(routing.feature)) { routing.left } else { routing.right };
     }
     node
 }
@@ -362,11 +432,17 @@ impl Partial for LevelPartial {
         let nulls = null_rows(values, rows);
         let width = self.level.target.width();
         let trees = self.level.trees.len();
-        let all_bins = self.row_bins.read_all(features, rows);
-        let batch_scores = match &self.level.target {
-            Target::Gradients { scores: model, .. } => score_cache::batch_scores(model, &all_bins, features.len(), &nulls),
-            _ => Vec::new(),
+        // Boosting's scores are kept by the row's bins (all of them); other targets read a row's
+        // bins as routing and counting ask for them.
+        let (all_bins, batch_scores) = match &self.level.target {
+            Target::Gradients { scores: model, .. } => {
+                let all_bins = self.row_bins.read_all(features, rows);
+                let scores = score_cache::batch_scores(model, &all_bins, features.len(), &nulls);
+                (Some(all_bins), scores)
+            }
+            _ => (None, Vec::new()),
         };
+        let mut lazy = LazyBins::new(&self.row_bins, features);
         // Per tree, what a row adds to each of its cells (a class's count alone for classes).
         let mut add = vec![0i128; width * trees];
         let mut gradients = Vec::with_capacity(trees);
@@ -374,7 +450,7 @@ impl Partial for LevelPartial {
             if *null {
                 continue;
             }
-            let bins = &all_bins[row * features.len()..(row + 1) * features.len()];
+            lazy.start(row, all_bins.as_ref().map(|all| &all[row * features.len()..(row + 1) * features.len()]));
             let mut class = None;
             match &self.level.target {
                 Target::Classes(_) => match self.classes.of(target.as_string::<i32>().value(row)) {
@@ -401,7 +477,8 @@ impl Partial for LevelPartial {
                 }
             }
             for tree in 0..trees {
-                let Some(slot) = self.slots[tree].get(self.node_of(tree, bins)).copied().flatten() else { continue };
+                let node = leaf_by(&self.level.trees[tree], |f| lazy.get(f));
+                let Some(slot) = self.slots[tree].get(node).copied().flatten() else { continue };
                 let weight = match (self.level.bootstrap, keys) {
                     (Some(seed), Some(keys)) => bootstrap_weight(keys.value(row), seed, tree),
                     _ => 1,
@@ -411,7 +488,7 @@ impl Partial for LevelPartial {
                 }
                 let add = &add[tree * width..(tree + 1) * width];
                 let node_base = slot * self.total_bins;
-                for (f, bin) in bins.iter().enumerate() {
+                for (f, bin) in lazy.all().iter().enumerate() {
                     if *bin >= self.level.bins[f].count() {
                         continue;
                     }

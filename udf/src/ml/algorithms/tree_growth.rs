@@ -4,7 +4,9 @@
 //! one pass in which the executors count, per node still to split, the target over every
 //! (feature, bin) ([`super::histograms`]); the coordinator picks each node's best split and
 //! starts the next level. A level whose nodes need more cells than one pass holds is split over
-//! several passes.
+//! several passes. Of two siblings, the executors count only the one with fewer rows; the other's
+//! cells are their parent's less the counted one's, exactly (the cells are integers), as LightGBM
+//! subtracts histograms: a level pass adds up at most half of its rows.
 //!
 //! Options as scikit-learn's trees: `max_depth` (splits from the root; none by default),
 //! `min_samples_split`, `min_samples_leaf`, `min_impurity_decrease` and, for classification,
@@ -12,7 +14,7 @@
 //! numeric feature. A forest's trees see bootstrap weights and, at each node, a random subset of
 //! the features ([`Ensemble`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
@@ -93,6 +95,15 @@ struct Growth {
     criterion: Criterion,
 }
 
+/// A counted node's sibling, which a level pass does not count: its cells are `parent`'s less
+/// the counted node's.
+struct Subtraction {
+    parent: Vec<i128>,
+    sibling: usize,
+    /// Whether the counted node itself is to be split (else it is counted for its sibling only).
+    counted_splits: bool,
+}
+
 /// A node of a tree being grown.
 struct Grown {
     depth: usize,
@@ -125,6 +136,8 @@ pub struct Grower {
     /// (tree, node) still to histogram, breadth first, and those of the pass running.
     queue: VecDeque<(usize, usize)>,
     batch: Vec<(usize, usize)>,
+    /// (tree, counted node) → its sibling, whose cells are the parent's less its own.
+    subtractions: HashMap<(usize, usize), Subtraction>,
     /// Boosting: the rounds finished.
     rounds_done: usize,
     /// Boosting: whether the round just grown is closed (its values in the scores), whether its
@@ -171,7 +184,7 @@ impl Grower {
         if known > MAX_CELLS {
             return Err(too_many_cells(known));
         }
-        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![], rounds_done: 0, round_closed: false, awaiting_holdout: false, patience: Patience::default(), stopped: false })
+        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![], subtractions: HashMap::new(), rounds_done: 0, round_closed: false, awaiting_holdout: false, patience: Patience::default(), stopped: false })
     }
 
     fn target(&self) -> &Target {
@@ -223,21 +236,45 @@ impl Grower {
         if found.decrease / self.rows as f64 + 1e-12 < self.growth.min_impurity_decrease || (self.ensemble.boosting.is_some() && found.decrease <= 0.0) {
             return;
         }
-        let (left, right) = (self.trees[tree].len(), self.trees[tree].len() + 1);
+        let target = self.target();
+        let children = [self.trees[tree].len(), self.trees[tree].len() + 1];
+        let splits = [!self.stops(&found.left, depth + 1), !self.stops(&found.right, depth + 1)];
+        // The child with fewer rows is counted (the left of equals); the other is subtracted.
+        let (counted, subtracted) = if found.right.rows(target) < found.left.rows(target) { (1, 0) } else { (0, 1) };
+        if splits[subtracted] {
+            let subtraction = Subtraction { parent: cells.to_vec(), sibling: children[subtracted], counted_splits: splits[counted] };
+            self.subtractions.insert((tree, children[counted]), subtraction);
+        }
+        if splits[counted] || splits[subtracted] {
+            self.queue.push_back((tree, children[counted]));
+        }
         for stats in [found.left, found.right] {
-            let child = self.trees[tree].len();
-            if !self.stops(&stats, depth + 1) {
-                self.queue.push_back((tree, child));
-            }
             self.trees[tree].push(Grown { depth: depth + 1, stats: Some(stats), routing: None });
         }
-        self.trees[tree][node].routing = Some(Routing { feature: found.feature, rule: found.rule, left, right });
+        self.trees[tree][node].routing = Some(Routing { feature: found.feature, rule: found.rule, left: children[0], right: children[1] });
+    }
+
+    /// Splits a node counted by a level pass and, if its sibling is to be split too, the sibling
+    /// from its parent's cells less the counted node's, the left child first (as they were made).
+    fn split_counted(&mut self, tree: usize, node: usize, cells: &[i128]) {
+        let Some(Subtraction { parent, sibling, .. }) = self.subtractions.remove(&(tree, node)) else {
+            return self.split(tree, node, cells);
+        };
+        let sibling_cells: Vec<i128> = parent.iter().zip(cells).map(|(p, c)| p - c).collect();
+        if node < sibling {
+            self.split(tree, node, cells);
+            self.split(tree, sibling, &sibling_cells);
+        } else {
+            self.split(tree, sibling, &sibling_cells);
+            self.split(tree, node, cells);
+        }
     }
 
     /// Starts `trees` trees of a root each.
     fn plant(&mut self, trees: usize) {
         self.trees = (0..trees).map(|_| vec![Grown { depth: 0, stats: None, routing: None }]).collect();
         self.queue = (0..trees).map(|tree| (tree, 0)).collect();
+        self.subtractions.clear();
     }
 
     /// Boosting, once a round's trees are grown: closes the round (its leaves' values into the
@@ -360,9 +397,11 @@ impl Grower {
             None if self.ensemble.trees > 1 => format!(" of {} trees", self.ensemble.trees),
             None => String::new(),
         };
+        let to_split: usize = self.batch.iter().map(|key| self.subtractions.get(key).map_or(1, |s| 1 + usize::from(s.counted_splits))).sum();
+        let counted = self.batch.len();
         let description = match self.growth.max_depth {
-            Some(max) => format!("level {} of at most {max}, {} nodes{of_trees} to split, {} rows", depth + 1, self.batch.len(), self.rows),
-            None => format!("level {}, {} nodes{of_trees} to split, {} rows", depth + 1, self.batch.len(), self.rows),
+            Some(max) => format!("level {} of at most {max}, {to_split} nodes{of_trees} to split ({counted} counted), {} rows", depth + 1, self.rows),
+            None => format!("level {}, {to_split} nodes{of_trees} to split ({counted} counted), {} rows", depth + 1, self.rows),
         };
         let level = Level {
             bins: bins.clone(),
@@ -418,7 +457,7 @@ impl Grower {
             return Err(coded("XX000", format!("{}: a level's histograms do not have its nodes' cells", self.name)));
         }
         for (slot, (tree, node)) in std::mem::take(&mut self.batch).into_iter().enumerate() {
-            self.split(tree, node, histograms::node_cells(&histograms, slot, per_node));
+            self.split_counted(tree, node, histograms::node_cells(&histograms, slot, per_node));
         }
         Ok(None)
     }
