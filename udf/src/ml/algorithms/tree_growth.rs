@@ -138,6 +138,8 @@ pub struct Grower {
     batch: Vec<(usize, usize)>,
     /// (tree, counted node) → its sibling, whose cells are the parent's less its own.
     subtractions: HashMap<(usize, usize), Subtraction>,
+    /// Whether siblings are subtracted (always, but in the test that checks they equal counting).
+    subtract: bool,
     /// Boosting: the rounds finished.
     rounds_done: usize,
     /// Boosting: whether the round just grown is closed (its values in the scores), whether its
@@ -184,7 +186,7 @@ impl Grower {
         if known > MAX_CELLS {
             return Err(too_many_cells(known));
         }
-        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![], subtractions: HashMap::new(), rounds_done: 0, round_closed: false, awaiting_holdout: false, patience: Patience::default(), stopped: false })
+        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![], subtractions: HashMap::new(), subtract: true, rounds_done: 0, round_closed: false, awaiting_holdout: false, patience: Patience::default(), stopped: false })
     }
 
     fn target(&self) -> &Target {
@@ -241,11 +243,13 @@ impl Grower {
         let splits = [!self.stops(&found.left, depth + 1), !self.stops(&found.right, depth + 1)];
         // The child with fewer rows is counted (the left of equals); the other is subtracted.
         let (counted, subtracted) = if found.right.rows(target) < found.left.rows(target) { (1, 0) } else { (0, 1) };
-        if splits[subtracted] {
+        if !self.subtract {
+            (0..2).filter(|i| splits[*i]).for_each(|i| self.queue.push_back((tree, children[i])));
+        } else if splits[subtracted] {
             let subtraction = Subtraction { parent: cells.to_vec(), sibling: children[subtracted], counted_splits: splits[counted] };
             self.subtractions.insert((tree, children[counted]), subtraction);
-        }
-        if splits[counted] || splits[subtracted] {
+            self.queue.push_back((tree, children[counted]));
+        } else if splits[counted] {
             self.queue.push_back((tree, children[counted]));
         }
         for stats in [found.left, found.right] {
@@ -398,11 +402,12 @@ impl Grower {
             None => String::new(),
         };
         let to_split: usize = self.batch.iter().map(|key| self.subtractions.get(key).map_or(1, |s| 1 + usize::from(s.counted_splits))).sum();
-        let counted = self.batch.len();
+        let subtracted = self.batch.iter().filter(|key| self.subtractions.contains_key(key)).count();
         let description = match self.growth.max_depth {
-            Some(max) => format!("level {} of at most {max}, {to_split} nodes{of_trees} to split ({counted} counted), {} rows", depth + 1, self.rows),
-            None => format!("level {}, {to_split} nodes{of_trees} to split ({counted} counted), {} rows", depth + 1, self.rows),
+            Some(max) => format!("level {} of at most {max}, {to_split} nodes{of_trees} to split, {} rows", depth + 1, self.rows),
+            None => format!("level {}, {to_split} nodes{of_trees} to split, {} rows", depth + 1, self.rows),
         };
+        let description = format!("{description} ({} counted, {subtracted} by subtraction)", self.batch.len());
         let level = Level {
             bins: bins.clone(),
             target: target.clone(),
@@ -571,4 +576,101 @@ fn boosting_target(classes: Vec<String>, scan: &Scan) -> Target {
         }
     };
     Target::gradients(bound, Scores { loss, base, rounds: vec![], training: score_cache::new_training_id() })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray};
+
+    use super::*;
+    use crate::ml::features::Kind;
+    use crate::ml::options::Options;
+
+    /// Three batches of rows: a row key, a class (or, for regression, a number), two numbers
+    /// and a category; the class follows the numbers and the category, with noise.
+    fn batches(regression: bool) -> Vec<Vec<ArrayRef>> {
+        let mut state = 11u64;
+        let mut next = move || {
+            state = mix(state.wrapping_add(0x9e37_79b9_7f4a_7c15));
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        (0..3)
+            .map(|_| {
+                let rows = 1500;
+                let (mut key, mut y, mut num, mut a, mut b, mut c) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+                for _ in 0..rows {
+                    let (x1, x2, noise) = ((next() * 40.0).floor(), next() * 10.0, next());
+                    let category = ["red", "green", "blue", "grey"][(next() * 4.0) as usize];
+                    let score = x1 / 40.0 + x2 / 20.0 + if category == "blue" { 0.4 } else { 0.0 } + noise * 0.3;
+                    key.push(next());
+                    y.push(["low", "mid", "high"][((score / 0.7) as usize).min(2)]);
+                    num.push(score * 100.0);
+                    a.push(x1);
+                    b.push(x2);
+                    c.push(category);
+                }
+                let target: ArrayRef = if regression { Arc::new(Float64Array::from(num)) } else { Arc::new(StringArray::from(y)) };
+                vec![Arc::new(Float64Array::from(key)) as ArrayRef, target, Arc::new(Float64Array::from(a)), Arc::new(Float64Array::from(b)), Arc::new(StringArray::from(c))]
+            })
+            .collect()
+    }
+
+    /// Runs every pass here as the executors would (a partial state per batch, merged), and
+    /// returns the grower after its last pass.
+    fn grow(task: Task, options: &[(&str, &str)], ensemble: Ensemble, subtract: bool) -> Grower {
+        let given: Vec<(String, String)> = options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let allowed = [OPTIONS, &["n_trees", "max_features", "n_rounds", "learning_rate", "l2", "min_child_weight"]].concat();
+        let setup = Setup {
+            task,
+            target: Some("y".into()),
+            features: vec![("a".into(), Kind::Numeric), ("b".into(), Kind::Numeric), ("c".into(), Kind::Categorical)],
+            options: Options::new(&given, &allowed, "test").unwrap(),
+            seed: 5,
+            max_training_rows: None,
+            skip_nulls: false,
+            holdout: false,
+        };
+        let mut grower = Grower::new("test", setup, ensemble).unwrap();
+        grower.subtract = subtract;
+        let batches = batches(task == Task::Regression);
+        while let Some(pass) = grower.next_pass().unwrap() {
+            let mut states: Vec<Vec<u8>> = batches
+                .iter()
+                .map(|batch| {
+                    let mut partial = partial(&pass.spec).unwrap();
+                    partial.update(if pass.row_key { batch } else { &batch[1..] }).unwrap();
+                    partial.to_bytes().unwrap()
+                })
+                .collect();
+            let mut merged = partial(&pass.spec).unwrap();
+            states.drain(..).for_each(|state| merged.merge(&state).unwrap());
+            grower.absorb(&merged.to_bytes().unwrap()).unwrap();
+        }
+        grower
+    }
+
+    fn single() -> Ensemble {
+        Ensemble { trees: 1, bootstrap: false, max_features: None, boosting: None }
+    }
+
+    /// Subtracting a counted sibling from its parent gives the very trees that counting every
+    /// node gives: trees, forests (bootstrap weights) and boosted rounds, classes and numbers.
+    #[test]
+    fn siblings_by_subtraction_grow_the_trees_counting_grows() {
+        let forest = || Ensemble { trees: 4, bootstrap: true, max_features: Some(2), boosting: None };
+        let boosting = Boosting { rounds: 3, learning_rate: 0.3, l2: 1.0, min_child_weight: 1.0, early_stopping: None };
+        let boosted = || Ensemble { trees: 1, bootstrap: false, max_features: None, boosting: Some(boosting) };
+        for (task, options) in [(Task::Classification, vec![("max_depth", "6")]), (Task::Regression, vec![("max_depth", "5"), ("min_samples_leaf", "3")])] {
+            for ensemble in [single as fn() -> Ensemble, forest] {
+                let (subtracted, counted) = (grow(task, &options, ensemble(), true).finish().unwrap(), grow(task, &options, ensemble(), false).finish().unwrap());
+                assert_eq!(subtracted.trees, counted.trees, "{task:?}");
+                assert!(subtracted.trees.iter().all(|(nodes, _)| nodes.len() > 7), "trees that split: {:?}", subtracted.trees[0].0.len());
+            }
+            let (subtracted, counted) = (grow(task, &[("max_depth", "4")], boosted(), true).finish_boosted().unwrap(), grow(task, &[("max_depth", "4")], boosted(), false).finish_boosted().unwrap());
+            assert_eq!(subtracted.rounds, counted.rounds, "{task:?}");
+            assert_eq!(subtracted.rounds.len(), 3);
+        }
+    }
 }
