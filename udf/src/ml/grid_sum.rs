@@ -97,29 +97,6 @@ impl Wide {
     }
 }
 
-/// Adds each of `values` to the sum of its group (`groups[i]` indexes `totals`), exactly: the
-/// values on the batch's grid add up per group as integers (no wrap is possible: a batch has far
-/// fewer than 2^64 values of under 2^62) and reach their sum once; any off the grid is added by
-/// itself. Read column by column, as a batch's values of one column.
-pub fn add_grouped(values: &[f64], groups: &[usize], totals: &mut [&mut ExactSum]) {
-    let Some(grid) = Grid::of(values.iter().copied()) else {
-        values.iter().zip(groups).for_each(|(v, g)| totals[*g].add(*v));
-        return;
-    };
-    let mut sums = vec![0i128; totals.len()];
-    for (v, g) in values.iter().zip(groups) {
-        match grid.integer(*v) {
-            Some(m) => sums[*g] += m as i128,
-            None => totals[*g].add(*v),
-        }
-    }
-    for (sum, total) in sums.into_iter().zip(totals.iter_mut()) {
-        let mut wide = Wide::default();
-        wide.add(sum);
-        wide.drain_into(total, grid.exponent);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,28 +151,6 @@ mod tests {
             // the slow path.
             assert!(on_grid > 0 && (spread > 4 || on_grid == 5000), "{on_grid} rows on the grid, spread {spread}");
         }
-    }
-
-    /// Grouped sums on the grid equal each group's `ExactSum::add` of every value, to the bit.
-    #[test]
-    fn grouped_sums_are_each_groups_exact_sum() {
-        for (seed, spread) in [(5, 1), (6, 8), (7, 30), (8, 90)] {
-            let xs = values(seed, 3000, spread);
-            let groups: Vec<usize> = (0..xs.len()).map(|i| (i * 7 + seed as usize) % 3).collect();
-            let mut plain = vec![ExactSum::new(); 3];
-            xs.iter().zip(&groups).for_each(|(x, g)| plain[*g].add(*x));
-            let mut grouped = vec![ExactSum::new(); 3];
-            // Two batches into the same totals, as a pass adds them.
-            let (first, second) = xs.split_at(1234);
-            let (first_groups, second_groups) = groups.split_at(1234);
-            add_grouped(first, first_groups, &mut grouped.iter_mut().collect::<Vec<_>>());
-            add_grouped(second, second_groups, &mut grouped.iter_mut().collect::<Vec<_>>());
-            assert_eq!(serde_json::to_string(&grouped).unwrap(), serde_json::to_string(&plain).unwrap(), "spread {spread}");
-        }
-        // A batch with a value that is not finite takes every value one by one.
-        let mut total = vec![ExactSum::new()];
-        add_grouped(&[1.5, f64::INFINITY], &[0, 0], &mut total.iter_mut().collect::<Vec<_>>());
-        assert_eq!(total[0].value(), f64::INFINITY);
     }
 
     #[test]

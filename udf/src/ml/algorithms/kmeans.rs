@@ -25,7 +25,7 @@ use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::error::coded;
 use crate::ml::exact_sum::ExactSum;
 use crate::ml::features::{Encoding, Feature, Matrix};
-use crate::ml::grid_sum;
+use crate::ml::grid_sum::{Grid, Wide};
 use crate::ml::model::{Output, Task};
 use crate::ml::row_hash::mix;
 
@@ -61,7 +61,7 @@ impl Algorithm for Kmeans {
         Ok(match from_json(spec)? {
             Spec::Scan(names) => scan::partial(names),
             Spec::Step { encodings, step, seed } => {
-                Box::new(StepPartial { features: encoded_features(encodings), step, seed, state: State::default() })
+                Box::new(StepPartial { features: encoded_features(encodings), step, seed, state: State::default(), grid_sums: Vec::new() })
             }
         })
     }
@@ -369,6 +369,9 @@ struct StepPartial {
     step: Step,
     seed: u64,
     state: State,
+    /// A Lloyd pass's cluster sums of one batch on its grids (see [`crate::ml::grid_sum`]),
+    /// drained into `state.sums` after each batch.
+    grid_sums: Vec<Wide>,
 }
 
 impl StepPartial {
@@ -399,22 +402,41 @@ impl StepPartial {
     }
 }
 
-/// A Lloyd pass over one batch: each complete row counts for its nearest centre, and its values
-/// add to that centre's sums and its squared distance to the inertia, column by column on the
-/// batch's grids ([`grid_sum::add_grouped`]), exactly.
-fn lloyd(state: &mut State, centres: &[Vec<f64>], matrix: &Matrix) {
+/// A Lloyd pass over one batch: each complete row counts for its nearest centre, adds its
+/// values to that centre's sums (on the batch's grids when it can, see
+/// [`crate::ml::grid_sum`]) and its squared distance to the inertia.
+fn lloyd(state: &mut State, grid_sums: &mut Vec<Wide>, centres: &[Vec<f64>], matrix: &Matrix) {
+    let width = matrix.width;
     let complete: Vec<usize> = matrix.rows.iter().flatten().copied().collect();
     state.rows += complete.len() as u64;
     state.null_rows += (matrix.rows.len() - complete.len()) as u64;
-    let (nearest, distances): (Vec<usize>, Vec<f64>) = complete.iter().map(|at| nearest(centres, matrix.row(*at))).unzip();
-    nearest.iter().for_each(|c| state.counts[*c] += 1);
-    grid_sum::add_grouped(&distances, &vec![0; distances.len()], &mut [&mut state.inertia]);
-    let mut column = Vec::with_capacity(complete.len());
-    for j in 0..matrix.width {
-        column.clear();
-        column.extend(complete.iter().map(|at| matrix.row(*at)[j]));
-        let mut sums: Vec<&mut ExactSum> = state.sums.iter_mut().map(|sums| &mut sums[j]).collect();
-        grid_sum::add_grouped(&column, &nearest, &mut sums);
+    let grids: Option<Vec<Grid>> = (0..width).map(|j| Grid::of(complete.iter().map(|at| matrix.row(*at)[j]))).collect();
+    grid_sums.resize(centres.len() * width, Wide::default());
+    let mut m = vec![0i64; width];
+    for &at in &complete {
+        let row = matrix.row(at);
+        let (c, d) = nearest(centres, row);
+        state.counts[c] += 1;
+        state.inertia.add(d);
+        let on_grid = grids.as_ref().is_some_and(|grids| {
+            row.iter().zip(grids).zip(m.iter_mut()).all(|((x, grid), m)| grid.integer(*x).map(|i| *m = i).is_some())
+        });
+        if on_grid {
+            for (sum, m) in grid_sums[c * width..(c + 1) * width].iter_mut().zip(&m) {
+                sum.add(*m as i128);
+            }
+        } else {
+            for (sum, x) in state.sums[c].iter_mut().zip(row) {
+                sum.add(*x);
+            }
+        }
+    }
+    if let Some(grids) = grids {
+        for (c, sums) in state.sums.iter_mut().enumerate() {
+            for (j, (sum, grid)) in sums.iter_mut().zip(&grids).enumerate() {
+                grid_sums[c * width + j].drain_into(sum, grid.exponent);
+            }
+        }
     }
 }
 
@@ -425,7 +447,7 @@ impl Partial for StepPartial {
         let matrix = Matrix::encode(&self.features, columns);
         self.start(matrix.width);
         if let Step::Lloyd { centres } = &self.step {
-            lloyd(&mut self.state, centres, &matrix);
+            lloyd(&mut self.state, &mut self.grid_sums, centres, &matrix);
             return Ok(());
         }
         for (i, at) in matrix.rows.iter().enumerate() {
