@@ -150,6 +150,53 @@ fn edges(values: &[f64], max_bins: usize) -> Vec<f64> {
     edges
 }
 
+/// Finds a number's bin among a feature's edges at a few nanoseconds: the range between the first
+/// and last edge is cut into equal buckets, each knowing the first edge not below its start, and
+/// a short walk from there (either way, so that rounding in the bucket's arithmetic cannot
+/// matter) ends at exactly `edges.partition_point(|e| *e < x)`. Routing rows reads a bin per
+/// feature per row in every level pass; a binary search over 31 edges was a quarter of a pass.
+#[derive(Debug, Clone)]
+pub struct EdgeIndex {
+    edges: Vec<f64>,
+    /// The buckets' origin and buckets per unit, when the edges are finite and ordered.
+    lowest: f64,
+    per_unit: f64,
+    starts: Vec<u32>,
+}
+
+impl EdgeIndex {
+    const BUCKETS: usize = 1024;
+
+    pub fn new(edges: &[f64]) -> EdgeIndex {
+        let ordered = edges.iter().all(|e| e.is_finite()) && edges.windows(2).all(|w| w[0] < w[1]);
+        let (lowest, highest) = (edges.first().copied().unwrap_or(0.0), edges.last().copied().unwrap_or(0.0));
+        let per_unit = Self::BUCKETS as f64 / (highest - lowest);
+        if !ordered || edges.len() < 4 || !(per_unit.is_finite() && per_unit > 0.0) {
+            return EdgeIndex { edges: edges.to_vec(), lowest: 0.0, per_unit: 0.0, starts: vec![] };
+        }
+        let starts = (0..Self::BUCKETS).map(|b| edges.partition_point(|e| *e < lowest + b as f64 / per_unit) as u32).collect();
+        EdgeIndex { edges: edges.to_vec(), lowest, per_unit, starts }
+    }
+
+    /// How many edges are below `x`: its bin.
+    #[inline]
+    pub fn bin(&self, x: f64) -> usize {
+        if self.starts.is_empty() {
+            return self.edges.partition_point(|e| *e < x);
+        }
+        // NaN and numbers below the first edge take bucket 0; above the last, the last bucket.
+        let bucket = (((x - self.lowest) * self.per_unit) as usize).min(Self::BUCKETS - 1);
+        let mut i = self.starts[bucket] as usize;
+        while i > 0 && !(self.edges[i - 1] < x) {
+            i -= 1;
+        }
+        while i < self.edges.len() && self.edges[i] < x {
+            i += 1;
+        }
+        i
+    }
+}
+
 #[derive(Debug)]
 struct SketchPartial {
     columns: Columns,
@@ -201,7 +248,27 @@ impl Partial for SketchPartial {
 
 #[cfg(test)]
 mod tests {
-    use super::edges;
+    use super::{edges, EdgeIndex};
+
+    /// The index's bin is the binary search's, for numbers on, between and beyond the edges,
+    /// for NaN and the infinities, and for edges the buckets cannot index.
+    #[test]
+    fn the_edge_index_finds_the_binary_searchs_bin() {
+        let skewed: Vec<f64> = (1..32).map(|i| (i as f64 / 4.0).exp() - 1.0).collect();
+        let even: Vec<f64> = (0..31).map(|i| i as f64 * 0.1 - 1.5).collect();
+        let close: Vec<f64> = (0..31).map(|i| 1.0 + i as f64 * f64::EPSILON).collect();
+        for edges in [skewed, even, close, vec![0.5], vec![], vec![-1e308, 0.0, 1e308, 1.7e308]] {
+            let index = EdgeIndex::new(&edges);
+            let mut probes = vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, 1e300, -1e300];
+            for e in &edges {
+                probes.extend([*e, e.next_up(), e.next_down(), e * 1.01, e * 0.99]);
+            }
+            probes.extend((0..2000).map(|i| i as f64 * 0.037 - 20.0));
+            for x in probes {
+                assert_eq!(index.bin(x), edges.partition_point(|e| *e < x), "{x} among {edges:?}");
+            }
+        }
+    }
 
     #[test]
     fn few_values_get_one_bin_each_and_many_equal_counts() {

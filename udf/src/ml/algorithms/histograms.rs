@@ -18,7 +18,7 @@ use datafusion::arrow::datatypes::Float64Type;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 
-use super::bins::Bins;
+use super::bins::{Bins, EdgeIndex};
 use super::score_cache;
 use super::{from_json, to_json};
 use crate::functions::blob_aggregate::Partial;
@@ -269,6 +269,8 @@ struct LevelPartial {
 #[derive(Debug)]
 pub struct RowBins {
     bins: Vec<Bins>,
+    /// Per numeric feature, its edges' index.
+    indexes: Vec<Option<EdgeIndex>>,
     /// Per categorical feature, category → bin.
     lookups: Vec<Option<HashMap<String, usize>>>,
 }
@@ -282,7 +284,14 @@ impl RowBins {
                 Bins::Numeric { .. } => None,
             })
             .collect();
-        RowBins { bins: bins.to_vec(), lookups }
+        let indexes = bins
+            .iter()
+            .map(|b| match b {
+                Bins::Numeric { edges } => Some(EdgeIndex::new(edges)),
+                Bins::Categorical { .. } => None,
+            })
+            .collect();
+        RowBins { bins: bins.to_vec(), indexes, lookups }
     }
 
     /// Every row's bin of every feature (`features`: the features' columns), row by row: row
@@ -291,14 +300,14 @@ impl RowBins {
         let width = features.len();
         let mut out = vec![0; rows * width];
         for (f, column) in features.iter().enumerate() {
-            match (&self.bins[f], &self.lookups[f]) {
-                (Bins::Numeric { edges }, _) => {
+            match (&self.bins[f], &self.lookups[f], &self.indexes[f]) {
+                (Bins::Numeric { .. }, _, Some(index)) => {
                     // A NULL's slot holds some number: its row is skipped by the caller.
                     for (row, x) in column.as_primitive::<Float64Type>().values().iter().enumerate() {
-                        out[row * width + f] = edges.partition_point(|e| e < x);
+                        out[row * width + f] = index.bin(*x);
                     }
                 }
-                (Bins::Categorical { categories }, Some(lookup)) => {
+                (Bins::Categorical { categories }, Some(lookup), _) => {
                     let text = column.as_string::<i32>();
                     for row in 0..rows {
                         out[row * width + f] = lookup.get(text.value(row)).copied().unwrap_or(categories.len());
@@ -313,7 +322,7 @@ impl RowBins {
     /// One row's bin of feature `f`, from its column as [`RowBins::columns`] reads it.
     fn bin(&self, f: usize, column: &FeatureColumn, row: usize) -> usize {
         match (column, &self.bins[f], &self.lookups[f]) {
-            (FeatureColumn::Number(values), Bins::Numeric { edges }, _) => edges.partition_point(|e| *e < values[row]),
+            (FeatureColumn::Number(values), Bins::Numeric { .. }, _) => self.indexes[f].as_ref().map_or(0, |index| index.bin(values[row])),
             (FeatureColumn::Text(text), Bins::Categorical { categories }, Some(lookup)) => {
                 lookup.get(text.value(row)).copied().unwrap_or(categories.len())
             }
