@@ -291,6 +291,8 @@ async fn trees_forests_and_boosted_trees_grow_level_by_level_on_the_executors_al
     assert!(passes.iter().any(|l| l.contains(&format!("level 1 of at most 6, 1 nodes to split, {rows} rows"))), "{stderr}");
     // The regression tree splits to its last level; the classes are pure sooner.
     assert!(passes.iter().any(|l| l.contains("level 5 of at most 5, 10 nodes to split")), "{stderr}");
+    // Of two siblings to split, one is counted and the other subtracted from their parent.
+    assert!(passes.iter().any(|l| l.contains(" by subtraction)") && !l.contains(" 0 by subtraction)")), "{stderr}");
     // Boosting grows a round's trees (one per class) level by level.
     assert!(stderr.contains("NOTICE:  boosted_trees: level 3 of at most 3, "), "{stderr}");
     assert!(stderr.contains(" of round 4 of 4 to split"), "{stderr}");
