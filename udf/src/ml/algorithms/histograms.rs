@@ -268,52 +268,41 @@ struct LevelPartial {
 /// Reads a row's bin of each feature, as the level passes route rows.
 #[derive(Debug)]
 pub struct RowBins {
-    bins: Vec<Bins>,
-    /// Per numeric feature, its edges' index.
-    indexes: Vec<Option<EdgeIndex>>,
-    /// Per categorical feature, category → bin.
-    lookups: Vec<Option<HashMap<String, usize>>>,
+    features: Vec<FeatureBins>,
+}
+
+/// How one feature's values find their bin.
+#[derive(Debug)]
+enum FeatureBins {
+    Numeric(EdgeIndex),
+    /// Category → bin; a category not among them takes bin `unknown` (past the last).
+    Categorical { lookup: HashMap<String, usize>, unknown: usize },
 }
 
 impl RowBins {
     pub fn new(bins: &[Bins]) -> RowBins {
-        let lookups = bins
+        let features = bins
             .iter()
             .map(|b| match b {
-                Bins::Categorical { categories } => Some(categories.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect()),
-                Bins::Numeric { .. } => None,
+                Bins::Numeric { edges } => FeatureBins::Numeric(EdgeIndex::new(edges)),
+                Bins::Categorical { categories } => FeatureBins::Categorical {
+                    lookup: categories.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect(),
+                    unknown: categories.len(),
+                },
             })
             .collect();
-        let indexes = bins
-            .iter()
-            .map(|b| match b {
-                Bins::Numeric { edges } => Some(EdgeIndex::new(edges)),
-                Bins::Categorical { .. } => None,
-            })
-            .collect();
-        RowBins { bins: bins.to_vec(), indexes, lookups }
+        RowBins { features }
     }
 
     /// Every row's bin of every feature (`features`: the features' columns), row by row: row
     /// `r`'s are at `r * features.len()..`. Read column by column, each column's array once.
+    /// A NULL's slot holds some bin: its row is skipped by the caller.
     pub fn read_all(&self, features: &[ArrayRef], rows: usize) -> Vec<usize> {
         let width = features.len();
         let mut out = vec![0; rows * width];
-        for (f, column) in features.iter().enumerate() {
-            match (&self.bins[f], &self.lookups[f], &self.indexes[f]) {
-                (Bins::Numeric { .. }, _, Some(index)) => {
-                    // A NULL's slot holds some number: its row is skipped by the caller.
-                    for (row, x) in column.as_primitive::<Float64Type>().values().iter().enumerate() {
-                        out[row * width + f] = index.bin(*x);
-                    }
-                }
-                (Bins::Categorical { categories }, Some(lookup), _) => {
-                    let text = column.as_string::<i32>();
-                    for row in 0..rows {
-                        out[row * width + f] = lookup.get(text.value(row)).copied().unwrap_or(categories.len());
-                    }
-                }
-                _ => {}
+        for (f, column) in self.columns(features).iter().enumerate() {
+            for row in 0..rows {
+                out[row * width + f] = self.bin(f, column, row);
             }
         }
         out
@@ -321,11 +310,9 @@ impl RowBins {
 
     /// One row's bin of feature `f`, from its column as [`RowBins::columns`] reads it.
     fn bin(&self, f: usize, column: &FeatureColumn, row: usize) -> usize {
-        match (column, &self.bins[f], &self.lookups[f]) {
-            (FeatureColumn::Number(values), Bins::Numeric { .. }, _) => self.indexes[f].as_ref().map_or(0, |index| index.bin(values[row])),
-            (FeatureColumn::Text(text), Bins::Categorical { categories }, Some(lookup)) => {
-                lookup.get(text.value(row)).copied().unwrap_or(categories.len())
-            }
+        match (column, &self.features[f]) {
+            (FeatureColumn::Number(values), FeatureBins::Numeric(index)) => index.bin(values[row]),
+            (FeatureColumn::Text(text), FeatureBins::Categorical { lookup, unknown }) => lookup.get(text.value(row)).copied().unwrap_or(*unknown),
             _ => 0,
         }
     }
@@ -334,10 +321,10 @@ impl RowBins {
     fn columns<'a>(&self, features: &'a [ArrayRef]) -> Vec<FeatureColumn<'a>> {
         features
             .iter()
-            .zip(&self.bins)
+            .zip(&self.features)
             .map(|(column, bins)| match bins {
-                Bins::Numeric { .. } => FeatureColumn::Number(column.as_primitive::<Float64Type>().values()),
-                Bins::Categorical { .. } => FeatureColumn::Text(column.as_string::<i32>()),
+                FeatureBins::Numeric(_) => FeatureColumn::Number(column.as_primitive::<Float64Type>().values()),
+                FeatureBins::Categorical { .. } => FeatureColumn::Text(column.as_string::<i32>()),
             })
             .collect()
     }
