@@ -9,8 +9,10 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
+use datafusion::logical_expr::expr::AggregateFunctionParams;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{udaf_default_display_name, udaf_default_human_display, udaf_default_schema_name};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Expr, Signature, Volatility};
 use datafusion::physical_expr::expressions::Literal;
 
 /// A mergeable partial result.
@@ -101,6 +103,45 @@ impl AggregateUDFImpl for BlobAggregate {
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![Arc::new(Field::new(format!("{}[partial]", args.name), DataType::Binary, true))])
+    }
+
+    fn schema_name(&self, params: &AggregateFunctionParams) -> Result<String> {
+        udaf_default_schema_name(self, &short_constants(params))
+    }
+
+    fn display_name(&self, params: &AggregateFunctionParams) -> Result<String> {
+        udaf_default_display_name(self, &short_constants(params))
+    }
+
+    fn human_display(&self, params: &AggregateFunctionParams) -> Result<String> {
+        udaf_default_human_display(self, &short_constants(params))
+    }
+}
+
+/// The call's arguments with each Binary constant (a training pass's spec, up to megabytes of a
+/// boosted model's rounds) written as its size and a digest instead of its bytes: the call's
+/// name spells out its arguments, and planning writes the name many times (hundreds of
+/// milliseconds a pass, most of a boosting pass's time). Calls with different constants keep
+/// different names.
+fn short_constants(params: &AggregateFunctionParams) -> AggregateFunctionParams {
+    let short = |arg: &Expr| {
+        let bytes = match arg {
+            Expr::Literal(ScalarValue::Binary(Some(bytes)), _) => bytes,
+            Expr::Literal(ScalarValue::Dictionary(_, value), _) => match value.as_ref() {
+                ScalarValue::Binary(Some(bytes)) => bytes,
+                _ => return arg.clone(),
+            },
+            _ => return arg.clone(),
+        };
+        let digest = std::hash::BuildHasher::hash_one(&std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(), bytes);
+        Expr::Literal(ScalarValue::from(format!("{} bytes, digest {digest:016x}", bytes.len())), None)
+    };
+    AggregateFunctionParams {
+        args: params.args.iter().map(short).collect(),
+        distinct: params.distinct,
+        filter: params.filter.clone(),
+        order_by: params.order_by.clone(),
+        null_treatment: params.null_treatment,
     }
 }
 

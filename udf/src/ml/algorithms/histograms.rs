@@ -63,14 +63,15 @@ impl Scores {
     /// A row's scores (per tree of a round) after the rounds so far, from its bins.
     pub fn of_row(&self, bins: &[usize], scores: &mut [f64]) {
         scores.iter_mut().zip(&self.base).for_each(|(s, b)| *s = *b);
-        self.add_rounds(0, bins, scores);
+        self.add_rounds(0, |f| bins[f], scores);
     }
 
-    /// Adds the trees of the rounds from `first` on to a row's `scores`.
-    pub fn add_rounds(&self, first: usize, bins: &[usize], scores: &mut [f64]) {
+    /// Adds the trees of the rounds from `first` on to a row's `scores`, its bin of feature `f`
+    /// being `bin(f)`.
+    pub fn add_rounds(&self, first: usize, bin: impl Fn(usize) -> usize + Copy, scores: &mut [f64]) {
         for round in &self.rounds[first..] {
             for (k, tree) in round.iter().enumerate() {
-                scores[k] += tree.values[leaf_of(&tree.routing, bins)];
+                scores[k] += tree.values[leaf_by(&tree.routing, 0, bin)];
             }
         }
     }
@@ -353,13 +354,9 @@ impl<'a> LazyBins<'a> {
         LazyBins { row_bins, columns: row_bins.columns(features), row: 0, bins: vec![Self::UNKNOWN; features.len()] }
     }
 
-    /// Starts a row; `known`: its bins when they were all read already.
-    fn start(&mut self, row: usize, known: Option<&[usize]>) {
+    fn start(&mut self, row: usize) {
         self.row = row;
-        match known {
-            Some(known) => self.bins.copy_from_slice(known),
-            None => self.bins.fill(Self::UNKNOWN),
-        }
+        self.bins.fill(Self::UNKNOWN);
     }
 
     fn get(&mut self, f: usize) -> usize {
@@ -380,12 +377,13 @@ impl<'a> LazyBins<'a> {
 
 /// The node of `tree` a row of these bins ends in.
 pub fn leaf_of(tree: &[Option<Routing>], bins: &[usize]) -> usize {
-    leaf_by(tree, |f| bins[f])
+    leaf_by(tree, 0, |f| bins[f])
 }
 
-/// The node of `tree` a row ends in, its bin of feature `f` being `bin(f)`.
-fn leaf_by(tree: &[Option<Routing>], mut bin: impl FnMut(usize) -> usize) -> usize {
-    let mut node = 0;
+/// The node of `tree` a row ends in from node `from` (the root, or a node it reached before the
+/// tree grew), its bin of feature `f` being `bin(f)`.
+fn leaf_by(tree: &[Option<Routing>], from: usize, mut bin: impl FnMut(usize) -> usize) -> usize {
+    let mut node = from;
     while let Some(Some(routing)) = tree.get(node) {
         node = if goes_left(&routing.rule, bin(routing.feature)) { routing.left } else { routing.right };
     }
@@ -416,6 +414,49 @@ pub fn goes_left(rule: &Rule, bin: usize) -> bool {
     }
 }
 
+impl LevelPartial {
+    /// A boosting pass over a batch: each row's bins, scores, gradients and node come from what
+    /// this process kept of the batch ([`score_cache`]) when it read the same rows before.
+    fn update_boosting(&mut self, scale: f64, values: &[ArrayRef], nulls: &[bool]) {
+        let (target, features) = (&values[0], &values[1..]);
+        let Target::Gradients { scores: model, .. } = &self.level.target else { return };
+        let rows = target.len();
+        let width = features.len();
+        let mut kept = score_cache::take(model, values, || {
+            let targets = nulls.iter().enumerate().map(|(row, null)| if *null { None } else { model.loss.target_of(&self.classes, target, row) }).collect();
+            (self.row_bins.read_all(features, rows), width, targets)
+        });
+        let trees = self.level.trees.len();
+        let rows_kept = kept.for_level(model, scale);
+        for row in 0..rows {
+            if rows_kept.targets[row].is_none() {
+                continue;
+            }
+            let bins = &rows_kept.bins[row * width..(row + 1) * width];
+            for tree in 0..trees {
+                let from = &mut rows_kept.nodes[row * trees + tree];
+                let node = leaf_by(&self.level.trees[tree], *from as usize, |f| bins[f] as usize);
+                *from = node as u32;
+                let Some(slot) = self.slots[tree].get(node).copied().flatten() else { continue };
+                let (g, h) = rows_kept.gradients[row * trees + tree];
+                let node_base = slot * self.total_bins;
+                for (f, bin) in bins.iter().enumerate() {
+                    let bin = *bin as usize;
+                    if bin >= self.level.bins[f].count() {
+                        continue;
+                    }
+                    let base = (node_base + self.offsets[f] + bin) * 3;
+                    let cells = &mut self.histograms.cells[base..base + 3];
+                    cells[0] += 1;
+                    cells[1] += g as i128;
+                    cells[2] += h as i128;
+                }
+            }
+        }
+        score_cache::give_back(model, kept);
+    }
+}
+
 impl Partial for LevelPartial {
     /// `values`: the row key (for a forest), the target, then the features.
     fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
@@ -428,25 +469,18 @@ impl Partial for LevelPartial {
         let nulls = null_rows(values, rows);
         let width = self.level.target.width();
         let trees = self.level.trees.len();
-        // Boosting's scores are kept by the row's bins (all of them); other targets read a row's
-        // bins as routing and counting ask for them.
-        let (all_bins, batch_scores) = match &self.level.target {
-            Target::Gradients { scores: model, .. } => {
-                let all_bins = self.row_bins.read_all(features, rows);
-                let scores = score_cache::batch_scores(model, &all_bins, features.len(), &nulls);
-                (Some(all_bins), scores)
-            }
-            _ => (None, Vec::new()),
-        };
+        if let (Target::Gradients { scale, .. }, None) = (&self.level.target, self.level.bootstrap) {
+            self.update_boosting(*scale, values, &nulls);
+            return Ok(());
+        }
         let mut lazy = LazyBins::new(&self.row_bins, features);
         // Per tree, what a row adds to each of its cells (a class's count alone for classes).
         let mut add = vec![0i128; width * trees];
-        let mut gradients = Vec::with_capacity(trees);
         for (row, null) in nulls.iter().enumerate() {
             if *null {
                 continue;
             }
-            lazy.start(row, all_bins.as_ref().map(|all| &all[row * features.len()..(row + 1) * features.len()]));
+            lazy.start(row);
             let mut class = None;
             match &self.level.target {
                 Target::Classes(_) => match self.classes.of(target.as_string::<i32>().value(row)) {
@@ -461,19 +495,10 @@ impl Partial for LevelPartial {
                         add[t * width + 2] = (y * y * square_scale).round() as i128;
                     }
                 }
-                Target::Gradients { scale, scores: model } => {
-                    let Some(y) = model.loss.target_of(&self.classes, target, row) else { continue };
-                    let scores = &batch_scores[row * model.base.len()..(row + 1) * model.base.len()];
-                    model.loss.gradients(scores, y, &mut gradients);
-                    for (t, (g, h)) in gradients.iter().enumerate() {
-                        add[t * width] = 1;
-                        add[t * width + 1] = (g * scale).round() as i64 as i128;
-                        add[t * width + 2] = (h * scale).round() as i64 as i128;
-                    }
-                }
+                Target::Gradients { .. } => return Err(coded("XX000", "boosting rows with bootstrap weights")),
             }
             for tree in 0..trees {
-                let node = leaf_by(&self.level.trees[tree], |f| lazy.get(f));
+                let node = leaf_by(&self.level.trees[tree], 0, |f| lazy.get(f));
                 let Some(slot) = self.slots[tree].get(node).copied().flatten() else { continue };
                 let weight = match (self.level.bootstrap, keys) {
                     (Some(seed), Some(keys)) => bootstrap_weight(keys.value(row), seed, tree),

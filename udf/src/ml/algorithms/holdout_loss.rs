@@ -65,20 +65,21 @@ impl Partial for LossPartial {
     fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
         let Some((target, features)) = values.split_first() else { return Ok(()) };
         let rows = target.len();
-        let all_bins = self.row_bins.read_all(features, rows);
         let nulls = null_rows(values, rows);
-        let k = self.scoring.scores.base.len();
-        let batch_scores = score_cache::batch_scores(&self.scoring.scores, &all_bins, features.len(), &nulls);
-        for (row, null) in nulls.into_iter().enumerate() {
-            if null {
-                continue;
-            }
-            let model = &self.scoring.scores;
+        let model = &self.scoring.scores;
+        let mut kept = score_cache::take(model, values, || {
             // A class the training rows did not have scores no loss of its own: it is skipped.
-            let Some(y) = model.loss.target_of(&self.classes, target, row) else { continue };
+            let targets = nulls.iter().enumerate().map(|(row, null)| if *null { None } else { model.loss.target_of(&self.classes, target, row) }).collect();
+            (self.row_bins.read_all(features, rows), features.len(), targets)
+        });
+        let k = model.base.len();
+        let scores = kept.scores(model).to_vec();
+        for (row, y) in kept.targets.iter().enumerate() {
+            let Some(y) = y else { continue };
             self.loss.rows += 1;
-            self.loss.sum.add(model.loss.loss(&batch_scores[row * k..(row + 1) * k], y));
+            self.loss.sum.add(model.loss.loss(&scores[row * k..(row + 1) * k], *y));
         }
+        score_cache::give_back(model, kept);
         Ok(())
     }
 

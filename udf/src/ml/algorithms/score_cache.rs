@@ -1,58 +1,48 @@
-//! Boosted trees' scores, kept by each process between a training's passes.
+//! Boosted trees' rows, kept by each process between a training's passes, batch by batch.
 //!
-//! Every pass of boosting needs each row's scores after the rounds so far; walking all earlier
-//! rounds' trees for every row in every pass costs rounds × classes walks per row, so training
-//! grew with the square of the rounds (100 rounds over 1M rows did not finish in 14 minutes).
-//! A row's scores depend only on its bins, so each process keeps, per distinct row of bins, the
-//! scores after the rounds it last saw, and a later pass adds only the rounds since: the same
-//! additions in the same order as walking every round, so the same bits.
+//! Every pass of boosting needs each row's scores after the rounds so far, the gradients of the
+//! loss at them, and the node of the growing trees each row is in. Walking all earlier rounds'
+//! trees for every row in every pass costs rounds × classes walks per row (training grew with
+//! the square of the rounds), and computing the gradients again in each of a round's level
+//! passes costs exponentials the round already took. So each process keeps, per batch of rows
+//! it read (the batch's bins and targets), the scores after the rounds it last saw, the
+//! gradients at them, and each row's node in the current round's trees; a later pass that
+//! reads the same rows adds only the rounds since and routes each row on from its node: the
+//! same additions in the same order as starting over, so the same bits.
 //!
-//! The cache is an optimisation only: a row it does not hold (read by another executor last
-//! time, or past [`MAX_ROWS`]) is scored from its trees. It serves one training at a time (a
-//! second one replaces it) and is dropped when idle for [`IDLE`].
+//! A batch is found by a hash of a sample of its values and then compared with the kept batch's
+//! columns in full, so only rows that are the same as those kept use what was kept (and a pass
+//! that finds its batch does not bin its rows again). The cache is an optimisation only: a batch
+//! it does not hold (read by another executor last time, or past [`MAX_BYTES`]) is scored from
+//! the trees. It serves one training at a time (a second one replaces it) and is dropped when
+//! idle for [`IDLE`].
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::Float64Type;
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 use super::histograms::Scores;
 use crate::ml::row_hash::mix;
 
-/// Distinct rows one process keeps scores for (about 100 bytes each).
-const MAX_ROWS: usize = 6_000_000;
+/// Bytes of kept batches one process holds.
+const MAX_BYTES: usize = 1_500_000_000;
 /// A cache unused this long is dropped.
 const IDLE: Duration = Duration::from_secs(300);
 
 struct Cache {
     training: u64,
-    /// Bins (one byte per feature) → rounds added so far, and the scores after them.
-    scores: HashMap<Box<[u8]>, (u32, Box<[f64]>), BuildHasherDefault<BinsHasher>>,
+    batches: HashMap<u64, Vec<Kept>>,
+    bytes: usize,
     used: Instant,
-}
-
-/// A multiplicative hash of a few bytes, eight at a time (the standard SipHash cost a pass more
-/// than its histograms). The keys are a training's own bins: no one gains by colliding them.
-#[derive(Default)]
-struct BinsHasher(u64);
-
-impl Hasher for BinsHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        mix(self.0)
-    }
 }
 
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
 
-/// A number that names one training's scores (0 is none: never cached).
+/// A number that names one training's rows (0 is none: never kept).
 pub fn new_training_id() -> u64 {
     RandomState::new().hash_one(Instant::now()).max(1)
 }
@@ -76,57 +66,174 @@ fn lock_only() -> MutexGuard<'static, Option<Cache>> {
     CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The scores of every row of a batch whose `skip` is false, row by row (`model.base.len()`
-/// each; skipped rows' are zeros). `all_bins`: every row's bins, `width` per row.
-pub fn batch_scores(model: &Scores, all_bins: &[usize], width: usize, skip: &[bool]) -> Vec<f64> {
-    let k = model.base.len();
-    let mut out = vec![0.0; skip.len() * k];
-    let rounds = model.rounds.len();
-    let cacheable = model.training != 0 && all_bins.iter().all(|b| *b <= u8::MAX as usize);
-    let mut guard = cacheable.then(lock);
-    let mut cache = guard.as_deref_mut().map(|slot| {
-        if slot.as_ref().is_none_or(|c| c.training != model.training) {
-            *slot = Some(Cache { training: model.training, scores: HashMap::default(), used: Instant::now() });
+/// One batch's rows as boosting reads them, and what was worked out for them.
+pub struct Kept {
+    /// The batch's columns as the pass read them (the target, then the features): a batch is
+    /// the kept one only if they are equal.
+    columns: Vec<ArrayRef>,
+    /// Each row's bin of each feature, `width` per row.
+    pub bins: Vec<u32>,
+    pub width: usize,
+    /// Each row's target (a value, or its class's index); `None`: the row is skipped (a NULL,
+    /// or a class the model does not know).
+    pub targets: Vec<Option<f64>>,
+    /// Rounds added to `scores`.
+    rounds: usize,
+    /// Per row, per tree of a round, the score after `rounds` rounds.
+    scores: Vec<f64>,
+    /// The rounds and the fixed-point scale `gradients` are for.
+    gradients_at: Option<(usize, u64)>,
+    /// Per row, per tree of a round: the gradient and hessian, in fixed point.
+    gradients: Vec<(i64, i64)>,
+    /// The rounds before the trees `nodes` are in.
+    nodes_at: Option<usize>,
+    /// Per row, per tree of the round being grown: the node it reached in the last pass.
+    nodes: Vec<u32>,
+    hash: u64,
+}
+
+impl Kept {
+    /// The rows' scores, brought to the rounds of `model`.
+    pub fn scores(&mut self, model: &Scores) -> &[f64] {
+        let k = model.base.len();
+        let rounds = model.rounds.len();
+        if self.scores.len() != self.targets.len() * k || self.rounds > rounds {
+            // Never scored, or kept after rounds that early stopping has since cut.
+            self.scores = model.base.iter().copied().cycle().take(self.targets.len() * k).collect();
+            self.rounds = 0;
         }
-        let cache = slot.as_mut().expect("just set");
-        cache.used = Instant::now();
-        cache
-    });
-    let mut key = Vec::with_capacity(width);
-    for (row, skip) in skip.iter().enumerate() {
-        if *skip {
-            continue;
-        }
-        let bins = &all_bins[row * width..(row + 1) * width];
-        let scores = &mut out[row * k..(row + 1) * k];
-        let Some(cache) = cache.as_deref_mut() else {
-            model.of_row(bins, scores);
-            continue;
-        };
-        key.clear();
-        key.extend(bins.iter().map(|b| *b as u8));
-        match cache.scores.get_mut(key.as_slice()) {
-            Some((done, kept)) if *done as usize <= rounds => {
-                scores.copy_from_slice(kept);
-                model.add_rounds(*done as usize, bins, scores);
-                kept.copy_from_slice(scores);
-                *done = rounds as u32;
+        if self.rounds < rounds {
+            for (row, scores) in self.scores.chunks_exact_mut(k).enumerate() {
+                if self.targets[row].is_some() {
+                    let bins = &self.bins[row * self.width..(row + 1) * self.width];
+                    model.add_rounds(self.rounds, |f| bins[f] as usize, scores);
+                }
             }
-            // Kept after rounds that early stopping has since cut: from the trees.
-            Some(_) => model.of_row(bins, scores),
-            None => {
-                model.of_row(bins, scores);
-                if cache.scores.len() < MAX_ROWS {
-                    cache.scores.insert(key.clone().into_boxed_slice(), (rounds as u32, scores.to_vec().into_boxed_slice()));
+            self.rounds = rounds;
+        }
+        &self.scores
+    }
+
+    /// Per row, per tree of a round: the gradient and hessian of the loss at the scores of
+    /// `model`'s rounds, times `scale`, rounded (as the histograms add them).
+    fn gradients(&mut self, model: &Scores, scale: f64) -> &[(i64, i64)] {
+        let at = (model.rounds.len(), scale.to_bits());
+        if self.gradients_at != Some(at) {
+            let k = model.base.len();
+            self.scores(model);
+            self.gradients.clear();
+            self.gradients.resize(self.targets.len() * k, (0, 0));
+            let mut row_gradients = Vec::with_capacity(k);
+            for (row, y) in self.targets.iter().enumerate() {
+                let Some(y) = y else { continue };
+                model.loss.gradients(&self.scores[row * k..(row + 1) * k], *y, &mut row_gradients);
+                for (kept, (g, h)) in self.gradients[row * k..(row + 1) * k].iter_mut().zip(&row_gradients) {
+                    *kept = ((g * scale).round() as i64, (h * scale).round() as i64);
+                }
+            }
+            self.gradients_at = Some(at);
+        }
+        &self.gradients
+    }
+
+    /// What a level pass of the round after `model`'s rounds reads and writes of the rows.
+    pub fn for_level(&mut self, model: &Scores, scale: f64) -> LevelRows<'_> {
+        self.gradients(model, scale);
+        let (rounds, trees) = (model.rounds.len(), model.base.len());
+        if self.nodes_at != Some(rounds) || self.nodes.len() != self.targets.len() * trees {
+            self.nodes.clear();
+            self.nodes.resize(self.targets.len() * trees, 0);
+            self.nodes_at = Some(rounds);
+        }
+        LevelRows { bins: &self.bins, width: self.width, targets: &self.targets, gradients: &self.gradients, nodes: &mut self.nodes }
+    }
+
+    fn bytes(&self) -> usize {
+        self.columns.iter().map(|c| c.get_array_memory_size()).sum::<usize>() + self.bins.len() * 4 + self.targets.len() * 16 + self.scores.len() * 8 + self.gradients.len() * 16 + self.nodes.len() * 4 + 128
+    }
+}
+
+/// A batch's rows as a level pass reads them, row by row.
+pub struct LevelRows<'a> {
+    /// Each row's bins, `width` per row.
+    pub bins: &'a [u32],
+    pub width: usize,
+    /// `None`: the row is skipped.
+    pub targets: &'a [Option<f64>],
+    /// Per row, per tree of the round, the gradient and hessian in fixed point.
+    pub gradients: &'a [(i64, i64)],
+    /// Per row, per tree of the round, the node to route the row on from (the root when the
+    /// round's trees have not routed it yet); the pass stores the node each row reaches, for
+    /// the next level's pass to go on from, since the trees only grow below their leaves.
+    pub nodes: &'a mut [u32],
+}
+
+/// A hash of a batch's size and of a sample of its rows' values (every match is then compared
+/// in full, so a sample serves: it only has to tell most batches apart, cheaply).
+fn sample_hash(columns: &[ArrayRef]) -> u64 {
+    let rows = columns.first().map_or(0, |c| c.len());
+    let step = (rows / 64).max(1);
+    let mut h = rows as u64;
+    let mut add = |word: u64| h = (h.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    for column in columns {
+        if let Some(numbers) = column.as_primitive_opt::<Float64Type>() {
+            (0..rows).step_by(step).for_each(|r| add(numbers.value(r).to_bits()));
+        } else if let Some(text) = column.as_string_opt::<i32>() {
+            (0..rows).step_by(step).for_each(|r| add(text.value(r).bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))));
+        }
+    }
+    mix(h)
+}
+
+/// The batch of these rows (`columns`: the target, then the features), as this process kept it
+/// for `model`'s training, or new from `read`: each row's bins (`width` per row) and its target
+/// as [`Kept::targets`] has it. Give it back with [`give_back`] once the pass has used it.
+pub fn take(model: &Scores, columns: &[ArrayRef], read: impl FnOnce() -> (Vec<usize>, usize, Vec<Option<f64>>)) -> Kept {
+    let hash = sample_hash(columns);
+    if model.training != 0 {
+        let mut guard = lock();
+        if let Some(cache) = guard.as_mut().filter(|c| c.training == model.training) {
+            cache.used = Instant::now();
+            if let Some(list) = cache.batches.get_mut(&hash) {
+                if let Some(at) = list.iter().position(|k| k.columns.len() == columns.len() && k.columns.iter().zip(columns).all(|(a, b)| a.as_ref() == b.as_ref())) {
+                    let kept = list.swap_remove(at);
+                    cache.bytes -= kept.bytes();
+                    return kept;
                 }
             }
         }
     }
-    out
+    let (all_bins, width, targets) = read();
+    // A bin fits in 32 bits: a node's cells, every bin of every feature, are at most MAX_CELLS.
+    let bins = all_bins.iter().map(|b| *b as u32).collect();
+    let columns = columns.to_vec();
+    Kept { columns, bins, width, targets, rounds: 0, scores: vec![], gradients_at: None, gradients: vec![], nodes_at: None, nodes: vec![], hash }
+}
+
+/// Keeps a batch [`take`] gave for the passes that follow, if there is room.
+pub fn give_back(model: &Scores, kept: Kept) {
+    if model.training == 0 {
+        return;
+    }
+    let mut guard = lock();
+    if guard.as_ref().is_none_or(|c| c.training != model.training) {
+        *guard = Some(Cache { training: model.training, batches: HashMap::new(), bytes: 0, used: Instant::now() });
+    }
+    let cache = guard.as_mut().expect("just set");
+    cache.used = Instant::now();
+    let bytes = kept.bytes();
+    if cache.bytes + bytes <= MAX_BYTES {
+        cache.bytes += bytes;
+        cache.batches.entry(kept.hash).or_default().push(kept);
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::Float64Array;
+
     use super::*;
     use crate::ml::algorithms::histograms::{Loss, Routing, Rule, Scored};
 
@@ -136,29 +243,61 @@ mod tests {
         Scored { routing, values: vec![0.0, 0.1 * seed, -0.07 * seed + 1e-9] }
     }
 
-    /// Passes over growing rounds, with some rows missing from some passes (as when another
-    /// executor read them), give the scores of walking every round, bit for bit.
+    /// A batch's columns (the target, then the features as numbers) and what reading it gives.
+    fn batch(bins: &[usize], width: usize, targets: &[Option<f64>]) -> (Vec<ArrayRef>, (Vec<usize>, usize, Vec<Option<f64>>)) {
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(Float64Array::from(targets.to_vec()))];
+        columns.extend((0..width).map(|f| Arc::new(Float64Array::from_iter_values(bins.chunks(width).map(|row| row[f] as f64))) as ArrayRef));
+        (columns, (bins.to_vec(), width, targets.to_vec()))
+    }
+
+    /// Passes over growing rounds, with some batches missing from some passes (as when another
+    /// executor read them), give the scores and gradients of walking every round, bit for bit.
     #[test]
     fn kept_scores_equal_walking_every_round() {
         let width = 3;
         let rows = 200;
-        let all_bins: Vec<usize> = (0..rows * width).map(|i| (i * 7919 + i / 3) % 5).collect();
+        let batches: Vec<Vec<usize>> = (0..4).map(|b| (0..rows * width).map(|i| (i * 7919 + i / 3 + b) % 5).collect()).collect();
+        let targets = |b: usize| (0..rows).map(|r| ((r + b) % 7 != 0).then_some(((r * 31 + b) % 2) as f64)).collect::<Vec<_>>();
         let mut model = Scores { loss: Loss::Softmax(vec!["a".into(), "b".into()]), base: vec![0.3, -0.3], rounds: vec![], training: new_training_id() };
+        let check = |model: &Scores, b: usize, kept: &mut Kept| {
+            let scale = 2f64.powi(40);
+            let (got, got_gradients) = (kept.scores(model).to_vec(), kept.gradients(model, scale).to_vec());
+            for (row, y) in targets(b).iter().enumerate() {
+                let Some(y) = y else { continue };
+                let mut want = vec![0.0; 2];
+                model.of_row(&batches[b][row * width..(row + 1) * width], &mut want);
+                assert_eq!(got[row * 2..row * 2 + 2].iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "batch {b}, row {row}");
+                let mut gradients = vec![];
+                model.loss.gradients(&want, *y, &mut gradients);
+                let want: Vec<(i64, i64)> = gradients.iter().map(|(g, h)| ((g * scale).round() as i64, (h * scale).round() as i64)).collect();
+                assert_eq!(&got_gradients[row * 2..row * 2 + 2], &want[..]);
+            }
+        };
+        let mut found = 0;
         for round in 0..12 {
             model.rounds.push(vec![stump(round % width, round % 4, round as f64 + 1.0), stump((round + 1) % width, 2, 0.5)]);
-            let skip: Vec<bool> = (0..rows).map(|r| (r + round) % 5 == 0).collect();
-            let got = batch_scores(&model, &all_bins, width, &skip);
-            for row in (0..rows).filter(|r| !skip[*r]) {
-                let mut want = vec![0.0; 2];
-                model.of_row(&all_bins[row * width..(row + 1) * width], &mut want);
-                assert_eq!(got[row * 2..row * 2 + 2].iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "round {round}, row {row}");
+            for b in (0..4).filter(|b| (b + round) % 3 != 0) {
+                let (columns, read) = batch(&batches[b], width, &targets(b));
+                let mut fresh = true;
+                let mut kept = take(&model, &columns, || read);
+                fresh &= kept.scores.is_empty();
+                found += usize::from(!fresh);
+                check(&model, b, &mut kept);
+                give_back(&model, kept);
             }
         }
+        assert!(found > 20, "batches found kept: {found}");
         // Rounds cut by early stopping: scores from the trees again.
         model.rounds.truncate(5);
-        let got = batch_scores(&model, &all_bins, width, &vec![false; rows]);
-        let mut want = vec![0.0; 2];
-        model.of_row(&all_bins[..width], &mut want);
-        assert_eq!(&got[..2], &want[..]);
+        let (columns, read) = batch(&batches[1], width, &targets(1));
+        let mut kept = take(&model, &columns, || read);
+        assert!(!kept.scores.is_empty());
+        check(&model, 1, &mut kept);
+        give_back(&model, kept);
+        // Rows whose bins are the same but not their target are not the kept ones.
+        let mut other = targets(1);
+        other[3] = Some(5.0);
+        let (columns, read) = batch(&batches[1], width, &other);
+        assert!(take(&model, &columns, || read).scores.is_empty());
     }
 }

@@ -647,6 +647,13 @@ mod tests {
             let mut merged = partial(&pass.spec).unwrap();
             states.drain(..).for_each(|state| merged.merge(&state).unwrap());
             grower.absorb(&merged.to_bytes().unwrap()).unwrap();
+            if !subtract {
+                // Every node counted, and boosting's rows scored from the trees in every pass
+                // instead of from what the process kept of them.
+                if let Some(Target::Gradients { scores, .. }) = &mut grower.target {
+                    scores.training = 0;
+                }
+            }
         }
         grower
     }
@@ -656,7 +663,9 @@ mod tests {
     }
 
     /// Subtracting a counted sibling from its parent gives the very trees that counting every
-    /// node gives: trees, forests (bootstrap weights) and boosted rounds, classes and numbers.
+    /// node gives: trees, forests (bootstrap weights) and boosted rounds, classes and numbers;
+    /// and boosting from the rows' scores, gradients and nodes kept between passes gives the
+    /// rounds that scoring and routing every row from the start gives.
     #[test]
     fn siblings_by_subtraction_grow_the_trees_counting_grows() {
         let forest = || Ensemble { trees: 4, bootstrap: true, max_features: Some(2), boosting: None };
