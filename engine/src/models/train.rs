@@ -270,7 +270,7 @@ async fn run_passes(session: &Session, algorithm: &'static dyn Algorithm, setup:
     let mut trainer = algorithm.trainer(setup)?;
     while let Some(pass) = trainer.next_pass()? {
         let started = Instant::now();
-        let mut args = vec![constant(ScalarValue::from(algorithm.name())), constant(ScalarValue::Binary(Some(pass.spec)))];
+        let mut args = vec![constant(ScalarValue::from(algorithm.name())), constant(train_pass::pass_constant(pass.spec))];
         if pass.row_key {
             args.push(row_key.clone());
         }

@@ -118,19 +118,23 @@ impl AggregateUDFImpl for BlobAggregate {
     }
 }
 
-/// The call's arguments with each Binary constant (a training pass's spec, up to megabytes of a
-/// boosted model's rounds) written as its size and a digest instead of its bytes: the call's
+/// The call's arguments with each Binary or long text constant (a training pass's spec, up to
+/// megabytes of a boosted model's rounds) written as its size and a digest instead: the call's
 /// name spells out its arguments, and planning writes the name many times (hundreds of
 /// milliseconds a pass, most of a boosting pass's time). Calls with different constants keep
 /// different names.
 fn short_constants(params: &AggregateFunctionParams) -> AggregateFunctionParams {
     let short = |arg: &Expr| {
         let bytes = match arg {
-            Expr::Literal(ScalarValue::Binary(Some(bytes)), _) => bytes,
-            Expr::Literal(ScalarValue::Dictionary(_, value), _) => match value.as_ref() {
-                ScalarValue::Binary(Some(bytes)) => bytes,
-                _ => return arg.clone(),
+            Expr::Literal(value, _) => match value {
+                ScalarValue::Dictionary(_, value) => value.as_ref(),
+                value => value,
             },
+            _ => return arg.clone(),
+        };
+        let bytes: &[u8] = match bytes {
+            ScalarValue::Binary(Some(bytes)) => bytes,
+            ScalarValue::Utf8(Some(text)) if text.len() > 200 => text.as_bytes(),
             _ => return arg.clone(),
         };
         let digest = std::hash::BuildHasher::hash_one(&std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(), bytes);
@@ -197,4 +201,22 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
 
 pub fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| crate::ml::error::coded("XX000", format!("decoding a partial result: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::logical_expr::{col, AggregateUDF};
+
+    use super::*;
+
+    /// A call's name gives a Binary or long text constant's size and digest, not its bytes.
+    #[test]
+    fn binary_constants_are_named_by_size_and_digest() {
+        let udaf = AggregateUDF::from(BlobAggregate::with_constants("pass", 2, |_| unreachable!()));
+        for spec in [ScalarValue::Binary(Some(vec![7; 100_000])), ScalarValue::from("7".repeat(100_000))] {
+            let call = udaf.call(vec![constant(ScalarValue::from("boosted_trees")), constant(spec), col("x")]);
+            let name = call.schema_name().to_string();
+            assert!(name.starts_with("pass(") && name.contains("boosted_trees") && name.contains("100000 bytes, digest") && name.len() < 120, "{name}");
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! `squall_train_pass(algorithm, pass, [key,] [target,] feature, ...)`: one pass of a model's
 //! training, as an aggregate. `algorithm` (text) and `pass` (binary, what the algorithm's trainer
-//! asked for: `ml::algorithms::Pass`) are constants that choose the partial state; each executor
+//! asked for: `ml::algorithms::Pass`; text when it is UTF-8, see [`pass_constant`]) are constants that choose the partial state; each executor
 //! feeds it the rows of its partitions, the final stage merges the partial states, and the
 //! coordinator's trainer reads the merged state. Arguments come converted: the key and numeric
 //! columns as double, categorical ones as text.
@@ -29,7 +29,21 @@ fn start(constants: &[ScalarValue]) -> Result<Box<dyn Partial>> {
         [ScalarValue::Utf8(Some(algorithm)), ScalarValue::Binary(Some(pass))] => {
             Ok(Box::new(Traced { inner: algorithms::find(algorithm)?.partial(pass)?, processes: BTreeSet::new() }))
         }
+        [ScalarValue::Utf8(Some(algorithm)), ScalarValue::Utf8(Some(pass))] => {
+            Ok(Box::new(Traced { inner: algorithms::find(algorithm)?.partial(pass.as_bytes())?, processes: BTreeSet::new() }))
+        }
         _ => Err(coded("XX000", format!("{NAME} takes an algorithm's name and a pass first, not {constants:?}"))),
+    }
+}
+
+/// A pass's spec as the constant argument that carries it: as text when it is UTF-8 (the specs
+/// are JSON). DataFusion names every argument of a call by its display while planning, many
+/// times a pass, and writes a binary value out byte by byte in decimal: for a boosted model's
+/// spec of megabytes, most of the coordinator's time in a pass. Text is written as it is.
+pub fn pass_constant(spec: Vec<u8>) -> ScalarValue {
+    match String::from_utf8(spec) {
+        Ok(text) => ScalarValue::Utf8(Some(text)),
+        Err(binary) => ScalarValue::Binary(Some(binary.into_bytes())),
     }
 }
 
