@@ -35,7 +35,10 @@ use datafusion::prelude::SessionConfig;
 use futures::Stream;
 use tokio_util::sync::CancellationToken;
 
-/// Ballista's execution engine, running stages that stop when cancelled.
+use crate::kept_training_rows::keep_training_rows;
+
+/// Ballista's execution engine, running stages that stop when cancelled (and whose training
+/// passes replay the rows this executor kept: [`crate::kept_training_rows`]).
 pub struct CooperativeStages {
     inner: DefaultExecutionEngine,
 }
@@ -58,7 +61,7 @@ impl ExecutionEngine for CooperativeStages {
         config: &SessionConfig,
     ) -> Result<Arc<dyn QueryStageExecutor>> {
         let cancelled = CancellationToken::new();
-        let plan = cooperative(plan, &cancelled)?;
+        let plan = cooperative(keep_training_rows(plan)?, &cancelled)?;
         let inner = self.inner.create_query_stage_exec(job_id, stage_id, task_id, global_output_partition_ids, plan, work_dir, config)?;
         Ok(Arc::new(CancellableStage { inner, cancelled }))
     }

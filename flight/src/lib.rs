@@ -3,3 +3,4 @@
 
 pub mod cooperative;
 pub mod executor;
+pub mod kept_training_rows;

@@ -71,7 +71,7 @@ impl Scores {
     pub fn add_rounds(&self, first: usize, bin: impl Fn(usize) -> usize + Copy, scores: &mut [f64]) {
         for round in &self.rounds[first..] {
             for (k, tree) in round.iter().enumerate() {
-                scores[k] += tree.values[leaf_by(&tree.routing, 0, bin)];
+                scores[k] += tree.values[leaf_from(&tree.routing, 0, bin)];
             }
         }
     }
@@ -377,12 +377,12 @@ impl<'a> LazyBins<'a> {
 
 /// The node of `tree` a row of these bins ends in.
 pub fn leaf_of(tree: &[Option<Routing>], bins: &[usize]) -> usize {
-    leaf_by(tree, 0, |f| bins[f])
+    leaf_from(tree, 0, |f| bins[f])
 }
 
 /// The node of `tree` a row ends in from node `from` (the root, or a node it reached before the
 /// tree grew), its bin of feature `f` being `bin(f)`.
-fn leaf_by(tree: &[Option<Routing>], from: usize, mut bin: impl FnMut(usize) -> usize) -> usize {
+pub fn leaf_from(tree: &[Option<Routing>], from: usize, mut bin: impl FnMut(usize) -> usize) -> usize {
     let mut node = from;
     while let Some(Some(routing)) = tree.get(node) {
         node = if goes_left(&routing.rule, bin(routing.feature)) { routing.left } else { routing.right };
@@ -435,7 +435,7 @@ impl LevelPartial {
             let bins = &rows_kept.bins[row * width..(row + 1) * width];
             for tree in 0..trees {
                 let from = &mut rows_kept.nodes[row * trees + tree];
-                let node = leaf_by(&self.level.trees[tree], *from as usize, |f| bins[f] as usize);
+                let node = leaf_from(&self.level.trees[tree], *from as usize, |f| bins[f] as usize);
                 *from = node as u32;
                 let Some(slot) = self.slots[tree].get(node).copied().flatten() else { continue };
                 let (g, h) = rows_kept.gradients[row * trees + tree];
@@ -498,7 +498,7 @@ impl Partial for LevelPartial {
                 Target::Gradients { .. } => return Err(coded("XX000", "boosting rows with bootstrap weights")),
             }
             for tree in 0..trees {
-                let node = leaf_by(&self.level.trees[tree], 0, |f| lazy.get(f));
+                let node = leaf_from(&self.level.trees[tree], 0, |f| lazy.get(f));
                 let Some(slot) = self.slots[tree].get(node).copied().flatten() else { continue };
                 let weight = match (self.level.bootstrap, keys) {
                     (Some(seed), Some(keys)) => bootstrap_weight(keys.value(row), seed, tree),

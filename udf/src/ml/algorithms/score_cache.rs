@@ -25,7 +25,7 @@ use datafusion::arrow::datatypes::Float64Type;
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-use super::histograms::Scores;
+use super::histograms::{leaf_from, Scores};
 use crate::ml::row_hash::mix;
 
 /// Bytes of kept batches one process holds.
@@ -103,10 +103,20 @@ impl Kept {
             self.rounds = 0;
         }
         if self.rounds < rounds {
+            // The rows were routed through the next round's trees as they grew: each row's leaf in
+            // them is found from the node it reached (a step or two, not the whole depth).
+            let routed = self.nodes_at == Some(self.rounds) && self.nodes.len() == self.scores.len();
             for (row, scores) in self.scores.chunks_exact_mut(k).enumerate() {
                 if self.targets[row].is_some() {
                     let bins = &self.bins[row * self.width..(row + 1) * self.width];
-                    model.add_rounds(self.rounds, |f| bins[f] as usize, scores);
+                    let mut first = self.rounds;
+                    if routed {
+                        for (t, tree) in model.rounds[first].iter().enumerate() {
+                            scores[t] += tree.values[leaf_from(&tree.routing, self.nodes[row * k + t] as usize, |f| bins[f] as usize)];
+                        }
+                        first += 1;
+                    }
+                    model.add_rounds(first, |f| bins[f] as usize, scores);
                 }
             }
             self.rounds = rounds;
@@ -185,6 +195,12 @@ fn sample_hash(columns: &[ArrayRef]) -> u64 {
     mix(h)
 }
 
+/// Whether two columns hold the same values: at once when they are the same buffers (a batch
+/// the executor kept and replays, `squall_flight::kept_training_rows`), else compared in full.
+fn same_column(a: &ArrayRef, b: &ArrayRef) -> bool {
+    a.to_data().ptr_eq(&b.to_data()) || a.as_ref() == b.as_ref()
+}
+
 /// The batch of these rows (`columns`: the target, then the features), as this process kept it
 /// for `model`'s training, or new from `read`: each row's bins (`width` per row) and its target
 /// as [`Kept::targets`] has it. Give it back with [`give_back`] once the pass has used it.
@@ -195,7 +211,7 @@ pub fn take(model: &Scores, columns: &[ArrayRef], read: impl FnOnce() -> (Vec<us
         if let Some(cache) = guard.as_mut().filter(|c| c.training == model.training) {
             cache.used = Instant::now();
             if let Some(list) = cache.batches.get_mut(&hash) {
-                if let Some(at) = list.iter().position(|k| k.columns.len() == columns.len() && k.columns.iter().zip(columns).all(|(a, b)| a.as_ref() == b.as_ref())) {
+                if let Some(at) = list.iter().position(|k| k.columns.len() == columns.len() && k.columns.iter().zip(columns).all(|(a, b)| same_column(a, b))) {
                     let kept = list.swap_remove(at);
                     cache.bytes -= kept.bytes();
                     return kept;
