@@ -11,9 +11,9 @@
 //! same byte ranges, columns and filters) replays them instead of reading the files.
 //!
 //! Only whole partitions are kept (a scan stopped early keeps nothing), at most [`MAX_BYTES`]
-//! in a process; a partition not kept (read by another executor before, or past the bound) is
-//! read from its files as before, so the answer never depends on what was kept. Kept rows
-//! unused for [`IDLE`] are dropped.
+//! in a process (the partitions used longest ago are dropped first); a partition not kept (read
+//! by another executor before, or dropped) is read from its files as before, so the answer never
+//! depends on what was kept. Kept rows unused for [`IDLE`] are dropped.
 
 use std::collections::HashMap;
 use std::fmt::{self, Write};
@@ -184,9 +184,13 @@ impl Stream for Keeping {
                     let bytes = self.bytes;
                     let mut guard = lock();
                     let kept = guard.get_or_insert_with(HashMap::new);
-                    if kept.values().map(|k| k.bytes).sum::<usize>() + bytes <= MAX_BYTES {
-                        kept.insert(key, Kept { batches, bytes, used: Instant::now() });
+                    // Full: the partitions used longest ago go first (Ballista need not give
+                    // this executor the same partitions in every pass).
+                    while kept.values().map(|k| k.bytes).sum::<usize>() + bytes > MAX_BYTES {
+                        let Some(oldest) = kept.iter().min_by_key(|(_, k)| k.used).map(|(key, _)| key.clone()) else { break };
+                        kept.remove(&oldest);
                     }
+                    kept.insert(key, Kept { batches, bytes, used: Instant::now() });
                 }
             }
             _ => {}

@@ -13,7 +13,8 @@
 //! A batch is found by a hash of a sample of its values and then compared with the kept batch's
 //! columns in full, so only rows that are the same as those kept use what was kept (and a pass
 //! that finds its batch does not bin its rows again). The cache is an optimisation only: a batch
-//! it does not hold (read by another executor last time, or past [`MAX_BYTES`]) is scored from
+//! it does not hold (read by another executor last time, or dropped past [`MAX_BYTES`], the
+//! batches used longest ago first) is scored from
 //! the trees. It serves one training at a time (a second one replaces it) and is dropped when
 //! idle for [`IDLE`].
 
@@ -29,7 +30,7 @@ use super::histograms::{leaf_from, Scores};
 use crate::ml::row_hash::mix;
 
 /// Bytes of kept batches one process holds.
-const MAX_BYTES: usize = 1_500_000_000;
+const MAX_BYTES: usize = 2_000_000_000;
 /// A cache unused this long is dropped.
 const IDLE: Duration = Duration::from_secs(300);
 
@@ -90,6 +91,8 @@ pub struct Kept {
     /// Per row, per tree of the round being grown: the node it reached in the last pass.
     nodes: Vec<u32>,
     hash: u64,
+    /// When it was last given back.
+    used: Instant,
 }
 
 impl Kept {
@@ -223,7 +226,7 @@ pub fn take(model: &Scores, columns: &[ArrayRef], read: impl FnOnce() -> (Vec<us
     // A bin fits in 32 bits: a node's cells, every bin of every feature, are at most MAX_CELLS.
     let bins = all_bins.iter().map(|b| *b as u32).collect();
     let columns = columns.to_vec();
-    Kept { columns, bins, width, targets, rounds: 0, scores: vec![], gradients_at: None, gradients: vec![], nodes_at: None, nodes: vec![], hash }
+    Kept { columns, bins, width, targets, rounds: 0, scores: vec![], gradients_at: None, gradients: vec![], nodes_at: None, nodes: vec![], hash, used: Instant::now() }
 }
 
 /// Keeps a batch [`take`] gave for the passes that follow, if there is room.
@@ -238,10 +241,23 @@ pub fn give_back(model: &Scores, kept: Kept) {
     let cache = guard.as_mut().expect("just set");
     cache.used = Instant::now();
     let bytes = kept.bytes();
-    if cache.bytes + bytes <= MAX_BYTES {
-        cache.bytes += bytes;
-        cache.batches.entry(kept.hash).or_default().push(kept);
+    if bytes > MAX_BYTES {
+        return;
     }
+    // Full: the batches used longest ago go first (Ballista need not give this executor the
+    // same partitions in every pass; the ones it reads now are the ones worth keeping).
+    while cache.bytes + bytes > MAX_BYTES {
+        let Some((&hash, at)) = cache.batches.iter().flat_map(|(hash, list)| list.iter().enumerate().map(move |(at, k)| ((hash, at), k.used))).min_by_key(|(_, used)| *used).map(|(key, _)| key) else { break };
+        let list = cache.batches.get_mut(&hash).expect("just found");
+        cache.bytes -= list.swap_remove(at).bytes();
+        if list.is_empty() {
+            cache.batches.remove(&hash);
+        }
+    }
+    cache.bytes += bytes;
+    let mut kept = kept;
+    kept.used = Instant::now();
+    cache.batches.entry(kept.hash).or_default().push(kept);
 }
 
 #[cfg(test)]
