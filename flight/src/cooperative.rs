@@ -22,20 +22,20 @@ use ballista_core::JobId;
 use ballista_executor::execution_engine::{DefaultExecutionEngine, ExecutionEngine, QueryStageExecutor};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::execution_plan::{replace_children_if_necessary, SchedulingType};
 use datafusion::physical_plan::joins::{CrossJoinExec, HashJoinExec, NestedLoopJoinExec, SortMergeJoinExec, SymmetricHashJoinExec};
 use datafusion::physical_plan::metrics::MetricsSet;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use futures::Stream;
 use tokio_util::sync::CancellationToken;
 
 use crate::kept_training_rows::keep_training_rows;
+use crate::pass_through::{Above, PassThrough};
 
 /// Ballista's execution engine, running stages that stop when cancelled (and whose training
 /// passes replay the rows this executor kept: [`crate::kept_training_rows`]).
@@ -148,48 +148,22 @@ impl QueryStageExecutor for CancellableStage {
 }
 
 /// Passes its input through until its task is cancelled, then ends with an error.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StopWhenCancelled {
-    input: Arc<dyn ExecutionPlan>,
     cancelled: CancellationToken,
 }
 
 impl StopWhenCancelled {
-    fn new(input: Arc<dyn ExecutionPlan>, cancelled: CancellationToken) -> Self {
-        Self { input, cancelled }
+    fn new(input: Arc<dyn ExecutionPlan>, cancelled: CancellationToken) -> Above<Self> {
+        Above::new(input, Self { cancelled })
     }
 }
 
-impl DisplayAs for StopWhenCancelled {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StopWhenCancelled")
-    }
-}
+impl PassThrough for StopWhenCancelled {
+    const NAME: &'static str = "StopWhenCancelled";
 
-impl ExecutionPlan for StopWhenCancelled {
-    fn name(&self) -> &str {
-        "StopWhenCancelled"
-    }
-
-    /// No expressions of its own.
-    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Self::new(children.swap_remove(0), self.cancelled.clone())))
-    }
-
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        Ok(Box::pin(StoppingStream { input: self.input.execute(partition, context)?, cancelled: self.cancelled.clone() }))
+    fn execute(&self, input: &Arc<dyn ExecutionPlan>, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        Ok(Box::pin(StoppingStream { input: input.execute(partition, context)?, cancelled: self.cancelled.clone() }))
     }
 }
 

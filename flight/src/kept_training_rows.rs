@@ -5,7 +5,7 @@
 //! and decoding the Parquet columns again in every pass was a pass's largest fixed cost (at 10M
 //! rows, 0.35 s of a boosting level pass's 0.86 s). Spark MLlib persists its training data for
 //! the same reason. Here, on the executor, before a stage runs, every file scan under a
-//! training pass's aggregate (`squall_train_pass`) gets a [`KeptRows`] above it: the first pass
+//! training pass's aggregate (`squall_train_pass`) gets a [`KeptRows`] above it ([`Above`]): the first pass
 //! that reads a partition keeps its batches in this process; a later pass that reads the same
 //! partition of the same scan (the same files, by path, size, modification time and tag, the
 //! same byte ranges, columns and filters) replays them instead of reading the files.
@@ -16,7 +16,7 @@
 //! depends on what was kept. Kept rows unused for [`IDLE`] are dropped.
 
 use std::collections::HashMap;
-use std::fmt::{self, Write};
+use std::fmt::Write;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::task::{Context, Poll};
@@ -29,12 +29,13 @@ use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::aggregates::AggregateExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{displayable, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::physical_plan::{displayable, ExecutionPlan};
 use futures::Stream;
 use squall_udf::functions::train_pass;
+
+use crate::pass_through::{Above, PassThrough};
 
 /// Bytes of kept batches one process holds.
 const MAX_BYTES: usize = 3_000_000_000;
@@ -78,7 +79,7 @@ pub fn keep_training_rows(stage: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Execu
             let node = node
                 .transform_up(|below| {
                     let is_file_scan = below.downcast_ref::<DataSourceExec>().is_some_and(|scan| scan.data_source().is::<FileScanConfig>());
-                    Ok(if is_file_scan { Transformed::yes(Arc::new(KeptRows { input: below }) as Arc<dyn ExecutionPlan>) } else { Transformed::no(below) })
+                    Ok(if is_file_scan { Transformed::yes(Arc::new(Above::new(below, KeptRows)) as Arc<dyn ExecutionPlan>) } else { Transformed::no(below) })
                 })?
                 .data;
             Ok(Transformed::new(node, true, TreeNodeRecursion::Jump))
@@ -87,18 +88,16 @@ pub fn keep_training_rows(stage: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Execu
 }
 
 /// A file scan whose partitions are kept in memory once read whole, and replayed after.
-#[derive(Debug)]
-pub struct KeptRows {
-    input: Arc<dyn ExecutionPlan>,
-}
+#[derive(Debug, Clone)]
+pub struct KeptRows;
 
 impl KeptRows {
     /// What names a partition's rows: the scan (its files, columns, filters, format) and the
     /// partition's files by path, size, modification time, tag and byte range.
-    fn key(&self, partition: usize) -> Option<String> {
-        let scan = self.input.downcast_ref::<DataSourceExec>()?;
+    fn key(input: &Arc<dyn ExecutionPlan>, partition: usize) -> Option<String> {
+        let scan = input.downcast_ref::<DataSourceExec>()?;
         let config = scan.data_source().downcast_ref::<FileScanConfig>()?;
-        let mut key = displayable(self.input.as_ref()).one_line().to_string();
+        let mut key = displayable(input.as_ref()).one_line().to_string();
         for file in config.file_groups.get(partition)?.files() {
             let meta = &file.object_meta;
             let _ = write!(key, "|{}:{}:{}:{:?}:{:?}:{:?}", meta.location, meta.size, meta.last_modified.timestamp_nanos_opt().unwrap_or_default(), meta.e_tag, meta.version, file.range.as_ref().map(|r| (r.start, r.end)));
@@ -108,44 +107,19 @@ impl KeptRows {
     }
 }
 
-impl DisplayAs for KeptRows {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeptRows")
-    }
-}
+impl PassThrough for KeptRows {
+    const NAME: &'static str = "KeptRows";
 
-impl ExecutionPlan for KeptRows {
-    fn name(&self) -> &str {
-        "KeptRows"
-    }
-
-    /// No expressions of its own.
-    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(KeptRows { input: children.swap_remove(0) }))
-    }
-
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let schema = self.input.schema();
-        let Some(key) = self.key(partition) else { return self.input.execute(partition, context) };
+    fn execute(&self, input: &Arc<dyn ExecutionPlan>, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let schema = input.schema();
+        let Some(key) = Self::key(input, partition) else { return input.execute(partition, context) };
         if let Some(kept) = lock().get_or_insert_with(HashMap::new).get_mut(&key) {
             kept.used = Instant::now();
             let batches = Arc::clone(&kept.batches);
             let replay = futures::stream::iter((0..batches.len()).map(move |i| Ok(batches[i].clone())));
             return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, replay)));
         }
-        Ok(Box::pin(Keeping { input: self.input.execute(partition, context)?, key: Some(key), batches: vec![], bytes: 0 }))
+        Ok(Box::pin(Keeping { input: input.execute(partition, context)?, key: Some(key), batches: vec![], bytes: 0 }))
     }
 }
 
@@ -233,7 +207,7 @@ mod tests {
     fn kept_nodes(plan: &Arc<dyn ExecutionPlan>) -> Vec<Arc<dyn ExecutionPlan>> {
         let mut found = vec![];
         plan.apply(|node| {
-            if node.downcast_ref::<KeptRows>().is_some() {
+            if node.downcast_ref::<Above<KeptRows>>().is_some() {
                 found.push(Arc::clone(node));
             }
             Ok(TreeNodeRecursion::Continue)

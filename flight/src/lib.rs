@@ -4,3 +4,4 @@
 pub mod cooperative;
 pub mod executor;
 pub mod kept_training_rows;
+pub mod pass_through;

@@ -417,15 +417,11 @@ pub fn goes_left(rule: &Rule, bin: usize) -> bool {
 impl LevelPartial {
     /// A boosting pass over a batch: each row's bins, scores, gradients and node come from what
     /// this process kept of the batch ([`score_cache`]) when it read the same rows before.
-    fn update_boosting(&mut self, scale: f64, values: &[ArrayRef], nulls: &[bool]) {
-        let (target, features) = (&values[0], &values[1..]);
+    fn update_boosting(&mut self, scale: f64, values: &[ArrayRef]) {
         let Target::Gradients { scores: model, .. } = &self.level.target else { return };
-        let rows = target.len();
-        let width = features.len();
-        let mut kept = score_cache::take(model, values, || {
-            let targets = nulls.iter().enumerate().map(|(row, null)| if *null { None } else { model.loss.target_of(&self.classes, target, row) }).collect();
-            (self.row_bins.read_all(features, rows), width, targets)
-        });
+        let rows = values[0].len();
+        let width = values.len() - 1;
+        let mut kept = score_cache::take(model, values, || score_cache::read_rows(model, &self.row_bins, &self.classes, values));
         let trees = self.level.trees.len();
         let rows_kept = kept.for_level(model, scale);
         for row in 0..rows {
@@ -465,14 +461,14 @@ impl Partial for LevelPartial {
             None => (None, values),
         };
         let (target, features) = values.split_first().ok_or_else(|| coded("XX000", "a tree pass without a target"))?;
+        if let (Target::Gradients { scale, .. }, None) = (&self.level.target, self.level.bootstrap) {
+            self.update_boosting(*scale, values);
+            return Ok(());
+        }
         let rows = target.len();
         let nulls = null_rows(values, rows);
         let width = self.level.target.width();
         let trees = self.level.trees.len();
-        if let (Target::Gradients { scale, .. }, None) = (&self.level.target, self.level.bootstrap) {
-            self.update_boosting(*scale, values, &nulls);
-            return Ok(());
-        }
         let mut lazy = LazyBins::new(&self.row_bins, features);
         // Per tree, what a row adds to each of its cells (a class's count alone for classes).
         let mut add = vec![0i128; width * trees];

@@ -15,7 +15,6 @@ use super::score_cache;
 use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::class_index::ClassIndex;
 use crate::ml::exact_sum::ExactSum;
-use crate::ml::features::null_rows;
 
 /// The pass: the features' bins and the model so far.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,15 +62,12 @@ struct LossPartial {
 
 impl Partial for LossPartial {
     fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let Some((target, features)) = values.split_first() else { return Ok(()) };
-        let rows = target.len();
-        let nulls = null_rows(values, rows);
+        if values.is_empty() {
+            return Ok(());
+        }
         let model = &self.scoring.scores;
-        let mut kept = score_cache::take(model, values, || {
-            // A class the training rows did not have scores no loss of its own: it is skipped.
-            let targets = nulls.iter().enumerate().map(|(row, null)| if *null { None } else { model.loss.target_of(&self.classes, target, row) }).collect();
-            (self.row_bins.read_all(features, rows), features.len(), targets)
-        });
+        // A class the training rows did not have scores no loss of its own: it is skipped.
+        let mut kept = score_cache::take(model, values, || score_cache::read_rows(model, &self.row_bins, &self.classes, values));
         let k = model.base.len();
         let scores = kept.scores(model).to_vec();
         for (row, y) in kept.targets.iter().enumerate() {

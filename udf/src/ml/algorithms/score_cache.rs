@@ -26,7 +26,9 @@ use datafusion::arrow::datatypes::Float64Type;
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-use super::histograms::{leaf_from, Scores};
+use super::histograms::{leaf_from, RowBins, Scores};
+use crate::ml::class_index::ClassIndex;
+use crate::ml::features::null_rows;
 use crate::ml::row_hash::mix;
 
 /// Bytes of kept batches one process holds.
@@ -202,6 +204,17 @@ fn sample_hash(columns: &[ArrayRef]) -> u64 {
 /// the executor kept and replays, `squall_flight::kept_training_rows`), else compared in full.
 fn same_column(a: &ArrayRef, b: &ArrayRef) -> bool {
     a.to_data().ptr_eq(&b.to_data()) || a.as_ref() == b.as_ref()
+}
+
+/// What [`take`] reads of a batch it does not find kept: each row's bins (`row_bins` of the
+/// features) and its target as [`Kept::targets`] has it (`None` for a row with a NULL, or of a
+/// class the model does not know: such rows are skipped). `columns`: the target, then the
+/// features.
+pub fn read_rows(model: &Scores, row_bins: &RowBins, classes: &ClassIndex, columns: &[ArrayRef]) -> (Vec<usize>, usize, Vec<Option<f64>>) {
+    let (target, features) = (&columns[0], &columns[1..]);
+    let rows = target.len();
+    let targets = null_rows(columns, rows).into_iter().enumerate().map(|(row, null)| if null { None } else { model.loss.target_of(classes, target, row) }).collect();
+    (row_bins.read_all(features, rows), features.len(), targets)
 }
 
 /// The batch of these rows (`columns`: the target, then the features), as this process kept it
