@@ -3,11 +3,13 @@
 //! `functions/` (training aggregates, PREDICT, EVALUATE).
 
 pub mod algorithms;
+pub mod batch_memo;
 pub mod class_index;
 pub mod error;
 pub mod exact_sum;
 pub mod features;
 pub mod grid_sum;
+pub mod kept_matrices;
 pub mod least_norm;
 pub mod metrics;
 pub mod model;

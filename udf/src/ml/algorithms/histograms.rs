@@ -449,7 +449,7 @@ impl LevelPartial {
                 }
             }
         }
-        score_cache::give_back(model, kept);
+        score_cache::give_back(model, values, kept);
     }
 }
 

@@ -75,7 +75,7 @@ impl Partial for LossPartial {
             self.loss.rows += 1;
             self.loss.sum.add(model.loss.loss(&scores[row * k..(row + 1) * k], *y));
         }
-        score_cache::give_back(model, kept);
+        score_cache::give_back(model, values, kept);
         Ok(())
     }
 

@@ -26,6 +26,7 @@ use crate::ml::error::coded;
 use crate::ml::exact_sum::ExactSum;
 use crate::ml::features::{Encoding, Feature, Matrix};
 use crate::ml::grid_sum::{Grid, Wide};
+use crate::ml::kept_matrices;
 use crate::ml::model::{Output, Task};
 use crate::ml::row_hash::mix;
 
@@ -444,7 +445,7 @@ impl Partial for StepPartial {
     fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
         // The seeding's draws read each row's key first.
         let (keys, columns) = if self.step.draws() { (Some(values[0].as_primitive::<Float64Type>()), &values[1..]) } else { (None, values) };
-        let matrix = Matrix::encode(&self.features, columns);
+        let matrix = kept_matrices::encoded(&self.features, columns);
         self.start(matrix.width);
         if let Step::Lloyd { centres } = &self.step {
             lloyd(&mut self.state, &mut self.grid_sums, centres, &matrix);

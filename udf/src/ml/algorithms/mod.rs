@@ -10,10 +10,12 @@ pub mod boosted_trees;
 pub mod decision_tree;
 pub mod histograms;
 pub mod holdout_loss;
+pub mod key_sample;
 pub mod kmeans;
 pub mod linear_regression;
 pub mod logistic_regression;
 pub mod naive_bayes;
+pub mod newton;
 pub mod random_forest;
 pub mod scan;
 pub mod score_cache;
@@ -175,6 +177,24 @@ pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 
 pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| coded("XX000", format!("decoding a training pass: {e}")))
+}
+
+/// A partial state of JSON and a binary tail (a sample's rows): the JSON's length (8 bytes,
+/// little-endian), the JSON, then the tail.
+pub fn framed(json: Vec<u8>, tail: &[u8]) -> Vec<u8> {
+    let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(json);
+    bytes.extend_from_slice(tail);
+    bytes
+}
+
+/// The JSON and the tail of [`framed`] bytes.
+pub fn unframe(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
+    let length = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize);
+    match length {
+        Some(length) if bytes.len() >= 8 + length => Ok((&bytes[8..8 + length], &bytes[8 + length..])),
+        _ => Err(coded("XX000", "a partial result is cut short")),
+    }
 }
 
 /// Features as [`super::features::Matrix::encode`] reads them on the executors, where only their

@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 
-use super::{check_rows, columns_with_nulls, from_json, Pass, Setup};
+use super::key_sample::KeySample;
+use super::{framed, unframe, check_rows, columns_with_nulls, from_json, Pass, Setup};
 use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::error::coded;
 use crate::ml::exact_sum::ExactSum;
@@ -32,7 +33,9 @@ pub struct Scan {
     /// Per column, the largest absolute value of a complete row (0 for categorical columns).
     #[serde(default)]
     pub max_abs: Vec<f64>,
-    /// Per column, the exact sum over complete rows (0 for categorical columns).
+    /// Per column, the exact sum over complete rows, kept for the first column only (the
+    /// target, when there is one: a regression's mean); 0 for the others and for categorical
+    /// columns (an exact sum costs more than the rest of a scan, and no other is read).
     #[serde(default)]
     pub sums: Vec<ExactSum>,
 }
@@ -43,6 +46,9 @@ impl Scan {
         self.categories.get(i).and_then(|c| c.as_ref()).map(|c| c.keys().cloned().collect()).unwrap_or_default()
     }
 }
+
+/// Categories of a batch counted in a list before the map (see `Scan::update`).
+const FEW_CATEGORIES: usize = 8;
 
 /// What the NOTICE of a scan pass says.
 pub const DESCRIPTION: &str = "counting the training rows and their categories";
@@ -70,13 +76,28 @@ pub fn pass<S: Serialize>(setup: &Setup, spec: impl FnOnce(Vec<String>) -> S) ->
     Pass::new(DESCRIPTION, &spec(columns(setup))).map(Some)
 }
 
+/// The scan pass that also brings a [`KeySample`] of the complete rows, at most `rows` of them
+/// (its partial is [`sampling_partial`]).
+pub fn sampling_pass<S: Serialize>(setup: &Setup, rows: usize, spec: impl FnOnce(Vec<String>, usize) -> S) -> Result<Option<Pass>> {
+    let mut pass = Pass::new(format!("{DESCRIPTION}, and a sample of {rows} of them"), &spec(columns(setup), rows))?;
+    pass.row_key = true;
+    Ok(Some(pass))
+}
+
 /// The merged result of a scan pass, its rows checked, and the features' encodings it
 /// implies: numbers stay numbers, each text or boolean feature becomes one-hot over the
 /// categories found.
 pub fn encodings_from(setup: &Setup, merged: &[u8]) -> Result<(Scan, Vec<Encoding>)> {
-    let scan: Scan = if merged.is_empty() { Scan::default() } else { from_json(merged)? };
+    let (scan, _) = encodings_and_sample_from(setup, merged)?;
+    Ok(scan)
+}
+
+/// As [`encodings_from`], with the sample of a [`sampling_pass`]: its rows by key, column 0 the
+/// keys, then the target (if any) and the features as the scan read them.
+#[allow(clippy::type_complexity)]
+pub fn encodings_and_sample_from(setup: &Setup, merged: &[u8]) -> Result<((Scan, Vec<Encoding>), Option<RecordBatch>)> {
+    let (scan, sample) = if merged.is_empty() { (Scan::default(), None) } else { read_framed(merged)? };
     check_rows(setup, scan.rows, scan.null_rows, || columns_with_nulls(setup, &scan.nulls_by_column))?;
-    // The scan read the target first (if any), then the features.
     let offset = usize::from(setup.target.is_some());
     let encodings = setup
         .features
@@ -87,12 +108,24 @@ pub fn encodings_from(setup: &Setup, merged: &[u8]) -> Result<(Scan, Vec<Encodin
             Kind::Categorical => Encoding::OneHot { categories: scan.categories_of(offset + i) },
         })
         .collect();
-    Ok((scan, encodings))
+    Ok(((scan, encodings), sample))
 }
 
 /// The executors' side of a scan of the columns named `names`.
 pub fn partial(names: Vec<String>) -> Box<dyn Partial> {
-    Box::new(ScanPartial { names, scan: Scan::default() })
+    Box::new(ScanPartial { names, scan: Scan::default(), sample: None })
+}
+
+/// The executors' side of a [`sampling_pass`]: the rows come with their key first.
+pub fn sampling_partial(names: Vec<String>, rows: usize) -> Box<dyn Partial> {
+    Box::new(ScanPartial { names, scan: Scan::default(), sample: Some(KeySample::new(rows)) })
+}
+
+fn read_framed(bytes: &[u8]) -> Result<(Scan, Option<RecordBatch>)> {
+    let (json, ipc) = unframe(bytes)?;
+    let mut sample = KeySample::new(usize::MAX);
+    sample.merge(ipc)?;
+    Ok((from_json(json)?, sample.sorted()?))
 }
 
 impl Scan {
@@ -119,19 +152,48 @@ impl Scan {
             self.nulls_by_column[i] += column.null_count() as u64;
             if column.data_type().is_numeric() {
                 let numbers = column.as_primitive::<Float64Type>();
+                let mut max_abs = self.max_abs[i];
                 for (row, null) in nulls.iter().enumerate() {
                     if !null {
-                        self.max_abs[i] = self.max_abs[i].max(numbers.value(row).abs());
-                        self.sums[i].add(numbers.value(row));
+                        max_abs = max_abs.max(numbers.value(row).abs());
+                    }
+                }
+                self.max_abs[i] = max_abs;
+                if i == 0 {
+                    for (row, null) in nulls.iter().enumerate() {
+                        if !null {
+                            self.sums[0].add(numbers.value(row));
+                        }
                     }
                 }
                 continue;
             }
             let counts = self.categories[i].get_or_insert_with(BTreeMap::new);
             let text = column.as_string::<i32>();
+            // A batch's first few categories are counted in a short list (a class column has
+            // a handful), the rest in the map; a new String only for a category not seen before.
+            let mut few: Vec<(&str, u64)> = Vec::new();
             for (row, null) in nulls.iter().enumerate() {
-                if !null {
-                    *counts.entry(text.value(row).to_string()).or_default() += 1;
+                if *null {
+                    continue;
+                }
+                let value = text.value(row);
+                if let Some((_, count)) = few.iter_mut().find(|(c, _)| *c == value) {
+                    *count += 1;
+                } else if few.len() < FEW_CATEGORIES {
+                    few.push((value, 1));
+                } else if let Some(count) = counts.get_mut(value) {
+                    *count += 1;
+                } else {
+                    counts.insert(value.to_string(), 1);
+                }
+            }
+            for (value, count) in few {
+                match counts.get_mut(value) {
+                    Some(kept) => *kept += count,
+                    None => {
+                        counts.insert(value.to_string(), count);
+                    }
                 }
             }
         }
@@ -185,24 +247,40 @@ impl Scan {
 struct ScanPartial {
     names: Vec<String>,
     scan: Scan,
+    sample: Option<KeySample>,
 }
 
 impl Partial for ScanPartial {
     fn update(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let values = match &mut self.sample {
+            Some(sample) => {
+                sample.add(values[0].as_primitive::<Float64Type>(), &values[1..])?;
+                &values[1..]
+            }
+            None => values,
+        };
         self.scan.update(values);
         self.scan.check_size(&self.names)
     }
 
     fn merge(&mut self, bytes: &[u8]) -> Result<()> {
-        self.scan.merge(from_json(bytes)?);
+        let (json, ipc) = unframe(bytes)?;
+        self.scan.merge(from_json(json)?);
+        if let Some(sample) = &mut self.sample {
+            sample.merge(ipc)?;
+        }
         self.scan.check_size(&self.names)
     }
 
     fn to_bytes(&mut self) -> Result<Vec<u8>> {
-        to_json(&self.scan)
+        let sample = match &mut self.sample {
+            Some(sample) => sample.to_bytes()?,
+            None => Vec::new(),
+        };
+        Ok(framed(to_json(&self.scan)?, &sample))
     }
 
     fn size(&self) -> usize {
-        self.scan.size()
+        self.scan.size() + self.sample.as_ref().map_or(0, KeySample::size)
     }
 }

@@ -10,26 +10,22 @@
 //! reads the same rows adds only the rounds since and routes each row on from its node: the
 //! same additions in the same order as starting over, so the same bits.
 //!
-//! A batch is found by a hash of a sample of its values and then compared with the kept batch's
-//! columns in full, so only rows that are the same as those kept use what was kept (and a pass
-//! that finds its batch does not bin its rows again). The cache is an optimisation only: a batch
-//! it does not hold (read by another executor last time, or dropped past [`MAX_BYTES`], the
-//! batches used longest ago first) is scored from
-//! the trees. It serves one training at a time (a second one replaces it) and is dropped when
-//! idle for [`IDLE`].
+//! The batches are kept in a [`BatchMemo`], so only rows that are the same as those kept use what
+//! was kept (and a pass that finds its batch does not bin its rows again); a batch it does not
+//! hold (read by another executor last time, or dropped past [`MAX_BYTES`]) is scored from the
+//! trees. It serves one training at a time (a second one replaces it) and is dropped when idle
+//! for [`IDLE`].
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::datatypes::Float64Type;
+use datafusion::arrow::array::{Array, ArrayRef};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 use super::histograms::{leaf_from, RowBins, Scores};
+use crate::ml::batch_memo::BatchMemo;
 use crate::ml::class_index::ClassIndex;
 use crate::ml::features::null_rows;
-use crate::ml::row_hash::mix;
 
 /// Bytes of kept batches one process holds.
 const MAX_BYTES: usize = 2_000_000_000;
@@ -38,9 +34,7 @@ const IDLE: Duration = Duration::from_secs(300);
 
 struct Cache {
     training: u64,
-    batches: HashMap<u64, Vec<Kept>>,
-    bytes: usize,
-    used: Instant,
+    batches: BatchMemo<Kept>,
 }
 
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
@@ -56,7 +50,7 @@ fn lock() -> MutexGuard<'static, Option<Cache>> {
         std::thread::spawn(|| loop {
             std::thread::sleep(IDLE / 5);
             let mut cache = lock_only();
-            if cache.as_ref().is_some_and(|c| c.used.elapsed() > IDLE) {
+            if cache.as_ref().is_some_and(|c| c.batches.used.elapsed() > IDLE) {
                 *cache = None;
             }
         });
@@ -71,9 +65,6 @@ fn lock_only() -> MutexGuard<'static, Option<Cache>> {
 
 /// One batch's rows as boosting reads them, and what was worked out for them.
 pub struct Kept {
-    /// The batch's columns as the pass read them (the target, then the features): a batch is
-    /// the kept one only if they are equal.
-    columns: Vec<ArrayRef>,
     /// Each row's bin of each feature, `width` per row.
     pub bins: Vec<u32>,
     pub width: usize,
@@ -92,9 +83,6 @@ pub struct Kept {
     nodes_at: Option<usize>,
     /// Per row, per tree of the round being grown: the node it reached in the last pass.
     nodes: Vec<u32>,
-    hash: u64,
-    /// When it was last given back.
-    used: Instant,
 }
 
 impl Kept {
@@ -164,7 +152,7 @@ impl Kept {
     }
 
     fn bytes(&self) -> usize {
-        self.columns.iter().map(|c| c.get_array_memory_size()).sum::<usize>() + self.bins.len() * 4 + self.targets.len() * 16 + self.scores.len() * 8 + self.gradients.len() * 16 + self.nodes.len() * 4 + 128
+        self.bins.len() * 4 + self.targets.len() * 16 + self.scores.len() * 8 + self.gradients.len() * 16 + self.nodes.len() * 4 + 128
     }
 }
 
@@ -183,29 +171,6 @@ pub struct LevelRows<'a> {
     pub nodes: &'a mut [u32],
 }
 
-/// A hash of a batch's size and of a sample of its rows' values (every match is then compared
-/// in full, so a sample serves: it only has to tell most batches apart, cheaply).
-fn sample_hash(columns: &[ArrayRef]) -> u64 {
-    let rows = columns.first().map_or(0, |c| c.len());
-    let step = (rows / 64).max(1);
-    let mut h = rows as u64;
-    let mut add = |word: u64| h = (h.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    for column in columns {
-        if let Some(numbers) = column.as_primitive_opt::<Float64Type>() {
-            (0..rows).step_by(step).for_each(|r| add(numbers.value(r).to_bits()));
-        } else if let Some(text) = column.as_string_opt::<i32>() {
-            (0..rows).step_by(step).for_each(|r| add(text.value(r).bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))));
-        }
-    }
-    mix(h)
-}
-
-/// Whether two columns hold the same values: at once when they are the same buffers (a batch
-/// the executor kept and replays, `squall_flight::kept_training_rows`), else compared in full.
-fn same_column(a: &ArrayRef, b: &ArrayRef) -> bool {
-    a.to_data().ptr_eq(&b.to_data()) || a.as_ref() == b.as_ref()
-}
-
 /// What [`take`] reads of a batch it does not find kept: each row's bins (`row_bins` of the
 /// features) and its target as [`Kept::targets`] has it (`None` for a row with a NULL, or of a
 /// class the model does not know: such rows are skipped). `columns`: the target, then the
@@ -221,56 +186,29 @@ pub fn read_rows(model: &Scores, row_bins: &RowBins, classes: &ClassIndex, colum
 /// for `model`'s training, or new from `read`: each row's bins (`width` per row) and its target
 /// as [`Kept::targets`] has it. Give it back with [`give_back`] once the pass has used it.
 pub fn take(model: &Scores, columns: &[ArrayRef], read: impl FnOnce() -> (Vec<usize>, usize, Vec<Option<f64>>)) -> Kept {
-    let hash = sample_hash(columns);
     if model.training != 0 {
         let mut guard = lock();
-        if let Some(cache) = guard.as_mut().filter(|c| c.training == model.training) {
-            cache.used = Instant::now();
-            if let Some(list) = cache.batches.get_mut(&hash) {
-                if let Some(at) = list.iter().position(|k| k.columns.len() == columns.len() && k.columns.iter().zip(columns).all(|(a, b)| same_column(a, b))) {
-                    let kept = list.swap_remove(at);
-                    cache.bytes -= kept.bytes();
-                    return kept;
-                }
-            }
+        if let Some(kept) = guard.as_mut().filter(|c| c.training == model.training).and_then(|c| c.batches.take(columns)) {
+            return kept;
         }
     }
     let (all_bins, width, targets) = read();
     // A bin fits in 32 bits: a node's cells, every bin of every feature, are at most MAX_CELLS.
     let bins = all_bins.iter().map(|b| *b as u32).collect();
-    let columns = columns.to_vec();
-    Kept { columns, bins, width, targets, rounds: 0, scores: vec![], gradients_at: None, gradients: vec![], nodes_at: None, nodes: vec![], hash, used: Instant::now() }
+    Kept { bins, width, targets, rounds: 0, scores: vec![], gradients_at: None, gradients: vec![], nodes_at: None, nodes: vec![] }
 }
 
-/// Keeps a batch [`take`] gave for the passes that follow, if there is room.
-pub fn give_back(model: &Scores, kept: Kept) {
+/// Keeps a batch [`take`] gave for `columns` for the passes that follow, if there is room.
+pub fn give_back(model: &Scores, columns: &[ArrayRef], kept: Kept) {
     if model.training == 0 {
         return;
     }
     let mut guard = lock();
     if guard.as_ref().is_none_or(|c| c.training != model.training) {
-        *guard = Some(Cache { training: model.training, batches: HashMap::new(), bytes: 0, used: Instant::now() });
+        *guard = Some(Cache { training: model.training, batches: BatchMemo::new(MAX_BYTES) });
     }
-    let cache = guard.as_mut().expect("just set");
-    cache.used = Instant::now();
     let bytes = kept.bytes();
-    if bytes > MAX_BYTES {
-        return;
-    }
-    // Full: the batches used longest ago go first (Ballista need not give this executor the
-    // same partitions in every pass; the ones it reads now are the ones worth keeping).
-    while cache.bytes + bytes > MAX_BYTES {
-        let Some((&hash, at)) = cache.batches.iter().flat_map(|(hash, list)| list.iter().enumerate().map(move |(at, k)| ((hash, at), k.used))).min_by_key(|(_, used)| *used).map(|(key, _)| key) else { break };
-        let list = cache.batches.get_mut(&hash).expect("just found");
-        cache.bytes -= list.swap_remove(at).bytes();
-        if list.is_empty() {
-            cache.batches.remove(&hash);
-        }
-    }
-    cache.bytes += bytes;
-    let mut kept = kept;
-    kept.used = Instant::now();
-    cache.batches.entry(kept.hash).or_default().push(kept);
+    guard.as_mut().expect("just set").batches.put(columns, kept, bytes);
 }
 
 #[cfg(test)]
@@ -328,7 +266,7 @@ mod tests {
                 fresh &= kept.scores.is_empty();
                 found += usize::from(!fresh);
                 check(&model, b, &mut kept);
-                give_back(&model, kept);
+                give_back(&model, &columns, kept);
             }
         }
         assert!(found > 20, "batches found kept: {found}");
@@ -338,7 +276,7 @@ mod tests {
         let mut kept = take(&model, &columns, || read);
         assert!(!kept.scores.is_empty());
         check(&model, 1, &mut kept);
-        give_back(&model, kept);
+        give_back(&model, &columns, kept);
         // Rows whose bins are the same but not their target are not the kept ones.
         let mut other = targets(1);
         other[3] = Some(5.0);
