@@ -185,11 +185,20 @@ pub async fn run(squall: &Path, data: &Path, rows: usize, runs: usize, wanted: &
         name: format!("ml-{rows}"),
         description: format!(
             "{rows} rows × {FEATURES} float features, 3 classes, {FILES} Parquet files, every model trained on all rows. squall: \
-             TRAIN MODEL over the wire, 2 executor processes, one run each; the peers on the same rows, loaded into memory \
-             first (scikit-learn's load {:.1} s, Spark's load and cache {:.1} s, not counted), one run each. Accuracy (r² for \
-             linear regression) on the training rows beside each time. Versions: {}.",
-            figure("sklearn.load_seconds").unwrap_or(f64::NAN),
-            figure("spark.load_seconds").unwrap_or(f64::NAN),
+             TRAIN MODEL over the wire, 2 executor processes, {}; {}. Accuracy (r² for linear regression) on the training rows \
+             beside each time. Versions: {}.",
+            if runs == 1 { "one run each".to_string() } else { format!("the median of {runs} runs each") },
+            {
+                let loads: Vec<String> = [("scikit-learn's load", "sklearn.load_seconds"), ("Spark's load and cache", "spark.load_seconds")]
+                    .iter()
+                    .filter_map(|(what, key)| figure(key).map(|seconds| format!("{what} {seconds:.1} s")))
+                    .collect();
+                if loads.is_empty() {
+                    "no peer ran".to_string()
+                } else {
+                    format!("the peers on the same rows, loaded into memory first ({}, not counted), one run each", loads.join(", "))
+                }
+            },
             ["sklearn.sklearn_version", "sklearn.lightgbm_version", "sklearn.xgboost_version", "spark.spark_version"]
                 .iter()
                 .filter_map(|k| k.split_once('.').and_then(|(p, key)| figures[p][key].as_str().map(|v| format!("{key} {v}"))))
