@@ -76,7 +76,8 @@ impl<V> BatchMemo<V> {
 
 /// A [`BatchMemo`] a whole process shares (in a `static`), dropped when unused for `idle`.
 pub struct SharedMemo<V> {
-    memo: Mutex<Option<BatchMemo<V>>>,
+    /// The memo, and whom it is kept for (0 when it has no owner).
+    memo: Mutex<Option<(u64, BatchMemo<V>)>>,
     janitor: Once,
     max_bytes: usize,
     idle: Duration,
@@ -89,20 +90,34 @@ impl<V: Send + 'static> SharedMemo<V> {
 
     /// As [`BatchMemo::take`].
     pub fn take(&'static self, columns: &[ArrayRef]) -> Option<V> {
-        self.lock().as_mut().and_then(|m| m.take(columns))
+        self.take_owned(0, columns)
     }
 
     /// As [`BatchMemo::put`].
     pub fn put(&'static self, columns: &[ArrayRef], value: V, value_bytes: usize) {
-        self.lock().get_or_insert_with(|| BatchMemo::new(self.max_bytes)).put(columns, value, value_bytes)
+        self.put_owned(0, columns, value, value_bytes)
     }
 
-    fn lock(&'static self) -> MutexGuard<'static, Option<BatchMemo<V>>> {
+    /// As [`SharedMemo::take`], from a memo kept for `owner` only (one training's batches).
+    pub fn take_owned(&'static self, owner: u64, columns: &[ArrayRef]) -> Option<V> {
+        self.lock().as_mut().filter(|(kept_for, _)| *kept_for == owner).and_then(|(_, m)| m.take(columns))
+    }
+
+    /// As [`SharedMemo::put`] for `owner`: a memo kept for another owner is dropped first.
+    pub fn put_owned(&'static self, owner: u64, columns: &[ArrayRef], value: V, value_bytes: usize) {
+        let mut memo = self.lock();
+        if memo.as_ref().is_none_or(|(kept_for, _)| *kept_for != owner) {
+            *memo = Some((owner, BatchMemo::new(self.max_bytes)));
+        }
+        memo.as_mut().expect("just set").1.put(columns, value, value_bytes)
+    }
+
+    fn lock(&'static self) -> MutexGuard<'static, Option<(u64, BatchMemo<V>)>> {
         self.janitor.call_once(|| {
             std::thread::spawn(move || loop {
                 std::thread::sleep(self.idle / 5);
                 let mut memo = self.lock_only();
-                if memo.as_ref().is_some_and(|m| m.used.elapsed() > self.idle) {
+                if memo.as_ref().is_some_and(|(_, m)| m.used.elapsed() > self.idle) {
                     *memo = None;
                 }
             });
@@ -110,7 +125,7 @@ impl<V: Send + 'static> SharedMemo<V> {
         self.lock_only()
     }
 
-    fn lock_only(&'static self) -> MutexGuard<'static, Option<BatchMemo<V>>> {
+    fn lock_only(&'static self) -> MutexGuard<'static, Option<(u64, BatchMemo<V>)>> {
         // A panic while holding it leaves nothing half-done: the entries are whole.
         self.memo.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

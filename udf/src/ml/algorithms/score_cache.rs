@@ -19,11 +19,10 @@
 use std::hash::{BuildHasher, RandomState};
 
 use datafusion::arrow::array::{Array, ArrayRef};
-use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 use super::histograms::{leaf_from, RowBins, Scores};
-use crate::ml::batch_memo::BatchMemo;
+use crate::ml::batch_memo::SharedMemo;
 use crate::ml::class_index::ClassIndex;
 use crate::ml::features::null_rows;
 
@@ -32,35 +31,11 @@ const MAX_BYTES: usize = 2_000_000_000;
 /// A cache unused this long is dropped.
 const IDLE: Duration = Duration::from_secs(300);
 
-struct Cache {
-    training: u64,
-    batches: BatchMemo<Kept>,
-}
-
-static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+static CACHE: SharedMemo<Kept> = SharedMemo::new(MAX_BYTES, IDLE);
 
 /// A number that names one training's rows (0 is none: never kept).
 pub fn new_training_id() -> u64 {
     RandomState::new().hash_one(Instant::now()).max(1)
-}
-
-fn lock() -> MutexGuard<'static, Option<Cache>> {
-    static JANITOR: Once = Once::new();
-    JANITOR.call_once(|| {
-        std::thread::spawn(|| loop {
-            std::thread::sleep(IDLE / 5);
-            let mut cache = lock_only();
-            if cache.as_ref().is_some_and(|c| c.batches.used.elapsed() > IDLE) {
-                *cache = None;
-            }
-        });
-    });
-    lock_only()
-}
-
-fn lock_only() -> MutexGuard<'static, Option<Cache>> {
-    // A panic while holding it leaves nothing half-done that matters: the entries are whole.
-    CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One batch's rows as boosting reads them, and what was worked out for them.
@@ -187,8 +162,7 @@ pub fn read_rows(model: &Scores, row_bins: &RowBins, classes: &ClassIndex, colum
 /// as [`Kept::targets`] has it. Give it back with [`give_back`] once the pass has used it.
 pub fn take(model: &Scores, columns: &[ArrayRef], read: impl FnOnce() -> (Vec<usize>, usize, Vec<Option<f64>>)) -> Kept {
     if model.training != 0 {
-        let mut guard = lock();
-        if let Some(kept) = guard.as_mut().filter(|c| c.training == model.training).and_then(|c| c.batches.take(columns)) {
+        if let Some(kept) = CACHE.take_owned(model.training, columns) {
             return kept;
         }
     }
@@ -203,12 +177,8 @@ pub fn give_back(model: &Scores, columns: &[ArrayRef], kept: Kept) {
     if model.training == 0 {
         return;
     }
-    let mut guard = lock();
-    if guard.as_ref().is_none_or(|c| c.training != model.training) {
-        *guard = Some(Cache { training: model.training, batches: BatchMemo::new(MAX_BYTES) });
-    }
     let bytes = kept.bytes();
-    guard.as_mut().expect("just set").batches.put(columns, kept, bytes);
+    CACHE.put_owned(model.training, columns, kept, bytes);
 }
 
 #[cfg(test)]
