@@ -268,15 +268,25 @@ struct Rows {
 async fn run_passes(session: &Session, algorithm: &'static dyn Algorithm, setup: Setup, rows: Rows, row_key: &Expr, columns: &[Expr]) -> Result<Fitted> {
     let pass_aggregate = session.ctx.udaf(train_pass::NAME)?;
     let mut trainer = algorithm.trainer(setup)?;
-    while let Some(pass) = trainer.next_pass()? {
+    while let Some(mut pass) = trainer.next_pass()? {
         let started = Instant::now();
-        let mut args = vec![constant(ScalarValue::from(algorithm.name())), constant(train_pass::pass_constant(pass.spec))];
-        if pass.row_key {
-            args.push(row_key.clone());
-        }
-        args.extend(columns.iter().cloned());
-        let plan = if pass.holdout { &rows.holdout } else { &rows.training };
-        let result = aggregate_blob(session, plan.clone(), pass_aggregate.call(args)).await?;
+        let result = loop {
+            let mut args = vec![constant(ScalarValue::from(algorithm.name())), constant(train_pass::pass_constant(std::mem::take(&mut pass.spec)))];
+            if pass.row_key {
+                args.push(row_key.clone());
+            }
+            args.extend(columns.iter().cloned());
+            let plan = if pass.holdout { &rows.holdout } else { &rows.training };
+            match aggregate_blob(session, plan.clone(), pass_aggregate.call(args)).await {
+                // A process (an executor that joined during the training) lacked what earlier
+                // passes sent and this one left out: the pass again, with all of it.
+                Err(e) if e.to_string().contains(algorithms::held_rounds::NOT_HELD) => match trainer.pass_in_full()? {
+                    Some(full) => pass = full,
+                    None => return Err(e),
+                },
+                result => break result?,
+            }
+        };
         let (processes, merged) = train_pass::decode(&result)?;
         let processes: Vec<String> = processes.iter().map(u32::to_string).collect();
         session.notice(format!(

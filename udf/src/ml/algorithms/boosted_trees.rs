@@ -79,6 +79,10 @@ impl Trainer for Growing {
         self.0.absorb(merged)
     }
 
+    fn pass_in_full(&mut self) -> Result<Option<Pass>> {
+        self.0.pass_in_full()
+    }
+
     fn finish(self: Box<Self>) -> Result<Fitted> {
         let grown = self.0.finish_boosted()?;
         let all: Vec<Vec<Node>> = grown.rounds.iter().flatten().cloned().collect();

@@ -12,6 +12,7 @@
 //! LightGBM split categories.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::Float64Type;
@@ -51,7 +52,12 @@ pub struct Scores {
     pub base: Vec<f64>,
     /// Per round, per tree, the tree and each node's value (learning rate included). Rounds
     /// are only added during a training (early stopping cuts them once, at its end).
-    pub rounds: Vec<Vec<Scored>>,
+    #[serde(with = "shared_rounds")]
+    pub rounds: Vec<Arc<Round>>,
+    /// As a pass sends them, the rounds before this one are left out: the processes hold them
+    /// ([`super::held_rounds`]); 0 once complete.
+    #[serde(default)]
+    pub first_round: usize,
     /// Names the training, whose executors keep rows' scores between passes
     /// ([`super::score_cache`]); 0: none kept.
     #[serde(default)]
@@ -79,6 +85,27 @@ impl Scores {
     /// Class → index, as the rows' targets are looked up (none for regression).
     pub fn class_lookup(&self) -> ClassIndex {
         ClassIndex::new(self.loss.classes().unwrap_or_default())
+    }
+}
+
+/// A round's trees, one per class (one for regression and two classes).
+pub type Round = Vec<Scored>;
+
+/// Rounds are shared (between a process's passes, and the coordinator's passes and model), and
+/// written as the trees they are.
+mod shared_rounds {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Round;
+
+    pub fn serialize<S: Serializer>(rounds: &[Arc<Round>], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(rounds.iter().map(|round| round.as_slice()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Arc<Round>>, D::Error> {
+        Ok(Vec::<Round>::deserialize(deserializer)?.into_iter().map(Arc::new).collect())
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod bins;
 pub mod boosted_trees;
 pub mod decision_tree;
+pub mod held_rounds;
 pub mod histograms;
 pub mod holdout_loss;
 pub mod key_sample;
@@ -103,6 +104,12 @@ pub trait Trainer: Send {
     fn absorb(&mut self, merged: &[u8]) -> Result<Option<String>>;
     /// The fitted model (after the last pass).
     fn finish(self: Box<Self>) -> Result<Fitted>;
+    /// The pass [`Trainer::next_pass`] last gave, with what it left out because the processes
+    /// held it from earlier passes, when a process refused it for want of that
+    /// ([`held_rounds::NOT_HELD`]); `None` when it left out nothing.
+    fn pass_in_full(&mut self) -> Result<Option<Pass>> {
+        Ok(None)
+    }
 }
 
 /// One distributed pass over the training rows.

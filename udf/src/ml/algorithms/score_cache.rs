@@ -211,7 +211,7 @@ mod tests {
         let rows = 200;
         let batches: Vec<Vec<usize>> = (0..4).map(|b| (0..rows * width).map(|i| (i * 7919 + i / 3 + b) % 5).collect()).collect();
         let targets = |b: usize| (0..rows).map(|r| ((r + b) % 7 != 0).then_some(((r * 31 + b) % 2) as f64)).collect::<Vec<_>>();
-        let mut model = Scores { loss: Loss::Softmax(vec!["a".into(), "b".into()]), base: vec![0.3, -0.3], rounds: vec![], training: new_training_id() };
+        let mut model = Scores { loss: Loss::Softmax(vec!["a".into(), "b".into()]), base: vec![0.3, -0.3], rounds: vec![], first_round: 0, training: new_training_id() };
         let check = |model: &Scores, b: usize, kept: &mut Kept| {
             let scale = 2f64.powi(40);
             let (got, got_gradients) = (kept.scores(model).to_vec(), kept.gradients(model, scale).to_vec());
@@ -228,7 +228,7 @@ mod tests {
         };
         let mut found = 0;
         for round in 0..12 {
-            model.rounds.push(vec![stump(round % width, round % 4, round as f64 + 1.0), stump((round + 1) % width, 2, 0.5)]);
+            model.rounds.push(Arc::new(vec![stump(round % width, round % 4, round as f64 + 1.0), stump((round + 1) % width, 2, 0.5)]));
             for b in (0..4).filter(|b| (b + round) % 3 != 0) {
                 let (columns, read) = batch(&batches[b], width, &targets(b));
                 let mut fresh = true;

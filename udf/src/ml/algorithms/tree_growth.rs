@@ -15,11 +15,13 @@
 //! the features ([`Ensemble`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 
 use super::bins::{self, Bins};
+use super::held_rounds;
 use super::holdout_loss::{self, Patience, Scoring};
 use super::scan::Scan;
 use super::score_cache;
@@ -48,8 +50,16 @@ pub enum Spec {
 pub fn partial(spec: &[u8]) -> Result<Box<dyn Partial>> {
     Ok(match from_json(spec)? {
         Spec::Bins(columns) => bins::partial(columns),
-        Spec::Level(level) => histograms::partial(level),
-        Spec::HoldoutLoss(scoring) => holdout_loss::partial(scoring),
+        Spec::Level(mut level) => {
+            if let Target::Gradients { scores, .. } = &mut level.target {
+                held_rounds::complete(scores)?;
+            }
+            histograms::partial(level)
+        }
+        Spec::HoldoutLoss(mut scoring) => {
+            held_rounds::complete(&mut scoring.scores)?;
+            holdout_loss::partial(scoring)
+        }
     })
 }
 
@@ -148,6 +158,20 @@ pub struct Grower {
     awaiting_holdout: bool,
     patience: Patience,
     stopped: bool,
+    /// Boosting: the rounds the processes hold (sent by a pass that ran), and those the pass
+    /// running sends ([`held_rounds`]).
+    rounds_held: usize,
+    rounds_sending: usize,
+    /// The pass running, as [`Grower::pass_in_full`] sends it again.
+    running: Option<Running>,
+}
+
+/// A pass as it was asked for.
+struct Running {
+    description: String,
+    spec: Spec,
+    row_key: bool,
+    holdout: bool,
 }
 
 fn too_many_cells(cells: usize) -> datafusion::error::DataFusionError {
@@ -186,7 +210,7 @@ impl Grower {
         if known > MAX_CELLS {
             return Err(too_many_cells(known));
         }
-        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![], subtractions: HashMap::new(), subtract: true, rounds_done: 0, round_closed: false, awaiting_holdout: false, patience: Patience::default(), stopped: false })
+        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![], subtractions: HashMap::new(), subtract: true, rounds_done: 0, round_closed: false, awaiting_holdout: false, patience: Patience::default(), stopped: false, rounds_held: 0, rounds_sending: 0, running: None })
     }
 
     fn target(&self) -> &Target {
@@ -338,7 +362,7 @@ impl Grower {
             })
             .collect();
         if let Some(Target::Gradients { scores, .. }) = &mut self.target {
-            scores.rounds.push(round);
+            scores.rounds.push(Arc::new(round));
         }
         self.rounds_done += 1;
     }
@@ -352,15 +376,45 @@ impl Grower {
     }
 
     /// The pass that sums the holdout rows' loss under the rounds so far.
-    fn holdout_pass(&self, boosting: Boosting) -> Result<Pass> {
-        let Some(Target::Gradients { scores, .. }) = &self.target else {
+    fn holdout_pass(&mut self, boosting: Boosting) -> Result<Pass> {
+        let Some(Target::Gradients { scores, .. }) = self.target.clone() else {
             return Err(coded("XX000", "early stopping without a boosted model"));
         };
-        let scoring = Scoring { bins: self.bins.clone().unwrap_or_default(), scores: (**scores).clone() };
+        let scoring = Scoring { bins: self.bins.clone().unwrap_or_default(), scores: self.sent_scores(&scores) };
         let description = format!("round {} of {}: the holdout rows' loss", self.rounds_done, boosting.rounds);
-        let mut pass = Pass::new(description, &Spec::HoldoutLoss(scoring))?;
-        pass.holdout = true;
+        self.pass(Running { description, spec: Spec::HoldoutLoss(scoring), row_key: false, holdout: true })
+    }
+
+    /// What a pass sends of the rounds so far: those the processes do not hold yet.
+    fn sent_scores(&mut self, scores: &Scores) -> Scores {
+        self.rounds_sending = scores.rounds.len();
+        held_rounds::sent(scores, self.rounds_held)
+    }
+
+    /// The pass of `running`, kept for [`Grower::pass_in_full`].
+    fn pass(&mut self, running: Running) -> Result<Pass> {
+        let mut pass = Pass::new(running.description.clone(), &running.spec)?;
+        (pass.row_key, pass.holdout) = (running.row_key, running.holdout);
+        self.running = Some(running);
         Ok(pass)
+    }
+
+    /// The pass running, with every round so far: a process did not hold the rounds it left out
+    /// ([`held_rounds::NOT_HELD`]). `None` when it left out none.
+    pub fn pass_in_full(&mut self) -> Result<Option<Pass>> {
+        let Some(Target::Gradients { scores: all, .. }) = &self.target else { return Ok(None) };
+        let Some(mut running) = self.running.take() else { return Ok(None) };
+        let sent = match &mut running.spec {
+            Spec::Level(Level { target: Target::Gradients { scores, .. }, .. }) => scores.as_mut(),
+            Spec::HoldoutLoss(scoring) => &mut scoring.scores,
+            _ => return Ok(None),
+        };
+        if sent.first_round == 0 {
+            return Ok(None);
+        }
+        *sent = held_rounds::sent(all, 0);
+        running.description += " (sent again with every round: a process did not hold the earlier ones)";
+        self.pass(running).map(Some)
     }
 
     /// Takes the holdout rows' loss after a round: stops when it has not fallen for
@@ -408,20 +462,25 @@ impl Grower {
             None => format!("level {}, {to_split} nodes{of_trees} to split, {} rows", depth + 1, self.rows),
         };
         let description = format!("{description} ({} counted, {subtracted} by subtraction)", self.batch.len());
+        let target = match self.target.clone() {
+            Some(Target::Gradients { scale, scores }) => Target::Gradients { scale, scores: Box::new(self.sent_scores(&scores)) },
+            other => other.expect("the bins pass comes first"),
+        };
         let level = Level {
-            bins: bins.clone(),
-            target: target.clone(),
+            bins: self.bins.clone().unwrap_or_default(),
+            target,
             trees: self.trees.iter().map(|nodes| nodes.iter().map(|n| n.routing.clone()).collect()).collect(),
             open: self.batch.clone(),
             bootstrap: self.ensemble.bootstrap.then_some(self.setup.seed),
         };
-        let mut pass = Pass::new(description, &Spec::Level(level))?;
-        pass.row_key = self.ensemble.bootstrap;
-        Ok(Some(pass))
+        self.pass(Running { description, spec: Spec::Level(level), row_key: self.ensemble.bootstrap, holdout: false }).map(Some)
     }
 
     /// Takes a pass's merged result.
     pub fn absorb(&mut self, merged: &[u8]) -> Result<Option<String>> {
+        // The processes that ran the pass hold the rounds it sent.
+        self.running = None;
+        self.rounds_held = self.rounds_sending;
         if std::mem::take(&mut self.awaiting_holdout) {
             let patience = self.ensemble.boosting.and_then(|b| b.early_stopping).unwrap_or(1);
             return self.absorb_holdout(merged, patience);
@@ -501,7 +560,7 @@ impl Grower {
         let (Some(bins), Some(Target::Gradients { scale, scores })) = (self.bins, self.target) else {
             return Err(coded("XX000", "training finished before its passes ran"));
         };
-        let target = Target::Gradients { scale, scores: Box::new(Scores { loss: scores.loss.clone(), base: vec![], rounds: vec![], training: 0 }) };
+        let target = Target::Gradients { scale, scores: Box::new(Scores { loss: scores.loss.clone(), base: vec![], rounds: vec![], first_round: 0, training: 0 }) };
         let rounds = scores
             .rounds
             .iter()
@@ -575,7 +634,7 @@ fn boosting_target(classes: Vec<String>, scan: &Scan) -> Target {
             (Loss::Softmax(classes), base, 1.0)
         }
     };
-    Target::gradients(bound, Scores { loss, base, rounds: vec![], training: score_cache::new_training_id() })
+    Target::gradients(bound, Scores { loss, base, rounds: vec![], first_round: 0, training: score_cache::new_training_id() })
 }
 
 #[cfg(test)]
@@ -620,6 +679,13 @@ mod tests {
     /// Runs every pass here as the executors would (a partial state per batch, merged), and
     /// returns the grower after its last pass.
     fn grow(task: Task, options: &[(&str, &str)], ensemble: Ensemble, subtract: bool) -> Grower {
+        grow_forgetting(task, options, ensemble, subtract, None).0
+    }
+
+    /// [`grow`], the process forgetting the rounds it holds before every `forget_every`th pass
+    /// (as an executor new to the training would hold none); also says how many passes were
+    /// refused for it and sent again in full.
+    fn grow_forgetting(task: Task, options: &[(&str, &str)], ensemble: Ensemble, subtract: bool, forget_every: Option<usize>) -> (Grower, usize) {
         let given: Vec<(String, String)> = options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let allowed = [OPTIONS, &["n_trees", "max_features", "n_rounds", "learning_rate", "l2", "min_child_weight"]].concat();
         let setup = Setup {
@@ -635,15 +701,32 @@ mod tests {
         let mut grower = Grower::new("test", setup, ensemble).unwrap();
         grower.subtract = subtract;
         let batches = batches(task == Task::Regression);
-        while let Some(pass) = grower.next_pass().unwrap() {
-            let mut states: Vec<Vec<u8>> = batches
+        let (mut passes, mut refused) = (0, 0);
+        let run = |pass: &Pass| -> Result<Vec<Vec<u8>>> {
+            batches
                 .iter()
                 .map(|batch| {
-                    let mut partial = partial(&pass.spec).unwrap();
-                    partial.update(if pass.row_key { batch } else { &batch[1..] }).unwrap();
-                    partial.to_bytes().unwrap()
+                    let mut partial = partial(&pass.spec)?;
+                    partial.update(if pass.row_key { batch } else { &batch[1..] })?;
+                    partial.to_bytes()
                 })
-                .collect();
+                .collect()
+        };
+        while let Some(mut pass) = grower.next_pass().unwrap() {
+            passes += 1;
+            if let (Some(every), Some(Target::Gradients { scores, .. })) = (forget_every, &grower.target) {
+                if passes % every == 0 {
+                    held_rounds::forget(scores.training);
+                }
+            }
+            let mut states = match run(&pass) {
+                Err(e) if e.to_string().contains(held_rounds::NOT_HELD) => {
+                    refused += 1;
+                    pass = grower.pass_in_full().unwrap().expect("a pass that left rounds out");
+                    run(&pass).unwrap()
+                }
+                states => states.unwrap(),
+            };
             let mut merged = partial(&pass.spec).unwrap();
             states.drain(..).for_each(|state| merged.merge(&state).unwrap());
             grower.absorb(&merged.to_bytes().unwrap()).unwrap();
@@ -655,7 +738,7 @@ mod tests {
                 }
             }
         }
-        grower
+        (grower, refused)
     }
 
     fn single() -> Ensemble {
@@ -680,6 +763,23 @@ mod tests {
             let (subtracted, counted) = (grow(task, &[("max_depth", "4")], boosted(), true).finish_boosted().unwrap(), grow(task, &[("max_depth", "4")], boosted(), false).finish_boosted().unwrap());
             assert_eq!(subtracted.rounds, counted.rounds, "{task:?}");
             assert_eq!(subtracted.rounds.len(), 3);
+        }
+    }
+
+    /// Boosting's passes send only the rounds the processes do not hold; a process that holds
+    /// none (as an executor that joined during the training) refuses such a pass, which is sent
+    /// again with every round: the same rounds as when no process forgets.
+    #[test]
+    fn a_pass_refused_for_rounds_not_held_is_sent_again_in_full() {
+        let boosting = Boosting { rounds: 4, learning_rate: 0.3, l2: 1.0, min_child_weight: 1.0, early_stopping: None };
+        let boosted = || Ensemble { trees: 1, bootstrap: false, max_features: None, boosting: Some(boosting) };
+        for task in [Task::Classification, Task::Regression] {
+            let options = [("max_depth", "3")];
+            let (forgetting, refused) = grow_forgetting(task, &options, boosted(), true, Some(4));
+            let (holding, none_refused) = grow_forgetting(task, &options, boosted(), true, None);
+            assert!(refused >= 2, "{task:?}: {refused} passes refused");
+            assert_eq!(none_refused, 0);
+            assert_eq!(forgetting.finish_boosted().unwrap().rounds, holding.finish_boosted().unwrap().rounds, "{task:?}");
         }
     }
 }
