@@ -18,8 +18,14 @@ pub fn psql_output(server: &Server, commands: &[&str]) -> (String, String) {
 
 /// Runs `psql` as [`psql`] does, failing or not: whether it succeeded, its stdout and stderr.
 pub fn psql_status(server: &Server, commands: &[&str]) -> (bool, String, String) {
+    psql_status_at(server.pg_port, commands)
+}
+
+/// [`psql_status`] against the Postgres port `port` (for a thread of its own while the test
+/// goes on with the server).
+pub fn psql_status_at(port: u16, commands: &[&str]) -> (bool, String, String) {
     let mut command = Command::new("psql");
-    command.args(["-h", "127.0.0.1", "-p", &server.pg_port.to_string(), "-U", "squall", "-X", "-v", "ON_ERROR_STOP=1"]);
+    command.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "squall", "-X", "-v", "ON_ERROR_STOP=1"]);
     for c in commands {
         command.args(["-c", c]);
     }

@@ -397,6 +397,45 @@ async fn trees_forests_and_boosted_trees_grow_level_by_level_on_the_executors_al
     assert_eq!(models, 0);
 }
 
+/// An executor added while boosting runs holds none of the rounds the passes before sent (each
+/// pass sends only the rounds since the last), so it refuses the first pass it gets, which is sent
+/// again with every round: it then reads rows, and the model is the one trained without it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_that_joins_during_boosting_gets_every_round_and_the_model_is_the_same() {
+    let server = squall().executors(1).start();
+    server.wait_for_executors(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_visits(&dir.path().join("visits"), 8, 20_000);
+    let setup = format!("CREATE EXTERNAL TABLE visits STORED AS PARQUET LOCATION '{}/'", dir.path().join("visits").display());
+    let train = |name: &str| {
+        format!("TRAIN MODEL {name} USING boosted_trees (n_rounds = 30, max_depth = 3, holdout = 0) TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits")
+    };
+    let client = server.client().await;
+    client.batch_execute(&format!("{setup}; SET squall.local_scan_limit = 0")).await.unwrap();
+    client.batch_execute(&train("alone")).await.unwrap();
+
+    let (port, joined) = (server.pg_port, train("joined"));
+    let joining = tokio::task::spawn_blocking(move || squall_tests::psql::psql_status_at(port, &["SET squall.local_scan_limit = 0", &joined]));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    client.batch_execute("ADD EXECUTOR").await.unwrap();
+    assert!(!joining.is_finished(), "training ended before the executor joined: make it longer");
+    let (ok, _, stderr) = joining.await.unwrap();
+    assert!(ok, "{stderr}");
+    let resent: Vec<&str> = stderr.lines().filter(|l| l.contains("(sent again with every round: a process did not hold the earlier ones)")).collect();
+    assert!(!resent.is_empty(), "{stderr}");
+    // The pass sent again, and the passes after it, read rows in the new executor too.
+    let executors = server.child_pids();
+    assert_eq!(executors.len(), 2);
+    let last = stderr.lines().rfind(|l| l.contains("rows read by process")).unwrap();
+    assert!(executors.iter().all(|pid| last.contains(&pid.to_string())), "{last}: executors {executors:?}");
+    let both = client.query("SELECT PREDICT_PROBA('alone', seconds, pages, browser, mobile), PREDICT_PROBA('joined', seconds, pages, browser, mobile) FROM visits", &[]).await.unwrap();
+    assert_eq!(both.len(), 20_000);
+    for row in &both {
+        let (alone, joined): (f64, f64) = (row.get(0), row.get(1));
+        assert_eq!(alone.to_bits(), joined.to_bits(), "{alone} vs {joined}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn training_survives_the_loss_of_an_executor_with_the_same_model_and_stops_when_asked() {
     let server = squall().executors(2).start();
