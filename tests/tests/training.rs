@@ -416,7 +416,17 @@ async fn an_executor_that_joins_during_boosting_gets_every_round_and_the_model_i
 
     let (port, joined) = (server.pg_port, train("joined"));
     let joining = tokio::task::spawn_blocking(move || squall_tests::psql::psql_status_at(port, &["SET squall.local_scan_limit = 0", &joined]));
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Join after two rounds, whose trees the later passes leave out (a pass sends the rounds
+    // since the last; the first passes send them all).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let done: i64 = client.query_one("SELECT count(*) FROM squall.jobs WHERE state = 'done' AND query LIKE 'TRAIN MODEL joined %'", &[]).await.unwrap().get(0);
+        if done >= 8 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline && !joining.is_finished(), "the passes of \"joined\" did not show in squall.jobs ({done} done)");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     client.batch_execute("ADD EXECUTOR").await.unwrap();
     assert!(!joining.is_finished(), "training ended before the executor joined: make it longer");
     let (ok, _, stderr) = joining.await.unwrap();
