@@ -216,7 +216,7 @@ impl Stream for Counted {
         match &next {
             Poll::Ready(Some(Ok(batch))) => self.count += batch.num_rows() as i64,
             Poll::Ready(Some(Err(e))) => {
-                let code = crate::frontend::errors::classify_datafusion(e).0;
+                let code = crate::error::classify_datafusion(e).0;
                 self.record(Some(code.to_string()));
             }
             Poll::Ready(None) => self.record(None),

@@ -423,7 +423,7 @@ impl Session {
                 Ok(other)
             }
             Err(e) => {
-                let sqlstate = crate::frontend::errors::classify(&e).0.to_string();
+                let sqlstate = e.sqlstate().to_string();
                 log.record(&crate::query_log::Entry { duration_ms: started.elapsed().as_millis() as i64, sqlstate, ..entry });
                 Err(e)
             }
@@ -439,7 +439,7 @@ impl Session {
 
     /// Records a statement that failed before it could run (it did not parse or plan).
     fn log_failure(&self, sql: &str, error: &SquallError) {
-        let sqlstate = crate::frontend::errors::classify(error).0.to_string();
+        let sqlstate = error.sqlstate().to_string();
         self.engine.query_log.record(&crate::query_log::Entry { sqlstate, ..self.log_entry(sql, crate::epoch_ms()) });
     }
 
@@ -552,7 +552,7 @@ impl Session {
         let duration_ms = started.elapsed().as_millis() as i64;
         let entry = match result {
             Ok(rows) => crate::query_log::Entry { duration_ms, rows: Some(rows as i64), ..entry },
-            Err(e) => crate::query_log::Entry { duration_ms, sqlstate: crate::frontend::errors::classify(e).0.to_string(), ..entry },
+            Err(e) => crate::query_log::Entry { duration_ms, sqlstate: e.sqlstate().to_string(), ..entry },
         };
         self.engine.query_log.record(&entry);
     }

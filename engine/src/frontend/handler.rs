@@ -28,7 +28,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 
 use super::encode::to_response;
-use super::errors::{classify, to_pg_error};
+use super::errors::to_pg_error;
 use crate::access::startup::Authenticator;
 use crate::engine::Engine;
 use crate::error::SquallError;
@@ -324,7 +324,7 @@ impl QueryParser for Parser {
             Ok(prepared) if prepared.is_empty() => Ok(None),
             Ok(prepared) => Ok(Some(prepared)),
             Err(e) => {
-                let (code, message) = classify(&e);
+                let (code, message) = e.classified();
                 log_failure(code, &message, sql);
                 Err(to_pg_error(&e))
             }

@@ -1,8 +1,8 @@
 //! Errors of model training and application, carrying their SQLSTATE across process boundaries.
 //!
 //! A PREDICT that fails on an executor reaches the coordinator as text inside Ballista's job
-//! failure, so the SQLSTATE travels in the message itself: `squall error 22023: ...`. The front
-//! end finds the marker, takes the code and strips it (engine `frontend::errors`).
+//! failure, so the SQLSTATE travels in the message itself: `squall error 22023: ...`. The
+//! coordinator finds the marker, takes the code and strips it (engine `error::datafusion_errors`).
 
 use datafusion::error::DataFusionError;
 

@@ -1,7 +1,13 @@
-//! The coordinator's error type. Each variant is one kind of failure a user can act on; the front
-//! end turns it into a SQLSTATE in one place (`frontend::errors`).
+//! The coordinator's error type, and the one place where failures become SQLSTATEs (DESIGN.md
+//! §6): each variant is one kind of failure a user can act on, with its code
+//! ([`SquallError::classified`]); what DataFusion and Ballista report is classified beside it
+//! ([`datafusion_errors`]). The front end only writes the result in the wire's terms.
+
+mod datafusion_errors;
 
 use datafusion::error::DataFusionError;
+
+pub use datafusion_errors::classify_datafusion;
 
 pub type Result<T, E = SquallError> = std::result::Result<T, E>;
 
@@ -74,6 +80,38 @@ pub enum SquallError {
 }
 
 impl SquallError {
+    /// The SQLSTATE a client receives for this failure.
+    pub fn sqlstate(&self) -> &'static str {
+        self.classified().0
+    }
+
+    /// The SQLSTATE and message a client receives for this failure.
+    pub fn classified(&self) -> (&'static str, String) {
+        match self {
+            SquallError::Syntax(m) => ("42601", m.clone()),
+            SquallError::UndefinedTable(m) => ("42P01", m.clone()),
+            SquallError::DuplicateTable(m) => ("42P07", m.clone()),
+            SquallError::DuplicateObject(m) => ("42710", m.clone()),
+            SquallError::ObjectInUse(m) => ("55006", m.clone()),
+            SquallError::CantChangeRuntimeParam(m) => ("55P02", m.clone()),
+            SquallError::WithContext { code, message, .. } => (code, message.clone()),
+            SquallError::UndefinedObject(m) => ("42704", m.clone()),
+            SquallError::InsufficientPrivilege(m) => ("42501", m.clone()),
+            SquallError::UndefinedColumn(m) => ("42703", m.clone()),
+            SquallError::UndefinedFunction(m) => ("42883", m.clone()),
+            SquallError::DataException(m) => ("22000", m.clone()),
+            SquallError::NullValueNotAllowed(m) => ("22004", m.clone()),
+            SquallError::WrongObjectType(m) => ("42809", m.clone()),
+            SquallError::Unsupported(m) => ("0A000", m.clone()),
+            SquallError::InvalidParameter(m) => ("22023", m.clone()),
+            SquallError::NotNullViolation(m) => ("23502", m.clone()),
+            SquallError::QueryCanceled(m) => ("57014", m.clone()),
+            SquallError::Storage(m) => ("58030", m.clone()),
+            SquallError::Internal(m) => ("XX000", format!("internal error: {m}")),
+            SquallError::DataFusion(e) => classify_datafusion(e),
+        }
+    }
+
     pub fn storage(context: impl std::fmt::Display, e: impl std::fmt::Display) -> Self {
         Self::Storage(format!("{context}: {e}"))
     }
