@@ -56,8 +56,8 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", options.data_dir.display()))?;
     let data_dir = options.data_dir.canonicalize()?;
 
-    crate::pg_settings::check_value(crate::pg_settings::LOCAL_SCAN_LIMIT, &options.local_scan_limit).context("--local-scan-limit")?;
-    let session_defaults = [(crate::pg_settings::LOCAL_SCAN_LIMIT.to_string(), options.local_scan_limit.clone())].into();
+    crate::pg::settings::check_value(crate::pg::settings::LOCAL_SCAN_LIMIT, &options.local_scan_limit).context("--local-scan-limit")?;
+    let session_defaults = [(crate::pg::settings::LOCAL_SCAN_LIMIT.to_string(), options.local_scan_limit.clone())].into();
 
     let scheduler_host = options
         .scheduler_advertise

@@ -36,8 +36,8 @@ pub struct Engine {
     /// `df://host:port` of the embedded scheduler, for the coordinator's Ballista client.
     pub scheduler_url: String,
     /// Rewrites what psql, JDBC and BI tools send into SQL DataFusion plans.
-    /// The Postgres-compatibility rewrites each statement gets (see [`crate::pg_rewrite_rules`]).
-    pub pg_rules: crate::pg_rewrite_rules::PgRewriteRules,
+    /// The Postgres-compatibility rewrites each statement gets (see [`crate::pg::rewrite_rules`]).
+    pub pg_rules: crate::pg::rewrite_rules::PgRewriteRules,
     /// Serialises catalog changes so that check-then-create is not racy.
     pub ddl_lock: tokio::sync::Mutex<()>,
     pub metrics: crate::http::Metrics,
@@ -60,8 +60,8 @@ pub struct Engine {
     pub cluster_events: crate::cluster::events::ClusterEvents,
     /// Session parameters chosen at start-up (`--local-scan-limit`), which RESET returns to.
     pub session_defaults: Arc<std::collections::BTreeMap<String, String>>,
-    /// Statements that may have changed what queries plan to (see [`crate::statement_cache`]).
-    pub plan_changes: crate::statement_cache::Changes,
+    /// Statements that may have changed what queries plan to (see [`crate::plans::statement_cache`]).
+    pub plan_changes: crate::plans::statement_cache::Changes,
     /// The autoscale settings; `None` until set from the command line or the stored ones.
     cluster: std::sync::Mutex<Option<ClusterSettings>>,
 }
@@ -81,7 +81,7 @@ impl Engine {
         let models = Arc::new(ModelRegistry::open(data_dir, model_store)?);
         let cluster = std::sync::Mutex::new(cluster_settings::load(data_dir)?);
         let spill_dir = data_dir.join("tmp");
-        let state = crate::plain_strings::install(registry::install_functions(
+        let state = crate::pg::plain_strings::install(registry::install_functions(
             SessionStateBuilder::new()
                 .with_config(settings::session_config())
                 .with_runtime_env(object_stores::runtime_env(Some(&spill_dir.to_string_lossy()))?),
@@ -90,8 +90,8 @@ impl Engine {
         let base = SessionContext::new_with_state(state);
         setup_pg_catalog(&base, settings::DATABASE, EmptyContextProvider)
             .map_err(|e| SquallError::Internal(format!("installing pg_catalog: {e}")))?;
-        crate::pg_functions::register(&base);
-        base.register_udf(crate::pg_has_role::udf(users.clone()));
+        crate::pg::functions::register(&base);
+        base.register_udf(crate::pg::has_role::udf(users.clone()));
 
         let scheduler_url = format!("df://{}", scheduler.address);
         let launcher: Arc<OnceLock<Arc<ProcessLauncher>>> = Default::default();
@@ -121,7 +121,7 @@ impl Engine {
             models,
             scheduler: Arc::new(scheduler),
             scheduler_url,
-            pg_rules: crate::pg_rewrite_rules::PgRewriteRules::new(),
+            pg_rules: crate::pg::rewrite_rules::PgRewriteRules::new(),
             ddl_lock: tokio::sync::Mutex::new(()),
             metrics: Default::default(),
             launcher,
@@ -208,8 +208,8 @@ impl Engine {
                 let mut statements = self.pg_rules.parse(ddl).map_err(|e| SquallError::Syntax(e.to_string()))?;
                 let statement = statements.pop().ok_or_else(|| SquallError::Syntax(format!("empty view definition: {ddl}")))?;
                 let mut statement = self.pg_rules.prepare(statement);
-                let mut statement = if crate::sql_rewrites::rewrite(&mut statement) { self.pg_rules.rewrite(statement) } else { statement };
-                crate::pg_rewrite_rules::strip_byte_order_collations(&mut statement)?;
+                let mut statement = if crate::pg::sql_rewrites::rewrite(&mut statement) { self.pg_rules.rewrite(statement) } else { statement };
+                crate::pg::rewrite_rules::strip_byte_order_collations(&mut statement)?;
                 crate::models::references::resolve(&mut statement, &self.models)?;
                 let plan = self.base.state().statement_to_plan(DfStatement::Statement(Box::new(statement))).await?;
                 self.base.execute_logical_plan(plan).await?;

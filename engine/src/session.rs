@@ -15,7 +15,7 @@ use squall_sql::{Command, Statement};
 
 use crate::engine::Engine;
 use crate::error::{Result, SquallError};
-use crate::last_made::{LastMade, Same};
+use crate::plans::last_made::{LastMade, Same};
 use crate::statements;
 
 /// The DataFusion setting for how many partitions a query's plan is split into.
@@ -57,10 +57,10 @@ pub struct Prepared {
     /// A COPY statement (whose query, for COPY TO, is `plan`).
     pub copy: Option<crate::copy::Copy>,
     /// PostgreSQL's names for the result columns where they differ from the plan's (see
-    /// [`crate::column_names`]).
+    /// [`crate::pg::column_names`]).
     pub column_names: Option<Vec<Option<String>>>,
-    /// The physical plan, when it may run again ([`crate::reused_plans`]).
-    pub(crate) kept: crate::reused_plans::KeptPlan,
+    /// The physical plan, when it may run again ([`crate::plans::reused_plans`]).
+    pub(crate) kept: crate::plans::reused_plans::KeptPlan,
     /// [`Self::result_schema`], once asked for.
     pub(crate) result_schema: Arc<std::sync::OnceLock<Option<SchemaRef>>>,
     /// The last schema given PostgreSQL's names, with them: a kept plan answers under the same
@@ -98,7 +98,7 @@ impl Prepared {
         self.plan.is_none() && self.command.is_none() && self.copy.is_none()
     }
 
-    /// A query (rows from a plan, no command, no COPY): what [`crate::statement_cache`] keeps.
+    /// A query (rows from a plan, no command, no COPY): what [`crate::plans::statement_cache`] keeps.
     fn is_query(&self) -> bool {
         self.command.is_none()
             && self.copy.is_none()
@@ -120,7 +120,7 @@ impl Prepared {
     /// `schema` under PostgreSQL's column names.
     fn named(&self, schema: SchemaRef) -> SchemaRef {
         let Some(names) = &self.column_names else { return schema };
-        self.renamed.get_or_make(Same(Arc::clone(&schema)), || crate::column_names::renamed(&schema, names))
+        self.renamed.get_or_make(Same(Arc::clone(&schema)), || crate::pg::column_names::renamed(&schema, names))
     }
 
     /// `output` with its columns under PostgreSQL's names (result rows and COPY TO's header).
@@ -165,11 +165,11 @@ pub struct Session {
     /// `SET statement_timeout`: `None` (0) means no limit.
     statement_timeout: std::sync::Mutex<Option<std::time::Duration>>,
     /// PostgreSQL's session parameters (DateStyle, search_path, ...).
-    pub(crate) pg_settings: crate::pg_settings::PgSettings,
+    pub(crate) pg_settings: crate::pg::settings::PgSettings,
     /// The session's DataFusion state, copied from `ctx` when its settings change.
-    pub(crate) planning: crate::planning_state::PlanningState,
+    pub(crate) planning: crate::plans::planning_state::PlanningState,
     /// Queries planned before, by text.
-    statements: crate::statement_cache::StatementCache,
+    statements: crate::plans::statement_cache::StatementCache,
     /// How text results are written, made at the settings generation it is keyed by.
     format_options: LastMade<u64, Arc<pgwire::types::format::FormatOptions>>,
     /// The COPY FROM STDIN whose data the client is sending, with its query-log entry.
@@ -182,9 +182,9 @@ impl Session {
         // Each connection has its own session id, so the scheduler keeps its settings apart.
         let state = SessionStateBuilder::new_from_existing(engine.base.state())
             .with_session_id(uuid::Uuid::new_v4().to_string())
-            .with_analyzer_rule(Arc::new(crate::pg_session_user::SessionUser { user: user.clone() }))
+            .with_analyzer_rule(Arc::new(crate::pg::session_user::SessionUser { user: user.clone() }))
             .build();
-        let pg_settings = crate::pg_settings::PgSettings::with_startup(Arc::clone(&engine.session_defaults), startup);
+        let pg_settings = crate::pg::settings::PgSettings::with_startup(Arc::clone(&engine.session_defaults), startup);
         let ctx = SessionContext::new_with_state(state);
         ctx.register_udf(pg_settings.current_setting_udf());
         Self {
@@ -204,7 +204,7 @@ impl Session {
         }
     }
 
-    /// How text results are written ([`crate::pg_settings::PgSettings::format_options`]), made
+    /// How text results are written ([`crate::pg::settings::PgSettings::format_options`]), made
     /// again only after SET or RESET.
     pub(crate) fn format_options(&self) -> Arc<pgwire::types::format::FormatOptions> {
         self.format_options.get_or_make(self.planning.generation(), || Arc::new(self.pg_settings.format_options()))
@@ -212,7 +212,7 @@ impl Session {
 
     /// Notes a `SET` (`chosen`) or `RESET` of a setting: a setting the session chose is kept as
     /// set where squall would otherwise choose (see [`Session::partitions_chosen`] and
-    /// crate::planning_state).
+    /// crate::plans::planning_state).
     pub(crate) fn note_setting(&self, variable: &str, chosen: bool) {
         self.planning.note_setting(variable, chosen);
     }
@@ -312,10 +312,10 @@ impl Session {
         outputs
     }
 
-    /// Runs `text` with the generic plan of its template ([`crate::literal_templates`]), when it
+    /// Runs `text` with the generic plan of its template ([`crate::plans::literal_templates`]), when it
     /// has one; `None` when it is to be planned as written.
     async fn run_as_template(&self, text: &str) -> Option<Result<Output>> {
-        let template = crate::literal_templates::template(text)?;
+        let template = crate::plans::literal_templates::template(text)?;
         // Kept apart from texts a client sends, which hold no NUL.
         let key = format!("\0{}", template.text);
         let prepared = match self.statements.get(&key, &self.engine.plan_changes) {
@@ -590,21 +590,21 @@ impl Session {
             }
         };
         let (plan, uses, column_names) = self.plan_sql_using(&sql).await?;
-        let plan = crate::parameters::typed_by_casts(plan)?;
-        let plan = if is_query_plan(&plan) { crate::pg_types::with_postgres_types(plan)? } else { plan };
+        let plan = crate::pg::parameters::typed_by_casts(plan)?;
+        let plan = if is_query_plan(&plan) { crate::pg::types::with_postgres_types(plan)? } else { plan };
         let sql = if rewritten { shown.to_string() } else { sql };
         Ok(Prepared { sql, plan: Some(plan), uses, column_names, ..Default::default() })
     }
 
     /// `SHOW name` of a PostgreSQL parameter (which DataFusion does not know) as a one-row query.
     fn show_query(&self, sql: &str) -> Option<Result<String>> {
-        let name = crate::pg_settings::shown_parameter(sql)?;
+        let name = crate::pg::settings::shown_parameter(sql)?;
         let value = if name == crate::interrupts::STATEMENT_TIMEOUT {
             Ok(crate::interrupts::show_timeout(self.statement_timeout()))
         } else {
             self.pg_settings.get(&name)
         };
-        Some(value.map(|v| format!("SELECT {} AS \"{name}\"", crate::sql_rewrites::quoted(&v))))
+        Some(value.map(|v| format!("SELECT {} AS \"{name}\"", crate::pg::sql_rewrites::quoted(&v))))
     }
 
     async fn plan_copy(&self, sql: &str) -> Result<Prepared> {
@@ -613,7 +613,7 @@ impl Session {
             crate::copy::Copy::In { table, .. } => (None, crate::access::checks::Uses { inserts: Some(table.clone()), ..Default::default() }, None),
             crate::copy::Copy::Out { query, .. } => {
                 let (plan, uses, column_names) = self.plan_sql_using(query).await?;
-                (Some(crate::pg_types::with_postgres_types(plan)?), uses, column_names)
+                (Some(crate::pg::types::with_postgres_types(plan)?), uses, column_names)
             }
         };
         Ok(Prepared { sql: sql.to_string(), plan, uses, copy: Some(copy), column_names, ..Default::default() })
@@ -627,7 +627,7 @@ impl Session {
     }
 
     /// Plans standard SQL the session's user may run; with what it uses (see [`Self::plan_sql`]).
-    /// The third part is PostgreSQL's names for a query's columns ([`crate::column_names`]).
+    /// The third part is PostgreSQL's names for a query's columns ([`crate::pg::column_names`]).
     async fn plan_sql_using(&self, sql: &str) -> Result<(LogicalPlan, crate::access::checks::Uses, Option<Vec<Option<String>>>)> {
         self.plan_sql_naming(sql, false).await
     }
@@ -646,11 +646,11 @@ impl Session {
             {
                 statements.pop_front().expect("one statement")
             }
-            _ => match self.engine.pg_rules.parse(crate::sql_rewrites::regproc_literals_as_names(sql).as_deref().unwrap_or(sql)) {
+            _ => match self.engine.pg_rules.parse(crate::pg::sql_rewrites::regproc_literals_as_names(sql).as_deref().unwrap_or(sql)) {
                 Ok(mut statements) if statements.len() == 1 => {
                     let mut statement = statements.remove(0);
                     // Named from what the client wrote, before squall's rewrites.
-                    column_names = crate::column_names::of(&statement);
+                    column_names = crate::pg::column_names::of(&statement);
                     // PostgreSQL's BEGIN means START TRANSACTION, which is the form DataFusion plans.
                     if let SqlStatement::StartTransaction { begin, .. } = &mut statement {
                         *begin = false;
@@ -668,18 +668,18 @@ impl Session {
                     let mut statement = self.engine.pg_rules.prepare(statement);
                     // squall's rewrites can hoist a catalog lookup out of CASE into the select
                     // list, where the catalog rules (run again) treat it as any other.
-                    let mut statement = if crate::sql_rewrites::rewrite(&mut statement) { self.engine.pg_rules.rewrite(statement) } else { statement };
-                    crate::pg_rewrite_rules::strip_byte_order_collations(&mut statement)?;
-                    if crate::sql_rewrites::mentions(sql, "pg_settings") {
-                        crate::sql_rewrites::settings_view(&mut statement, &self.pg_settings.all());
+                    let mut statement = if crate::pg::sql_rewrites::rewrite(&mut statement) { self.engine.pg_rules.rewrite(statement) } else { statement };
+                    crate::pg::rewrite_rules::strip_byte_order_collations(&mut statement)?;
+                    if crate::pg::sql_rewrites::mentions(sql, "pg_settings") {
+                        crate::pg::sql_rewrites::settings_view(&mut statement, &self.pg_settings.all());
                     }
-                    if crate::sql_rewrites::mentions(sql, "pg_roles") {
-                        crate::sql_rewrites::roles_view(&mut statement, &self.engine.users.roles());
+                    if crate::pg::sql_rewrites::mentions(sql, "pg_roles") {
+                        crate::pg::sql_rewrites::roles_view(&mut statement, &self.engine.users.roles());
                     }
                     let models = crate::models::references::resolve(&mut statement, &self.engine.models)?;
                     uses = crate::access::checks::Uses::of(&statement, models);
                     if unique_names {
-                        crate::sql_rewrites::unique_output_names(&mut statement);
+                        crate::pg::sql_rewrites::unique_output_names(&mut statement);
                     }
                     DfStatement::Statement(Box::new(statement))
                 }

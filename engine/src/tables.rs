@@ -30,7 +30,7 @@ pub struct TableStore {
     tables: PathBuf,
     staging: PathBuf,
     /// The decoded rows of files that plans run again read.
-    pub cache: Arc<crate::table_cache::TableCache>,
+    pub cache: Arc<crate::plans::table_cache::TableCache>,
 }
 
 impl TableStore {

@@ -16,7 +16,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::types::ToSqlText;
 
 use super::format::{Kind, Options};
-use crate::pg_text::encode_cell;
+use crate::pg::text::encode_cell;
 
 /// Writes rows of one schema as COPY data.
 pub struct RowWriter {

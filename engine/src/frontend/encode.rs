@@ -1,6 +1,6 @@
 //! Statement outputs as pgwire responses: Arrow batches become DataRows (text or binary, per the
 //! client's format codes) through arrow-pg's encoders, floats as PostgreSQL writes them
-//! ([`crate::pg_text`]).
+//! ([`crate::pg::text`]).
 
 use std::sync::Arc;
 
@@ -18,8 +18,8 @@ use pgwire::types::format::FormatOptions;
 use super::errors::to_pg_error;
 use crate::copy::to_stdout::RowWriter;
 use crate::error::SquallError;
-use crate::last_made::{LastMade, Same};
-use crate::pg_text::encode_cell;
+use crate::plans::last_made::{LastMade, Same};
+use crate::pg::text::encode_cell;
 
 /// The overall format code of COPY's text and CSV formats.
 const COPY_TEXT: i8 = 0;

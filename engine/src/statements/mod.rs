@@ -17,11 +17,11 @@ use datafusion::common::TableReference;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan, Statement, TransactionConclusion, WriteOp};
 
 use crate::error::{Result, SquallError};
-use crate::reused_plans::KeptPlan;
+use crate::plans::reused_plans::KeptPlan;
 use crate::session::{Output, Session};
 use squall_udf::settings::DEFAULT_SCHEMA;
 
-/// `kept`: where a query's physical plan may be kept to run again (see [`crate::reused_plans`]).
+/// `kept`: where a query's physical plan may be kept to run again (see [`crate::plans::reused_plans`]).
 /// Statements other than queries run boxed: inline, their futures would make every query's as
 /// large as the largest of them, and it is moved several times per statement.
 pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan, kept: Option<&KeptPlan>) -> Result<Output> {
@@ -55,11 +55,11 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan, kep
             session.set_statement_timeout(None);
             Ok(Output::Done { tag: "RESET", rows: None })
         }
-        LogicalPlan::Statement(Statement::SetVariable(set)) if crate::pg_settings::PgSettings::knows(&set.variable) => {
+        LogicalPlan::Statement(Statement::SetVariable(set)) if crate::pg::settings::PgSettings::knows(&set.variable) => {
             session.pg_settings.set(&set.variable, &set.value)?;
             Ok(Output::Done { tag: "SET", rows: None })
         }
-        LogicalPlan::Statement(Statement::ResetVariable(reset)) if crate::pg_settings::PgSettings::knows(&reset.variable) => {
+        LogicalPlan::Statement(Statement::ResetVariable(reset)) if crate::pg::settings::PgSettings::knows(&reset.variable) => {
             session.pg_settings.reset(&reset.variable)?;
             Ok(Output::Done { tag: "RESET", rows: None })
         }

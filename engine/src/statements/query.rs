@@ -15,7 +15,7 @@ use datafusion::error::Result as DfResult;
 use futures::{Stream, StreamExt};
 
 use crate::error::Result;
-use crate::reused_plans::{is_constant, Answer, GenericPlan, KeptPlan, MadeUnder};
+use crate::plans::reused_plans::{is_constant, Answer, GenericPlan, KeptPlan, MadeUnder};
 use crate::routing::{route, Route};
 use crate::session::{Output, Session};
 
@@ -30,7 +30,7 @@ pub(crate) async fn run(session: &Session, plan: LogicalPlan, kept: Option<&Kept
     Ok(Output::Rows { schema, rows })
 }
 
-/// The rows of a prepared query for `values`, from its generic plan ([`crate::generic_plans`])
+/// The rows of a prepared query for `values`, from its generic plan ([`crate::plans::generic_plans`])
 /// when it has one or may have one; `None` when it is to be planned with its values instead.
 pub(crate) async fn run_generic(session: &Session, plan: &LogicalPlan, kept: &KeptPlan, values: &ParamValues) -> Result<Option<Output>> {
     let made_under = made_under(session);
@@ -89,7 +89,7 @@ async fn make_generic(session: &Session, plan: &LogicalPlan, kept: &KeptPlan, ma
     if route(plan, session.pg_settings.local_scan_limit()).ok()? != Route::Coordinator {
         return None;
     }
-    let (generic, parameters) = crate::generic_plans::open(plan).ok()??;
+    let (generic, parameters) = crate::plans::generic_plans::open(plan).ok()??;
     let physical = session.planning.state(&session.ctx).await.create_physical_plan(&generic).await.ok()?;
     let physical = kept.keep_generic_if_reusable(made_under, &generic, &physical, &parameters, &session.engine.tables)?;
     Some(GenericPlan { physical, parameters, schema: Arc::new(generic.schema().as_arrow().clone()) })

@@ -5,7 +5,7 @@
 //! queried by others: the statement names squall's function [`FUNCTION`] in their place, and each
 //! session's analyzer rule [`SessionUser`] puts the session's user name in place of that call
 //! whenever a plan is prepared to run, views included. PostgreSQL's names for the columns
-//! (`current_user`, ...) come from the statement as written (crate::column_names). The same rule
+//! (`current_user`, ...) come from the statement as written (crate::pg::column_names). The same rule
 //! names the user `pg_has_role(role, privilege)` asks about.
 
 use std::ops::ControlFlow;
@@ -88,7 +88,7 @@ impl AnalyzerRule for SessionUser {
                 let replaced = expr.transform_up(|e| match e {
                     PlanExpr::ScalarFunction(call) if call.func.name() == FUNCTION => Ok(Transformed::yes(lit(self.user.clone()))),
                     // pg_has_role(role, privilege) asks about the session's user.
-                    PlanExpr::ScalarFunction(mut call) if call.func.name() == crate::pg_has_role::NAME && call.args.len() == 2 => {
+                    PlanExpr::ScalarFunction(mut call) if call.func.name() == crate::pg::has_role::NAME && call.args.len() == 2 => {
                         call.args.insert(0, lit(self.user.clone()));
                         Ok(Transformed::yes(PlanExpr::ScalarFunction(call)))
                     }

@@ -1,5 +1,5 @@
 //! The rows of managed tables' Parquet files, decoded once and kept in memory for the plans that
-//! run again ([`crate::reused_plans`]). Such a plan reads a small table (it runs on the
+//! run again ([`crate::plans::reused_plans`]). Such a plan reads a small table (it runs on the
 //! coordinator), and each run opened its files, read their footers and decoded every page again:
 //! half of what a prepared one-row lookup cost once its plan was kept.
 //!

@@ -12,7 +12,7 @@ use datafusion::prelude::SessionContext;
 /// Registers the functions in `ctx` (the base session every connection starts from).
 pub fn register(ctx: &SessionContext) {
     // squall's functions are all found without a schema.
-    ctx.register_udf(crate::pg_session_user::udf());
+    ctx.register_udf(crate::pg::session_user::udf());
     ctx.register_udf(per_oid("pg_function_is_visible", DataType::Boolean, |n| Arc::new(BooleanArray::from(vec![true; n]))));
     // squall does not know the signatures of the functions pg_proc lists: NULL, "unknown".
     ctx.register_udf(null_text("pg_get_function_result"));
@@ -37,8 +37,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(json_build_object());
     ctx.register_udf(pg_expandarray());
     ctx.register_udf(to_regtype());
-    ctx.register_udf(crate::sql_rewrites::like_escape_udf());
-    ctx.register_udf(crate::pg_sleep::udf());
+    ctx.register_udf(crate::pg::sql_rewrites::like_escape_udf());
+    ctx.register_udf(crate::pg::sleep::udf());
     // Drivers and BI tools parse `version()` as PostgreSQL's "PostgreSQL <major>.<minor> ..."
     // (SQLAlchemy refuses to connect otherwise); DataFusion's own says "Apache DataFusion ...".
     ctx.register_udf(create_udf(

@@ -1,6 +1,6 @@
 //! Simple-protocol queries that differ only in the constants of their WHERE clause
 //! (`SELECT name FROM t WHERE id = 17`, then `... = 42`) share one plan: the constants become
-//! parameters, and the query runs as a prepared statement would ([`crate::generic_plans`]). An
+//! parameters, and the query runs as a prepared statement would ([`crate::plans::generic_plans`]). An
 //! application that writes its values into the text (psql, most ORMs' "simple" mode, pgbench's
 //! default) would otherwise have every statement parsed, planned and optimised afresh.
 //!
@@ -13,7 +13,7 @@
 //! The template is then planned as a prepared statement; it is used only if its parameters all
 //! took a type from their context and its generic plan may be kept, and each value must cast to
 //! its parameter's type exactly as the constant would have been cast (see
-//! [`crate::generic_plans::Parameters::bind`]). Otherwise the text is planned as written.
+//! [`crate::plans::generic_plans::Parameters::bind`]). Otherwise the text is planned as written.
 
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;

@@ -7,7 +7,7 @@
 //! PostgreSQL does not know is 22023, as there.
 //!
 //! The two-argument form is turned into the three-argument one by the session's analyzer rule
-//! ([`crate::pg_session_user::SessionUser`]), the one place that knows the session's user.
+//! ([`crate::pg::session_user::SessionUser`]), the one place that knows the session's user.
 
 use std::sync::Arc;
 

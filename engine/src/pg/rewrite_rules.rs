@@ -47,7 +47,7 @@ impl PgRewriteRules {
                 // `pg_catalog.f(x)` is `f(x)`: DataFusion's functions have no schema.
                 Arc::new(StripCallableQualifier),
                 // `current_catalog` is `current_database()`, `current_schema` `current_schema()`.
-                // (`current_user` and its kin are the session's user: see crate::pg_session_user,
+                // (`current_user` and its kin are the session's user: see crate::pg::session_user,
                 // which has run before and left none of them for this rule's renaming.)
                 Arc::new(CurrentUserVariableToSessionUserFunctionCall),
                 // `a OPERATOR(pg_catalog.~) b` is `a ~ b`.
@@ -104,7 +104,7 @@ impl PgRewriteRules {
 /// `statement` with the session's user where it names it (the library's rules rename
 /// `current_user` to a `session_user` that answers `postgres`).
 fn with_session_user(mut statement: Statement) -> Statement {
-    crate::pg_session_user::name_session_user(&mut statement);
+    crate::pg::session_user::name_session_user(&mut statement);
     statement
 }
 

@@ -179,7 +179,7 @@ pub fn rewrite(statement: &mut Statement) -> bool {
     // Rewrites keyed on the names of catalog columns or made for catalog lookups change what a
     // user's query would mean (a user's column may be called `indkey`; `CASE WHEN c THEN
     // (SELECT count(*) ...) END` is NULL, not 0, when c is false): catalog statements only.
-    let catalog = crate::pg_rewrite_rules::reads_catalog(statement);
+    let catalog = crate::pg::rewrite_rules::reads_catalog(statement);
     let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(statement, &mut ProjectionRewrites { changed: &mut changed });
     let _ = visit_expressions_mut(statement, |expr| {
         changed |= parse_template_as_chrono(expr);
@@ -336,7 +336,7 @@ fn table_visibility(expr: &Expr) -> Option<Expr> {
 /// Names of their own for the result columns of `statement`'s select lists, for when DataFusion
 /// refuses repeated names that PostgreSQL allows (`SELECT 1, 1::float8`, `SELECT count(*),
 /// count(*)`, `SELECT a AS x, b AS x`): clients still see PostgreSQL's names, which
-/// [`crate::column_names`] figured from the text.
+/// [`crate::pg::column_names`] figured from the text.
 pub fn unique_output_names(statement: &mut Statement) {
     fn rename(body: &mut SetExpr) {
         match body {
@@ -756,7 +756,7 @@ fn aggregate_catalog_lookup(query: &mut Query) -> bool {
 }
 
 fn is_catalog(relation: &TableFactor) -> bool {
-    matches!(relation, TableFactor::Table { name, .. } if crate::pg_rewrite_rules::is_catalog_name(name))
+    matches!(relation, TableFactor::Table { name, .. } if crate::pg::rewrite_rules::is_catalog_name(name))
 }
 
 /// Whether `expr` calls an aggregate function (the common ones catalog queries use).

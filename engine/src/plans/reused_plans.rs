@@ -1,4 +1,4 @@
-//! Physical plans kept with a cached query ([`crate::statement_cache`]) and run again, for the
+//! Physical plans kept with a cached query ([`crate::plans::statement_cache`]) and run again, for the
 //! queries whose physical plan cannot go stale: after parsing and SQL planning, DataFusion's
 //! optimiser and physical planner were most of what a short statement cost the coordinator.
 //!
@@ -7,14 +7,14 @@
 //! the settings. So a plan is kept only when none of that can change without squall noticing:
 //! - it runs on the coordinator;
 //! - it reads no tables, or only squall's managed tables, whose files change only through squall's
-//!   own statements (INSERT, COPY, DDL), which all count as [`crate::statement_cache::Changes`];
+//!   own statements (INSERT, COPY, DDL), which all count as [`crate::plans::statement_cache::Changes`];
 //! - every function in it is immutable;
 //! - it has only operators that can run again once their state is reset (no joins, whose dynamic
 //!   filters DataFusion cannot reset, no top-k sorts);
 //!
 //! and it is used only while the count of changes and the session's settings are those it was
 //! made under. A prepared query with parameters is kept the same way, as a generic plan
-//! ([`crate::generic_plans`]).
+//! ([`crate::plans::generic_plans`]).
 //!
 //! A kept plan that reads nothing at all (`SELECT 1`, which connection pools send to check a
 //! connection, `SELECT version()`) answers the same rows each time under those rules: its answer
@@ -32,7 +32,7 @@ use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::error::Result;
-use crate::generic_plans::Parameters;
+use crate::plans::generic_plans::Parameters;
 use crate::tables::TableStore;
 
 /// What a kept plan was made under: the count of changes, the session's settings generation.
@@ -109,7 +109,7 @@ impl KeptPlan {
         }
     }
 
-    /// The kept generic plan ([`crate::generic_plans`]), if it was made under `now`.
+    /// The kept generic plan ([`crate::plans::generic_plans`]), if it was made under `now`.
     pub fn take_generic(&self, now: MadeUnder) -> Result<Option<GenericPlan>> {
         let Some((parameters, schema)) = self.kept().generic.clone() else { return Ok(None) };
         Ok(self.take(now)?.map(|physical| GenericPlan { physical, parameters, schema }))
@@ -117,7 +117,7 @@ impl KeptPlan {
 
     /// Keeps `physical`, made from `logical` under `made_under` (read before planning began), if
     /// running it again cannot give an answer planning afresh would not. What is kept, and
-    /// returned to run now, reads its tables' rows from memory ([`crate::table_cache`]).
+    /// returned to run now, reads its tables' rows from memory ([`crate::plans::table_cache`]).
     pub fn keep_if_reusable(
         &self,
         made_under: MadeUnder,
@@ -203,7 +203,7 @@ fn only_immutable_functions(plan: &LogicalPlan) -> bool {
         node.apply_expressions(|expr| {
             expr.apply(|e| {
                 if let Expr::ScalarFunction(f) = e {
-                    immutable &= f.func.signature().volatility == Volatility::Immutable || crate::generic_plans::is_parameter(&f.func);
+                    immutable &= f.func.signature().volatility == Volatility::Immutable || crate::plans::generic_plans::is_parameter(&f.func);
                 }
                 Ok(if immutable { TreeNodeRecursion::Continue } else { TreeNodeRecursion::Stop })
             })

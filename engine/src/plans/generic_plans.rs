@@ -9,7 +9,7 @@
 //! execution ([`Parameters::bind`]). The function is volatile, so no optimiser rule folds it
 //! into the plan or moves it where it would be evaluated at another time.
 //!
-//! Whether a generic plan is kept at all is [`crate::reused_plans`]'s decision, as for a plan
+//! Whether a generic plan is kept at all is [`crate::plans::reused_plans`]'s decision, as for a plan
 //! without parameters; the values are bound to one execution at a time, and a second portal of
 //! the statement, opened while the first is still being read, is planned with its own values.
 

@@ -15,7 +15,7 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
 
 use crate::error::{Result, SquallError};
-use crate::pg_functions::POSTGRES_VERSION;
+use crate::pg::functions::POSTGRES_VERSION;
 
 /// Every parameter squall knows, with the value each session starts with.
 const DEFAULTS: &[(&str, &str)] = &[
