@@ -1,6 +1,7 @@
-//! The squall coordinator: the Postgres-wire front end, per-connection sessions, the persistent
-//! catalog, the planner that routes queries to the executors, the embedded Ballista scheduler and
-//! the executor launcher, and the model registry.
+//! The squall coordinator: the Postgres-wire front end, per-connection sessions, the planner (a
+//! statement's text to a plan), the routing of a query to the coordinator or the executors, the
+//! persistent catalog, the embedded Ballista scheduler and the executor launcher, and the model
+//! registry.
 
 pub mod catalog;
 pub mod cluster;
@@ -16,6 +17,7 @@ pub mod launcher;
 pub mod models;
 pub mod panics;
 pub mod pg;
+pub mod planner;
 pub mod plans;
 pub mod query_log;
 pub mod routing;

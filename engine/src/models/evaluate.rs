@@ -39,7 +39,7 @@ pub async fn run(session: &Session, reference: &str, on: Option<&str>) -> Result
         }
         Some(query) => {
             let model = store::load(&version.url)?;
-            let plan = session.plan_sql(query).await?;
+            let plan = session.planner().sql(query).await?;
             let plan = LogicalPlanBuilder::from(plan).alias(ALIAS)?.build()?;
             let names: Vec<String> = plan.schema().fields().iter().map(|f| f.name().clone()).collect();
             let column = |name: &str, kind: Kind| -> Result<Expr> {

@@ -53,7 +53,7 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
     let skip_nulls = options.choice("nulls", "error", &["error", "skip"])? == "skip";
 
     session.notice(format!("planning the training query of model \"{}\"", t.name));
-    let query = session.plan_sql(&t.query).await?;
+    let query = session.planner().sql(&t.query).await?;
     let plan = LogicalPlanBuilder::from(query).alias(ALIAS)?.build()?;
     let columns: Vec<(String, DataType)> =
         plan.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
