@@ -45,7 +45,7 @@ pub struct Engine {
     launcher: Arc<OnceLock<Arc<ProcessLauncher>>>,
     data_dir: PathBuf,
     /// The statement each session is running, for `squall.jobs`.
-    pub running_statements: crate::jobs::RunningStatements,
+    pub running_statements: crate::scheduler::jobs::RunningStatements,
     /// Every statement, for `squall.query_log`.
     pub query_log: Arc<crate::query_log::QueryLog>,
     /// Users, passwords and grants.
@@ -53,7 +53,7 @@ pub struct Engine {
     /// Sessions by their cancel keys.
     pub backends: Arc<crate::interrupts::Backends>,
     /// Jobs that finished, for `squall.jobs`.
-    pub job_history: crate::jobs::JobHistory,
+    pub job_history: crate::scheduler::jobs::JobHistory,
     /// Distributed queries whose results are still being read (a drain waits for them).
     pub queries_in_flight: crate::cluster::drain::QueriesInFlight,
     /// Scale-ups, scale-downs, replacements, for `squall.cluster_events`.
@@ -96,8 +96,8 @@ impl Engine {
         let scheduler_url = format!("df://{}", scheduler.address);
         let launcher: Arc<OnceLock<Arc<ProcessLauncher>>> = Default::default();
         let cluster_events = crate::cluster::events::ClusterEvents::default();
-        let running_statements = crate::jobs::RunningStatements::default();
-        let job_history = crate::jobs::JobHistory::default();
+        let running_statements = crate::scheduler::jobs::RunningStatements::default();
+        let job_history = crate::scheduler::jobs::JobHistory::default();
         let query_log = Arc::new(crate::query_log::QueryLog::open(data_dir)?);
         job_history.follow(&scheduler, running_statements.clone()).await?;
         let system = system_tables::system_schema(vec![
@@ -253,12 +253,12 @@ fn executors_table(scheduler: EmbeddedScheduler, launcher: Arc<OnceLock<Arc<Proc
     )
 }
 
-fn jobs_table(scheduler: EmbeddedScheduler, statements: crate::jobs::RunningStatements, history: crate::jobs::JobHistory) -> SystemTable {
+fn jobs_table(scheduler: EmbeddedScheduler, statements: crate::scheduler::jobs::RunningStatements, history: crate::scheduler::jobs::JobHistory) -> SystemTable {
     SystemTable::new(
-        crate::jobs::schema(),
+        crate::scheduler::jobs::schema(),
         Arc::new(move || {
             let (scheduler, statements, history) = (scheduler.clone(), statements.clone(), history.clone());
-            async move { crate::jobs::to_batch(&scheduler, &statements, &history).await }.boxed()
+            async move { crate::scheduler::jobs::to_batch(&scheduler, &statements, &history).await }.boxed()
         }),
     )
 }

@@ -92,7 +92,7 @@ impl Interrupts {
 /// One statement in flight.
 pub struct Running {
     /// The Ballista session id its queries are planned with, under which the scheduler records
-    /// the jobs they submit ([`crate::statement_jobs`]).
+    /// the jobs they submit ([`crate::scheduler::statement_jobs`]).
     id: String,
     token: CancellationToken,
     reason: OnceLock<Reason>,

@@ -8,7 +8,7 @@
 //! - Ballista's adaptive query planner (AQE) stays on (its default): TPC-H SF1 takes 13.2 s with
 //!   it against 23.9 s without (2 executors). On its own it could leave a job waiting forever after
 //!   an executor loss; squall cancels and re-runs jobs that had output on a lost executor before
-//!   Ballista's recovery runs (engine/src/cluster/lost_jobs.rs), which avoids that path: 40 of 40
+//!   Ballista's recovery runs (engine/src/scheduler/lost_jobs.rs), which avoids that path: 40 of 40
 //!   kill -9s answered correctly with AQE on (`squall-bench autoscale --only kills`, twice);
 //! - strings and binaries in Arrow's plain layout, not the view layout DataFusion defaults to:
 //!   Arrow IPC (shuffles, results over Flight) writes every buffer a view array references, so a

@@ -1,5 +1,5 @@
 //! Draining an executor (`DRAIN EXECUTOR 'id'`, and the autoscaler's scale-down): it is offered no
-//! new tasks (see [`super::draining_state`]), its running tasks finish, and it keeps serving its
+//! new tasks (see [`crate::scheduler::draining_state`]), its running tasks finish, and it keeps serving its
 //! shuffle output until no running job needs it; then it is stopped and leaves the cluster.
 //!
 //! "Needed" is read from the scheduler's execution graphs: a running job needs an executor while
@@ -8,7 +8,7 @@
 //! read by the coordinator's client after the job ends, so distributed queries still streaming
 //! their results count too: see [`QueriesInFlight`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -18,65 +18,6 @@ use ballista_scheduler::state::execution_stage::{ExecutionStage, TaskInfo};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::scheduler::EmbeddedScheduler;
-
-/// The executors being drained, shared by the scheduler (which offers them no tasks) and the
-/// engine (which finishes the drains).
-#[derive(Debug, Default, Clone)]
-pub struct Drains(Arc<Mutex<HashMap<String, Drain>>>);
-
-#[derive(Debug, Clone)]
-pub struct Drain {
-    pub started: Instant,
-    /// The last time a running job was seen to need the executor.
-    pub last_needed: Instant,
-    /// Stopped; kept until the scheduler has let it go, so it never looks active meanwhile.
-    pub stopped: bool,
-}
-
-impl Drains {
-    /// Starts draining `id`; false if it already is.
-    pub fn start(&self, id: &str) -> bool {
-        let now = Instant::now();
-        let mut drains = self.lock();
-        if drains.contains_key(id) {
-            return false;
-        }
-        drains.insert(id.to_string(), Drain { started: now, last_needed: now, stopped: false });
-        true
-    }
-
-    pub fn contains(&self, id: &str) -> bool {
-        self.lock().contains_key(id)
-    }
-
-    pub fn ids(&self) -> HashSet<String> {
-        self.lock().keys().cloned().collect()
-    }
-
-    fn snapshot(&self) -> Vec<(String, Drain)> {
-        self.lock().iter().map(|(id, d)| (id.clone(), d.clone())).collect()
-    }
-
-    fn needed_now(&self, id: &str) {
-        if let Some(drain) = self.lock().get_mut(id) {
-            drain.last_needed = Instant::now();
-        }
-    }
-
-    fn stopped(&self, id: &str) {
-        if let Some(drain) = self.lock().get_mut(id) {
-            drain.stopped = true;
-        }
-    }
-
-    pub fn forget(&self, id: &str) {
-        self.lock().remove(id);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Drain>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// Distributed queries whose results are still being read by a client, with when they started.
 #[derive(Debug, Default, Clone)]

@@ -234,7 +234,7 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan, job: JobPlann
         let mut rows = execute_stream(physical, Arc::new(TaskContext::from(&state)))?;
         // The first batch comes once the job has finished: a job that failed because an executor
         // was lost (squall cancels those holding output there) has sent nothing yet, and runs
-        // again (see `cluster::lost_jobs`).
+        // again (see `scheduler::lost_jobs`).
         let first = rows.next().await;
         if let Some(Err(e)) = &first {
             if attempt < ATTEMPTS && session.engine.scheduler.lost_jobs.is_lost(&e.to_string(), losses_before) {

@@ -6,7 +6,8 @@
 //!   [`super::lost_jobs`]). Every removal path of the scheduler comes through here first.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use ballista_core::error::Result;
 use ballista_core::serde::protobuf::ExecutorHeartbeat;
@@ -17,7 +18,66 @@ use ballista_scheduler::cluster::{BoundTask, ClusterState, ClusterStateEventStre
 use ballista_scheduler::config::TaskDistributionPolicy;
 use ballista_scheduler::state::task_manager::JobInfoCache;
 
-use super::drain::Drains;
+/// The executors being drained, shared by the scheduler (which offers them no tasks) and the
+/// engine (which finishes the drains).
+#[derive(Debug, Default, Clone)]
+pub struct Drains(Arc<Mutex<HashMap<String, Drain>>>);
+
+#[derive(Debug, Clone)]
+pub struct Drain {
+    pub started: Instant,
+    /// The last time a running job was seen to need the executor.
+    pub last_needed: Instant,
+    /// Stopped; kept until the scheduler has let it go, so it never looks active meanwhile.
+    pub stopped: bool,
+}
+
+impl Drains {
+    /// Starts draining `id`; false if it already is.
+    pub fn start(&self, id: &str) -> bool {
+        let now = Instant::now();
+        let mut drains = self.lock();
+        if drains.contains_key(id) {
+            return false;
+        }
+        drains.insert(id.to_string(), Drain { started: now, last_needed: now, stopped: false });
+        true
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.lock().contains_key(id)
+    }
+
+    pub fn ids(&self) -> HashSet<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<(String, Drain)> {
+        self.lock().iter().map(|(id, d)| (id.clone(), d.clone())).collect()
+    }
+
+    pub(crate) fn needed_now(&self, id: &str) {
+        if let Some(drain) = self.lock().get_mut(id) {
+            drain.last_needed = Instant::now();
+        }
+    }
+
+    pub(crate) fn stopped(&self, id: &str) {
+        if let Some(drain) = self.lock().get_mut(id) {
+            drain.stopped = true;
+        }
+    }
+
+    pub fn forget(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Drain>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+
 
 /// Called with an executor's id before the scheduler removes it.
 pub type RemovalHook = Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;

@@ -1,9 +1,18 @@
-//! The Ballista scheduler, embedded in the coordinator process.
+//! The Ballista scheduler, embedded in the coordinator process, with what squall keeps of its
+//! jobs: the jobs each running statement submitted ([`statement_jobs`]), `squall.jobs`
+//! ([`jobs`]), the jobs that lost shuffle output with an executor ([`lost_jobs`]), and the
+//! cluster state that offers draining executors no tasks ([`draining_state`]). The cluster's
+//! operation (`cluster/`) uses it; it uses nothing of `cluster/`.
 //!
 //! squall serves the scheduler's gRPC API itself (rather than through Ballista's
 //! `start_grpc_service`) so that it can see every task status an executor reports: the
 //! [`TaskLedger`] counts completed tasks per executor for `SHOW EXECUTORS`. Running tasks are read
 //! from the scheduler's own execution graphs, so they are exact.
+
+pub mod draining_state;
+pub mod jobs;
+pub mod lost_jobs;
+pub mod statement_jobs;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,11 +37,10 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use squall_udf::{object_stores, registry, settings};
 use tonic::{Request, Response, Status};
 
-use crate::cluster::drain::Drains;
-use crate::cluster::draining_state::{DrainingClusterState, RemovalHook};
-use crate::cluster::lost_jobs::LostJobs;
+use crate::scheduler::draining_state::{Drains, DrainingClusterState, RemovalHook};
+use crate::scheduler::lost_jobs::LostJobs;
 use crate::error::{Result, SquallError};
-use crate::statement_jobs::StatementJobs;
+use crate::scheduler::statement_jobs::StatementJobs;
 
 pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
 
@@ -229,7 +237,7 @@ impl EmbeddedScheduler {
 
 /// Before the scheduler removes an executor (lost or removed; a drained one is needed by no
 /// running job): cancel the running jobs with output on it, so that Ballista's stage rollback never
-/// runs for them (see [`crate::cluster::lost_jobs`]).
+/// runs for them (see [`crate::scheduler::lost_jobs`]).
 fn cancel_jobs_on_removed_executor(server: Scheduler, drains: Drains, lost_jobs: LostJobs) -> RemovalHook {
     Arc::new(move |executor_id: String| {
         let (server, drains, lost_jobs) = (server.clone(), drains.clone(), lost_jobs.clone());
