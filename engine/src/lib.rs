@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod cluster;
+pub mod commands;
 pub mod coordinator;
 pub mod engine;
 pub mod error;

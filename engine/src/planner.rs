@@ -5,12 +5,15 @@
 //! DataFusion state. A [`Session`] holds a connection's state and asks its planner
 //! ([`Session::planner`]); what runs the plan is the session's ([`crate::statements`]).
 
+use std::sync::{Arc, OnceLock};
+
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use squall_sql::{Command, Statement};
+use squall_sql::Statement;
 
+use crate::commands::Action;
 use crate::error::{Result, SquallError};
 use crate::session::{is_query_plan, Prepared, Session};
 
@@ -54,23 +57,18 @@ impl Planner<'_> {
                 Some(query) => (query?, true),
                 None => (sql.clone(), false),
             },
-            // Commands that read state are queries over the system tables.
-            Statement::Command(Command::ShowExecutors) => ("SELECT * FROM squall.executors ORDER BY id".to_string(), true),
-            Statement::Command(Command::ShowJobs) => ("SELECT * FROM squall.jobs ORDER BY started".to_string(), true),
-            Statement::Command(Command::ShowModels) => (
-                "SELECT name, version, algorithm, task, target, features, rows_used, \
-                 created_at, holdout_accuracy, holdout_r2 FROM squall.models WHERE current ORDER BY name"
-                    .to_string(),
-                true,
-            ),
-            Statement::Command(command) => {
-                return Ok(Prepared {
-                    sql: shown.to_string(),
-                    plan: None,
-                    command: Some(command.clone()),
-                    ..Default::default()
-                });
-            }
+            Statement::Command(command) => match crate::commands::action(self.session, command) {
+                // Commands that read state are queries over the system tables.
+                Action::Query(query) => (query.to_string(), true),
+                Action::Run { schema, .. } => {
+                    return Ok(Prepared {
+                        sql: shown.to_string(),
+                        command: Some(command.clone()),
+                        result_schema: Arc::new(OnceLock::from(schema)),
+                        ..Default::default()
+                    });
+                }
+            },
         };
         let (plan, uses, column_names) = self.sql_using(&sql).await?;
         let plan = crate::pg::parameters::typed_by_casts(plan)?;

@@ -59,13 +59,11 @@ pub struct Prepared {
     pub column_names: Option<Vec<Option<String>>>,
     /// The physical plan, when it may run again ([`crate::plans::reused_plans`]).
     pub(crate) kept: crate::plans::reused_plans::KeptPlan,
-    /// [`Self::result_schema`], once asked for.
+    /// [`Self::result_schema`], once asked for; set by the planner for a command.
     pub(crate) result_schema: Arc<std::sync::OnceLock<Option<SchemaRef>>>,
     /// The last schema given PostgreSQL's names, with them: a kept plan answers under the same
     /// schema at each execution.
     pub(crate) renamed: Arc<LastMade<Same<Schema>, SchemaRef>>,
-    /// Its result columns as Postgres fields, for Describe.
-    pub(crate) described: Arc<crate::frontend::encode::FieldsMemo>,
     /// The parameters' types in `$1, $2, ...` order, found at the first execution (the wire
     /// decodes each execution's values by them).
     pub(crate) parameter_types: Arc<std::sync::OnceLock<Vec<Option<datafusion::arrow::datatypes::DataType>>>>,
@@ -86,8 +84,6 @@ impl Prepared {
             (Some(plan), _) if is_query_plan(plan) => {
                 Some(self.named(Arc::new(plan.schema().as_arrow().clone())))
             }
-            (_, Some(command)) if crate::cluster::handles(command) => crate::cluster::result_schema(command),
-            (_, Some(command)) => crate::models::result_schema(command),
             _ => None,
         }
     }
@@ -155,8 +151,6 @@ pub struct Session {
     pub(crate) user: String,
     /// The client's address, for the query log.
     client: String,
-    /// The Postgres fields of the columns this connection was last sent (see [`crate::frontend::encode::FieldsMemo`]).
-    pub(crate) described: crate::frontend::encode::FieldsMemo,
     notices: std::sync::Mutex<Option<NoticeSink>>,
     /// The running statement, for cancel requests and `statement_timeout`.
     pub(crate) interrupts: crate::interrupts::Interrupts,
@@ -191,7 +185,6 @@ impl Session {
             pg_settings,
             user,
             client,
-            described: Default::default(),
             notices: Default::default(),
             interrupts: Default::default(),
             statement_timeout: Default::default(),
@@ -457,10 +450,10 @@ impl Session {
             return Box::pin(self.run_copy(copy, prepared.plan.as_ref())).await;
         }
         match (&prepared.command, &prepared.plan) {
-            (Some(command), _) if crate::access::commands::handles(command) => Box::pin(crate::access::commands::run(self, command)).await,
-            (Some(Command::Savepoint { action, .. }), _) => Ok(Output::Done { tag: action.tag(), rows: None }),
-            (Some(command), _) if crate::cluster::handles(command) => Box::pin(crate::cluster::run(self, command)).await,
-            (Some(command), _) => Box::pin(crate::models::run(self, command)).await,
+            (Some(command), _) => match crate::commands::action(self, command) {
+                crate::commands::Action::Run { run, .. } => run.await,
+                crate::commands::Action::Query(_) => Err(SquallError::Internal(format!("{command:?} is planned as a query"))),
+            },
             (None, Some(plan)) => {
                 // A query bound without values runs as a simple query does, reusing its plan.
                 let params = params.filter(|params| !(prepared.is_query() && matches!(params, ParamValues::List(values) if values.is_empty())));

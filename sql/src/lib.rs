@@ -9,7 +9,7 @@ mod commands;
 mod split;
 mod words;
 
-pub use commands::{Command, Grant, ObjectKind, Privilege, Savepoint, TrainModel, UserOptions};
+pub use commands::{Command, Deallocate, Discard, Grant, ObjectKind, Privilege, Savepoint, TrainModel, UserOptions};
 /// Tokens back to SQL text that reads as they did (quotes escaped again).
 pub use split::render as render_tokens;
 
@@ -54,6 +54,20 @@ pub fn parse_with_texts(text: &str) -> Result<Vec<(Statement, String)>, ParseErr
             }
         })
         .collect()
+}
+
+/// A `DISCARD` or `DEALLOCATE` sent alone, which the connection carries out itself (it holds the
+/// prepared statements and portals they drop); `None` for any other text. Cheap for other text:
+/// only a text whose first word is one of theirs is parsed.
+pub fn connection_command(text: &str) -> Option<Command> {
+    let first = text.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next()?;
+    if !(first.eq_ignore_ascii_case("discard") || first.eq_ignore_ascii_case("deallocate")) {
+        return None;
+    }
+    match parse(text).ok()?.as_slice() {
+        [Statement::Command(command @ (Command::Discard(_) | Command::Deallocate(_)))] => Some(command.clone()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +118,15 @@ mod tests {
     fn unterminated_string_is_a_syntax_error() {
         let err = parse("select 'abc").unwrap_err();
         assert!(err.message.contains("Unterminated"), "{}", err.message);
+    }
+
+    #[test]
+    fn connection_commands_are_those_sent_alone() {
+        assert_eq!(connection_command(" discard all;"), Some(Command::Discard(Discard::All)));
+        assert_eq!(connection_command("DEALLOCATE ALL"), Some(Command::Deallocate(Deallocate::All)));
+        for other in ["DISCARD ALL; SELECT 1", "SELECT 1", "DISCARD everything", "deallocated"] {
+            assert_eq!(connection_command(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -188,7 +188,7 @@ impl<'a> Words<'a> {
         }
     }
 
-    fn unexpected(&self, expected: &str) -> ParseError {
+    pub(crate) fn unexpected(&self, expected: &str) -> ParseError {
         match self.peek() {
             Some(token) => ParseError::new(format!("syntax error at or near \"{token}\": {expected}")),
             None => ParseError::new(format!("syntax error at end of input: {expected}")),

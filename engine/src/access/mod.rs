@@ -1,12 +1,11 @@
 //! Users, passwords and privileges: who may connect ([`startup`]), what they may read, write and
-//! use ([`checks`]), and the SQL that changes it ([`commands`]). The rules are PostgreSQL's, for
+//! use ([`checks`]); the SQL that changes it is in [`crate::commands`]. The rules are PostgreSQL's, for
 //! the objects squall has: superusers may do everything; other users read a table or view with
 //! `SELECT`, insert with `INSERT`, use a model (PREDICT, EVALUATE, DESCRIBE) with `USAGE`; only
 //! superusers create or drop objects (squall has one schema and, as in PostgreSQL 15's `public`,
 //! only its owner creates there), manage users, or run cluster commands.
 
 pub mod checks;
-pub mod commands;
 pub mod scram;
 pub mod startup;
 pub mod users;

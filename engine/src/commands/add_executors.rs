@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::result_schema;
+use crate::access::checks::require_superuser;
 use crate::error::{Result, SquallError};
 use crate::launcher::LaunchedBy;
 use crate::session::{Output, Session};
@@ -14,7 +15,14 @@ use crate::session::{Output, Session};
 /// How long a new executor may take to register before ADD EXECUTOR reports it.
 const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn run(session: &Session, count: u64) -> Result<Output> {
+/// One row per executor started: its id.
+pub(super) fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]))
+}
+
+/// Superusers only.
+pub(super) async fn run(session: &Session, count: u64) -> Result<Output> {
+    require_superuser(session, "ADD EXECUTOR")?;
     let engine = &session.engine;
     let launcher = engine
         .launcher()
@@ -36,7 +44,7 @@ pub async fn run(session: &Session, count: u64) -> Result<Output> {
             REGISTRATION_TIMEOUT.as_secs()
         )));
     }
-    let schema = result_schema(&squall_sql::Command::AddExecutors { count }).expect("ADD EXECUTORS has rows");
+    let schema = schema();
     let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(ids))])?;
     Output::from_batches(schema, vec![batch])
 }

@@ -4,7 +4,7 @@
 use crate::error::{Result, SquallError};
 use crate::session::{Output, Session};
 
-pub async fn run(session: &Session, id: &str) -> Result<Output> {
+pub(super) async fn run(session: &Session, id: &str) -> Result<Output> {
     let server = &session.engine.scheduler.server;
     if !server.state.task_manager.get_running_job_cache().contains_key(id) {
         return Err(SquallError::UndefinedObject(format!("job \"{id}\" is not queued or running")));

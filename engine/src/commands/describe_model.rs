@@ -1,5 +1,5 @@
 //! `DESCRIBE MODEL name`: everything a user may want to know about a version, as
-//! `(property, value)` rows.
+//! `(property, value)` rows. Needs USAGE on the model.
 
 use std::sync::Arc;
 
@@ -8,17 +8,18 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use squall_udf::ml::store;
 
 use crate::error::Result;
-use crate::session::Session;
+use crate::session::{Output, Session};
 
-pub fn schema() -> SchemaRef {
+pub(super) fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("property", DataType::Utf8, false),
         Field::new("value", DataType::Utf8, false),
     ]))
 }
 
-pub fn run(session: &Session, reference: &str) -> Result<Vec<RecordBatch>> {
+pub(super) async fn run(session: &Session, reference: &str) -> Result<Output> {
     let (entry, version) = session.engine.models.resolve(reference)?;
+    crate::access::checks::check_model(session, &entry.name)?;
     let model = store::load(&version.url)?;
     let mut rows: Vec<(String, String)> = vec![
         ("name".into(), entry.name.clone()),
@@ -54,7 +55,8 @@ pub fn run(session: &Session, reference: &str) -> Result<Vec<RecordBatch>> {
     }
     rows.push(("file".into(), version.url.clone()));
     let (property, value): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
-    Ok(vec![RecordBatch::try_new(schema(), vec![Arc::new(StringArray::from(property)), Arc::new(StringArray::from(value))])?])
+    let batch = RecordBatch::try_new(schema(), vec![Arc::new(StringArray::from(property)), Arc::new(StringArray::from(value))])?;
+    Output::from_batches(schema(), vec![batch])
 }
 
 fn format_time(seconds: f64) -> String {

@@ -1,7 +1,7 @@
 //! `EVALUATE MODEL name [ON query]`: the holdout metrics recorded at training, or metrics of the
 //! model over any query's rows (features and target matched by name; other columns ignored),
 //! computed on the executors. Rows: `(metric, value)`, then the confusion matrix as
-//! `('confusion', rows, actual, predicted)`.
+//! `('confusion', rows, actual, predicted)`. Needs USAGE on the model.
 
 use std::sync::Arc;
 
@@ -13,13 +13,13 @@ use squall_udf::ml::features::Kind;
 use squall_udf::ml::model::Task;
 use squall_udf::ml::store;
 
-use super::train::evaluate_on;
 use crate::error::{Result, SquallError};
-use crate::session::Session;
+use crate::models::train::evaluate_on;
+use crate::session::{Output, Session};
 
 const ALIAS: &str = "evaluation";
 
-pub fn schema() -> SchemaRef {
+pub(super) fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("metric", DataType::Utf8, false),
         Field::new("value", DataType::Float64, false),
@@ -28,8 +28,9 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-pub async fn run(session: &Session, reference: &str, on: Option<&str>) -> Result<Vec<RecordBatch>> {
-    let (_, version) = session.engine.models.resolve(reference)?;
+pub(super) async fn run(session: &Session, reference: &str, on: Option<&str>) -> Result<Output> {
+    let (entry, version) = session.engine.models.resolve(reference)?;
+    crate::access::checks::check_model(session, &entry.name)?;
     let (metrics, confusion) = match on {
         None => {
             if version.metrics.is_empty() {
@@ -78,7 +79,7 @@ pub async fn run(session: &Session, reference: &str, on: Option<&str>) -> Result
         actual.push(Some(a));
         predicted.push(Some(p));
     }
-    Ok(vec![RecordBatch::try_new(
+    let batch = RecordBatch::try_new(
         schema(),
         vec![
             Arc::new(StringArray::from(metric)),
@@ -86,5 +87,6 @@ pub async fn run(session: &Session, reference: &str, on: Option<&str>) -> Result
             Arc::new(StringArray::from(actual)),
             Arc::new(StringArray::from(predicted)),
         ],
-    )?])
+    )?;
+    Output::from_batches(schema(), vec![batch])
 }

@@ -1,21 +1,23 @@
 //! `SHOW CLUSTER`: the autoscale settings, then the live signal the autoscaler reads from the
 //! embedded scheduler: runnable tasks waiting for a slot, running tasks, queued jobs, executors by
-//! state.
+//! state. Superusers only.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use crate::access::checks::require_superuser;
 use crate::error::Result;
 use crate::executors;
-use crate::session::Session;
+use crate::session::{Output, Session};
 
-pub fn schema() -> SchemaRef {
+pub(super) fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("setting", DataType::Utf8, false), Field::new("value", DataType::Utf8, false)]))
 }
 
-pub async fn rows(session: &Session) -> Result<RecordBatch> {
+pub(super) async fn run(session: &Session) -> Result<Output> {
+    require_superuser(session, "SHOW CLUSTER")?;
     let engine = &session.engine;
     let mut rows = engine.cluster_settings().rows();
     let signal = engine.scheduler.signal().await;
@@ -27,5 +29,6 @@ pub async fn rows(session: &Session) -> Result<RecordBatch> {
         rows.push((format!("executors_{state}"), listed.iter().filter(|e| e.state == state).count().to_string()));
     }
     let (setting, value): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
-    Ok(RecordBatch::try_new(schema(), vec![Arc::new(StringArray::from(setting)), Arc::new(StringArray::from(value))])?)
+    let batch = RecordBatch::try_new(schema(), vec![Arc::new(StringArray::from(setting)), Arc::new(StringArray::from(value))])?;
+    Output::from_batches(schema(), vec![batch])
 }

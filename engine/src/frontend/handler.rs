@@ -26,12 +26,15 @@ use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::response::NoticeResponse;
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
+use squall_sql::{Command, Deallocate, Discard};
 
 use super::encode::to_response;
 use super::errors::to_pg_error;
 use crate::access::startup::Authenticator;
 use crate::engine::Engine;
 use crate::error::SquallError;
+use super::encode::FieldsMemo;
+use super::statement::WireStatement;
 use crate::session::{Prepared, Session};
 
 /// Everything pgwire needs to serve one listener.
@@ -111,6 +114,11 @@ impl Parser {
     }
 }
 
+/// The Postgres fields of the result columns this connection was last sent (see [`FieldsMemo`]).
+fn result_fields<C: ClientInfo + ?Sized>(client: &C) -> Arc<FieldsMemo> {
+    client.session_extensions().get_or_insert_with(FieldsMemo::default)
+}
+
 /// How text results are written: the session's DateStyle, extra_float_digits, ... (start-up
 /// message, then SET).
 fn format_options(session: &Session) -> Arc<FormatOptions> {
@@ -128,46 +136,40 @@ impl SimpleQueryHandler for QueryHandler {
     {
         let (started, started_at) = (std::time::Instant::now(), crate::epoch_ms());
         let session = self.parser.session(client);
-        // `DEALLOCATE name` (psycopg, pgjdbc) names a statement the connection prepared through
-        // the protocol, which pgwire keeps: it is dropped there.
-        let handled = if let Some(target) = deallocated(query) {
-            let store = client.portal_store();
-            Some(match target {
-                Deallocate::All => {
-                    deallocate_all(client);
-                    Response::Execution(Tag::new("DEALLOCATE ALL"))
-                }
-                Deallocate::Named(name) if store.get_statement(&name).is_some() => {
-                    store.rm_statement(&name);
-                    Response::Execution(Tag::new("DEALLOCATE"))
-                }
-                Deallocate::Named(name) => Response::Error(Box::new(ErrorInfo::new("ERROR".into(), "26000".into(), format!("prepared statement \"{name}\" does not exist")))),
-            })
-        // `DISCARD ALL` is what connection poolers (pgbouncer's server_reset_query) send before
-        // handing the connection to the next client: the session's settings go back to their
-        // start-up values, its portals are closed, its prepared statements and kept plans
-        // dropped. `DISCARD PLANS` drops the kept plans only; squall has no temporary tables or
-        // sequences, so `DISCARD TEMP` and `DISCARD SEQUENCES` have nothing to drop.
-        } else if let Some(discard) = discarded(query) {
-            let failed = match discard {
-                Discard::Plans => {
-                    session.discard_plans();
-                    None
-                }
-                Discard::All => {
+        // DISCARD and DEALLOCATE drop what the connection holds (pgwire keeps its prepared
+        // statements and portals), so the connection carries them out.
+        let handled = match squall_sql::connection_command(query) {
+            // `DEALLOCATE name` (psycopg, pgjdbc) names a statement the connection prepared through
+            // the protocol, which pgwire keeps: it is dropped there.
+            Some(Command::Deallocate(target)) => {
+                let store = client.portal_store();
+                Some(match &target {
+                    Deallocate::All => {
+                        deallocate_all(client);
+                        Response::Execution(Tag::new(target.tag()))
+                    }
+                    Deallocate::Named(name) if store.get_statement(name).is_some() => {
+                        store.rm_statement(name);
+                        Response::Execution(Tag::new(target.tag()))
+                    }
+                    Deallocate::Named(name) => Response::Error(Box::new(ErrorInfo::new("ERROR".into(), "26000".into(), format!("prepared statement \"{name}\" does not exist")))),
+                })
+            }
+            // `DISCARD ALL` is what connection poolers (pgbouncer's server_reset_query) send before
+            // handing the connection to the next client: its portals are closed and its prepared
+            // statements dropped here, the session does the rest.
+            Some(Command::Discard(what)) => {
+                if what == Discard::All {
                     client.portal_store().clear_portals();
                     deallocate_all(client);
-                    session.discard_all().await.err()
                 }
-                Discard::Sequences | Discard::Temp => None,
-            };
-            Some(match failed.map(|e| to_pg_error(&e)) {
-                None => Response::Execution(Tag::new(discard.tag())),
-                Some(PgWireError::UserError(info)) => Response::Error(info),
-                Some(other) => return Err(other),
-            })
-        } else {
-            None
+                Some(match crate::commands::discard::run(&session, what).await.err().map(|e| to_pg_error(&e)) {
+                    None => Response::Execution(Tag::new(what.tag())),
+                    Some(PgWireError::UserError(info)) => Response::Error(info),
+                    Some(other) => return Err(other),
+                })
+            }
+            _ => None,
         };
         // Handled by the connection, not the statement runner, so logged here.
         if let Some(response) = handled {
@@ -179,11 +181,12 @@ impl SimpleQueryHandler for QueryHandler {
             return Ok(vec![response]);
         }
         let options = format_options(&session);
+        let results = result_fields(client);
         let mut responses = Vec::new();
         let outputs = with_notices(client, &session, session.run_text(query)).await?;
         for output in outputs {
             let response = match output {
-                Ok(output) => to_response(output, &Format::UnifiedText, options.clone(), &session.described).await,
+                Ok(output) => to_response(output, &Format::UnifiedText, options.clone(), &results).await,
                 Err(e) => Err(to_pg_error(&e)),
             };
             match response {
@@ -205,7 +208,7 @@ impl SimpleQueryHandler for QueryHandler {
 
 #[async_trait]
 impl ExtendedQueryHandler for QueryHandler {
-    type Statement = Prepared;
+    type Statement = WireStatement;
     type QueryParser = Parser;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
@@ -242,7 +245,7 @@ impl ExtendedQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = self.parser.session(client);
-        let prepared = &portal.statement.statement;
+        let prepared: &Prepared = &portal.statement.statement;
         let params = match &prepared.plan {
             Some(plan) => {
                 // Found once; a failure is reported with its own class each time.
@@ -261,7 +264,7 @@ impl ExtendedQueryHandler for QueryHandler {
             None => None,
         };
         let result = match with_notices(client, &session, session.execute(prepared, params)).await? {
-            Ok(output) => to_response(output, &portal.result_column_format, format_options(&session), &session.described).await,
+            Ok(output) => to_response(output, &portal.result_column_format, format_options(&session), &result_fields(client)).await,
             Err(e) => Err(to_pg_error(&e)),
         };
         if let Err(PgWireError::UserError(info)) = &result {
@@ -314,15 +317,15 @@ impl CopyHandler for QueryHandler {
 
 #[async_trait]
 impl QueryParser for Parser {
-    type Statement = Prepared;
+    type Statement = WireStatement;
 
-    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<WireStatement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
         match self.session(client).prepare(sql).await {
             Ok(prepared) if prepared.is_empty() => Ok(None),
-            Ok(prepared) => Ok(Some(prepared)),
+            Ok(prepared) => Ok(Some(prepared.into())),
             Err(e) => {
                 let (code, message) = e.classified();
                 log_failure(code, &message, sql);
@@ -331,7 +334,7 @@ impl QueryParser for Parser {
         }
     }
 
-    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+    fn get_parameter_types(&self, stmt: &WireStatement) -> PgWireResult<Vec<Type>> {
         let Some(plan) = &stmt.plan else { return Ok(vec![]) };
         parameter_data_types(plan)
             .map_err(|e| to_pg_error(&e))?
@@ -343,7 +346,7 @@ impl QueryParser for Parser {
             .collect()
     }
 
-    fn get_result_schema(&self, stmt: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    fn get_result_schema(&self, stmt: &WireStatement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
         match stmt.result_schema() {
             Some(schema) => Ok(stmt.described.fields(&schema, format.unwrap_or(&Format::UnifiedText), None)?.as_ref().clone()),
             None => Ok(vec![]),
@@ -373,68 +376,6 @@ where
     let names = client.session_extensions().get_or_insert_with(NamedStatements::default).take_all();
     for name in names {
         client.portal_store().rm_statement(&name);
-    }
-}
-
-enum Discard {
-    All,
-    Plans,
-    Sequences,
-    Temp,
-}
-
-impl Discard {
-    fn tag(&self) -> &'static str {
-        match self {
-            Discard::All => "DISCARD ALL",
-            Discard::Plans => "DISCARD PLANS",
-            Discard::Sequences => "DISCARD SEQUENCES",
-            Discard::Temp => "DISCARD TEMP",
-        }
-    }
-}
-
-/// The words of a one-statement query, without its closing semicolon.
-fn words(query: &str) -> Vec<&str> {
-    query.trim().trim_end_matches(';').split_whitespace().collect()
-}
-
-/// The form of a `DISCARD ALL | PLANS | SEQUENCES | TEMP | TEMPORARY` statement.
-fn discarded(query: &str) -> Option<Discard> {
-    let words = words(query);
-    match words.as_slice() {
-        [discard, what] if discard.eq_ignore_ascii_case("discard") => match what.to_ascii_lowercase().as_str() {
-            "all" => Some(Discard::All),
-            "plans" => Some(Discard::Plans),
-            "sequences" => Some(Discard::Sequences),
-            "temp" | "temporary" => Some(Discard::Temp),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-enum Deallocate {
-    All,
-    Named(String),
-}
-
-/// The target of a `DEALLOCATE [PREPARE] name | ALL` statement.
-fn deallocated(query: &str) -> Option<Deallocate> {
-    let words = words(query);
-    let rest = match words.as_slice() {
-        [first, rest @ ..] if first.eq_ignore_ascii_case("deallocate") => rest,
-        _ => return None,
-    };
-    let rest = match rest {
-        [prepare, rest @ ..] if prepare.eq_ignore_ascii_case("prepare") => rest,
-        rest => rest,
-    };
-    match rest {
-        [all] if all.eq_ignore_ascii_case("all") => Some(Deallocate::All),
-        [name] if name.starts_with('"') => Some(Deallocate::Named(name.trim_matches('"').to_string())),
-        [name] => Some(Deallocate::Named(name.to_lowercase())),
-        _ => None,
     }
 }
 

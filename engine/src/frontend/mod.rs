@@ -5,6 +5,7 @@ mod connection;
 pub(crate) mod encode;
 pub mod errors;
 mod handler;
+mod statement;
 pub mod tls;
 mod write_buffer;
 

@@ -348,7 +348,7 @@ fn inputs_exprs(inputs: &[Input]) -> Vec<Expr> {
 }
 
 /// Runs `squall_evaluate` over `rows` on the executors.
-pub(super) async fn evaluate_on(
+pub(crate) async fn evaluate_on(
     session: &Session,
     rows: LogicalPlan,
     url: &str,

@@ -4,7 +4,9 @@
 mod add_executors;
 mod alter_cluster;
 mod cancel_job;
+mod deallocate;
 mod describe_model;
+mod discard;
 mod drop_model;
 mod evaluate_model;
 mod grants;
@@ -19,6 +21,8 @@ mod users;
 
 use sqlparser::tokenizer::Token;
 
+pub use deallocate::Deallocate;
+pub use discard::Discard;
 pub use grants::{Grant, ObjectKind, Privilege};
 pub use savepoint::Savepoint;
 pub use train_model::TrainModel;
@@ -69,6 +73,11 @@ pub enum Command {
     Revoke(Grant),
     /// `SAVEPOINT`, `RELEASE SAVEPOINT`, `ROLLBACK TO SAVEPOINT`
     Savepoint { action: Savepoint, name: String },
+    /// `DISCARD ALL | PLANS | SEQUENCES | TEMP`: carried out by the connection (see
+    /// [`crate::connection_command`]).
+    Discard(Discard),
+    /// `DEALLOCATE [PREPARE] name | ALL`: carried out by the connection.
+    Deallocate(Deallocate),
 }
 
 type CommandParser = fn(&mut Words) -> Result<Option<Command>, ParseError>;
@@ -90,6 +99,8 @@ const PARSERS: &[CommandParser] = &[
     users::parse,
     grants::parse,
     savepoint::parse,
+    discard::parse,
+    deallocate::parse,
 ];
 
 /// `Ok(None)` when the statement is not a squall command.
