@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::engine::Engine;
-use crate::launcher::{LaunchCommand, LaunchedBy, ProcessLauncher};
+use crate::cluster::launcher::{LaunchCommand, LaunchedBy, ProcessLauncher};
 use crate::scheduler::EmbeddedScheduler;
 use crate::{frontend, http};
 

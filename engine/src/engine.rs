@@ -15,15 +15,15 @@ use datafusion_pg_catalog::setup_pg_catalog;
 use futures::FutureExt;
 use squall_udf::{object_stores, registry, settings};
 
-use crate::catalog::{Catalog, Entry};
+use crate::storage::catalog::{Catalog, Entry};
 use crate::error::{Result, SquallError};
 use crate::cluster::settings::{self as cluster_settings, ClusterSettings};
-use crate::executors;
-use crate::launcher::{Launched, ProcessLauncher};
+use crate::cluster::executors;
+use crate::cluster::launcher::{Launched, ProcessLauncher};
 use crate::models::registry::ModelRegistry;
 use crate::scheduler::EmbeddedScheduler;
 use crate::system_tables::{self, SystemTable, SYSTEM_SCHEMA};
-use crate::tables::TableStore;
+use crate::storage::tables::TableStore;
 
 pub struct Engine {
     /// Every connection's session is a copy of this one; tables registered here are seen by all.
@@ -40,28 +40,28 @@ pub struct Engine {
     pub pg_rules: crate::pg::rewrite_rules::PgRewriteRules,
     /// Serialises catalog changes so that check-then-create is not racy.
     pub ddl_lock: tokio::sync::Mutex<()>,
-    pub metrics: crate::http::Metrics,
+    pub metrics: crate::session::metrics::Metrics,
     /// Starts and stops executor processes; set once the coordinator has made it.
     launcher: Arc<OnceLock<Arc<ProcessLauncher>>>,
     data_dir: PathBuf,
     /// The statement each session is running, for `squall.jobs`.
     pub running_statements: crate::scheduler::jobs::RunningStatements,
     /// Every statement, for `squall.query_log`.
-    pub query_log: Arc<crate::query_log::QueryLog>,
+    pub query_log: Arc<crate::session::query_log::QueryLog>,
     /// Users, passwords and grants.
     pub users: Arc<crate::access::Users>,
     /// Sessions by their cancel keys.
-    pub backends: Arc<crate::interrupts::Backends>,
+    pub backends: Arc<crate::session::interrupts::Backends>,
     /// Jobs that finished, for `squall.jobs`.
     pub job_history: crate::scheduler::jobs::JobHistory,
     /// Distributed queries whose results are still being read (a drain waits for them).
-    pub queries_in_flight: crate::cluster::drain::QueriesInFlight,
+    pub queries_in_flight: crate::scheduler::draining_state::QueriesInFlight,
     /// Scale-ups, scale-downs, replacements, for `squall.cluster_events`.
     pub cluster_events: crate::cluster::events::ClusterEvents,
     /// Session parameters chosen at start-up (`--local-scan-limit`), which RESET returns to.
     pub session_defaults: Arc<std::collections::BTreeMap<String, String>>,
     /// Statements that may have changed what queries plan to (see [`crate::plans::statement_cache`]).
-    pub plan_changes: crate::plans::statement_cache::Changes,
+    pub plan_changes: crate::plans::changes::Changes,
     /// The autoscale settings; `None` until set from the command line or the stored ones.
     cluster: std::sync::Mutex<Option<ClusterSettings>>,
 }
@@ -98,16 +98,16 @@ impl Engine {
         let cluster_events = crate::cluster::events::ClusterEvents::default();
         let running_statements = crate::scheduler::jobs::RunningStatements::default();
         let job_history = crate::scheduler::jobs::JobHistory::default();
-        let query_log = Arc::new(crate::query_log::QueryLog::open(data_dir)?);
+        let query_log = Arc::new(crate::session::query_log::QueryLog::open(data_dir)?);
         job_history.follow(&scheduler, running_statements.clone()).await?;
         let system = system_tables::system_schema(vec![
             ("executors", executors_table(scheduler.clone(), Arc::clone(&launcher))),
             ("models", models_table(Arc::clone(&models))),
             ("cluster_events", cluster_events_table(cluster_events.clone())),
             ("jobs", jobs_table(scheduler.clone(), running_statements.clone(), job_history.clone())),
-            (crate::query_log::TABLE, query_log_table(Arc::clone(&query_log))),
+            (crate::session::query_log::TABLE, query_log_table(Arc::clone(&query_log))),
         ])?;
-        if let Some(table) = system.table(crate::query_log::TABLE).await? {
+        if let Some(table) = system.table(crate::session::query_log::TABLE).await? {
             query_log.set_table(table);
         }
         base.catalog(settings::DATABASE)
@@ -263,14 +263,14 @@ fn jobs_table(scheduler: EmbeddedScheduler, statements: crate::scheduler::jobs::
     )
 }
 
-fn query_log_table(log: Arc<crate::query_log::QueryLog>) -> SystemTable {
+fn query_log_table(log: Arc<crate::session::query_log::QueryLog>) -> SystemTable {
     SystemTable::new(
-        crate::query_log::schema(),
+        crate::session::query_log::schema(),
         Arc::new(move || {
             let log = Arc::clone(&log);
             async move {
                 let entries = log.entries().map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-                crate::query_log::to_batch(&entries)
+                crate::session::query_log::to_batch(&entries)
             }
             .boxed()
         }),

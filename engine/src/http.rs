@@ -2,7 +2,7 @@
 //! Prometheus text format for monitoring.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -12,40 +12,9 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::cluster::executors;
 use crate::engine::Engine;
-use crate::executors;
-
-/// Upper bounds (seconds) of the statement latency histogram's buckets.
-const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0];
-
-/// Counters the coordinator keeps for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    statements: AtomicU64,
-    failed_statements: AtomicU64,
-    /// Per bucket of LATENCY_BUCKETS (and one for +Inf): statements that took at most that long.
-    latency_buckets: [AtomicU64; 11],
-    /// Sum of statement durations, in microseconds.
-    latency_sum_us: AtomicU64,
-}
-
-impl Metrics {
-    pub fn statement_started(&self) {
-        self.statements.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn statement_failed(&self) {
-        self.failed_statements.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Records how long a statement took until its result was ready to send.
-    pub fn statement_took(&self, took: std::time::Duration) {
-        let seconds = took.as_secs_f64();
-        let at = LATENCY_BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(LATENCY_BUCKETS.len());
-        self.latency_buckets[at].fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-    }
-}
+use crate::session::metrics::LATENCY_BUCKETS;
 
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
     let app = Router::new().route("/health", get(health)).route("/metrics", get(metrics)).with_state(engine);

@@ -1,33 +1,37 @@
-//! The squall coordinator: the Postgres-wire front end, per-connection sessions, the planner (a
-//! statement's text to a plan), the routing of a query to the coordinator or the executors, the
-//! persistent catalog, the embedded Ballista scheduler and the executor launcher, and the model
-//! registry.
+//! The squall coordinator. Its modules, in the order a statement meets them:
+//!
+//! - [`coordinator`]: starts it all (`squall serve`): the engine, the listeners, the launcher.
+//! - [`frontend`]: the Postgres wire (pgwire): connections, messages, results encoded as rows.
+//! - [`session`]: one connection's state and a statement's run: checked, interrupted, logged.
+//! - [`planner`]: a statement's text to a plan, with PostgreSQL's rewrites ([`pg`]).
+//! - [`commands`]: squall's own commands (TRAIN MODEL, ADD EXECUTOR, ...), one file each.
+//! - [`statements`]: DDL, INSERT, SET and queries; [`routing`] sends a query to the coordinator or
+//!   the executors, [`plans`] keeps plans to run again.
+//! - [`scheduler`]: the embedded Ballista scheduler and the jobs it runs.
+//! - [`cluster`]: the executors, their launcher and the autoscaler; [`http`]: health and metrics.
+//! - [`engine`]: the state every session shares; [`storage`]: the catalog and managed tables;
+//!   [`system_tables`]: the `squall` schema; [`models`]: trained models; [`access`]: users and
+//!   privileges; [`copy`]: COPY's formats; [`error`]: errors and their SQLSTATEs.
 
-pub mod catalog;
+pub mod access;
 pub mod cluster;
 pub mod commands;
 pub mod coordinator;
+pub mod copy;
 pub mod engine;
 pub mod error;
-pub mod executors;
 pub mod frontend;
 pub mod http;
-pub mod interrupts;
-pub mod launcher;
 pub mod models;
-pub mod panics;
 pub mod pg;
 pub mod planner;
 pub mod plans;
-pub mod query_log;
 pub mod routing;
 pub mod scheduler;
 pub mod session;
-pub mod access;
-pub mod copy;
 mod statements;
+pub mod storage;
 pub mod system_tables;
-pub mod tables;
 
 pub use coordinator::{run, CoordinatorOptions, LauncherChoice};
 

@@ -37,7 +37,7 @@ impl Planner<'_> {
             0 => Ok(Prepared::default()),
             1 => {
                 let (statement, shown) = statements.remove(0);
-                crate::panics::contained(self.statement(&statement, &shown)).await
+                crate::session::panics::contained(self.statement(&statement, &shown)).await
             }
             _ => Err(SquallError::Syntax("cannot insert multiple commands into a prepared statement".into())),
         }
@@ -80,8 +80,8 @@ impl Planner<'_> {
     /// `SHOW name` of a PostgreSQL parameter (which DataFusion does not know) as a one-row query.
     fn show_query(&self, sql: &str) -> Option<Result<String>> {
         let name = crate::pg::settings::shown_parameter(sql)?;
-        let value = if name == crate::interrupts::STATEMENT_TIMEOUT {
-            Ok(crate::interrupts::show_timeout(self.session.statement_timeout()))
+        let value = if name == crate::session::interrupts::STATEMENT_TIMEOUT {
+            Ok(crate::session::interrupts::show_timeout(self.session.statement_timeout()))
         } else {
             self.session.pg_settings.get(&name)
         };

@@ -70,7 +70,7 @@ pub fn check(session: &Session, plan: &LogicalPlan, uses: &Uses) -> Result<()> {
         return Ok(());
     }
     if session.engine.query_log.is_read_by(plan) {
-        return Err(crate::query_log::permission_denied());
+        return Err(crate::session::query_log::permission_denied());
     }
     match plan {
         LogicalPlan::Ddl(ddl) => return Err(must_be_superuser(ddl.name())),

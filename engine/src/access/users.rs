@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use squall_sql::{ObjectKind, Privilege, UserOptions};
 
 use super::scram::Verifier;
-use crate::catalog::write_atomically;
+use crate::storage::catalog::write_atomically;
 use crate::error::{Result, SquallError};
 
 const FILE_NAME: &str = "access.json";

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::policy::{Action, ExecutorView, Observation, Policy};
 use crate::engine::Engine;
-use crate::executors;
-use crate::launcher::LaunchedBy;
+use crate::cluster::executors;
+use crate::cluster::launcher::LaunchedBy;
 
 const TICK: Duration = Duration::from_millis(250);
 

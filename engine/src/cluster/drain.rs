@@ -6,11 +6,8 @@
 //! a task runs there, while a stage that has not finished reads partitions it holds, or while it
 //! holds output of a stage whose consumers have not all finished (the final stage's output is
 //! read by the coordinator's client after the job ends, so distributed queries still streaming
-//! their results count too: see [`QueriesInFlight`]).
+//! their results count too: see [`crate::scheduler::draining_state::QueriesInFlight`]).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use ballista_core::serde::protobuf::task_status;
 use ballista_scheduler::state::execution_stage::{ExecutionStage, TaskInfo};
@@ -18,36 +15,6 @@ use ballista_scheduler::state::execution_stage::{ExecutionStage, TaskInfo};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::scheduler::EmbeddedScheduler;
-
-/// Distributed queries whose results are still being read by a client, with when they started.
-#[derive(Debug, Default, Clone)]
-pub struct QueriesInFlight(Arc<Mutex<(u64, HashMap<u64, Instant>)>>);
-
-/// Held by a query's result stream; dropping it (all rows read, or the client gone) ends it.
-pub struct InFlight {
-    queries: QueriesInFlight,
-    id: u64,
-}
-
-impl QueriesInFlight {
-    pub fn begin(&self) -> InFlight {
-        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        state.0 += 1;
-        let id = state.0;
-        state.1.insert(id, Instant::now());
-        InFlight { queries: self.clone(), id }
-    }
-
-    fn any_started_before(&self, instant: Instant) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).1.values().any(|started| *started <= instant)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.queries.0.lock().unwrap_or_else(|p| p.into_inner()).1.remove(&self.id);
-    }
-}
 
 /// Moves every drain on: those no running job needs any more are stopped. Called on each
 /// autoscaler tick.

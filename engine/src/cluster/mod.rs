@@ -1,9 +1,11 @@
-//! The cluster: the autoscaler and its policy, draining, the settings ALTER CLUSTER changes, and
-//! the events they record. The commands an operator runs in SQL are in [`crate::commands`].
+//! The cluster: the executors as squall knows them, the launcher that starts them, the autoscaler
+//! and its policy, draining, the settings ALTER CLUSTER changes, and the events they record. The commands an operator runs in SQL are in [`crate::commands`].
 
 pub mod autoscaler;
 pub mod drain;
 pub mod events;
+pub mod executors;
+pub mod launcher;
 pub mod policy;
 pub mod settings;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::write_atomically;
+use crate::storage::catalog::write_atomically;
 use crate::error::{Result, SquallError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::access::checks::require_superuser;
 use crate::error::{Result, SquallError};
-use crate::launcher::LaunchedBy;
+use crate::cluster::launcher::LaunchedBy;
 use crate::session::{Output, Session};
 
 /// How long a new executor may take to register before ADD EXECUTOR reports it.

@@ -13,7 +13,12 @@ use crate::session::Session;
 /// to drop.
 pub async fn run(session: &Session, what: Discard) -> Result<()> {
     match what {
-        Discard::All => session.discard_all().await,
+        Discard::All => {
+            // As RESET ALL; the plans kept under the old settings are dropped whatever it did.
+            let reset = crate::statements::reset_all(session).await;
+            session.settings_changed();
+            reset.map(|_| ())
+        }
         Discard::Plans => {
             session.discard_plans();
             Ok(())

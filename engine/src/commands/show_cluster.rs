@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::access::checks::require_superuser;
 use crate::error::Result;
-use crate::executors;
+use crate::cluster::executors;
 use crate::session::{Output, Session};
 
 pub(super) fn schema() -> SchemaRef {

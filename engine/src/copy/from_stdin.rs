@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::binary::BinaryDecoder;
 use super::format::{BadRecord, Decoder, Kind, Options, Record};
-use crate::catalog::Entry;
+use crate::storage::catalog::Entry;
 use crate::engine::Engine;
 use crate::error::{Result, SquallError};
 

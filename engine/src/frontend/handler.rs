@@ -76,7 +76,7 @@ impl PgWireServerHandlers for Handlers {
 /// Cancel requests (psql's Ctrl-C, drivers' cancel) arrive on a connection of their own, naming
 /// the session by the process id and secret key it was given at startup.
 struct CancelRequests {
-    backends: Arc<crate::interrupts::Backends>,
+    backends: Arc<crate::session::interrupts::Backends>,
 }
 
 #[async_trait]
@@ -106,9 +106,9 @@ impl Parser {
         let address = client.socket_addr().to_string();
         let startup = client.metadata().clone();
         let session = client.session_extensions().get_or_insert_with(move || Session::new(engine, user, address, &startup));
-        if client.session_extensions().get::<crate::interrupts::BackendGuard>().is_none() {
+        if client.session_extensions().get::<crate::session::interrupts::BackendGuard>().is_none() {
             let (pid, secret) = client.pid_and_secret_key();
-            client.session_extensions().insert(self.engine.backends.register(pid, secret.to_bytes().to_vec(), &session));
+            client.session_extensions().insert(self.engine.backends.register(pid, secret.to_bytes().to_vec(), &session.interrupts));
         }
         session
     }

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::store::ModelStore;
-use crate::catalog::write_atomically;
+use crate::storage::catalog::write_atomically;
 use crate::error::{Result, SquallError};
 
 const FILE_NAME: &str = "models.json";

@@ -12,7 +12,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use squall_udf::object_stores::EnvObjectStores;
 use url::Url;
 
-use crate::catalog::{sync_dir, write_atomically};
+use crate::storage::catalog::{sync_dir, write_atomically};
 use crate::error::{Result, SquallError};
 
 pub enum ModelStore {

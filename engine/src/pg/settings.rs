@@ -239,7 +239,7 @@ pub fn shown_parameter(sql: &str) -> Option<String> {
         ["show", name] => name.trim_matches('"').to_string(),
         _ => return None,
     };
-    (PgSettings::knows(&name) || name == crate::interrupts::STATEMENT_TIMEOUT).then_some(name)
+    (PgSettings::knows(&name) || name == crate::session::interrupts::STATEMENT_TIMEOUT).then_some(name)
 }
 
 fn unrecognized(name: &str) -> SquallError {

@@ -5,6 +5,7 @@
 //! ([`table_cache`]), a session's planning state made once per change of settings
 //! ([`planning_state`]), and the memo they share ([`last_made`]).
 
+pub mod changes;
 pub mod generic_plans;
 pub mod last_made;
 pub mod literal_templates;

@@ -7,7 +7,7 @@
 //! the settings. So a plan is kept only when none of that can change without squall noticing:
 //! - it runs on the coordinator;
 //! - it reads no tables, or only squall's managed tables, whose files change only through squall's
-//!   own statements (INSERT, COPY, DDL), which all count as [`crate::plans::statement_cache::Changes`];
+//!   own statements (INSERT, COPY, DDL), which all count as [`crate::plans::changes::Changes`];
 //! - every function in it is immutable;
 //! - it has only operators that can run again once their state is reset (no joins, whose dynamic
 //!   filters DataFusion cannot reset, no top-k sorts);
@@ -33,7 +33,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::error::Result;
 use crate::plans::generic_plans::Parameters;
-use crate::tables::TableStore;
+use crate::storage::tables::TableStore;
 
 /// What a kept plan was made under: the count of changes, the session's settings generation.
 pub type MadeUnder = (u64, u64);

@@ -15,29 +15,14 @@
 //!   read at planning.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::changes::Changes;
 use crate::session::Prepared;
 
 /// Plans kept per session; past this the cache starts again empty (texts that never repeat,
 /// such as queries with their values written in, must not grow it without end).
 const CAPACITY: usize = 256;
-
-/// Counts the statements, in any session, that may have changed what a query plans to.
-#[derive(Default)]
-pub struct Changes(AtomicU64);
-
-impl Changes {
-    pub fn note(&self) {
-        self.0.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// The count now; read before planning and given to [`StatementCache::put`] after.
-    pub fn current(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
-    }
-}
 
 /// One session's plans by text.
 #[derive(Default)]

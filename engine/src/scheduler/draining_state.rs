@@ -171,3 +171,33 @@ impl ClusterState for DrainingClusterState {
         self.inner.cluster_state_events().await
     }
 }
+
+/// Distributed queries whose results are still being read by a client, with when they started.
+#[derive(Debug, Default, Clone)]
+pub struct QueriesInFlight(Arc<Mutex<(u64, HashMap<u64, Instant>)>>);
+
+/// Held by a query's result stream; dropping it (all rows read, or the client gone) ends it.
+pub struct InFlight {
+    queries: QueriesInFlight,
+    id: u64,
+}
+
+impl QueriesInFlight {
+    pub fn begin(&self) -> InFlight {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        state.0 += 1;
+        let id = state.0;
+        state.1.insert(id, Instant::now());
+        InFlight { queries: self.clone(), id }
+    }
+
+    pub(crate) fn any_started_before(&self, instant: Instant) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).1.values().any(|started| *started <= instant)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.queries.0.lock().unwrap_or_else(|p| p.into_inner()).1.remove(&self.id);
+    }
+}

@@ -6,7 +6,7 @@
 use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 
 use super::claim_name;
-use crate::catalog::Entry;
+use crate::storage::catalog::Entry;
 use crate::engine::absolutize_locations;
 use crate::error::Result;
 use crate::session::{Output, Session};

@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::logical_expr::{CreateMemoryTable, LogicalPlan};
 
 use super::{claim_name, query};
-use crate::catalog::Entry;
+use crate::storage::catalog::Entry;
 use crate::error::Result;
 use crate::session::{Output, Session};
 

@@ -3,7 +3,7 @@
 use datafusion::logical_expr::{CreateView, DdlStatement, LogicalPlan};
 
 use super::claim_name;
-use crate::catalog::Entry;
+use crate::storage::catalog::Entry;
 use crate::error::Result;
 use crate::session::{Output, Session};
 

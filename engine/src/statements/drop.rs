@@ -5,7 +5,7 @@
 use datafusion::common::TableReference;
 
 use super::user_table_name;
-use crate::catalog::Entry;
+use crate::storage::catalog::Entry;
 use crate::error::{Result, SquallError};
 use crate::session::{Output, Session};
 

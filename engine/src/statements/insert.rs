@@ -6,7 +6,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, LogicalPlanBuilder};
 
 use super::{query, user_table_name};
-use crate::catalog::Entry;
+use crate::storage::catalog::Entry;
 use crate::error::{Result, SquallError};
 use crate::session::{Output, Session};
 
@@ -38,7 +38,7 @@ pub(super) async fn run(session: &Session, dml: DmlStatement) -> Result<Output> 
 
 /// `plan` with its VALUES typed nullable. DataFusion types the VALUES of an INSERT with the
 /// table's nullability, so a NULL for a NOT NULL column failed inside DataFusion with an Arrow
-/// error (XX000); typed nullable, the NULL reaches [`crate::tables`]' check, which names the
+/// error (XX000); typed nullable, the NULL reaches [`crate::storage::tables`]' check, which names the
 /// column as PostgreSQL does (23502).
 fn nullable_values(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = plan.transform_up(|node| match node {

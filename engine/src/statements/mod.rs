@@ -46,12 +46,12 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan, kep
                 TransactionConclusion::Rollback => "ROLLBACK",
             },
         }),
-        LogicalPlan::Statement(Statement::SetVariable(set)) if set.variable == crate::interrupts::STATEMENT_TIMEOUT => {
-            session.set_statement_timeout(crate::interrupts::parse_timeout(&set.value)?);
+        LogicalPlan::Statement(Statement::SetVariable(set)) if set.variable == crate::session::interrupts::STATEMENT_TIMEOUT => {
+            session.set_statement_timeout(crate::session::interrupts::parse_timeout(&set.value)?);
             Ok(Output::Done { tag: "SET", rows: None })
         }
         LogicalPlan::Statement(Statement::ResetVariable(reset)) if reset.variable.eq_ignore_ascii_case("all") => engine_settings::reset_all(session).await,
-        LogicalPlan::Statement(Statement::ResetVariable(reset)) if reset.variable == crate::interrupts::STATEMENT_TIMEOUT => {
+        LogicalPlan::Statement(Statement::ResetVariable(reset)) if reset.variable == crate::session::interrupts::STATEMENT_TIMEOUT => {
             session.set_statement_timeout(None);
             Ok(Output::Done { tag: "RESET", rows: None })
         }

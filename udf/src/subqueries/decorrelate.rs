@@ -29,16 +29,15 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, Result, ScalarValue};
 use datafusion::functions_aggregate::expr_fn::{bool_or, count, first_value};
-use datafusion::functions_window::expr_fn::row_number;
-use datafusion::logical_expr::expr::{AggregateFunction, Exists, InSubquery};
+use datafusion::logical_expr::expr::{Exists, InSubquery};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    case, lit, when, Distinct, ExprSchemable, Limit, EmptyRelation, Expr, InvariantLevel, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF, SortExpr,
-    Subquery, SubqueryAlias,
+    case, lit, when, EmptyRelation, Expr, ExprFunctionExt, ExprSchemable, InvariantLevel, JoinType, LogicalPlan, LogicalPlanBuilder, ScalarUDF, Subquery,
 };
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
+use super::per_domain_row::Lifter;
 use super::single_row_value::SingleRowValue;
 
 /// DataFusion's decorrelation rules, which [`LeaveWhatFails`] wraps; squall's rule comes after
@@ -47,9 +46,9 @@ pub const DATAFUSION_RULES: &[&str] = &[DECORRELATE_PREDICATE_SUBQUERY, "scalar_
 const DECORRELATE_PREDICATE_SUBQUERY: &str = "decorrelate_predicate_subquery";
 
 /// The column that tells a real row of a subquery (true) from a domain row's phantom (NULL).
-const REAL: &str = "__squall_real";
-const MARK: &str = "__squall_mark";
-const ROW_NUMBER: &str = "__squall_row_number";
+pub(super) const REAL: &str = "__squall_real";
+pub(super) const MARK: &str = "__squall_mark";
+pub(super) const ROW_NUMBER: &str = "__squall_row_number";
 
 /// Numbers each decorrelation's columns apart from another's in the same plan, whichever of the
 /// two rules made it: with a number per rule, an `IN` the early rule took and one the late rule
@@ -153,7 +152,6 @@ impl OptimizerRule for DecorrelateSubqueries {
         Some(ApplyOrder::BottomUp)
     }
 
-
     fn rewrite(&self, plan: LogicalPlan, _: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
         if !matches!(plan, LogicalPlan::Projection(_) | LogicalPlan::Filter(_) | LogicalPlan::Aggregate(_)) || plan.inputs().len() != 1 {
             return Ok(Transformed::no(plan));
@@ -197,7 +195,6 @@ impl OptimizerRule for LeaveWhatFails {
     fn apply_order(&self) -> Option<ApplyOrder> {
         self.0.apply_order()
     }
-
 
     fn rewrite(&self, plan: LogicalPlan, config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
         // A NOT IN under OR whose subquery has a correlated EXISTS (or `= SOME`, which becomes
@@ -434,174 +431,6 @@ fn decorrelate(input: &LogicalPlan, kind: Kind, subquery: &Subquery, n: usize) -
     Ok(Some((joined, value)))
 }
 
-/// Takes a subquery's plan to its rows per domain row (see the module's comment).
-struct Lifter<'a> {
-    domain: &'a LogicalPlan,
-    outer: &'a BTreeMap<Column, String>,
-    domain_columns: &'a [Expr],
-}
-
-impl Lifter<'_> {
-    fn lift(&self, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
-        if !has_outer_references(plan) {
-            return self.joined_to_domain(plan, None).map(Some);
-        }
-        let real = || Expr::Column(Column::from_name(REAL));
-        Ok(Some(match plan {
-            LogicalPlan::Filter(filter) if !has_outer_references(&filter.input) => {
-                let Some(predicate) = self.in_domain(&filter.predicate) else { return Ok(None) };
-                self.joined_to_domain(&filter.input, Some(predicate))?
-            }
-            LogicalPlan::Filter(filter) => {
-                let Some(rows) = self.lift(&filter.input)? else { return Ok(None) };
-                let Some(predicate) = self.in_domain(&filter.predicate) else { return Ok(None) };
-                // Rows the filter drops become phantoms, so their domain row stays.
-                with_real(rows, real_when(real().and(holds(predicate))))?
-            }
-            LogicalPlan::Projection(projection) => {
-                let Some(rows) = self.lift(&projection.input)? else { return Ok(None) };
-                let mut exprs = vec![];
-                for (i, expr) in projection.expr.iter().enumerate() {
-                    let Some(lifted) = self.in_domain(expr) else { return Ok(None) };
-                    let (qualifier, field) = projection.schema.qualified_field(i);
-                    exprs.push(if &lifted == expr { lifted } else { lifted.alias_qualified(qualifier.cloned(), field.name()) });
-                }
-                exprs.extend(self.domain_columns.iter().cloned());
-                exprs.push(real());
-                LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(rows))?)
-            }
-            LogicalPlan::SubqueryAlias(alias) => {
-                let Some(rows) = self.lift(&alias.input)? else { return Ok(None) };
-                LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(Arc::new(rows), alias.alias.clone())?)
-            }
-            LogicalPlan::Aggregate(aggregate) => {
-                if aggregate.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
-                    return Ok(None);
-                }
-                let Some(rows) = self.lift(&aggregate.input)? else { return Ok(None) };
-                let fields = aggregate.schema.fields();
-                let mut group = vec![];
-                for (i, expr) in aggregate.group_expr.iter().enumerate() {
-                    let Some(lifted) = self.in_domain(expr) else { return Ok(None) };
-                    group.push(if &lifted == expr { lifted } else { lifted.alias(fields[i].name()) });
-                }
-                let mut aggregates = vec![];
-                for (i, expr) in aggregate.aggr_expr.iter().enumerate() {
-                    let Some(lifted) = self.in_domain(expr) else { return Ok(None) };
-                    let Some(filtered) = only_real_rows(lifted) else { return Ok(None) };
-                    aggregates.push(filtered.alias(fields[aggregate.group_expr.len() + i].name()));
-                }
-                let scalar = group.is_empty();
-                group.extend(self.domain_columns.iter().cloned());
-                if scalar {
-                    // One row per domain row, as an aggregate without GROUP BY gives one row.
-                    let grouped = LogicalPlanBuilder::from(rows).aggregate(group, aggregates)?.build()?;
-                    let mut exprs = columns_of(grouped.schema());
-                    exprs.push(lit(true).alias(REAL));
-                    LogicalPlanBuilder::from(grouped).project(exprs)?.build()?
-                } else {
-                    group.push(real());
-                    LogicalPlanBuilder::from(rows).aggregate(group, aggregates)?.build()?
-                }
-            }
-            LogicalPlan::Distinct(Distinct::All(input)) => {
-                let Some(rows) = self.lift(input)? else { return Ok(None) };
-                let group = columns_of(rows.schema());
-                LogicalPlanBuilder::from(rows).aggregate(group, Vec::<Expr>::new())?.build()?
-            }
-            // Row order does not change which rows a subquery gives, unless a LIMIT keeps some.
-            LogicalPlan::Sort(sort) if sort.fetch.is_none() => return self.lift(&sort.input),
-            LogicalPlan::Sort(sort) => {
-                let Some(fetch) = sort.fetch else { unreachable!() };
-                return self.first_rows(&sort.input, &sort.expr, 0, fetch);
-            }
-            LogicalPlan::Limit(limit) => {
-                let (Some(skip), Some(fetch)) = (literal_count(limit.skip.as_deref(), 0), literal_count(limit.fetch.as_deref(), usize::MAX)) else {
-                    return Ok(None);
-                };
-                return match &*limit.input {
-                    LogicalPlan::Sort(sort) if sort.fetch.is_none() => self.first_rows(&sort.input, &sort.expr, skip, fetch),
-                    // `ORDER BY` a column the subquery does not select puts the sort under the
-                    // select list: the LIMIT goes under it too (a projection keeps every row), to
-                    // the sort whose order it keeps.
-                    LogicalPlan::Projection(projection) => {
-                        let limited = LogicalPlan::Limit(Limit { input: projection.input.clone(), ..limit.clone() });
-                        self.lift(&LogicalPlan::Projection(Projection::try_new(projection.expr.clone(), Arc::new(limited))?))
-                    }
-                    LogicalPlan::SubqueryAlias(alias) => {
-                        let limited = LogicalPlan::Limit(Limit { input: alias.input.clone(), ..limit.clone() });
-                        self.lift(&LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(Arc::new(limited), alias.alias.clone())?))
-                    }
-                    input => self.first_rows(input, &[], skip, fetch),
-                };
-            }
-            _ => return Ok(None),
-        }))
-    }
-
-    /// Rows `skip + 1` to `skip + fetch` of each domain row's rows in `order`; the others
-    /// become phantoms.
-    fn first_rows(&self, input: &LogicalPlan, order: &[SortExpr], skip: usize, fetch: usize) -> Result<Option<LogicalPlan>> {
-        let Some(rows) = self.lift(input)? else { return Ok(None) };
-        let real = Expr::Column(Column::from_name(REAL));
-        // Real rows first, so that phantoms take no place among the first.
-        let mut sort = vec![real.clone().sort(false, false)];
-        for s in order {
-            let Some(expr) = self.in_domain(&s.expr) else { return Ok(None) };
-            sort.push(SortExpr { expr, ..s.clone() });
-        }
-        let number = row_number().partition_by(self.domain_columns.to_vec()).order_by(sort).build()?.alias(ROW_NUMBER);
-        let numbered = LogicalPlanBuilder::from(rows).window(vec![number])?.build()?;
-        let position = Expr::Column(Column::from_name(ROW_NUMBER));
-        let mut kept = position.clone().gt(lit(skip as u64));
-        if fetch != usize::MAX {
-            kept = kept.and(position.lt_eq(lit(skip.saturating_add(fetch) as u64)));
-        }
-        let marked = with_real(numbered, real_when(real.and(kept)))?;
-        let exprs = columns_of(marked.schema()).into_iter().filter(|c| !matches!(c, Expr::Column(c) if c.name == ROW_NUMBER)).collect::<Vec<_>>();
-        Ok(Some(LogicalPlanBuilder::from(marked).project(exprs)?.build()?))
-    }
-
-    /// `rows` (which refer to nothing outside) for each domain row, where `on` holds: the rows
-    /// are real, and a domain row without any keeps a phantom.
-    fn joined_to_domain(&self, rows: &LogicalPlan, on: Option<Expr>) -> Result<LogicalPlan> {
-        let mut marked = columns_of(rows.schema());
-        marked.push(lit(true).alias(MARK));
-        let marked = LogicalPlanBuilder::from(rows.clone()).project(marked)?.build()?;
-        let on = on.unwrap_or_else(|| lit(true));
-        let joined = LogicalPlanBuilder::from(self.domain.clone()).join_on(marked, JoinType::Left, [on])?.build()?;
-        let mut exprs: Vec<Expr> =
-            columns_of(joined.schema()).into_iter().filter(|c| !matches!(c, Expr::Column(c) if c.name == MARK)).collect();
-        exprs.push(real_when(Expr::Column(Column::from_name(MARK)).is_not_null()).alias(REAL));
-        LogicalPlanBuilder::from(joined).project(exprs)?.build()
-    }
-
-    /// `expr` with the outer columns it refers to read from the domain, or `None` if it holds a
-    /// subquery that refers to them (which this rule does not reach into).
-    fn in_domain(&self, expr: &Expr) -> Option<Expr> {
-        let mut nested = false;
-        let replaced = expr
-            .clone()
-            .transform_up(|e| match &e {
-                Expr::OuterReferenceColumn(_, column) => match self.outer.get(column) {
-                    Some(name) => Ok(Transformed::yes(Expr::Column(Column::from_name(name)))),
-                    None => {
-                        nested = true;
-                        Ok(Transformed::no(e))
-                    }
-                },
-                Expr::ScalarSubquery(s) | Expr::Exists(Exists { subquery: s, .. }) | Expr::InSubquery(InSubquery { subquery: s, .. }) => {
-                    nested |= has_outer_references(&s.subquery);
-                    Ok(Transformed::no(e))
-                }
-                _ => Ok(Transformed::no(e)),
-            })
-            .ok()?
-            .data;
-        (!nested).then_some(replaced)
-    }
-}
-
 /// Whether `expr` has one value for every row: no column, and no subquery (which may be
 /// correlated without naming a column of the row here).
 fn is_constant(expr: &Expr) -> bool {
@@ -609,61 +438,15 @@ fn is_constant(expr: &Expr) -> bool {
         && !expr.exists(|e| Ok(matches!(e, Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::SetComparison(_)))).unwrap_or(true)
 }
 
-/// `aggregate` counting only real rows (its own FILTER, if any, still applies).
-fn only_real_rows(aggregate: Expr) -> Option<Expr> {
-    let real = Expr::Column(Column::from_name(REAL));
-    match aggregate {
-        Expr::Alias(alias) => only_real_rows(*alias.expr),
-        Expr::AggregateFunction(mut f) => {
-            f.params.filter = Some(Box::new(match f.params.filter.take() {
-                Some(own) => real.and(*own),
-                None => real,
-            }));
-            Some(Expr::AggregateFunction(AggregateFunction { func: f.func, params: f.params }))
-        }
-        _ => None,
-    }
-}
-
 /// Whether `predicate` is true (not false or NULL). Written so, not `IS TRUE`: DataFusion's
 /// physical `IS TRUE` says it may be NULL where the logical one says it may not, and a plan whose
 /// two schemas disagree is refused.
-fn holds(predicate: Expr) -> Expr {
+pub(super) fn holds(predicate: Expr) -> Expr {
     predicate.clone().is_not_null().and(predicate)
 }
 
-/// [`REAL`] where `condition` holds: true or NULL, never false. Its NULL makes it nullable in both
-/// of DataFusion's schemas alike (a condition built of `IS FALSE` or `IS NULL` is "never NULL" in
-/// the logical one and "maybe NULL" in the physical one).
-fn real_when(condition: Expr) -> Expr {
-    datafusion::logical_expr::when(condition, lit(true)).end().expect("a CASE with one branch")
-}
-
-/// `plan` with its [`REAL`] column computed by `real`.
-fn with_real(plan: LogicalPlan, real: Expr) -> Result<LogicalPlan> {
-    let exprs = columns_of(plan.schema())
-        .into_iter()
-        .map(|c| match &c {
-            Expr::Column(column) if column.name == REAL => real.clone().alias(REAL),
-            _ => c,
-        })
-        .collect::<Vec<_>>();
-    LogicalPlanBuilder::from(plan).project(exprs)?.build()
-}
-
-fn columns_of(schema: &DFSchema) -> Vec<Expr> {
+pub(super) fn columns_of(schema: &DFSchema) -> Vec<Expr> {
     schema.columns().into_iter().map(Expr::Column).collect()
-}
-
-/// A LIMIT's or OFFSET's number, if it is a literal (`default` when there is none).
-fn literal_count(expr: Option<&Expr>, default: usize) -> Option<usize> {
-    match expr {
-        None => Some(default),
-        Some(Expr::Literal(ScalarValue::Int64(Some(n)), _)) if *n >= 0 => Some(*n as usize),
-        Some(Expr::Literal(ScalarValue::UInt64(Some(n)), _)) => Some(*n as usize),
-        Some(Expr::Literal(ScalarValue::Int64(None) | ScalarValue::UInt64(None), _)) => Some(default),
-        _ => None,
-    }
 }
 
 /// The outer columns `plan` refers to, in its nested subqueries too.
@@ -682,7 +465,7 @@ fn outer_references(plan: &LogicalPlan) -> Vec<Column> {
     found
 }
 
-fn has_outer_references(plan: &LogicalPlan) -> bool {
+pub(super) fn has_outer_references(plan: &LogicalPlan) -> bool {
     !outer_references(plan).is_empty()
 }
 

@@ -30,6 +30,7 @@ pub mod filters_stay;
 pub mod in_with_outer_left_side;
 pub mod join_conditions;
 pub mod outer_aggregates;
+mod per_domain_row;
 pub mod across_levels;
 pub mod answered_first;
 pub mod computed_left_sides;

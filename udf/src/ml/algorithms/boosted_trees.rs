@@ -16,7 +16,7 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::error::Result;
 use serde::{Deserialize, Serialize};
 
-use super::histograms::Loss;
+use super::boosting_scores::Loss;
 use super::tree_growth::{self, Boosting, Ensemble, Grower};
 use super::tree_walk::{self, Node};
 use super::{classes_from_probabilities, tagged, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};

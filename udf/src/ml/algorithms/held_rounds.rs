@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use datafusion::error::Result;
 
-use super::histograms::{Round, Scores};
+use super::boosting_scores::{Round, Scores};
 use crate::ml::error::coded;
 
 /// Part of the message of a pass refused for want of earlier rounds: the coordinator looks for
@@ -89,7 +89,7 @@ pub fn forget(training: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ml::algorithms::histograms::{Loss, Scored};
+    use crate::ml::algorithms::boosting_scores::{Loss, Scored};
     use crate::ml::algorithms::score_cache::new_training_id;
 
     fn round(value: f64) -> Arc<Round> {

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::bins::Bins;
 use super::from_json;
-use super::histograms::{RowBins, Scores};
+use super::boosting_scores::Scores;
+use super::histograms::RowBins;
 use super::score_cache;
 use crate::functions::blob_aggregate::{to_json, Partial};
 use crate::ml::class_index::ClassIndex;

@@ -7,6 +7,7 @@
 
 pub mod bins;
 pub mod boosted_trees;
+pub mod boosting_scores;
 pub mod decision_tree;
 pub mod held_rounds;
 pub mod histograms;
@@ -19,6 +20,7 @@ pub mod naive_bayes;
 pub mod newton;
 pub mod random_forest;
 pub mod scan;
+pub mod splits;
 pub mod score_cache;
 pub mod tree_growth;
 pub mod tree_walk;

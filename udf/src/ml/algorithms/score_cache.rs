@@ -21,7 +21,8 @@ use std::hash::{BuildHasher, RandomState};
 use datafusion::arrow::array::{Array, ArrayRef};
 use std::time::{Duration, Instant};
 
-use super::histograms::{leaf_from, RowBins, Scores};
+use super::boosting_scores::Scores;
+use super::histograms::{leaf_from, RowBins};
 use crate::ml::batch_memo::SharedMemo;
 use crate::ml::class_index::ClassIndex;
 use crate::ml::features::null_rows;
@@ -188,7 +189,8 @@ mod tests {
     use datafusion::arrow::array::Float64Array;
 
     use super::*;
-    use crate::ml::algorithms::histograms::{Loss, Routing, Rule, Scored};
+    use crate::ml::algorithms::boosting_scores::{Loss, Scored};
+    use crate::ml::algorithms::histograms::{Routing, Rule};
 
     /// A stump on `feature` at `bin`, with leaf values from `seed`.
     fn stump(feature: usize, bin: usize, seed: f64) -> Scored {

@@ -25,7 +25,9 @@ use super::held_rounds;
 use super::holdout_loss::{self, Patience, Scoring};
 use super::scan::Scan;
 use super::score_cache;
-use super::histograms::{self, best_split, Criterion, Histograms, Level, Limits, Loss, Routing, Rule, Scored, Scores, Stats, Target, MAX_CELLS};
+use super::boosting_scores::{Loss, Scored, Scores};
+use super::histograms::{self, Histograms, Level, Routing, Rule, Target, MAX_CELLS};
+use super::splits::{self, best_split, Criterion, Limits, Stats};
 use super::tree_walk::Node;
 use super::{check_classes, from_json, Pass, Setup};
 use crate::functions::blob_aggregate::Partial;
@@ -245,7 +247,7 @@ impl Grower {
     /// Sets the node's rows and, if it splits (by scikit-learn's weighted
     /// `min_impurity_decrease`), adds its children.
     fn split(&mut self, tree: usize, node: usize, cells: &[i128]) {
-        let stats = histograms::totals(cells, self.bins.as_deref().unwrap_or_default(), self.target());
+        let stats = splits::totals(cells, self.bins.as_deref().unwrap_or_default(), self.target());
         let depth = self.trees[tree][node].depth;
         let stop = self.stops(&stats, depth);
         self.trees[tree][node].stats = Some(stats);
@@ -521,7 +523,7 @@ impl Grower {
             return Err(coded("XX000", format!("{}: a level's histograms do not have its nodes' cells", self.name)));
         }
         for (slot, (tree, node)) in std::mem::take(&mut self.batch).into_iter().enumerate() {
-            self.split_counted(tree, node, histograms::node_cells(&histograms, slot, per_node));
+            self.split_counted(tree, node, splits::node_cells(&histograms, slot, per_node));
         }
         Ok(None)
     }

@@ -21,7 +21,6 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::error::SquallError;
 use crate::scheduler::EmbeddedScheduler;
-use crate::session::Session;
 
 /// Why a statement was stopped; each has PostgreSQL's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,26 +179,27 @@ impl RecordBatchStream for GuardedRows {
     }
 }
 
-/// Sessions by the (process id, secret key) their clients were given, for cancel requests.
+/// Sessions' interrupts by the (process id, secret key) their clients were given, for cancel
+/// requests.
 #[derive(Default)]
 pub struct Backends {
-    sessions: Mutex<HashMap<(i32, Vec<u8>), Weak<Session>>>,
+    sessions: Mutex<HashMap<(i32, Vec<u8>), Weak<Interrupts>>>,
 }
 
 impl Backends {
-    /// Registers `session`; it is forgotten when the returned guard is dropped.
-    pub fn register(self: &Arc<Self>, pid: i32, secret: Vec<u8>, session: &Arc<Session>) -> BackendGuard {
+    /// Registers a session's `interrupts`; they are forgotten when the returned guard is dropped.
+    pub fn register(self: &Arc<Self>, pid: i32, secret: Vec<u8>, interrupts: &Arc<Interrupts>) -> BackendGuard {
         let key = (pid, secret);
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), Arc::downgrade(session));
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), Arc::downgrade(interrupts));
         BackendGuard { backends: Arc::clone(self), key }
     }
 
     /// A cancel request: stops what the session with this key runs. Unknown keys are ignored,
     /// as PostgreSQL does (the requester learns nothing).
     pub fn cancel(&self, pid: i32, secret: &[u8]) {
-        let session = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(&(pid, secret.to_vec())).and_then(Weak::upgrade);
-        if let Some(session) = session {
-            session.interrupts.stop(Reason::UserRequest);
+        let interrupts = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(&(pid, secret.to_vec())).and_then(Weak::upgrade);
+        if let Some(interrupts) = interrupts {
+            interrupts.stop(Reason::UserRequest);
         }
     }
 }

@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{DataFusionError, Result};
 
-use crate::launcher::Launched;
+use crate::cluster::launcher::Launched;
 use crate::scheduler::EmbeddedScheduler;
 
 /// One executor, as an operator sees it.

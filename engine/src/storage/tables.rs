@@ -21,7 +21,7 @@ use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use futures::StreamExt;
 
-use crate::catalog::sync_dir;
+use crate::storage::catalog::sync_dir;
 use crate::error::{Result, SquallError};
 
 /// The managed tables of one data directory.
