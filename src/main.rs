@@ -1,10 +1,12 @@
 //! The `squall` command: `serve` (everything on one machine), `scheduler` (the coordinator of a
 //! cluster) and `executor` (one worker of a cluster). Every flag is also an environment variable.
 
+mod coordinator;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use squall_engine::{CoordinatorOptions, LauncherChoice};
+use coordinator::{CoordinatorOptions, LauncherChoice};
 use squall_flight::executor::{self, ExecutorOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -179,11 +181,11 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve { coordinator, executors, executor_slots, launcher, launch } => {
                 let launcher = launch.choice(&launcher)?;
-                squall_engine::run(coordinator.into_options(launcher, executors, executor_slots)).await
+                coordinator::run(coordinator.into_options(launcher, executors, executor_slots)).await
             }
             Command::Scheduler { coordinator, launcher, executors, executor_slots, launch } => {
                 let launcher = launch.choice(&launcher)?;
-                squall_engine::run(coordinator.into_options(launcher, executors, executor_slots)).await
+                coordinator::run(coordinator.into_options(launcher, executors, executor_slots)).await
             }
             Command::Executor(args) => {
                 executor::run(ExecutorOptions {

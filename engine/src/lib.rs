@@ -1,6 +1,6 @@
-//! The squall coordinator. Its modules, in the order a statement meets them:
+//! The squall coordinator's engine (the `squall` command's `src/coordinator.rs` starts it). Its
+//! modules, in the order a statement meets them:
 //!
-//! - [`coordinator`]: starts it all (`squall serve`): the engine, the listeners, the launcher.
 //! - [`frontend`]: the Postgres wire (pgwire): connections, messages, results encoded as rows.
 //! - [`session`]: one connection's state and a statement's run: checked, interrupted, logged.
 //! - [`planner`]: a statement's text to a plan, with PostgreSQL's rewrites ([`pg`]).
@@ -16,7 +16,6 @@
 pub mod access;
 pub mod cluster;
 pub mod commands;
-pub mod coordinator;
 pub mod copy;
 pub mod engine;
 pub mod error;
@@ -32,8 +31,6 @@ pub mod session;
 mod statements;
 pub mod storage;
 pub mod system_tables;
-
-pub use coordinator::{run, CoordinatorOptions, LauncherChoice};
 
 /// The user every squall has, a superuser.
 pub const BOOTSTRAP_SUPERUSER: &str = "squall";

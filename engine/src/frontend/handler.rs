@@ -28,13 +28,12 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::types::format::FormatOptions;
 use squall_sql::{Command, Deallocate, Discard};
 
-use super::encode::to_response;
+use super::encode::{to_response, FieldsMemo};
 use super::errors::to_pg_error;
+use super::statement::WireStatement;
 use crate::access::startup::Authenticator;
 use crate::engine::Engine;
 use crate::error::SquallError;
-use super::encode::FieldsMemo;
-use super::statement::WireStatement;
 use crate::session::{Prepared, Session};
 
 /// Everything pgwire needs to serve one listener.

@@ -1,5 +1,7 @@
 //! Starting and stopping the coordinator: `squall serve` (with executor child processes) and
-//! `squall scheduler` (executors come from elsewhere).
+//! `squall scheduler` (executors come from elsewhere). It puts the engine's parts together (the
+//! embedded scheduler, the shared engine, the Postgres and HTTP listeners, the launcher and the
+//! autoscaler), so it sits above them all, here in the `squall` command.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,10 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::engine::Engine;
-use crate::cluster::launcher::{LaunchCommand, LaunchedBy, ProcessLauncher};
-use crate::scheduler::EmbeddedScheduler;
-use crate::{frontend, http};
+use squall_engine::cluster::launcher::{LaunchCommand, LaunchedBy, ProcessLauncher};
+use squall_engine::engine::Engine;
+use squall_engine::scheduler::EmbeddedScheduler;
+use squall_engine::{frontend, http};
 
 #[derive(Debug, Clone)]
 pub struct CoordinatorOptions {
@@ -34,7 +36,7 @@ pub struct CoordinatorOptions {
     /// PEM certificate chain and private key for TLS to Postgres clients.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
-    /// Every session's `squall.local_scan_limit` until it SETs its own (see crate::routing).
+    /// Every session's `squall.local_scan_limit` until it SETs its own (see squall_engine::routing).
     pub local_scan_limit: String,
 }
 
@@ -56,8 +58,8 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", options.data_dir.display()))?;
     let data_dir = options.data_dir.canonicalize()?;
 
-    crate::pg::settings::check_value(crate::pg::settings::LOCAL_SCAN_LIMIT, &options.local_scan_limit).context("--local-scan-limit")?;
-    let session_defaults = [(crate::pg::settings::LOCAL_SCAN_LIMIT.to_string(), options.local_scan_limit.clone())].into();
+    squall_engine::pg::settings::check_value(squall_engine::pg::settings::LOCAL_SCAN_LIMIT, &options.local_scan_limit).context("--local-scan-limit")?;
+    let session_defaults = [(squall_engine::pg::settings::LOCAL_SCAN_LIMIT.to_string(), options.local_scan_limit.clone())].into();
 
     let scheduler_host = options
         .scheduler_advertise
@@ -113,7 +115,7 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
     }
     // With a launcher it scales the cluster; with `external` it still notices losses and finishes
     // drains, while Kubernetes or an operator reads the same signal from /metrics.
-    crate::cluster::autoscaler::spawn(Arc::clone(&engine));
+    squall_engine::cluster::autoscaler::spawn(Arc::clone(&engine));
     // One line, on stdout, that people and scripts can wait for.
     println!(
         "squall is ready: psql -h {} -p {} -U squall (scheduler {}, http {}, data {}, {} executors launched)",
