@@ -22,7 +22,7 @@ pub struct Postgres {
 /// The directory of PostgreSQL 15's server programs.
 fn bin_dir() -> PathBuf {
     let dir = PathBuf::from("/usr/lib/postgresql/15/bin");
-    assert!(dir.join("postgres").exists(), "PostgreSQL 15 is not installed (apt-get install postgresql-15; .ci/run does)");
+    assert!(dir.join("postgres").exists(), "PostgreSQL 15 is not installed (apt-get install postgresql-15; scripts/test does)");
     dir
 }
 

@@ -29,6 +29,6 @@ pub fn psql_status_at(port: u16, commands: &[&str]) -> (bool, String, String) {
     for c in commands {
         command.args(["-c", c]);
     }
-    let output = command.output().expect("psql must be installed (.ci/run installs postgresql-client)");
+    let output = command.output().expect("psql must be installed (scripts/test installs postgresql-client)");
     (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
 }

@@ -22,7 +22,7 @@ impl LocalS3 {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("python3 must be installed, with moto: pip install 'moto[server]' (.ci/run does)");
+            .expect("python3 must be installed, with moto: pip install 'moto[server]' (scripts/test does)");
         let s3 = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
         // moto accepts an unsigned PUT of the bucket once it is up.

@@ -7,7 +7,7 @@ use std::process::Command;
 /// Writes `ca.pem`, `ca.key`, `server.pem` and `server.key` into `dir`.
 pub fn write_certificates(dir: &Path) {
     let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl must be installed (.ci/run installs it)");
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl must be installed (scripts/test installs it)");
         assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=squall test CA"]);

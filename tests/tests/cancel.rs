@@ -166,7 +166,7 @@ async fn psql_ctrl_c_cancels_the_running_query() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("psql must be installed (.ci/run installs postgresql-client)");
+        .expect("psql must be installed (scripts/test installs postgresql-client)");
     let id = running_job(&observer, HEAVY).await;
     // What the terminal sends on Ctrl-C.
     let status = std::process::Command::new("kill").args(["-INT", &psql.id().to_string()]).status().unwrap();

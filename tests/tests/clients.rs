@@ -1,7 +1,7 @@
 //! The client-compatibility suite (tests/clients/): real drivers — psycopg, asyncpg,
 //! SQLAlchemy + pandas, pyodbc over psqlODBC, pgjdbc, node-postgres — each run as its own program
 //! against a real `squall serve` with TLS and a password user; and pgbouncer in front of squall.
-//! `.ci/run` installs them.
+//! `scripts/test` installs them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,7 +55,7 @@ fn run(setup: &Setup, program: &str, args: &[&str], dir: &Path) -> String {
         .env("SQUALL_PASSWORD", PASSWORD)
         .env("SQUALL_CA", setup.certs.path().join("ca.pem"))
         .output()
-        .unwrap_or_else(|e| panic!("running {program}: {e} (.ci/run installs the client drivers)"));
+        .unwrap_or_else(|e| panic!("running {program}: {e} (scripts/test installs the client drivers)"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -101,7 +101,7 @@ async fn python_drivers() {
 async fn jdbc() {
     let setup = setup().await;
     let jar = "/usr/share/java/postgresql.jar";
-    assert!(Path::new(jar).exists(), "pgjdbc is not installed: .ci/run installs libpostgresql-jdbc-java");
+    assert!(Path::new(jar).exists(), "pgjdbc is not installed: scripts/test installs libpostgresql-jdbc-java");
     let classes = tempfile::tempdir().unwrap();
     let source = clients_dir().join("jdbc/JdbcCheck.java");
     run(&setup, "javac", &["-cp", jar, "-d", classes.path().to_str().unwrap(), source.to_str().unwrap()], &clients_dir());
@@ -128,7 +128,7 @@ async fn jdbc() {
 async fn node_postgres() {
     let setup = setup().await;
     let dir = clients_dir().join("node");
-    assert!(dir.join("node_modules/pg").exists(), "node-postgres is not installed: .ci/run runs npm ci in tests/clients/node");
+    assert!(dir.join("node_modules/pg").exists(), "node-postgres is not installed: scripts/test runs npm ci in tests/clients/node");
     let out = run(&setup, "node", &["check.js"], &dir);
     assert_checks(
         &out,
@@ -167,7 +167,7 @@ async fn pgbouncer_hands_the_next_client_a_reset_session() {
     )
     .unwrap();
     let program = ["pgbouncer", "/usr/sbin/pgbouncer"].into_iter().find(|p| Command::new(p).arg("--version").output().is_ok());
-    let program = program.expect("pgbouncer is not installed (.ci/run installs it)");
+    let program = program.expect("pgbouncer is not installed (scripts/test installs it)");
     let mut command = Command::new(program);
     if unsafe { libc::geteuid() } == 0 {
         command.args(["-u", "nobody"]);
