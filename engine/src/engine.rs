@@ -58,6 +58,8 @@ pub struct Engine {
     pub queries_in_flight: crate::scheduler::draining_state::QueriesInFlight,
     /// Scale-ups, scale-downs, replacements, for `squall.cluster_events`.
     pub cluster_events: crate::cluster::events::ClusterEvents,
+    /// What the operator's last ADD / REMOVE / DRAIN EXECUTOR holds against the autoscaler.
+    pub operator_hold: crate::cluster::operator_hold::OperatorHold,
     /// Session parameters chosen at start-up (`--local-scan-limit`), which RESET returns to.
     pub session_defaults: Arc<std::collections::BTreeMap<String, String>>,
     /// Statements that may have changed what queries plan to (see [`crate::plans::statement_cache`]).
@@ -127,6 +129,7 @@ impl Engine {
             launcher,
             data_dir: data_dir.to_path_buf(),
             cluster_events,
+            operator_hold: Default::default(),
             running_statements,
             query_log,
             backends: Default::default(),

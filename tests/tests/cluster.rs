@@ -413,3 +413,38 @@ async fn the_command_launcher_starts_executors_from_a_template() {
     }
     assert_eq!(client.query_one("SELECT sum(amount) FROM orders", &[]).await.unwrap().get::<_, i64>(0), total);
 }
+
+/// An operator's ADD EXECUTOR is not undone by idle scale-down: with an executor idle for longer
+/// than `idle_timeout`, the cluster stays at two for `idle_timeout` from the ADD, SHOW CLUSTER
+/// and squall.cluster_events tell the hold and what it stopped, and once it ends idleness takes
+/// the cluster back to `min_executors`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_added_executor_holds_the_cluster_against_idle_scale_down_for_idle_timeout() {
+    let server = squall().executors(1).start();
+    server.wait_for_executors(1).await;
+    let client = server.client().await;
+    client.batch_execute("ALTER CLUSTER SET (min_executors = 1, max_executors = 3, idle_timeout = '4s')").await.unwrap();
+    // The first executor has run nothing: idle for longer than idle_timeout before the ADD.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let added: String = client.query_one("ADD EXECUTOR", &[]).await.unwrap().get(0);
+    let at = Instant::now();
+    let hold = show_cluster(&client).await["operator_hold"].clone();
+    assert!(hold.starts_with("2 executors held against idle scale-down until ") && hold.ends_with("(set by ADD EXECUTOR)"), "{hold}");
+    let active = || async { client.query_one("SELECT count(*) FROM squall.executors WHERE state = 'active'", &[]).await.unwrap().get::<_, i64>(0) };
+    while at.elapsed() < Duration::from_millis(3600) {
+        assert_eq!(active().await, 2, "{:?} after the ADD: {:?}", at.elapsed(), events(&client).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The hold ends; the longest idle one goes, down to min_executors.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while active().await != 1 || server.child_pids().len() != 1 || !events(&client).await.iter().any(|(kind, _, _)| kind == "drained") {
+        assert!(Instant::now() < deadline, "not back to one: {:?}", events(&client).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(show_cluster(&client).await["operator_hold"], "none");
+    let told: Vec<(String, String, String)> = events(&client).await;
+    let kinds: Vec<&str> = told.iter().map(|(kind, _, _)| kind.as_str()).skip_while(|kind| *kind != "add").collect();
+    assert_eq!(kinds, ["add", "hold", "held", "scale-down", "drained"], "{told:?}");
+    let held: String = client.query_one("SELECT reason FROM squall.cluster_events WHERE kind = 'held'", &[]).await.unwrap().get(0);
+    assert!(held.starts_with("idle scale-down of ") && !held.contains(&added), "the executor idle since before the ADD was kept: {held}");
+}

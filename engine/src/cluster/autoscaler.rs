@@ -61,6 +61,7 @@ impl Autoscaler {
                 .collect(),
             starting: launched.keys().filter(|id| !listed.iter().any(|e| &e.id == *id)).count() as u64,
             slots_per_executor: live.iter().map(|e| e.slots as u64).max().unwrap_or(launcher.slots_per_executor()),
+            hold: engine.operator_hold.current(),
         };
         for action in self.policy.decide(&engine.cluster_settings(), &seen) {
             match action {
@@ -76,6 +77,7 @@ impl Autoscaler {
                         engine.cluster_events.record("scale-down", "idle", &id, format!("{reason}; draining"));
                     }
                 }
+                Action::Held { reason } => engine.cluster_events.record("held", "operator-hold", "", reason),
             }
         }
         Ok(())

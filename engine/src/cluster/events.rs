@@ -12,10 +12,12 @@ use datafusion::error::Result;
 pub struct ClusterEvent {
     /// Milliseconds since the epoch.
     pub time: i64,
-    /// `scale-up`, `scale-down`, `drain`, `drained`, `loss`, `replace`, `add`, `remove`.
+    /// `scale-up`, `scale-down`, `drain`, `drained`, `loss`, `replace`, `add`, `remove`, `hold`
+    /// (an operator's command holds the cluster's size), `held` (the hold stopped the autoscaler).
     pub kind: &'static str,
     /// Why, as a fixed word for metrics: `backlog`, `idle`, `below-min`, `operator`,
-    /// `process-exited`, `heartbeat-timeout`, `did-not-register`, `no-longer-needed`.
+    /// `process-exited`, `heartbeat-timeout`, `did-not-register`, `no-longer-needed`,
+    /// `operator-hold`.
     pub cause: &'static str,
     pub executor: String,
     /// Why, for people: the figures behind the decision.
@@ -34,6 +36,8 @@ pub const KINDS_AND_CAUSES: &[(&str, &str)] = &[
     ("loss", "did-not-register"),
     ("add", "operator"),
     ("remove", "operator"),
+    ("hold", "operator"),
+    ("held", "operator-hold"),
 ];
 
 #[derive(Debug, Default, Clone)]

@@ -6,6 +6,7 @@ pub mod drain;
 pub mod events;
 pub mod executors;
 pub mod launcher;
+pub mod operator_hold;
 pub mod policy;
 pub mod settings;
 

@@ -8,10 +8,14 @@
 //!   drained, down to `min_executors`; draining keeps its shuffle output served until no running
 //!   job needs it, so this is safe while jobs run.
 //! - Fewer than `min_executors` (one was lost or removed): start replacements at once.
+//! - An operator's ADD / REMOVE / DRAIN holds the cluster at the size it left against the opposite
+//!   move for `idle_timeout` ([`operator_hold`](super::operator_hold)); the first time a hold stops
+//!   a move, the policy says so ([`Action::Held`]).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::operator_hold::{Against, Hold};
 use super::settings::ClusterSettings;
 
 /// One registered executor, as the policy needs it.
@@ -38,6 +42,8 @@ pub struct Observation {
     pub starting: u64,
     /// Task slots of one executor.
     pub slots_per_executor: u64,
+    /// The operator's hold in force, if any.
+    pub hold: Option<Hold>,
 }
 
 impl Observation {
@@ -49,6 +55,11 @@ impl Observation {
     fn backlog(&self) -> u64 {
         self.pending_tasks + self.queued_jobs
     }
+
+    /// The size the operator's hold keeps the cluster from moving past, the way it holds.
+    fn held(&self, against: Against) -> Option<&Hold> {
+        self.hold.as_ref().filter(|h| h.against == against && h.active(self.now))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +68,8 @@ pub enum Action {
     Launch { count: u64, kind: &'static str, reason: String },
     /// Drain this idle executor.
     Drain { id: String, reason: String },
+    /// The operator's hold stopped a scale-up or scale-down (said once per hold).
+    Held { reason: String },
 }
 
 /// What the policy remembers between observations.
@@ -69,6 +82,8 @@ pub struct Policy {
     last_scale_up: Option<Instant>,
     /// Since when each executor has had no running task.
     idle_since: HashMap<String, Instant>,
+    /// The hold (by its end) whose stopping a move was last said.
+    held_said: Option<Instant>,
 }
 
 impl Policy {
@@ -94,10 +109,18 @@ impl Policy {
             let waited = now.duration_since(since);
             let scale_up_after = Duration::from_millis(settings.scale_up_after_ms);
             let rested = self.last_scale_up.is_none_or(|t| now.duration_since(t) >= scale_up_after);
-            if waited >= scale_up_after && rested && current < settings.max_executors {
+            let ceiling = match seen.held(Against::ScaleUp) {
+                Some(hold) => hold.size.min(settings.max_executors),
+                None => settings.max_executors,
+            };
+            if waited >= scale_up_after && rested && current >= ceiling && current < settings.max_executors {
+                let hold = seen.held(Against::ScaleUp).expect("only a hold lowers the ceiling");
+                return self.say_held(hold, format!("scale-up for {backlog} pending tasks held: {}", hold.describe()));
+            }
+            if waited >= scale_up_after && rested && current < ceiling {
                 let slots = seen.slots_per_executor.max(1);
                 let needed = backlog.div_ceil(slots).saturating_sub(seen.starting).max(1);
-                let count = (1u64 << self.round.min(16)).min(needed).min(settings.max_executors - current);
+                let count = (1u64 << self.round.min(16)).min(needed).min(ceiling - current);
                 let registered = seen.executors.iter().filter(|e| !e.draining).count();
                 self.round += 1;
                 self.last_scale_up = Some(now);
@@ -120,21 +143,31 @@ impl Policy {
             return Vec::new();
         }
         let idle_timeout = Duration::from_millis(settings.idle_timeout_ms);
-        let mut idle: Vec<(&String, Duration)> = self
+        let mut idle: Vec<(String, Duration)> = self
             .idle_since
             .iter()
-            .map(|(id, since)| (id, now.duration_since(*since)))
-            .filter(|(id, idle_for)| {
-                *idle_for >= idle_timeout && seen.executors.iter().any(|e| &e.id == *id && e.ours && !e.draining)
-            })
+            .map(|(id, since)| (id.clone(), now.duration_since(*since)))
+            .filter(|(id, idle_for)| *idle_for >= idle_timeout && seen.executors.iter().any(|e| &e.id == id && e.ours && !e.draining))
             .collect();
         // Longest idle first; ties by id so the choice is stable.
-        idle.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let removable = current.saturating_sub(settings.min_executors) as usize;
-        idle.into_iter()
-            .take(removable)
-            .map(|(id, idle_for)| Action::Drain { id: id.clone(), reason: format!("idle for {:.1} s", idle_for.as_secs_f64()) })
-            .collect()
+        idle.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let floor = settings.min_executors.max(seen.held(Against::ScaleDown).map_or(0, |h| h.size));
+        let removable = current.saturating_sub(floor) as usize;
+        let without_hold = current.saturating_sub(settings.min_executors) as usize;
+        let mut said = Vec::new();
+        if let Some(hold) = seen.held(Against::ScaleDown).filter(|_| idle.len().min(without_hold) > removable) {
+            said = self.say_held(hold, format!("idle scale-down of {} held: {}", idle[removable].0, hold.describe()));
+        }
+        idle.into_iter().take(removable).map(|(id, idle_for)| drain_idle(&id, idle_for)).chain(said).collect()
+    }
+
+    /// [`Action::Held`] the first time `hold` stops a move; nothing after.
+    fn say_held(&mut self, hold: &Hold, reason: String) -> Vec<Action> {
+        if self.held_said == Some(hold.until) {
+            return Vec::new();
+        }
+        self.held_said = Some(hold.until);
+        vec![Action::Held { reason }]
     }
 
     fn track_idle(&mut self, seen: &Observation) {
@@ -147,6 +180,10 @@ impl Policy {
         }
         self.idle_since.retain(|id, _| seen.executors.iter().any(|e| &e.id == id));
     }
+}
+
+fn drain_idle(id: &str, idle_for: Duration) -> Action {
+    Action::Drain { id: id.to_string(), reason: format!("idle for {:.1} s", idle_for.as_secs_f64()) }
 }
 
 #[cfg(test)]
@@ -170,7 +207,7 @@ mod tests {
     }
 
     fn seen(now: Instant, pending_tasks: u64, executors: Vec<ExecutorView>, starting: u64) -> Observation {
-        Observation { now, pending_tasks, queued_jobs: 0, executors, starting, slots_per_executor: 2 }
+        Observation { now, pending_tasks, queued_jobs: 0, executors, starting, slots_per_executor: 2, hold: None }
     }
 
     fn launched(actions: &[Action]) -> u64 {
@@ -285,5 +322,56 @@ mod tests {
         assert_eq!(launched(&policy.decide(&cfg, &seen(clock.at(10), 0, vec![executor("a", 0), draining], 0))), 1);
         // One already starting is enough.
         assert!(policy.decide(&cfg, &seen(clock.at(20), 0, vec![executor("a", 0)], 1)).is_empty());
+    }
+
+    fn hold(clock: &Clock, against: Against, size: u64, from_ms: u64, for_ms: u64) -> Option<Hold> {
+        Some(Hold { against, size, until: clock.at(from_ms + for_ms), until_ms: 0, by: "test" })
+    }
+
+    /// After an ADD, the executor idle since before it is not drained below the size the ADD
+    /// left, until the hold ends; the first refusal is said once, then it is drained as before.
+    #[test]
+    fn an_operators_add_holds_against_idle_scale_down_until_it_ends() {
+        let clock = Clock(Instant::now());
+        let cfg = settings(1, 3);
+        let mut policy = Policy::default();
+        policy.decide(&cfg, &seen(clock.at(0), 0, vec![executor("a", 0)], 0));
+        // At 70 s (a idle for 70 s) the operator adds "b": the cluster is held at 2 for 60 s.
+        let both = vec![executor("a", 0), executor("b", 0)];
+        let at = |ms: u64| {
+            let mut s = seen(clock.at(ms), 0, both.clone(), 0);
+            s.hold = hold(&clock, Against::ScaleDown, 2, 70_000, 60_000);
+            s
+        };
+        let first = policy.decide(&cfg, &at(70_100));
+        assert!(matches!(&first[..], [Action::Held { reason }] if reason.starts_with("idle scale-down of a held: 2 executors held against idle scale-down")), "{first:?}");
+        assert!(policy.decide(&cfg, &at(100_000)).is_empty(), "said once");
+        assert!(policy.decide(&cfg, &at(129_999)).is_empty());
+        // The hold over, the longest idle goes (down to min_executors, so one).
+        let after = policy.decide(&cfg, &at(130_000));
+        assert!(matches!(&after[..], [Action::Drain { id, .. }] if id == "a"), "{after:?}");
+    }
+
+    /// After a REMOVE, a backlog does not start executors past the size it left until the hold
+    /// ends; a floor below min_executors is still restored at once.
+    #[test]
+    fn an_operators_remove_holds_against_scale_up_but_not_the_floor() {
+        let clock = Clock(Instant::now());
+        let cfg = settings(1, 4);
+        let mut policy = Policy::default();
+        let one = vec![executor("a", 2)];
+        let at = |ms: u64, executors: Vec<ExecutorView>| {
+            let mut s = seen(clock.at(ms), 100, executors, 0);
+            s.hold = hold(&clock, Against::ScaleUp, 1, 0, 5_000);
+            s
+        };
+        assert!(policy.decide(&cfg, &at(0, one.clone())).is_empty());
+        let held = policy.decide(&cfg, &at(1_000, one.clone()));
+        assert!(matches!(&held[..], [Action::Held { reason }] if reason.starts_with("scale-up for 100 pending tasks held: 1 executor held against scale-up")), "{held:?}");
+        assert!(policy.decide(&cfg, &at(4_999, one.clone())).is_empty());
+        assert_eq!(launched(&policy.decide(&cfg, &at(5_000, one.clone()))), 1);
+        // With none left, min_executors wins over the hold.
+        let replace = policy.decide(&cfg, &at(5_100, vec![]));
+        assert!(matches!(&replace[..], [Action::Launch { kind: "replace", count: 1, .. }]), "{replace:?}");
     }
 }

@@ -1,5 +1,7 @@
 //! `ADD EXECUTOR` / `ADD EXECUTORS n`: start executors through the launcher and answer with their
-//! ids once they have registered with the scheduler (so the next query can use them).
+//! ids once they have registered with the scheduler (so the next query can use them). From then
+//! the cluster is held at its new size against idle scale-down for `idle_timeout`
+//! ([`crate::cluster::operator_hold`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crate::access::checks::require_superuser;
 use crate::error::{Result, SquallError};
 use crate::cluster::launcher::LaunchedBy;
+use crate::cluster::operator_hold::{hold_current_size, Against};
 use crate::session::{Output, Session};
 
 /// How long a new executor may take to register before ADD EXECUTOR reports it.
@@ -44,6 +47,9 @@ pub(super) async fn run(session: &Session, count: u64) -> Result<Output> {
             REGISTRATION_TIMEOUT.as_secs()
         )));
     }
+    // Held from when the capacity is there to use.
+    let hold = hold_current_size(engine, Against::ScaleDown, "ADD EXECUTOR").await?;
+    session.notice(hold.describe());
     let schema = schema();
     let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(ids))])?;
     Output::from_batches(schema, vec![batch])

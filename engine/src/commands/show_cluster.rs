@@ -1,6 +1,7 @@
 //! `SHOW CLUSTER`: the autoscale settings, then the live signal the autoscaler reads from the
 //! embedded scheduler: runnable tasks waiting for a slot, running tasks, queued jobs, executors by
-//! state. Superusers only.
+//! state, and the hold an operator's last ADD / REMOVE / DRAIN EXECUTOR put on the autoscaler.
+//! Superusers only.
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub(super) async fn run(session: &Session) -> Result<Output> {
     for state in ["active", "draining", "lost"] {
         rows.push((format!("executors_{state}"), listed.iter().filter(|e| e.state == state).count().to_string()));
     }
+    rows.push(("operator_hold".into(), engine.operator_hold.current().map_or_else(|| "none".into(), |h| h.describe())));
     let (setting, value): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
     let batch = RecordBatch::try_new(schema(), vec![Arc::new(StringArray::from(setting)), Arc::new(StringArray::from(value))])?;
     Output::from_batches(schema(), vec![batch])

@@ -1,7 +1,9 @@
 //! `REMOVE EXECUTOR 'id'` and `DRAIN EXECUTOR 'id'`: an operator takes an executor out of the
-//! cluster, at once or once no running job needs it. Superusers only.
+//! cluster, at once or once no running job needs it. Superusers only. The cluster is then held at
+//! its smaller size against scale-up for `idle_timeout` ([`crate::cluster::operator_hold`]).
 
 use crate::access::checks::require_superuser;
+use crate::cluster::operator_hold::{hold_current_size, Against};
 use crate::error::{Result, SquallError};
 use crate::session::{Output, Session};
 
@@ -24,6 +26,7 @@ pub(super) async fn remove(session: &Session, id: &str) -> Result<Output> {
     // The scheduler forgets it in the background; answer once it has, so that what the operator
     // reads next no longer lists it.
     engine.scheduler.wait_for_executors(std::time::Duration::from_secs(5), |ids| !ids.iter().any(|e| e == id)).await?;
+    hold_current_size(engine, Against::ScaleUp, "REMOVE EXECUTOR").await?;
     Ok(Output::Done { tag: "REMOVE EXECUTOR", rows: None })
 }
 
@@ -39,6 +42,7 @@ pub(super) async fn drain(session: &Session, id: &str) -> Result<Output> {
     }
     if engine.scheduler.drains.start(id) {
         engine.cluster_events.record("drain", "operator", id, "DRAIN EXECUTOR".into());
+        hold_current_size(engine, Against::ScaleUp, "DRAIN EXECUTOR").await?;
     } else {
         session.notice(format!("executor \"{id}\" is already draining"));
     }
