@@ -434,3 +434,75 @@ async fn naive_bayes_variants_and_a_model_store_on_s3() {
     assert!(on_executors >= 1);
     client.batch_execute("DROP MODEL v_gaussian").await.unwrap();
 }
+
+/// Rows where only `signal` matters: `label` is its sign (with noise), `y` three times it (with
+/// noise), and it alone separates two clusters; `noise` has a hundred times its spread, `small`
+/// the same spread, and `colour` is a category drawn at random. Written as CSV, from a fixed seed.
+fn write_one_signal(path: &std::path::Path, rows: usize) {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut normal = move || {
+        let (u, v) = (uniform().max(1e-300), uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    };
+    let mut csv = String::from("noise,colour,small,signal,label,y\n");
+    for row in 0..rows {
+        let centre = if row % 2 == 0 { 3.0 } else { -3.0 };
+        let signal = centre + normal();
+        let label = if signal + 0.5 * normal() > 0.0 { "hi" } else { "lo" };
+        let colour = ["red", "green", "blue"][(normal().abs() * 1000.0) as usize % 3];
+        csv += &format!("{},{colour},{},{signal},{label},{}\n", 100.0 * normal(), normal(), 3.0 * signal + 0.5 * normal());
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+/// DESCRIBE MODEL gives every algorithm's feature importance, says how it was measured, and
+/// ranks the one informative feature first: impurity or loss decrease for the trees, standardised coefficients for
+/// the linear models (the noise column's hundredfold spread does not fool them), permutation on
+/// the holdout rows for Naive Bayes and k-means.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_algorithm_ranks_the_informative_feature_first() {
+    let server = squall().executors(2).start();
+    let client = server.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_one_signal(&dir.path().join("signal.csv"), 4000);
+    client
+        .batch_execute(&format!(
+            "CREATE EXTERNAL TABLE signal STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true'); SET squall.local_scan_limit = 0",
+            dir.path().join("signal.csv").display()
+        ))
+        .await
+        .unwrap();
+    let trainings = [
+        ("decision_tree", "max_depth = 4", "TARGET label FEATURES (noise, colour, signal)", "the decrease in impurity"),
+        ("random_forest", "n_trees = 20, max_depth = 4", "TARGET label FEATURES (noise, colour, signal)", "the decrease in impurity"),
+        ("boosted_trees", "n_rounds = 20, max_depth = 3", "TARGET label FEATURES (noise, colour, signal)", "the decrease in impurity"),
+        ("logistic_regression", "holdout = 0.2", "TARGET label FEATURES (noise, colour, signal)", "standardised coefficients"),
+        ("linear_regression", "holdout = 0.2", "TARGET y FEATURES (noise, colour, signal)", "standardised coefficients"),
+        ("naive_bayes", "holdout = 0.2", "TARGET label FEATURES (noise, colour, signal)", "permutation"),
+        ("kmeans", "k = 2", "FEATURES (small, colour, signal)", "permutation"),
+    ];
+    for (algorithm, options, columns, how) in trainings {
+        client.batch_execute(&format!("TRAIN MODEL m_{algorithm} USING {algorithm} ({options}) {columns} AS SELECT * FROM signal")).await.unwrap();
+        let describe: HashMap<String, String> =
+            client.query(&format!("DESCRIBE MODEL m_{algorithm}"), &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert!(describe.get("importance").is_some_and(|i| i.starts_with(how)), "{algorithm}: {describe:?}");
+        // "feature 3" is "signal Float64 (number, importance 0.9731)".
+        let shares: Vec<(String, f64)> = (1..=3)
+            .map(|i| {
+                let text = &describe[&format!("feature {i}")];
+                let share = text.rsplit_once("importance ").and_then(|(_, v)| v.trim_end_matches(')').parse().ok());
+                (text.split(' ').next().unwrap().to_string(), share.unwrap_or_else(|| panic!("{algorithm}: no importance in {text}")))
+            })
+            .collect();
+        let total: f64 = shares.iter().map(|(_, s)| s).sum();
+        assert!((total - 1.0).abs() < 1e-3 && shares.iter().all(|(_, s)| *s >= 0.0), "{algorithm}: {shares:?}");
+        assert_eq!(shares[2].0, "signal");
+        assert!(shares[2].1 > 0.6, "{algorithm}: the informative feature has {shares:?}");
+    }
+}

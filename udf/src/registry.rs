@@ -38,6 +38,7 @@ pub fn squall_aggregate_functions() -> Vec<Arc<AggregateUDF>> {
         Arc::new(functions::count::aggregate()),
         Arc::new(AggregateUDF::from(functions::train_pass::aggregate())),
         Arc::new(AggregateUDF::from(functions::evaluate::aggregate())),
+        Arc::new(AggregateUDF::from(functions::permutation_importance::aggregate())),
     ]
 }
 

@@ -1,5 +1,6 @@
 //! `DESCRIBE MODEL name`: everything a user may want to know about a version, as
-//! `(property, value)` rows. Needs USAGE on the model.
+//! `(property, value)` rows: each feature with its share of the importance, and how the
+//! algorithm measures it ([`squall_udf::ml::importance`]). Needs USAGE on the model.
 
 use std::sync::Arc;
 
@@ -38,13 +39,14 @@ pub(super) async fn run(session: &Session, reference: &str) -> Result<Output> {
             rows.push(("classes".into(), classes.join(", ")));
         }
     }
+    // Measured in training (trees, linear models: in the file) or after it (by permutation: in
+    // the registry); how, for the reader.
+    let importance = model.feature_importance.as_ref().or(version.importance.as_ref());
+    if let (Some(_), Ok(algorithm)) = (importance, squall_udf::ml::algorithms::find(&version.algorithm)) {
+        rows.push(("importance".into(), algorithm.importance().describe().into()));
+    }
     for (i, f) in model.features.iter().enumerate() {
-        let importance = model
-            .feature_importance
-            .as_ref()
-            .and_then(|v| v.get(i))
-            .map(|v| format!(", importance {v:.4}"))
-            .unwrap_or_default();
+        let importance = importance.and_then(|v| v.get(i)).map(|v| format!(", importance {v:.4}")).unwrap_or_default();
         rows.push((format!("feature {}", i + 1), format!("{} {} ({}{importance})", f.name, f.data_type, f.encoding.describe())));
     }
     rows.push(("rows used".into(), format!("{} of {} training rows", version.rows_used, version.rows_total)));

@@ -3,6 +3,7 @@
 //! here too). The statements that train, evaluate, describe and drop models are in
 //! [`crate::commands`].
 
+pub(crate) mod importance;
 pub(crate) mod references;
 pub mod registry;
 pub mod store;

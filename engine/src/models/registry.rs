@@ -36,6 +36,10 @@ pub struct Version {
     pub metrics: Vec<(String, f64)>,
     /// Holdout confusion matrix `(actual, predicted, rows)` for classifiers.
     pub confusion: Vec<(String, String, u64)>,
+    /// Per feature, its share of the importance when measured after training (by permutation,
+    /// [`squall_udf::ml::importance`]); the other algorithms' is in the model file.
+    #[serde(default)]
+    pub importance: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

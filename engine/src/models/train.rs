@@ -15,7 +15,7 @@ use datafusion::physical_plan::common::collect;
 use squall_sql::TrainModel;
 use squall_udf::functions::blob_aggregate::constant;
 use squall_udf::functions::{evaluate, train_pass};
-use squall_udf::ml::algorithms::{self, Algorithm, Fitted, Setup};
+use squall_udf::ml::algorithms::{self, Algorithm, Fitted, Importance, Setup};
 use squall_udf::ml::features::{Feature, Kind, Target};
 use squall_udf::ml::metrics::Tally;
 use squall_udf::ml::model::{Model, Task, FORMAT_VERSION};
@@ -142,6 +142,8 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
         skip_nulls,
         holdout: holdout > 0.0,
     };
+    // Permutation importance reads the holdout rows, or the training rows when there are none.
+    let importance_rows = if holdout > 0.0 { holdout_rows.clone() } else { training_rows.clone() };
     let (training_rows, sampled_from) = match max_rows {
         Some(cap) => sample(session, training_rows, &setup, cap, &row_key, &all_exprs).await?,
         None => (training_rows, None),
@@ -191,6 +193,14 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
     } else {
         (vec![], vec![])
     };
+    let importance = match algorithm.importance() {
+        Importance::Permutation => {
+            let which = if holdout > 0.0 { "holdout" } else { "training" };
+            session.notice(format!("measuring each feature's importance on the {which} rows: the loss with the feature's values shuffled"));
+            super::importance::by_permutation(session, importance_rows, &url, target_input.as_ref().map(|t| &t.expr), &inputs_exprs(&inputs)).await?
+        }
+        _ => None,
+    };
     let version = Version {
         version: version_number,
         url,
@@ -204,6 +214,7 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
         created_at: now_seconds(),
         metrics,
         confusion,
+        importance,
     };
     engine.models.add_version(&t.name, version.clone())?;
     session.notice(format!(
@@ -355,15 +366,28 @@ pub(crate) async fn evaluate_on(
     target: Option<&Expr>,
     features: &[Expr],
 ) -> Result<Option<Tally>> {
-    let mut args = vec![lit(url.to_string())];
-    args.extend(target.cloned());
-    args.extend(features.iter().cloned());
-    let call = session.ctx.udaf(evaluate::NAME)?.call(args);
-    let bytes = aggregate_blob(session, rows, call).await?;
+    let bytes = model_aggregate(session, rows, evaluate::NAME, url, target, features).await?;
     if bytes.is_empty() {
         return Ok(None);
     }
     serde_json::from_slice(&bytes).map(Some).map_err(|e| SquallError::Internal(format!("reading metrics: {e}")))
+}
+
+/// Runs the aggregate `function(url, [target,] feature, ...)` of squall's over `rows` (on the
+/// executors, or in the coordinator for few rows) and gives its merged state.
+pub(crate) async fn model_aggregate(
+    session: &Session,
+    rows: LogicalPlan,
+    function: &str,
+    url: &str,
+    target: Option<&Expr>,
+    features: &[Expr],
+) -> Result<Vec<u8>> {
+    let mut args = vec![lit(url.to_string())];
+    args.extend(target.cloned());
+    args.extend(features.iter().cloned());
+    let call = session.ctx.udaf(function)?.call(args);
+    aggregate_blob(session, rows, call).await
 }
 
 /// Whether a column's values can go into the row hash (as numbers or as text).

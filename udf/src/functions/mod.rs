@@ -6,6 +6,7 @@ pub mod count;
 pub mod evaluate;
 pub mod moments;
 pub mod node_pid;
+pub mod permutation_importance;
 pub mod pg_text;
 pub mod predict;
 pub mod row_fraction;

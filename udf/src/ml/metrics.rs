@@ -99,6 +99,25 @@ impl Tally {
         }
     }
 
+    /// One loss per row, lower is better, as permutation importance compares them: the mean log
+    /// loss (the error rate when the model gives no probabilities), the mean squared error, the
+    /// mean squared distance to the nearest centre. `None` without rows.
+    pub fn loss(&self) -> Option<f64> {
+        let mean = |sum: f64, rows: u64| (rows > 0).then(|| sum / rows as f64);
+        match self {
+            Tally::Classification { confusion, log_loss_sum, log_loss_rows, .. } => {
+                if *log_loss_rows > 0 {
+                    return mean(*log_loss_sum, *log_loss_rows);
+                }
+                let rows: u64 = confusion.values().flat_map(|r| r.values()).sum();
+                let wrong: u64 = confusion.iter().flat_map(|(a, r)| r.iter().filter(move |(p, _)| *p != a).map(|(_, n)| n)).sum();
+                mean(wrong as f64, rows)
+            }
+            Tally::Regression { target, squared_error, .. } => mean(*squared_error, target.n),
+            Tally::Clustering { rows, squared_distance, .. } => mean(*squared_distance, *rows),
+        }
+    }
+
     /// The metrics, in a fixed order: `(name, value)`.
     pub fn metrics(&self) -> Vec<(String, f64)> {
         match self {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod exact_sum;
 pub mod features;
 pub mod grid_sum;
+pub mod importance;
 pub mod kept_matrices;
 pub mod least_norm;
 pub mod metrics;

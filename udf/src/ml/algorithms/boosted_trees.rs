@@ -63,6 +63,10 @@ impl Algorithm for BoostedTrees {
         tree_growth::partial(spec)
     }
 
+    fn importance(&self) -> super::Importance {
+        super::Importance::Gain
+    }
+
     fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>> {
         Ok(Box::new(untagged::<Boosted>(params)?))
     }
@@ -85,8 +89,7 @@ impl Trainer for Growing {
 
     fn finish(self: Box<Self>) -> Result<Fitted> {
         let grown = self.0.finish_boosted()?;
-        let all: Vec<Vec<Node>> = grown.rounds.iter().flatten().cloned().collect();
-        let importance = tree_walk::importances(&all, grown.features);
+        let importance = crate::ml::importance::normalised(grown.gains.clone());
         let classes = grown.loss.classes().map(<[String]>::to_vec);
         let model = Boosted { loss: grown.loss, base: grown.base, rounds: grown.rounds };
         Ok(Fitted { params: tagged("boosted", &model)?, encodings: grown.encodings, classes, rows_used: grown.rows, rows_total: grown.rows, importance: Some(importance) })

@@ -37,6 +37,10 @@ impl Algorithm for DecisionTree {
         tree_growth::partial(spec)
     }
 
+    fn importance(&self) -> super::Importance {
+        super::Importance::Gain
+    }
+
     fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>> {
         Ok(Box::new(untagged::<Tree>(params)?))
     }

@@ -23,7 +23,7 @@ use crate::ml::error::coded;
 use crate::ml::exact_sum::ExactSum;
 use crate::ml::features::{Encoding, Feature, Matrix};
 use crate::ml::grid_sum::{Grid, Wide};
-use crate::ml::least_norm;
+use crate::ml::{importance, least_norm};
 use crate::ml::model::{Output, Task};
 
 /// Encoded feature columns (one-hot categories counted) beyond which the sums of products are
@@ -56,6 +56,10 @@ impl Algorithm for LinearRegression {
             Spec::Scan(names) => scan::partial(names),
             Spec::Products(encodings) => Box::new(ProductsPartial::new(encodings)),
         })
+    }
+
+    fn importance(&self) -> super::Importance {
+        super::Importance::StandardisedCoefficients
     }
 
     fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>> {
@@ -134,7 +138,13 @@ impl Trainer for Training {
             return Err(coded("XX000", "training finished before its passes ran"));
         };
         let linear = solve(&sums, self.l2)?;
-        Ok(Fitted { params: tagged("linear", &linear)?, encodings, classes: None, rows_used: sums.rows, rows_total: sums.rows, importance: None })
+        // Each encoded column's spread over the training rows, from the same exact sums.
+        let q = sums.columns.len();
+        let stds: Vec<f64> = (0..linear.coefficients.len())
+            .map(|i| importance::std_from_sums(sums.rows as f64, sums.columns[i].value(), sums.products[least_norm::upper_triangle(q, i, i)].value()))
+            .collect();
+        let importance = importance::standardised_coefficients(&encodings, &stds, std::slice::from_ref(&linear.coefficients));
+        Ok(Fitted { params: tagged("linear", &linear)?, encodings, classes: None, rows_used: sums.rows, rows_total: sums.rows, importance: Some(importance) })
     }
 }
 

@@ -33,6 +33,7 @@ use serde::Serialize;
 
 use super::error::{coded, invalid};
 use super::features::{Encoding, Feature, Kind};
+pub use super::importance::Importance;
 use super::model::{Output, Task};
 use super::options::Options;
 use crate::functions::blob_aggregate::Partial;
@@ -78,6 +79,12 @@ pub trait Algorithm: Send + Sync {
 
     /// What applies fitted parameters (as [`Fitted::params`] holds them) to rows.
     fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>>;
+
+    /// How its feature importance is measured: [`Fitted::importance`] brings it, except by
+    /// permutation, which a pass over the holdout rows measures after training.
+    fn importance(&self) -> Importance {
+        Importance::Permutation
+    }
 }
 
 /// What training starts from.
@@ -145,7 +152,8 @@ pub struct Fitted {
     /// was taken).
     pub rows_used: u64,
     pub rows_total: u64,
-    /// Mean decrease in impurity per feature (trees and forests).
+    /// Per feature, its share of the importance ([`crate::ml::importance`]), for the algorithms
+    /// that measure it while training.
     pub importance: Option<Vec<f64>>,
 }
 

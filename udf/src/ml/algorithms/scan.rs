@@ -38,12 +38,41 @@ pub struct Scan {
     /// columns (an exact sum costs more than the rest of a scan, and no other is read).
     #[serde(default)]
     pub sums: Vec<ExactSum>,
+    /// Whether the scan also sums every numeric column and its squares, exactly (the columns'
+    /// spread, for [`Scan::std_of`]); set for the scan of [`sampling_partial`].
+    #[serde(default)]
+    pub spread: bool,
+    /// With `spread`, per column, the exact sum of squares over complete rows.
+    #[serde(default)]
+    pub squares: Vec<ExactSum>,
 }
 
 impl Scan {
     /// The sorted categories of column `i`.
     pub fn categories_of(&self, i: usize) -> Vec<String> {
         self.categories.get(i).and_then(|c| c.as_ref()).map(|c| c.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The standard deviation over the complete rows of each column `encoding` makes of column
+    /// `i` (a one-hot column's is sqrt(p (1 - p)), p its category's share). Needs `spread`.
+    pub fn std_of(&self, i: usize, encoding: &Encoding) -> Vec<f64> {
+        let rows = self.rows as f64;
+        match encoding {
+            Encoding::OneHot { categories } => {
+                let counts = self.categories.get(i).and_then(|c| c.as_ref());
+                categories
+                    .iter()
+                    .map(|c| {
+                        let p = counts.and_then(|m| m.get(c)).copied().unwrap_or(0) as f64 / rows.max(1.0);
+                        (p * (1.0 - p)).max(0.0).sqrt()
+                    })
+                    .collect()
+            }
+            _ => {
+                let (sum, squares) = (self.sums.get(i).map_or(0.0, ExactSum::value), self.squares.get(i).map_or(0.0, ExactSum::value));
+                vec![crate::ml::importance::std_from_sums(rows, sum, squares)]
+            }
+        }
     }
 }
 
@@ -116,9 +145,11 @@ pub fn partial(names: Vec<String>) -> Box<dyn Partial> {
     Box::new(ScanPartial { names, scan: Scan::default(), sample: None })
 }
 
-/// The executors' side of a [`sampling_pass`]: the rows come with their key first.
+/// The executors' side of a [`sampling_pass`]: the rows come with their key first. It also
+/// sums the numeric columns and their squares ([`Scan::spread`]): the one algorithm that samples,
+/// logistic regression, weighs its coefficients' importance by the columns' spread.
 pub fn sampling_partial(names: Vec<String>, rows: usize) -> Box<dyn Partial> {
-    Box::new(ScanPartial { names, scan: Scan::default(), sample: Some(KeySample::new(rows)) })
+    Box::new(ScanPartial { names, scan: Scan { spread: true, ..Scan::default() }, sample: Some(KeySample::new(rows)) })
 }
 
 fn read_framed(bytes: &[u8]) -> Result<(Scan, Option<RecordBatch>)> {
@@ -137,6 +168,9 @@ impl Scan {
         if self.max_abs.is_empty() {
             self.max_abs = vec![0.0; columns];
             self.sums = vec![ExactSum::new(); columns];
+        }
+        if self.spread && self.squares.is_empty() {
+            self.squares = vec![ExactSum::new(); columns];
         }
     }
 
@@ -159,7 +193,15 @@ impl Scan {
                     }
                 }
                 self.max_abs[i] = max_abs;
-                if i == 0 {
+                if self.spread {
+                    for (row, null) in nulls.iter().enumerate() {
+                        if !null {
+                            let x = numbers.value(row);
+                            self.sums[i].add(x);
+                            self.squares[i].add(x * x);
+                        }
+                    }
+                } else if i == 0 {
                     for (row, null) in nulls.iter().enumerate() {
                         if !null {
                             self.sums[0].add(numbers.value(row));
@@ -201,6 +243,7 @@ impl Scan {
 
     /// Adds another scan's rows.
     pub fn merge(&mut self, other: Scan) {
+        self.spread |= other.spread;
         self.ensure_columns(other.nulls_by_column.len());
         self.rows += other.rows;
         self.null_rows += other.null_rows;
@@ -211,6 +254,9 @@ impl Scan {
             *mine = mine.max(*theirs);
         }
         for (mine, theirs) in self.sums.iter_mut().zip(&other.sums) {
+            mine.merge(theirs);
+        }
+        for (mine, theirs) in self.squares.iter_mut().zip(&other.squares) {
             mine.merge(theirs);
         }
         for (mine, theirs) in self.categories.iter_mut().zip(other.categories) {

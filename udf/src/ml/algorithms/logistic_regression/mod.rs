@@ -105,7 +105,7 @@ impl Algorithm for LogisticRegression {
         let tol = setup.options.float("tol", 1e-4, (0.0, 1.0))?;
         let hessian_rows = setup.options.integer("hessian_rows", HESSIAN_ROWS, 1, u64::MAX)?;
         let start_rows = setup.options.integer("start_rows", START_ROWS as u64, 1, MAX_START_ROWS as u64)? as usize;
-        Ok(Box::new(Training { setup, l2, max_iter, tol, hessian_rows, start_rows, point: None, newton: None, rows: 0, done: false }))
+        Ok(Box::new(Training { setup, l2, max_iter, tol, hessian_rows, start_rows, point: None, newton: None, rows: 0, done: false, stds: Vec::new() }))
     }
 
     fn partial(&self, spec: &[u8]) -> Result<Box<dyn Partial>> {
@@ -113,6 +113,10 @@ impl Algorithm for LogisticRegression {
             Spec::Scan(names, sample) => scan::sampling_partial(names, sample),
             Spec::Derivatives(point) => Box::new(DerivativesPartial::new(point)),
         })
+    }
+
+    fn importance(&self) -> crate::ml::importance::Importance {
+        crate::ml::importance::Importance::StandardisedCoefficients
     }
 
     fn predictor(&self, params: &serde_json::Value) -> Result<Box<dyn Predictor>> {
@@ -264,6 +268,9 @@ struct Training {
     /// Rows the last pass read.
     rows: u64,
     done: bool,
+    /// Each encoded feature column's standard deviation over the training rows (from the scan),
+    /// for the importance.
+    stds: Vec<f64>,
 }
 
 impl Training {
@@ -272,6 +279,7 @@ impl Training {
         let classes = found.categories_of(0);
         check_classes(&self.setup, &classes)?;
         // The scan read the target first, then the features; one-hot columns are 0 or 1.
+        self.stds = encodings.iter().enumerate().flat_map(|(i, encoding)| found.std_of(i + 1, encoding)).collect();
         let mut scales = vec![1.0];
         for (i, encoding) in encodings.iter().enumerate() {
             match encoding {
@@ -456,9 +464,11 @@ impl Trainer for Training {
         center_across_classes(&mut theta, q, k);
         // Back to the columns' own units.
         let rows: Vec<Vec<f64>> = (0..k).map(|a| (0..q).map(|j| theta[a * q + j] / point.scales[j]).collect()).collect();
+        let coefficients: Vec<Vec<f64>> = rows.iter().map(|r| r[1..].to_vec()).collect();
+        let importance = crate::ml::importance::standardised_coefficients(&point.encodings, &self.stds, &coefficients);
         let logistic = Logistic {
             intercepts: rows.iter().map(|r| r[0]).collect(),
-            coefficients: rows.iter().map(|r| r[1..].to_vec()).collect(),
+            coefficients,
             classes: if k == 1 { vec![0, 1] } else { (0..k as u32).collect() },
             class_count: point.classes.len(),
         };
@@ -468,7 +478,7 @@ impl Trainer for Training {
             classes: Some(point.classes),
             rows_used: self.rows,
             rows_total: self.rows,
-            importance: None,
+            importance: Some(importance),
         })
     }
 }

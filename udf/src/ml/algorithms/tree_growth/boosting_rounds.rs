@@ -61,6 +61,23 @@ impl Grower {
                     .collect(),
             })
             .collect();
+        // A split's gain: how much it lowers the loss's second-order approximation,
+        // G_l²/(H_l+λ) + G_r²/(H_r+λ) - G²/(H+λ), halved as XGBoost reports it.
+        let strength = |stats: &Option<Stats>| {
+            stats.as_ref().map_or(0.0, |s| {
+                let (g, h) = (s.0[1] as f64 / scale, s.0[2] as f64 / scale);
+                if h + l2 > 0.0 { g * g / (h + l2) } else { 0.0 }
+            })
+        };
+        let mut gains = vec![0.0; self.bins.as_ref().map_or(0, Vec::len)];
+        for grown in &self.trees {
+            for node in grown {
+                if let Some(Routing { feature, left, right, .. }) = &node.routing {
+                    gains[*feature] += 0.5 * (strength(&grown[*left].stats) + strength(&grown[*right].stats) - strength(&node.stats)).max(0.0);
+                }
+            }
+        }
+        self.round_gains.push(gains);
         if let Some(Target::Gradients { scores, .. }) = &mut self.target {
             scores.rounds.push(Arc::new(round));
         }
@@ -72,6 +89,7 @@ impl Grower {
         if let Some(Target::Gradients { scores, .. }) = &mut self.target {
             scores.rounds.truncate(rounds);
         }
+        self.round_gains.truncate(rounds);
         self.rounds_done = self.rounds_done.min(rounds);
     }
 

@@ -101,6 +101,8 @@ pub struct Boosted {
     pub encodings: Vec<Encoding>,
     pub features: usize,
     pub rows: u64,
+    /// Per feature, the gain of its splits over the rounds kept (XGBoost's `total_gain`).
+    pub gains: Vec<f64>,
 }
 
 struct Growth {
@@ -168,6 +170,9 @@ pub struct Grower {
     /// running sends ([`held_rounds`]).
     rounds_held: usize,
     rounds_sending: usize,
+    /// Boosting: per round closed, per feature, the gain of its splits (their trees' nodes keep
+    /// no statistics), for the importance.
+    round_gains: Vec<Vec<f64>>,
     /// The pass running, as [`Grower::pass_in_full`] sends it again.
     running: Option<Running>,
 }
@@ -216,7 +221,7 @@ impl Grower {
         if known > MAX_CELLS {
             return Err(too_many_cells(known));
         }
-        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![], subtractions: HashMap::new(), subtract: true, rounds_done: 0, round_closed: false, awaiting_holdout: false, patience: Patience::default(), stopped: false, rounds_held: 0, rounds_sending: 0, running: None })
+        Ok(Grower { setup, name, growth, ensemble, max_bins, bins: None, target: None, rows: 0, trees: vec![], queue: VecDeque::new(), batch: vec![], subtractions: HashMap::new(), subtract: true, rounds_done: 0, round_closed: false, awaiting_holdout: false, patience: Patience::default(), stopped: false, rounds_held: 0, rounds_sending: 0, round_gains: vec![], running: None })
     }
 
     fn target(&self) -> &Target {
@@ -459,7 +464,11 @@ impl Grower {
                     .collect()
             })
             .collect();
-        Ok(Boosted { loss: scores.loss, base: scores.base, rounds, encodings: encodings(&self.setup, &bins), features: bins.len(), rows: self.rows })
+        let mut gains = vec![0.0; bins.len()];
+        for round in &self.round_gains {
+            gains.iter_mut().zip(round).for_each(|(total, gain)| *total += gain);
+        }
+        Ok(Boosted { loss: scores.loss, base: scores.base, rounds, encodings: encodings(&self.setup, &bins), features: bins.len(), rows: self.rows, gains })
     }
 }
 
