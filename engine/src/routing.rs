@@ -43,19 +43,56 @@ pub enum Route {
 /// there too. A scan reads the columns its projection names; an optimized plan has narrowed each
 /// scan to them, an unoptimized one is measured as reading whole files.
 pub fn route(plan: &LogicalPlan, local_scan_limit: u64) -> Result<Route> {
+    Ok(decide(plan, local_scan_limit)?.route)
+}
+
+/// A route and why, as EXPLAIN's `squall_route` row tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub route: Route,
+    pub reason: String,
+}
+
+impl Decision {
+    pub fn coordinator(reason: impl Into<String>) -> Self {
+        Decision { route: Route::Coordinator, reason: reason.into() }
+    }
+}
+
+/// [`route`], with the reason.
+pub fn decide(plan: &LogicalPlan, local_scan_limit: u64) -> Result<Decision> {
     let (mut reads, mut coordinator_tables) = (Vec::new(), false);
     visit_table_scans(plan, &mut |scan, provider| match (provider.as_ref() as &dyn std::any::Any).downcast_ref::<ListingTable>() {
         Some(table) => reads.push(ScanRead::of(scan, table)),
         None => coordinator_tables = true,
     })?;
+    if reads.is_empty() {
+        return Ok(Decision::coordinator("reads no table of files (only values, catalogs or system tables)"));
+    }
+    if coordinator_tables {
+        return Ok(Decision::coordinator("reads a catalog or system table, which lives in the coordinator"));
+    }
     // A scan of a table without files is an empty scan, and Ballista's job for a join with an
     // empty scan on one side never finishes: such a query runs in the coordinator.
-    let reads_an_empty_table = reads.iter().any(ScanRead::has_no_files);
-    let distribute = !reads.is_empty()
-        && !coordinator_tables
-        && !reads_an_empty_table
-        && !(local_scan_limit > 0 && reads_at_most(&reads, local_scan_limit));
-    Ok(if distribute { Route::Executors } else { Route::Coordinator })
+    if reads.iter().any(ScanRead::has_no_files) {
+        return Ok(Decision::coordinator("reads a table that has no files"));
+    }
+    let limit = crate::pg::functions::size_pretty(local_scan_limit as i64);
+    let what = if reads.iter().all(|r| r.parquet_columns.is_some()) { "of Parquet columns" } else { "of files" };
+    if local_scan_limit == 0 {
+        return Ok(Decision { route: Route::Executors, reason: format!("{} is 0: every table scan runs on the executors", crate::pg::settings::LOCAL_SCAN_LIMIT) });
+    }
+    Ok(match bytes_read(&reads, local_scan_limit) {
+        Some(bytes) => Decision::coordinator(format!(
+            "reads {} {what}, at most {} {limit}",
+            crate::pg::functions::size_pretty(bytes as i64),
+            crate::pg::settings::LOCAL_SCAN_LIMIT
+        )),
+        None => Decision {
+            route: Route::Executors,
+            reason: format!("reads more than {} {limit} {what} (or a table in an object store)", crate::pg::settings::LOCAL_SCAN_LIMIT),
+        },
+    })
 }
 
 /// What one scan of a listing table reads.
@@ -93,14 +130,22 @@ impl ScanRead {
 }
 
 /// Whether `reads` add up to at most `limit` bytes; stops counting past it.
+#[cfg(test)]
 fn reads_at_most(reads: &[ScanRead], limit: u64) -> bool {
+    bytes_read(reads, limit).is_some()
+}
+
+/// The bytes `reads` add up to, if at most `limit`; stops counting past it (`None`), and at a
+/// table in an object store.
+fn bytes_read(reads: &[ScanRead], limit: u64) -> Option<u64> {
     let mut total = 0;
-    reads.iter().all(|read| {
+    let within = reads.iter().all(|read| {
         read.paths.iter().all(|url| match url.get_url().to_file_path() {
             Ok(path) if url.scheme() == "file" => add_file_sizes(&path, read.parquet_columns.as_deref(), limit, &mut total),
             _ => false,
         })
-    })
+    });
+    within.then_some(total)
 }
 
 /// Adds what a scan of `columns` (whole files: `None`) reads from the files at or under `path`

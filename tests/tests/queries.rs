@@ -746,3 +746,50 @@ async fn queries_differing_in_constants_answer_for_their_own() {
     let logged = rows(a.simple_query("SELECT statement FROM squall.query_log WHERE statement LIKE 'SELECT name FROM things WHERE id = %' ORDER BY time").await.unwrap());
     assert!(logged.contains(&"SELECT name FROM things WHERE id = 99".to_string()) && logged.contains(&"SELECT name FROM things WHERE id = 4".to_string()), "{logged:?}");
 }
+
+/// EXPLAIN says where a query runs and why, on both paths, and EXPLAIN ANALYZE of a distributed
+/// query ends with each stage's tasks, rows, bytes and time from the scheduler.
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_tells_the_route_and_explain_analyze_each_stage() {
+    let server = squall().default_routing().executors(2).start();
+    server.wait_for_executors(2).await;
+    let files = tempfile::tempdir().unwrap();
+    let client = server.client().await;
+    let orders = orders_and_customers(&client, files.path()).await;
+    let explain = |sql: String| {
+        let client = &client;
+        async move {
+            client.query(&sql, &[]).await.unwrap().iter().map(|r| (r.get::<_, String>(0), r.get::<_, String>(1))).collect::<Vec<(String, String)>>()
+        }
+    };
+    let grouped = "SELECT region, sum(amount) FROM orders GROUP BY region";
+    let small = explain(format!("EXPLAIN {grouped}")).await;
+    assert_eq!(small[0].0, "squall_route");
+    assert!(small[0].1.starts_with("coordinator: reads ") && small[0].1.ends_with(" at most squall.local_scan_limit 16 MB"), "{small:?}");
+    assert!(!small.iter().any(|(kind, _)| kind == "distributed_plan"), "{small:?}");
+    let constant = explain("EXPLAIN SELECT 1".into()).await;
+    assert_eq!(constant[0].1, "coordinator: reads no table of files (only values, catalogs or system tables)");
+
+    client.batch_execute("SET squall.local_scan_limit = 1000").await.unwrap();
+    let big = explain(format!("EXPLAIN {grouped}")).await;
+    assert_eq!(big[0].0, "squall_route");
+    assert!(big[0].1.starts_with("executors: 2 stages, 2 executors: reads more than squall.local_scan_limit 1000 bytes"), "{big:?}");
+    assert!(big.iter().any(|(kind, _)| kind == "distributed_plan"), "{big:?}");
+
+    let analyzed = explain(format!("EXPLAIN ANALYZE {grouped}")).await;
+    assert_eq!(analyzed[0].0, "squall_route", "{analyzed:?}");
+    let stages: Vec<&(String, String)> = analyzed.iter().filter(|(kind, _)| kind.starts_with("stage ")).collect();
+    assert_eq!(stages.len(), 2, "{analyzed:?}");
+    // The scan stage read every order and wrote one partial sum per region and task to the
+    // shuffle; the last stage wrote one row per region as the result.
+    let regions = orders.iter().map(|o| o.region.clone()).collect::<std::collections::BTreeSet<_>>().len();
+    let figures = |text: &str| -> (usize, usize) {
+        let tasks = text.split(" task").next().and_then(|t| t.rsplit(' ').next()).and_then(|t| t.parse().ok()).unwrap();
+        let rows = text.split(" rows, ").next().and_then(|t| t.rsplit(' ').next()).and_then(|t| t.parse().ok()).unwrap();
+        (tasks, rows)
+    };
+    let (scan_tasks, scan_rows) = figures(&stages[0].1);
+    assert!(stages[0].1.contains("to the shuffle") && scan_tasks >= 1 && scan_rows >= regions && scan_rows <= regions * scan_tasks * 4, "{stages:?}");
+    assert!(stages[1].1.contains("as the result") && figures(&stages[1].1).1 == regions, "{stages:?}");
+    assert!(stages.iter().all(|(_, text)| text.contains(" ms (tasks ")), "{stages:?}");
+}

@@ -133,7 +133,8 @@ fn pg_size_pretty() -> ScalarUDF {
     )
 }
 
-fn size_pretty(bytes: i64) -> String {
+/// PostgreSQL's `pg_size_pretty`: bytes under 10 kB, then kB, MB, ... rounded half up.
+pub(crate) fn size_pretty(bytes: i64) -> String {
     const LIMIT: i64 = 10 * 1024;
     if bytes.abs() < LIMIT {
         return format!("{bytes} bytes");

@@ -37,6 +37,11 @@ impl StatementJobs {
         self.lock().entry(statement.to_string()).or_default().user = user.to_string();
     }
 
+    /// The jobs `statement` submitted so far.
+    pub fn jobs(&self, statement: &str) -> Vec<JobId> {
+        self.lock().get(statement).map(|e| e.jobs.clone()).unwrap_or_default()
+    }
+
     /// The user whose running statement submitted `job`.
     pub fn user_of(&self, job: &str) -> Option<String> {
         self.lock().values().find(|e| e.jobs.iter().any(|j| j.to_string() == job)).map(|e| e.user.clone())

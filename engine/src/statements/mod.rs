@@ -6,6 +6,7 @@ mod create_table;
 mod create_view;
 mod drop;
 mod engine_settings;
+mod explain;
 mod insert;
 mod job_planning;
 pub(crate) mod query;

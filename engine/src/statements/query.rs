@@ -16,7 +16,8 @@ use futures::{Stream, StreamExt};
 
 use crate::error::Result;
 use crate::plans::reused_plans::{is_constant, Answer, GenericPlan, KeptPlan, MadeUnder};
-use crate::routing::{route, Route};
+use super::explain::Explained;
+use crate::routing::{decide, route, Route};
 use crate::session::{Output, Session};
 
 use super::job_planning::{has_join, JobPlanning};
@@ -107,6 +108,9 @@ pub(crate) async fn stream(session: &Session, plan: LogicalPlan) -> Result<Senda
 /// what it was made under: only squall's own statements change table sizes).
 async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&KeptPlan>) -> Result<SendableRecordBatchStream> {
     let made_under = made_under(session);
+    // An EXPLAIN is answered anew each time, with where its query runs and why.
+    let explained = Explained::of(&plan);
+    let kept = kept.filter(|_| explained.is_none());
     if let Some(kept) = kept {
         if let Some(answer) = kept.answer(made_under) {
             return Ok(answered(answer));
@@ -127,11 +131,25 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
         },
         placed => (plan, placed?, kept),
     };
-    let optimized = match place {
-        Place::Coordinator(optimized) => optimized,
+    let (optimized, reason) = match place {
+        Place::Coordinator(optimized, reason) => (optimized, reason),
         // Boxed: inline, the job's state would make every coordinator query's future as large.
-        Place::Executors(job) => return Box::pin(stream_on_executors(session, plan, job)).await,
+        Place::Executors(job, reason) => {
+            let rows = Box::pin(stream_on_executors(session, plan, job)).await?;
+            return match explained {
+                Some(explained) => explained.annotate(session, Route::Executors, &reason, statement_id(session), rows).await,
+                None => Ok(rows),
+            };
+        }
     };
+    if let Some(explained) = explained {
+        let physical = {
+            let state = session.planning.state(&session.ctx).await;
+            state.query_planner().create_physical_plan(&optimized, &*state).await?
+        };
+        let rows = execute_stream(physical, session.planning.task_context(&session.ctx).await)?;
+        return explained.annotate(session, Route::Coordinator, &reason, None, rows).await;
+    }
     let physical = {
         let state = session.planning.state(&session.ctx).await;
         state.query_planner().create_physical_plan(&optimized, &*state).await?
@@ -151,20 +169,20 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
     })
 }
 
-/// Where a query runs ([`place`]).
+/// Where a query runs ([`place`]), and why (EXPLAIN tells it).
 enum Place {
     /// In the coordinator, this plan (optimized).
-    Coordinator(LogicalPlan),
+    Coordinator(LogicalPlan, String),
     /// As a Ballista job, planned as [`JobPlanning`] says.
-    Executors(JobPlanning),
+    Executors(JobPlanning, String),
 }
 
 /// `plan` optimized, when it runs on the coordinator ([`place`]); `None` when it runs on the
 /// executors.
 pub(crate) async fn on_coordinator(session: &Session, plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
     Ok(match place(session, plan).await? {
-        Place::Coordinator(optimized) => Some(optimized),
-        Place::Executors(_) => None,
+        Place::Coordinator(optimized, _) => Some(optimized),
+        Place::Executors(..) => None,
     })
 }
 
@@ -173,38 +191,50 @@ pub(crate) async fn on_coordinator(session: &Session, plan: &LogicalPlan) -> Res
 /// that way is measured again optimized, when each scan reads only the columns the query needs.
 async fn place(session: &Session, plan: &LogicalPlan) -> Result<Place> {
     let limit = session.pg_settings.local_scan_limit();
-    let whole_files = route(plan, limit)?;
+    let whole_files = decide(plan, limit)?;
     let optimized = session.planning.state(&session.ctx).await.optimize(plan).map_err(refuse_subqueries_misplaced)?;
     refuse_subqueries_left(&optimized)?;
+    if whole_files.route == Route::Coordinator {
+        return Ok(Place::Coordinator(optimized, whole_files.reason));
+    }
     // Ballista runs each partition of such a join's probe side as a task of its own, and each
     // task answers for the left rows by itself (LEFT ANTI joins kept rows others matched, ALL
     // kept rows twice); one process answers them right.
+    if has_left_tracking_loop_join(&optimized) {
+        return Ok(Place::Coordinator(optimized, "a nested-loop join that keeps unmatched rows runs in one process".into()));
+    }
     // The executors know DataFusion's functions and squall's own; the PostgreSQL catalog
     // functions (pg_size_pretty, pg_has_role, ...) live in the coordinator only.
-    if whole_files == Route::Coordinator
-        || has_left_tracking_loop_join(&optimized)
-        || calls_coordinator_only_function(&optimized)
-        || scheduler_misreads(&optimized)
-    {
-        return Ok(Place::Coordinator(optimized));
+    if calls_coordinator_only_function(&optimized) {
+        return Ok(Place::Coordinator(optimized, "calls a PostgreSQL catalog function, which lives in the coordinator".into()));
     }
-    if limit > 0 && route(&optimized, limit)? == Route::Coordinator {
-        return Ok(Place::Coordinator(optimized));
+    let unreadable = "Ballista's scheduler would not plan it as written";
+    if scheduler_misreads(&optimized) {
+        return Ok(Place::Coordinator(optimized, unreadable.into()));
+    }
+    let columns = if limit > 0 { decide(&optimized, limit)? } else { whole_files };
+    if columns.route == Route::Coordinator {
+        return Ok(Place::Coordinator(optimized, columns.reason));
     }
     // What the executors get is the plan as Ballista's session optimizes it (its own rules come
     // first: NOT IN becomes an anti join and a count), which its scheduler must be able to read.
     let ballista = ballista_state(session)?;
     let for_executors = ballista.optimize(plan)?;
     if scheduler_misreads(&for_executors) || !scheduler_can_read(session, &for_executors) {
-        return Ok(Place::Coordinator(optimized));
+        return Ok(Place::Coordinator(optimized, unreadable.into()));
     }
-    Ok(Place::Executors(JobPlanning::of(&for_executors)))
+    Ok(Place::Executors(JobPlanning::of(&for_executors), columns.reason))
 }
 
 /// The session's state for planning a Ballista job, Ballista's rules placed among squall's.
 fn ballista_state(session: &Session) -> Result<datafusion::execution::SessionState> {
     let state = session.ctx.state().upgrade_for_ballista(session.engine.scheduler_url.clone())?;
     Ok(squall_udf::registry::with_ballista_rewrites_after_squall(state))
+}
+
+/// The id of the statement running, which its jobs are submitted under.
+fn statement_id(session: &Session) -> Option<String> {
+    session.interrupts.current().map(|running| running.id().to_string())
 }
 
 /// The rows of `plan`, run as a Ballista job on the executors.
@@ -220,7 +250,7 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan, job: JobPlann
     let config = job.configure(config);
     // Planned under the statement's own id, which the scheduler files the job under, so that
     // stopping the statement (cancel request, statement_timeout) can cancel the job.
-    let statement = session.interrupts.current().map(|running| running.id().to_string()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let statement = statement_id(session).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     // Before anything is submitted: CANCEL JOB lets users cancel their own statements' jobs.
     session.engine.scheduler.statement_jobs.started_by(&statement, &session.user);
     let state = SessionStateBuilder::new_from_existing(state).with_config(config).with_session_id(statement).build();
