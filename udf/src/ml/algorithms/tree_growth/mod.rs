@@ -410,6 +410,21 @@ impl Grower {
         if histograms.cells.len() != per_node * self.batch.len() {
             return Err(coded("XX000", format!("{}: a level's histograms do not have its nodes' cells", self.name)));
         }
+        // Each node counted holds the rows its parent's split sent it, to the unit (the cells
+        // are exact): a pass whose histograms say otherwise read rows it should not have, or
+        // missed some, and must not grow the trees.
+        for (slot, (tree, node)) in self.batch.iter().enumerate() {
+            let counted = splits::totals(splits::node_cells(&histograms, slot, per_node), self.bins.as_deref().unwrap_or_default(), self.target());
+            if let Some(expected) = self.trees[*tree][*node].stats.as_ref().filter(|expected| **expected != counted) {
+                return Err(coded(
+                    "XX000",
+                    format!(
+                        "{}: the level pass counted other rows in node {node} of tree {tree} than its parent's split sent it ({:?} against {:?}): the pass is refused rather than grow a different tree",
+                        self.name, counted.0, expected.0
+                    ),
+                ));
+            }
+        }
         for (slot, (tree, node)) in std::mem::take(&mut self.batch).into_iter().enumerate() {
             self.split_counted(tree, node, splits::node_cells(&histograms, slot, per_node));
         }
