@@ -782,7 +782,7 @@ async fn explain_tells_the_route_and_explain_analyze_each_stage() {
     assert_eq!(stages.len(), 2, "{analyzed:?}");
     // The scan stage read every order and wrote one partial sum per region and task to the
     // shuffle; the last stage wrote one row per region as the result.
-    let regions = orders.iter().map(|o| o.region.clone()).collect::<std::collections::BTreeSet<_>>().len();
+    let regions = orders.iter().map(|o| o.region).collect::<std::collections::BTreeSet<_>>().len();
     let figures = |text: &str| -> (usize, usize) {
         let tasks = text.split(" task").next().and_then(|t| t.rsplit(' ').next()).and_then(|t| t.parse().ok()).unwrap();
         let rows = text.split(" rows, ").next().and_then(|t| t.rsplit(' ').next()).and_then(|t| t.parse().ok()).unwrap();

@@ -56,7 +56,7 @@ impl Observation {
         self.pending_tasks + self.queued_jobs
     }
 
-    /// The size the operator's hold keeps the cluster from moving past, the way it holds.
+    /// The operator's hold in force against `against`, if any.
     fn held(&self, against: Against) -> Option<&Hold> {
         self.hold.as_ref().filter(|h| h.against == against && h.active(self.now))
     }
