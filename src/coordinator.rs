@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use squall_engine::cluster::launcher::{LaunchCommand, LaunchedBy, ProcessLauncher};
 use squall_engine::engine::Engine;
+use squall_engine::internal_auth::{ClusterSecret, InternalAuth};
 use squall_engine::scheduler::EmbeddedScheduler;
 use squall_engine::{frontend, http};
 
@@ -38,6 +39,8 @@ pub struct CoordinatorOptions {
     pub tls_key: Option<PathBuf>,
     /// Every session's `squall.local_scan_limit` until it SETs its own (see squall_engine::routing).
     pub local_scan_limit: String,
+    /// The cluster secret's file (default: `SQUALL_CLUSTER_SECRET`, else `<data_dir>/cluster.secret`).
+    pub cluster_secret_file: Option<PathBuf>,
 }
 
 /// `--launcher`: who starts executors.
@@ -65,7 +68,8 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
         .scheduler_advertise
         .clone()
         .unwrap_or_else(|| host_of(&options.scheduler_listen).to_string());
-    let scheduler = EmbeddedScheduler::start(&options.scheduler_listen, &scheduler_host).await?;
+    let (secret, secret_file) = ClusterSecret::resolve(options.cluster_secret_file.as_deref(), Some(&data_dir))?;
+    let scheduler = EmbeddedScheduler::start(&options.scheduler_listen, &scheduler_host, InternalAuth::new(secret)).await?;
     let engine = Engine::open(&data_dir, options.model_store.as_deref(), scheduler.clone(), session_defaults).await?;
 
     let tls = match (&options.tls_cert, &options.tls_key) {
@@ -101,7 +105,7 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
     let launcher = match command {
         Some(command) => {
             let scheduler_address = format!("{scheduler_host}:{}", scheduler.address.port());
-            let launcher = Arc::new(ProcessLauncher::new(command, scheduler_address, &data_dir, options.executor_slots)?);
+            let launcher = Arc::new(ProcessLauncher::new(command, scheduler_address, &data_dir, options.executor_slots, secret_file)?);
             engine.set_launcher(Arc::clone(&launcher));
             Some(launcher)
         }

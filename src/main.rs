@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use coordinator::{CoordinatorOptions, LauncherChoice};
+use squall_engine::internal_auth::ClusterSecret;
 use squall_flight::executor::{self, ExecutorOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -90,6 +91,11 @@ struct CoordinatorArgs {
     /// Sessions change it with SET squall.local_scan_limit.
     #[arg(long, env = "SQUALL_LOCAL_SCAN_LIMIT", default_value = "16MB")]
     local_scan_limit: String,
+    /// The file holding the cluster's secret, which every internal call proves it knows. Default:
+    /// SQUALL_CLUSTER_SECRET's value, else DATA_DIR/cluster.secret (created on first start, mode
+    /// 0600), which the executors squall launches are given.
+    #[arg(long, env = "SQUALL_CLUSTER_SECRET_FILE")]
+    cluster_secret_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -143,6 +149,10 @@ struct ExecutorArgs {
     /// Exit when this process is no longer our parent (set by `squall serve`).
     #[arg(long, hide = true)]
     parent_pid: Option<u32>,
+    /// The file holding the cluster's secret (the scheduler's DATA_DIR/cluster.secret, copied, or
+    /// a Kubernetes Secret mounted as a file); or give the secret itself in SQUALL_CLUSTER_SECRET.
+    #[arg(long, env = "SQUALL_CLUSTER_SECRET_FILE")]
+    cluster_secret_file: Option<PathBuf>,
 }
 
 impl CoordinatorArgs {
@@ -160,6 +170,7 @@ impl CoordinatorArgs {
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
             local_scan_limit: self.local_scan_limit,
+            cluster_secret_file: self.cluster_secret_file,
         }
     }
 }
@@ -188,6 +199,7 @@ fn main() -> anyhow::Result<()> {
                 coordinator::run(coordinator.into_options(launcher, executors, executor_slots)).await
             }
             Command::Executor(args) => {
+                let (secret, _) = ClusterSecret::resolve(args.cluster_secret_file.as_deref(), None)?;
                 executor::run(ExecutorOptions {
                     scheduler: args.scheduler,
                     bind_host: args.bind,
@@ -198,6 +210,7 @@ fn main() -> anyhow::Result<()> {
                     work_dir: args.work_dir,
                     slots: args.slots,
                     parent_pid: args.parent_pid,
+                    secret,
                 })
                 .await
             }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use ballista_core::extension::SessionConfigExt;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -85,7 +86,9 @@ impl Engine {
         let spill_dir = data_dir.join("tmp");
         let state = crate::pg::plain_strings::install(registry::install_functions(
             SessionStateBuilder::new()
-                .with_config(settings::session_config())
+                // The coordinator's calls to the scheduler and its result reads from executors
+                // carry the cluster's credential.
+                .with_config(settings::session_config().with_ballista_override_create_grpc_client_endpoint(scheduler.auth.endpoint_override()))
                 .with_runtime_env(object_stores::runtime_env(Some(&spill_dir.to_string_lossy()))?),
         ))
         .build();
@@ -98,6 +101,8 @@ impl Engine {
         let scheduler_url = format!("df://{}", scheduler.address);
         let launcher: Arc<OnceLock<Arc<ProcessLauncher>>> = Default::default();
         let cluster_events = crate::cluster::events::ClusterEvents::default();
+        let rejected = cluster_events.clone();
+        scheduler.auth.on_rejected(move |call| rejected.record_rejection(call));
         let running_statements = crate::scheduler::jobs::RunningStatements::default();
         let job_history = crate::scheduler::jobs::JobHistory::default();
         let query_log = Arc::new(crate::session::query_log::QueryLog::open(data_dir)?);

@@ -61,6 +61,12 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
         .map(|(kind, cause)| (format!("{{kind=\"{kind}\",reason=\"{cause}\"}}"), engine.cluster_events.count(kind, cause) as f64))
         .collect::<Vec<_>>();
     gauge("squall_cluster_events_total", "Executor scale events (scale-up, scale-down, drain, loss, replace, add, remove) by reason.", "counter", &by_kind);
+    gauge(
+        "squall_internal_calls_rejected_total",
+        "Calls to the scheduler refused for want of the cluster's credential.",
+        "counter",
+        &one(engine.scheduler.auth.rejected() as usize),
+    );
     let jobs = crate::scheduler::jobs::counts_by_state(&engine.scheduler, &engine.job_history)
         .into_iter()
         .map(|(state, n)| (format!("{{state=\"{state}\"}}"), n as f64))

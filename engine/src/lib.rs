@@ -7,7 +7,8 @@
 //! - [`commands`]: squall's own commands (TRAIN MODEL, ADD EXECUTOR, ...), one file each.
 //! - [`statements`]: DDL, INSERT, SET and queries; [`routing`] sends a query to the coordinator or
 //!   the executors, [`plans`] keeps plans to run again.
-//! - [`scheduler`]: the embedded Ballista scheduler and the jobs it runs.
+//! - [`scheduler`]: the embedded Ballista scheduler and the jobs it runs; [`internal_auth`]: the
+//!   cluster secret and the credential every call between squall's own nodes carries.
 //! - [`cluster`]: the executors, their launcher and the autoscaler; [`http`]: health and metrics.
 //! - [`engine`]: the state every session shares; [`storage`]: the catalog and managed tables;
 //!   [`system_tables`]: the `squall` schema; [`models`]: trained models; [`access`]: users and
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod frontend;
 pub mod http;
+pub mod internal_auth;
 pub mod models;
 pub mod pg;
 pub mod planner;

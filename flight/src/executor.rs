@@ -12,6 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
+use ballista_core::extension::SessionConfigExt;
+use squall_engine::internal_auth::{ClusterSecret, InternalAuth};
 use squall_udf::{object_stores, registry, settings};
 
 /// What an executor needs to know; each field is a command-line flag of `squall executor`.
@@ -35,6 +37,8 @@ pub struct ExecutorOptions {
     pub slots: usize,
     /// Exit when this process id is no longer our parent (set by `squall serve`).
     pub parent_pid: Option<u32>,
+    /// The cluster's secret: this executor's calls prove it, and so must the calls it serves.
+    pub secret: ClusterSecret,
 }
 
 /// Runs the executor until it is told to stop.
@@ -48,6 +52,8 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating work directory {dir}"))?;
     }
 
+    let auth = InternalAuth::new(options.secret.clone());
+    let endpoint_override = auth.endpoint_override();
     let mut config = ExecutorProcessConfig {
         bind_host: options.bind_host.clone(),
         external_host: Some(options.external_host.clone().unwrap_or_else(|| options.bind_host.clone())),
@@ -63,7 +69,16 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
         print_thread_info: false,
         executor_heartbeat_interval_seconds: 5,
         override_function_registry: Some(Arc::new(registry::function_registry())),
-        override_config_producer: Some(Arc::new(settings::session_config)),
+        // Shuffle reads from other executors carry the credential: Ballista takes their clients'
+        // endpoint override from the task's session config.
+        override_config_producer: Some(Arc::new({
+            let endpoint_override = endpoint_override.clone();
+            move || settings::session_config().with_ballista_override_create_grpc_client_endpoint(endpoint_override.clone())
+        })),
+        // Registration, heartbeats and task statuses carry it too.
+        override_create_grpc_client_endpoint: Some(endpoint_override),
+        // Shuffle output and results are served only to callers that carry it.
+        override_arrow_flight_service: Some(crate::guarded_flight::provider(auth)),
         // Stages that yield, so cancelled tasks stop (see `cooperative`).
         override_execution_engine: Some(Arc::new(crate::cooperative::CooperativeStages::new())),
         // The Flight server's side of the message limit every session sets (see settings).

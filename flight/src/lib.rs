@@ -3,5 +3,6 @@
 
 pub mod cooperative;
 pub mod executor;
+pub mod guarded_flight;
 pub mod kept_training_rows;
 pub mod pass_through;

@@ -6,6 +6,7 @@ mod access;
 mod cancel;
 mod clients;
 mod cluster;
+mod cluster_security;
 mod copy;
 mod differential;
 mod in_lists;

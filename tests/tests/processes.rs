@@ -43,6 +43,7 @@ async fn scheduler_and_executors_run_as_separate_roles() {
         .map(|i| {
             Command::new(env!("CARGO_BIN_EXE_squall"))
                 .args(["executor", "--scheduler", &server.scheduler])
+                .args(["--cluster-secret-file", server.data_dir.join("cluster.secret").to_str().unwrap()])
                 .args(["--work-dir", work.path().join(format!("e{i}")).to_str().unwrap()])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

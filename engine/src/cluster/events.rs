@@ -13,11 +13,12 @@ pub struct ClusterEvent {
     /// Milliseconds since the epoch.
     pub time: i64,
     /// `scale-up`, `scale-down`, `drain`, `drained`, `loss`, `replace`, `add`, `remove`, `hold`
-    /// (an operator's command holds the cluster's size), `held` (the hold stopped the autoscaler).
+    /// (an operator's command holds the cluster's size), `held` (the hold stopped the autoscaler),
+    /// `rejected` (a process without the cluster's credential tried to join or call it).
     pub kind: &'static str,
     /// Why, as a fixed word for metrics: `backlog`, `idle`, `below-min`, `operator`,
     /// `process-exited`, `heartbeat-timeout`, `did-not-register`, `no-longer-needed`,
-    /// `operator-hold`.
+    /// `operator-hold`, `bad-credential`.
     pub cause: &'static str,
     pub executor: String,
     /// Why, for people: the figures behind the decision.
@@ -38,6 +39,7 @@ pub const KINDS_AND_CAUSES: &[(&str, &str)] = &[
     ("remove", "operator"),
     ("hold", "operator"),
     ("held", "operator-hold"),
+    ("rejected", "bad-credential"),
 ];
 
 #[derive(Debug, Default, Clone)]
@@ -50,6 +52,18 @@ impl ClusterEvents {
         let time = crate::epoch_ms();
         let event = ClusterEvent { time, kind, cause, executor: executor.to_string(), reason };
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push(event);
+    }
+
+    /// A call refused for want of the cluster's credential. Only calls that name an executor (it
+    /// tried to register, beat or report) are recorded, each executor once, so that a stranger
+    /// calling in a loop cannot fill the coordinator's memory; every refusal is logged and counted.
+    pub fn record_rejection(&self, call: &crate::internal_auth::Rejection) {
+        let Some(executor) = &call.executor else { return };
+        let seen = self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|e| e.kind == "rejected" && &e.executor == executor);
+        if !seen {
+            let peer = call.peer.map(|p| p.to_string()).unwrap_or_else(|| "an unknown address".into());
+            self.record("rejected", "bad-credential", executor, format!("{} from {peer} refused: no valid cluster credential", call.call));
+        }
     }
 
     /// Whether squall itself took `executor` out (removed, drained, or already counted as lost).

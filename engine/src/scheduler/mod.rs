@@ -40,6 +40,7 @@ use tonic::{Request, Response, Status};
 use crate::scheduler::draining_state::{Drains, DrainingClusterState, RemovalHook};
 use crate::scheduler::lost_jobs::LostJobs;
 use crate::error::{Result, SquallError};
+use crate::internal_auth::InternalAuth;
 use crate::scheduler::statement_jobs::StatementJobs;
 
 pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
@@ -92,6 +93,9 @@ pub struct EmbeddedScheduler {
     pub lost_jobs: LostJobs,
     /// The jobs each running statement submitted.
     pub statement_jobs: StatementJobs,
+    /// The cluster's credential: checked on every call to the scheduler, put on every call it
+    /// makes to executors.
+    pub auth: InternalAuth,
 }
 
 /// The scheduler's backlog, as the autoscaler and SHOW CLUSTER see it.
@@ -153,8 +157,9 @@ impl EmbeddedScheduler {
     }
 
     /// Binds `listen` (port 0 picks a free port) and starts serving the scheduler API.
-    /// `advertised_host` is the host name executors are told to call back.
-    pub async fn start(listen: &str, advertised_host: &str) -> Result<Self> {
+    /// `advertised_host` is the host name executors are told to call back. Every call must carry
+    /// `auth`'s credential.
+    pub async fn start(listen: &str, advertised_host: &str, auth: InternalAuth) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| SquallError::InvalidParameter(format!("cannot listen for executors on {listen}: {e}")))?;
@@ -176,6 +181,8 @@ impl EmbeddedScheduler {
             // Spread tasks over the executors rather than filling one first, as Spark does: a
             // query uses every process's cores.
             task_distribution: TaskDistributionPolicy::RoundRobin,
+            // Its calls to executors (tasks, cancellations, stops) carry the credential.
+            override_create_grpc_client_endpoint: Some(auth.endpoint_override()),
             ..Default::default()
         };
         // Lost executors are noticed from missed heartbeats (they beat every 5 s).
@@ -213,6 +220,7 @@ impl EmbeddedScheduler {
             ledger: ledger.clone(),
             lost_jobs: lost_jobs.clone(),
             statement_jobs: statement_jobs.clone(),
+            auth: auth.clone(),
         })
             .max_decoding_message_size(config.grpc_server_max_decoding_message_size as usize)
             .max_encoding_message_size(config.grpc_server_max_encoding_message_size as usize);
@@ -231,7 +239,7 @@ impl EmbeddedScheduler {
             }
         });
         tracing::info!(%address, "Ballista scheduler listening");
-        Ok(Self { server, ledger, address, drains, job_state, lost_jobs, statement_jobs })
+        Ok(Self { server, ledger, address, drains, job_state, lost_jobs, statement_jobs, auth })
     }
 }
 
@@ -255,12 +263,14 @@ fn cancel_jobs_on_removed_executor(server: Scheduler, drains: Drains, lost_jobs:
     })
 }
 
-/// Ballista's scheduler service, with task status reports counted on the way in.
+/// Ballista's scheduler service, with every call's credential checked and task status reports
+/// counted on the way in.
 struct ObservedScheduler {
     inner: Scheduler,
     ledger: Arc<TaskLedger>,
     lost_jobs: LostJobs,
     statement_jobs: StatementJobs,
+    auth: InternalAuth,
 }
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
@@ -270,12 +280,14 @@ impl SchedulerGrpc for ObservedScheduler {
     type ExecuteQueryPushStream = <Scheduler as SchedulerGrpc>::ExecuteQueryPushStream;
 
     async fn update_task_status(&self, request: Request<pb::UpdateTaskStatusParams>) -> Reply<pb::UpdateTaskStatusResult> {
+        self.auth.check(&request, "update_task_status", Some(request.get_ref().executor_id.as_str()))?;
         let params = request.get_ref();
         self.ledger.record(&params.executor_id, &params.task_status, &self.lost_jobs);
         self.inner.update_task_status(request).await
     }
 
     async fn poll_work(&self, request: Request<pb::PollWorkParams>) -> Reply<pb::PollWorkResult> {
+        self.auth.check(&request, "poll_work", request.get_ref().metadata.as_ref().map(|m| m.id.as_str()))?;
         let params = request.get_ref();
         if let Some(metadata) = &params.metadata {
             self.ledger.record(&metadata.id, &params.task_status, &self.lost_jobs);
@@ -284,18 +296,22 @@ impl SchedulerGrpc for ObservedScheduler {
     }
 
     async fn register_executor(&self, r: Request<pb::RegisterExecutorParams>) -> Reply<pb::RegisterExecutorResult> {
+        self.auth.check(&r, "register_executor", r.get_ref().metadata.as_ref().map(|m| m.id.as_str()))?;
         self.inner.register_executor(r).await
     }
 
     async fn heart_beat_from_executor(&self, r: Request<pb::HeartBeatParams>) -> Reply<pb::HeartBeatResult> {
+        self.auth.check(&r, "heart_beat_from_executor", Some(r.get_ref().executor_id.as_str()))?;
         self.inner.heart_beat_from_executor(r).await
     }
 
     async fn create_update_session(&self, r: Request<pb::CreateUpdateSessionParams>) -> Reply<pb::CreateUpdateSessionResult> {
+        self.auth.check(&r, "create_update_session", None)?;
         self.inner.create_update_session(r).await
     }
 
     async fn remove_session(&self, r: Request<pb::RemoveSessionParams>) -> Reply<pb::RemoveSessionResult> {
+        self.auth.check(&r, "remove_session", None)?;
         self.inner.remove_session(r).await
     }
 
@@ -303,6 +319,7 @@ impl SchedulerGrpc for ObservedScheduler {
     /// it (see [`StatementJobs`]): the submitting query is planned with its statement's id as its
     /// Ballista session id.
     async fn execute_query_push(&self, request: Request<pb::ExecuteQueryParams>) -> Reply<Self::ExecuteQueryPushStream> {
+        self.auth.check(&request, "execute_query", None)?;
         let pb::ExecuteQueryParams { query, session_id: statement, settings, .. } = request.into_inner();
         let Some(pb::execute_query_params::Query::LogicalPlan(plan)) = query else {
             return Err(Status::invalid_argument("squall's scheduler runs logical plans only"));
@@ -338,26 +355,32 @@ impl SchedulerGrpc for ObservedScheduler {
     }
 
     async fn execute_query(&self, r: Request<pb::ExecuteQueryParams>) -> Reply<pb::ExecuteQueryResult> {
+        self.auth.check(&r, "execute_query", None)?;
         self.inner.execute_query(r).await
     }
 
     async fn get_job_status(&self, r: Request<pb::GetJobStatusParams>) -> Reply<pb::GetJobStatusResult> {
+        self.auth.check(&r, "get_job_status", None)?;
         self.inner.get_job_status(r).await
     }
 
     async fn get_job_metrics(&self, r: Request<pb::GetJobMetricsParams>) -> Reply<pb::GetJobMetricsResult> {
+        self.auth.check(&r, "get_job_metrics", None)?;
         self.inner.get_job_metrics(r).await
     }
 
     async fn executor_stopped(&self, r: Request<pb::ExecutorStoppedParams>) -> Reply<pb::ExecutorStoppedResult> {
+        self.auth.check(&r, "executor_stopped", Some(r.get_ref().executor_id.as_str()))?;
         self.inner.executor_stopped(r).await
     }
 
     async fn cancel_job(&self, r: Request<pb::CancelJobParams>) -> Reply<pb::CancelJobResult> {
+        self.auth.check(&r, "cancel_job", None)?;
         SchedulerGrpc::cancel_job(&self.inner, r).await
     }
 
     async fn clean_job_data(&self, r: Request<pb::CleanJobDataParams>) -> Reply<pb::CleanJobDataResult> {
+        self.auth.check(&r, "clean_job_data", None)?;
         self.inner.clean_job_data(r).await
     }
 }

@@ -1,0 +1,115 @@
+//! Only the cluster's own nodes can join it or call it: every call to the scheduler and to an
+//! executor's Flight service must carry a credential derived from the cluster secret.
+
+use std::process::{Command, Stdio};
+
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::Ticket;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::protobuf::{ExecuteQueryParams, ExecutorRegistration, GetJobStatusParams, HeartBeatParams, RegisterExecutorParams};
+use squall_engine::internal_auth::ClusterSecret;
+use squall_tests::Server;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::squall;
+
+/// A channel to `address` that presents `credential` (as squall's nodes do) or nothing.
+async fn channel(address: &str, credential: Option<String>) -> Channel {
+    let mut endpoint = Endpoint::from_shared(format!("http://{address}")).unwrap();
+    if let Some(credential) = credential {
+        endpoint = endpoint.user_agent(format!("squall-node/{credential}")).unwrap();
+    }
+    endpoint.connect().await.unwrap()
+}
+
+fn credential_of(server: &Server) -> String {
+    ClusterSecret::read(&server.data_dir.join("cluster.secret")).unwrap().credential()
+}
+
+/// Runs `squall executor` against `server` with `secret_args`; its exit status and stderr.
+fn run_executor(server: &Server, id: &str, secret_args: &[&str]) -> (std::process::ExitStatus, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_squall"))
+        .args(["executor", "--scheduler", &server.scheduler, "--id", id])
+        .args(secret_args)
+        .env_remove("SQUALL_CLUSTER_SECRET")
+        .env_remove("SQUALL_CLUSTER_SECRET_FILE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (output.status, String::from_utf8_lossy(&output.stderr).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_with_a_wrong_or_no_secret_never_joins_and_is_recorded_as_rejected() {
+    let server = squall().executors(1).start();
+    server.wait_for_executors(1).await;
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE nums (n BIGINT); INSERT INTO nums VALUES (1), (2), (3)").await.unwrap();
+
+    let wrong = server.data_dir.join("wrong.secret");
+    std::fs::write(&wrong, "0123456789abcdef".repeat(4)).unwrap();
+    let (status, stderr) = run_executor(&server, "rogue-exec", &["--cluster-secret-file", wrong.to_str().unwrap()]);
+    assert!(!status.success(), "the rogue executor is refused and stops: {stderr}");
+    assert!(stderr.contains("authentication"), "it is told why: {stderr}");
+    let (status, stderr) = run_executor(&server, "secretless-exec", &[]);
+    assert!(!status.success() && stderr.contains("cluster's secret"), "{stderr}");
+
+    // The cluster goes on with its own executor only, and says who knocked.
+    let sum: i64 = client.query_one("SELECT sum(n) FROM nums", &[]).await.unwrap().get(0);
+    assert_eq!(sum, 6);
+    let executors: Vec<String> = client.query("SELECT id FROM squall.executors", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(executors.len(), 1, "{executors:?}");
+    assert!(!executors.iter().any(|id| id.contains("rogue")), "{executors:?}");
+    let rejected = client
+        .query("SELECT executor, reason FROM squall.cluster_events WHERE kind = 'rejected' AND cause = 'bad-credential'", &[])
+        .await
+        .unwrap();
+    assert_eq!(rejected.len(), 1, "the rogue executor's registration, once");
+    assert_eq!(rejected[0].get::<_, String>(0), "rogue-exec");
+    let reason: String = rejected[0].get(1);
+    assert!(reason.starts_with("register_executor from 127.0.0.1:"), "{reason}");
+    let metrics = server.http_get("/metrics");
+    assert!(metrics.contains("squall_cluster_events_total{kind=\"rejected\",reason=\"bad-credential\"} 1"), "{metrics}");
+    assert!(server.log().contains("refused an internal call with a wrong cluster credential"), "logged");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_scheduler_and_flight_calls_without_the_credential_are_refused() {
+    let server = squall().executors(1).start();
+    server.wait_for_executors(1).await;
+    let client = server.client().await;
+    let flight_address: String = client.query_one("SELECT address FROM squall.executors", &[]).await.unwrap().get(0);
+
+    let mut stranger = SchedulerGrpcClient::new(channel(&server.scheduler, None).await);
+    let registration = ExecutorRegistration { id: "stranger".into(), ..Default::default() };
+    let refused = stranger.register_executor(RegisterExecutorParams { metadata: Some(registration) }).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused}");
+    let refused = stranger.execute_query(ExecuteQueryParams::default()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused}");
+    let beat = HeartBeatParams { executor_id: "stranger".into(), ..Default::default() };
+    assert_eq!(stranger.heart_beat_from_executor(beat).await.unwrap_err().code(), tonic::Code::Unauthenticated);
+    let mut flight = FlightServiceClient::new(channel(&flight_address, None).await);
+    let refused = flight.do_get(Ticket { ticket: "anything".into() }).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused}");
+
+    // The same calls with the credential get past the check (and fail or answer on their merits).
+    let credential = credential_of(&server);
+    let mut member = SchedulerGrpcClient::new(channel(&server.scheduler, Some(credential.clone())).await);
+    let status = member.get_job_status(GetJobStatusParams { job_id: "no-such-job".into() }).await;
+    assert!(status.as_ref().map_or_else(|e| e.code() != tonic::Code::Unauthenticated, |_| true), "{status:?}");
+    let mut flight = FlightServiceClient::new(channel(&flight_address, Some(credential)).await);
+    let read = flight.do_get(Ticket { ticket: "anything".into() }).await;
+    assert!(read.as_ref().map_or_else(|e| e.code() != tonic::Code::Unauthenticated, |_| true), "{:?}", read.err());
+
+    // Each refusal is counted; an executor id claimed by refused calls is recorded once.
+    let metrics = server.http_get("/metrics");
+    assert!(metrics.contains("squall_internal_calls_rejected_total 3"), "{metrics}");
+    let claimed: i64 = client
+        .query_one("SELECT count(*) FROM squall.cluster_events WHERE kind = 'rejected' AND executor = 'stranger'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(claimed, 1);
+}
