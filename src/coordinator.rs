@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use squall_engine::cluster::launcher::{LaunchCommand, LaunchedBy, ProcessLauncher};
 use squall_engine::engine::Engine;
-use squall_engine::internal_auth::{ClusterSecret, InternalAuth};
+use squall_engine::internal_auth::{ClusterSecret, ExecutorAccess, InternalAuth, InternalTls, TlsFiles};
 use squall_engine::scheduler::EmbeddedScheduler;
 use squall_engine::{frontend, http};
 
@@ -41,6 +41,11 @@ pub struct CoordinatorOptions {
     pub local_scan_limit: String,
     /// The cluster secret's file (default: `SQUALL_CLUSTER_SECRET`, else `<data_dir>/cluster.secret`).
     pub cluster_secret_file: Option<PathBuf>,
+    /// `--internal-tls`: on, off, or (None) on when the scheduler listens on a non-loopback address
+    /// or certificates are given.
+    pub internal_tls: Option<bool>,
+    /// The operator's certificates for internal TLS (default: made under `<data_dir>/internal-tls`).
+    pub internal_tls_files: Option<TlsFiles>,
 }
 
 /// `--launcher`: who starts executors.
@@ -69,7 +74,9 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| host_of(&options.scheduler_listen).to_string());
     let (secret, secret_file) = ClusterSecret::resolve(options.cluster_secret_file.as_deref(), Some(&data_dir))?;
-    let scheduler = EmbeddedScheduler::start(&options.scheduler_listen, &scheduler_host, InternalAuth::new(secret)).await?;
+    let tls = internal_tls(&options, &data_dir)?;
+    let access = ExecutorAccess { secret_file, tls: tls.as_ref().map(|tls| tls.files.clone()) };
+    let scheduler = EmbeddedScheduler::start(&options.scheduler_listen, &scheduler_host, InternalAuth::new(secret, tls)).await?;
     let engine = Engine::open(&data_dir, options.model_store.as_deref(), scheduler.clone(), session_defaults).await?;
 
     let tls = match (&options.tls_cert, &options.tls_key) {
@@ -105,7 +112,7 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
     let launcher = match command {
         Some(command) => {
             let scheduler_address = format!("{scheduler_host}:{}", scheduler.address.port());
-            let launcher = Arc::new(ProcessLauncher::new(command, scheduler_address, &data_dir, options.executor_slots, secret_file)?);
+            let launcher = Arc::new(ProcessLauncher::new(command, scheduler_address, &data_dir, options.executor_slots, access)?);
             engine.set_launcher(Arc::clone(&launcher));
             Some(launcher)
         }
@@ -122,10 +129,11 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
     squall_engine::cluster::autoscaler::spawn(Arc::clone(&engine));
     // One line, on stdout, that people and scripts can wait for.
     println!(
-        "squall is ready: psql -h {} -p {} -U squall (scheduler {}, http {}, data {}, {} executors launched)",
+        "squall is ready: psql -h {} -p {} -U squall (scheduler {}{}, http {}, data {}, {} executors launched)",
         pg_addr.ip(),
         pg_addr.port(),
         scheduler.address,
+        if scheduler.auth.tls.is_some() { " over TLS" } else { "" },
         web_addr,
         data_dir.display(),
         if launcher.is_some() { executors } else { 0 }
@@ -137,6 +145,26 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
         launcher.stop_all(Duration::from_secs(5)).await;
     }
     Ok(())
+}
+
+/// Internal TLS as asked for, by default on when the scheduler listens beyond this host: the
+/// operator's certificates, or ones made under the data directory.
+fn internal_tls(options: &CoordinatorOptions, data_dir: &std::path::Path) -> anyhow::Result<Option<InternalTls>> {
+    let beyond_this_host = match options.scheduler_listen.parse::<std::net::SocketAddr>() {
+        Ok(address) => !address.ip().is_loopback(),
+        Err(_) => host_of(&options.scheduler_listen) != "localhost",
+    };
+    let on = options.internal_tls.unwrap_or(beyond_this_host || options.internal_tls_files.is_some());
+    if !on {
+        if beyond_this_host {
+            tracing::warn!(listen = %options.scheduler_listen, "internal TLS is off on a non-loopback address: the cluster's traffic travels in plaintext");
+        }
+        return Ok(None);
+    }
+    Ok(Some(match &options.internal_tls_files {
+        Some(files) => InternalTls::load(files.clone())?,
+        None => InternalTls::generated(data_dir)?,
+    }))
 }
 
 fn host_of(address: &str) -> &str {

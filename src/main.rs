@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use coordinator::{CoordinatorOptions, LauncherChoice};
-use squall_engine::internal_auth::ClusterSecret;
+use squall_engine::internal_auth::{ClusterSecret, InternalTls, TlsFiles};
 use squall_flight::executor::{self, ExecutorOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -96,6 +96,50 @@ struct CoordinatorArgs {
     /// 0600), which the executors squall launches are given.
     #[arg(long, env = "SQUALL_CLUSTER_SECRET_FILE")]
     cluster_secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    internal_tls: InternalTlsArgs,
+}
+
+/// TLS between squall's own nodes (scheduler gRPC, executor Flight).
+#[derive(Args)]
+struct InternalTlsArgs {
+    /// TLS for all traffic between squall's nodes. Default: on when the scheduler listens on a
+    /// non-loopback address or certificates are given; `--internal-tls=false` turns it off.
+    #[arg(long, env = "SQUALL_INTERNAL_TLS", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    internal_tls: Option<bool>,
+    /// PEM certificate (chain) every node serves with; its DNS names must include
+    /// `squall-cluster`. Default (coordinator): made under DATA_DIR/internal-tls/.
+    #[arg(long, env = "SQUALL_INTERNAL_TLS_CERT")]
+    internal_tls_cert: Option<PathBuf>,
+    /// PEM private key of --internal-tls-cert.
+    #[arg(long, env = "SQUALL_INTERNAL_TLS_KEY")]
+    internal_tls_key: Option<PathBuf>,
+    /// PEM certificate of the CA that signed --internal-tls-cert, which every node trusts.
+    #[arg(long, env = "SQUALL_INTERNAL_TLS_CA")]
+    internal_tls_ca: Option<PathBuf>,
+}
+
+impl InternalTlsArgs {
+    fn files(&self) -> anyhow::Result<Option<TlsFiles>> {
+        match (&self.internal_tls_cert, &self.internal_tls_key, &self.internal_tls_ca) {
+            (Some(cert), Some(key), Some(ca)) => Ok(Some(TlsFiles { cert: cert.clone(), key: key.clone(), ca: ca.clone() })),
+            (None, None, None) => Ok(None),
+            _ => anyhow::bail!("internal TLS needs all three of --internal-tls-cert, --internal-tls-key and --internal-tls-ca"),
+        }
+    }
+
+    /// An executor's TLS: the certificates it is given, which it needs when TLS is asked for.
+    fn for_executor(&self) -> anyhow::Result<Option<InternalTls>> {
+        match (self.internal_tls, self.files()?) {
+            (Some(false), _) => Ok(None),
+            (_, Some(files)) => Ok(Some(InternalTls::load(files)?)),
+            (Some(true), None) => anyhow::bail!(
+                "--internal-tls needs the cluster's certificates: --internal-tls-cert, --internal-tls-key and --internal-tls-ca \
+                 (the coordinator makes them in DATA_DIR/internal-tls/: node.pem, node.key, ca.pem)"
+            ),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -153,11 +197,13 @@ struct ExecutorArgs {
     /// a Kubernetes Secret mounted as a file); or give the secret itself in SQUALL_CLUSTER_SECRET.
     #[arg(long, env = "SQUALL_CLUSTER_SECRET_FILE")]
     cluster_secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    internal_tls: InternalTlsArgs,
 }
 
 impl CoordinatorArgs {
-    fn into_options(self, launcher: LauncherChoice, executors: usize, executor_slots: usize) -> CoordinatorOptions {
-        CoordinatorOptions {
+    fn into_options(self, launcher: LauncherChoice, executors: usize, executor_slots: usize) -> anyhow::Result<CoordinatorOptions> {
+        Ok(CoordinatorOptions {
             data_dir: self.data_dir,
             model_store: self.model_store,
             listen: self.listen,
@@ -171,7 +217,9 @@ impl CoordinatorArgs {
             tls_key: self.tls_key,
             local_scan_limit: self.local_scan_limit,
             cluster_secret_file: self.cluster_secret_file,
-        }
+            internal_tls: self.internal_tls.internal_tls,
+            internal_tls_files: self.internal_tls.files()?,
+        })
     }
 }
 
@@ -192,11 +240,11 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve { coordinator, executors, executor_slots, launcher, launch } => {
                 let launcher = launch.choice(&launcher)?;
-                coordinator::run(coordinator.into_options(launcher, executors, executor_slots)).await
+                coordinator::run(coordinator.into_options(launcher, executors, executor_slots)?).await
             }
             Command::Scheduler { coordinator, launcher, executors, executor_slots, launch } => {
                 let launcher = launch.choice(&launcher)?;
-                coordinator::run(coordinator.into_options(launcher, executors, executor_slots)).await
+                coordinator::run(coordinator.into_options(launcher, executors, executor_slots)?).await
             }
             Command::Executor(args) => {
                 let (secret, _) = ClusterSecret::resolve(args.cluster_secret_file.as_deref(), None)?;
@@ -211,6 +259,7 @@ fn main() -> anyhow::Result<()> {
                     slots: args.slots,
                     parent_pid: args.parent_pid,
                     secret,
+                    tls: args.internal_tls.for_executor()?,
                 })
                 .await
             }

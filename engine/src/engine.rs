@@ -87,8 +87,13 @@ impl Engine {
         let state = crate::pg::plain_strings::install(registry::install_functions(
             SessionStateBuilder::new()
                 // The coordinator's calls to the scheduler and its result reads from executors
-                // carry the cluster's credential.
-                .with_config(settings::session_config().with_ballista_override_create_grpc_client_endpoint(scheduler.auth.endpoint_override()))
+                // carry the cluster's credential, over TLS when it is on (the job's settings
+                // tell the executors too).
+                .with_config(
+                    settings::session_config()
+                        .with_ballista_override_create_grpc_client_endpoint(scheduler.auth.endpoint_override())
+                        .with_ballista_use_tls(scheduler.auth.tls.is_some()),
+                )
                 .with_runtime_env(object_stores::runtime_env(Some(&spill_dir.to_string_lossy()))?),
         ))
         .build();

@@ -13,7 +13,7 @@ use anyhow::Context;
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_core::extension::SessionConfigExt;
-use squall_engine::internal_auth::{ClusterSecret, InternalAuth};
+use squall_engine::internal_auth::{ClusterSecret, InternalAuth, InternalTls};
 use squall_udf::{object_stores, registry, settings};
 
 /// What an executor needs to know; each field is a command-line flag of `squall executor`.
@@ -39,6 +39,8 @@ pub struct ExecutorOptions {
     pub parent_pid: Option<u32>,
     /// The cluster's secret: this executor's calls prove it, and so must the calls it serves.
     pub secret: ClusterSecret,
+    /// Internal TLS (the cluster's certificates), when the cluster uses it.
+    pub tls: Option<InternalTls>,
 }
 
 /// Runs the executor until it is told to stop.
@@ -52,7 +54,8 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating work directory {dir}"))?;
     }
 
-    let auth = InternalAuth::new(options.secret.clone());
+    let auth = InternalAuth::new(options.secret.clone(), options.tls.clone());
+    let use_tls = auth.tls.is_some();
     let endpoint_override = auth.endpoint_override();
     let mut config = ExecutorProcessConfig {
         bind_host: options.bind_host.clone(),
@@ -73,7 +76,11 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
         // endpoint override from the task's session config.
         override_config_producer: Some(Arc::new({
             let endpoint_override = endpoint_override.clone();
-            move || settings::session_config().with_ballista_override_create_grpc_client_endpoint(endpoint_override.clone())
+            move || {
+                settings::session_config()
+                    .with_ballista_override_create_grpc_client_endpoint(endpoint_override.clone())
+                    .with_ballista_use_tls(use_tls)
+            }
         })),
         // Registration, heartbeats and task statuses carry it too.
         override_create_grpc_client_endpoint: Some(endpoint_override),

@@ -113,3 +113,90 @@ async fn raw_scheduler_and_flight_calls_without_the_credential_are_refused() {
         .get(0);
     assert_eq!(claimed, 1);
 }
+
+/// A raw client of `address` over TLS, trusting the cluster's CA under its name, with the
+/// credential.
+async fn tls_channel(address: &str, ca_pem: &[u8], credential: String) -> Channel {
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(ca_pem))
+        .domain_name("squall-cluster");
+    Endpoint::from_shared(format!("https://{address}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .user_agent(format!("squall-node/{credential}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_internal_tls_the_cluster_speaks_only_tls_and_answers_tpch_correctly() {
+    let server = squall().scheduler_only().args(&["--internal-tls"]).start();
+    let tls_dir = server.data_dir.join("internal-tls");
+    let secret = server.data_dir.join("cluster.secret");
+    let work = tempfile::tempdir().unwrap();
+    // Two executors with work directories of their own, so that shuffles cross Flight.
+    let mut executors: Vec<_> = (0..2)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_squall"))
+                .args(["executor", "--scheduler", &server.scheduler, "--slots", "2"])
+                .args(["--cluster-secret-file", secret.to_str().unwrap()])
+                .args(["--internal-tls-cert", tls_dir.join("node.pem").to_str().unwrap()])
+                .args(["--internal-tls-key", tls_dir.join("node.key").to_str().unwrap()])
+                .args(["--internal-tls-ca", tls_dir.join("ca.pem").to_str().unwrap()])
+                .args(["--work-dir", work.path().join(format!("e{i}")).to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    server.wait_for_executors(2).await;
+    let client = server.client().await;
+    let flight_address: String = client.query_one("SELECT address FROM squall.executors LIMIT 1", &[]).await.unwrap().get(0);
+
+    // Plaintext is not spoken, even with the credential.
+    let credential = credential_of(&server);
+    for address in [&server.scheduler, &flight_address] {
+        let plain = Endpoint::from_shared(format!("http://{address}")).unwrap().user_agent(format!("squall-node/{credential}")).unwrap();
+        let refused = match plain.connect().await {
+            Err(_) => true,
+            Ok(channel) => SchedulerGrpcClient::new(channel).get_job_status(GetJobStatusParams { job_id: "x".into() }).await.is_err(),
+        };
+        assert!(refused, "{address} answered plaintext");
+    }
+    // TLS under the cluster's CA is, and still needs the credential.
+    let ca = std::fs::read(tls_dir.join("ca.pem")).unwrap();
+    let mut member = SchedulerGrpcClient::new(tls_channel(&server.scheduler, &ca, credential.clone()).await);
+    let status = member.get_job_status(GetJobStatusParams { job_id: "no-such-job".into() }).await;
+    assert!(status.as_ref().map_or_else(|e| e.code() != tonic::Code::Unauthenticated, |_| true), "{status:?}");
+    let mut stranger = SchedulerGrpcClient::new(tls_channel(&server.scheduler, &ca, "forged".into()).await);
+    let refused = stranger.get_job_status(GetJobStatusParams { job_id: "x".into() }).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+
+    let data = tempfile::tempdir().unwrap();
+    let tables = squall_tests::tpch::generate(&data.path().join("sf0.01"), 0.01, 3).unwrap();
+    client.batch_execute(&squall_tests::tpch::create_tables(&tables)).await.unwrap();
+    let mut failures = Vec::new();
+    for n in 1..=22 {
+        let expected = squall_tests::tpch::datafusion_answer(&tables, n).await.unwrap();
+        match squall_tests::tpch::client_answer(&client, n).await {
+            Ok(got) => {
+                if let Err(difference) = squall_tests::tpch::compare(&got, &expected) {
+                    failures.push(format!("Q{n}: {difference}"));
+                }
+            }
+            Err(e) => failures.push(format!("Q{n} failed: {e:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{} of 22 differ over internal TLS:\n{}", failures.len(), failures.join("\n"));
+    // Both executors worked, so results and shuffles crossed TLS between processes.
+    let busy: i64 = client.query_one("SELECT count(*) FROM squall.executors WHERE completed_tasks > 0", &[]).await.unwrap().get(0);
+    assert_eq!(busy, 2);
+    for e in &mut executors {
+        e.kill().unwrap();
+        e.wait().unwrap();
+    }
+}

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 use crate::error::{Result, SquallError};
+use crate::internal_auth::ExecutorAccess;
 
 /// Who asked for an executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +58,8 @@ pub enum LaunchCommand {
     ThisBinary,
     /// `sh -c TEMPLATE` with `{id}`, `{scheduler}`, `{slots}`, `{work_dir}` and `{secret_file}`
     /// (the cluster secret's file) replaced (also in the environment as SQUALL_EXECUTOR_ID,
-    /// SQUALL_SCHEDULER, SQUALL_EXECUTOR_SLOTS, SQUALL_EXECUTOR_WORK_DIR and
-    /// SQUALL_CLUSTER_SECRET_FILE). The command must run the executor in the foreground, registering
+    /// SQUALL_SCHEDULER, SQUALL_EXECUTOR_SLOTS, SQUALL_EXECUTOR_WORK_DIR, with
+    /// SQUALL_CLUSTER_SECRET_FILE and, with internal TLS, SQUALL_INTERNAL_TLS_CERT/KEY/CA). The command must run the executor in the foreground, registering
     /// with that id; it runs in its own process group, which is what stopping it signals.
     Template(String),
 }
@@ -73,21 +74,20 @@ pub struct ProcessLauncher {
     scheduler: String,
     executors_dir: PathBuf,
     slots: usize,
-    /// The cluster secret's file, which every executor is given (`None`: the secret is in the
-    /// environment, which children inherit).
-    secret_file: Option<PathBuf>,
+    /// The cluster secret's and internal TLS's files, which every executor is given.
+    access: ExecutorAccess,
     children: Mutex<Vec<LaunchedExecutor>>,
 }
 
 impl ProcessLauncher {
     /// `scheduler` is the `host:port` executors register with; their work directories and logs go
     /// under `data_dir/executors/`.
-    pub fn new(command: LaunchCommand, scheduler: String, data_dir: &Path, slots: usize, secret_file: Option<PathBuf>) -> Result<Self> {
+    pub fn new(command: LaunchCommand, scheduler: String, data_dir: &Path, slots: usize, access: ExecutorAccess) -> Result<Self> {
         let exe = std::env::current_exe()
             .map_err(|e| SquallError::Internal(format!("cannot find the squall binary to start executors: {e}")))?;
         let executors_dir = data_dir.join("executors");
         std::fs::create_dir_all(&executors_dir)?;
-        Ok(Self { command, exe, scheduler, executors_dir, slots, secret_file, children: Mutex::new(Vec::new()) })
+        Ok(Self { command, exe, scheduler, executors_dir, slots, access, children: Mutex::new(Vec::new()) })
     }
 
     /// Starts one executor process; returns its id. It registers with the scheduler on its own.
@@ -107,7 +107,7 @@ impl ProcessLauncher {
         let log = std::fs::File::create(&log_path)?;
         let work_dir = work_dir.to_string_lossy().to_string();
         let slots = self.slots.to_string();
-        let secret_file = self.secret_file.as_ref().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+        let secret_file = self.access.secret_file.as_ref().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
         let mut command = match &self.command {
             LaunchCommand::ThisBinary => {
                 let mut command = Command::new(&self.exe);
@@ -138,9 +138,7 @@ impl ProcessLauncher {
                 command
             }
         };
-        if self.secret_file.is_some() {
-            command.env("SQUALL_CLUSTER_SECRET_FILE", &secret_file);
-        }
+        command.envs(self.access.env());
         command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -16,6 +16,7 @@ use ballista_core::extension::EndpointOverrideFn;
 use tonic::{Request, Status};
 
 use super::secret::ClusterSecret;
+use super::tls::InternalTls;
 
 /// What precedes the credential in the `user-agent` header.
 const AGENT_PREFIX: &str = "squall-node/";
@@ -36,6 +37,8 @@ type RejectionHook = Arc<dyn Fn(&Rejection) + Send + Sync>;
 #[derive(Clone)]
 pub struct InternalAuth {
     secret: ClusterSecret,
+    /// TLS for every internal call, when on.
+    pub tls: Option<InternalTls>,
     credential: Arc<str>,
     rejected: Arc<AtomicU64>,
     hook: Arc<OnceLock<RejectionHook>>,
@@ -48,15 +51,52 @@ impl std::fmt::Debug for InternalAuth {
 }
 
 impl InternalAuth {
-    pub fn new(secret: ClusterSecret) -> Self {
+    pub fn new(secret: ClusterSecret, tls: Option<InternalTls>) -> Self {
         let credential = secret.credential().into();
-        Self { secret, credential, rejected: Default::default(), hook: Default::default() }
+        Self { secret, tls, credential, rejected: Default::default(), hook: Default::default() }
     }
 
-    /// Puts the credential on every call through an endpoint (Ballista's client seam).
+    /// Puts the credential on every call through an endpoint (Ballista's client seam), and with
+    /// internal TLS on, makes the call over TLS: Ballista names most of its peers `http://` or
+    /// `df://` (it says `https://` only for Flight, with `ballista.client.use_tls`), and tonic
+    /// speaks TLS only to `https://`, so such an endpoint is
+    /// made again for `https://` with Ballista's default client settings, which are what it
+    /// made them with.
     pub fn endpoint_override(&self) -> EndpointOverrideFn {
         let agent = format!("{AGENT_PREFIX}{}", self.credential);
+        let tls = self.tls.as_ref().map(InternalTls::client_config);
+        Arc::new(move |endpoint: tonic::transport::Endpoint| {
+            let endpoint = match &tls {
+                None => endpoint,
+                Some(config) => {
+                    let endpoint = match (endpoint.uri().scheme_str(), endpoint.uri().authority()) {
+                        (Some("https"), _) | (_, None) => endpoint,
+                        (_, Some(authority)) => ballista_core::utils::create_grpc_client_endpoint(
+                            format!("https://{authority}"),
+                            Some(&ballista_core::utils::GrpcClientConfig::default()),
+                        )?,
+                    };
+                    endpoint.tls_config(config.clone())?
+                }
+            };
+            Ok(endpoint.user_agent(agent.clone())?)
+        })
+    }
+
+    /// The credential alone, never TLS: for the scheduler's calls to the executors' task service,
+    /// which Ballista serves itself, in plaintext (see `scheduler`).
+    pub fn credential_only_override(&self) -> EndpointOverrideFn {
+        let agent = format!("{AGENT_PREFIX}{}", self.credential);
         Arc::new(move |endpoint: tonic::transport::Endpoint| Ok(endpoint.user_agent(agent.clone())?))
+    }
+
+    /// A gRPC server builder that serves TLS when it is on.
+    pub fn server(&self, config: &ballista_core::utils::GrpcServerConfig) -> Result<tonic::transport::Server, tonic::transport::Error> {
+        let server = ballista_core::utils::create_grpc_server(config);
+        match &self.tls {
+            Some(tls) => server.tls_config(tls.server_config()),
+            None => Ok(server),
+        }
     }
 
     /// Whether `request` carries this cluster's credential. A call without it is refused with
@@ -111,7 +151,7 @@ mod tests {
     use super::*;
 
     fn auth(value: &str) -> InternalAuth {
-        InternalAuth::new(ClusterSecret::from_value(&value.repeat(40), "test").unwrap())
+        InternalAuth::new(ClusterSecret::from_value(&value.repeat(40), "test").unwrap(), None)
     }
 
     fn request_with_agent(agent: &str) -> Request<()> {

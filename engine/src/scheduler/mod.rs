@@ -23,7 +23,7 @@ use ballista_core::serde::protobuf::{self as pb, task_status};
 use ballista_core::config::BALLISTA_JOB_NAME;
 use ballista_core::extension::SessionConfigHelperExt;
 use ballista_core::serde::BallistaCodec;
-use ballista_core::utils::{create_grpc_server, GrpcServerConfig};
+use ballista_core::utils::GrpcServerConfig;
 use ballista_scheduler::cluster::memory::InMemoryJobState;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
@@ -182,7 +182,7 @@ impl EmbeddedScheduler {
             // query uses every process's cores.
             task_distribution: TaskDistributionPolicy::RoundRobin,
             // Its calls to executors (tasks, cancellations, stops) carry the credential.
-            override_create_grpc_client_endpoint: Some(auth.endpoint_override()),
+            override_create_grpc_client_endpoint: Some(auth.credential_only_override()),
             ..Default::default()
         };
         // Lost executors are noticed from missed heartbeats (they beat every 5 s).
@@ -229,12 +229,11 @@ impl EmbeddedScheduler {
         // each small gRPC message (a task status, a job's status) waited for the peer's delayed
         // ACK, about 40 ms: TPC-H Q10 spent 230 ms of 580 that way.
         let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let mut grpc = auth
+            .server(&GrpcServerConfig::default())
+            .map_err(|e| SquallError::InvalidParameter(format!("cannot serve the scheduler with internal TLS: {e}")))?;
         tokio::spawn(async move {
-            if let Err(e) = create_grpc_server(&GrpcServerConfig::default())
-                .add_service(service)
-                .serve_with_incoming(incoming)
-                .await
-            {
+            if let Err(e) = grpc.add_service(service).serve_with_incoming(incoming).await {
                 tracing::error!("scheduler gRPC service stopped: {e}");
             }
         });
