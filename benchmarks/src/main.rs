@@ -88,7 +88,9 @@ enum Benchmark {
         #[arg(long, default_value = "")]
         setup: String,
         /// Also run, beside each cluster, one more that runs this SQL after `--setup`
-        /// (repeatable): a setting compared with the default in the same run, turn by turn.
+        /// (repeatable): a setting compared with the default in the same run, turn by turn. A
+        /// variant starting with `--` gives the server arguments instead (e.g. `--internal-tls`),
+        /// and `squall=PATH` another squall binary.
         #[arg(long)]
         variant: Vec<String>,
     },

@@ -19,6 +19,18 @@ enum Outcome {
     Failed(String),
 }
 
+/// What a `--variant` changes: `squall=PATH` another squall binary, `--flag ...` the server's
+/// arguments, anything else SQL run on the connection.
+fn variant_parts<'a>(squall: &'a Path, variant: &'a str) -> (&'a Path, Vec<&'a str>, &'a str) {
+    if let Some(binary) = variant.strip_prefix("squall=") {
+        (Path::new(binary), Vec::new(), "")
+    } else if variant.starts_with("--") {
+        (squall, variant.split_whitespace().collect(), "")
+    } else {
+        (squall, Vec::new(), variant)
+    }
+}
+
 pub async fn run(
     squall: &Path,
     data: &Path,
@@ -41,11 +53,12 @@ pub async fn run(
     let mut clusters = Vec::new();
     for &k in executors {
         for variant in std::iter::once("").chain(variants.iter().map(String::as_str)) {
-            let server = ServerBuilder::new(squall).executors(k).start();
+            let (binary, server_args, sql) = variant_parts(squall, variant);
+            let server = ServerBuilder::new(binary).executors(k).args(&server_args).start();
             server.wait_for_executors(k).await;
             let client = server.client().await;
             client.batch_execute(&tpch::create_tables(&tables)).await?;
-            for sql in [setup, variant] {
+            for sql in [setup, sql] {
                 if !sql.is_empty() {
                     client.batch_execute(sql).await?;
                 }

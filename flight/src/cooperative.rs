@@ -36,16 +36,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::kept_training_rows::keep_training_rows;
 use crate::pass_through::{Above, PassThrough};
+use crate::running_tasks::RunningTasks;
+use squall_engine::scheduler::executor_orders::RunningTask;
 
 /// Ballista's execution engine, running stages that stop when cancelled (and whose training
 /// passes replay the rows this executor kept: [`crate::kept_training_rows`]).
 pub struct CooperativeStages {
     inner: DefaultExecutionEngine,
+    /// Each task's stop token, for the scheduler's orders (see [`crate::orders`]).
+    tasks: RunningTasks,
 }
 
 impl CooperativeStages {
-    pub fn new() -> Self {
-        Self { inner: DefaultExecutionEngine::new() }
+    pub fn new(tasks: RunningTasks) -> Self {
+        Self { inner: DefaultExecutionEngine::new(), tasks }
     }
 }
 
@@ -61,9 +65,11 @@ impl ExecutionEngine for CooperativeStages {
         config: &SessionConfig,
     ) -> Result<Arc<dyn QueryStageExecutor>> {
         let cancelled = CancellationToken::new();
+        let task = RunningTask { job_id: job_id.to_string(), stage_id: stage_id as u32, task_id: task_id as u32 };
         let plan = cooperative(keep_training_rows(plan)?, &cancelled)?;
         let inner = self.inner.create_query_stage_exec(job_id, stage_id, task_id, global_output_partition_ids, plan, work_dir, config)?;
-        Ok(Arc::new(CancellableStage { inner, cancelled }))
+        self.tasks.started(task.clone(), cancelled.clone());
+        Ok(Arc::new(CancellableStage { inner, cancelled, task, tasks: self.tasks.clone() }))
     }
 }
 
@@ -104,10 +110,19 @@ fn is_join(node: &Arc<dyn ExecutionPlan>) -> bool {
         || node.is::<SymmetricHashJoinExec>()
 }
 
-/// A stage whose stop points fire when its execution is dropped: Ballista aborting the task.
+/// A stage whose stop points fire when its execution is dropped (Ballista aborting the task) or
+/// when the scheduler's orders stop it.
 struct CancellableStage {
     inner: Arc<dyn QueryStageExecutor>,
     cancelled: CancellationToken,
+    task: RunningTask,
+    tasks: RunningTasks,
+}
+
+impl Drop for CancellableStage {
+    fn drop(&mut self) {
+        self.tasks.finished(&self.task);
+    }
 }
 
 impl Debug for CancellableStage {
@@ -127,7 +142,9 @@ impl QueryStageExecutor for CancellableStage {
     async fn execute_query_stage(&self, task_id: usize, context: Arc<TaskContext>) -> Result<Vec<ShuffleWritePartition>> {
         // Cancels when this future is dropped, finished or not: by then nothing reads the stage.
         let _stop_on_drop = self.cancelled.clone().drop_guard();
-        self.inner.execute_query_stage(task_id, context).await
+        let written = self.inner.execute_query_stage(task_id, context).await;
+        self.tasks.finished(&self.task);
+        written
     }
 
     fn collect_plan_metrics(&self) -> Vec<MetricsSet> {

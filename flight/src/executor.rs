@@ -16,6 +16,8 @@ use ballista_core::extension::SessionConfigExt;
 use squall_engine::internal_auth::{ClusterSecret, InternalAuth, InternalTls};
 use squall_udf::{object_stores, registry, settings};
 
+use crate::running_tasks::RunningTasks;
+
 /// What an executor needs to know; each field is a command-line flag of `squall executor`.
 #[derive(Debug, Clone)]
 pub struct ExecutorOptions {
@@ -55,6 +57,7 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
     }
 
     let auth = InternalAuth::new(options.secret.clone(), options.tls.clone());
+    let tasks = RunningTasks::default();
     let use_tls = auth.tls.is_some();
     let endpoint_override = auth.endpoint_override();
     let mut config = ExecutorProcessConfig {
@@ -67,7 +70,7 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
         // Wait for a scheduler that is still starting instead of failing at once.
         scheduler_connect_timeout_seconds: 30,
         vcores: options.slots,
-        task_scheduling_policy: TaskSchedulingPolicy::PushStaged,
+        task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
         work_dir: options.work_dir.clone(),
         print_thread_info: false,
         executor_heartbeat_interval_seconds: 5,
@@ -85,9 +88,9 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
         // Registration, heartbeats and task statuses carry it too.
         override_create_grpc_client_endpoint: Some(endpoint_override),
         // Shuffle output and results are served only to callers that carry it.
-        override_arrow_flight_service: Some(crate::guarded_flight::provider(auth)),
+        override_arrow_flight_service: Some(crate::guarded_flight::provider(auth.clone())),
         // Stages that yield, so cancelled tasks stop (see `cooperative`).
-        override_execution_engine: Some(Arc::new(crate::cooperative::CooperativeStages::new())),
+        override_execution_engine: Some(Arc::new(crate::cooperative::CooperativeStages::new(tasks.clone()))),
         // The Flight server's side of the message limit every session sets (see settings).
         grpc_max_encoding_message_size: settings::MAX_FLIGHT_MESSAGE as u32,
         grpc_max_decoding_message_size: settings::MAX_FLIGHT_MESSAGE as u32,
@@ -105,6 +108,7 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
     config.override_runtime_producer = Some(Arc::new(move |_| Ok(Arc::clone(&shared_runtime))));
 
     tracing::info!(id = %config.executor_id, flight_port, grpc_port, "squall executor starting");
+    crate::orders::spawn(options.scheduler.clone(), config.executor_id.clone(), auth, tasks);
     start_executor_process(Arc::new(config)).await.context("executor stopped with an error")?;
     Ok(())
 }

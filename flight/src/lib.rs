@@ -5,4 +5,6 @@ pub mod cooperative;
 pub mod executor;
 pub mod guarded_flight;
 pub mod kept_training_rows;
+pub mod orders;
 pub mod pass_through;
+pub mod running_tasks;

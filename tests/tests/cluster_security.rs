@@ -52,7 +52,7 @@ async fn an_executor_with_a_wrong_or_no_secret_never_joins_and_is_recorded_as_re
     std::fs::write(&wrong, "0123456789abcdef".repeat(4)).unwrap();
     let (status, stderr) = run_executor(&server, "rogue-exec", &["--cluster-secret-file", wrong.to_str().unwrap()]);
     assert!(!status.success(), "the rogue executor is refused and stops: {stderr}");
-    assert!(stderr.contains("authentication"), "it is told why: {stderr}");
+    assert!(stderr.contains("refused this executor's cluster credential"), "it is told why: {stderr}");
     let (status, stderr) = run_executor(&server, "secretless-exec", &[]);
     assert!(!status.success() && stderr.contains("cluster's secret"), "{stderr}");
 
@@ -66,10 +66,10 @@ async fn an_executor_with_a_wrong_or_no_secret_never_joins_and_is_recorded_as_re
         .query("SELECT executor, reason FROM squall.cluster_events WHERE kind = 'rejected' AND cause = 'bad-credential'", &[])
         .await
         .unwrap();
-    assert_eq!(rejected.len(), 1, "the rogue executor's registration, once");
+    assert_eq!(rejected.len(), 1, "the rogue executor's first poll for work, once");
     assert_eq!(rejected[0].get::<_, String>(0), "rogue-exec");
     let reason: String = rejected[0].get(1);
-    assert!(reason.starts_with("register_executor from 127.0.0.1:"), "{reason}");
+    assert!(reason.starts_with("poll_work from 127.0.0.1:"), "{reason}");
     let metrics = server.http_get("/metrics");
     assert!(metrics.contains("squall_cluster_events_total{kind=\"rejected\",reason=\"bad-credential\"} 1"), "{metrics}");
     assert!(server.log().contains("refused an internal call with a wrong cluster credential"), "logged");

@@ -13,8 +13,9 @@ pub mod settings;
 use crate::error::{Result, SquallError};
 
 /// Stops an executor and tells the scheduler at once, so its tasks and shuffle output are
-/// computed again elsewhere. One squall launched is stopped by its launcher; any other is asked to
-/// shut down over its gRPC service. False if squall did not launch it.
+/// computed again elsewhere. One squall launched is stopped by its launcher; any other is told to
+/// stop by its next orders (see `scheduler::executor_orders`) and refused work meanwhile. False if
+/// squall did not launch it.
 pub(crate) async fn stop_executor(engine: &crate::engine::Engine, id: &str, reason: &str) -> Result<bool> {
     use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpc;
     use ballista_core::serde::protobuf::ExecutorStoppedParams;
@@ -23,7 +24,7 @@ pub(crate) async fn stop_executor(engine: &crate::engine::Engine, id: &str, reas
         None => false,
     };
     if !stopped {
-        engine.scheduler.server.state.executor_manager.stop_executor(id, reason.to_string()).await;
+        engine.scheduler.stop_orders.order(id, reason);
     }
     let request = tonic::Request::new(ExecutorStoppedParams { executor_id: id.to_string(), reason: reason.to_string() });
     SchedulerGrpc::executor_stopped(&engine.scheduler.server, request)

@@ -10,9 +10,12 @@
 //! from the scheduler's own execution graphs, so they are exact.
 
 pub mod draining_state;
+pub mod executor_orders;
+pub mod job_slots;
 pub mod jobs;
 pub mod lost_jobs;
 pub mod statement_jobs;
+pub mod work_signal;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -41,7 +44,9 @@ use crate::scheduler::draining_state::{Drains, DrainingClusterState, RemovalHook
 use crate::scheduler::lost_jobs::LostJobs;
 use crate::error::{Result, SquallError};
 use crate::internal_auth::InternalAuth;
+use crate::scheduler::executor_orders::{OrdersService, StopOrders};
 use crate::scheduler::statement_jobs::StatementJobs;
+use crate::scheduler::work_signal::WorkSignal;
 
 pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
 
@@ -93,9 +98,10 @@ pub struct EmbeddedScheduler {
     pub lost_jobs: LostJobs,
     /// The jobs each running statement submitted.
     pub statement_jobs: StatementJobs,
-    /// The cluster's credential: checked on every call to the scheduler, put on every call it
-    /// makes to executors.
+    /// The cluster's credential: checked on every call to the scheduler.
     pub auth: InternalAuth,
+    /// Executors told to stop, which learn it from their orders (see [`executor_orders`]).
+    pub stop_orders: StopOrders,
 }
 
 /// The scheduler's backlog, as the autoscaler and SHOW CLUSTER see it.
@@ -181,8 +187,10 @@ impl EmbeddedScheduler {
             // Spread tasks over the executors rather than filling one first, as Spark does: a
             // query uses every process's cores.
             task_distribution: TaskDistributionPolicy::RoundRobin,
-            // Its calls to executors (tasks, cancellations, stops) carry the credential.
-            override_create_grpc_client_endpoint: Some(auth.credential_only_override()),
+            // Executors ask for tasks and serve no calls: Ballista's executor task service, which
+            // push scheduling calls, can neither check a credential nor speak TLS (see
+            // `executor_orders` for how cancellations and stops reach executors instead).
+            scheduling_policy: ballista_core::config::TaskSchedulingPolicy::PullStaged,
             ..Default::default()
         };
         // Lost executors are noticed from missed heartbeats (they beat every 5 s).
@@ -215,12 +223,17 @@ impl EmbeddedScheduler {
         let _ = on_removal.set(cancel_jobs_on_removed_executor(server.clone(), drains.clone(), lost_jobs.clone()));
 
         let ledger = Arc::new(TaskLedger::default());
+        let stop_orders = StopOrders::default();
+        let orders = OrdersService { scheduler: server.clone(), stops: stop_orders.clone(), auth: auth.clone() };
         let service = SchedulerGrpcServer::new(ObservedScheduler {
             inner: server.clone(),
             ledger: ledger.clone(),
             lost_jobs: lost_jobs.clone(),
             statement_jobs: statement_jobs.clone(),
             auth: auth.clone(),
+            drains: drains.clone(),
+            stop_orders: stop_orders.clone(),
+            work: Arc::new(WorkSignal::default()),
         })
             .max_decoding_message_size(config.grpc_server_max_decoding_message_size as usize)
             .max_encoding_message_size(config.grpc_server_max_encoding_message_size as usize);
@@ -233,12 +246,12 @@ impl EmbeddedScheduler {
             .server(&GrpcServerConfig::default())
             .map_err(|e| SquallError::InvalidParameter(format!("cannot serve the scheduler with internal TLS: {e}")))?;
         tokio::spawn(async move {
-            if let Err(e) = grpc.add_service(service).serve_with_incoming(incoming).await {
+            if let Err(e) = grpc.add_service(service).add_service(orders).serve_with_incoming(incoming).await {
                 tracing::error!("scheduler gRPC service stopped: {e}");
             }
         });
         tracing::info!(%address, "Ballista scheduler listening");
-        Ok(Self { server, ledger, address, drains, job_state, lost_jobs, statement_jobs, auth })
+        Ok(Self { server, ledger, address, drains, job_state, lost_jobs, statement_jobs, auth, stop_orders })
     }
 }
 
@@ -270,9 +283,33 @@ struct ObservedScheduler {
     lost_jobs: LostJobs,
     statement_jobs: StatementJobs,
     auth: InternalAuth,
+    drains: Drains,
+    stop_orders: StopOrders,
+    /// Raised by whatever can make tasks runnable; held polls wait for it.
+    work: Arc<WorkSignal>,
 }
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
+
+impl ObservedScheduler {
+    /// The task slots to offer `executor` of its `free` ones: none while it drains, else at most
+    /// its share of the runnable tasks over the registered executors not draining.
+    async fn offer(&self, executor: &str, free: u32) -> u32 {
+        if free == 0 || self.drains.contains(executor) {
+            return 0;
+        }
+        let mut runnable = 0;
+        for job in self.inner.state.task_manager.get_running_job_cache().values() {
+            runnable += job.execution_graph.read().await.available_tasks();
+        }
+        let executors = match self.inner.state.executor_manager.get_executors_state().await {
+            Ok(executors) => executors.iter().filter(|(metadata, _, _)| !self.drains.contains(&metadata.id)).count(),
+            Err(_) => 1,
+        };
+        let share = runnable.div_ceil(executors.max(1)).max(1);
+        free.min(share as u32)
+    }
+}
 
 #[tonic::async_trait]
 impl SchedulerGrpc for ObservedScheduler {
@@ -282,16 +319,49 @@ impl SchedulerGrpc for ObservedScheduler {
         self.auth.check(&request, "update_task_status", Some(request.get_ref().executor_id.as_str()))?;
         let params = request.get_ref();
         self.ledger.record(&params.executor_id, &params.task_status, &self.lost_jobs);
-        self.inner.update_task_status(request).await
+        let result = self.inner.update_task_status(request).await;
+        self.work.raise();
+        result
     }
 
-    async fn poll_work(&self, request: Request<pb::PollWorkParams>) -> Reply<pb::PollWorkResult> {
+    /// Ballista's handler, with squall's rules around it: an executor told to stop is refused (so
+    /// that it does not register again), a draining one is offered no task, an executor gets at
+    /// most its share of the runnable tasks (spread as push scheduling's round robin spreads
+    /// them), and an idle executor's empty poll is held until there is work (see [`work_signal`]).
+    async fn poll_work(&self, mut request: Request<pb::PollWorkParams>) -> Reply<pb::PollWorkResult> {
         self.auth.check(&request, "poll_work", request.get_ref().metadata.as_ref().map(|m| m.id.as_str()))?;
-        let params = request.get_ref();
-        if let Some(metadata) = &params.metadata {
-            self.ledger.record(&metadata.id, &params.task_status, &self.lost_jobs);
+        let params = request.get_mut();
+        let Some(metadata) = params.metadata.clone() else { return self.inner.poll_work(request).await };
+        if let Some(reason) = self.stop_orders.get(&metadata.id) {
+            return Err(Status::failed_precondition(format!("executor {} was told to stop: {reason}", metadata.id)));
         }
-        self.inner.poll_work(request).await
+        self.ledger.record(&metadata.id, &params.task_status, &self.lost_jobs);
+        let reported = !params.task_status.is_empty();
+        if reported {
+            self.work.raise();
+        }
+        let slots = metadata.specification.clone().map(|spec| {
+            let spec: ballista_core::serde::scheduler::ExecutorSpecification = spec.into();
+            spec.vcores
+        });
+        let idle = !reported && slots == Some(params.num_free_vcores);
+        let mut again = params.clone();
+        again.task_status.clear();
+        params.num_free_vcores = self.offer(&metadata.id, params.num_free_vcores).await;
+        let mut result = self.inner.poll_work(request).await?;
+        if !idle {
+            return Ok(result);
+        }
+        let deadline = tokio::time::Instant::now() + work_signal::HOLD;
+        while result.get_ref().tasks.is_empty() && result.get_ref().jobs_to_clean.is_empty() && self.work.wait(deadline).await {
+            if self.stop_orders.get(&metadata.id).is_some() {
+                break;
+            }
+            let mut params = again.clone();
+            params.num_free_vcores = self.offer(&metadata.id, params.num_free_vcores).await;
+            result = self.inner.poll_work(Request::new(params)).await?;
+        }
+        Ok(result)
     }
 
     async fn register_executor(&self, r: Request<pb::RegisterExecutorParams>) -> Reply<pb::RegisterExecutorResult> {
@@ -344,6 +414,7 @@ impl SchedulerGrpc for ObservedScheduler {
             // Its statement was stopped while the job was on its way.
             let _ = self.inner.cancel_job(job).await;
         }
+        self.work.raise();
         let statuses = futures::stream::unfold(statuses, |mut statuses| async move {
             let status = statuses.recv().await?;
             Some((Ok(pb::GetJobStatusResult { status: Some(status), flight_proxy: None }), statuses))
