@@ -157,6 +157,7 @@ impl Planner<'_> {
                     if crate::pg::sql_rewrites::mentions(sql, "pg_roles") {
                         crate::pg::sql_rewrites::roles_view(&mut statement, &self.session.engine.users.roles());
                     }
+                    crate::access::internal_functions::refuse_internal_calls(&statement)?;
                     let models = crate::models::references::resolve(&mut statement, &self.session.engine.models)?;
                     uses = crate::access::checks::Uses::of(&statement, models);
                     if unique_names {
