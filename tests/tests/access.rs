@@ -140,8 +140,16 @@ async fn users_authenticate_with_scram_and_need_grants() {
     assert_eq!(alice.query("SELECT id FROM big_orders", &[]).await.unwrap().len(), 2);
     denied(&alice, "SELECT * FROM orders").await;
     let admin = server.client().await;
-    admin.batch_execute("DROP USER alice, bob").await.unwrap();
-    assert_eq!(code(&connect(&server, "alice", Some("looking-glass")).await.unwrap_err()), "28000");
+    admin.batch_execute("CREATE USER carol PASSWORD 'c'; DROP USER alice, bob").await.unwrap();
+    // Once users have passwords, one that does not exist is challenged and refused as a wrong
+    // password is (PostgreSQL's mock authentication): names cannot be probed. Without a password
+    // the client cannot even answer the challenge, as for a real user.
+    let gone = connect(&server, "alice", Some("looking-glass")).await.unwrap_err();
+    let wrong = connect(&server, "carol", Some("looking-glass")).await.unwrap_err();
+    assert_eq!((code(&gone), gone.as_db_error().unwrap().message()), ("28P01".to_string(), "password authentication failed for user \"alice\""));
+    assert_eq!((code(&wrong), wrong.as_db_error().unwrap().message()), ("28P01".to_string(), "password authentication failed for user \"carol\""));
+    let (unknown, known) = (connect(&server, "alice", None).await.unwrap_err(), connect(&server, "carol", None).await.unwrap_err());
+    assert_eq!(unknown.to_string(), known.to_string(), "both were challenged for a password");
     admin.batch_execute("CREATE USER alice PASSWORD 'again'").await.unwrap();
     let alice = connect(&server, "alice", Some("again")).await.unwrap();
     denied(&alice, "SELECT id FROM big_orders").await;
@@ -180,9 +188,9 @@ async fn listening_beyond_this_machine_needs_passwords() {
         eprintln!("no non-loopback address on this machine: the remote-client half of this test cannot run");
         return;
     };
-    let err = connect_to(&server, &outside, "bob", None).await.unwrap_err();
-    assert_eq!(code(&err), "28000", "{err}");
-    assert!(err.as_db_error().unwrap().message().contains("no password"), "{err}");
+    // bob has no password: from outside he is answered as a wrong password is.
+    let err = connect_to(&server, &outside, "bob", Some("guess")).await.unwrap_err();
+    assert_eq!((code(&err), err.as_db_error().unwrap().message()), ("28P01".to_string(), "password authentication failed for user \"bob\""));
     assert_eq!(code(&connect_to(&server, &outside, "squall", Some("wrong")).await.unwrap_err()), "28P01");
     let remote = connect_to(&server, &outside, "squall", Some("root-secret")).await.unwrap();
     assert_eq!(remote.query_one("SELECT 40 + 2", &[]).await.unwrap().get::<_, i64>(0), 42);

@@ -200,3 +200,23 @@ async fn with_internal_tls_the_cluster_speaks_only_tls_and_answers_tpch_correctl
         e.wait().unwrap();
     }
 }
+
+/// squall's internal aggregates take a model's file by URL; from SQL they would read any model
+/// without USAGE on it, so no user's SQL may call them.
+#[tokio::test(flavor = "multi_thread")]
+async fn internal_model_functions_cannot_be_called_from_sql() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE t (x DOUBLE, y TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b')").await.unwrap();
+    for sql in [
+        "SELECT squall_evaluate('file:///anywhere/models/secret/v1.json', y, x) FROM t",
+        "SELECT squall_permutation_importance('file:///anywhere/m.json', y, x) FROM t",
+        "SELECT x FROM t WHERE x > (SELECT length(squall_train_pass('naive_bayes', 'pass', x)) FROM t)",
+        "CREATE VIEW v AS SELECT squall_evaluate('file:///m.json', y, x) FROM t",
+    ] {
+        let refused = client.batch_execute(sql).await.unwrap_err();
+        let db = refused.as_db_error().unwrap();
+        assert_eq!(db.code().code(), "42501", "{sql}: {db:?}");
+        assert!(db.message().contains("internal to squall"), "{}", db.message());
+    }
+}

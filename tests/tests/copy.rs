@@ -195,3 +195,35 @@ async fn copy_streams_a_large_load_without_holding_it() {
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (ROWS as i64, 7, (ROWS * (ROWS - 1) / 2) as i64));
 }
 
+
+/// Binary COPY with a damaged field length (negative other than NULL's -1, or beyond the 1 GiB a
+/// value may have) is a bad file, 22P04 naming the tuple, and loads nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn binary_copy_with_a_bad_field_length_is_22p04_with_its_line() {
+    let server = squall().executors(0).start();
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE nums (n BIGINT)").await.unwrap();
+    for length in [-2i32, i32::MIN, 1 << 30, i32::MAX] {
+        let mut data = b"PGCOPY\n\xff\r\n\0".to_vec();
+        data.extend_from_slice(&[0; 8]);
+        // Tuple 1: 7. Tuple 2: one field of `length` bytes. Then the trailer.
+        data.extend_from_slice(&1i16.to_be_bytes());
+        data.extend_from_slice(&8i32.to_be_bytes());
+        data.extend_from_slice(&7i64.to_be_bytes());
+        data.extend_from_slice(&1i16.to_be_bytes());
+        data.extend_from_slice(&length.to_be_bytes());
+        data.extend_from_slice(&[0; 8]);
+        data.extend_from_slice(&(-1i16).to_be_bytes());
+        let sink = client.copy_in::<_, Bytes>("COPY nums FROM STDIN (FORMAT binary)").await.unwrap();
+        futures::pin_mut!(sink);
+        let sent = sink.send(Bytes::from(data)).await;
+        let err = match sent {
+            Err(e) => e,
+            Ok(()) => sink.finish().await.unwrap_err(),
+        };
+        let db = err.as_db_error().unwrap_or_else(|| panic!("{length}: {err}"));
+        assert_eq!((db.code().code(), db.message()), ("22P04", format!("invalid field size {length}").as_str()));
+        assert_eq!(db.where_(), Some("COPY nums, line 2"));
+    }
+    assert_eq!(count(&client, "nums").await, 0);
+}

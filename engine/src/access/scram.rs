@@ -34,6 +34,20 @@ impl Verifier {
         Self { iterations, salt, stored_key: sha256(&client_key), server_key: hmac_sha256(&salted, b"Server Key") }
     }
 
+    /// What a user who does not exist (or may not log in with a password) is challenged with, as
+    /// PostgreSQL's mock authentication does: its salt is derived from the server's secret `nonce`
+    /// and the name, so that it is the same at every attempt as a real user's is, and its keys are
+    /// random, so that no proof matches. The client sees the exchange and the failure (28P01) of a
+    /// wrong password, with its timing: the costly part (the salted hash) is the client's.
+    pub fn mock(user: &str, nonce: &[u8]) -> Self {
+        let mut seed = nonce.to_vec();
+        seed.extend_from_slice(user.as_bytes());
+        let salt = sha256(&seed)[..16].to_vec();
+        let mut keys = [0u8; 64];
+        aws_lc_rs::rand::fill(&mut keys).expect("the system random source works");
+        Self { iterations: ITERATIONS, salt, stored_key: keys[..32].to_vec(), server_key: keys[32..].to_vec() }
+    }
+
     /// PostgreSQL's text form.
     pub fn encode(&self) -> String {
         format!(

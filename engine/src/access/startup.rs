@@ -1,10 +1,14 @@
 //! Who may connect: pgwire's startup phase with squall's rules.
 //!
 //! - A user with a password proves it with SCRAM-SHA-256, from anywhere (28P01 if wrong).
+//! - A user with a CONNECTION LIMIT who has that many sessions open is refused (53300).
 //! - A user without a password may connect only from this machine (loopback), with PostgreSQL's
 //!   `trust`: so a fresh squall is usable locally at once, and nothing is open to the network
 //!   until passwords exist (the coordinator refuses a non-loopback listen address before then).
-//! - An unknown user gets 28000, as PostgreSQL answers for a role that does not exist.
+//! - Once any user has a password, a user who does not exist, or who has no password and connects
+//!   from elsewhere, is challenged as if it had one and fails as a wrong password does (28P01,
+//!   PostgreSQL's mock authentication): user names cannot be probed. Before that (only loopback
+//!   is served) an unknown user gets 28000, as PostgreSQL answers for a role that does not exist.
 
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
@@ -18,11 +22,15 @@ use pgwire::messages::startup::Authentication;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use super::scram::{self, Exchange, Failure, Verifier};
+use super::connections::{Admitted, Connections};
 use super::users::Users;
 
 /// One connection's startup: created per connection by the front end.
 pub struct Authenticator {
     users: Arc<Users>,
+    /// Sessions per user, for CONNECTION LIMIT; this connection's place is kept in `admitted`.
+    connections: Arc<Connections>,
+    admitted: Mutex<Option<Admitted>>,
     /// Shared by every connection, so that process ids stay unique (cancel requests name them).
     keys: Arc<RandomPidSecretKeyGenerator>,
     state: Mutex<State>,
@@ -38,8 +46,8 @@ enum State {
 }
 
 impl Authenticator {
-    pub fn new(users: Arc<Users>, keys: Arc<RandomPidSecretKeyGenerator>) -> Self {
-        Self { users, keys, state: Mutex::new(State::Start) }
+    pub fn new(users: Arc<Users>, connections: Arc<Connections>, keys: Arc<RandomPidSecretKeyGenerator>) -> Self {
+        Self { users, connections, admitted: Mutex::new(None), keys, state: Mutex::new(State::Start) }
     }
 
     /// Decides what happens after the startup message.
@@ -47,17 +55,20 @@ impl Authenticator {
         let Some(name) = client.metadata().get(METADATA_USER).cloned() else {
             return Err(fatal("28000", "no PostgreSQL user name specified in startup packet".into()));
         };
+        let mock = || Ok(Admission::Challenge(name.clone(), self.users.mock_verifier(&name)));
         let Some(user) = self.users.get(&name) else {
+            if self.users.any_password() {
+                return mock();
+            }
             return Err(fatal("28000", format!("role \"{name}\" does not exist")));
         };
         match user.verifier.as_deref().map(Verifier::decode) {
             Some(Some(verifier)) => Ok(Admission::Challenge(user.name, verifier)),
             Some(None) => Err(fatal("XX000", format!("the stored password of user \"{name}\" is unreadable"))),
             None if client.socket_addr().ip().to_canonical().is_loopback() => Ok(Admission::Trusted),
-            None => Err(fatal(
-                "28000",
-                format!("user \"{name}\" has no password and may connect only from the server's own machine (set one with ALTER USER {name} PASSWORD '...')"),
-            )),
+            // A user without a password may connect only from the server's own machine; from
+            // elsewhere it is answered as anyone without the right password.
+            None => mock(),
         }
     }
 }
@@ -124,6 +135,10 @@ impl Authenticator {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let name = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
+        let limit = self.users.get(&name).filter(|user| !user.superuser).and_then(|user| user.connection_limit);
+        let admitted = self.connections.admit(&name, limit).map_err(|message| fatal("53300", message))?;
+        *self.admitted.lock().unwrap_or_else(|p| p.into_inner()) = Some(admitted);
         let (pid, secret) = self.keys.generate(client);
         client.set_pid_and_secret_key(pid, secret);
         let mut parameters = DefaultServerParameterProvider::default();

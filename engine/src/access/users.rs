@@ -3,12 +3,12 @@
 //! exists; until it or another user is given a password, squall is a local-only server with
 //! `trust` authentication, as a fresh PostgreSQL is.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use squall_sql::{ObjectKind, Privilege, UserOptions};
+use squall_sql::{ObjectKind, Privilege, RoleSetting, UserOptions};
 
 use super::scram::Verifier;
 use crate::storage::catalog::write_atomically;
@@ -23,6 +23,31 @@ pub struct User {
     pub superuser: bool,
     /// `SCRAM-SHA-256$...`; `None`: the user has no password and may connect only from this machine.
     pub verifier: Option<String>,
+    /// `CONNECTION LIMIT`: sessions at once; `None` (or -1 given): no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_limit: Option<u32>,
+    /// `MAX_JOBS`: cluster jobs running at once; further ones wait their turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_jobs: Option<u32>,
+    /// `ALTER USER name SET parameter = value`: the user's session defaults, applied at login.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
+}
+
+impl User {
+    fn new(name: &str, superuser: bool, verifier: Option<String>) -> Self {
+        Self { name: name.into(), superuser, verifier, connection_limit: None, max_jobs: None, settings: BTreeMap::new() }
+    }
+
+    fn apply_limits(&mut self, options: &UserOptions) {
+        let limit = |n: i64| (n >= 0).then_some(n as u32);
+        if let Some(n) = options.connection_limit {
+            self.connection_limit = limit(n);
+        }
+        if let Some(n) = options.max_jobs {
+            self.max_jobs = limit(n);
+        }
+    }
 }
 
 /// One privilege of one user on one object.
@@ -81,6 +106,9 @@ struct AccessFile {
 pub struct Users {
     path: PathBuf,
     file: Mutex<AccessFile>,
+    /// The secret mock challenges derive their salts from (see [`super::scram::Verifier::mock`]),
+    /// kept so that they stay the same across restarts.
+    mock_nonce: Vec<u8>,
 }
 
 impl Users {
@@ -95,9 +123,15 @@ impl Users {
             return Err(SquallError::Storage(format!("{} has format version {}, this squall reads {FORMAT_VERSION}", path.display(), file.version)));
         }
         if !file.users.iter().any(|u| u.name == crate::BOOTSTRAP_SUPERUSER) {
-            file.users.insert(0, User { name: crate::BOOTSTRAP_SUPERUSER.into(), superuser: true, verifier: None });
+            file.users.insert(0, User::new(crate::BOOTSTRAP_SUPERUSER, true, None));
         }
-        Ok(Self { path, file: Mutex::new(file) })
+        let mock_nonce = mock_nonce(catalog_dir)?;
+        Ok(Self { path, file: Mutex::new(file), mock_nonce })
+    }
+
+    /// The challenge for `name` when it does not exist or may not log in with a password.
+    pub fn mock_verifier(&self, name: &str) -> super::scram::Verifier {
+        super::scram::Verifier::mock(name, &self.mock_nonce)
     }
 
     /// Every user's name and whether they are a superuser (`pg_catalog.pg_roles`).
@@ -124,7 +158,9 @@ impl Users {
                 return Err(SquallError::DuplicateObject(format!("role \"{name}\" already exists")));
             }
             let verifier = options.password.clone().flatten().map(|p| Verifier::new(&p).encode());
-            file.users.push(User { name: name.into(), superuser: options.superuser.unwrap_or(false), verifier });
+            let mut user = User::new(name, options.superuser.unwrap_or(false), verifier);
+            user.apply_limits(options);
+            file.users.push(user);
             Ok(())
         })
     }
@@ -140,6 +176,24 @@ impl Users {
                     return Err(SquallError::Unsupported(format!("the bootstrap user \"{name}\" stays a superuser")));
                 }
                 user.superuser = superuser;
+            }
+            user.apply_limits(options);
+            Ok(())
+        })
+    }
+
+    /// `ALTER USER name SET/RESET ...` (the value already checked by the caller).
+    pub fn set(&self, name: &str, setting: &RoleSetting) -> Result<()> {
+        self.change(|file| {
+            let user = file.users.iter_mut().find(|u| u.name == name).ok_or_else(|| undefined(name))?;
+            match setting {
+                RoleSetting::Set { parameter, value } => {
+                    user.settings.insert(parameter.clone(), value.clone());
+                }
+                RoleSetting::Reset { parameter } => {
+                    user.settings.remove(parameter);
+                }
+                RoleSetting::ResetAll => user.settings.clear(),
             }
             Ok(())
         })
@@ -236,7 +290,7 @@ mod tests {
     use super::*;
 
     fn options(password: Option<&str>, superuser: Option<bool>) -> UserOptions {
-        UserOptions { password: password.map(|p| Some(p.to_string())), superuser }
+        UserOptions { password: password.map(|p| Some(p.to_string())), superuser, ..Default::default() }
     }
 
     #[test]
@@ -283,4 +337,25 @@ mod tests {
         users.forget_object(ObjectKind::Table, "u").unwrap();
         assert!(!users.allows("carol", ObjectKind::Table, "u", Privilege::Select));
     }
+}
+
+/// The mock-authentication nonce in `catalog_dir`, made (mode 0600) on first use.
+fn mock_nonce(catalog_dir: &Path) -> Result<Vec<u8>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = catalog_dir.join("mock_auth.nonce");
+    if let Ok(bytes) = std::fs::read(&path) {
+        if bytes.len() == 32 {
+            return Ok(bytes);
+        }
+    }
+    std::fs::create_dir_all(catalog_dir)?;
+    let mut nonce = vec![0u8; 32];
+    aws_lc_rs::rand::fill(&mut nonce).expect("the system random source works");
+    let partial = catalog_dir.join("mock_auth.nonce.partial");
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&partial)?;
+    file.write_all(&nonce)?;
+    file.sync_all()?;
+    std::fs::rename(&partial, &path)?;
+    Ok(nonce)
 }

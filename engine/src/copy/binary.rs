@@ -11,6 +11,9 @@ const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// 2000-01-01, PostgreSQL's epoch, in days and microseconds after 1970-01-01.
 const EPOCH_DAYS: i64 = 10_957;
 const EPOCH_MICROS: i64 = EPOCH_DAYS * 86_400_000_000;
+/// The largest field (and header extension) accepted: PostgreSQL's limit on one value (1 GiB).
+/// A length beyond it, or negative other than -1 (NULL), is a damaged file, not a wait for data.
+const MAX_FIELD: i32 = (1 << 30) - 1;
 
 /// Turns chunks of binary COPY data into records, given the types of the input columns.
 pub struct BinaryDecoder {
@@ -40,7 +43,11 @@ impl BinaryDecoder {
             if &self.buffer[..SIGNATURE.len()] != SIGNATURE {
                 return Err(self.bad("COPY file signature not recognized"));
             }
-            let extension = i32::from_be_bytes(self.buffer[SIGNATURE.len() + 4..SIGNATURE.len() + 8].try_into().expect("4 bytes")) as usize;
+            let extension = i32::from_be_bytes(self.buffer[SIGNATURE.len() + 4..SIGNATURE.len() + 8].try_into().expect("4 bytes"));
+            if !(0..=MAX_FIELD).contains(&extension) {
+                return Err(self.bad("invalid COPY file header (bad header extension length)"));
+            }
+            let extension = extension as usize;
             if self.buffer.len() < SIGNATURE.len() + 8 + extension {
                 return Ok(());
             }
@@ -95,6 +102,9 @@ impl BinaryDecoder {
             if length == -1 {
                 fields.push(None);
                 continue;
+            }
+            if !(0..=MAX_FIELD).contains(&length) {
+                return Err(BadRecord { line, code: "22P04", message: format!("invalid field size {length}") });
             }
             let length = length as usize;
             if data.len() < offset + length {
@@ -285,5 +295,22 @@ mod tests {
         let data = copy_data(&[vec![Some(1i64.to_be_bytes().to_vec())]]);
         let err = decoder.push(&data, &mut out).unwrap_err();
         assert_eq!((err.line, err.code), (1, "22P04"));
+    }
+
+    #[test]
+    fn a_negative_or_oversized_field_length_is_a_bad_file_not_a_wait() {
+        for length in [-2i32, i32::MIN, MAX_FIELD + 1, i32::MAX] {
+            let mut data = copy_data(&[vec![Some(1i64.to_be_bytes().to_vec())]]);
+            // The second tuple: one field whose length is `length`, followed by a few bytes.
+            let trailer = data.split_off(data.len() - 2);
+            data.extend_from_slice(&1i16.to_be_bytes());
+            data.extend_from_slice(&length.to_be_bytes());
+            data.extend_from_slice(&[0; 8]);
+            data.extend_from_slice(&trailer);
+            let mut decoder = BinaryDecoder::new(vec![DataType::Int64]);
+            let err = decoder.push(&data, &mut Vec::new()).unwrap_err();
+            assert_eq!((err.line, err.code), (2, "22P04"), "{length}: {}", err.message);
+            assert_eq!(err.message, format!("invalid field size {length}"));
+        }
     }
 }

@@ -60,7 +60,8 @@ impl PgWireServerHandlers for Handlers {
 
     /// Asked once per connection: the authenticator holds that connection's SCRAM exchange.
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::new(Authenticator::new(self.queries.parser.engine.users.clone(), self.keys.clone()))
+        let engine = &self.queries.parser.engine;
+        Arc::new(Authenticator::new(engine.users.clone(), engine.connections.clone(), self.keys.clone()))
     }
 
     fn copy_handler(&self) -> Arc<impl CopyHandler> {
