@@ -51,6 +51,10 @@ pub struct Engine {
     pub query_log: Arc<crate::session::query_log::QueryLog>,
     /// Users, passwords and grants.
     pub users: Arc<crate::access::Users>,
+    /// Cluster jobs running per user, and the statements waiting for a slot (MAX_JOBS).
+    pub job_slots: Arc<crate::scheduler::job_slots::JobSlots>,
+    /// Open sessions per user (CONNECTION LIMIT).
+    pub connections: Arc<crate::access::connections::Connections>,
     /// Sessions by their cancel keys.
     pub backends: Arc<crate::session::interrupts::Backends>,
     /// Jobs that finished, for `squall.jobs`.
@@ -110,13 +114,14 @@ impl Engine {
         scheduler.auth.on_rejected(move |call| rejected.record_rejection(call));
         let running_statements = crate::scheduler::jobs::RunningStatements::default();
         let job_history = crate::scheduler::jobs::JobHistory::default();
+        let job_slots = Arc::new(crate::scheduler::job_slots::JobSlots::default());
         let query_log = Arc::new(crate::session::query_log::QueryLog::open(data_dir)?);
         job_history.follow(&scheduler, running_statements.clone()).await?;
         let system = system_tables::system_schema(vec![
             ("executors", executors_table(scheduler.clone(), Arc::clone(&launcher))),
             ("models", models_table(Arc::clone(&models))),
             ("cluster_events", cluster_events_table(cluster_events.clone())),
-            ("jobs", jobs_table(scheduler.clone(), running_statements.clone(), job_history.clone())),
+            ("jobs", jobs_table(scheduler.clone(), running_statements.clone(), job_history.clone(), job_slots.clone())),
             (crate::session::query_log::TABLE, query_log_table(Arc::clone(&query_log))),
         ])?;
         if let Some(table) = system.table(crate::session::query_log::TABLE).await? {
@@ -143,6 +148,8 @@ impl Engine {
             running_statements,
             query_log,
             backends: Default::default(),
+            connections: Default::default(),
+            job_slots,
             users,
             job_history,
             queries_in_flight: Default::default(),
@@ -266,12 +273,17 @@ fn executors_table(scheduler: EmbeddedScheduler, launcher: Arc<OnceLock<Arc<Proc
     )
 }
 
-fn jobs_table(scheduler: EmbeddedScheduler, statements: crate::scheduler::jobs::RunningStatements, history: crate::scheduler::jobs::JobHistory) -> SystemTable {
+fn jobs_table(
+    scheduler: EmbeddedScheduler,
+    statements: crate::scheduler::jobs::RunningStatements,
+    history: crate::scheduler::jobs::JobHistory,
+    slots: Arc<crate::scheduler::job_slots::JobSlots>,
+) -> SystemTable {
     SystemTable::new(
         crate::scheduler::jobs::schema(),
         Arc::new(move || {
-            let (scheduler, statements, history) = (scheduler.clone(), statements.clone(), history.clone());
-            async move { crate::scheduler::jobs::to_batch(&scheduler, &statements, &history).await }.boxed()
+            let (scheduler, statements, history, slots) = (scheduler.clone(), statements.clone(), history.clone(), slots.clone());
+            async move { crate::scheduler::jobs::to_batch(&scheduler, &statements, &history, &slots).await }.boxed()
         }),
     )
 }

@@ -22,6 +22,7 @@ mod subqueries;
 mod tables;
 mod tpch;
 mod training;
+mod user_limits;
 
 use squall_tests::ServerBuilder;
 

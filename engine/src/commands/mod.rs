@@ -65,6 +65,7 @@ pub(crate) fn action<'a>(session: &'a Session, command: &'a Command) -> Action<'
         Command::DropModel { name, if_exists } => Action::tag(drop_model::run(session, name, *if_exists)),
         Command::CreateUser { name, options } => Action::tag(users::create(session, name, options)),
         Command::AlterUser { name, options } => Action::tag(users::alter(session, name, options)),
+        Command::AlterUserSet { name, setting } => Action::tag(users::alter_set(session, name, setting)),
         Command::DropUser { names, if_exists } => Action::tag(users::drop(session, names, *if_exists)),
         Command::Grant(grant) => Action::tag(grants::run(session, grant, true)),
         Command::Revoke(grant) => Action::tag(grants::run(session, grant, false)),

@@ -12,6 +12,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::error::Result;
 use futures::StreamExt;
 
+use crate::scheduler::job_slots::JobSlots;
 use crate::scheduler::EmbeddedScheduler;
 
 /// How many finished jobs `squall.jobs` remembers.
@@ -152,8 +153,26 @@ pub fn schema() -> SchemaRef {
 }
 
 /// Jobs queued and running now (oldest first), then finished ones (oldest first).
-pub async fn to_batch(scheduler: &EmbeddedScheduler, statements: &RunningStatements, history: &JobHistory) -> Result<RecordBatch> {
-    let mut rows = Vec::new();
+pub async fn to_batch(scheduler: &EmbeddedScheduler, statements: &RunningStatements, history: &JobHistory, slots: &JobSlots) -> Result<RecordBatch> {
+    // Statements waiting for one of their user's job slots (MAX_JOBS): no job yet.
+    let now = crate::epoch_ms();
+    let mut rows: Vec<JobRow> = slots
+        .waiting()
+        .into_iter()
+        .map(|w| JobRow {
+            id: w.statement,
+            query: w.sql,
+            user: w.user,
+            state: "queued",
+            stages_done: 0,
+            stages_total: 0,
+            tasks_pending: 0,
+            tasks_running: 0,
+            tasks_done: 0,
+            started: Some(w.since),
+            elapsed_ms: now - w.since,
+        })
+        .collect();
     for (id, job) in scheduler.server.state.task_manager.get_running_job_cache().iter() {
         let graph = job.execution_graph.read().await;
         rows.push(row_of(&id.to_string(), graph.as_ref(), graph.status(), statements));

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod panics;
 mod prepared;
 pub mod query_log;
+pub mod role_settings;
 mod run;
 
 pub(crate) use prepared::is_query_plan;
@@ -49,6 +50,8 @@ pub struct Session {
     format_options: LastMade<u64, Arc<pgwire::types::format::FormatOptions>>,
     /// The COPY FROM STDIN whose data the client is sending, with its query-log entry.
     copy_in: std::sync::Mutex<Option<(crate::copy::from_stdin::CopyIn, crate::session::query_log::Entry, std::time::Instant)>>,
+    /// Whether the user's own defaults were applied (see [`role_settings`]).
+    role_settings_applied: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -75,6 +78,7 @@ impl Session {
             statements: Default::default(),
             format_options: Default::default(),
             copy_in: Default::default(),
+            role_settings_applied: Default::default(),
         }
     }
 

@@ -17,6 +17,7 @@ impl Session {
     /// Runs every statement of a simple-query message, stopping at the first error as
     /// PostgreSQL does; the outputs before the error are kept.
     pub async fn run_text(&self, text: &str) -> Vec<Result<Output>> {
+        self.apply_role_settings().await;
         if let Some(prepared) = self.statements.get(text, &self.engine.plan_changes) {
             return vec![self.execute(&prepared, None).await];
         }
@@ -87,6 +88,7 @@ impl Session {
 
     /// Parses and plans one statement for the extended protocol.
     pub async fn prepare(&self, text: &str) -> Result<Prepared> {
+        self.apply_role_settings().await;
         if let Some(prepared) = self.statements.get(text, &self.engine.plan_changes) {
             return Ok(Prepared::clone(&prepared));
         }
@@ -190,7 +192,7 @@ impl Session {
 
     /// Runs a statement the user may run. Privileges are checked again at each execution, so a
     /// REVOKE applies to statements prepared before it.
-    async fn run_checked(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
+    pub(super) async fn run_checked(&self, prepared: &Prepared, params: Option<ParamValues>) -> Result<Output> {
         match (&prepared.plan, &prepared.copy) {
             (Some(plan), _) => crate::access::checks::check(self, plan, &prepared.uses)?,
             (None, Some(_)) => crate::access::checks::check_uses(self, &prepared.uses)?,

@@ -1,6 +1,7 @@
 //! Queries: routed to the executors when they read user tables, run on the coordinator
 //! otherwise (see [`crate::routing`]).
 
+use crate::scheduler::job_slots::Waiting;
 use std::sync::Arc;
 
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
@@ -251,6 +252,11 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan, job: JobPlann
     // Planned under the statement's own id, which the scheduler files the job under, so that
     // stopping the statement (cancel request, statement_timeout) can cancel the job.
     let statement = statement_id(session).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // The user's cap on jobs at once (MAX_JOBS): wait for a slot, held until the rows are read.
+    let waiting = Waiting { statement: statement.clone(), sql: sql.clone(), user: session.user.clone(), since: crate::epoch_ms() };
+    let users = Arc::clone(&session.engine.users);
+    let user = session.user.clone();
+    let slot = session.engine.job_slots.acquire(waiting, move || users.get(&user).and_then(|u| u.max_jobs)).await;
     // Before anything is submitted: CANCEL JOB lets users cancel their own statements' jobs.
     session.engine.scheduler.statement_jobs.started_by(&statement, &session.user);
     let state = SessionStateBuilder::new_from_existing(state).with_config(config).with_session_id(statement).build();
@@ -278,7 +284,7 @@ async fn stream_on_executors(session: &Session, plan: LogicalPlan, job: JobPlann
             let schema = schema.clone();
             move |batch| batch.and_then(|batch| of_the_query_shape(&schema, batch))
         });
-        return Ok(holding(schema, rows, in_flight));
+        return Ok(holding(schema, rows, (in_flight, slot)));
     }
 }
 

@@ -26,7 +26,7 @@ pub use discard::Discard;
 pub use grants::{Grant, ObjectKind, Privilege};
 pub use savepoint::Savepoint;
 pub use train_model::TrainModel;
-pub use users::UserOptions;
+pub use users::{RoleSetting, UserOptions};
 
 use crate::words::Words;
 use crate::ParseError;
@@ -65,6 +65,8 @@ pub enum Command {
     CreateUser { name: String, options: UserOptions },
     /// `ALTER USER name [WITH] [PASSWORD '...' | PASSWORD NULL] [SUPERUSER | NOSUPERUSER]`
     AlterUser { name: String, options: UserOptions },
+    /// `ALTER USER name SET parameter TO value` / `RESET parameter | ALL`
+    AlterUserSet { name: String, setting: RoleSetting },
     /// `DROP USER [IF EXISTS] name, ...`
     DropUser { names: Vec<String>, if_exists: bool },
     /// `GRANT privileges ON [TABLE | MODEL] names TO users`
