@@ -169,7 +169,7 @@ struct ExecutorArgs {
     /// The scheduler to register with, HOST:PORT.
     #[arg(long, env = "SQUALL_SCHEDULER", default_value = "127.0.0.1:50050")]
     scheduler: String,
-    /// Address to bind the executor's Flight and gRPC services to.
+    /// Address to bind the executor's Flight service to.
     #[arg(long, env = "SQUALL_EXECUTOR_BIND", default_value = "127.0.0.1")]
     bind: String,
     /// Host name other nodes use to reach this executor (default: the bind address).
@@ -178,8 +178,9 @@ struct ExecutorArgs {
     /// Arrow Flight port (0: a free port).
     #[arg(long, env = "SQUALL_EXECUTOR_FLIGHT_PORT", default_value_t = 0)]
     flight_port: u16,
-    /// Task gRPC port (0: a free port).
-    #[arg(long, env = "SQUALL_EXECUTOR_GRPC_PORT", default_value_t = 0)]
+    /// Ignored: executors serve no task port; they ask the scheduler for tasks (accepted so that
+    /// older scripts still run).
+    #[arg(long, env = "SQUALL_EXECUTOR_GRPC_PORT", default_value_t = 0, hide = true)]
     grpc_port: u16,
     /// Executor id (default: generated).
     #[arg(long, env = "SQUALL_EXECUTOR_ID")]

@@ -29,7 +29,8 @@ pub struct ExecutorOptions {
     pub external_host: Option<String>,
     /// Arrow Flight port; 0 picks a free one.
     pub flight_port: u16,
-    /// Task gRPC port; 0 picks a free one.
+    /// The task gRPC port Ballista's metadata names; nothing listens on it (executors ask the
+    /// scheduler for tasks), 0 picks a free number.
     pub grpc_port: u16,
     /// Executor id as the scheduler shows it; generated when absent.
     pub id: Option<String>,
