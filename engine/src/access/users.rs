@@ -339,10 +339,8 @@ mod tests {
     }
 }
 
-/// The mock-authentication nonce in `catalog_dir`, made (mode 0600) on first use.
+/// The mock-authentication nonce in `catalog_dir`, made (readable by its owner only) on first use.
 fn mock_nonce(catalog_dir: &Path) -> Result<Vec<u8>> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let path = catalog_dir.join("mock_auth.nonce");
     if let Ok(bytes) = std::fs::read(&path) {
         if bytes.len() == 32 {
@@ -352,10 +350,6 @@ fn mock_nonce(catalog_dir: &Path) -> Result<Vec<u8>> {
     std::fs::create_dir_all(catalog_dir)?;
     let mut nonce = vec![0u8; 32];
     aws_lc_rs::rand::fill(&mut nonce).expect("the system random source works");
-    let partial = catalog_dir.join("mock_auth.nonce.partial");
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&partial)?;
-    file.write_all(&nonce)?;
-    file.sync_all()?;
-    std::fs::rename(&partial, &path)?;
+    crate::storage::catalog::write_private(&path, &nonce)?;
     Ok(nonce)
 }

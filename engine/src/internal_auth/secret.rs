@@ -7,8 +7,7 @@
 //! `SQUALL_CLUSTER_SECRET` (how a Kubernetes Secret reaches a pod). The secret itself never
 //! travels: calls carry HMAC-SHA256(secret, a fixed label), which proves the caller holds it.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::hmac;
@@ -75,12 +74,8 @@ impl ClusterSecret {
             let mut random = [0u8; 32];
             aws_lc_rs::rand::fill(&mut random).expect("the system random source works");
             let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-            // Written under another name and renamed, so that a crash never leaves a short secret.
-            let partial = data_dir.join(format!("{FILE_NAME}.partial"));
-            let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&partial)?;
-            writeln!(file, "{hex}")?;
-            file.sync_all()?;
-            std::fs::rename(&partial, &path)?;
+            // Written whole or not at all, so that a crash never leaves a short secret.
+            crate::storage::catalog::write_private(&path, format!("{hex}\n").as_bytes())?;
             tracing::info!(path = %path.display(), "created the cluster secret");
         }
         let mode = std::fs::metadata(&path)?.permissions().mode();

@@ -12,7 +12,6 @@
 //! internal TLS shares one keystore). An operator's certificate must name it among its DNS names.
 //! Who may call is decided by the cluster credential ([`super::guard`]), which TLS keeps secret.
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
@@ -79,9 +78,10 @@ impl InternalTls {
     }
 }
 
-/// A CA and a node certificate it signs, for [`SERVER_NAME`] (and localhost). Written to the
-/// node key's file last and renamed into place, so that a crash leaves no half set.
+/// A CA and a node certificate it signs, for [`SERVER_NAME`] (and localhost). The CA's file is
+/// written last: its presence says the set is complete.
 fn generate(files: &TlsFiles) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    use crate::storage::catalog::{write_atomically, write_private};
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.distinguished_name.push(DnType::CommonName, "squall internal CA");
@@ -94,17 +94,9 @@ fn generate(files: &TlsFiles) -> std::result::Result<(), Box<dyn std::error::Err
     let node_key = KeyPair::generate()?;
     let node = node_params.signed_by(&node_key, &ca)?;
 
-    let write = |path: &Path, text: &str, mode: u32| -> std::io::Result<()> {
-        let partial = path.with_extension("partial");
-        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&partial)?;
-        std::io::Write::write_all(&mut file, text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&partial, path)
-    };
-    write(&files.cert, &node.pem(), 0o644)?;
-    write(&files.key, &node_key.serialize_pem(), 0o600)?;
-    // Last: its presence says the set is complete.
-    write(&files.ca, &ca.pem(), 0o644)?;
+    write_atomically(&files.cert, node.pem().as_bytes())?;
+    write_private(&files.key, node_key.serialize_pem().as_bytes())?;
+    write_atomically(&files.ca, ca.pem().as_bytes())?;
     Ok(())
 }
 

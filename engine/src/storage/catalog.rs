@@ -130,9 +130,26 @@ impl Catalog {
 /// Replaces `path` with `bytes` so that a crash at any moment leaves either the old or the new
 /// content, and the new content survives once this returns.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_with_mode(path, bytes, 0o666)
+}
+
+/// As [`write_atomically`], readable and writable by the owner only (secrets and keys): the file
+/// never exists with wider permissions, not even for a moment.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_with_mode(path, bytes, 0o600)
+}
+
+fn write_atomically_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
     let context = || format!("writing {}", path.display());
-    let mut f = fs::File::create(&tmp).map_err(|e| SquallError::storage(context(), e))?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| SquallError::storage(context(), e))?;
     f.write_all(bytes).map_err(|e| SquallError::storage(context(), e))?;
     f.sync_all().map_err(|e| SquallError::storage(context(), e))?;
     drop(f);
