@@ -32,6 +32,7 @@ use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use futures::Stream;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::kept_training_rows::keep_training_rows;
@@ -45,11 +46,14 @@ pub struct CooperativeStages {
     inner: DefaultExecutionEngine,
     /// Each task's stop token, for the scheduler's orders (see [`crate::orders`]).
     tasks: RunningTasks,
+    /// Rung when a task is over: its status is then waiting to be reported (see
+    /// [`crate::process`]).
+    finished: Arc<Notify>,
 }
 
 impl CooperativeStages {
-    pub fn new(tasks: RunningTasks) -> Self {
-        Self { inner: DefaultExecutionEngine::new(), tasks }
+    pub fn new(tasks: RunningTasks, finished: Arc<Notify>) -> Self {
+        Self { inner: DefaultExecutionEngine::new(), tasks, finished }
     }
 }
 
@@ -69,7 +73,7 @@ impl ExecutionEngine for CooperativeStages {
         let plan = cooperative(keep_training_rows(plan)?, &cancelled)?;
         let inner = self.inner.create_query_stage_exec(job_id, stage_id, task_id, global_output_partition_ids, plan, work_dir, config)?;
         self.tasks.started(task.clone(), cancelled.clone());
-        Ok(Arc::new(CancellableStage { inner, cancelled, task, tasks: self.tasks.clone() }))
+        Ok(Arc::new(CancellableStage { inner, cancelled, task, tasks: self.tasks.clone(), finished: Arc::clone(&self.finished) }))
     }
 }
 
@@ -117,11 +121,15 @@ struct CancellableStage {
     cancelled: CancellationToken,
     task: RunningTask,
     tasks: RunningTasks,
+    finished: Arc<Notify>,
 }
 
+/// Ballista drops a task's stage after it has queued the task's status and freed its slot: the
+/// poll loop is woken to report it now.
 impl Drop for CancellableStage {
     fn drop(&mut self) {
         self.tasks.finished(&self.task);
+        self.finished.notify_one();
     }
 }
 

@@ -1,9 +1,9 @@
-//! Runs one Ballista executor in this OS process (Ballista's shutdown flag is process-wide, so
-//! there is never more than one per process).
+//! Runs one executor in this OS process: `squall executor`'s options made into the parts of
+//! [`crate::process`].
 //!
-//! The executor registers with the scheduler, takes tasks pushed to it, writes shuffle files under
-//! its work directory and serves them over Arrow Flight. It exits on SIGTERM / Ctrl-C, on a stop
-//! request from the scheduler, and, when started by `squall serve`, as soon as its parent is gone.
+//! The executor asks the scheduler for tasks, writes shuffle files under its work directory and
+//! serves them over Arrow Flight. It exits on SIGTERM / Ctrl-C, on a stop order from the
+//! scheduler, and, when started by `squall serve`, as soon as its parent is gone.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -11,19 +11,21 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ballista_core::config::TaskSchedulingPolicy;
-use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
+use ballista_executor::executor_process::ExecutorProcessConfig;
 use ballista_core::extension::SessionConfigExt;
 use squall_engine::internal_auth::{ClusterSecret, InternalAuth, InternalTls};
-use squall_udf::{object_stores, registry, settings};
+use squall_udf::{object_stores, settings};
 
+use crate::process::Parts;
 use crate::running_tasks::RunningTasks;
+use tokio::sync::Notify;
 
 /// What an executor needs to know; each field is a command-line flag of `squall executor`.
 #[derive(Debug, Clone)]
 pub struct ExecutorOptions {
     /// The scheduler's gRPC address, `host:port`.
     pub scheduler: String,
-    /// Address to bind the Flight and gRPC services to.
+    /// Address to bind the Flight service to.
     pub bind_host: String,
     /// Host name other nodes use to reach this executor (defaults to `bind_host`).
     pub external_host: Option<String>,
@@ -59,6 +61,7 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
 
     let auth = InternalAuth::new(options.secret.clone(), options.tls.clone());
     let tasks = RunningTasks::default();
+    let wake = Arc::new(Notify::new());
     let use_tls = auth.tls.is_some();
     let endpoint_override = auth.endpoint_override();
     let mut config = ExecutorProcessConfig {
@@ -73,45 +76,41 @@ pub async fn run(options: ExecutorOptions) -> anyhow::Result<()> {
         vcores: options.slots,
         task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
         work_dir: options.work_dir.clone(),
-        print_thread_info: false,
-        executor_heartbeat_interval_seconds: 5,
-        override_function_registry: Some(Arc::new(registry::function_registry())),
-        // Shuffle reads from other executors carry the credential: Ballista takes their clients'
-        // endpoint override from the task's session config.
-        override_config_producer: Some(Arc::new({
-            let endpoint_override = endpoint_override.clone();
-            move || {
-                settings::session_config()
-                    .with_ballista_override_create_grpc_client_endpoint(endpoint_override.clone())
-                    .with_ballista_use_tls(use_tls)
-            }
-        })),
-        // Registration, heartbeats and task statuses carry it too.
-        override_create_grpc_client_endpoint: Some(endpoint_override),
-        // Shuffle output and results are served only to callers that carry it.
-        override_arrow_flight_service: Some(crate::guarded_flight::provider(auth.clone())),
-        // Stages that yield, so cancelled tasks stop (see `cooperative`).
-        override_execution_engine: Some(Arc::new(crate::cooperative::CooperativeStages::new(tasks.clone()))),
-        // The Flight server's side of the message limit every session sets (see settings).
-        grpc_max_encoding_message_size: settings::MAX_FLIGHT_MESSAGE as u32,
-        grpc_max_decoding_message_size: settings::MAX_FLIGHT_MESSAGE as u32,
         ..Default::default()
     };
     if let Some(id) = &options.id {
         config.executor_id = id.clone();
     }
+    // Without a work directory, a temporary one for as long as the process runs.
+    let temporary = tempfile::TempDir::new()?;
+    let work_dir = options.work_dir.clone().unwrap_or_else(|| temporary.path().to_string_lossy().to_string());
+    let executor_id = config.executor_id.clone();
     // One runtime for all of this executor's tasks. Ballista keeps a runtime per session id, and
     // squall plans each statement under an id of its own (so that cancelling it cancels its
     // job), so each query started with an empty Parquet footer cache and every task read and
     // decoded the footers of its files again. The caches check each file's size and
-    // modification time; Ballista still gives each task a memory pool of its own on top.
-    let shared_runtime = object_stores::runtime_env(options.work_dir.as_deref())?;
-    config.override_runtime_producer = Some(Arc::new(move |_| Ok(Arc::clone(&shared_runtime))));
-
-    tracing::info!(id = %config.executor_id, flight_port, grpc_port, "squall executor starting");
-    crate::orders::spawn(options.scheduler.clone(), config.executor_id.clone(), auth, tasks);
-    start_executor_process(Arc::new(config)).await.context("executor stopped with an error")?;
-    Ok(())
+    // modification time; each task still gets a memory pool of its own (see `process`).
+    let shared_runtime = object_stores::runtime_env(Some(&work_dir))?;
+    let parts = Parts {
+        config: Arc::new(config),
+        work_dir,
+        auth: auth.clone(),
+        tasks: tasks.clone(),
+        wake: Arc::clone(&wake),
+        shared_runtime,
+        // Shuffle reads from other executors carry the credential (over TLS when on): Ballista
+        // takes their clients' endpoint override from the task's session config.
+        config_producer: Arc::new(move || {
+            settings::session_config()
+                .with_ballista_override_create_grpc_client_endpoint(endpoint_override.clone())
+                .with_ballista_use_tls(use_tls)
+        }),
+        // Stages that yield, so cancelled tasks stop, and that wake the poll loop when done.
+        execution_engine: Arc::new(crate::cooperative::CooperativeStages::new(tasks.clone(), wake)),
+    };
+    tracing::info!(id = %executor_id, flight_port, "squall executor starting");
+    crate::orders::spawn(options.scheduler.clone(), executor_id, auth, tasks);
+    crate::process::serve(parts).await
 }
 
 fn split_host_port(address: &str) -> anyhow::Result<(String, u16)> {

@@ -7,4 +7,5 @@ pub mod guarded_flight;
 pub mod kept_training_rows;
 pub mod orders;
 pub mod pass_through;
+pub mod process;
 pub mod running_tasks;

@@ -344,7 +344,9 @@ impl SchedulerGrpc for ObservedScheduler {
             let spec: ballista_core::serde::scheduler::ExecutorSpecification = spec.into();
             spec.vcores
         });
-        let idle = !reported && slots == Some(params.num_free_vcores);
+        // Every slot free: no task of it runs, so no status can be waiting behind a held request
+        // (one it just reported was taken by the first call below).
+        let idle = slots == Some(params.num_free_vcores);
         let mut again = params.clone();
         again.task_status.clear();
         params.num_free_vcores = self.offer(&metadata.id, params.num_free_vcores).await;

@@ -5,8 +5,8 @@
 //! anything that can make tasks runnable (a task status, a job submitted), which Ballista's event
 //! loop turns into runnable tasks within a few milliseconds, and otherwise waits for such a signal.
 //!
-//! Only polls of executors with every slot free and no status to report are held: a held poll
-//! never delays a task status.
+//! Only polls of executors with every slot free are held: such an executor runs no task, so a
+//! held poll delays no task status (a status it reports with the poll is taken at once).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
