@@ -140,6 +140,9 @@ async fn a_capped_users_next_job_waits_its_turn_while_other_users_run() {
     let total: i64 = admin.query_one(LIGHT, &[]).await.unwrap().get(0);
 
     let heavy_session = connect(&server, "dave", "d4ve").await.unwrap();
+    // One partition: the heavy job holds one task slot of four, so other users' jobs find room
+    // (the cap is dave's, not the cluster's).
+    heavy_session.batch_execute("SET datafusion.execution.target_partitions = 1").await.unwrap();
     let cancel = heavy_session.cancel_token();
     let heavy = tokio::spawn(async move { heavy_session.batch_execute(HEAVY).await });
     wait_for_job(&admin, HEAVY, "dave", "running").await;

@@ -1,7 +1,9 @@
 //! Per-user caps on cluster jobs running at once (`ALTER USER u WITH MAX_JOBS n`): a user's
 //! further distributed queries wait their turn, in `squall.jobs` / SHOW JOBS as `queued`, so one
 //! user cannot crowd the others out of the cluster. A waiting statement is stopped as a running
-//! one is (cancel request, statement_timeout), and leaves the queue when it is.
+//! one is (cancel request, statement_timeout), and leaves the queue when it is. The slot is the
+//! statement's: a statement that starts another job while one of its jobs is still read (so that
+//! it would wait for itself under MAX_JOBS 1) runs it in the slot it holds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +23,8 @@ pub struct Waiting {
 #[derive(Debug, Default)]
 pub struct JobSlots {
     running: Mutex<HashMap<String, u32>>,
+    /// The statements holding a slot, with how many of their jobs are open.
+    holders: Mutex<HashMap<String, u32>>,
     waiting: Mutex<Vec<Waiting>>,
     freed: Notify,
 }
@@ -30,6 +34,7 @@ pub struct JobSlots {
 pub struct JobSlot {
     slots: Arc<JobSlots>,
     user: String,
+    statement: String,
 }
 
 impl JobSlots {
@@ -38,6 +43,10 @@ impl JobSlots {
     pub async fn acquire(self: &Arc<Self>, waiting: Waiting, limit: impl Fn() -> Option<u32>) -> JobSlot {
         let user = waiting.user.clone();
         let statement = waiting.statement.clone();
+        if let Some(open) = self.lock_holders().get_mut(&statement) {
+            *open += 1;
+            return JobSlot { slots: Arc::clone(self), user, statement };
+        }
         let mut queued = None;
         loop {
             let freed = self.freed.notified();
@@ -45,7 +54,8 @@ impl JobSlots {
             freed.as_mut().enable();
             if self.try_take(&user, limit()) {
                 drop(queued);
-                return JobSlot { slots: Arc::clone(self), user };
+                self.lock_holders().insert(statement.clone(), 1);
+                return JobSlot { slots: Arc::clone(self), user, statement };
             }
             if queued.is_none() {
                 self.lock_waiting().push(waiting.clone());
@@ -70,6 +80,10 @@ impl JobSlots {
         true
     }
 
+    fn lock_holders(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.holders.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn lock_waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -89,6 +103,15 @@ impl Drop for Queued {
 
 impl Drop for JobSlot {
     fn drop(&mut self) {
+        {
+            let mut holders = self.slots.lock_holders();
+            let open = holders.entry(self.statement.clone()).or_insert(1);
+            *open -= 1;
+            if *open > 0 {
+                return;
+            }
+            holders.remove(&self.statement);
+        }
         {
             let mut running = self.slots.running.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(count) = running.get_mut(&self.user) {
@@ -124,6 +147,18 @@ mod tests {
         drop(first);
         let _third = tokio::time::timeout(Duration::from_secs(5), third).await.unwrap().unwrap();
         assert!(slots.waiting().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_statement_never_waits_for_its_own_slot() {
+        let slots = Arc::new(JobSlots::default());
+        let outer = slots.acquire(waiting("s", "bob"), || Some(1)).await;
+        let inner = tokio::time::timeout(Duration::from_secs(1), slots.acquire(waiting("s", "bob"), || Some(1))).await.expect("its own slot");
+        drop(outer);
+        let other = slots.acquire(waiting("t", "bob"), || Some(1));
+        assert!(tokio::time::timeout(Duration::from_millis(50), other).await.is_err(), "still held by the inner job");
+        drop(inner);
+        tokio::time::timeout(Duration::from_secs(1), slots.acquire(waiting("t", "bob"), || Some(1))).await.expect("freed");
     }
 
     #[tokio::test]
