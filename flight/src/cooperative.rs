@@ -53,7 +53,9 @@ pub struct CooperativeStages {
 
 impl CooperativeStages {
     pub fn new(tasks: RunningTasks, finished: Arc<Notify>) -> Self {
-        Self { inner: DefaultExecutionEngine::new(), tasks, finished }
+        // Shuffle reads from other executors reuse their connections (see `client_pool`).
+        let clients = Arc::new(crate::client_pool::FlightClients::default());
+        Self { inner: DefaultExecutionEngine::with_client_pool(clients), tasks, finished }
     }
 }
 

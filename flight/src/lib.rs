@@ -1,6 +1,7 @@
 //! The squall executor process: a Ballista executor with squall's functions and object stores,
 //! serving its shuffle output to other executors and to the coordinator over Arrow Flight.
 
+pub mod client_pool;
 pub mod cooperative;
 pub mod executor;
 pub mod guarded_flight;
