@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use squall_engine::internal_auth::InternalAuth;
 use squall_engine::scheduler::executor_orders::{self, OrdersRequest};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::running_tasks::RunningTasks;
 
@@ -58,7 +58,5 @@ pub fn spawn(scheduler: String, executor_id: String, auth: InternalAuth, tasks: 
 }
 
 async fn connect(scheduler: &str, auth: &InternalAuth) -> Option<Channel> {
-    let endpoint = Endpoint::from_shared(format!("http://{scheduler}")).ok()?;
-    let endpoint = (auth.endpoint_override())(endpoint).ok()?;
-    endpoint.connect().await.ok()
+    auth.endpoint(scheduler).ok()?.connect().await.ok()
 }

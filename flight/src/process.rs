@@ -153,8 +153,7 @@ async fn say_goodbye(
 async fn connect(scheduler: &str, auth: &InternalAuth, within: Duration) -> anyhow::Result<tonic::transport::Channel> {
     let deadline = tokio::time::Instant::now() + within.max(Duration::from_secs(1));
     loop {
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{scheduler}"))?;
-        let endpoint = (auth.endpoint_override())(endpoint).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let endpoint = auth.endpoint(scheduler).map_err(|e| anyhow::anyhow!("{e}"))?;
         match endpoint.connect().await {
             Ok(channel) => return Ok(channel),
             Err(e) if tokio::time::Instant::now() < deadline => {

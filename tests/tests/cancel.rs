@@ -10,9 +10,10 @@ use tokio_postgres::{Client, NoTls};
 use crate::squall;
 
 /// A self-join that keeps two executors busy for far longer than any test waits.
-const HEAVY: &str = "SELECT count(*) FROM orders a JOIN orders b ON a.customer_id = b.customer_id WHERE a.amount * b.amount % 7 = 3";
+pub(crate) const HEAVY: &str = "SELECT count(*) FROM orders a JOIN orders b ON a.customer_id = b.customer_id WHERE a.amount * b.amount % 7 = 3";
 
-async fn cluster_with_orders() -> (Server, Client, tempfile::TempDir) {
+/// Two executors and an `orders` table of 8 Parquet files (320,000 rows).
+pub(crate) async fn cluster_with_orders() -> (Server, Client, tempfile::TempDir) {
     let server = squall().executors(2).start();
     server.wait_for_executors(2).await;
     let client = server.client().await;

@@ -11,6 +11,7 @@ use squall_engine::internal_auth::ClusterSecret;
 use squall_tests::Server;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::processes::spawn_executor;
 use crate::squall;
 
 /// A channel to `address` that presents `credential` (as squall's nodes do) or nothing.
@@ -135,24 +136,12 @@ async fn tls_channel(address: &str, ca_pem: &[u8], credential: String) -> Channe
 async fn with_internal_tls_the_cluster_speaks_only_tls_and_answers_tpch_correctly() {
     let server = squall().scheduler_only().args(&["--internal-tls"]).start();
     let tls_dir = server.data_dir.join("internal-tls");
-    let secret = server.data_dir.join("cluster.secret");
     let work = tempfile::tempdir().unwrap();
     // Two executors with work directories of their own, so that shuffles cross Flight.
-    let mut executors: Vec<_> = (0..2)
-        .map(|i| {
-            Command::new(env!("CARGO_BIN_EXE_squall"))
-                .args(["executor", "--scheduler", &server.scheduler, "--slots", "2"])
-                .args(["--cluster-secret-file", secret.to_str().unwrap()])
-                .args(["--internal-tls-cert", tls_dir.join("node.pem").to_str().unwrap()])
-                .args(["--internal-tls-key", tls_dir.join("node.key").to_str().unwrap()])
-                .args(["--internal-tls-ca", tls_dir.join("ca.pem").to_str().unwrap()])
-                .args(["--work-dir", work.path().join(format!("e{i}")).to_str().unwrap()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let certificates = |name: &str| tls_dir.join(name).to_string_lossy().to_string();
+    let (cert, key, ca) = (certificates("node.pem"), certificates("node.key"), certificates("ca.pem"));
+    let tls = ["--slots", "2", "--internal-tls-cert", &cert, "--internal-tls-key", &key, "--internal-tls-ca", &ca];
+    let mut executors: Vec<_> = (0..2).map(|i| spawn_executor(&server, &work.path().join(format!("e{i}")), &tls)).collect();
     server.wait_for_executors(2).await;
     let client = server.client().await;
     let flight_address: String = client.query_one("SELECT address FROM squall.executors LIMIT 1", &[]).await.unwrap().get(0);

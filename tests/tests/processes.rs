@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use squall_tests::server::is_alive;
+use squall_tests::Server;
 
 use crate::squall;
 
@@ -35,22 +36,25 @@ async fn sigterm_stops_everything_cleanly() {
     wait_until_gone(&executors, Duration::from_secs(5));
 }
 
+/// A `squall executor` of `server`'s cluster (with its secret), working in `work_dir`, with
+/// `extra` arguments; its output is discarded.
+pub(crate) fn spawn_executor(server: &Server, work_dir: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_squall"))
+        .args(["executor", "--scheduler", &server.scheduler])
+        .args(["--cluster-secret-file", server.data_dir.join("cluster.secret").to_str().unwrap()])
+        .args(["--work-dir", work_dir.to_str().unwrap()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn scheduler_and_executors_run_as_separate_roles() {
     let server = squall().scheduler_only().start();
     let work = tempfile::tempdir().unwrap();
-    let mut executors: Vec<_> = (0..2)
-        .map(|i| {
-            Command::new(env!("CARGO_BIN_EXE_squall"))
-                .args(["executor", "--scheduler", &server.scheduler])
-                .args(["--cluster-secret-file", server.data_dir.join("cluster.secret").to_str().unwrap()])
-                .args(["--work-dir", work.path().join(format!("e{i}")).to_str().unwrap()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let mut executors: Vec<_> = (0..2).map(|i| spawn_executor(&server, &work.path().join(format!("e{i}")), &[])).collect();
     server.wait_for_executors(2).await;
     let client = server.client().await;
     client.batch_execute("CREATE TABLE nums (n BIGINT); INSERT INTO nums VALUES (1), (2), (3), (4)").await.unwrap();

@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use squall_tests::data::write_orders;
 use squall_tests::Server;
 use tokio_postgres::{Client, NoTls};
 
+use crate::cancel::{cluster_with_orders, HEAVY};
 use crate::squall;
 
 async fn connect(server: &Server, user: &str, password: &str) -> Result<Client, tokio_postgres::Error> {
@@ -105,8 +105,6 @@ async fn a_connection_limit_refuses_one_session_too_many_with_53300() {
     let _another_admin = server.client().await;
 }
 
-/// A self-join that keeps the executors busy far longer than the test waits (it is cancelled).
-const HEAVY: &str = "SELECT count(*) FROM orders a JOIN orders b ON a.customer_id = b.customer_id WHERE a.amount * b.amount % 7 = 3";
 const LIGHT: &str = "SELECT count(*) FROM orders";
 
 /// The state `squall.jobs` shows for `sql` run by `user`, once it shows `state`.
@@ -124,19 +122,9 @@ async fn wait_for_job(observer: &Client, sql: &str, user: &str, state: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_capped_users_next_job_waits_its_turn_while_other_users_run() {
-    let server = squall().executors(2).start();
-    server.wait_for_executors(2).await;
-    let admin = server.client().await;
-    let files = tempfile::tempdir().unwrap();
-    write_orders(&files.path().join("orders"), 8, 40_000, 50);
-    admin
-        .batch_execute(&format!(
-            "CREATE EXTERNAL TABLE orders STORED AS PARQUET LOCATION '{}/'; CREATE USER dave PASSWORD 'd4ve' MAX_JOBS 1; \
-             GRANT SELECT ON orders TO dave",
-            files.path().join("orders").display()
-        ))
-        .await
-        .unwrap();
+    // HEAVY keeps the executors busy far longer than the test waits (it is cancelled).
+    let (server, admin, _files) = cluster_with_orders().await;
+    admin.batch_execute("CREATE USER dave PASSWORD 'd4ve' MAX_JOBS 1; GRANT SELECT ON orders TO dave").await.unwrap();
     let total: i64 = admin.query_one(LIGHT, &[]).await.unwrap().get(0);
 
     let heavy_session = connect(&server, "dave", "d4ve").await.unwrap();

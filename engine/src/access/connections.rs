@@ -28,7 +28,8 @@ impl Connections {
     }
 
     /// Sessions `user` has open.
-    pub fn open(&self, user: &str) -> u32 {
+    #[cfg(test)]
+    fn open(&self, user: &str) -> u32 {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).get(user).copied().unwrap_or(0)
     }
 }

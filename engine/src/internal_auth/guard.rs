@@ -83,11 +83,10 @@ impl InternalAuth {
         })
     }
 
-    /// The credential alone, never TLS: for the scheduler's calls to the executors' task service,
-    /// which Ballista serves itself, in plaintext (see `scheduler`).
-    pub fn credential_only_override(&self) -> EndpointOverrideFn {
-        let agent = format!("{AGENT_PREFIX}{}", self.credential);
-        Arc::new(move |endpoint: tonic::transport::Endpoint| Ok(endpoint.user_agent(agent.clone())?))
+    /// An endpoint of another node of this cluster at `address` (`host:port`), with the
+    /// credential and, when on, TLS: for squall's own calls (the executors' polls and orders).
+    pub fn endpoint(&self, address: &str) -> Result<tonic::transport::Endpoint, Box<dyn std::error::Error + Send + Sync>> {
+        (self.endpoint_override())(tonic::transport::Endpoint::from_shared(format!("http://{address}"))?)
     }
 
     /// A gRPC server builder that serves TLS when it is on.

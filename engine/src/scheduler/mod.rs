@@ -347,8 +347,8 @@ impl SchedulerGrpc for ObservedScheduler {
         // Every slot free: no task of it runs, so no status can be waiting behind a held request
         // (one it just reported was taken by the first call below).
         let idle = slots == Some(params.num_free_vcores);
-        let mut again = params.clone();
-        again.task_status.clear();
+        // What a held request asks again: the same, without the statuses already taken.
+        let again = pb::PollWorkParams { metadata: Some(metadata.clone()), num_free_vcores: params.num_free_vcores, task_status: Vec::new() };
         params.num_free_vcores = self.offer(&metadata.id, params.num_free_vcores).await;
         let mut result = self.inner.poll_work(request).await?;
         if !idle {
