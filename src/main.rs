@@ -229,7 +229,7 @@ const STACK_SIZE: usize = 16 << 20;
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("SQUALL_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_env("SQUALL_LOG").unwrap_or_else(|_| EnvFilter::new("info,buoyant_kernel=warn,deltalake_core=warn")))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

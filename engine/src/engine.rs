@@ -24,13 +24,14 @@ use crate::cluster::launcher::{Launched, ProcessLauncher};
 use crate::models::registry::ModelRegistry;
 use crate::scheduler::EmbeddedScheduler;
 use crate::system_tables::{self, SystemTable, SYSTEM_SCHEMA};
-use crate::storage::tables::TableStore;
+use crate::storage::delta::{DeltaTables, LiveDeltaTable};
 
 pub struct Engine {
     /// Every connection's session is a copy of this one; tables registered here are seen by all.
     pub base: SessionContext,
     pub catalog: Catalog,
-    pub tables: TableStore,
+    /// The Delta tables: managed ones and external ones.
+    pub tables: Arc<DeltaTables>,
     /// Trained models and their versions.
     pub models: Arc<ModelRegistry>,
     pub scheduler: Arc<EmbeddedScheduler>,
@@ -82,12 +83,15 @@ impl Engine {
         scheduler: EmbeddedScheduler,
         session_defaults: std::collections::BTreeMap<String, String>,
     ) -> Result<Arc<Self>> {
-        let tables = TableStore::open(data_dir)?;
+        let tables = Arc::new(DeltaTables::open(data_dir)?);
         let catalog = Catalog::open(&data_dir.join("catalog"))?;
         let users = Arc::new(crate::access::Users::open(&data_dir.join("catalog"))?);
         let models = Arc::new(ModelRegistry::open(data_dir, model_store)?);
         let cluster = std::sync::Mutex::new(cluster_settings::load(data_dir)?);
         let spill_dir = data_dir.join("tmp");
+        // What a previous run spilled (or, before Delta tables, staged) there is garbage.
+        let _ = std::fs::remove_dir_all(&spill_dir);
+        std::fs::create_dir_all(&spill_dir)?;
         let state = crate::pg::plain_strings::install(registry::install_functions(
             SessionStateBuilder::new()
                 // The coordinator's calls to the scheduler and its result reads from executors
@@ -96,10 +100,14 @@ impl Engine {
                 .with_config(
                     settings::session_config()
                         .with_ballista_override_create_grpc_client_endpoint(scheduler.auth.endpoint_override())
-                        .with_ballista_use_tls(scheduler.auth.tls.is_some()),
+                        .with_ballista_use_tls(scheduler.auth.tls.is_some())
+                        // Delta table versions travel to the scheduler by name.
+                        .with_ballista_logical_extension_codec(crate::storage::delta::plan_codec::SquallLogicalCodec::shared()),
                 )
                 .with_runtime_env(object_stores::runtime_env(Some(&spill_dir.to_string_lossy()))?),
         ))
+        // CREATE EXTERNAL TABLE ... STORED AS DELTA (after plain_strings: it lists no files).
+        .with_table_factory("DELTA".into(), Arc::new(crate::storage::delta::external::DeltaTableFactory { tables: Arc::clone(&tables) }))
         .build();
         let base = SessionContext::new_with_state(state);
         setup_pg_catalog(&base, settings::DATABASE, EmptyContextProvider)
@@ -166,9 +174,24 @@ impl Engine {
     async fn restore(&self) -> Result<()> {
         let entries = self.catalog.entries();
         self.tables.remove_unlisted(entries.iter().filter_map(|e| match e {
-            Entry::Managed { name, .. } => Some(name.as_str()),
+            Entry::Managed { name, location: None, .. } => Some(name.as_str()),
             _ => None,
         }))?;
+        // Tables of squall before Delta Lake: converted in place, once. One that cannot be
+        // (a column type Delta has no equivalent of) stays as it was, readable only.
+        let mut entries = entries;
+        for entry in entries.iter_mut() {
+            if let Entry::Managed { name, schema, location: None } = entry {
+                match crate::storage::delta::convert::to_delta(&self.tables, name, schema).await {
+                    Ok(Some(converted)) => {
+                        *schema = converted;
+                        self.catalog.replace(entry.clone())?;
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(table = %name, "the table could not become a Delta Lake table and stays readable only: {e}"),
+                }
+            }
+        }
         for entry in entries {
             if let Err(e) = self.register(&entry).await {
                 tracing::warn!(name = entry.name(), "could not restore catalog entry: {e}");
@@ -213,8 +236,11 @@ impl Engine {
     /// Makes a catalog entry visible to queries.
     pub async fn register(&self, entry: &Entry) -> Result<()> {
         match entry {
-            Entry::Managed { name, schema } => {
-                let provider = self.tables.provider(name, Arc::new(schema.clone()))?;
+            Entry::Managed { name, location, schema } => {
+                let provider: Arc<dyn datafusion::catalog::TableProvider> = match crate::storage::delta::convert::legacy(&self.tables, name, location.as_deref(), schema)? {
+                    Some(legacy) => legacy,
+                    None => Arc::new(LiveDeltaTable::open(&self.tables, self.tables.url_of(name, location.as_deref())?).await?),
+                };
                 self.base.register_table(name.as_str(), provider)?;
             }
             Entry::External { ddl, base_dir, .. } => {

@@ -91,7 +91,7 @@ impl Planner<'_> {
     async fn copy(&self, sql: &str) -> Result<Prepared> {
         let copy = crate::copy::parse(sql)?;
         let (plan, uses, column_names) = match &copy {
-            crate::copy::Copy::In { table, .. } => (None, crate::access::checks::Uses { inserts: Some(table.clone()), ..Default::default() }, None),
+            crate::copy::Copy::In { table, .. } => (None, crate::access::checks::Uses { writes: vec![(table.clone(), squall_sql::Privilege::Insert)], ..Default::default() }, None),
             crate::copy::Copy::Out { query, .. } => {
                 let (plan, uses, column_names) = self.sql_using(query).await?;
                 (Some(crate::pg::types::with_postgres_types(plan)?), uses, column_names)

@@ -25,6 +25,8 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::Result;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
+
+use crate::storage::delta::DeltaSnapshot;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{LogicalPlan, TableScan};
 use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
@@ -62,9 +64,15 @@ impl Decision {
 /// [`route`], with the reason.
 pub fn decide(plan: &LogicalPlan, local_scan_limit: u64) -> Result<Decision> {
     let (mut reads, mut coordinator_tables) = (Vec::new(), false);
-    visit_table_scans(plan, &mut |scan, provider| match (provider.as_ref() as &dyn std::any::Any).downcast_ref::<ListingTable>() {
-        Some(table) => reads.push(ScanRead::of(scan, table)),
-        None => coordinator_tables = true,
+    visit_table_scans(plan, &mut |scan, provider| {
+        let provider = provider.as_ref() as &dyn std::any::Any;
+        if let Some(table) = provider.downcast_ref::<ListingTable>() {
+            reads.push(ScanRead::of(scan, table));
+        } else if let Some(table) = provider.downcast_ref::<DeltaSnapshot>() {
+            reads.push(ScanRead::of_delta(scan, table));
+        } else {
+            coordinator_tables = true;
+        }
     })?;
     if reads.is_empty() {
         return Ok(Decision::coordinator("reads no table of files (only values, catalogs or system tables)"));
@@ -112,6 +120,17 @@ impl ScanRead {
             .filter(|_| parquet)
             .map(|projection| projection.iter().map(|&i| schema.field(i).name().clone()).collect());
         Self { paths: table.table_paths().clone(), parquet_columns }
+    }
+
+    /// A Delta table version: its live files, all Parquet.
+    fn of_delta(scan: &TableScan, table: &DeltaSnapshot) -> Self {
+        let schema = scan.source.schema();
+        let parquet_columns = Some(match &scan.projection {
+            Some(projection) => projection.iter().map(|&i| schema.field(i).name().clone()).collect(),
+            None => schema.fields().iter().map(|f| f.name().clone()).collect(),
+        });
+        let paths = table.file_urls().iter().filter_map(|url| ListingTableUrl::parse(url.as_str()).ok()).collect();
+        Self { paths, parquet_columns }
     }
 }
 

@@ -74,6 +74,16 @@ pub fn write_view_strings(path: &Path, n: i64) {
     writer.close().unwrap();
 }
 
+/// Writes the numbers of `range` as one non-nullable BIGINT column `n` to one Parquet file, as
+/// squall's managed tables were written before they were Delta tables.
+pub fn write_numbers(path: &Path, range: std::ops::Range<i64>) {
+    let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from_iter_values(range))]).unwrap();
+    let mut writer = ArrowWriter::try_new(File::create(path).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
 /// The segment of customer `id`.
 pub fn segment(id: i64) -> &'static str {
     SEGMENTS[(id % 3) as usize]

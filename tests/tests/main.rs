@@ -8,6 +8,7 @@ mod clients;
 mod cluster;
 mod cluster_security;
 mod copy;
+mod delta_tables;
 mod differential;
 mod in_lists;
 mod joins;

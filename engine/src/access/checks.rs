@@ -6,7 +6,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::sql::sqlparser::ast::{visit_relations, ObjectName, Statement, TableObject};
+use datafusion::sql::sqlparser::ast::{visit_relations, FromTable, MergeAction, ObjectName, Statement, TableFactor, TableObject};
 use squall_sql::{ObjectKind, Privilege};
 
 use crate::error::{Result, SquallError};
@@ -17,8 +17,8 @@ use crate::session::Session;
 pub struct Uses {
     /// Tables and views it reads.
     pub reads: Vec<String>,
-    /// The table it inserts into.
-    pub inserts: Option<String>,
+    /// The tables it changes, and how (INSERT, UPDATE, DELETE; MERGE each its clauses do).
+    pub writes: Vec<(String, Privilege)>,
     /// Models its PREDICT calls apply.
     pub models: Vec<String>,
 }
@@ -31,19 +31,69 @@ impl Uses {
             reads.push(relation_name(name));
             ControlFlow::<()>::Continue(())
         });
-        let mut inserts = None;
-        if let Statement::Insert(insert) = statement {
-            if let TableObject::TableName(target) = &insert.table {
-                let target = relation_name(target);
-                // The target is visited as a relation too; it is written, not read.
+        let mut writes = Vec::new();
+        // The target is visited as a relation too: it is written, and read only when the
+        // statement reads its columns (PostgreSQL's rule: UPDATE ... WHERE needs SELECT too).
+        let mut written = |target: &ObjectName, privileges: &[Privilege], reads_it: bool| {
+            let target = relation_name(target);
+            if !reads_it {
                 if let Some(at) = reads.iter().position(|r| *r == target) {
                     reads.remove(at);
                 }
-                inserts = Some(target);
             }
+            writes.extend(privileges.iter().map(|p| (target.clone(), *p)));
+        };
+        match statement {
+            Statement::Insert(insert) => {
+                if let TableObject::TableName(target) = &insert.table {
+                    written(target, &[Privilege::Insert], false);
+                }
+            }
+            Statement::Update(update) => {
+                if let TableFactor::Table { name, .. } = &update.table.relation {
+                    let reads_columns = update.selection.is_some() || update.assignments.iter().any(|a| reads_a_column(&a.value));
+                    written(name, &[Privilege::Update], reads_columns);
+                }
+            }
+            Statement::Delete(delete) => {
+                let targets = match &delete.from {
+                    FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from) => from,
+                };
+                if let Some(TableFactor::Table { name, .. }) = targets.first().map(|t| &t.relation) {
+                    written(name, &[Privilege::Delete], delete.selection.is_some());
+                }
+            }
+            Statement::Merge(merge) => {
+                if let TableFactor::Table { name, .. } = &merge.table {
+                    let mut privileges: Vec<Privilege> = merge
+                        .clauses
+                        .iter()
+                        .map(|clause| match clause.action {
+                            MergeAction::Insert(_) => Privilege::Insert,
+                            MergeAction::Update { .. } => Privilege::Update,
+                            MergeAction::Delete { .. } => Privilege::Delete,
+                        })
+                        .collect();
+                    privileges.sort();
+                    privileges.dedup();
+                    // ON reads the target's columns.
+                    written(name, &privileges, true);
+                }
+            }
+            _ => {}
         }
-        Self { reads, inserts, models }
+        Self { reads, writes, models }
     }
+}
+
+/// Whether `value` names a column (rather than being made of constants only).
+fn reads_a_column(value: &datafusion::sql::sqlparser::ast::Expr) -> bool {
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(value, |e: &datafusion::sql::sqlparser::ast::Expr| {
+        found |= matches!(e, datafusion::sql::sqlparser::ast::Expr::Identifier(_) | datafusion::sql::sqlparser::ast::Expr::CompoundIdentifier(_) | datafusion::sql::sqlparser::ast::Expr::Subquery(_));
+        ControlFlow::<()>::Continue(())
+    });
+    found
 }
 
 /// The table name DataFusion resolves `name` to in squall's one schema (unquoted parts fold to
@@ -74,7 +124,7 @@ pub fn check(session: &Session, plan: &LogicalPlan, uses: &Uses) -> Result<()> {
     }
     match plan {
         LogicalPlan::Ddl(ddl) => return Err(must_be_superuser(ddl.name())),
-        LogicalPlan::Dml(dml) if uses.inserts.is_none() => return Err(must_be_superuser(&dml.op.to_string())),
+        LogicalPlan::Dml(dml) if uses.writes.is_empty() => return Err(must_be_superuser(&dml.op.to_string())),
         _ => {}
     }
     granted(session, uses)
@@ -90,8 +140,8 @@ pub fn check_uses(session: &Session, uses: &Uses) -> Result<()> {
 
 /// The grants `uses` needs, for a user who is not a superuser.
 fn granted(session: &Session, uses: &Uses) -> Result<()> {
-    if let Some(table) = &uses.inserts {
-        require(session, ObjectKind::Table, table, Privilege::Insert)?;
+    for (table, privilege) in &uses.writes {
+        require(session, ObjectKind::Table, table, *privilege)?;
     }
     // Names that are not catalog objects are CTEs or system tables, which carry no grants.
     for table in uses.reads.iter().filter(|t| session.engine.catalog.get(t).is_some()) {
@@ -145,9 +195,23 @@ mod tests {
     #[test]
     fn reads_and_inserts_as_written() {
         let u = uses("INSERT INTO Orders SELECT * FROM orders o JOIN public.\"Items\" i ON true WHERE o.id IN (SELECT id FROM v)");
-        assert_eq!(u.inserts.as_deref(), Some("orders"));
+        assert_eq!(u.writes, vec![("orders".to_string(), Privilege::Insert)]);
         assert_eq!(u.reads, vec!["orders".to_string(), "Items".to_string(), "v".to_string()]);
         assert_eq!(uses("SELECT * FROM squall.query_log, pg_catalog.pg_class").reads, vec![String::new(), String::new()]);
         assert_eq!(uses("INSERT INTO t VALUES (1)").reads, Vec::<String>::new());
+    }
+
+    #[test]
+    fn updates_deletes_and_merges_need_their_privileges_and_select_when_they_read() {
+        let u = uses("UPDATE t SET a = 1");
+        assert_eq!((u.writes, u.reads), (vec![("t".to_string(), Privilege::Update)], vec![]));
+        let u = uses("UPDATE t SET a = a + 1");
+        assert_eq!((u.writes, u.reads), (vec![("t".to_string(), Privilege::Update)], vec!["t".to_string()]));
+        let u = uses("DELETE FROM t WHERE id = 3");
+        assert_eq!((u.writes, u.reads), (vec![("t".to_string(), Privilege::Delete)], vec!["t".to_string()]));
+        assert_eq!(uses("DELETE FROM t").reads, Vec::<String>::new());
+        let u = uses("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE WHEN NOT MATCHED THEN INSERT VALUES (s.id)");
+        assert_eq!(u.writes, vec![("t".to_string(), Privilege::Insert), ("t".to_string(), Privilege::Delete)]);
+        assert_eq!(u.reads, vec!["t".to_string(), "s".to_string()]);
     }
 }

@@ -73,6 +73,8 @@ enum Priv {
     Select,
     Insert,
     Usage,
+    Update,
+    Delete,
 }
 
 impl From<ObjectKind> for Kind {
@@ -90,6 +92,8 @@ impl From<Privilege> for Priv {
             Privilege::Select => Priv::Select,
             Privilege::Insert => Priv::Insert,
             Privilege::Usage => Priv::Usage,
+            Privilege::Update => Priv::Update,
+            Privilege::Delete => Priv::Delete,
         }
     }
 }

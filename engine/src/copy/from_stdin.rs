@@ -29,6 +29,9 @@ const CHUNKS_IN_FLIGHT: usize = 16;
 #[derive(Debug, Clone)]
 pub struct Target {
     pub table: String,
+    /// Where the table is, and who commits to it.
+    pub url: url::Url,
+    pub committer: crate::storage::delta::write::Committer,
     pub schema: SchemaRef,
     /// For each input field, the index of its table column.
     pub columns: Vec<usize>,
@@ -37,9 +40,9 @@ pub struct Target {
 
 impl Target {
     /// The managed table `table`, with `columns` named (none: all, in order).
-    pub fn resolve(engine: &Engine, table: &str, columns: &[String], options: Options) -> Result<Self> {
-        let schema = match engine.catalog.get(table) {
-            Some(Entry::Managed { schema, .. }) => Arc::new(schema),
+    pub fn resolve(engine: &Engine, user: &str, table: &str, columns: &[String], options: Options) -> Result<Self> {
+        let (url, schema) = match engine.catalog.get(table) {
+            Some(Entry::Managed { schema, location, .. }) => (engine.tables.url_of(table, location.as_deref())?, Arc::new(schema)),
             Some(Entry::External { .. }) => {
                 return Err(SquallError::Unsupported(format!("cannot copy to external table \"{table}\": squall does not write files it does not own")))
             }
@@ -59,7 +62,7 @@ impl Target {
             }
             indexes
         };
-        Ok(Self { table: table.to_string(), schema, columns, options })
+        Ok(Self { table: table.to_string(), url, committer: crate::storage::delta::write::Committer { user: user.to_string() }, schema, columns, options })
     }
 }
 
@@ -124,15 +127,15 @@ async fn load(engine: Arc<Engine>, target: Target, chunks: mpsc::Receiver<Chunk>
     let (batches, typed) = mpsc::channel::<datafusion::error::Result<RecordBatch>>(2);
     let decoding = tokio::spawn(decode(target.clone(), chunks, batches));
     let stream = futures::stream::unfold(typed, |mut typed| async move { typed.recv().await.map(|batch| (batch, typed)) });
-    let staged = engine.tables.stage(&target.schema, Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&target.schema), stream))).await;
-    // The decoder's error says which line was bad; the stage's only that the input failed.
+    let rows = Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&target.schema), stream));
+    let written = engine.tables.append(&target.url, Arc::clone(&target.schema), rows, &target.committer, None).await;
+    // The decoder's error says which line was bad; the write's only that the input failed.
     decoding.await.map_err(|e| SquallError::Internal(format!("the COPY decoder stopped: {e}")))??;
-    let staged = staged?;
-    let _ddl = engine.ddl_lock.lock().await;
+    let rows = written?;
     if !matches!(engine.catalog.get(&target.table), Some(Entry::Managed { .. })) {
         return Err(SquallError::UndefinedTable(format!("relation \"{}\" was dropped during the COPY", target.table)));
     }
-    engine.tables.publish(&target.table, staged)
+    Ok(rows)
 }
 
 /// Reads the client's chunks into typed batches for the stage; on the first error, stops reading
@@ -284,7 +287,7 @@ fn copy_error(target: &Target, line: u64, code: &'static str, message: String, c
 }
 
 /// The type's name as PostgreSQL writes it in messages.
-fn sql_type_name(t: &DataType) -> String {
+pub(crate) fn sql_type_name(t: &DataType) -> String {
     match t {
         DataType::Int16 => "smallint".into(),
         DataType::Int32 => "integer".into(),
@@ -315,7 +318,7 @@ mod tests {
             Field::new("price", DataType::Float64, true),
             Field::new("note", DataType::Utf8, true),
         ]));
-        Target { table: "t".into(), schema, columns: vec![0, 1, 2], options: Options::new(Kind::Text) }
+        Target { table: "t".into(), url: url::Url::parse("file:///t/").unwrap(), committer: crate::storage::delta::write::Committer { user: "test".into() }, schema, columns: vec![0, 1, 2], options: Options::new(Kind::Text) }
     }
 
     fn record(line: u64, fields: &[Option<&str>]) -> Record {

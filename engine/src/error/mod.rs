@@ -68,6 +68,13 @@ pub enum SquallError {
     /// The statement was stopped: a cancel request or statement_timeout (57014).
     #[error("{0}")]
     QueryCanceled(String),
+    /// A MERGE would change one target row twice (21000).
+    #[error("{0}")]
+    CardinalityViolation(String),
+    /// A concurrent transaction committed first and this one's changes would conflict with it;
+    /// nothing of this statement was applied and it may be run again (40001).
+    #[error("{0}")]
+    SerializationFailure(String),
     /// Reading or writing the data directory failed (58030).
     #[error("{0}")]
     Storage(String),
@@ -106,6 +113,8 @@ impl SquallError {
             SquallError::InvalidParameter(m) => ("22023", m.clone()),
             SquallError::NotNullViolation(m) => ("23502", m.clone()),
             SquallError::QueryCanceled(m) => ("57014", m.clone()),
+            SquallError::SerializationFailure(m) => ("40001", m.clone()),
+            SquallError::CardinalityViolation(m) => ("21000", m.clone()),
             SquallError::Storage(m) => ("58030", m.clone()),
             SquallError::Internal(m) => ("XX000", format!("internal error: {m}")),
             SquallError::DataFusion(e) => classify_datafusion(e),

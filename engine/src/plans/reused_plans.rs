@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::datasource::listing::ListingTable;
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
 use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
@@ -33,7 +32,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::error::Result;
 use crate::plans::generic_plans::Parameters;
-use crate::storage::tables::TableStore;
+use crate::storage::delta::{DeltaSnapshot, DeltaTables};
 
 /// What a kept plan was made under: the count of changes, the session's settings generation.
 pub type MadeUnder = (u64, u64);
@@ -123,7 +122,7 @@ impl KeptPlan {
         made_under: MadeUnder,
         logical: &LogicalPlan,
         physical: &Arc<dyn ExecutionPlan>,
-        tables: &TableStore,
+        tables: &DeltaTables,
     ) -> Option<Arc<dyn ExecutionPlan>> {
         if !(reads_only_managed_tables(logical, tables) && only_immutable_functions(logical) && runs_again(physical)) {
             return None;
@@ -141,7 +140,7 @@ impl KeptPlan {
         logical: &LogicalPlan,
         physical: &Arc<dyn ExecutionPlan>,
         parameters: &Arc<Parameters>,
-        tables: &TableStore,
+        tables: &DeltaTables,
     ) -> Option<Arc<dyn ExecutionPlan>> {
         let kept = self.keep_if_reusable(made_under, logical, physical, tables);
         let mut state = self.kept();
@@ -184,11 +183,12 @@ pub fn is_constant(plan: &Arc<dyn ExecutionPlan>) -> bool {
 }
 
 /// Whether every table `plan` scans (through views too) is one of squall's managed tables.
-fn reads_only_managed_tables(plan: &LogicalPlan, tables: &TableStore) -> bool {
+/// (One version of each: a plan reading a table's latest version is not kept.)
+fn reads_only_managed_tables(plan: &LogicalPlan, tables: &DeltaTables) -> bool {
     let mut managed = true;
     let visited = crate::routing::visit_scans(plan, &mut |provider| {
-        managed &= match (provider.as_ref() as &dyn std::any::Any).downcast_ref::<ListingTable>() {
-            Some(table) => table.table_paths().iter().all(|url| tables.holds(url)),
+        managed &= match (provider.as_ref() as &dyn std::any::Any).downcast_ref::<DeltaSnapshot>() {
+            Some(table) => tables.holds(&table.url),
             None => false,
         };
     });
@@ -269,7 +269,7 @@ mod tests {
         (logical, physical)
     }
 
-    async fn kept(ctx: &SessionContext, sql: &str, tables: &TableStore) -> bool {
+    async fn kept(ctx: &SessionContext, sql: &str, tables: &DeltaTables) -> bool {
         let (logical, physical) = plans(ctx, sql).await;
         let kept = KeptPlan::default();
         kept.keep_if_reusable((0, 0), &logical, &physical, tables).is_some() && kept.take((0, 0)).unwrap().is_some()
@@ -278,19 +278,22 @@ mod tests {
     #[tokio::test]
     async fn only_plans_that_cannot_go_stale_are_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let managed = dir.path().join("tables");
-        std::fs::create_dir_all(managed.join("t")).unwrap();
         std::fs::create_dir_all(dir.path().join("elsewhere")).unwrap();
         let ctx = SessionContext::new_with_config(datafusion::prelude::SessionConfig::new().with_information_schema(true));
-        // A file to scan: with none, no scan takes a dynamic filter.
-        let file = managed.join("t").join("part.parquet");
-        ctx.sql(&format!("COPY (SELECT CAST(7 AS BIGINT) AS id, 'seven' AS name) TO '{}'", file.display())).await.unwrap().collect().await.unwrap();
-        for (name, path) in [("t", managed.join("t")), ("outside", dir.path().join("elsewhere"))] {
-            ctx.sql(&format!("CREATE EXTERNAL TABLE {name} (id BIGINT, name TEXT) STORED AS PARQUET LOCATION '{}/'", path.display()))
-                .await
-                .unwrap();
-        }
-        let tables = TableStore::open(dir.path()).unwrap();
+        // A managed table (one version of it, as a query reads it) with a row: with no file,
+        // no scan takes a dynamic filter.
+        let tables = DeltaTables::open(dir.path()).unwrap();
+        let url = tables.managed_url("t");
+        let row = ctx.sql("SELECT CAST(7 AS BIGINT) AS id, 'seven' AS name").await.unwrap();
+        let schema = std::sync::Arc::new(row.schema().as_arrow().clone());
+        let committer = crate::storage::delta::write::Committer { user: "test".into() };
+        tables.append(&url, schema, row.execute_stream().await.unwrap(), &committer, Some("t")).await.unwrap();
+        ctx.register_table("t", tables.latest_snapshot(&url).await.unwrap().1).unwrap();
+        let outside = dir.path().join("elsewhere").join("part.parquet");
+        ctx.sql(&format!("COPY (SELECT CAST(7 AS BIGINT) AS id, 'seven' AS name) TO '{}'", outside.display())).await.unwrap().collect().await.unwrap();
+        ctx.sql(&format!("CREATE EXTERNAL TABLE outside (id BIGINT, name TEXT) STORED AS PARQUET LOCATION '{}/'", dir.path().join("elsewhere").display()))
+            .await
+            .unwrap();
         assert!(kept(&ctx, "SELECT 1", &tables).await);
         assert!(kept(&ctx, "SELECT name FROM t WHERE id = 7", &tables).await);
         assert!(kept(&ctx, "SELECT count(*), upper(name) FROM t GROUP BY 2 ORDER BY 1", &tables).await);
@@ -326,7 +329,7 @@ mod tests {
         let (logical, physical) = plans(&ctx, "SELECT 1").await;
         let kept = KeptPlan::default();
         let dir = tempfile::tempdir().unwrap();
-        kept.keep_if_reusable((3, 1), &logical, &physical, &TableStore::open(dir.path()).unwrap());
+        kept.keep_if_reusable((3, 1), &logical, &physical, &DeltaTables::open(dir.path()).unwrap());
         assert!(kept.take((3, 1)).unwrap().is_some());
         assert!(kept.take((4, 1)).unwrap().is_none(), "a change since");
         assert!(kept.take((3, 2)).unwrap().is_none(), "a setting since");

@@ -25,7 +25,7 @@ use ballista_core::serde::protobuf::scheduler_grpc_server::{SchedulerGrpc, Sched
 use ballista_core::serde::protobuf::{self as pb, task_status};
 use ballista_core::config::BALLISTA_JOB_NAME;
 use ballista_core::extension::SessionConfigHelperExt;
-use ballista_core::serde::BallistaCodec;
+use ballista_core::serde::{BallistaCodec, BallistaPhysicalExtensionCodec};
 use ballista_core::utils::GrpcServerConfig;
 use ballista_scheduler::cluster::memory::InMemoryJobState;
 use ballista_scheduler::cluster::BallistaCluster;
@@ -215,7 +215,8 @@ impl EmbeddedScheduler {
         let mut server: Scheduler = SchedulerServer::new(
             config.scheduler_endpoint(),
             cluster,
-            BallistaCodec::default(),
+            // Ballista's, with squall's logical codec: Delta table versions come by name.
+            BallistaCodec::new(crate::storage::delta::plan_codec::SquallLogicalCodec::shared(), Arc::new(BallistaPhysicalExtensionCodec::default())),
             config.clone(),
             Arc::new(NoopMetricsCollector::default()),
         );

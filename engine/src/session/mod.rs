@@ -121,6 +121,11 @@ impl Session {
         self.planning.chosen(TARGET_PARTITIONS)
     }
 
+    /// Who this session's commits to Delta tables are recorded as.
+    pub(crate) fn committer(&self) -> crate::storage::delta::write::Committer {
+        crate::storage::delta::write::Committer { user: self.user.clone() }
+    }
+
     /// Whether the connected user is a superuser (`squall`, the bootstrap user, always is).
     pub fn is_superuser(&self) -> bool {
         self.engine.users.is_superuser(&self.user)

@@ -235,7 +235,7 @@ impl Session {
         use crate::copy::{from_stdin, Copy};
         match (copy, query) {
             (Copy::In { table, columns, options }, _) => {
-                let target = from_stdin::Target::resolve(&self.engine, table, columns, options.clone())?;
+                let target = from_stdin::Target::resolve(&self.engine, &self.user, table, columns, options.clone())?;
                 let columns = target.columns.len();
                 let copy_in = from_stdin::CopyIn::start(Arc::clone(&self.engine), target);
                 let entry = self.log_entry("", crate::epoch_ms());

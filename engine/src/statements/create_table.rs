@@ -1,9 +1,10 @@
-//! `CREATE TABLE t (...)` and `CREATE TABLE t AS query`: a managed table, stored as Parquet
-//! under the data directory.
+//! `CREATE TABLE t (...)` and `CREATE TABLE t AS query`: a managed table, a Delta table under
+//! the data directory.
 //!
-//! For `AS query` the rows are written to a staged file first and the table is committed to the
-//! catalog only after they are all on disk, so the statement is atomic: after a crash the table
-//! either exists with all its rows or does not exist.
+//! The table's first commit (version 0) holds its columns and, for `AS query`, all its rows; the
+//! catalog learns of it after that commit, so the statement is atomic: after a crash the table
+//! either exists with all its rows or does not exist (the next start removes a directory the
+//! catalog does not list).
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use datafusion::logical_expr::{CreateMemoryTable, LogicalPlan};
 
 use super::{claim_name, query};
 use crate::storage::catalog::Entry;
+use crate::storage::delta::write::delta_schema;
 use crate::error::Result;
 use crate::session::{Output, Session};
 
@@ -24,26 +26,27 @@ pub(super) async fn run(session: &Session, create: CreateMemoryTable) -> Result<
 
     let has_rows = !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(e) if !e.produce_one_row);
     let declared = create.input.schema().as_arrow().clone();
-    let schema = Arc::new(if has_rows {
+    let schema = if has_rows {
         // CREATE TABLE AS: columns take the query's names and types and, as in PostgreSQL,
         // accept NULLs whatever the query's nullability.
         Schema::new(declared.fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)).collect::<Vec<_>>())
     } else {
         declared
-    });
+    };
+    // The columns as the Delta table gives them back (e.g. timestamps in microseconds).
+    let schema = Arc::new(delta_schema(&schema)?);
 
-    let staged = if has_rows {
+    // A directory left by a crash before its catalog entry is no table's.
+    engine.tables.delete_managed(&name)?;
+    let url = engine.tables.managed_url(&name);
+    let rows = if has_rows {
         let rows = query::stream(session, create.input.as_ref().clone()).await?;
-        Some(engine.tables.stage(&schema, rows).await?)
+        Some(engine.tables.append(&url, Arc::clone(&schema), rows, &session.committer(), Some(&name)).await?)
     } else {
+        engine.tables.create(&url, &name, &schema, &session.committer()).await?;
         None
     };
-    engine.tables.create(&name)?;
-    let rows = match staged {
-        Some(staged) => Some(engine.tables.publish(&name, staged)?),
-        None => None,
-    };
-    let entry = Entry::Managed { name: name.clone(), schema: schema.as_ref().clone() };
+    let entry = Entry::Managed { name: name.clone(), schema: schema.as_ref().clone(), location: None };
     engine.catalog.insert(entry.clone())?;
     engine.register(&entry).await?;
     Ok(match rows {

@@ -1,5 +1,5 @@
 //! `DROP TABLE` and `DROP VIEW`. The catalog forgets the object first (durably), then a managed
-//! table's files are deleted: a crash in between leaves only files no table refers to, which the
+//! table's directory is deleted: a crash in between leaves only files no table refers to, which the
 //! next start removes.
 
 use datafusion::common::TableReference;
@@ -38,8 +38,12 @@ pub(super) async fn run(session: &Session, kind: Kind, name: &TableReference, if
     let removed = engine.catalog.remove(&name)?;
     engine.base.deregister_table(name.as_str())?;
     engine.users.forget_object(squall_sql::ObjectKind::Table, &name)?;
-    if let Some(Entry::Managed { .. }) = removed {
-        engine.tables.delete(&name)?;
+    match removed {
+        Some(Entry::Managed { location: None, .. }) => engine.tables.delete_managed(&name)?,
+        // A table at a LOCATION is dropped from the catalog; its files stay, as an external
+        // table's do (Spark's rule for tables with a LOCATION).
+        Some(Entry::Managed { location: Some(location), .. }) => engine.tables.forget(&engine.tables.url_of(&name, Some(&location))?),
+        _ => {}
     }
     Ok(Output::Done { tag, rows: None })
 }

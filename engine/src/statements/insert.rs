@@ -1,6 +1,6 @@
 //! `INSERT INTO t VALUES ...` and `INSERT INTO t SELECT ...` into a managed table. The rows are
 //! computed where the query says (the executors, for a SELECT over tables) and written by the
-//! coordinator as one new Parquet file: the statement is atomic and durable once it returns.
+//! coordinator as one Delta commit: the statement is atomic and durable once it returns.
 
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, LogicalPlanBuilder};
@@ -13,8 +13,8 @@ use crate::session::{Output, Session};
 pub(super) async fn run(session: &Session, dml: DmlStatement) -> Result<Output> {
     let name = user_table_name(&dml.table_name)?;
     let engine = &session.engine;
-    let schema = match engine.catalog.get(&name) {
-        Some(Entry::Managed { schema, .. }) => std::sync::Arc::new(schema),
+    let (url, schema) = match engine.catalog.get(&name) {
+        Some(Entry::Managed { schema, location, .. }) => (engine.tables.url_of(&name, location.as_deref())?, std::sync::Arc::new(schema)),
         Some(Entry::External { .. }) => {
             return Err(SquallError::Unsupported(format!(
                 "cannot INSERT into external table \"{name}\": squall does not write files it does not own"
@@ -26,19 +26,16 @@ pub(super) async fn run(session: &Session, dml: DmlStatement) -> Result<Output> 
         None => return Err(SquallError::UndefinedTable(format!("relation \"{name}\" does not exist"))),
     };
     let rows = query::stream(session, nullable_values(dml.input.as_ref().clone())?).await?;
-    let staged = engine.tables.stage(&schema, rows).await?;
-    // A concurrent DROP TABLE must not leave this file behind in a directory it deleted.
-    let _ddl = engine.ddl_lock.lock().await;
+    let count = engine.tables.append(&url, schema, rows, &session.committer(), None).await?;
     if !matches!(engine.catalog.get(&name), Some(Entry::Managed { .. })) {
         return Err(SquallError::UndefinedTable(format!("relation \"{name}\" was dropped during the INSERT")));
     }
-    let count = engine.tables.publish(&name, staged)?;
     Ok(Output::Done { tag: "INSERT", rows: Some(count) })
 }
 
 /// `plan` with its VALUES typed nullable. DataFusion types the VALUES of an INSERT with the
 /// table's nullability, so a NULL for a NOT NULL column failed inside DataFusion with an Arrow
-/// error (XX000); typed nullable, the NULL reaches [`crate::storage::tables`]' check, which names the
+/// error (XX000); typed nullable, the NULL reaches [`crate::storage::delta::write::conform`]' check, which names the
 /// column as PostgreSQL does (23502).
 fn nullable_values(plan: LogicalPlan) -> Result<LogicalPlan> {
     let plan = plan.transform_up(|node| match node {

@@ -4,13 +4,17 @@
 mod create_external_table;
 mod create_table;
 mod create_view;
+mod delete;
 mod drop;
 mod engine_settings;
 mod explain;
 mod insert;
 mod job_planning;
+mod merge;
 pub(crate) mod query;
+mod row_changes;
 mod subqueries_first;
+mod update;
 
 pub(crate) use engine_settings::reset_all;
 
@@ -35,7 +39,10 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan, kep
         LogicalPlan::Ddl(other) => Err(SquallError::Unsupported(format!("{} is not supported", other.name()))),
         LogicalPlan::Dml(dml) => match dml.op {
             WriteOp::Insert(_) => Box::pin(insert::run(session, dml)).await,
-            op => Err(SquallError::Unsupported(format!("{op} is not supported: squall tables are append-only"))),
+            WriteOp::Update => Box::pin(update::run(session, dml)).await,
+            WriteOp::Delete => Box::pin(delete::run(session, dml)).await,
+            WriteOp::MergeInto(_) => Box::pin(merge::run(session, dml)).await,
+            op => Err(SquallError::Unsupported(format!("{op} is not supported"))),
         },
         LogicalPlan::Statement(Statement::Prepare(_) | Statement::Execute(_)) => Err(SquallError::Unsupported(
             "PREPARE and EXECUTE statements are not supported: prepare through the extended query protocol, as drivers (and psql's \\bind) do".into(),

@@ -120,6 +120,8 @@ async fn stream_reusing(session: &Session, plan: LogicalPlan, kept: Option<&Kept
             return Ok(execute_stream(physical, session.planning.task_context(&session.ctx).await)?);
         }
     }
+    // One version of each Delta table for the whole query, wherever it runs.
+    let plan = session.engine.tables.pin(plan).await?;
     let (plan, place, kept) = match place(session, &plan).await {
         // What no decorrelation turns into a join may be, once its uncorrelated subqueries are
         // answered: planned again with their values, and not kept (the values are of now).

@@ -3,7 +3,7 @@
 //! rename, fsync the directory), so after a crash the catalog is either the old one or the new
 //! one, never half of each.
 //!
-//! Managed tables keep their Arrow schema (their rows are Parquet files under `tables/`); external
+//! Managed tables keep their Arrow schema (their rows are a Delta table under `tables/`); external
 //! tables and views keep the statement that created them, replayed at start-up, so an external
 //! table sees the files present at its location then, as it does at any later query.
 
@@ -24,8 +24,15 @@ const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Entry {
-    /// A table whose rows squall stores as Parquet files under `tables/<name>/`.
-    Managed { name: String, schema: Schema },
+    /// A Delta table squall writes: under `tables/<name>/` in the data directory, or at
+    /// `location` (a URL, `CREATE TABLE ... LOCATION`). `schema` is its columns as of the last
+    /// change squall made to them (the Delta log is the truth; this answers catalog queries).
+    Managed {
+        name: String,
+        schema: Schema,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<String>,
+    },
     /// A table over files squall does not own; `ddl` is its `CREATE EXTERNAL TABLE` statement,
     /// whose relative paths resolve against `base_dir`.
     External { name: String, ddl: String, base_dir: PathBuf },
@@ -101,6 +108,20 @@ impl Catalog {
         Ok(())
     }
 
+    /// Replaces the entry of the same name (a table whose columns changed), durably.
+    pub fn replace(&self, entry: Entry) -> Result<()> {
+        let mut file = self.lock();
+        let Some(at) = file.entries.iter().position(|e| e.name() == entry.name()) else {
+            return Err(SquallError::UndefinedTable(format!("relation \"{}\" does not exist", entry.name())));
+        };
+        let old = std::mem::replace(&mut file.entries[at], entry);
+        if let Err(e) = self.persist(&file) {
+            file.entries[at] = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Removes the entry called `name`, durably; `None` if there was none.
     pub fn remove(&self, name: &str) -> Result<Option<Entry>> {
         let mut file = self.lock();
@@ -170,7 +191,7 @@ mod tests {
     use arrow_schema::{DataType, Field};
 
     fn managed(name: &str) -> Entry {
-        Entry::Managed { name: name.into(), schema: Schema::new(vec![Field::new("a", DataType::Int64, true)]) }
+        Entry::Managed { name: name.into(), schema: Schema::new(vec![Field::new("a", DataType::Int64, true)]), location: None }
     }
 
     #[test]

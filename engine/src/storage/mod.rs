@@ -1,5 +1,5 @@
 //! Where squall keeps what it is told to keep: the persistent catalog of tables and views
-//! ([`catalog`]) and the managed tables' files ([`tables`]).
+//! ([`catalog`]) and the tables themselves, Delta Lake tables ([`delta`]).
 
 pub mod catalog;
-pub mod tables;
+pub mod delta;

@@ -1,6 +1,6 @@
 //! `GRANT privileges ON [TABLE] name, ... TO user, ...`, `GRANT USAGE ON MODEL name TO user`, and
-//! `REVOKE ... FROM ...`, in PostgreSQL's words. Privileges: `SELECT`, `INSERT`, `ALL [PRIVILEGES]`
-//! on tables and views; `USAGE` (or `ALL`) on models.
+//! `REVOKE ... FROM ...`, in PostgreSQL's words. Privileges: `SELECT`, `INSERT`, `UPDATE`,
+//! `DELETE`, `ALL [PRIVILEGES]` on tables and views; `USAGE` (or `ALL`) on models.
 
 use super::Command;
 use crate::words::Words;
@@ -12,6 +12,8 @@ pub enum Privilege {
     Select,
     Insert,
     Usage,
+    Update,
+    Delete,
 }
 
 impl Privilege {
@@ -20,6 +22,8 @@ impl Privilege {
             Privilege::Select => "SELECT",
             Privilege::Insert => "INSERT",
             Privilege::Usage => "USAGE",
+            Privilege::Update => "UPDATE",
+            Privilege::Delete => "DELETE",
         }
     }
 }
@@ -63,7 +67,7 @@ pub(super) fn parse(words: &mut Words) -> Result<Option<Command>, ParseError> {
     let command = if granting { "GRANT" } else { "REVOKE" };
     words.expect_end(command)?;
     let privileges = match (named, kind) {
-        (None, ObjectKind::Table) => vec![Privilege::Select, Privilege::Insert],
+        (None, ObjectKind::Table) => vec![Privilege::Select, Privilege::Insert, Privilege::Update, Privilege::Delete],
         (None, ObjectKind::Model) => vec![Privilege::Usage],
         (Some(list), kind) => {
             let fits = |p: &Privilege| (*p == Privilege::Usage) == (kind == ObjectKind::Model);
@@ -86,11 +90,15 @@ fn privileges(words: &mut Words) -> Result<Option<Vec<Privilege>>, ParseError> {
     }
     let mut list = Vec::new();
     loop {
-        let privilege = match words.identifier("a privilege (SELECT, INSERT, USAGE or ALL)")?.as_str() {
+        let privilege = match words.identifier("a privilege (SELECT, INSERT, UPDATE, DELETE, USAGE or ALL)")?.as_str() {
             "select" => Privilege::Select,
             "insert" => Privilege::Insert,
+            "update" => Privilege::Update,
+            "delete" => Privilege::Delete,
             "usage" => Privilege::Usage,
-            other => return Err(ParseError::new(format!("unrecognized privilege type \"{other}\": squall grants SELECT, INSERT and USAGE"))),
+            other => {
+                return Err(ParseError::new(format!("unrecognized privilege type \"{other}\": squall grants SELECT, INSERT, UPDATE, DELETE and USAGE")))
+            }
         };
         if !list.contains(&privilege) {
             list.push(privilege);
@@ -131,7 +139,7 @@ mod tests {
         assert_eq!(
             one("revoke all privileges on orders from alice"),
             Command::Revoke(Grant {
-                privileges: vec![Privilege::Select, Privilege::Insert],
+                privileges: vec![Privilege::Select, Privilege::Insert, Privilege::Update, Privilege::Delete],
                 kind: ObjectKind::Table,
                 objects: vec!["orders".into()],
                 users: vec!["alice".into()],
@@ -147,7 +155,8 @@ mod tests {
     fn privileges_must_fit_the_object() {
         assert!(parse("GRANT USAGE ON orders TO alice").is_err());
         assert!(parse("GRANT SELECT ON MODEL iris TO alice").is_err());
-        assert!(parse("GRANT DELETE ON orders TO alice").is_err());
+        assert!(parse("GRANT TRUNCATE ON orders TO alice").is_err());
+        assert!(parse("GRANT DELETE ON MODEL iris TO alice").is_err());
         assert!(parse("GRANT SELECT ON orders alice").is_err());
     }
 }

@@ -1,0 +1,126 @@
+//! The local file system as Delta tables see it, with durability: every object written is fsynced
+//! (its bytes and its directory entry) before the write reports success.
+//!
+//! object_store's `LocalFileSystem` writes a file to a staging name and renames (or, for a Delta
+//! commit's put-if-absent, hard-links) it into place, without fsync. After `kill -9` the page
+//! cache keeps everything, but after a power loss a commit file could survive without the data
+//! files it names. Delta writes data files first and the commit last, so syncing each object
+//! before its write returns keeps that order on disk: a commit that exists names files that do.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions,
+    PutPayload, PutResult, Result, UploadPart,
+};
+
+#[derive(Debug)]
+pub struct DurableLocalStore {
+    inner: Arc<LocalFileSystem>,
+}
+
+impl DurableLocalStore {
+    pub fn new() -> Self {
+        Self { inner: Arc::new(LocalFileSystem::new()) }
+    }
+}
+
+impl fmt::Display for DurableLocalStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DurableLocalStore({})", self.inner)
+    }
+}
+
+/// fsyncs the file at `location` and the directory holding it.
+async fn sync(store: &LocalFileSystem, location: &Path) -> Result<()> {
+    let path = store.path_to_filesystem(location)?;
+    tokio::task::spawn_blocking(move || sync_file_and_dir(&path))
+        .await
+        .map_err(|e| object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(e) })?
+        .map_err(|e| object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(e) })
+}
+
+fn sync_file_and_dir(path: &PathBuf) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ObjectStore for DurableLocalStore {
+    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
+        let result = self.inner.put_opts(location, payload, opts).await?;
+        sync(&self.inner, location).await?;
+        Ok(result)
+    }
+
+    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
+        let upload = self.inner.put_multipart_opts(location, opts).await?;
+        Ok(Box::new(DurableUpload { upload, store: Arc::clone(&self.inner), location: location.clone() }))
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await?;
+        sync(&self.inner, to).await
+    }
+}
+
+/// A streamed write (a large data file): synced when it completes.
+#[derive(Debug)]
+struct DurableUpload {
+    upload: Box<dyn MultipartUpload>,
+    store: Arc<LocalFileSystem>,
+    location: Path,
+}
+
+#[async_trait]
+impl MultipartUpload for DurableUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        self.upload.put_part(data)
+    }
+
+    async fn complete(&mut self) -> Result<PutResult> {
+        let result = self.upload.complete().await?;
+        sync(&self.store, &self.location).await?;
+        Ok(result)
+    }
+
+    async fn abort(&mut self) -> Result<()> {
+        self.upload.abort().await
+    }
+}
+

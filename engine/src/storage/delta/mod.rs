@@ -1,0 +1,302 @@
+//! Delta Lake tables: squall's managed tables (under `<data-dir>/tables/<name>/`, or at a
+//! `LOCATION` URL) and external ones written by anything else.
+//!
+//! delta-rs does the table format: commits (each statement one, put-if-absent of the next
+//! `_delta_log` entry, so after a crash at any moment the table is at a committed version),
+//! UPDATE / DELETE / MERGE, OPTIMIZE, VACUUM, history. squall plans reads itself
+//! ([`snapshot_scan`]) so that Ballista can ship them to the executors.
+//!
+//! A query reads one version of each table, chosen when it starts ([`DeltaTables::pin`]): the
+//! registered provider of a table ([`LiveDeltaTable`]) stands for "the latest version", and is
+//! replaced in each query's plan by that version's [`DeltaSnapshot`].
+
+pub mod durable_store;
+pub mod convert;
+pub mod errors;
+pub mod external;
+pub mod plan_codec;
+pub mod snapshot_scan;
+pub mod write;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::Transformed;
+use datafusion::datasource::provider_as_source;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use deltalake::{DeltaTable, DeltaTableBuilder};
+use object_store::ObjectStore;
+use url::Url;
+
+pub use snapshot_scan::DeltaSnapshot;
+
+use crate::error::{Result, SquallError};
+
+/// The Delta tables of one data directory, and the handles of every table squall has opened.
+#[derive(Debug)]
+pub struct DeltaTables {
+    tables_dir: PathBuf,
+    local: Arc<durable_store::DurableLocalStore>,
+    /// The latest snapshot read of each table, reused while the table has no newer version.
+    latest: Mutex<HashMap<Url, (DeltaTable, Arc<DeltaSnapshot>)>>,
+    /// The session delta-rs plans writes in ([`write`]).
+    write_session: std::sync::OnceLock<datafusion::execution::SessionState>,
+    /// The decoded rows of files that plans run again read.
+    pub cache: Arc<crate::plans::table_cache::TableCache>,
+}
+
+impl DeltaTables {
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        let tables_dir = data_dir.join("tables");
+        std::fs::create_dir_all(&tables_dir)?;
+        Ok(Self {
+            tables_dir,
+            local: Arc::new(durable_store::DurableLocalStore::new()),
+            latest: Default::default(),
+            write_session: Default::default(),
+            cache: Default::default(),
+        })
+    }
+
+    /// Where managed table `name` lives unless created with a `LOCATION`.
+    pub fn managed_url(&self, name: &str) -> Url {
+        Url::from_directory_path(self.tables_dir.join(name)).expect("the data directory is absolute")
+    }
+
+    pub fn managed_dir(&self, name: &str) -> PathBuf {
+        self.tables_dir.join(name)
+    }
+
+    /// The URL of managed table `name`, created at `location` (a URL or an absolute path) or in
+    /// the data directory.
+    pub fn url_of(&self, name: &str, location: Option<&str>) -> Result<Url> {
+        match location {
+            None => Ok(self.managed_url(name)),
+            Some(location) => location_url(location),
+        }
+    }
+
+    /// Deletes the directories of managed tables the catalog does not list (a CREATE TABLE
+    /// that crashed before the catalog knew of it, a DROP TABLE that crashed after).
+    pub fn remove_unlisted<'a>(&self, listed: impl Iterator<Item = &'a str>) -> Result<()> {
+        let listed: std::collections::HashSet<&str> = listed.collect();
+        for dir in std::fs::read_dir(&self.tables_dir)? {
+            let dir = dir?;
+            let name = dir.file_name();
+            if !listed.contains(name.to_string_lossy().as_ref()) {
+                tracing::info!(table = %name.to_string_lossy(), "removing files of a table that was never committed");
+                std::fs::remove_dir_all(dir.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes managed table `name`'s directory (dropped, or left by a crash).
+    pub fn delete_managed(&self, name: &str) -> Result<()> {
+        self.forget(&self.managed_url(name));
+        match std::fs::remove_dir_all(self.managed_dir(name)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether `url` is (in) the directory of a managed table.
+    pub fn holds(&self, url: &Url) -> bool {
+        url.scheme() == "file" && url.to_file_path().is_ok_and(|path| path.starts_with(&self.tables_dir))
+    }
+
+    fn builder(&self, url: &Url) -> Result<DeltaTableBuilder> {
+        let store: Arc<dyn ObjectStore> = match url.scheme() {
+            "file" => self.local.clone(),
+            _ => {
+                use datafusion::execution::object_store::ObjectStoreRegistry;
+                squall_udf::object_stores::EnvObjectStores::default().get_store(url)?
+            }
+        };
+        Ok(DeltaTableBuilder::from_url(url.clone())
+            .map_err(|e| errors::classify(format!("opening {url}"), e))?
+            .with_storage_backend(store, url.clone()))
+    }
+
+    /// A handle on the table at `url` (not loaded: for creating it).
+    pub fn unloaded(&self, url: &Url) -> Result<DeltaTable> {
+        self.builder(url)?.build().map_err(|e| errors::classify(format!("opening {url}"), e))
+    }
+
+    /// The table at `url` at its latest version.
+    pub async fn latest(&self, url: &Url) -> Result<DeltaTable> {
+        Ok(self.latest_snapshot(url).await?.0)
+    }
+
+    /// The table at `url` at its latest version, and what squall reads of it.
+    pub async fn latest_snapshot(&self, url: &Url) -> Result<(DeltaTable, Arc<DeltaSnapshot>)> {
+        let cached = self.latest.lock().unwrap_or_else(|p| p.into_inner()).get(url).cloned();
+        let (table, snapshot) = match cached {
+            Some((mut table, snapshot)) => {
+                table.update_incremental(None).await.map_err(|e| errors::classify(format!("reading the Delta log of {url}"), e))?;
+                (table, Some(snapshot))
+            }
+            None => {
+                let table = self.builder(url)?.load().await.map_err(|e| errors::classify(format!("opening the Delta table at {url}"), e))?;
+                (table, None)
+            }
+        };
+        let version = table.version();
+        let snapshot = match snapshot.filter(|s| Some(s.version) == version) {
+            Some(same) => same,
+            None => Arc::new(DeltaSnapshot::of(url.clone(), table_state(&table, url)?)?),
+        };
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).insert(url.clone(), (table.clone(), Arc::clone(&snapshot)));
+        Ok((table, snapshot))
+    }
+
+    /// The table at `url` as it was at `at`.
+    pub async fn snapshot_at(&self, url: &Url, at: &TimeTravel) -> Result<Arc<DeltaSnapshot>> {
+        let builder = self.builder(url)?;
+        let builder = match at {
+            TimeTravel::Version(v) => builder.with_version(*v),
+            TimeTravel::Timestamp(ts) => builder.with_timestamp(*ts),
+        };
+        let table = builder.load().await.map_err(|e| match e {
+            deltalake::DeltaTableError::InvalidVersion(v) => {
+                SquallError::InvalidParameter(format!("the Delta table at {url} has no version {v}"))
+            }
+            e => errors::classify(format!("reading the Delta table at {url} as of {at}"), e),
+        })?;
+        Ok(Arc::new(DeltaSnapshot::of(url.clone(), table_state(&table, url)?)?))
+    }
+
+    /// Forgets the cached handle of `url` (the table was dropped or moved).
+    pub fn forget(&self, url: &Url) {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).remove(url);
+    }
+
+    /// `plan` with every table at its latest version replaced by that version's snapshot, so
+    /// that the whole query reads one version of each table, wherever it runs.
+    pub async fn pin(&self, plan: LogicalPlan) -> Result<LogicalPlan> {
+        let mut live = Vec::new();
+        crate::routing::visit_scans(&plan, &mut |provider| {
+            if let Some(table) = (provider.as_ref() as &dyn std::any::Any).downcast_ref::<LiveDeltaTable>() {
+                live.push(table.url.clone());
+            }
+        })?;
+        if live.is_empty() {
+            return Ok(plan);
+        }
+        let mut pinned = HashMap::new();
+        for url in live {
+            if !pinned.contains_key(&url) {
+                let snapshot = self.latest_snapshot(&url).await?.1;
+                pinned.insert(url, snapshot);
+            }
+        }
+        let replaced = plan.transform_up_with_subqueries(|node| match node {
+            LogicalPlan::TableScan(mut scan) => {
+                let provider = datafusion::datasource::source_as_provider(&scan.source)?;
+                match (provider.as_ref() as &dyn std::any::Any).downcast_ref::<LiveDeltaTable>().and_then(|t| pinned.get(&t.url)) {
+                    Some(snapshot) if snapshot.schema() == provider.schema() => {
+                        scan.source = provider_as_source(Arc::clone(snapshot) as Arc<dyn TableProvider>);
+                        Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+                    }
+                    // The table's columns changed since the statement was planned: the plan
+                    // reads the latest version as it finds it at scan time.
+                    _ => Ok(Transformed::no(LogicalPlan::TableScan(scan))),
+                }
+            }
+            other => Ok(Transformed::no(other)),
+        })?;
+        Ok(replaced.data)
+    }
+}
+
+/// A table location as written in SQL: a URL, or an absolute local path; always a directory.
+pub fn location_url(location: &str) -> Result<Url> {
+    let url = if location.contains("://") {
+        Url::parse(location).map_err(|e| SquallError::InvalidParameter(format!("LOCATION '{location}' is not a URL: {e}")))?
+    } else if Path::new(location).is_absolute() {
+        Url::from_directory_path(location).map_err(|_| SquallError::InvalidParameter(format!("LOCATION '{location}' is not a directory path")))?
+    } else {
+        return Err(SquallError::InvalidParameter(format!("LOCATION '{location}' must be a URL or an absolute path")));
+    };
+    Ok(if url.path().ends_with('/') { url } else { Url::parse(&format!("{url}/")).expect("a URL with a slash more") })
+}
+
+fn table_state<'a>(table: &'a DeltaTable, url: &Url) -> Result<&'a deltalake::table::state::DeltaTableState> {
+    table.snapshot().map_err(|e| errors::classify(format!("reading the Delta log of {url}"), e))
+}
+
+/// `VERSION AS OF n` or `TIMESTAMP AS OF '...'`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimeTravel {
+    Version(u64),
+    Timestamp(chrono::DateTime<chrono::Utc>),
+}
+
+impl std::fmt::Display for TimeTravel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TimeTravel::Version(v) => write!(f, "version {v}"),
+            TimeTravel::Timestamp(ts) => write!(f, "{ts}"),
+        }
+    }
+}
+
+/// A Delta table as registered in the catalog: whatever its latest version is when a query
+/// starts. Queries read it through [`DeltaTables::pin`]; a plan that was not pinned (one made
+/// outside the query path) reads the latest version at scan time.
+#[derive(Debug)]
+pub struct LiveDeltaTable {
+    pub url: Url,
+    schema: SchemaRef,
+    tables: Arc<DeltaTables>,
+}
+
+impl LiveDeltaTable {
+    pub async fn open(tables: &Arc<DeltaTables>, url: Url) -> Result<Self> {
+        let (_, snapshot) = tables.latest_snapshot(&url).await?;
+        Ok(Self { url, schema: snapshot.schema(), tables: Arc::clone(tables) })
+    }
+
+    pub fn with_schema(tables: &Arc<DeltaTables>, url: Url, schema: Schema) -> Self {
+        Self { url, schema: Arc::new(schema), tables: Arc::clone(tables) }
+    }
+}
+
+#[async_trait]
+impl TableProvider for LiveDeltaTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let (_, snapshot) = self.tables.latest_snapshot(&self.url).await.map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+        if snapshot.schema() != self.schema {
+            return Err(datafusion::error::DataFusionError::External(Box::new(SquallError::SerializationFailure(format!(
+                "the columns of the table at {} changed while the statement was planned; run it again",
+                self.url
+            )))));
+        }
+        snapshot.scan(state, projection, filters, limit).await
+    }
+}

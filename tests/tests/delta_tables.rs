@@ -1,0 +1,183 @@
+//! Managed tables are Delta Lake tables: each statement one commit, UPDATE / DELETE / MERGE with
+//! PostgreSQL's tags and errors, conflicting changes refused with 40001, tables of earlier
+//! versions converted at start-up.
+
+use std::path::Path;
+
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use crate::squall;
+
+fn code(e: &tokio_postgres::Error) -> String {
+    e.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no SQLSTATE: {e}"))
+}
+
+/// The command tag of a statement run over the simple protocol (`UPDATE 2`).
+async fn tag(client: &Client, sql: &str) -> String {
+    let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows = messages.iter().rev().find_map(|m| match m {
+        SimpleQueryMessage::CommandComplete(n) => Some(*n),
+        _ => None,
+    });
+    // tokio-postgres keeps only the count; the verb is the statement's.
+    format!("{} {}", sql.split_whitespace().next().unwrap().to_uppercase(), rows.expect("a command tag"))
+}
+
+async fn rows(client: &Client, sql: &str) -> Vec<(i64, Option<String>, Option<f64>)> {
+    client.query(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+}
+
+fn commits(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("_delta_log")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn insert_update_delete_and_merge_change_exactly_their_rows() {
+    let data = tempfile::tempdir().unwrap();
+    let server = squall().data_dir(data.path()).executors(2).start();
+    let client = server.client().await;
+    let table = data.path().join("tables").join("items");
+    client.batch_execute("CREATE TABLE items (id bigint NOT NULL, name text, price double precision)").await.unwrap();
+    assert_eq!(commits(&table), 1, "CREATE TABLE is version 0");
+    assert_eq!(tag(&client, "INSERT INTO items VALUES (1, 'apple', 1.0), (2, 'pear', 2.0), (3, 'fig', 3.0)").await, "INSERT 3");
+    assert_eq!(tag(&client, "INSERT INTO items VALUES (4, 'kiwi', 4.0), (5, NULL, 5.0)").await, "INSERT 2");
+    assert_eq!(commits(&table), 3, "one commit per statement");
+
+    assert_eq!(tag(&client, "UPDATE items SET price = price * 10, name = upper(name) WHERE id >= 4").await, "UPDATE 2");
+    assert_eq!(tag(&client, "UPDATE items SET name = 'none' WHERE id > 100").await, "UPDATE 0");
+    assert_eq!(tag(&client, "DELETE FROM items WHERE id = 2").await, "DELETE 1");
+    assert_eq!(
+        rows(&client, "SELECT id, name, price FROM items ORDER BY id").await,
+        vec![
+            (1, Some("apple".into()), Some(1.0)),
+            (3, Some("fig".into()), Some(3.0)),
+            (4, Some("KIWI".into()), Some(40.0)),
+            (5, None, Some(50.0)),
+        ]
+    );
+
+    client.batch_execute("CREATE TABLE changes (id bigint, name text, price double precision)").await.unwrap();
+    client.batch_execute("INSERT INTO changes VALUES (1, 'apple', 1.5), (3, NULL, NULL), (6, 'plum', 6.0), (7, 'lime', 7.0)").await.unwrap();
+    let merged = tag(
+        &client,
+        "MERGE INTO items i USING changes c ON i.id = c.id \
+         WHEN MATCHED AND c.name IS NULL THEN DELETE \
+         WHEN MATCHED THEN UPDATE SET price = c.price \
+         WHEN NOT MATCHED AND c.id < 7 THEN INSERT (id, name, price) VALUES (c.id, c.name, c.price)",
+    )
+    .await;
+    assert_eq!(merged, "MERGE 3", "1 updated, 3 deleted, 6 inserted");
+    assert_eq!(
+        rows(&client, "SELECT id, name, price FROM items ORDER BY id").await,
+        vec![
+            (1, Some("apple".into()), Some(1.5)),
+            (4, Some("KIWI".into()), Some(40.0)),
+            (5, None, Some(50.0)),
+            (6, Some("plum".into()), Some(6.0)),
+        ]
+    );
+    // Read distributed (every scan on the executors in these tests) and by the coordinator.
+    let on_executors: i64 = client.query_one("SELECT count(*) FROM items WHERE price > 2", &[]).await.unwrap().get(0);
+    assert_eq!(on_executors, 3);
+    assert_eq!(tag(&client, "DELETE FROM items").await, "DELETE 4");
+    assert!(rows(&client, "SELECT id, name, price FROM items").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_changes_get_postgresql_errors_and_change_nothing() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE t (id bigint NOT NULL, name text, price double precision); \
+             INSERT INTO t VALUES (1, 'a', 1.0), (2, 'b', 2.0); \
+             CREATE TABLE dup (id bigint, price double precision); INSERT INTO dup VALUES (1, 10.0), (1, 20.0)",
+        )
+        .await
+        .unwrap();
+    for (sql, expected) in [
+        ("UPDATE t SET nope = 1", "42703"),
+        ("UPDATE t SET price = true", "42804"),
+        ("UPDATE t SET id = NULL WHERE id = 1", "23502"),
+        ("DELETE FROM missing", "42P01"),
+        ("MERGE INTO t USING dup d ON t.id = d.id WHEN MATCHED THEN UPDATE SET price = d.price", "21000"),
+    ] {
+        let e = client.batch_execute(sql).await.unwrap_err();
+        assert_eq!(code(&e), expected, "{sql}: {e}");
+    }
+    assert_eq!(
+        rows(&client, "SELECT id, name, price FROM t ORDER BY id").await,
+        vec![(1, Some("a".into()), Some(1.0)), (2, Some("b".into()), Some(2.0))]
+    );
+
+    // UPDATE and DELETE are privileges of their own; reading columns needs SELECT too.
+    client.batch_execute("CREATE USER ann PASSWORD 'pw'; GRANT SELECT, UPDATE ON t TO ann").await.unwrap();
+    let (ann, connection) =
+        tokio_postgres::connect(&format!("host=127.0.0.1 port={} user=ann password=pw dbname=squall", server.pg_port), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    assert_eq!(tag(&ann, "UPDATE t SET price = 3.0 WHERE id = 2").await, "UPDATE 1");
+    assert_eq!(code(&ann.batch_execute("DELETE FROM t WHERE id = 2").await.unwrap_err()), "42501");
+    client.batch_execute("REVOKE SELECT ON t FROM ann").await.unwrap();
+    assert_eq!(code(&ann.batch_execute("UPDATE t SET price = 4.0 WHERE id = 2").await.unwrap_err()), "42501", "WHERE reads t");
+    assert_eq!(tag(&ann, "UPDATE t SET price = 5.0").await, "UPDATE 2", "reads no column");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_conflicting_updates_one_wins_and_the_other_gets_40001() {
+    let server = squall().executors(1).start();
+    let setup = server.client().await;
+    setup.batch_execute("CREATE TABLE acct (id bigint, balance double precision)").await.unwrap();
+    setup.batch_execute("INSERT INTO acct SELECT value, 100.0 FROM generate_series(1, 1000)").await.unwrap();
+    let mut outcomes = Vec::new();
+    // Several rounds: the two must overlap at least once for the test to mean something.
+    for round in 0..5 {
+        let (a, b) = (server.client().await, server.client().await);
+        let add = |c: Client, amount: i32| async move { c.batch_execute(&format!("UPDATE acct SET balance = balance + {amount}")).await.map_err(|e| code(&e)) };
+        let (ra, rb) = tokio::join!(add(a, 1), add(b, 1000));
+        outcomes.push((round, ra.clone(), rb.clone()));
+        for r in [&ra, &rb] {
+            if let Err(c) = r {
+                assert_eq!(c, "40001", "the loser's error");
+            }
+        }
+        assert!(ra.is_ok() || rb.is_ok(), "one of them commits");
+    }
+    assert!(outcomes.iter().any(|(_, a, b)| a.is_err() || b.is_err()), "the updates never overlapped: {outcomes:?}");
+    // Whatever committed is in every row, whole: the balances are all equal and add up.
+    let committed: f64 = outcomes.iter().map(|(_, a, b)| a.is_ok() as i32 as f64 + b.is_ok() as i32 as f64 * 1000.0).sum();
+    let row = setup.query_one("SELECT count(DISTINCT balance), min(balance), count(*) FROM acct", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1, "no half-applied update: {outcomes:?}");
+    assert_eq!(row.get::<_, f64>(1), 100.0 + committed);
+    assert_eq!(row.get::<_, i64>(2), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_of_the_previous_release_become_delta_tables_with_every_row() {
+    let data = tempfile::tempdir().unwrap();
+    // A data directory as squall wrote it before Delta Lake: a catalog entry with the schema,
+    // and the rows in Parquet files under tables/<name>/.
+    let dir = data.path().join("tables").join("old");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(data.path().join("tables").join("empty")).unwrap();
+    squall_tests::data::write_numbers(&dir.join("part-1.parquet"), 0..600);
+    squall_tests::data::write_numbers(&dir.join("part-2.parquet"), 600..1000);
+    std::fs::create_dir_all(data.path().join("catalog")).unwrap();
+    let column = |name: &str, nullable: bool| serde_json::json!({"name": name, "data_type": "Int64", "nullable": nullable, "dict_id": 0, "dict_is_ordered": false, "metadata": {}});
+    let catalog = serde_json::json!({"version": 1, "entries": [
+        {"kind": "managed", "name": "old", "schema": {"fields": [column("n", false)], "metadata": {}}},
+        {"kind": "managed", "name": "empty", "schema": {"fields": [column("n", true)], "metadata": {}}},
+    ]});
+    std::fs::write(data.path().join("catalog").join("catalog.json"), serde_json::to_vec(&catalog).unwrap()).unwrap();
+
+    let server = squall().data_dir(data.path()).executors(1).start();
+    let client = server.client().await;
+    let row = client.query_one("SELECT count(*), sum(n), count(DISTINCT n) FROM old", &[]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (1000, 499_500, 1000));
+    assert_eq!(commits(&dir), 1, "converted in one commit");
+    client.batch_execute("INSERT INTO old VALUES (1000); INSERT INTO empty VALUES (1)").await.unwrap();
+    assert_eq!(code(&client.batch_execute("INSERT INTO old VALUES (NULL)").await.unwrap_err()), "23502", "NOT NULL kept");
+    assert_eq!(client.query_one("SELECT count(*) FROM old", &[]).await.unwrap().get::<_, i64>(0), 1001);
+    assert_eq!(client.query_one("SELECT count(*) FROM empty", &[]).await.unwrap().get::<_, i64>(0), 1);
+}
