@@ -181,3 +181,68 @@ async fn tables_of_the_previous_release_become_delta_tables_with_every_row() {
     assert_eq!(client.query_one("SELECT count(*) FROM old", &[]).await.unwrap().get::<_, i64>(0), 1001);
     assert_eq!(client.query_one("SELECT count(*) FROM empty", &[]).await.unwrap().get::<_, i64>(0), 1);
 }
+
+/// Runs `delta_interop.py` (tests/clients/python) with `args`; its output.
+fn python(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/python/delta_interop.py");
+    let output = std::process::Command::new("python3").arg(script).args(args).output().expect("python3 (scripts/test installs deltalake)");
+    assert!(output.status.success(), "delta_interop.py {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn other_engines_read_squalls_tables_and_squall_reads_theirs_on_the_executors() {
+    let data = tempfile::tempdir().unwrap();
+    let server = squall().data_dir(data.path()).executors(2).start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE shared (id bigint NOT NULL, name text, price double precision, day date, at timestamp, ok boolean); \
+             INSERT INTO shared VALUES (1, 'apple', 0.5, DATE '2026-01-02', TIMESTAMP '2026-01-02 03:04:05.123456', true), (2, NULL, NULL, NULL, NULL, NULL); \
+             INSERT INTO shared VALUES (3, 'fig', 3.25, DATE '2026-12-31', TIMESTAMP '2026-12-31 23:59:59', false); \
+             UPDATE shared SET price = 9.5 WHERE id = 3",
+        )
+        .await
+        .unwrap();
+    // delta-rs (Python) reads the same rows from squall's directory.
+    let dir = data.path().join("tables").join("shared");
+    let read: Vec<serde_json::Value> = python(&["read", dir.to_str().unwrap()]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        read,
+        vec![
+            serde_json::json!({"id": 1, "name": "apple", "price": 0.5, "day": "2026-01-02", "at": "2026-01-02 03:04:05.123456", "ok": true}),
+            serde_json::json!({"id": 2, "name": null, "price": null, "day": null, "at": null, "ok": null}),
+            serde_json::json!({"id": 3, "name": "fig", "price": 9.5, "day": "2026-12-31", "at": "2026-12-31 23:59:59", "ok": false}),
+        ]
+    );
+    let history: serde_json::Value = serde_json::from_str(&python(&["history", dir.to_str().unwrap()])).unwrap();
+    assert_eq!(history["version"], 3);
+    assert_eq!(history["operations"], serde_json::json!(["UPDATE", "WRITE", "WRITE", "CREATE TABLE"]));
+
+    // A table delta-rs (Python) wrote, partitioned, read by squall as an external Delta table.
+    let theirs = tempfile::tempdir().unwrap();
+    let location = theirs.path().join("events");
+    python(&["write", location.to_str().unwrap()]);
+    client.batch_execute(&format!("CREATE EXTERNAL TABLE events STORED AS DELTA LOCATION '{}'", location.display())).await.unwrap();
+    let rows = client.query("SELECT region, count(*), sum(x) FROM events GROUP BY region ORDER BY region", &[]).await.unwrap();
+    let got: Vec<(String, i64, f64)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    let expected: Vec<(String, i64, f64)> = ["east", "north", "south", "west"]
+        .iter()
+        .enumerate()
+        .map(|(k, region)| {
+            let ids = (0..3000i64).filter(|i| i % 4 == k as i64);
+            (region.to_string(), 750, ids.map(|i| i as f64 * 0.5).sum())
+        })
+        .collect();
+    assert_eq!(got, expected);
+    // Partition pruning and distribution: a filter on the partition column, rows computed by
+    // the executor processes.
+    let executors = server.child_pids();
+    let rows = client.query("SELECT count(*), min(squall_node_pid()), max(squall_node_pid()) FROM events WHERE region = 'west' AND id >= 1500", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 375);
+    for pid in [rows[0].get::<_, i64>(1), rows[0].get::<_, i64>(2)] {
+        assert!(executors.contains(&(pid as u32)), "scanned by pid {pid}; executors are {executors:?}");
+    }
+    // Writes go to squall's own tables only.
+    assert_eq!(code(&client.batch_execute("INSERT INTO events VALUES (1, 1.0, 'east')").await.unwrap_err()), "0A000");
+}
