@@ -114,6 +114,7 @@ impl Engine {
             .map_err(|e| SquallError::Internal(format!("installing pg_catalog: {e}")))?;
         crate::pg::functions::register(&base);
         base.register_udf(crate::pg::has_role::udf(users.clone()));
+        base.register_udtf(crate::storage::delta::time_travel::FUNCTION, Arc::new(crate::storage::delta::time_travel::TableVersion));
 
         let scheduler_url = format!("df://{}", scheduler.address);
         let launcher: Arc<OnceLock<Arc<ProcessLauncher>>> = Default::default();

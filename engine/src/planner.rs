@@ -127,7 +127,7 @@ impl Planner<'_> {
             {
                 statements.pop_front().expect("one statement")
             }
-            _ => match self.session.engine.pg_rules.parse(crate::pg::sql_rewrites::regproc_literals_as_names(sql).as_deref().unwrap_or(sql)) {
+            _ => match self.session.engine.pg_rules.parse(&time_travel_desugared(sql)) {
                 Ok(mut statements) if statements.len() == 1 => {
                     let mut statement = statements.remove(0);
                     // Named from what the client wrote, before squall's rewrites.
@@ -160,6 +160,8 @@ impl Planner<'_> {
                     crate::access::internal_functions::refuse_internal_calls(&statement)?;
                     let models = crate::models::references::resolve(&mut statement, &self.session.engine.models)?;
                     uses = crate::access::checks::Uses::of(&statement, models);
+                    // `t VERSION AS OF n`: checked and loaded before planning.
+                    crate::storage::delta::time_travel::resolve(&statement, self.session).await?;
                     if unique_names {
                         crate::pg::sql_rewrites::unique_output_names(&mut statement);
                     }
@@ -183,6 +185,19 @@ impl Planner<'_> {
         // Checked at planning too, so that the queries of TRAIN MODEL and EVALUATE ... ON are.
         crate::access::checks::check(self.session, &plan, &uses)?;
         Ok((plan, uses, column_names))
+    }
+}
+
+/// `sql` as squall's parser reads it: regproc literals as names, `t VERSION | TIMESTAMP AS OF x`
+/// as a table function (see [`crate::storage::delta::time_travel`]).
+fn time_travel_desugared(sql: &str) -> std::borrow::Cow<'_, str> {
+    let sql = match crate::pg::sql_rewrites::regproc_literals_as_names(sql) {
+        Some(rewritten) => std::borrow::Cow::Owned(rewritten),
+        None => std::borrow::Cow::Borrowed(sql),
+    };
+    match crate::storage::delta::time_travel::desugar(&sql) {
+        Some(desugared) => std::borrow::Cow::Owned(desugared),
+        None => sql,
     }
 }
 

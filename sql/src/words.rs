@@ -165,8 +165,17 @@ impl<'a> Words<'a> {
 
     /// A positive whole number.
     pub(crate) fn count(&mut self, what: &str) -> Result<u64, ParseError> {
+        self.whole_number(what, 1)
+    }
+
+    /// A whole number, zero or more.
+    pub(crate) fn natural(&mut self, what: &str) -> Result<u64, ParseError> {
+        self.whole_number(what, 0)
+    }
+
+    fn whole_number(&mut self, what: &str, least: u64) -> Result<u64, ParseError> {
         let value = match self.peek() {
-            Some(Token::Number(n, _)) => n.parse::<u64>().ok().filter(|v| *v > 0),
+            Some(Token::Number(n, _)) => n.parse::<u64>().ok().filter(|v| *v >= least),
             _ => None,
         };
         match value {

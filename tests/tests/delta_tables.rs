@@ -246,3 +246,77 @@ async fn other_engines_read_squalls_tables_and_squall_reads_theirs_on_the_execut
     // Writes go to squall's own tables only.
     assert_eq!(code(&client.batch_execute("INSERT INTO events VALUES (1, 1.0, 'east')").await.unwrap_err()), "0A000");
 }
+
+fn data_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".parquet")).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn optimize_compacts_vacuum_deletes_and_old_versions_stay_readable() {
+    let data = tempfile::tempdir().unwrap();
+    let server = squall().data_dir(data.path()).executors(1).start();
+    let client = server.client().await;
+    let dir = data.path().join("tables").join("events");
+    client.batch_execute("CREATE TABLE events (id bigint, kind text)").await.unwrap();
+    for i in 0..1000 {
+        client.execute(&format!("INSERT INTO events VALUES ({i}, 'k{}')", i % 7), &[]).await.unwrap();
+    }
+    let digest = "SELECT count(*), sum(id), count(DISTINCT kind) FROM events";
+    let before = client.query_one(digest, &[]).await.unwrap();
+    assert_eq!(data_files(&dir), 1000);
+
+    let optimized = client.query_one("OPTIMIZE events", &[]).await.unwrap();
+    assert_eq!((optimized.get::<_, i64>(0), optimized.get::<_, i64>(1), optimized.get::<_, i64>(2)), (1001, 1000, 1));
+    let after = client.query_one(digest, &[]).await.unwrap();
+    assert_eq!((after.get::<_, i64>(0), after.get::<_, i64>(1), after.get::<_, i64>(2)), (before.get(0), before.get(1), before.get(2)));
+    assert_eq!((before.get::<_, i64>(0), before.get::<_, i64>(1)), (1000, 499_500));
+
+    client.batch_execute("DELETE FROM events WHERE id < 500").await.unwrap();
+    // Time travel: the version before the DELETE has every row; one of the first INSERTs, one.
+    let old: i64 = client.query_one("SELECT count(*) FROM events VERSION AS OF 1001", &[]).await.unwrap().get(0);
+    let first: i64 = client.query_one("SELECT count(*) FROM events VERSION AS OF 1 e WHERE e.id = 0", &[]).await.unwrap().get(0);
+    let now: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0);
+    assert_eq!((old, first, now), (1000, 1, 500));
+    let e = client.query_one("SELECT * FROM events VERSION AS OF 5000", &[]).await.unwrap_err();
+    assert_eq!(code(&e), "22023", "{e}");
+    let e = client.query_one("SELECT * FROM events TIMESTAMP AS OF '2000-01-01 00:00:00'", &[]).await.unwrap_err();
+    assert_eq!(code(&e), "22023", "before the table existed: {e}");
+
+    // DESCRIBE HISTORY: newest first, with user, operation and rows.
+    let history = client.query("DESCRIBE HISTORY events", &[]).await.unwrap();
+    let head: Vec<(i64, Option<String>, Option<String>, Option<i64>)> =
+        history.iter().take(3).map(|r| (r.get("version"), r.get("user"), r.get("operation"), r.get("rows"))).collect();
+    assert_eq!(
+        head,
+        vec![
+            (1002, Some("squall".into()), Some("DELETE".into()), Some(500)),
+            (1001, Some("squall".into()), Some("OPTIMIZE".into()), None),
+            (1000, Some("squall".into()), Some("WRITE".into()), Some(1)),
+        ]
+    );
+    assert_eq!(history.len(), 1000, "the newest thousand commits");
+
+    // VACUUM keeps what the retention needs; RETAIN 0 HOURS leaves only the live files.
+    client.batch_execute("VACUUM events").await.unwrap();
+    assert!(data_files(&dir) > 2);
+    client.batch_execute("VACUUM events RETAIN 0 HOURS").await.unwrap();
+    assert_eq!(data_files(&dir), 1, "the rewritten file of the DELETE");
+    assert_eq!(client.query_one("SELECT count(*), min(id) FROM events", &[]).await.unwrap().get::<_, i64>(0), 500);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_records_the_table_versions_it_was_trained_on() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE points (x double precision, y double precision)").await.unwrap();
+    client.batch_execute("INSERT INTO points SELECT value, 2 * value + 1 FROM generate_series(1, 50)").await.unwrap();
+    client.batch_execute("INSERT INTO points SELECT value, 2 * value + 1 FROM generate_series(51, 100)").await.unwrap();
+    client.batch_execute("TRAIN MODEL line USING linear_regression (holdout = 0) TARGET y AS SELECT x, y FROM points").await.unwrap();
+    client.batch_execute("INSERT INTO points VALUES (1000, 0)").await.unwrap();
+    let rows = client.query("DESCRIBE MODEL line", &[]).await.unwrap();
+    let trained_on: String = rows.iter().find(|r| r.get::<_, String>(0) == "trained on").expect("a 'trained on' row").get(1);
+    assert_eq!(trained_on, "points VERSION AS OF 2");
+    // The recorded version reads back the training rows exactly.
+    let count: i64 = client.query_one(&format!("SELECT count(*) FROM {trained_on}"), &[]).await.unwrap().get(0);
+    assert_eq!(count, 100);
+}

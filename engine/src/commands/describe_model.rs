@@ -55,6 +55,11 @@ pub(super) async fn run(session: &Session, reference: &str) -> Result<Output> {
     for (m, v) in &version.metrics {
         rows.push((format!("holdout {m}"), format!("{v}")));
     }
+    if !version.source_tables.is_empty() {
+        // Read them again with `SELECT ... FROM t VERSION AS OF n`.
+        let tables: Vec<String> = version.source_tables.iter().map(|(t, v)| format!("{t} VERSION AS OF {v}")).collect();
+        rows.push(("trained on".into(), tables.join(", ")));
+    }
     rows.push(("file".into(), version.url.clone()));
     let (property, value): (Vec<String>, Vec<String>) = rows.into_iter().unzip();
     let batch = RecordBatch::try_new(schema(), vec![Arc::new(StringArray::from(property)), Arc::new(StringArray::from(value))])?;

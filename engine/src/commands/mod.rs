@@ -5,11 +5,13 @@
 mod add_executors;
 mod alter_cluster;
 mod cancel_job;
+mod describe_history;
 mod describe_model;
 pub mod discard;
 mod drop_model;
 mod evaluate_model;
 mod grants;
+mod optimize;
 mod savepoint;
 mod show_cluster;
 mod show_executors;
@@ -18,6 +20,7 @@ mod show_models;
 mod stop_executor;
 mod train_model;
 mod users;
+mod vacuum;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use futures::future::BoxFuture;
@@ -75,7 +78,34 @@ pub(crate) fn action<'a>(session: &'a Session, command: &'a Command) -> Action<'
         // while running them.
         Command::Discard(what) => Action::tag(sent_alone(what.tag())),
         Command::Deallocate(target) => Action::tag(sent_alone(target.tag())),
+        Command::Optimize { table } => Action::rows(optimize::schema(), optimize::run(session, table)),
+        Command::Vacuum { table, retain_hours } => Action::tag(vacuum::run(session, table, *retain_hours)),
+        Command::DescribeHistory { table } => Action::rows(describe_history::schema(), describe_history::run(session, table)),
     }
+}
+
+/// The URL of managed table `name`; `verb` names the command in refusals.
+fn managed_table_url(session: &Session, name: &str, verb: &str) -> Result<url::Url> {
+    use crate::storage::catalog::Entry;
+    match session.engine.catalog.get(name) {
+        Some(Entry::Managed { location, .. }) => session.engine.tables.url_of(name, location.as_deref()),
+        Some(Entry::External { .. }) => Err(SquallError::Unsupported(format!("cannot {verb} external table \"{name}\": squall does not write files it does not own"))),
+        Some(Entry::View { .. }) => Err(SquallError::WrongObjectType(format!("\"{name}\" is a view, not a table"))),
+        None => Err(SquallError::UndefinedTable(format!("relation \"{name}\" does not exist"))),
+    }
+}
+
+/// The URL of Delta table `name`, managed or external.
+async fn table_url(session: &Session, name: &str) -> Result<url::Url> {
+    use crate::storage::catalog::Entry;
+    if let Some(Entry::External { .. }) = session.engine.catalog.get(name) {
+        let provider = session.engine.base.table_provider(name).await?;
+        return match (provider.as_ref() as &dyn std::any::Any).downcast_ref::<crate::storage::delta::LiveDeltaTable>() {
+            Some(table) => Ok(table.url.clone()),
+            None => Err(SquallError::Unsupported(format!("\"{name}\" is not a Delta table: it has no history"))),
+        };
+    }
+    managed_table_url(session, name, "describe")
 }
 
 async fn sent_alone(tag: &str) -> Result<Output> {

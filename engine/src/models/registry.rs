@@ -40,6 +40,9 @@ pub struct Version {
     /// [`squall_udf::ml::importance`]); the other algorithms' is in the model file.
     #[serde(default)]
     pub importance: Option<Vec<f64>>,
+    /// The Delta table versions it was trained on: (table, version).
+    #[serde(default)]
+    pub source_tables: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -53,7 +53,10 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
     let skip_nulls = options.choice("nulls", "error", &["error", "skip"])? == "skip";
 
     session.notice(format!("planning the training query of model \"{}\"", t.name));
-    let query = session.planner().sql(&t.query).await?;
+    // Every pass reads the same version of each Delta table, recorded with the model so that
+    // its training rows can be read again (`SELECT ... FROM t VERSION AS OF n`).
+    let query = engine.tables.pin(session.planner().sql(&t.query).await?).await?;
+    let source_tables = crate::storage::delta::versions_read(&query);
     let plan = LogicalPlanBuilder::from(query).alias(ALIAS)?.build()?;
     let columns: Vec<(String, DataType)> =
         plan.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
@@ -215,6 +218,7 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
         metrics,
         confusion,
         importance,
+        source_tables,
     };
     engine.models.add_version(&t.name, version.clone())?;
     session.notice(format!(

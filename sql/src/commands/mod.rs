@@ -5,11 +5,13 @@ mod add_executors;
 mod alter_cluster;
 mod cancel_job;
 mod deallocate;
+mod describe_history;
 mod describe_model;
 mod discard;
 mod drop_model;
 mod evaluate_model;
 mod grants;
+mod optimize;
 mod savepoint;
 mod show_cluster;
 mod show_executors;
@@ -18,6 +20,7 @@ mod show_models;
 mod stop_executor;
 mod train_model;
 mod users;
+mod vacuum;
 
 use sqlparser::tokenizer::Token;
 
@@ -80,6 +83,12 @@ pub enum Command {
     Discard(Discard),
     /// `DEALLOCATE [PREPARE] name | ALL`: carried out by the connection.
     Deallocate(Deallocate),
+    /// `OPTIMIZE table`: compact a Delta table's small files.
+    Optimize { table: String },
+    /// `VACUUM table [RETAIN n HOURS]`: delete files no kept version of the table needs.
+    Vacuum { table: String, retain_hours: Option<u64> },
+    /// `DESCRIBE HISTORY table`: the table's commits.
+    DescribeHistory { table: String },
 }
 
 type CommandParser = fn(&mut Words) -> Result<Option<Command>, ParseError>;
@@ -103,6 +112,9 @@ const PARSERS: &[CommandParser] = &[
     savepoint::parse,
     discard::parse,
     deallocate::parse,
+    optimize::parse,
+    vacuum::parse,
+    describe_history::parse,
 ];
 
 /// `Ok(None)` when the statement is not a squall command.

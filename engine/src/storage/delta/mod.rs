@@ -14,8 +14,10 @@ pub mod durable_store;
 pub mod convert;
 pub mod errors;
 pub mod external;
+pub mod maintenance;
 pub mod plan_codec;
 pub mod snapshot_scan;
+pub mod time_travel;
 pub mod write;
 
 use std::collections::HashMap;
@@ -157,20 +159,33 @@ impl DeltaTables {
         Ok((table, snapshot))
     }
 
-    /// The table at `url` as it was at `at`.
+    /// The table at `url` as it was at `at`: a version that exists, or the last version committed
+    /// at or before a time after the table was created (22023 otherwise, as Delta says).
     pub async fn snapshot_at(&self, url: &Url, at: &TimeTravel) -> Result<Arc<DeltaSnapshot>> {
-        let builder = self.builder(url)?;
-        let builder = match at {
-            TimeTravel::Version(v) => builder.with_version(*v),
-            TimeTravel::Timestamp(ts) => builder.with_timestamp(*ts),
-        };
-        let table = builder.load().await.map_err(|e| match e {
-            deltalake::DeltaTableError::InvalidVersion(v) => {
-                SquallError::InvalidParameter(format!("the Delta table at {url} has no version {v}"))
+        let latest = self.latest(url).await?;
+        let newest = latest.version().unwrap_or_default();
+        let mut table = latest.clone();
+        let loaded = match at {
+            TimeTravel::Version(v) if *v > newest => {
+                return Err(SquallError::InvalidParameter(format!("the table at {url} has no version {v}: its latest is {newest}")));
             }
-            e => errors::classify(format!("reading the Delta table at {url} as of {at}"), e),
-        })?;
+            TimeTravel::Version(v) => table.load_version(*v).await,
+            TimeTravel::Timestamp(ts) => {
+                let first = self.first_commit_time(&latest).await;
+                if first.is_some_and(|first| ts.timestamp_millis() < first) {
+                    return Err(SquallError::InvalidParameter(format!("the table at {url} did not exist yet at {ts}: its first version is later")));
+                }
+                table.load_with_datetime(*ts).await
+            }
+        };
+        loaded.map_err(|e| errors::classify(format!("reading the Delta table at {url} as of {at}"), e))?;
         Ok(Arc::new(DeltaSnapshot::of(url.clone(), table_state(&table, url)?)?))
+    }
+
+    /// When the table's first version was committed (`None` once its log entry is cleaned up).
+    async fn first_commit_time(&self, table: &DeltaTable) -> Option<i64> {
+        let entry = table.log_store().read_commit_entry(0).await.ok()??;
+        maintenance::commit_of(0, &entry).time
     }
 
     /// Forgets the cached handle of `url` (the table was dropped or moved).
@@ -214,6 +229,26 @@ impl DeltaTables {
         })?;
         Ok(replaced.data)
     }
+}
+
+/// The Delta table versions a pinned plan reads: (table as the query names it, version), each
+/// once, in the order met.
+pub fn versions_read(plan: &LogicalPlan) -> Vec<(String, u64)> {
+    let mut read = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            if let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source) {
+                if let Some(snapshot) = (provider.as_ref() as &dyn std::any::Any).downcast_ref::<DeltaSnapshot>() {
+                    let entry = (scan.table_name.table().to_string(), snapshot.version);
+                    if !read.contains(&entry) {
+                        read.push(entry);
+                    }
+                }
+            }
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    read
 }
 
 /// A table location as written in SQL: a URL, or an absolute local path; always a directory.

@@ -1,0 +1,105 @@
+//! Keeping a Delta table fast and small: compaction (OPTIMIZE, and automatically after many small
+//! commits), VACUUM, and the history of its commits.
+
+use serde_json::Value;
+use url::Url;
+
+use super::write::Committer;
+use super::{errors, DeltaTables};
+use crate::error::Result;
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy)]
+pub struct Compacted {
+    /// The table's version after it (the same as before when there was nothing to compact).
+    pub version: u64,
+    pub files_removed: u64,
+    pub files_added: u64,
+}
+
+/// One commit of a table, as DESCRIBE HISTORY shows it.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub version: u64,
+    /// Milliseconds since the epoch.
+    pub time: Option<i64>,
+    pub user: Option<String>,
+    pub operation: Option<String>,
+    /// The rows the operation wrote, updated, deleted or merged.
+    pub rows: Option<i64>,
+    pub parameters: Option<String>,
+}
+
+/// How many commits DESCRIBE HISTORY reads back, newest first.
+const HISTORY_LIMIT: u64 = 1000;
+
+impl DeltaTables {
+    /// Rewrites the small files of the table at `url` as fewer large ones, in one commit.
+    pub async fn compact(&self, url: &Url, committer: &Committer) -> Result<Compacted> {
+        let table = self.latest(url).await?;
+        let (table, metrics) = table
+            .optimize()
+            .with_commit_properties(committer.properties())
+            .await
+            .map_err(|e| errors::classify(format!("compacting the table at {url}"), e))?;
+        Ok(Compacted { version: table.version().unwrap_or_default(), files_removed: metrics.num_files_removed, files_added: metrics.num_files_added })
+    }
+
+    /// Deletes the files no version within `retain_hours` (the table's retention when `None`)
+    /// needs; returns how many.
+    pub async fn vacuum(&self, url: &Url, retain_hours: Option<u64>, committer: &Committer) -> Result<usize> {
+        let table = self.latest(url).await?;
+        let mut vacuum = table.vacuum().with_commit_properties(committer.properties());
+        if let Some(hours) = retain_hours {
+            vacuum = vacuum.with_retention_period(chrono::Duration::hours(hours as i64)).with_enforce_retention_duration(false);
+        }
+        let (_, metrics) = vacuum.await.map_err(|e| errors::classify(format!("vacuuming the table at {url}"), e))?;
+        self.forget(url);
+        Ok(metrics.files_deleted.len())
+    }
+
+    /// The table's commits, newest first (at most [`HISTORY_LIMIT`]; fewer when older log
+    /// entries were cleaned up).
+    pub async fn history(&self, url: &Url) -> Result<Vec<Commit>> {
+        let table = self.latest(url).await?;
+        let latest = table.version().unwrap_or_default();
+        let log = table.log_store();
+        let mut commits = Vec::new();
+        for version in (latest.saturating_sub(HISTORY_LIMIT - 1)..=latest).rev() {
+            let Some(entry) = log.read_commit_entry(version).await.map_err(|e| errors::classify(format!("reading the history of {url}"), e))? else {
+                break;
+            };
+            commits.push(commit_of(version, &entry));
+        }
+        Ok(commits)
+    }
+}
+
+/// The `commitInfo` action of a commit file (newline-delimited JSON actions).
+pub(super) fn commit_of(version: u64, entry: &[u8]) -> Commit {
+    let info = String::from_utf8_lossy(entry)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find_map(|action| action.get("commitInfo").cloned())
+        .unwrap_or(Value::Null);
+    let text = |key: &str| info.get(key).and_then(Value::as_str).map(str::to_string);
+    let metric = |key: &str| info.get("operationMetrics").and_then(|m| m.get(key)).and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
+    let operation = text("operation");
+    let rows = match operation.as_deref() {
+        Some("WRITE" | "CREATE TABLE AS SELECT" | "CONVERT") => metric("num_added_rows"),
+        Some("UPDATE") => metric("num_updated_rows"),
+        Some("DELETE") => metric("num_deleted_rows"),
+        Some("MERGE") => Some(
+            metric("num_target_rows_inserted").unwrap_or(0) + metric("num_target_rows_updated").unwrap_or(0) + metric("num_target_rows_deleted").unwrap_or(0),
+        ),
+        _ => None,
+    };
+    Commit {
+        version,
+        time: info.get("timestamp").and_then(Value::as_i64),
+        user: text("userName"),
+        operation,
+        rows,
+        parameters: info.get("operationParameters").filter(|p| !p.is_null()).map(|p| p.to_string()),
+    }
+}
