@@ -251,8 +251,13 @@ fn data_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".parquet")).count()
 }
 
+/// How many files the latest version of the table in `dir` has, as delta-rs (Python) counts them.
+fn live_files(dir: &Path) -> usize {
+    python(&["files", dir.to_str().unwrap()]).trim().parse().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn optimize_compacts_vacuum_deletes_and_old_versions_stay_readable() {
+async fn small_files_are_compacted_vacuum_deletes_and_old_versions_stay_readable() {
     let data = tempfile::tempdir().unwrap();
     let server = squall().data_dir(data.path()).executors(1).start();
     let client = server.client().await;
@@ -263,17 +268,33 @@ async fn optimize_compacts_vacuum_deletes_and_old_versions_stay_readable() {
     }
     let digest = "SELECT count(*), sum(id), count(DISTINCT kind) FROM events";
     let before = client.query_one(digest, &[]).await.unwrap();
-    assert_eq!(data_files(&dir), 1000);
+    assert_eq!((before.get::<_, i64>(0), before.get::<_, i64>(1), before.get::<_, i64>(2)), (1000, 499_500, 7));
+    // squall compacted in the background as the small files gathered.
+    let history = client.query("DESCRIBE HISTORY events", &[]).await.unwrap();
+    let automatic = history.iter().filter(|r| r.get::<_, Option<String>>("operation").as_deref() == Some("OPTIMIZE")).count();
+    assert!(automatic >= 10, "{automatic} background compactions over 1,000 single-row inserts");
+    assert!(history.iter().any(|r| r.get::<_, Option<String>>("user").as_deref() == Some("squall (auto-compaction)")));
+    let fragmented = live_files(&dir);
+    assert!(fragmented < 100, "{fragmented} live files after 1,000 single-row inserts");
 
+    // OPTIMIZE compacts what is left into one file; the rows are the same.
     let optimized = client.query_one("OPTIMIZE events", &[]).await.unwrap();
-    assert_eq!((optimized.get::<_, i64>(0), optimized.get::<_, i64>(1), optimized.get::<_, i64>(2)), (1001, 1000, 1));
+    assert_eq!(optimized.get::<_, i64>(1), fragmented as i64, "files removed");
+    assert_eq!(optimized.get::<_, i64>(2), 1, "files added");
+    assert_eq!(live_files(&dir), 1);
     let after = client.query_one(digest, &[]).await.unwrap();
-    assert_eq!((after.get::<_, i64>(0), after.get::<_, i64>(1), after.get::<_, i64>(2)), (before.get(0), before.get(1), before.get(2)));
-    assert_eq!((before.get::<_, i64>(0), before.get::<_, i64>(1)), (1000, 499_500));
+    assert_eq!((after.get::<_, i64>(0), after.get::<_, i64>(1), after.get::<_, i64>(2)), (1000, 499_500, 7));
 
     client.batch_execute("DELETE FROM events WHERE id < 500").await.unwrap();
-    // Time travel: the version before the DELETE has every row; one of the first INSERTs, one.
-    let old: i64 = client.query_one("SELECT count(*) FROM events VERSION AS OF 1001", &[]).await.unwrap().get(0);
+    // DESCRIBE HISTORY: newest first, with user, operation and rows.
+    let history = client.query("DESCRIBE HISTORY events", &[]).await.unwrap();
+    let head: Vec<(Option<String>, Option<String>, Option<i64>)> = history.iter().take(2).map(|r| (r.get("user"), r.get("operation"), r.get("rows"))).collect();
+    assert_eq!(head, vec![(Some("squall".into()), Some("DELETE".into()), Some(500)), (Some("squall".into()), Some("OPTIMIZE".into()), None)]);
+    let deleted_at: i64 = history[0].get("version");
+    assert_eq!(history.len(), 1000.min(deleted_at as usize + 1), "the newest thousand commits");
+
+    // Time travel: the version before the DELETE has every row; the first INSERT's, one.
+    let old: i64 = client.query_one(&format!("SELECT count(*) FROM events VERSION AS OF {}", deleted_at - 1), &[]).await.unwrap().get(0);
     let first: i64 = client.query_one("SELECT count(*) FROM events VERSION AS OF 1 e WHERE e.id = 0", &[]).await.unwrap().get(0);
     let now: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0);
     assert_eq!((old, first, now), (1000, 1, 500));
@@ -282,26 +303,41 @@ async fn optimize_compacts_vacuum_deletes_and_old_versions_stay_readable() {
     let e = client.query_one("SELECT * FROM events TIMESTAMP AS OF '2000-01-01 00:00:00'", &[]).await.unwrap_err();
     assert_eq!(code(&e), "22023", "before the table existed: {e}");
 
-    // DESCRIBE HISTORY: newest first, with user, operation and rows.
-    let history = client.query("DESCRIBE HISTORY events", &[]).await.unwrap();
-    let head: Vec<(i64, Option<String>, Option<String>, Option<i64>)> =
-        history.iter().take(3).map(|r| (r.get("version"), r.get("user"), r.get("operation"), r.get("rows"))).collect();
-    assert_eq!(
-        head,
-        vec![
-            (1002, Some("squall".into()), Some("DELETE".into()), Some(500)),
-            (1001, Some("squall".into()), Some("OPTIMIZE".into()), None),
-            (1000, Some("squall".into()), Some("WRITE".into()), Some(1)),
-        ]
-    );
-    assert_eq!(history.len(), 1000, "the newest thousand commits");
-
     // VACUUM keeps what the retention needs; RETAIN 0 HOURS leaves only the live files.
     client.batch_execute("VACUUM events").await.unwrap();
     assert!(data_files(&dir) > 2);
     client.batch_execute("VACUUM events RETAIN 0 HOURS").await.unwrap();
     assert_eq!(data_files(&dir), 1, "the rewritten file of the DELETE");
-    assert_eq!(client.query_one("SELECT count(*), min(id) FROM events", &[]).await.unwrap().get::<_, i64>(0), 500);
+    assert_eq!(client.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get::<_, i64>(0), 500);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn columns_are_added_and_not_null_dropped_as_delta_allows() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE t (id bigint NOT NULL, name text); INSERT INTO t VALUES (1, 'a')").await.unwrap();
+    client.batch_execute("ALTER TABLE t ADD COLUMN price numeric(10, 2); INSERT INTO t VALUES (2, 'b', 3.5)").await.unwrap();
+    let rows: Vec<(i64, Option<String>)> =
+        client.query("SELECT id, CAST(price AS text) FROM t ORDER BY id", &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(rows, vec![(1, None), (2, Some("3.50".into()))], "rows written before read the new column as NULL");
+    assert_eq!(code(&client.batch_execute("INSERT INTO t VALUES (NULL, 'c', 1)").await.unwrap_err()), "23502");
+    client.batch_execute("ALTER TABLE t ALTER COLUMN id DROP NOT NULL; INSERT INTO t VALUES (NULL, 'c', 1)").await.unwrap();
+    let nullable: String = client
+        .query_one("SELECT is_nullable FROM information_schema.columns WHERE table_name = 't' AND column_name = 'id'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(nullable, "YES");
+    for (sql, expected) in [
+        ("ALTER TABLE t ADD COLUMN name text", "42701"),
+        ("ALTER TABLE t ADD COLUMN extra text NOT NULL", "0A000"),
+        ("ALTER TABLE t ALTER COLUMN nope DROP NOT NULL", "42703"),
+        ("ALTER TABLE missing ADD COLUMN c int", "42P01"),
+        ("ALTER TABLE t RENAME COLUMN name TO label", "0A000"),
+    ] {
+        assert_eq!(code(&client.batch_execute(sql).await.unwrap_err()), expected, "{sql}");
+    }
+    assert_eq!(client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get::<_, i64>(0), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,6 +4,7 @@
 
 mod add_executors;
 mod alter_cluster;
+mod alter_table;
 mod cancel_job;
 mod describe_history;
 mod describe_model;
@@ -80,6 +81,7 @@ pub(crate) fn action<'a>(session: &'a Session, command: &'a Command) -> Action<'
         Command::Deallocate(target) => Action::tag(sent_alone(target.tag())),
         Command::Optimize { table } => Action::rows(optimize::schema(), optimize::run(session, table)),
         Command::Vacuum { table, retain_hours } => Action::tag(vacuum::run(session, table, *retain_hours)),
+        Command::AlterTable { table, change } => Action::tag(alter_table::run(session, table, change)),
         Command::DescribeHistory { table } => Action::rows(describe_history::schema(), describe_history::run(session, table)),
     }
 }

@@ -37,6 +37,9 @@ pub enum SquallError {
     /// The statement creates something that already exists (42P07).
     #[error("{0}")]
     DuplicateTable(String),
+    /// The statement adds a column a table already has (42701).
+    #[error("{0}")]
+    DuplicateColumn(String),
     /// The statement creates a user (or other non-relation) that already exists (42710).
     #[error("{0}")]
     DuplicateObject(String),
@@ -99,6 +102,7 @@ impl SquallError {
             SquallError::UndefinedTable(m) => ("42P01", m.clone()),
             SquallError::DuplicateTable(m) => ("42P07", m.clone()),
             SquallError::DuplicateObject(m) => ("42710", m.clone()),
+            SquallError::DuplicateColumn(m) => ("42701", m.clone()),
             SquallError::ObjectInUse(m) => ("55006", m.clone()),
             SquallError::CantChangeRuntimeParam(m) => ("55P02", m.clone()),
             SquallError::WithContext { code, message, .. } => (code, message.clone()),

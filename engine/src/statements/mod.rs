@@ -39,9 +39,9 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan, kep
         LogicalPlan::Ddl(other) => Err(SquallError::Unsupported(format!("{} is not supported", other.name()))),
         LogicalPlan::Dml(dml) => match dml.op {
             WriteOp::Insert(_) => Box::pin(insert::run(session, dml)).await,
-            WriteOp::Update => Box::pin(update::run(session, dml)).await,
-            WriteOp::Delete => Box::pin(delete::run(session, dml)).await,
-            WriteOp::MergeInto(_) => Box::pin(merge::run(session, dml)).await,
+            WriteOp::Update => row_changes::again_if_compacted(session, || Box::pin(update::run(session, dml.clone()))).await,
+            WriteOp::Delete => row_changes::again_if_compacted(session, || Box::pin(delete::run(session, dml.clone()))).await,
+            WriteOp::MergeInto(_) => row_changes::again_if_compacted(session, || Box::pin(merge::run(session, dml.clone()))).await,
             op => Err(SquallError::Unsupported(format!("{op} is not supported"))),
         },
         LogicalPlan::Statement(Statement::Prepare(_) | Statement::Execute(_)) => Err(SquallError::Unsupported(

@@ -55,6 +55,19 @@ impl Target {
     }
 }
 
+/// Runs a change; once more if it lost a conflict (40001) to squall's own background compaction
+/// (which changes no row, so the user's statement should not fail for it).
+pub(super) async fn again_if_compacted<'a, F>(session: &'a Session, run: F) -> Result<crate::session::Output>
+where
+    F: Fn() -> futures::future::BoxFuture<'a, Result<crate::session::Output>>,
+{
+    let compactions = session.engine.tables.compactions();
+    match run().await {
+        Err(SquallError::SerializationFailure(_)) if session.engine.tables.compactions() != compactions => run().await,
+        other => other,
+    }
+}
+
 /// The session delta-rs plans a change in: the user's (functions, settings), with delta-rs's
 /// planner for its own nodes.
 pub(super) fn change_session(session: &Session) -> datafusion::execution::SessionState {

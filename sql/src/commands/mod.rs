@@ -3,6 +3,7 @@
 
 mod add_executors;
 mod alter_cluster;
+mod alter_table;
 mod cancel_job;
 mod deallocate;
 mod describe_history;
@@ -24,6 +25,7 @@ mod vacuum;
 
 use sqlparser::tokenizer::Token;
 
+pub use alter_table::AlterTable;
 pub use deallocate::Deallocate;
 pub use discard::Discard;
 pub use grants::{Grant, ObjectKind, Privilege};
@@ -89,6 +91,8 @@ pub enum Command {
     Vacuum { table: String, retain_hours: Option<u64> },
     /// `DESCRIBE HISTORY table`: the table's commits.
     DescribeHistory { table: String },
+    /// `ALTER TABLE table ...`: a change Delta tables allow.
+    AlterTable { table: String, change: AlterTable },
 }
 
 type CommandParser = fn(&mut Words) -> Result<Option<Command>, ParseError>;
@@ -115,6 +119,7 @@ const PARSERS: &[CommandParser] = &[
     optimize::parse,
     vacuum::parse,
     describe_history::parse,
+    alter_table::parse,
 ];
 
 /// `Ok(None)` when the statement is not a squall command.

@@ -3,6 +3,7 @@
   read DIR          prints the table's rows as JSON lines, sorted by the first column
   write DIR         writes a table of 3,000 rows in two commits, partitioned by region
   history DIR       prints the table's version and each commit's operation, as JSON
+  files DIR         prints how many files the table's latest version has
 """
 import json
 import os
@@ -39,7 +40,11 @@ def history(path):
     print(json.dumps({"version": table.version(), "operations": [h.get("operation") for h in table.history()]}))
 
 
-{"read": read, "write": write, "history": history}[sys.argv[1]](sys.argv[2])
+def files(path):
+    print(len(DeltaTable(path).file_uris()))
+
+
+{"read": read, "write": write, "history": history, "files": files}[sys.argv[1]](sys.argv[2])
 sys.stdout.flush()
 # Past this point only the interpreter's teardown runs, where deltalake 1.6's runtime threads and
 # pyarrow's at times end in "terminate called without an active exception": skip it.

@@ -1,6 +1,8 @@
 //! Keeping a Delta table fast and small: compaction (OPTIMIZE, and automatically after many small
 //! commits), VACUUM, and the history of its commits.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use url::Url;
 
@@ -33,6 +35,18 @@ pub struct Commit {
 /// How many commits DESCRIBE HISTORY reads back, newest first.
 const HISTORY_LIMIT: u64 = 1000;
 
+/// A table with this many files smaller than [`SMALL_FILE`] is compacted in the background.
+pub const AUTO_COMPACT_FILES: usize = 64;
+const SMALL_FILE: i64 = 16 * 1024 * 1024;
+
+/// The tables being compacted in the background now, and how many compactions committed so far
+/// (a statement that lost a conflict to one runs again: see [`DeltaTables::compactions`]).
+#[derive(Debug, Default)]
+pub struct AutoCompaction {
+    running: std::sync::Mutex<std::collections::HashSet<Url>>,
+    committed: std::sync::atomic::AtomicU64,
+}
+
 impl DeltaTables {
     /// Rewrites the small files of the table at `url` as fewer large ones, in one commit.
     pub async fn compact(&self, url: &Url, committer: &Committer) -> Result<Compacted> {
@@ -43,6 +57,39 @@ impl DeltaTables {
             .await
             .map_err(|e| errors::classify(format!("compacting the table at {url}"), e))?;
         Ok(Compacted { version: table.version().unwrap_or_default(), files_removed: metrics.num_files_removed, files_added: metrics.num_files_added })
+    }
+
+    /// Starts compacting the table at `url` in the background when it has gathered many small
+    /// files (an application inserting rows one at a time). Readers and appends go on meanwhile:
+    /// the compaction's commit changes no data. Once at a time per table; a compaction that loses
+    /// a conflict is dropped (the next commit tries again).
+    pub fn compact_when_fragmented(self: &Arc<Self>, url: &Url) {
+        let tables = Arc::clone(self);
+        let url = url.clone();
+        tokio::spawn(async move {
+            let Ok((_, snapshot)) = tables.latest_snapshot(&url).await else { return };
+            if snapshot.files_smaller_than(SMALL_FILE) < AUTO_COMPACT_FILES {
+                return;
+            }
+            if !tables.auto_compaction.running.lock().unwrap_or_else(|p| p.into_inner()).insert(url.clone()) {
+                return;
+            }
+            let committer = Committer { user: "squall (auto-compaction)".into() };
+            match tables.compact(&url, &committer).await {
+                Ok(done) => {
+                    tables.auto_compaction.committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tracing::info!(table = %url, files_removed = done.files_removed, files_added = done.files_added, "compacted small files");
+                }
+                Err(e) => tracing::info!(table = %url, "background compaction gave way: {e}"),
+            }
+            tables.auto_compaction.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&url);
+        });
+    }
+
+    /// How many background compactions have committed: a statement that lost a conflict while
+    /// this changed lost it to squall itself, and may run again.
+    pub fn compactions(&self) -> u64 {
+        self.auto_compaction.committed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Deletes the files no version within `retain_hours` (the table's retention when `None`)

@@ -49,6 +49,8 @@ pub struct DeltaTables {
     latest: Mutex<HashMap<Url, (DeltaTable, Arc<DeltaSnapshot>)>>,
     /// The session delta-rs plans writes in ([`write`]).
     write_session: std::sync::OnceLock<datafusion::execution::SessionState>,
+    /// Background compaction ([`maintenance`]).
+    auto_compaction: maintenance::AutoCompaction,
     /// The decoded rows of files that plans run again read.
     pub cache: Arc<crate::plans::table_cache::TableCache>,
 }
@@ -62,6 +64,7 @@ impl DeltaTables {
             local: Arc::new(durable_store::DurableLocalStore::new()),
             latest: Default::default(),
             write_session: Default::default(),
+            auto_compaction: Default::default(),
             cache: Default::default(),
         })
     }

@@ -101,6 +101,13 @@ impl DeltaSnapshot {
         self.files.num_rows()
     }
 
+    /// How many live files have fewer than `bytes` bytes.
+    pub fn files_smaller_than(&self, bytes: i64) -> usize {
+        let Some(sizes) = self.files.column_by_name("size_bytes").and_then(|c| cast(c, &DataType::Int64).ok()) else { return 0 };
+        let sizes = sizes.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().expect("cast to Int64");
+        sizes.iter().flatten().filter(|&size| size < bytes).count()
+    }
+
     /// The URL of every live file, for sizing a scan ([`crate::routing`]).
     pub fn file_urls(&self) -> Vec<Url> {
         (0..self.files.num_rows()).filter_map(|row| self.file_url(row).ok()).collect()

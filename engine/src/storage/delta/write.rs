@@ -55,7 +55,7 @@ pub fn delta_schema(schema: &Schema) -> Result<Schema> {
 /// `schema` in Delta's types; 0A000 naming the column Delta has no type for. Timestamps are
 /// microseconds in Delta (PostgreSQL's precision too); one with a time zone is an instant,
 /// stored as UTC.
-fn kernel_schema(schema: &Schema) -> Result<StructType> {
+pub fn kernel_schema(schema: &Schema) -> Result<StructType> {
     use datafusion::arrow::datatypes::{DataType, TimeUnit};
     let schema = Schema::new(
         schema

@@ -1,0 +1,79 @@
+//! `ALTER TABLE t ADD COLUMN c type` and `ALTER TABLE t ALTER COLUMN c DROP NOT NULL` of a managed
+//! (Delta) table: one commit changing its schema; files written before read the added column as
+//! NULL. Superusers only, as DDL is. `RENAME TO` and `RENAME COLUMN` are refused (0A000) for now:
+//! see each below.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::catalog::TableProvider;
+use squall_sql::AlterTable;
+
+use crate::access::checks::require_superuser;
+use crate::error::{Result, SquallError};
+use crate::session::{Output, Session};
+use crate::storage::catalog::Entry;
+use crate::storage::delta::{errors, write::kernel_schema, LiveDeltaTable};
+
+pub(super) async fn run(session: &Session, table: &str, change: &AlterTable) -> Result<Output> {
+    require_superuser(session, "ALTER TABLE")?;
+    let engine = &session.engine;
+    let _ddl = engine.ddl_lock.lock().await;
+    let Some(Entry::Managed { name, schema, location }) = engine.catalog.get(table) else {
+        return Err(match engine.catalog.get(table) {
+            None => SquallError::UndefinedTable(format!("relation \"{table}\" does not exist")),
+            Some(_) => SquallError::WrongObjectType(format!("\"{table}\" is not a table squall writes: ALTER TABLE changes managed tables")),
+        });
+    };
+    let url = engine.tables.url_of(&name, location.as_deref())?;
+    let has = |column: &str| schema.fields().iter().any(|f| f.name() == column);
+    let delta = engine.tables.latest(&url).await?;
+    let committer = session.committer().properties();
+    let doing = format!("altering table \"{name}\"");
+    match change {
+        AlterTable::AddColumn { column, data_type, not_null } => {
+            if has(column) {
+                return Err(SquallError::DuplicateColumn(format!("column \"{column}\" of relation \"{name}\" already exists")));
+            }
+            if *not_null {
+                return Err(SquallError::Unsupported(format!(
+                    "column \"{column}\" would be NULL in the rows \"{name}\" has: add it without NOT NULL"
+                )));
+            }
+            let arrow_type = type_named(session, data_type).await?;
+            let added = kernel_schema(&Schema::new(vec![Field::new(column, arrow_type, true)]))?;
+            delta.add_columns().with_fields(added.fields().cloned().collect::<Vec<_>>()).with_commit_properties(committer).await.map_err(|e| errors::classify(&doing, e))?;
+        }
+        AlterTable::DropNotNull { column } => {
+            if !has(column) {
+                return Err(SquallError::UndefinedColumn(format!("column \"{column}\" of relation \"{name}\" does not exist")));
+            }
+            delta.drop_column_not_null().with_column(column).with_commit_properties(committer).await.map_err(|e| errors::classify(&doing, e))?;
+        }
+        AlterTable::RenameColumn { .. } => {
+            // Renaming a column in Delta needs column mapping (files keep physical names), which
+            // delta-rs 1.1 can read but cannot turn on, and refuses OPTIMIZE and ADD COLUMN on.
+            return Err(SquallError::Unsupported(
+                "RENAME COLUMN is not supported yet: it needs Delta column mapping, which squall's Delta library cannot enable".into(),
+            ));
+        }
+        AlterTable::RenameTo { .. } => {
+            return Err(SquallError::Unsupported("ALTER TABLE ... RENAME TO is not supported yet".into()));
+        }
+    }
+    // The catalog and the registered table follow the Delta log.
+    engine.tables.forget(&url);
+    let provider = LiveDeltaTable::open(&engine.tables, url).await?;
+    let schema = provider.schema().as_ref().clone();
+    engine.catalog.replace(Entry::Managed { name: name.clone(), schema, location })?;
+    engine.base.deregister_table(name.as_str())?;
+    engine.base.register_table(name.as_str(), Arc::new(provider))?;
+    engine.plan_changes.note();
+    Ok(Output::Done { tag: "ALTER TABLE", rows: None })
+}
+
+/// The Arrow type SQL type `name` plans to, as a column of a CREATE TABLE would.
+async fn type_named(session: &Session, name: &str) -> Result<datafusion::arrow::datatypes::DataType> {
+    let plan = session.planner().sql(&format!("SELECT CAST(NULL AS {name}) AS c")).await.map_err(|_| SquallError::UndefinedObject(format!("type \"{name}\" does not exist")))?;
+    Ok(plan.schema().field(0).data_type().clone())
+}
