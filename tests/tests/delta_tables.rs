@@ -356,3 +356,55 @@ async fn a_model_records_the_table_versions_it_was_trained_on() {
     let count: i64 = client.query_one(&format!("SELECT count(*) FROM {trained_on}"), &[]).await.unwrap().get(0);
     assert_eq!(count, 100);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_in_a_large_copy_or_an_update_leaves_each_table_at_a_committed_version() {
+    use futures::SinkExt;
+    let data = tempfile::tempdir().unwrap();
+    let mut server = squall().data_dir(data.path()).executors(1).start();
+    let client = server.client().await;
+    client
+        .batch_execute("CREATE TABLE big (id bigint, v bigint); INSERT INTO big SELECT value, value * 10 FROM generate_series(1, 200000)")
+        .await
+        .unwrap();
+    // A COPY streaming rows when the server is killed: none of them is in the table afterwards.
+    let copying = tokio::spawn(async move {
+        let sink = client.copy_in("COPY big FROM STDIN").await.unwrap();
+        futures::pin_mut!(sink);
+        for chunk in 0..10_000i64 {
+            let rows: String = (0..1000).map(|i| format!("{}\t0\n", 1_000_000 + chunk * 1000 + i)).collect();
+            if sink.send(bytes::Bytes::from(rows)).await.is_err() {
+                return chunk;
+            }
+        }
+        let _ = sink.finish().await;
+        10_000
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    server.kill9();
+    let sent = copying.await.unwrap();
+    assert!(sent < 10_000, "the COPY was still running when the server was killed");
+
+    let mut server = squall().data_dir(data.path()).executors(1).start();
+    let client = server.client().await;
+    let digest = "SELECT count(*), count(DISTINCT v - 10 * id), min(v - 10 * id) FROM big";
+    let row = client.query_one(digest, &[]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (200_000, 1, 0), "no row of the killed COPY");
+
+    // An UPDATE of every row when the server is killed: all rows changed or none.
+    let updating = tokio::spawn(async move { client.batch_execute("UPDATE big SET v = v + 1").await.is_ok() });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server.kill9();
+    let reported = updating.await.unwrap();
+    let server = squall().data_dir(data.path()).executors(1).start();
+    let client = server.client().await;
+    let row = client.query_one(digest, &[]).await.unwrap();
+    let (count, kinds, offset) = (row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2));
+    assert_eq!((count, kinds), (200_000, 1), "every row at one version");
+    if reported {
+        assert_eq!(offset, 1, "an UPDATE reported done is kept");
+    }
+    // The table takes writes again at the version it was left at.
+    client.batch_execute("INSERT INTO big VALUES (0, 0)").await.unwrap();
+    assert_eq!(client.query_one("SELECT count(*) FROM big", &[]).await.unwrap().get::<_, i64>(0), 200_001);
+}
