@@ -173,16 +173,26 @@ impl Engine {
     /// Registers every catalog entry in the base session, in creation order. An entry that no
     /// longer loads (its files were removed, say) is reported and kept: it may load again later.
     async fn restore(&self) -> Result<()> {
-        let entries = self.catalog.entries();
+        let mut entries = self.catalog.entries();
+        // A RENAME TO that a crash interrupted: its directory moves now.
+        for entry in entries.iter_mut() {
+            if let Entry::Managed { name, moved_from: moved @ Some(_), .. } = entry {
+                self.tables.finish_move(moved.as_deref().unwrap_or_default(), name)?;
+                *moved = None;
+                self.catalog.replace(entry.clone())?;
+            }
+        }
         self.tables.remove_unlisted(entries.iter().filter_map(|e| match e {
             Entry::Managed { name, location: None, .. } => Some(name.as_str()),
             _ => None,
         }))?;
+        // Grants on objects a crash dropped or renamed in the catalog only.
+        let names = entries.iter().map(|e| e.name().to_string()).collect();
+        self.users.forget_objects_except(squall_sql::ObjectKind::Table, &names)?;
         // Tables of squall before Delta Lake: converted in place, once. One that cannot be
         // (a column type Delta has no equivalent of) stays as it was, readable only.
-        let mut entries = entries;
         for entry in entries.iter_mut() {
-            if let Entry::Managed { name, schema, location: None } = entry {
+            if let Entry::Managed { name, schema, location: None, .. } = entry {
                 match crate::storage::delta::convert::to_delta(&self.tables, name, schema).await {
                     Ok(Some(converted)) => {
                         *schema = converted;
@@ -237,7 +247,7 @@ impl Engine {
     /// Makes a catalog entry visible to queries.
     pub async fn register(&self, entry: &Entry) -> Result<()> {
         match entry {
-            Entry::Managed { name, location, schema } => {
+            Entry::Managed { name, location, schema, .. } => {
                 let provider: Arc<dyn datafusion::catalog::TableProvider> = match crate::storage::delta::convert::legacy(&self.tables, name, location.as_deref(), schema)? {
                     Some(legacy) => legacy,
                     None => Arc::new(LiveDeltaTable::open(&self.tables, self.tables.url_of(name, location.as_deref())?).await?),

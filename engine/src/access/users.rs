@@ -257,6 +257,37 @@ impl Users {
         })
     }
 
+    /// Moves the grants on `from` to `to` (a renamed table keeps its grants, as in PostgreSQL).
+    pub fn rename_object(&self, kind: ObjectKind, from: &str, to: &str) -> Result<()> {
+        self.change(|file| {
+            let grants = std::mem::take(&mut file.grants);
+            file.grants = grants
+                .into_iter()
+                .map(|mut g| {
+                    if g.kind == Kind::from(kind) && g.object == from {
+                        g.object = to.to_string();
+                    }
+                    g
+                })
+                .collect();
+            Ok(())
+        })
+    }
+
+    /// Forgets the grants on objects of `kind` not in `existing` (left by a crash between a
+    /// DROP or RENAME's catalog change and its grants' change): a later object of that name
+    /// must not inherit them.
+    pub fn forget_objects_except(&self, kind: ObjectKind, existing: &std::collections::HashSet<String>) -> Result<()> {
+        let stale = self.lock().grants.iter().any(|g| g.kind == Kind::from(kind) && !existing.contains(&g.object));
+        if !stale {
+            return Ok(());
+        }
+        self.change(|file| {
+            file.grants.retain(|g| g.kind != Kind::from(kind) || existing.contains(&g.object));
+            Ok(())
+        })
+    }
+
     /// Whether `user` may use `privilege` on `object`: superusers may do anything.
     pub fn allows(&self, user: &str, kind: ObjectKind, object: &str, privilege: Privilege) -> bool {
         let file = self.lock();

@@ -1,7 +1,7 @@
 //! `ALTER TABLE t ADD COLUMN c type` and `ALTER TABLE t ALTER COLUMN c DROP NOT NULL` of a managed
 //! (Delta) table: one commit changing its schema; files written before read the added column as
-//! NULL. Superusers only, as DDL is. `RENAME TO` and `RENAME COLUMN` are refused (0A000) for now:
-//! see each below.
+//! NULL; `ALTER TABLE t RENAME TO u`. Superusers only, as DDL is. `RENAME COLUMN` is refused
+//! (0A000) for now: see below.
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ pub(super) async fn run(session: &Session, table: &str, change: &AlterTable) -> 
     require_superuser(session, "ALTER TABLE")?;
     let engine = &session.engine;
     let _ddl = engine.ddl_lock.lock().await;
-    let Some(Entry::Managed { name, schema, location }) = engine.catalog.get(table) else {
+    let Some(Entry::Managed { name, schema, location, .. }) = engine.catalog.get(table) else {
         return Err(match engine.catalog.get(table) {
             None => SquallError::UndefinedTable(format!("relation \"{table}\" does not exist")),
             Some(_) => SquallError::WrongObjectType(format!("\"{table}\" is not a table squall writes: ALTER TABLE changes managed tables")),
@@ -57,17 +57,42 @@ pub(super) async fn run(session: &Session, table: &str, change: &AlterTable) -> 
                 "RENAME COLUMN is not supported yet: it needs Delta column mapping, which squall's Delta library cannot enable".into(),
             ));
         }
-        AlterTable::RenameTo { .. } => {
-            return Err(SquallError::Unsupported("ALTER TABLE ... RENAME TO is not supported yet".into()));
-        }
+        AlterTable::RenameTo { name: new } => return rename(session, &name, new, schema, location).await,
     }
     // The catalog and the registered table follow the Delta log.
     engine.tables.forget(&url);
     let provider = LiveDeltaTable::open(&engine.tables, url).await?;
     let schema = provider.schema().as_ref().clone();
-    engine.catalog.replace(Entry::Managed { name: name.clone(), schema, location })?;
+    engine.catalog.replace(Entry::Managed { name: name.clone(), schema, location, moved_from: None })?;
     engine.base.deregister_table(name.as_str())?;
     engine.base.register_table(name.as_str(), Arc::new(provider))?;
+    engine.plan_changes.note();
+    Ok(Output::Done { tag: "ALTER TABLE", rows: None })
+}
+
+/// `ALTER TABLE old RENAME TO new`: the catalog entry, the grants and (for a table in the data
+/// directory) its directory. The catalog first names the move (`moved_from`), then the directory
+/// moves, then the catalog forgets the move: a crash at any point leaves a table a start can
+/// finish moving ([`crate::engine::Engine`]'s restore), never one without its rows. Views that
+/// name the old name are not rewritten (PostgreSQL's follow the table; squall's keep their text).
+async fn rename(session: &Session, old: &str, new: &str, schema: Schema, location: Option<String>) -> Result<Output> {
+    let engine = &session.engine;
+    if engine.catalog.get(new).is_some() || session.ctx.table_exist(new).unwrap_or(false) {
+        return Err(SquallError::DuplicateTable(format!("relation \"{new}\" already exists")));
+    }
+    let old_url = engine.tables.url_of(old, location.as_deref())?;
+    let moving = location.is_none();
+    let moved_from = moving.then(|| old.to_string());
+    engine.catalog.rename(old, Entry::Managed { name: new.to_string(), schema: schema.clone(), location: location.clone(), moved_from })?;
+    engine.users.rename_object(squall_sql::ObjectKind::Table, old, new)?;
+    engine.base.deregister_table(old)?;
+    engine.tables.forget(&old_url);
+    if moving {
+        engine.tables.finish_move(old, new)?;
+        engine.catalog.replace(Entry::Managed { name: new.to_string(), schema, location: location.clone(), moved_from: None })?;
+    }
+    let provider = LiveDeltaTable::open(&engine.tables, engine.tables.url_of(new, location.as_deref())?).await?;
+    engine.base.register_table(new, Arc::new(provider))?;
     engine.plan_changes.note();
     Ok(Output::Done { tag: "ALTER TABLE", rows: None })
 }

@@ -46,7 +46,7 @@ pub(super) async fn run(session: &Session, create: CreateMemoryTable) -> Result<
         engine.tables.create(&url, &name, &schema, &session.committer()).await?;
         None
     };
-    let entry = Entry::Managed { name: name.clone(), schema: schema.as_ref().clone(), location: None };
+    let entry = Entry::Managed { name: name.clone(), schema: schema.as_ref().clone(), location: None, moved_from: None };
     engine.catalog.insert(entry.clone())?;
     engine.register(&entry).await?;
     Ok(match rows {

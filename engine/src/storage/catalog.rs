@@ -32,6 +32,10 @@ pub enum Entry {
         schema: Schema,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         location: Option<String>,
+        /// Set while `ALTER TABLE ... RENAME TO` moves the table's directory from
+        /// `tables/<moved_from>/`: a start after a crash finishes the move.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        moved_from: Option<String>,
     },
     /// A table over files squall does not own; `ddl` is its `CREATE EXTERNAL TABLE` statement,
     /// whose relative paths resolve against `base_dir`.
@@ -122,6 +126,23 @@ impl Catalog {
         Ok(())
     }
 
+    /// Replaces the entry called `from` by `entry` (another name), durably, in one write.
+    pub fn rename(&self, from: &str, entry: Entry) -> Result<()> {
+        let mut file = self.lock();
+        if file.entries.iter().any(|e| e.name() == entry.name()) {
+            return Err(SquallError::DuplicateTable(format!("relation \"{}\" already exists", entry.name())));
+        }
+        let Some(at) = file.entries.iter().position(|e| e.name() == from) else {
+            return Err(SquallError::UndefinedTable(format!("relation \"{from}\" does not exist")));
+        };
+        let old = std::mem::replace(&mut file.entries[at], entry);
+        if let Err(e) = self.persist(&file) {
+            file.entries[at] = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Removes the entry called `name`, durably; `None` if there was none.
     pub fn remove(&self, name: &str) -> Result<Option<Entry>> {
         let mut file = self.lock();
@@ -191,7 +212,7 @@ mod tests {
     use arrow_schema::{DataType, Field};
 
     fn managed(name: &str) -> Entry {
-        Entry::Managed { name: name.into(), schema: Schema::new(vec![Field::new("a", DataType::Int64, true)]), location: None }
+        Entry::Managed { name: name.into(), schema: Schema::new(vec![Field::new("a", DataType::Int64, true)]), location: None, moved_from: None }
     }
 
     #[test]

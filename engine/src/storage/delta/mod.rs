@@ -102,6 +102,18 @@ impl DeltaTables {
         Ok(())
     }
 
+    /// Moves managed table `from`'s directory to `to`'s (ALTER TABLE ... RENAME TO), unless
+    /// that was done already (a start finishing a rename a crash interrupted).
+    pub fn finish_move(&self, from: &str, to: &str) -> Result<()> {
+        let (source, target) = (self.managed_dir(from), self.managed_dir(to));
+        if source.is_dir() && !target.exists() {
+            std::fs::rename(&source, &target)?;
+            crate::storage::catalog::sync_dir(&self.tables_dir)?;
+        }
+        self.forget(&self.managed_url(from));
+        Ok(())
+    }
+
     /// Deletes managed table `name`'s directory (dropped, or left by a crash).
     pub fn delete_managed(&self, name: &str) -> Result<()> {
         self.forget(&self.managed_url(name));
