@@ -146,6 +146,10 @@ impl Planner<'_> {
                     if let SqlStatement::Set(datafusion::sql::sqlparser::ast::Set::SetTimeZone { value, .. }) = &statement {
                         return Box::pin(self.sql_using(&format!("SET timezone = {value}"))).await;
                     }
+                    // `CREATE TABLE t ... LOCATION 'url'`: a managed Delta table at that URL. sqlparser
+                    // reads LOCATION as a Hive format, which DataFusion refuses; the statement is
+                    // planned without it and CREATE TABLE reads it back from the text.
+                    crate::statements::without_table_location(&mut statement);
                     let mut statement = self.session.engine.pg_rules.prepare(statement);
                     // squall's rewrites can hoist a catalog lookup out of CASE into the select
                     // list, where the catalog rules (run again) treat it as any other.

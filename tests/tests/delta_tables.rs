@@ -449,3 +449,33 @@ async fn kill_9_in_a_large_copy_or_an_update_leaves_each_table_at_a_committed_ve
     client.batch_execute("INSERT INTO big VALUES (0, 0)").await.unwrap();
     assert_eq!(client.query_one("SELECT count(*) FROM big", &[]).await.unwrap().get::<_, i64>(0), 200_001);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_managed_table_can_live_in_an_object_store() {
+    let s3 = squall_tests::s3::LocalS3::start("lake");
+    let mut builder = squall().executors(2);
+    for (key, value) in s3.env() {
+        builder = builder.env(key, &value);
+    }
+    let server = builder.start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE remote (id bigint NOT NULL, v text) LOCATION 's3://lake/tables/remote'; \
+             INSERT INTO remote SELECT value, 'v' || value FROM generate_series(1, 1000); \
+             UPDATE remote SET v = 'changed' WHERE id <= 10; DELETE FROM remote WHERE id > 900",
+        )
+        .await
+        .unwrap();
+    let executors = server.child_pids();
+    let row = client.query_one("SELECT count(*), count(*) FILTER (WHERE v = 'changed'), min(squall_node_pid()) FROM remote", &[]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (900, 10));
+    assert!(executors.contains(&(row.get::<_, i64>(2) as u32)), "scanned on the executors");
+    let operations: Vec<String> = client.query("DESCRIBE HISTORY remote", &[]).await.unwrap().iter().map(|r| r.get("operation")).collect();
+    assert_eq!(operations, vec!["DELETE", "UPDATE", "WRITE", "CREATE TABLE"]);
+    let old: i64 = client.query_one("SELECT count(*) FROM remote VERSION AS OF 1", &[]).await.unwrap().get(0);
+    assert_eq!(old, 1000);
+    // Dropped, its files stay where the LOCATION said; they read as an external Delta table.
+    client.batch_execute("DROP TABLE remote; CREATE EXTERNAL TABLE again STORED AS DELTA LOCATION 's3://lake/tables/remote'").await.unwrap();
+    assert_eq!(client.query_one("SELECT count(*) FROM again", &[]).await.unwrap().get::<_, i64>(0), 900);
+}

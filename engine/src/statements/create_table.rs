@@ -1,5 +1,6 @@
-//! `CREATE TABLE t (...)` and `CREATE TABLE t AS query`: a managed table, a Delta table under
-//! the data directory.
+//! `CREATE TABLE t (...) [LOCATION 'url']` and `CREATE TABLE t [LOCATION 'url'] AS query`: a
+//! managed table, a Delta table under the data directory or at the URL (an object store, or an
+//! absolute path; DROP TABLE then leaves its files, as Spark does for tables with a location).
 //!
 //! The table's first commit (version 0) holds its columns and, for `AS query`, all its rows; the
 //! catalog learns of it after that commit, so the statement is atomic: after a crash the table
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::logical_expr::{CreateMemoryTable, LogicalPlan};
+use datafusion::sql::sqlparser::ast::Statement;
 
 use super::{claim_name, query};
 use crate::storage::catalog::Entry;
@@ -17,7 +19,26 @@ use crate::storage::delta::write::delta_schema;
 use crate::error::Result;
 use crate::session::{Output, Session};
 
-pub(super) async fn run(session: &Session, create: CreateMemoryTable) -> Result<Output> {
+/// The `LOCATION '...'` of a `CREATE TABLE` statement, taken out of it (only when it is the one
+/// Hive format it has: `STORED AS` and the like are left for DataFusion to refuse).
+pub(super) fn take_location(statement: &mut Statement) -> Option<String> {
+    let Statement::CreateTable(create) = statement else { return None };
+    let hive = create.hive_formats.as_ref()?;
+    if hive.row_format.is_some() || hive.storage.is_some() || hive.serde_properties.is_some() {
+        return None;
+    }
+    let location = hive.location.clone()?;
+    create.hive_formats = None;
+    Some(location)
+}
+
+/// The LOCATION written in `sql`, a CREATE TABLE.
+fn location_in(sql: &str) -> Option<String> {
+    let mut statements = datafusion::sql::sqlparser::parser::Parser::parse_sql(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {}, sql).ok()?;
+    take_location(statements.first_mut()?)
+}
+
+pub(super) async fn run(session: &Session, sql: &str, create: CreateMemoryTable) -> Result<Output> {
     let Some(relation) = claim_name(session, &create.name, create.or_replace, create.temporary, create.if_not_exists).await? else {
         return Ok(Output::Done { tag: "CREATE TABLE", rows: None });
     };
@@ -36,9 +57,15 @@ pub(super) async fn run(session: &Session, create: CreateMemoryTable) -> Result<
     // The columns as the Delta table gives them back (e.g. timestamps in microseconds).
     let schema = Arc::new(delta_schema(&schema)?);
 
-    // A directory left by a crash before its catalog entry is no table's.
-    engine.tables.delete_managed(&name)?;
-    let url = engine.tables.managed_url(&name);
+    let location = location_in(sql);
+    let url = match &location {
+        Some(location) => crate::storage::delta::location_url(location)?,
+        None => {
+            // A directory left by a crash before its catalog entry is no table's.
+            engine.tables.delete_managed(&name)?;
+            engine.tables.managed_url(&name)
+        }
+    };
     let rows = if has_rows {
         let rows = query::stream(session, create.input.as_ref().clone()).await?;
         Some(engine.tables.append(&url, Arc::clone(&schema), rows, &session.committer(), Some(&name)).await?)
@@ -46,7 +73,7 @@ pub(super) async fn run(session: &Session, create: CreateMemoryTable) -> Result<
         engine.tables.create(&url, &name, &schema, &session.committer()).await?;
         None
     };
-    let entry = Entry::Managed { name: name.clone(), schema: schema.as_ref().clone(), location: None, moved_from: None };
+    let entry = Entry::Managed { name: name.clone(), schema: schema.as_ref().clone(), location: location.map(|_| url.to_string()), moved_from: None };
     engine.catalog.insert(entry.clone())?;
     engine.register(&entry).await?;
     Ok(match rows {

@@ -32,7 +32,7 @@ use squall_udf::settings::DEFAULT_SCHEMA;
 pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan, kept: Option<&KeptPlan>) -> Result<Output> {
     match plan {
         LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) => Box::pin(create_external_table::run(session, sql, create)).await,
-        LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => Box::pin(create_table::run(session, create)).await,
+        LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => Box::pin(create_table::run(session, sql, create)).await,
         LogicalPlan::Ddl(DdlStatement::CreateView(create)) => Box::pin(create_view::run(session, sql, create)).await,
         LogicalPlan::Ddl(DdlStatement::DropTable(d)) => Box::pin(drop::run(session, drop::Kind::Table, &d.name, d.if_exists)).await,
         LogicalPlan::Ddl(DdlStatement::DropView(d)) => Box::pin(drop::run(session, drop::Kind::View, &d.name, d.if_exists)).await,
@@ -78,6 +78,12 @@ pub(crate) async fn execute(session: &Session, sql: &str, plan: LogicalPlan, kep
         LogicalPlan::Statement(Statement::ResetVariable(reset)) => engine_settings::reset(session, reset).await,
         plan => query::run(session, plan, kept).await,
     }
+}
+
+/// `statement` without the `LOCATION '...'` of a `CREATE TABLE` (see [`create_table`]); true if it
+/// had one.
+pub(crate) fn without_table_location(statement: &mut datafusion::sql::sqlparser::ast::Statement) -> bool {
+    create_table::take_location(statement).is_some()
 }
 
 /// A name claimed for a new table or view: checked free, with catalog changes locked out until

@@ -15,6 +15,7 @@ pub mod convert;
 pub mod errors;
 pub mod external;
 pub mod maintenance;
+pub mod object_store_tables;
 pub mod plan_codec;
 pub mod snapshot_scan;
 pub mod time_travel;
@@ -57,6 +58,7 @@ pub struct DeltaTables {
 
 impl DeltaTables {
     pub fn open(data_dir: &Path) -> Result<Self> {
+        object_store_tables::register();
         let tables_dir = data_dir.join("tables");
         std::fs::create_dir_all(&tables_dir)?;
         Ok(Self {
