@@ -479,3 +479,48 @@ async fn a_managed_table_can_live_in_an_object_store() {
     client.batch_execute("DROP TABLE remote; CREATE EXTERNAL TABLE again STORED AS DELTA LOCATION 's3://lake/tables/remote'").await.unwrap();
     assert_eq!(client.query_one("SELECT count(*) FROM again", &[]).await.unwrap().get::<_, i64>(0), 900);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_inserts_from_many_sessions_all_commit() {
+    let server = squall().executors(1).start();
+    server.client().await.batch_execute("CREATE TABLE hits (session bigint, n bigint)").await.unwrap();
+    let mut sessions = Vec::new();
+    for session in 0..8i64 {
+        let client = server.client().await;
+        sessions.push(tokio::spawn(async move {
+            for n in 0..25i64 {
+                client.execute("INSERT INTO hits VALUES ($1, $2)", &[&session, &n]).await.unwrap();
+            }
+        }));
+    }
+    for s in sessions {
+        s.await.unwrap();
+    }
+    let client = server.client().await;
+    let row = client.query_one("SELECT count(*), count(DISTINCT (session, n)), sum(n) FROM hits", &[]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (200, 200, 8 * 300));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delta_table_with_a_feature_squall_cannot_read_is_refused_naming_it() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    // A table whose protocol requires a reader feature no reader here knows (as a newer writer's
+    // would be): squall says so rather than read it wrong.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("future").join("_delta_log");
+    std::fs::create_dir_all(&log).unwrap();
+    let actions = [
+        serde_json::json!({"protocol": {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["futureFeature"], "writerFeatures": ["futureFeature"]}}),
+        serde_json::json!({"metaData": {"id": "00000000-0000-0000-0000-000000000001", "format": {"provider": "parquet", "options": {}},
+            "schemaString": "{\"type\":\"struct\",\"fields\":[{\"name\":\"id\",\"type\":\"long\",\"nullable\":true,\"metadata\":{}}]}",
+            "partitionColumns": [], "configuration": {}, "createdTime": 0}}),
+    ];
+    let text: String = actions.iter().map(|a| format!("{a}\n")).collect();
+    std::fs::write(log.join("00000000000000000000.json"), text).unwrap();
+    let location = dir.path().join("future");
+    let e = client.batch_execute(&format!("CREATE EXTERNAL TABLE future STORED AS DELTA LOCATION '{}'", location.display())).await.unwrap_err();
+    let db = e.as_db_error().unwrap();
+    assert_eq!(code(&e), "0A000", "{}", db.message());
+    assert!(db.message().contains("futureFeature"), "names the feature: {}", db.message());
+}

@@ -28,6 +28,10 @@ pub fn classify(doing: impl std::fmt::Display, e: DeltaTableError) -> SquallErro
         DeltaTableError::MissingFeature { .. } | DeltaTableError::UnsupportedColumnMapping { .. } => {
             SquallError::Unsupported(format!("{doing}: {e}"))
         }
+        // The log asks for what no reader here handles (a newer protocol, an unknown feature).
+        DeltaTableError::KernelError(ref kernel) if kernel.to_string().starts_with("Unsupported") => {
+            SquallError::Unsupported(format!("{doing}: {}", super::write::first_line(&kernel.to_string())))
+        }
         DeltaTableError::NotATable(m) => SquallError::UndefinedTable(format!("{doing}: not a Delta table: {m}")),
         DeltaTableError::InvalidData { message } => SquallError::DataException(format!("{doing}: {message}")),
         DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. } | DeltaTableError::Parquet { .. } => SquallError::storage(doing, e),

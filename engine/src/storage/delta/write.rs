@@ -88,6 +88,9 @@ pub fn first_line(message: &str) -> &str {
     message.lines().next().unwrap_or_default()
 }
 
+/// How many versions an append tries before giving up (each taken by another commit meanwhile).
+const APPEND_ATTEMPTS: usize = 10_000;
+
 fn writer_properties() -> WriterProperties {
     // Snappy, as Spark and DuckDB write by default: every reader of a ZSTD column chunk makes
     // zstd contexts of its own, which was a twentieth of a small lookup's CPU (pgbench).
@@ -129,13 +132,16 @@ impl DeltaTables {
             Some(_) => self.unloaded(url)?,
             None => self.latest(url).await?,
         };
+        // An append conflicts with nothing; it only has to find a free version. Under many
+        // concurrent writers the default 15 attempts ran out (40001 for 8 sessions inserting
+        // at once), so it tries until it finds one.
         let mut write = table
             .write(Vec::new())
             .with_input_plan(plan)
             .with_session_state(Arc::new(self.write_session()))
             .with_session_fallback_policy(deltalake::delta_datafusion::SessionFallbackPolicy::RequireSessionState)
             .with_writer_properties(writer_properties())
-            .with_commit_properties(committer.properties());
+            .with_commit_properties(committer.properties().with_max_retries(APPEND_ATTEMPTS));
         if let Some(name) = create {
             write = write.with_save_mode(SaveMode::ErrorIfExists).with_table_name(name);
         }
