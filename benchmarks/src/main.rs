@@ -9,6 +9,7 @@ mod autoscale;
 mod ml;
 mod pgbench;
 mod report;
+mod small_writes;
 mod tpch;
 mod wire;
 
@@ -94,6 +95,12 @@ enum Benchmark {
         #[arg(long)]
         variant: Vec<String>,
     },
+    /// Small writes: single-row INSERTs, then queries before and after compaction and an UPDATE of
+    /// 1% of the rows, against a PostgreSQL 15 started here (needs Debian's postgresql-15).
+    SmallWrites {
+        #[arg(long, default_value_t = 10_000)]
+        inserts: usize,
+    },
     /// Elastic executors: backlog to first task on a new executor, a burst of 12 queries
     /// autoscaled 1 → 4 vs one fixed executor, and executor kills survived out of 20.
     Autoscale {
@@ -126,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
         Benchmark::Aggregate { rows, runs } => aggregate::run(&cli.squall, &cli.data, rows, runs).await?,
         Benchmark::Ml { rows, runs, models, peers } => ml::run(&cli.squall, &cli.data, rows, runs, &models, &peers).await?,
         Benchmark::Tpch { .. } => unreachable!("handled above"),
+        Benchmark::SmallWrites { inserts } => small_writes::run(&cli.squall, inserts).await?,
         Benchmark::Autoscale { rows_per_file, runs, only } => autoscale::run(&cli.squall, &cli.data, rows_per_file, runs, only.as_deref()).await?,
     };
     report.print_and_save()

@@ -96,15 +96,15 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-struct Target {
-    name: &'static str,
-    port: u16,
-    user: &'static str,
-    database: &'static str,
+pub(crate) struct Target {
+    pub name: &'static str,
+    pub port: u16,
+    pub user: &'static str,
+    pub database: &'static str,
 }
 
 impl Target {
-    fn psql(&self, command: &str) -> anyhow::Result<String> {
+    pub(crate) fn psql(&self, command: &str) -> anyhow::Result<String> {
         let out = Command::new("psql")
             .args(["-X", "-t", "-A", "-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", self.user, "-d", self.database, "-v", "ON_ERROR_STOP=1", "-c", command])
             .output()
@@ -169,14 +169,18 @@ fn copy_file(data: &Path, rows: usize) -> anyhow::Result<PathBuf> {
 
 /// A throwaway PostgreSQL 15 server: initdb in a temporary directory, trust for local clients,
 /// on a free port of 127.0.0.1; stopped when dropped.
-struct Postgres {
+pub(crate) struct Postgres {
     dir: tempfile::TempDir,
     port: u16,
     bin: PathBuf,
 }
 
 impl Postgres {
-    fn start() -> anyhow::Result<Self> {
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub(crate) fn start() -> anyhow::Result<Self> {
         let bin = PathBuf::from("/usr/lib/postgresql/15/bin");
         anyhow::ensure!(bin.join("postgres").exists(), "PostgreSQL 15 is not installed (Debian: apt-get install postgresql-15)");
         let dir = tempfile::tempdir()?;
