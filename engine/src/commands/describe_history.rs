@@ -22,7 +22,7 @@ pub(super) fn schema() -> SchemaRef {
 }
 
 pub(super) async fn run(session: &Session, table: &str) -> Result<Output> {
-    let url = super::table_url(session, table).await?;
+    let url = crate::storage::delta::time_travel::delta_url(session, table).await?;
     crate::access::checks::check_uses(
         session,
         &crate::access::checks::Uses { reads: vec![table.to_string()], ..Default::default() },

@@ -97,19 +97,6 @@ fn managed_table_url(session: &Session, name: &str, verb: &str) -> Result<url::U
     }
 }
 
-/// The URL of Delta table `name`, managed or external.
-async fn table_url(session: &Session, name: &str) -> Result<url::Url> {
-    use crate::storage::catalog::Entry;
-    if let Some(Entry::External { .. }) = session.engine.catalog.get(name) {
-        let provider = session.engine.base.table_provider(name).await?;
-        return match (provider.as_ref() as &dyn std::any::Any).downcast_ref::<crate::storage::delta::LiveDeltaTable>() {
-            Some(table) => Ok(table.url.clone()),
-            None => Err(SquallError::Unsupported(format!("\"{name}\" is not a Delta table: it has no history"))),
-        };
-    }
-    managed_table_url(session, name, "describe")
-}
-
 async fn sent_alone(tag: &str) -> Result<Output> {
     Err(SquallError::Unsupported(format!("{tag} is carried out only when sent alone as a simple query")))
 }

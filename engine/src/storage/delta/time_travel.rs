@@ -153,7 +153,8 @@ fn calls(statement: &Statement) -> Vec<(String, ScalarValue)> {
     found.0
 }
 
-async fn delta_url(session: &Session, table: &str) -> Result<url::Url> {
+/// The URL of Delta table `table`, managed or external (0A000 for another kind of table).
+pub async fn delta_url(session: &Session, table: &str) -> Result<url::Url> {
     match session.engine.catalog.get(table) {
         Some(Entry::Managed { location, .. }) => session.engine.tables.url_of(table, location.as_deref()),
         Some(Entry::External { .. }) => {
