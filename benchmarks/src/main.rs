@@ -100,6 +100,9 @@ enum Benchmark {
     SmallWrites {
         #[arg(long, default_value_t = 10_000)]
         inserts: usize,
+        /// Rows of the large table 1% of which one UPDATE changes.
+        #[arg(long, default_value_t = 10_000_000)]
+        large: usize,
     },
     /// Elastic executors: backlog to first task on a new executor, a burst of 12 queries
     /// autoscaled 1 → 4 vs one fixed executor, and executor kills survived out of 20.
@@ -133,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
         Benchmark::Aggregate { rows, runs } => aggregate::run(&cli.squall, &cli.data, rows, runs).await?,
         Benchmark::Ml { rows, runs, models, peers } => ml::run(&cli.squall, &cli.data, rows, runs, &models, &peers).await?,
         Benchmark::Tpch { .. } => unreachable!("handled above"),
-        Benchmark::SmallWrites { inserts } => small_writes::run(&cli.squall, inserts).await?,
+        Benchmark::SmallWrites { inserts, large } => small_writes::run(&cli.squall, inserts, large).await?,
         Benchmark::Autoscale { rows_per_file, runs, only } => autoscale::run(&cli.squall, &cli.data, rows_per_file, runs, only.as_deref()).await?,
     };
     report.print_and_save()

@@ -1,7 +1,8 @@
 //! An application writing one row at a time: N single-row INSERTs over the wire (prepared, one
 //! client), then `SELECT count(*)` and a grouped aggregate over the table, before and after
 //! compaction (squall's `OPTIMIZE`; PostgreSQL's `VACUUM ANALYZE`), then an UPDATE of 1% of the
-//! rows; against a PostgreSQL 15 this benchmark starts, same machine, same run (fsync on in both).
+//! rows; then an UPDATE of 1% of a large table made with CREATE TABLE AS; against a PostgreSQL 15
+//! this benchmark starts, same machine, same run (fsync on in both).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -40,14 +41,14 @@ async fn timed(client: &Client, sql: &str) -> anyhow::Result<(Duration, String)>
     Ok((median(samples), answer))
 }
 
-pub async fn run(squall: &Path, inserts: usize) -> anyhow::Result<Report> {
+pub async fn run(squall: &Path, inserts: usize, large: usize) -> anyhow::Result<Report> {
     let postgres = Postgres::start()?;
     let server = ServerBuilder::new(squall).executors(2).start();
     let systems = [("squall", server.pg_port, "squall", "squall", "OPTIMIZE events"), ("PostgreSQL 15", postgres.port(), "postgres", "postgres", "VACUUM ANALYZE events")];
     let count = "SELECT count(*) FROM events";
     let grouped = "SELECT kind, count(*), sum(amount) FROM events GROUP BY kind ORDER BY kind";
     let mut rows = Vec::new();
-    let mut table = String::from("| system | INSERT p50 | INSERT p99 | inserts/s | count(*) before | grouped before | compaction | count(*) after | grouped after | UPDATE 1% |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut table = format!("| system | INSERT p50 | INSERT p99 | inserts/s | count(*) before | grouped before | compaction | count(*) after | grouped after | UPDATE 1% | UPDATE 1% of {large} rows |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     let mut answers: Vec<Vec<String>> = Vec::new();
     for (name, port, user, database, compact) in systems {
         let client = connect(port, user, database).await?;
@@ -75,9 +76,18 @@ pub async fn run(squall: &Path, inserts: usize) -> anyhow::Result<Report> {
         let updating = Instant::now();
         client.batch_execute("UPDATE events SET amount = amount + 1 WHERE id % 100 = 0").await?;
         let update = updating.elapsed();
-        answers.push(vec![a1, a2, a3, a4]);
+        // A large table: 1% of its rows updated in one statement (Delta rewrites the files
+        // holding them; PostgreSQL writes new row versions).
+        client
+            .batch_execute(&format!("CREATE TABLE big AS SELECT g AS id, g % 1000 AS amount FROM generate_series(1, {large}) AS s(g)"))
+            .await?;
+        let updating = Instant::now();
+        let updated = client.execute("UPDATE big SET amount = amount + 1 WHERE id % 100 = 0", &[]).await?;
+        let big_update = updating.elapsed();
+        let (_, a5) = timed(&client, "SELECT count(*), sum(amount) FROM big").await?;
+        answers.push(vec![a1, a2, a3, a4, updated.to_string(), a5]);
         table.push_str(&format!(
-            "| {name} | {:.2} ms | {:.2} ms | {:.0} | {:.2} ms | {:.2} ms | {:.0} ms | {:.2} ms | {:.2} ms | {:.0} ms |\n",
+            "| {name} | {:.2} ms | {:.2} ms | {:.0} | {:.2} ms | {:.2} ms | {:.0} ms | {:.2} ms | {:.2} ms | {:.0} ms | {:.0} ms |\n",
             ms(p50),
             ms(p99),
             inserts as f64 / all.as_secs_f64(),
@@ -86,7 +96,8 @@ pub async fn run(squall: &Path, inserts: usize) -> anyhow::Result<Report> {
             ms(compaction),
             ms(count_after),
             ms(grouped_after),
-            ms(update)
+            ms(update),
+            ms(big_update)
         ));
         for (what, took) in [
             ("single-row INSERT, p50", p50),
@@ -95,6 +106,7 @@ pub async fn run(squall: &Path, inserts: usize) -> anyhow::Result<Report> {
             ("count(*) after compaction", count_after),
             ("grouped aggregate after compaction", grouped_after),
             ("UPDATE of 1% of the rows", update),
+            ("UPDATE of 1% of the large table", big_update),
         ] {
             rows.push((name.to_string(), what.to_string(), took));
         }
@@ -105,7 +117,7 @@ pub async fn run(squall: &Path, inserts: usize) -> anyhow::Result<Report> {
     Ok(Report {
         name: "small-writes".into(),
         description: format!(
-            "{inserts} single-row INSERTs (prepared, one client) into squall (2 executors; a Delta table) and PostgreSQL 15 started by the benchmark (default settings, fsync on), then queries before and after compaction (median of {QUERY_RUNS}) and an UPDATE of 1% of the rows; same machine, same run; answers checked equal."
+            "{inserts} single-row INSERTs (prepared, one client) into squall (2 executors; a Delta table) and PostgreSQL 15 started by the benchmark (default settings, fsync on), then queries before and after compaction (median of {QUERY_RUNS}) and an UPDATE of 1% of the rows, then an UPDATE of 1% of a {large}-row table; same machine, same run; answers checked equal."
         ),
         rows,
         notes: vec![table],

@@ -19,8 +19,18 @@ enum Outcome {
     Failed(String),
 }
 
+/// The `delta` variant: each table copied into a managed (Delta) table of the same name, so the
+/// queries read Delta tables where the default cluster reads the Parquet files.
+fn as_delta_tables(tables: &[(&'static str, std::path::PathBuf)]) -> String {
+    tables
+        .iter()
+        .map(|(name, _)| format!("CREATE TABLE {name}_delta AS SELECT * FROM {name}; DROP TABLE {name}; ALTER TABLE {name}_delta RENAME TO {name};\n"))
+        .collect()
+}
+
 /// What a `--variant` changes: `squall=PATH` another squall binary, `--flag ...` the server's
-/// arguments, anything else SQL run on the connection.
+/// arguments, `delta` the tables (Delta tables instead of Parquet files), anything else SQL run
+/// on the connection.
 fn variant_parts<'a>(squall: &'a Path, variant: &'a str) -> (&'a Path, Vec<&'a str>, &'a str) {
     if let Some(binary) = variant.strip_prefix("squall=") {
         (Path::new(binary), Vec::new(), "")
@@ -58,7 +68,8 @@ pub async fn run(
             server.wait_for_executors(k).await;
             let client = server.client().await;
             client.batch_execute(&tpch::create_tables(&tables)).await?;
-            for sql in [setup, sql] {
+            let sql = if variant == "delta" { as_delta_tables(&tables) } else { sql.to_string() };
+            for sql in [setup, sql.as_str()] {
                 if !sql.is_empty() {
                     client.batch_execute(sql).await?;
                 }

@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::stream::BoxStream;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions,
+    CopyOptions, GetOptions, ObjectStoreExt, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions,
     PutPayload, PutResult, Result, UploadPart,
 };
 
@@ -56,6 +56,32 @@ fn sync_file_and_dir(path: &PathBuf) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The entries of `dir` (name, whether a directory), skipping LocalFileSystem's staging files
+/// (`name#n`, not objects yet); `None` when a name needs more than plain characters to be a path
+/// (the caller lists through LocalFileSystem then), empty when `dir` does not exist.
+fn plain_names(dir: &std::path::Path) -> Result<Option<Vec<(String, bool)>>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(Vec::new())),
+        Err(e) => return Err(object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(e) }),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(e) })?;
+        let Ok(name) = entry.file_name().into_string() else { return Ok(None) };
+        if name.rsplit_once('#').is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+            continue;
+        }
+        if name.is_empty() || name.starts_with('.') || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+            return Ok(None);
+        }
+        // Symbolic links are followed, as LocalFileSystem does.
+        let is_dir = std::fs::metadata(entry.path()).map(|m| m.is_dir()).unwrap_or(false);
+        names.push((name, is_dir));
+    }
+    Ok(Some(names))
+}
+
 #[async_trait]
 impl ObjectStore for DurableLocalStore {
     async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
@@ -85,8 +111,35 @@ impl ObjectStore for DurableLocalStore {
         self.inner.list(prefix)
     }
 
+    /// LocalFileSystem converts every entry's file name to a path before comparing it with the
+    /// offset: reading a Delta log after its commit N converted N names, which made each small
+    /// INSERT slower than the one before. Here a directory of plain names is listed by comparing
+    /// names, and only the objects after the offset are looked up.
     fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.inner.list_with_offset(prefix, offset)
+        let Some(prefix) = prefix.cloned() else { return self.inner.list_with_offset(None, offset) };
+        let (inner, offset) = (Arc::clone(&self.inner), offset.clone());
+        let listed = async move {
+            let dir = inner.path_to_filesystem(&prefix)?;
+            let names = tokio::task::spawn_blocking(move || plain_names(&dir))
+                .await
+                .map_err(|e| object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(e) })??;
+            let Some(names) = names else { return Ok::<_, object_store::Error>(inner.list_with_offset(Some(&prefix), &offset)) };
+            let mut after = Vec::new();
+            for (name, is_dir) in names {
+                let location = prefix.clone().join(name.as_str());
+                if is_dir {
+                    after.push(inner.list_with_offset(Some(&location), &offset));
+                } else if location > offset {
+                    let meta = inner.head(&location).await;
+                    // Deleted since it was listed (log cleanup, VACUUM): not there any more.
+                    if !matches!(meta, Err(object_store::Error::NotFound { .. })) {
+                        after.push(futures::stream::once(async move { meta }).boxed());
+                    }
+                }
+            }
+            Ok(futures::stream::iter(after).flatten().boxed())
+        };
+        futures::stream::once(listed).try_flatten().boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {

@@ -38,12 +38,16 @@ const HISTORY_LIMIT: u64 = 1000;
 /// A table with this many files smaller than [`SMALL_FILE`] is compacted in the background.
 pub const AUTO_COMPACT_FILES: usize = 64;
 const SMALL_FILE: i64 = 16 * 1024 * 1024;
+/// How many commits may pass between two counts of a table's small files.
+const COUNT_EVERY: usize = AUTO_COMPACT_FILES / 8;
 
 /// The tables being compacted in the background now, and how many compactions committed so far
 /// (a statement that lost a conflict to one runs again: see [`DeltaTables::compactions`]).
 #[derive(Debug, Default)]
 pub struct AutoCompaction {
     running: std::sync::Mutex<std::collections::HashSet<Url>>,
+    /// Commits since each table's files were last counted (absent: not counted since start).
+    since_count: std::sync::Mutex<std::collections::HashMap<Url, usize>>,
     committed: std::sync::atomic::AtomicU64,
 }
 
@@ -64,6 +68,17 @@ impl DeltaTables {
     /// the compaction's commit changes no data. Once at a time per table; a compaction that loses
     /// a conflict is dropped (the next commit tries again).
     pub fn compact_when_fragmented(self: &Arc<Self>, url: &Url) {
+        // Counting the small files reads the table's live files, which costs more than a small
+        // INSERT: they are counted every [`COUNT_EVERY`] commits (and at the first after start).
+        {
+            let mut since_count = self.auto_compaction.since_count.lock().unwrap_or_else(|p| p.into_inner());
+            let commits = since_count.entry(url.clone()).or_insert(COUNT_EVERY - 1);
+            *commits += 1;
+            if *commits < COUNT_EVERY {
+                return;
+            }
+            *commits = 0;
+        }
         let tables = Arc::clone(self);
         let url = url.clone();
         tokio::spawn(async move {

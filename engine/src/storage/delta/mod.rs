@@ -46,8 +46,8 @@ use crate::error::{Result, SquallError};
 pub struct DeltaTables {
     tables_dir: PathBuf,
     local: Arc<durable_store::DurableLocalStore>,
-    /// The latest snapshot read of each table, reused while the table has no newer version.
-    latest: Mutex<HashMap<Url, (DeltaTable, Arc<DeltaSnapshot>)>>,
+    /// The latest version read of each table, reused while the table has no newer version.
+    latest: Mutex<HashMap<Url, Opened>>,
     /// The session delta-rs plans writes in ([`write`]).
     write_session: std::sync::OnceLock<datafusion::execution::SessionState>,
     /// Background compaction ([`maintenance`]).
@@ -149,30 +149,52 @@ impl DeltaTables {
         self.builder(url)?.build().map_err(|e| errors::classify(format!("opening {url}"), e))
     }
 
-    /// The table at `url` at its latest version.
+    /// The table at `url` at its latest version. Its live files are not read (an append does
+    /// not need them): see [`Self::latest_snapshot`].
     pub async fn latest(&self, url: &Url) -> Result<DeltaTable> {
-        Ok(self.latest_snapshot(url).await?.0)
+        let cached = self.latest.lock().unwrap_or_else(|p| p.into_inner()).get(url).map(|o| o.table.clone());
+        let table = match cached {
+            Some(mut table) => {
+                if has_newer_version(&table).await? {
+                    table.update_incremental(None).await.map_err(|e| errors::classify(format!("reading the Delta log of {url}"), e))?;
+                }
+                table
+            }
+            None => self.builder(url)?.load().await.map_err(|e| errors::classify(format!("opening the Delta table at {url}"), e))?,
+        };
+        self.remember(url, &table);
+        Ok(table)
     }
 
-    /// The table at `url` at its latest version, and what squall reads of it.
-    pub async fn latest_snapshot(&self, url: &Url) -> Result<(DeltaTable, Arc<DeltaSnapshot>)> {
-        let cached = self.latest.lock().unwrap_or_else(|p| p.into_inner()).get(url).cloned();
-        let (table, snapshot) = match cached {
-            Some((mut table, snapshot)) => {
-                table.update_incremental(None).await.map_err(|e| errors::classify(format!("reading the Delta log of {url}"), e))?;
-                (table, Some(snapshot))
-            }
+    /// Keeps `table` as the latest version known of `url`, unless a newer one is known already
+    /// (another statement committed meanwhile). A statement that committed passes the table its
+    /// commit returned, so the next one starts from it without reading the log again.
+    pub fn remember(&self, url: &Url, table: &DeltaTable) {
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        match latest.get_mut(url) {
+            Some(known) if known.table.version() >= table.version() => {}
+            Some(known) => *known = Opened { table: table.clone(), snapshot: None },
             None => {
-                let table = self.builder(url)?.load().await.map_err(|e| errors::classify(format!("opening the Delta table at {url}"), e))?;
-                (table, None)
+                latest.insert(url.clone(), Opened { table: table.clone(), snapshot: None });
             }
-        };
+        }
+    }
+
+    /// The table at `url` at its latest version, and what squall reads of it (its live files,
+    /// read once per version).
+    pub async fn latest_snapshot(&self, url: &Url) -> Result<(DeltaTable, Arc<DeltaSnapshot>)> {
+        let table = self.latest(url).await?;
         let version = table.version();
-        let snapshot = match snapshot.filter(|s| Some(s.version) == version) {
-            Some(same) => same,
-            None => Arc::new(DeltaSnapshot::of(url.clone(), table_state(&table, url)?)?),
-        };
-        self.latest.lock().unwrap_or_else(|p| p.into_inner()).insert(url.clone(), (table.clone(), Arc::clone(&snapshot)));
+        let known = self.latest.lock().unwrap_or_else(|p| p.into_inner()).get(url).and_then(|o| o.snapshot.clone());
+        if let Some(snapshot) = known.filter(|s| Some(s.version) == version) {
+            return Ok((table, snapshot));
+        }
+        let snapshot = Arc::new(DeltaSnapshot::of(url.clone(), table_state(&table, url)?)?);
+        if let Some(known) = self.latest.lock().unwrap_or_else(|p| p.into_inner()).get_mut(url) {
+            if known.table.version() == version {
+                known.snapshot = Some(Arc::clone(&snapshot));
+            }
+        }
         Ok((table, snapshot))
     }
 
@@ -278,6 +300,28 @@ pub fn location_url(location: &str) -> Result<Url> {
         return Err(SquallError::InvalidParameter(format!("LOCATION '{location}' must be a URL or an absolute path")));
     };
     Ok(if url.path().ends_with('/') { url } else { Url::parse(&format!("{url}/")).expect("a URL with a slash more") })
+}
+
+/// A table handle squall keeps: the latest version it has seen, and that version's live files
+/// once a query has needed them.
+#[derive(Debug)]
+struct Opened {
+    table: DeltaTable,
+    snapshot: Option<Arc<DeltaSnapshot>>,
+}
+
+/// Whether the table has a version after `table`'s. Delta versions are consecutive, so one
+/// lookup of the next commit's file answers it, where reading the log lists its whole directory
+/// (thousands of entries once a table has taken many small commits).
+async fn has_newer_version(table: &DeltaTable) -> Result<bool> {
+    let Some(version) = table.version() else { return Ok(true) };
+    let next = deltalake::logstore::commit_uri_from_version(Some(version + 1));
+    use object_store::ObjectStoreExt;
+    match table.log_store().object_store(None).head(&next).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(SquallError::storage(format!("reading the Delta log of {}", table.table_url()), e)),
+    }
 }
 
 fn table_state<'a>(table: &'a DeltaTable, url: &Url) -> Result<&'a deltalake::table::state::DeltaTableState> {

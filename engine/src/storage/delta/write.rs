@@ -39,6 +39,14 @@ impl Committer {
     pub fn properties(&self) -> CommitProperties {
         CommitProperties::default().with_metadata([("userName".to_string(), serde_json::Value::String(self.user.clone()))])
     }
+
+    /// An append's: it conflicts with nothing, so it only has to find a free version (under many
+    /// concurrent writers delta-rs's default 15 attempts ran out: 40001 for 8 sessions inserting
+    /// at once). And it leaves expired log entries to compaction and VACUUM: cleaning them up
+    /// lists the whole log, which made each small INSERT slower than the one before.
+    pub fn append_properties(&self) -> CommitProperties {
+        self.properties().with_max_retries(APPEND_ATTEMPTS).with_cleanup_expired_logs(Some(false))
+    }
 }
 
 /// `schema` as a Delta table stores it, read back: what a query of the table will see. A type
@@ -132,16 +140,13 @@ impl DeltaTables {
             Some(_) => self.unloaded(url)?,
             None => self.latest(url).await?,
         };
-        // An append conflicts with nothing; it only has to find a free version. Under many
-        // concurrent writers the default 15 attempts ran out (40001 for 8 sessions inserting
-        // at once), so it tries until it finds one.
         let mut write = table
             .write(Vec::new())
             .with_input_plan(plan)
             .with_session_state(Arc::new(self.write_session()))
             .with_session_fallback_policy(deltalake::delta_datafusion::SessionFallbackPolicy::RequireSessionState)
             .with_writer_properties(writer_properties())
-            .with_commit_properties(committer.properties().with_max_retries(APPEND_ATTEMPTS));
+            .with_commit_properties(committer.append_properties());
         if let Some(name) = create {
             write = write.with_save_mode(SaveMode::ErrorIfExists).with_table_name(name);
         }
@@ -151,7 +156,8 @@ impl DeltaTables {
         if let Some(e) = input.failure() {
             return Err(e);
         }
-        written.map_err(|e| errors::classify(format!("writing to the table at {url}"), e))?;
+        let table = written.map_err(|e| errors::classify(format!("writing to the table at {url}"), e))?;
+        self.remember(url, &table);
         Ok(input.rows.load(Ordering::Relaxed))
     }
 
