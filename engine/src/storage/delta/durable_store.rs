@@ -75,8 +75,13 @@ fn plain_names(dir: &std::path::Path) -> Result<Option<Vec<(String, bool)>>> {
         if name.is_empty() || name.starts_with('.') || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
             return Ok(None);
         }
-        // Symbolic links are followed, as LocalFileSystem does.
-        let is_dir = std::fs::metadata(entry.path()).map(|m| m.is_dir()).unwrap_or(false);
+        // The entry's type comes with its name (no stat); symbolic links are followed, as
+        // LocalFileSystem does.
+        let is_dir = match entry.file_type() {
+            Ok(kind) if kind.is_symlink() => std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()),
+            Ok(kind) => kind.is_dir(),
+            Err(_) => false,
+        };
         names.push((name, is_dir));
     }
     Ok(Some(names))
@@ -177,3 +182,41 @@ impl MultipartUpload for DurableUpload {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn names(listing: BoxStream<'static, Result<ObjectMeta>>) -> Vec<String> {
+        let mut names: Vec<String> = listing
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|meta| meta.location.as_ref().rsplit_once("_delta_log/").unwrap().1.to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The objects after the offset, as LocalFileSystem lists them: staging files skipped,
+    /// subdirectories listed through, nothing for a missing directory.
+    #[tokio::test]
+    async fn a_listing_from_an_offset_has_exactly_the_objects_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("_delta_log");
+        std::fs::create_dir_all(log.join("_staged_commits")).unwrap();
+        for name in ["00000000000000000000.json", "00000000000000000001.json", "00000000000000000002.json", "_last_checkpoint", "00000000000000000003.json#1"] {
+            std::fs::write(log.join(name), b"{}").unwrap();
+        }
+        std::fs::write(log.join("_staged_commits/00000000000000000003.uuid.json"), b"{}").unwrap();
+        let store = DurableLocalStore::new();
+        let prefix = Path::from_filesystem_path(&log).unwrap();
+        let offset = prefix.clone().join("00000000000000000000.json");
+        let ours = names(store.list_with_offset(Some(&prefix), &offset)).await;
+        assert_eq!(ours, ["00000000000000000001.json", "00000000000000000002.json", "_last_checkpoint", "_staged_commits/00000000000000000003.uuid.json"]);
+        assert_eq!(ours, names(store.inner.list_with_offset(Some(&prefix), &offset)).await, "as LocalFileSystem lists them");
+        let missing = Path::from_filesystem_path(dir.path()).unwrap().join("_delta_log_missing");
+        assert!(names(store.list_with_offset(Some(&missing), &offset)).await.is_empty());
+    }
+}
