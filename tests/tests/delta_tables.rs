@@ -333,11 +333,56 @@ async fn columns_are_added_and_not_null_dropped_as_delta_allows() {
         ("ALTER TABLE t ADD COLUMN extra text NOT NULL", "0A000"),
         ("ALTER TABLE t ALTER COLUMN nope DROP NOT NULL", "42703"),
         ("ALTER TABLE missing ADD COLUMN c int", "42P01"),
-        ("ALTER TABLE t RENAME COLUMN name TO label", "0A000"),
     ] {
         assert_eq!(code(&client.batch_execute(sql).await.unwrap_err()), expected, "{sql}");
     }
     assert_eq!(client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get::<_, i64>(0), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renamed_column_keeps_its_values_for_squall_time_travel_and_other_engines() {
+    let data = tempfile::tempdir().unwrap();
+    let server = squall().data_dir(data.path()).executors(1).start();
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE t (id bigint NOT NULL, name text); INSERT INTO t VALUES (1, 'a'), (2, 'b'); INSERT INTO t VALUES (3, NULL)").await.unwrap();
+    let before: i64 = client.query("DESCRIBE HISTORY t", &[]).await.unwrap()[0].get("version");
+    client.batch_execute("ALTER TABLE t RENAME COLUMN name TO label").await.unwrap();
+
+    let rows = |sql: &'static str| {
+        let client = &client;
+        async move { client.query(sql, &[]).await.unwrap().iter().map(|r| (r.get::<_, Option<i64>>(0), r.get::<_, Option<String>>(1))).collect::<Vec<_>>() }
+    };
+    let expected = vec![(Some(1), Some("a".to_string())), (Some(2), Some("b".into())), (Some(3), None)];
+    assert_eq!(rows("SELECT id, label FROM t ORDER BY id").await, expected);
+    assert_eq!(code(&client.batch_execute("SELECT name FROM t").await.unwrap_err()), "42703");
+    let columns: Vec<(String, String)> = client
+        .query("SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = 't' ORDER BY ordinal_position", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(columns, vec![("id".to_string(), "NO".to_string()), ("label".into(), "YES".into())], "the order and NOT NULL kept");
+    assert_eq!(code(&client.batch_execute("INSERT INTO t VALUES (NULL, 'x')").await.unwrap_err()), "23502");
+
+    // The version before the rename reads as it was, under the old name.
+    let old = client.query(&format!("SELECT id, name FROM t VERSION AS OF {before} ORDER BY id"), &[]).await.unwrap();
+    assert_eq!(old.iter().map(|r| (r.get::<_, Option<i64>>(0), r.get::<_, Option<String>>(1))).collect::<Vec<_>>(), expected);
+
+    // Writes and compaction go on as before; another engine reads the new name.
+    client.batch_execute("INSERT INTO t (id, label) VALUES (4, 'd'); OPTIMIZE t").await.unwrap();
+    let read = python(&["read", data.path().join("tables/t").to_str().unwrap()]);
+    assert_eq!(
+        read.lines().collect::<Vec<_>>(),
+        vec![r#"{"id": 1, "label": "a"}"#, r#"{"id": 2, "label": "b"}"#, r#"{"id": 3, "label": null}"#, r#"{"id": 4, "label": "d"}"#]
+    );
+    for (sql, expected) in [
+        ("ALTER TABLE t RENAME COLUMN nope TO other", "42703"),
+        ("ALTER TABLE t RENAME COLUMN id TO label", "42701"),
+        ("ALTER TABLE missing RENAME COLUMN a TO b", "42P01"),
+    ] {
+        assert_eq!(code(&client.batch_execute(sql).await.unwrap_err()), expected, "{sql}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

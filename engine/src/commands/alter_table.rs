@@ -1,7 +1,7 @@
 //! `ALTER TABLE t ADD COLUMN c type` and `ALTER TABLE t ALTER COLUMN c DROP NOT NULL` of a managed
 //! (Delta) table: one commit changing its schema; files written before read the added column as
-//! NULL; `ALTER TABLE t RENAME TO u`. Superusers only, as DDL is. `RENAME COLUMN` is refused
-//! (0A000) for now: see below.
+//! NULL; `ALTER TABLE t RENAME COLUMN a TO b` (a rewrite: see
+//! [`crate::storage::delta::rename_column`]); `ALTER TABLE t RENAME TO u`. Superusers only, as DDL is.
 
 use std::sync::Arc;
 
@@ -50,12 +50,15 @@ pub(super) async fn run(session: &Session, table: &str, change: &AlterTable) -> 
             }
             delta.drop_column_not_null().with_column(column).with_commit_properties(committer).await.map_err(|e| errors::classify(&doing, e))?;
         }
-        AlterTable::RenameColumn { .. } => {
-            // Renaming a column in Delta needs column mapping (files keep physical names), which
-            // delta-rs 1.1 can read but cannot turn on, and refuses OPTIMIZE and ADD COLUMN on.
-            return Err(SquallError::Unsupported(
-                "RENAME COLUMN is not supported yet: it needs Delta column mapping, which squall's Delta library cannot enable".into(),
-            ));
+        AlterTable::RenameColumn { from, to } => {
+            if !has(from) {
+                return Err(SquallError::UndefinedColumn(format!("column \"{from}\" does not exist")));
+            }
+            if has(to) {
+                return Err(SquallError::DuplicateColumn(format!("column \"{to}\" of relation \"{name}\" already exists")));
+            }
+            let state = crate::statements::row_changes::change_session(session);
+            engine.tables.rename_column(&url, from, to, state, &session.committer()).await?;
         }
         AlterTable::RenameTo { name: new } => return rename(session, &name, new, schema, location).await,
     }

@@ -12,7 +12,7 @@ mod insert;
 mod job_planning;
 mod merge;
 pub(crate) mod query;
-mod row_changes;
+pub(crate) mod row_changes;
 mod subqueries_first;
 mod update;
 

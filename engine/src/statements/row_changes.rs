@@ -70,7 +70,7 @@ where
 
 /// The session delta-rs plans a change in: the user's (functions, settings), with delta-rs's
 /// planner for its own nodes.
-pub(super) fn change_session(session: &Session) -> datafusion::execution::SessionState {
+pub(crate) fn change_session(session: &Session) -> datafusion::execution::SessionState {
     SessionStateBuilder::new_from_existing(session.ctx.state()).with_query_planner(deltalake::delta_datafusion::planner::DeltaPlanner::new()).build()
 }
 

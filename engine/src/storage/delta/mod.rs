@@ -17,6 +17,7 @@ pub mod external;
 pub mod maintenance;
 pub mod object_store_tables;
 pub mod plan_codec;
+pub mod rename_column;
 pub mod snapshot_scan;
 pub mod time_travel;
 pub mod write;

@@ -99,7 +99,7 @@ pub fn first_line(message: &str) -> &str {
 /// How many versions an append tries before giving up (each taken by another commit meanwhile).
 const APPEND_ATTEMPTS: usize = 10_000;
 
-fn writer_properties() -> WriterProperties {
+pub(super) fn writer_properties() -> WriterProperties {
     // Snappy, as Spark and DuckDB write by default: every reader of a ZSTD column chunk makes
     // zstd contexts of its own, which was a twentieth of a small lookup's CPU (pgbench).
     WriterProperties::builder().set_compression(Compression::SNAPPY).build()
