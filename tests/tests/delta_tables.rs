@@ -245,6 +245,11 @@ async fn other_engines_read_squalls_tables_and_squall_reads_theirs_on_the_execut
     }
     // Writes go to squall's own tables only.
     assert_eq!(code(&client.batch_execute("INSERT INTO events VALUES (1, 1.0, 'east')").await.unwrap_err()), "0A000");
+    // The other engine commits twice more: squall's next query reads the new version (squall
+    // keeps the table it read and looks for the next commit's file before each query).
+    python(&["write", location.to_str().unwrap()]);
+    let count: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0);
+    assert_eq!(count, 6000);
 }
 
 fn data_files(dir: &Path) -> usize {

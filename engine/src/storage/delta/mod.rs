@@ -172,13 +172,14 @@ impl DeltaTables {
     /// commit returned, so the next one starts from it without reading the log again.
     pub fn remember(&self, url: &Url, table: &DeltaTable) {
         let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        match latest.get_mut(url) {
-            Some(known) if known.table.version() >= table.version() => {}
-            Some(known) => *known = Opened { table: table.clone(), snapshot: None },
-            None => {
-                latest.insert(url.clone(), Opened { table: table.clone(), snapshot: None });
-            }
-        }
+        let replaced = match latest.get_mut(url) {
+            Some(known) if known.table.version() >= table.version() => None,
+            Some(known) => Some(std::mem::replace(known, Opened { table: table.clone(), snapshot: None })),
+            None => latest.insert(url.clone(), Opened { table: table.clone(), snapshot: None }),
+        };
+        drop(latest);
+        // The replaced version's state (its files, maybe thousands) is freed outside the lock.
+        drop(replaced);
     }
 
     /// The table at `url` at its latest version, and what squall reads of it (its live files,
