@@ -18,7 +18,7 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, ObjectStoreExt, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions,
     PutPayload, PutResult, Result, UploadPart,
 };
 
@@ -39,13 +39,18 @@ impl fmt::Display for DurableLocalStore {
     }
 }
 
+/// A file system call (or the blocking task running it) that failed, as object_store reports it.
+fn failed(e: impl std::error::Error + Send + Sync + 'static) -> object_store::Error {
+    object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(e) }
+}
+
 /// fsyncs the file at `location` and the directory holding it.
 async fn sync(store: &LocalFileSystem, location: &Path) -> Result<()> {
     let path = store.path_to_filesystem(location)?;
     tokio::task::spawn_blocking(move || sync_file_and_dir(&path))
         .await
-        .map_err(|e| object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(e) })?
-        .map_err(|e| object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(e) })
+        .map_err(failed)?
+        .map_err(failed)
 }
 
 fn sync_file_and_dir(path: &PathBuf) -> std::io::Result<()> {
@@ -63,11 +68,11 @@ fn plain_names(dir: &std::path::Path) -> Result<Option<Vec<(String, bool)>>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(Vec::new())),
-        Err(e) => return Err(object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(e) }),
+        Err(e) => return Err(failed(e)),
     };
     let mut names = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(e) })?;
+        let entry = entry.map_err(failed)?;
         let Ok(name) = entry.file_name().into_string() else { return Ok(None) };
         if name.rsplit_once('#').is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
             continue;
@@ -127,7 +132,7 @@ impl ObjectStore for DurableLocalStore {
             let dir = inner.path_to_filesystem(&prefix)?;
             let names = tokio::task::spawn_blocking(move || plain_names(&dir))
                 .await
-                .map_err(|e| object_store::Error::Generic { store: "DurableLocalStore", source: Box::new(e) })??;
+                .map_err(failed)??;
             let Some(names) = names else { return Ok::<_, object_store::Error>(inner.list_with_offset(Some(&prefix), &offset)) };
             let mut after = Vec::new();
             for (name, is_dir) in names {
@@ -181,7 +186,6 @@ impl MultipartUpload for DurableUpload {
         self.upload.abort().await
     }
 }
-
 
 #[cfg(test)]
 mod tests {

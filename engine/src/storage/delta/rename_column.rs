@@ -28,7 +28,8 @@ use crate::error::Result;
 
 impl DeltaTables {
     /// Rewrites the table at `url` with column `from` named `to`; `state` plans the rewrite (a
-    /// session's, with delta-rs's planner). The caller has checked both names.
+    /// session's, with delta-rs's planner). The caller has checked both names, and reopens the
+    /// table afterwards, as after any ALTER TABLE.
     pub async fn rename_column(&self, url: &Url, from: &str, to: &str, state: SessionState, committer: &Committer) -> Result<()> {
         let (table, snapshot) = self.latest_snapshot(url).await?;
         let columns: Vec<Expr> = snapshot
@@ -52,7 +53,6 @@ impl DeltaTables {
             .with_commit_properties(committer.properties())
             .await
             .map_err(|e| errors::classify(format!("renaming column \"{from}\" of the table at {url}"), e))?;
-        self.forget(url);
         Ok(())
     }
 }
