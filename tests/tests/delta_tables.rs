@@ -552,6 +552,70 @@ async fn concurrent_inserts_from_many_sessions_all_commit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn compaction_and_checkpoints_keep_up_with_single_row_inserts_from_many_sessions() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let data = tempfile::tempdir().unwrap();
+    let server = squall().data_dir(data.path()).executors(1).start();
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE ticks (session bigint, n bigint)").await.unwrap();
+    // Four sessions insert single rows without pause until told to stop.
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let mut sessions = Vec::new();
+    for session in 0..4i64 {
+        let client = server.client().await;
+        let stop = std::sync::Arc::clone(&stop);
+        sessions.push(tokio::spawn(async move {
+            let mut n = 0i64;
+            while !stop.load(Ordering::SeqCst) {
+                client.execute("INSERT INTO ticks VALUES ($1, $2)", &[&session, &n]).await.unwrap();
+                n += 1;
+            }
+            n
+        }));
+    }
+    // A background compaction commits while they go on (delta-rs's own lost every attempt to
+    // the appends), and the appends go on after it: wait for both, and for 400 versions.
+    let started = std::time::Instant::now();
+    let (compacted, last_write) = loop {
+        assert!(started.elapsed() < std::time::Duration::from_secs(180), "no background compaction committed amid the inserts");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let history = client.query("DESCRIBE HISTORY ticks", &[]).await.unwrap();
+        let of = |operation: &str| {
+            history.iter().filter(|r| r.get::<_, Option<String>>("operation").as_deref() == Some(operation)).map(|r| r.get::<_, i64>("version")).collect::<Vec<_>>()
+        };
+        let (compactions, writes) = (of("OPTIMIZE"), of("WRITE"));
+        let last_write = writes.iter().copied().max().unwrap_or(0);
+        if let Some(&first) = compactions.iter().min() {
+            if last_write > first + 20 && last_write >= 400 {
+                break (first, last_write);
+            }
+        }
+    };
+    stop.store(true, Ordering::SeqCst);
+    let mut expected = (0i64, 0i64);
+    for s in sessions {
+        let n = s.await.unwrap();
+        expected = (expected.0 + n, expected.1 + n * (n - 1) / 2);
+    }
+    assert!(compacted < last_write);
+    // Every row exactly once.
+    let row = client.query_one("SELECT count(*), count(DISTINCT (session, n)), sum(n) FROM ticks", &[]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (expected.0, expected.0, expected.1));
+
+    // A checkpoint every 100 versions, as delta-rs writes them: an engine opening the table
+    // reads it instead of every commit since the table was created.
+    let log = data.path().join("tables/ticks/_delta_log");
+    for version in [99, 199, 299] {
+        assert!(log.join(format!("{version:020}.checkpoint.parquet")).exists(), "no checkpoint of version {version}");
+    }
+    // Another engine reads the same rows from it.
+    let dir = data.path().join("tables/ticks");
+    let read: Vec<serde_json::Value> = python(&["read", dir.to_str().unwrap()]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(read.len() as i64, expected.0);
+    assert_eq!(read.iter().map(|r| r["n"].as_i64().unwrap()).sum::<i64>(), expected.1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_delta_table_with_a_feature_squall_cannot_read_is_refused_naming_it() {
     let server = squall().executors(1).start();
     let client = server.client().await;

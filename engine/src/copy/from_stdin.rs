@@ -132,7 +132,7 @@ async fn load(engine: Arc<Engine>, target: Target, chunks: mpsc::Receiver<Chunk>
     // The decoder's error says which line was bad; the write's only that the input failed.
     decoding.await.map_err(|e| SquallError::Internal(format!("the COPY decoder stopped: {e}")))??;
     let rows = written?;
-    engine.tables.compact_when_fragmented(&target.url);
+    engine.tables.after_append(&target.url);
     if !matches!(engine.catalog.get(&target.table), Some(Entry::Managed { .. })) {
         return Err(SquallError::UndefinedTable(format!("relation \"{}\" was dropped during the COPY", target.table)));
     }

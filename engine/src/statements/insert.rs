@@ -27,7 +27,7 @@ pub(super) async fn run(session: &Session, dml: DmlStatement) -> Result<Output> 
     };
     let rows = query::stream(session, nullable_values(dml.input.as_ref().clone())?).await?;
     let count = engine.tables.append(&url, schema, rows, &session.committer(), None).await?;
-    engine.tables.compact_when_fragmented(&url);
+    engine.tables.after_append(&url);
     if !matches!(engine.catalog.get(&name), Some(Entry::Managed { .. })) {
         return Err(SquallError::UndefinedTable(format!("relation \"{name}\" was dropped during the INSERT")));
     }

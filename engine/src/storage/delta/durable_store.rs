@@ -18,7 +18,7 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions,
     PutPayload, PutResult, Result, UploadPart,
 };
 
@@ -61,6 +61,71 @@ fn sync_file_and_dir(path: &PathBuf) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes `payload` to `path` as LocalFileSystem does (a staging file `path#n`, then renamed, or
+/// hard-linked when `create`: put-if-absent), fsyncing the bytes before the name appears and the
+/// directory after: in one blocking task, where LocalFileSystem's write and a sync after it took
+/// two, each a hand-off between threads (a tenth of a small INSERT's time).
+fn put_durably(path: &std::path::Path, payload: &PutPayload, create: bool) -> Result<PutResult> {
+    use std::io::Write;
+    let (mut file, staging) = staged(path)?;
+    let written = (|| {
+        payload.iter().try_for_each(|chunk| file.write_all(chunk))?;
+        file.sync_all()?;
+        file.metadata()
+    })();
+    let metadata = match written {
+        Ok(metadata) => metadata,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staging);
+            return Err(failed(e));
+        }
+    };
+    drop(file);
+    let placed = if create { std::fs::hard_link(&staging, path) } else { std::fs::rename(&staging, path) };
+    if create || placed.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    match placed {
+        Ok(()) => {}
+        Err(source) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(object_store::Error::AlreadyExists { path: path.to_string_lossy().into_owned(), source: Box::new(source) });
+        }
+        Err(e) => return Err(failed(e)),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(failed)?;
+    }
+    Ok(PutResult { e_tag: Some(etag(&metadata)), version: None })
+}
+
+/// A new staging file beside `path` (`path#n`, which listings skip), creating the directories
+/// it needs.
+fn staged(path: &std::path::Path) -> Result<(std::fs::File, PathBuf)> {
+    for n in 1.. {
+        let mut staging = path.as_os_str().to_owned();
+        staging.push(format!("#{n}"));
+        let staging = PathBuf::from(staging);
+        match std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&staging) {
+            Ok(file) => return Ok((file, staging)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let dir = path.parent().ok_or_else(|| failed(e))?;
+                std::fs::create_dir_all(dir).map_err(failed)?;
+            }
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    unreachable!("some staging name is free")
+}
+
+/// LocalFileSystem's entity tag of a file (inode, modification time, size), so that a put's tag
+/// matches what a later read of the object reports.
+fn etag(metadata: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let mtime = metadata.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default().as_micros();
+    format!("{:x}-{:x}-{:x}", metadata.ino(), mtime, metadata.len())
+}
+
 /// The entries of `dir` (name, whether a directory), skipping LocalFileSystem's staging files
 /// (`name#n`, not objects yet); `None` when a name needs more than plain characters to be a path
 /// (the caller lists through LocalFileSystem then), empty when `dir` does not exist.
@@ -95,9 +160,13 @@ fn plain_names(dir: &std::path::Path) -> Result<Option<Vec<(String, bool)>>> {
 #[async_trait]
 impl ObjectStore for DurableLocalStore {
     async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
-        let result = self.inner.put_opts(location, payload, opts).await?;
-        sync(&self.inner, location).await?;
-        Ok(result)
+        if matches!(opts.mode, PutMode::Update(_)) || !opts.attributes.is_empty() {
+            // LocalFileSystem refuses both (NotImplemented), as it should.
+            return self.inner.put_opts(location, payload, opts).await;
+        }
+        let path = self.inner.path_to_filesystem(location)?;
+        let create = matches!(opts.mode, PutMode::Create);
+        tokio::task::spawn_blocking(move || put_durably(&path, &payload, create)).await.map_err(failed)?
     }
 
     async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
@@ -222,5 +291,24 @@ mod tests {
         assert_eq!(ours, names(store.inner.list_with_offset(Some(&prefix), &offset)).await, "as LocalFileSystem lists them");
         let missing = Path::from_filesystem_path(dir.path()).unwrap().join("_delta_log_missing");
         assert!(names(store.list_with_offset(Some(&missing), &offset)).await.is_empty());
+    }
+
+    /// Puts behave as LocalFileSystem's: directories made, overwrite replaces, put-if-absent
+    /// refuses an existing object (AlreadyExists: how a Delta commit loses its version) and
+    /// leaves it as it was, no staging file left behind, the tag what a read reports.
+    #[tokio::test]
+    async fn puts_overwrite_or_refuse_as_local_file_system_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableLocalStore::new();
+        let object = Path::from_filesystem_path(dir.path()).unwrap().join("t").join("_delta_log").join("00000000000000000001.json");
+        let put = store.put_opts(&object, PutPayload::from_static(b"first"), PutOptions::from(PutMode::Create)).await.unwrap();
+        assert_eq!(store.head(&object).await.unwrap().e_tag, put.e_tag);
+        let again = store.put_opts(&object, PutPayload::from_static(b"second"), PutOptions::from(PutMode::Create)).await.unwrap_err();
+        assert!(matches!(again, object_store::Error::AlreadyExists { .. }), "{again}");
+        assert_eq!(store.get(&object).await.unwrap().bytes().await.unwrap().as_ref(), b"first");
+        store.put(&object, PutPayload::from_static(b"third")).await.unwrap();
+        assert_eq!(store.get(&object).await.unwrap().bytes().await.unwrap().as_ref(), b"third");
+        let left: Vec<String> = std::fs::read_dir(dir.path().join("t/_delta_log")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(left, ["00000000000000000001.json"]);
     }
 }

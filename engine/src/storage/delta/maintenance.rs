@@ -38,22 +38,26 @@ const HISTORY_LIMIT: u64 = 1000;
 /// A table with this many files smaller than [`SMALL_FILE`] is compacted in the background.
 pub const AUTO_COMPACT_FILES: usize = 64;
 const SMALL_FILE: i64 = 16 * 1024 * 1024;
-/// How many commits may pass between two counts of a table's small files.
-const COUNT_EVERY: usize = AUTO_COMPACT_FILES / 8;
-
 /// The tables being compacted in the background now, and how many compactions committed so far
 /// (a statement that lost a conflict to one runs again: see [`DeltaTables::compactions`]).
 #[derive(Debug, Default)]
 pub struct AutoCompaction {
     running: std::sync::Mutex<std::collections::HashSet<Url>>,
-    /// Commits since each table's files were last counted (absent: not counted since start).
-    since_count: std::sync::Mutex<std::collections::HashMap<Url, usize>>,
+    /// How many small files each table has at most: counted, plus those appended since (absent:
+    /// to be counted, as after a start, a compaction, or a large write).
+    small_files: std::sync::Mutex<std::collections::HashMap<Url, usize>>,
     committed: std::sync::atomic::AtomicU64,
+    /// Tables that reached a version to checkpoint after by an append that wrote no checkpoint
+    /// ([`super::small_append`]).
+    checkpoint_due: std::sync::Mutex<std::collections::HashSet<Url>>,
 }
 
 impl DeltaTables {
     /// Rewrites the small files of the table at `url` as fewer large ones, in one commit.
     pub async fn compact(&self, url: &Url, committer: &Committer) -> Result<Compacted> {
+        if let Some(done) = self.rewrite_small_files(url, committer).await? {
+            return Ok(done);
+        }
         let table = self.latest(url).await?;
         let (table, metrics) = table
             .optimize()
@@ -63,29 +67,60 @@ impl DeltaTables {
         Ok(Compacted { version: table.version().unwrap_or_default(), files_removed: metrics.num_files_removed, files_added: metrics.num_files_added })
     }
 
-    /// Starts compacting the table at `url` in the background when it has gathered many small
+    /// Notes a checkpoint due when an append committed `version` of `table`, where delta-rs would
+    /// write one after its commit: every `delta.checkpointInterval` versions (100 by default).
+    /// Without checkpoints, opening the table would read every commit since it was created.
+    pub(super) fn checkpoint_when_due(&self, url: &Url, table: &deltalake::DeltaTable, version: u64) {
+        use deltalake::table::config::TablePropertiesExt;
+        let interval = table.snapshot().map(|s| s.table_config().checkpoint_interval().get()).unwrap_or(100);
+        if (version + 1).is_multiple_of(interval) {
+            self.auto_compaction.checkpoint_due.lock().unwrap_or_else(|p| p.into_inner()).insert(url.clone());
+        }
+    }
+
+    /// The upkeep of the table at `url` after an append, in the background: the checkpoint due
+    /// ([`Self::checkpoint_when_due`]), and compaction when the table has gathered many small
     /// files (an application inserting rows one at a time). Readers and appends go on meanwhile:
-    /// the compaction's commit changes no data. Once at a time per table; a compaction that loses
-    /// a conflict is dropped (the next commit tries again).
-    pub fn compact_when_fragmented(self: &Arc<Self>, url: &Url) {
+    /// neither commit changes data. One compaction at a time per table; one that loses a
+    /// conflict is dropped (the next commit tries again).
+    pub fn after_append(self: &Arc<Self>, url: &Url) {
+        if self.auto_compaction.checkpoint_due.lock().unwrap_or_else(|p| p.into_inner()).remove(url) {
+            let tables = Arc::clone(self);
+            let url = url.clone();
+            tokio::spawn(async move {
+                let checkpoint = async {
+                    let table = tables.latest(&url).await?;
+                    deltalake::checkpoints::create_checkpoint(&table, None).await.map_err(|e| errors::classify(format!("checkpointing the table at {url}"), e))
+                };
+                if let Err(e) = checkpoint.await {
+                    tracing::warn!(table = %url, "could not write a checkpoint: {e}");
+                }
+            });
+        }
         // Counting the small files reads the table's live files, which costs more than a small
-        // INSERT: they are counted every [`COUNT_EVERY`] commits (and at the first after start).
+        // INSERT: they are counted only when the files appended since the last count may have
+        // made enough of them.
         {
-            let mut since_count = self.auto_compaction.since_count.lock().unwrap_or_else(|p| p.into_inner());
-            let commits = since_count.entry(url.clone()).or_insert(COUNT_EVERY - 1);
-            *commits += 1;
-            if *commits < COUNT_EVERY {
+            let mut small_files = self.auto_compaction.small_files.lock().unwrap_or_else(|p| p.into_inner());
+            if small_files.get(url).is_some_and(|&n| n < AUTO_COMPACT_FILES) {
                 return;
             }
-            *commits = 0;
+            // Appends meanwhile add to the count from here on.
+            small_files.insert(url.clone(), 0);
         }
         let tables = Arc::clone(self);
         let url = url.clone();
         tokio::spawn(async move {
-            let Ok((_, snapshot)) = tables.latest_snapshot(&url).await else { return };
-            if snapshot.files_smaller_than(SMALL_FILE) < AUTO_COMPACT_FILES {
+            let Ok((_, snapshot)) = tables.latest_snapshot(&url).await else {
+                tables.auto_compaction.small_files.lock().unwrap_or_else(|p| p.into_inner()).remove(&url);
+                return;
+            };
+            let counted = snapshot.files_smaller_than(SMALL_FILE);
+            if counted < AUTO_COMPACT_FILES {
+                *tables.auto_compaction.small_files.lock().unwrap_or_else(|p| p.into_inner()).entry(url.clone()).or_default() += counted;
                 return;
             }
+            // Compacting: the files are counted again once it is done.
             if !tables.auto_compaction.running.lock().unwrap_or_else(|p| p.into_inner()).insert(url.clone()) {
                 return;
             }
@@ -98,7 +133,21 @@ impl DeltaTables {
                 Err(e) => tracing::info!(table = %url, "background compaction gave way: {e}"),
             }
             tables.auto_compaction.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&url);
+            tables.files_unknown(&url);
         });
+    }
+
+    /// Notes that an append added `files` small files to the table at `url`.
+    pub(super) fn small_files_added(&self, url: &Url, files: usize) {
+        if let Some(n) = self.auto_compaction.small_files.lock().unwrap_or_else(|p| p.into_inner()).get_mut(url) {
+            *n += files;
+        }
+    }
+
+    /// Notes that the table at `url` may have any number of small files now (a write of many
+    /// rows, a compaction): the next append counts them.
+    pub(super) fn files_unknown(&self, url: &Url) {
+        self.auto_compaction.small_files.lock().unwrap_or_else(|p| p.into_inner()).remove(url);
     }
 
     /// How many background compactions have committed: a statement that lost a conflict while

@@ -17,7 +17,10 @@ pub mod external;
 pub mod maintenance;
 pub mod object_store_tables;
 pub mod plan_codec;
+pub mod commit;
+pub mod compaction;
 pub mod rename_column;
+pub mod small_append;
 pub mod snapshot_scan;
 pub mod time_travel;
 pub mod write;
@@ -153,10 +156,10 @@ impl DeltaTables {
     /// The table at `url` at its latest version. Its live files are not read (an append does
     /// not need them): see [`Self::latest_snapshot`].
     pub async fn latest(&self, url: &Url) -> Result<DeltaTable> {
-        let cached = self.latest.lock().unwrap_or_else(|p| p.into_inner()).get(url).map(|o| o.table.clone());
+        let cached = self.latest.lock().unwrap_or_else(|p| p.into_inner()).get(url).map(|o| (o.table.clone(), o.head));
         let table = match cached {
-            Some(mut table) => {
-                if has_newer_version(&table).await? {
+            Some((mut table, head)) => {
+                if table.version() < Some(head) || has_newer_version(&table, head).await? {
                     table.update_incremental(None).await.map_err(|e| errors::classify(format!("reading the Delta log of {url}"), e))?;
                 }
                 table
@@ -174,12 +177,44 @@ impl DeltaTables {
         let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
         let replaced = match latest.get_mut(url) {
             Some(known) if known.table.version() >= table.version() => None,
-            Some(known) => Some(std::mem::replace(known, Opened { table: table.clone(), snapshot: None })),
-            None => latest.insert(url.clone(), Opened { table: table.clone(), snapshot: None }),
+            Some(known) => {
+                let head = known.head.max(table.version().unwrap_or_default());
+                Some(std::mem::replace(known, Opened::new(table.clone(), head)))
+            }
+            None => latest.insert(url.clone(), Opened::new(table.clone(), table.version().unwrap_or_default())),
         };
         drop(latest);
         // The replaced version's state (its files, maybe thousands) is freed outside the lock.
         drop(replaced);
+    }
+
+    /// What an append to `url` starts from: a handle on the table whose columns and protocol are
+    /// those of every version up to the second, the latest version known (see [`small_append`]).
+    async fn append_head(&self, url: &Url) -> Result<(DeltaTable, u64)> {
+        let known = self.latest.lock().unwrap_or_else(|p| p.into_inner()).get(url).map(|o| (o.table.clone(), o.head));
+        match known {
+            Some(known) => Ok(known),
+            None => {
+                let table = self.latest(url).await?;
+                let head = table.version().unwrap_or_default();
+                Ok((table, head))
+            }
+        }
+    }
+
+    /// Notes that squall committed `version` of the table at `url`, changing neither its columns
+    /// nor its protocol (which `table` describes): the next append starts after it, and a query
+    /// reads up to it.
+    fn advanced(&self, url: &Url, table: &DeltaTable, version: u64) {
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        match latest.get_mut(url) {
+            Some(known) => known.head = known.head.max(version),
+            None => {
+                latest.insert(url.clone(), Opened::new(table.clone(), version));
+            }
+        }
+        drop(latest);
+        self.checkpoint_when_due(url, table, version);
     }
 
     /// The table at `url` at its latest version, and what squall reads of it (its live files,
@@ -310,13 +345,21 @@ pub fn location_url(location: &str) -> Result<Url> {
 struct Opened {
     table: DeltaTable,
     snapshot: Option<Arc<DeltaSnapshot>>,
+    /// The latest version known to exist: `table`'s, or a later one committed by an append
+    /// ([`small_append`]), which changes neither the columns nor the protocol.
+    head: u64,
 }
 
-/// Whether the table has a version after `table`'s. Delta versions are consecutive, so one
+impl Opened {
+    fn new(table: DeltaTable, head: u64) -> Self {
+        Self { table, snapshot: None, head }
+    }
+}
+
+/// Whether the table has a version after `version`. Delta versions are consecutive, so one
 /// lookup of the next commit's file answers it, where reading the log lists its whole directory
 /// (thousands of entries once a table has taken many small commits).
-async fn has_newer_version(table: &DeltaTable) -> Result<bool> {
-    let Some(version) = table.version() else { return Ok(true) };
+async fn has_newer_version(table: &DeltaTable, version: u64) -> Result<bool> {
     let next = deltalake::logstore::commit_uri_from_version(Some(version + 1));
     use object_store::ObjectStoreExt;
     match table.log_store().object_store(None).head(&next).await {

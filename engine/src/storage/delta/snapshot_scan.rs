@@ -108,6 +108,42 @@ impl DeltaSnapshot {
         sizes.iter().flatten().filter(|&size| size < bytes).count()
     }
 
+    /// The live files with fewer than `bytes` bytes whose paths are plain names (no character
+    /// a URL path would escape): (path as the log names it, size).
+    pub fn plain_files_smaller_than(&self, bytes: i64) -> Vec<(String, i64)> {
+        let (Ok(paths), Some(sizes)) = (self.paths(), self.files.column_by_name("size_bytes").and_then(|c| cast(c, &DataType::Int64).ok())) else {
+            return Vec::new();
+        };
+        let sizes = sizes.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().expect("cast to Int64");
+        let plain = |path: &str| path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
+        (0..self.files.num_rows())
+            .filter(|&row| paths.is_valid(row) && sizes.is_valid(row) && sizes.value(row) < bytes && plain(paths.value(row)))
+            .map(|row| (paths.value(row).to_string(), sizes.value(row)))
+            .collect()
+    }
+
+    /// The rows of all live files, when the log counts them for every file.
+    pub fn num_records(&self) -> Option<u64> {
+        let records = cast(self.files.column_by_name("num_records")?, &DataType::Int64).ok()?;
+        let records = records.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>()?;
+        (records.null_count() == 0).then(|| records.values().iter().map(|&n| n as u64).sum())
+    }
+
+    /// This version with only the live files at `paths` (to read just those).
+    pub fn with_only(&self, paths: &std::collections::HashSet<String>) -> Result<Self> {
+        let all = self.paths()?;
+        let keep = BooleanArray::from((0..all.len()).map(|row| all.is_valid(row) && paths.contains(all.value(row))).collect::<Vec<_>>());
+        let files = datafusion::arrow::compute::filter_record_batch(&self.files, &keep).map_err(DataFusionError::from)?;
+        Ok(Self {
+            url: self.url.clone(),
+            version: self.version,
+            schema: Arc::clone(&self.schema),
+            files,
+            partition_columns: self.partition_columns.clone(),
+            physical_names: self.physical_names.clone(),
+        })
+    }
+
     /// The URL of every live file, for sizing a scan ([`crate::routing`]).
     pub fn file_urls(&self) -> Vec<Url> {
         (0..self.files.num_rows()).filter_map(|row| self.file_url(row).ok()).collect()

@@ -37,7 +37,12 @@ pub struct Committer {
 
 impl Committer {
     pub fn properties(&self) -> CommitProperties {
-        CommitProperties::default().with_metadata([("userName".to_string(), serde_json::Value::String(self.user.clone()))])
+        CommitProperties::default().with_metadata(self.metadata())
+    }
+
+    /// What each commit's `commitInfo` records of who made it.
+    pub fn metadata(&self) -> std::collections::HashMap<String, serde_json::Value> {
+        [("userName".to_string(), serde_json::Value::String(self.user.clone()))].into()
     }
 
     /// An append's: it conflicts with nothing, so it only has to find a free version (under many
@@ -97,7 +102,7 @@ pub fn first_line(message: &str) -> &str {
 }
 
 /// How many versions an append tries before giving up (each taken by another commit meanwhile).
-const APPEND_ATTEMPTS: usize = 10_000;
+pub(super) const APPEND_ATTEMPTS: usize = 10_000;
 
 pub(super) fn writer_properties() -> WriterProperties {
     // Snappy, as Spark and DuckDB write by default: every reader of a ZSTD column chunk makes
@@ -133,6 +138,18 @@ impl DeltaTables {
         committer: &Committer,
         create: Option<&str>,
     ) -> Result<u64> {
+        let rows = match create {
+            Some(_) => rows,
+            None => match small(rows, &schema).await? {
+                Gathered::Small(batches) => {
+                    if let Some(count) = self.small_append(url, &batches, committer).await? {
+                        return Ok(count);
+                    }
+                    replay(&schema, batches, None)
+                }
+                Gathered::Large(batches, rest) => replay(&schema, batches, Some(rest)),
+            },
+        };
         let input = Arc::new(OneShot::new(Arc::clone(&schema), rows));
         let source = StreamingTable::try_new(Arc::clone(&schema), vec![input.clone() as Arc<dyn PartitionStream>])?;
         let plan = LogicalPlanBuilder::scan("rows", provider_as_source(Arc::new(source)), None)?.build()?;
@@ -158,6 +175,7 @@ impl DeltaTables {
         }
         let table = written.map_err(|e| errors::classify(format!("writing to the table at {url}"), e))?;
         self.remember(url, &table);
+        self.files_unknown(url);
         Ok(input.rows.load(Ordering::Relaxed))
     }
 
@@ -173,6 +191,41 @@ impl DeltaTables {
             })
             .clone()
     }
+}
+
+/// A statement's rows, read up to [`SMALL_APPEND_BYTES`](super::small_append::SMALL_APPEND_BYTES).
+enum Gathered {
+    /// All of them, in the table's columns (at least one row).
+    Small(Vec<RecordBatch>),
+    /// Those read so far (in the table's columns), and the rest.
+    Large(Vec<RecordBatch>, SendableRecordBatchStream),
+}
+
+/// Reads `rows` until they end or pass the size of a small append. The first bad row is the
+/// statement's error, as when the writer reads them.
+async fn small(mut rows: SendableRecordBatchStream, schema: &SchemaRef) -> Result<Gathered> {
+    let (mut batches, mut bytes, mut count) = (Vec::new(), 0, 0);
+    while let Some(batch) = rows.next().await {
+        let batch = conform(batch?, schema)?;
+        bytes += batch.get_array_memory_size();
+        count += batch.num_rows();
+        batches.push(batch);
+        if bytes > super::small_append::SMALL_APPEND_BYTES {
+            return Ok(Gathered::Large(batches, rows));
+        }
+    }
+    // No rows: delta-rs's writer commits the empty append as it always did.
+    Ok(if count == 0 { Gathered::Large(batches, rows) } else { Gathered::Small(batches) })
+}
+
+/// The rows read already, then the rest.
+fn replay(schema: &SchemaRef, read: Vec<RecordBatch>, rest: Option<SendableRecordBatchStream>) -> SendableRecordBatchStream {
+    let read = futures::stream::iter(read.into_iter().map(Ok));
+    let stream = match rest {
+        Some(rest) => read.chain(rest).boxed(),
+        None => read.boxed(),
+    };
+    Box::pin(RecordBatchStreamAdapter::new(Arc::clone(schema), stream))
 }
 
 /// A statement's rows, read once by delta-rs's writer; each batch is checked and cast to the
