@@ -15,6 +15,8 @@ async fn failures_carry_sqlstates_and_the_session_lives_on() {
         ("CREATE TABLE t (x INT)", "42P07"),
         // Delta Lake tables have no time-of-day type.
         ("CREATE TABLE clock (at TIME)", "0A000"),
+        // Column defaults are not kept: refused, rather than NULL stored where one was declared.
+        ("CREATE TABLE counters (id INT, n INT NOT NULL DEFAULT 0)", "0A000"),
         // An outer join's ON decides which rows are padded with NULLs: no filter above says it.
         ("SELECT * FROM t LEFT JOIN t AS u ON u.a IN (SELECT v.a FROM t AS v WHERE v.b < t.b)", "0A000"),
         ("SELECT 1 / a FROM t", "22012"),
@@ -35,6 +37,10 @@ async fn failures_carry_sqlstates_and_the_session_lives_on() {
         let n: i64 = client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
         assert_eq!(n, 2);
     }
+    // DEFAULT NULL is what a column without a default has: accepted.
+    client.batch_execute("CREATE TABLE plain (id INT, note TEXT DEFAULT NULL); INSERT INTO plain (id) VALUES (1)").await.unwrap();
+    let note: Option<String> = client.query_one("SELECT note FROM plain", &[]).await.unwrap().get(0);
+    assert_eq!(note, None);
     // A corrupt Parquet file is data_corrupted, read by a job on an executor or in the
     // coordinator (a small table, with squall's default routing).
     let corrupt = tempfile::tempdir().unwrap();

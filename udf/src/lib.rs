@@ -12,6 +12,7 @@ pub mod ml;
 pub mod object_stores;
 pub mod outer_join_constants;
 pub mod pg_casts;
+pub mod pg_integer_casts;
 pub mod physical_rules;
 pub mod registry;
 pub mod repeated_names;

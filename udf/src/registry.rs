@@ -25,6 +25,8 @@ pub fn squall_scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(functions::age::Age::new())),
         // What casts of floats and timestamps to text become (crate::pg_casts).
         Arc::new(ScalarUDF::from(functions::pg_text::PgText::new())),
+        // The rounding before casts of floats and numerics to integers (crate::pg_integer_casts).
+        Arc::new(ScalarUDF::from(functions::integer_rounding::PgRoundToInteger::new())),
         // The row check of scalar subqueries (crate::subqueries).
         Arc::new(ScalarUDF::from(crate::subqueries::single_row_value::SingleRowValue::new())),
     ]
@@ -63,6 +65,7 @@ pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
     let mut builder = builder
         .with_default_features()
         .with_analyzer_rule(Arc::new(crate::pg_casts::PostgresTextCasts::new()))
+        .with_analyzer_rule(Arc::new(crate::pg_integer_casts::PostgresIntegerCasts::new()))
         .with_analyzer_rule(Arc::new(crate::in_lists::InListNulls))
         .with_analyzer_rule(Arc::new(crate::subqueries::join_conditions::JoinConditionSubqueries))
         .with_analyzer_rule(Arc::new(crate::subqueries::outer_aggregates::OuterAggregates))

@@ -10,13 +10,13 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema};
-use datafusion::logical_expr::{CreateMemoryTable, LogicalPlan};
+use datafusion::logical_expr::{CreateMemoryTable, Expr, LogicalPlan};
 use datafusion::sql::sqlparser::ast::Statement;
 
 use super::{claim_name, query};
 use crate::storage::catalog::Entry;
 use crate::storage::delta::write::delta_schema;
-use crate::error::Result;
+use crate::error::{Result, SquallError};
 use crate::session::{Output, Session};
 
 /// The `LOCATION '...'` of a `CREATE TABLE` statement, taken out of it (only when it is the one
@@ -38,7 +38,26 @@ fn location_in(sql: &str) -> Option<String> {
     take_location(statements.first_mut()?)
 }
 
+/// 0A000 for a column `DEFAULT` other than NULL: squall does not keep defaults yet, and an
+/// INSERT leaving the column out would store NULL where the user declared a value.
+fn refuse_defaults(create: &CreateMemoryTable) -> Result<()> {
+    fn is_null(expr: &Expr) -> bool {
+        match expr {
+            Expr::Literal(value, _) => value.is_null(),
+            Expr::Cast(cast) => is_null(&cast.expr),
+            _ => false,
+        }
+    }
+    match create.column_defaults.iter().find(|(_, default)| !is_null(default)) {
+        Some((column, default)) => Err(SquallError::Unsupported(format!(
+            "column \"{column}\" has DEFAULT {default}: squall does not keep column defaults yet; leave DEFAULT out and insert the value explicitly"
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub(super) async fn run(session: &Session, sql: &str, create: CreateMemoryTable) -> Result<Output> {
+    refuse_defaults(&create)?;
     let Some(relation) = claim_name(session, &create.name, create.or_replace, create.temporary, create.if_not_exists).await? else {
         return Ok(Output::Done { tag: "CREATE TABLE", rows: None });
     };

@@ -25,7 +25,11 @@ pub(super) async fn run(session: &Session, dml: DmlStatement) -> Result<Output> 
         }
         None => return Err(SquallError::UndefinedTable(format!("relation \"{name}\" does not exist"))),
     };
-    let rows = query::stream(session, nullable_values(dml.input.as_ref().clone())?).await?;
+    let input = nullable_values(dml.input.as_ref().clone())?;
+    let rows = match super::insert_values::constant_rows(&input) {
+        Some(rows) => rows,
+        None => query::stream(session, input).await?,
+    };
     let count = engine.tables.append(&url, schema, rows, &session.committer(), None).await?;
     engine.tables.after_append(&url);
     if !matches!(engine.catalog.get(&name), Some(Entry::Managed { .. })) {

@@ -9,6 +9,7 @@ mod drop;
 mod engine_settings;
 mod explain;
 mod insert;
+mod insert_values;
 mod job_planning;
 mod merge;
 pub(crate) mod query;

@@ -7,6 +7,7 @@ pub mod evaluate;
 pub mod moments;
 pub mod node_pid;
 pub mod permutation_importance;
+pub mod integer_rounding;
 pub mod pg_text;
 pub mod predict;
 pub mod row_fraction;
