@@ -33,17 +33,24 @@ use crate::error::{Result, SquallError};
 
 impl DeltaTables {
     /// Rewrites the files of the table at `url` smaller than its target file size, unless there
-    /// are fewer than two; `None` when squall cannot commit to the table by itself.
-    pub(super) async fn rewrite_small_files(&self, url: &Url, committer: &Committer) -> Result<Option<Compacted>> {
+    /// are fewer than two, or (`unless_fewer`) fewer than `n` files smaller than `bytes`;
+    /// `None` when squall cannot commit to the table by itself.
+    pub(super) async fn rewrite_small_files(&self, url: &Url, committer: &Committer, unless_fewer: Option<(usize, i64)>) -> Result<Option<Rewrite>> {
         let (table, snapshot) = self.latest_snapshot(url).await?;
         if !squall_can_commit(&table)? {
             return Ok(None);
+        }
+        if let Some((n, bytes)) = unless_fewer {
+            let small = snapshot.files_smaller_than(bytes);
+            if small < n {
+                return Ok(Some(Rewrite::TooFew(small)));
+            }
         }
         let state = table.snapshot().map_err(|e| errors::classify(format!("reading the Delta log of {url}"), e))?;
         let target = state.table_config().target_file_size().get();
         let chosen = snapshot.plain_files_smaller_than(target as i64);
         if chosen.len() < 2 {
-            return Ok(Some(Compacted { version: snapshot.version, files_removed: 0, files_added: 0 }));
+            return Ok(Some(Rewrite::Done(Compacted { version: snapshot.version, files_removed: 0, files_added: 0 })));
         }
         let paths: HashSet<String> = chosen.iter().map(|(path, _)| path.clone()).collect();
         let started = std::time::Instant::now();
@@ -99,6 +106,13 @@ impl DeltaTables {
         let operation = DeltaOperation::Optimize { predicate: None, target_size: target as i64 };
         let entry = log_entry(actions, operation, metrics, committer)?;
         let version = self.commit_after(url, &table, snapshot.version, entry, Conflicts::Rewrite { removes: &paths }).await?;
-        Ok(Some(Compacted { version, files_removed, files_added }))
+        Ok(Some(Rewrite::Done(Compacted { version, files_removed, files_added })))
     }
+}
+
+/// What [`DeltaTables::rewrite_small_files`] did.
+pub(super) enum Rewrite {
+    Done(Compacted),
+    /// Nothing: the table has only this many small files.
+    TooFew(usize),
 }

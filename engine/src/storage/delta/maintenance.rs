@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use url::Url;
 
+use super::compaction::Rewrite;
 use super::write::Committer;
 use super::{errors, DeltaTables};
 use crate::error::Result;
@@ -55,8 +56,10 @@ pub struct AutoCompaction {
 impl DeltaTables {
     /// Rewrites the small files of the table at `url` as fewer large ones, in one commit.
     pub async fn compact(&self, url: &Url, committer: &Committer) -> Result<Compacted> {
-        if let Some(done) = self.rewrite_small_files(url, committer).await? {
-            return Ok(done);
+        match self.rewrite_small_files(url, committer, None).await? {
+            Some(Rewrite::Done(done)) => return Ok(done),
+            Some(Rewrite::TooFew(_)) => unreachable!("rewritten whatever their number"),
+            None => {}
         }
         let table = self.latest(url).await?;
         let (table, metrics) = table
@@ -98,8 +101,8 @@ impl DeltaTables {
             });
         }
         // Counting the small files reads the table's live files, which costs more than a small
-        // INSERT: they are counted only when the files appended since the last count may have
-        // made enough of them.
+        // INSERT: they are counted (and compacted when there are enough) only when the files
+        // appended since the last count may have made enough of them.
         {
             let mut small_files = self.auto_compaction.small_files.lock().unwrap_or_else(|p| p.into_inner());
             if small_files.get(url).is_some_and(|&n| n < AUTO_COMPACT_FILES) {
@@ -108,33 +111,52 @@ impl DeltaTables {
             // Appends meanwhile add to the count from here on.
             small_files.insert(url.clone(), 0);
         }
+        if !self.auto_compaction.running.lock().unwrap_or_else(|p| p.into_inner()).insert(url.clone()) {
+            // The compaction running counts again when it is done.
+            return;
+        }
         let tables = Arc::clone(self);
         let url = url.clone();
         tokio::spawn(async move {
-            let Ok((_, snapshot)) = tables.latest_snapshot(&url).await else {
-                tables.auto_compaction.small_files.lock().unwrap_or_else(|p| p.into_inner()).remove(&url);
-                return;
-            };
-            let counted = snapshot.files_smaller_than(SMALL_FILE);
-            if counted < AUTO_COMPACT_FILES {
-                *tables.auto_compaction.small_files.lock().unwrap_or_else(|p| p.into_inner()).entry(url.clone()).or_default() += counted;
-                return;
-            }
-            // Compacting: the files are counted again once it is done.
-            if !tables.auto_compaction.running.lock().unwrap_or_else(|p| p.into_inner()).insert(url.clone()) {
-                return;
-            }
             let committer = Committer { user: "squall (auto-compaction)".into() };
-            match tables.compact(&url, &committer).await {
-                Ok(done) => {
+            let counted = match tables.rewrite_small_files(&url, &committer, Some((AUTO_COMPACT_FILES, SMALL_FILE))).await {
+                Ok(Some(Rewrite::TooFew(small))) => Some(small),
+                Ok(Some(Rewrite::Done(done))) => {
                     tables.auto_compaction.committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     tracing::info!(table = %url, files_removed = done.files_removed, files_added = done.files_added, "compacted small files");
+                    Some(done.files_added as usize)
                 }
-                Err(e) => tracing::info!(table = %url, "background compaction gave way: {e}"),
+                // A table squall does not commit to by itself: counted, and compacted by delta-rs.
+                Ok(None) => tables.compact_through_delta_rs(&url, &committer).await,
+                Err(e) => {
+                    tracing::info!(table = %url, "background compaction gave way: {e}");
+                    None
+                }
+            };
+            match counted {
+                Some(n) => *tables.auto_compaction.small_files.lock().unwrap_or_else(|p| p.into_inner()).entry(url.clone()).or_default() += n,
+                None => tables.files_unknown(&url),
             }
             tables.auto_compaction.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&url);
-            tables.files_unknown(&url);
         });
+    }
+
+    /// Background compaction of a table squall does not commit to by itself; how many small
+    /// files it has left (`None`: not known).
+    async fn compact_through_delta_rs(&self, url: &Url, committer: &Committer) -> Option<usize> {
+        let (_, snapshot) = self.latest_snapshot(url).await.ok()?;
+        let small = snapshot.files_smaller_than(SMALL_FILE);
+        if small < AUTO_COMPACT_FILES {
+            return Some(small);
+        }
+        match self.compact(url, committer).await {
+            Ok(done) => {
+                self.auto_compaction.committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tracing::info!(table = %url, files_removed = done.files_removed, files_added = done.files_added, "compacted small files");
+            }
+            Err(e) => tracing::info!(table = %url, "background compaction gave way: {e}"),
+        }
+        None
     }
 
     /// Notes that an append added `files` small files to the table at `url`.
