@@ -69,6 +69,9 @@ impl DeltaTables {
                 Err(TransactionError::VersionAlreadyExists(_)) => {
                     let winner = log.read_commit_entry(version).await.map_err(|e| errors::classify(format!("reading the Delta log of {url}"), e))?;
                     if let Some(why) = conflict(winner.as_ref(), &conflicts) {
+                        // The next statement reads the table again: the handle kept may describe
+                        // columns the table no longer has.
+                        self.forget(url);
                         return Err(SquallError::SerializationFailure(format!(
                             "could not serialize access due to concurrent update (the table at {url}: version {version} {why})"
                         )));
