@@ -21,6 +21,9 @@ async fn failures_carry_sqlstates_and_the_session_lives_on() {
         ("SELECT * FROM t LEFT JOIN t AS u ON u.a IN (SELECT v.a FROM t AS v WHERE v.b < t.b)", "0A000"),
         ("SELECT 1 / a FROM t", "22012"),
         ("SELECT 'abc'::INT", "22P02"),
+        // A value that does not fit the column's type: out of range, as PostgreSQL says.
+        ("INSERT INTO t VALUES (3000000000, 'big')", "22003"),
+        ("SELECT CAST(3000000000 AS INT)", "22003"),
         ("DROP TABLE no_such_table", "42P01"),
         ("CREATE EXTERNAL TABLE e STORED AS PARQUET LOCATION '/no/such/dir/'", "58P01"),
     ];

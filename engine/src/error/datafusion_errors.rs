@@ -86,6 +86,8 @@ fn execution_code(message: &str) -> &'static str {
         parquet_code(message)
     } else if message.contains("Divide by zero") || message.contains("DivideByZero") {
         "22012"
+    } else if out_of_range(message) {
+        "22003"
     } else if ["Cast error", "Cannot cast", "Parser error", "CastError", "ParseError"].iter().any(|p| message.contains(p)) {
         "22P02"
     } else if message.contains("invalid format string") || message.contains("Error parsing timestamp from") {
@@ -116,9 +118,16 @@ fn parquet_code(message: &str) -> &'static str {
     }
 }
 
+/// Whether a cast failed because the value does not fit the type (`INSERT` of 3000000000 into
+/// an int column), which PostgreSQL calls numeric_value_out_of_range, not a malformed value.
+fn out_of_range(message: &str) -> bool {
+    ["Can't cast value", "Overflowing on", "is out of range"].iter().any(|p| message.contains(p))
+}
+
 fn arrow_code(error: &ArrowError) -> &'static str {
     match error {
         ArrowError::DivideByZero => "22012",
+        ArrowError::CastError(message) if out_of_range(message) => "22003",
         ArrowError::CastError(_) | ArrowError::ParseError(_) => "22P02",
         ArrowError::ArithmeticOverflow(_) => "22003",
         ArrowError::IoError(..) => "58030",
