@@ -1,5 +1,6 @@
 //! The HTTP listener: `GET /health` for load balancers and orchestrators, `GET /metrics` in
-//! Prometheus text format for monitoring.
+//! Prometheus text format for monitoring, `POST /v1/tables/<table>/rows` for rows sent by
+//! applications ([`crate::ingest::http_rows`]).
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -17,8 +18,17 @@ use crate::engine::Engine;
 use crate::session::metrics::LATENCY_BUCKETS;
 
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
-    let app = Router::new().route("/health", get(health)).route("/metrics", get(metrics)).with_state(engine);
-    if let Err(e) = axum::serve(listener, app).await {
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        // A batch of rows may be larger than axum's 2 MB default.
+        .route(
+            "/v1/tables/{table}/rows",
+            axum::routing::post(crate::ingest::http_rows::post_rows).layer(axum::extract::DefaultBodyLimit::max(crate::ingest::http_rows::MAX_BODY)),
+        )
+        .with_state(engine);
+    // The peer's address decides whether a user without a password is trusted (loopback only).
+    if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await {
         tracing::error!("HTTP listener stopped: {e}");
     }
 }

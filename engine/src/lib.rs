@@ -22,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod frontend;
 pub mod http;
+pub mod ingest;
 pub mod internal_auth;
 pub mod models;
 pub mod pg;

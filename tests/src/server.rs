@@ -226,6 +226,23 @@ impl Server {
         String::from_utf8(output.stdout).unwrap()
     }
 
+    /// `POST path` on the HTTP listener with curl (a real HTTP client), as `user:password` when
+    /// given: the status and the body.
+    pub fn http_post(&self, path: &str, credentials: Option<&str>, content_type: &str, body: &[u8]) -> (u16, String) {
+        use std::io::Write;
+        let mut command = Command::new("curl");
+        command.args(["-s", "-w", "\n%{http_code}", "-X", "POST", "-H", &format!("Content-Type: {content_type}"), "--data-binary", "@-"]);
+        if let Some(credentials) = credentials {
+            command.args(["-u", credentials]);
+        }
+        let mut child = command.arg(format!("http://{}{path}", self.http)).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(body).unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (status.parse().unwrap(), body.to_string())
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }

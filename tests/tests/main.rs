@@ -11,6 +11,7 @@ mod copy;
 mod delta_tables;
 mod differential;
 mod in_lists;
+mod ingest;
 mod integer_casts;
 mod joins;
 mod errors;

@@ -48,6 +48,13 @@ impl Verifier {
         Self { iterations: ITERATIONS, salt, stored_key: keys[..32].to_vec(), server_key: keys[32..].to_vec() }
     }
 
+    /// Whether `password` is the one this verifier was made from (HTTP Basic credentials, which
+    /// carry the password itself; compared in constant time).
+    pub fn accepts(&self, password: &str) -> bool {
+        let candidate = Self::with_salt(password, self.salt.clone(), self.iterations);
+        aws_lc_rs::constant_time::verify_slices_are_equal(&candidate.stored_key, &self.stored_key).is_ok()
+    }
+
     /// PostgreSQL's text form.
     pub fn encode(&self) -> String {
         format!(

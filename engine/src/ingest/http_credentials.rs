@@ -1,0 +1,33 @@
+//! Who an HTTP request is: HTTP Basic credentials checked against the same SCRAM verifiers as a
+//! Postgres login, and the same rule for users without a password (trusted from the server's
+//! own machine only).
+
+use std::net::SocketAddr;
+
+use axum::http::HeaderMap;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+use crate::access::scram::Verifier;
+use crate::engine::Engine;
+
+/// Why a request is not admitted: no or bad credentials (401).
+#[derive(Debug)]
+pub struct Refused(pub &'static str, pub String);
+
+/// The user the request's `Authorization: Basic ...` names, if its password is right (or the user
+/// has none and the request comes from this machine).
+pub fn authenticate(engine: &Engine, headers: &HeaderMap, peer: SocketAddr) -> Result<String, Refused> {
+    let bad = || Refused("28P01", "password authentication failed".into());
+    let header = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| Refused("28000", "credentials required (HTTP Basic with a squall user)".into()))?;
+    let encoded = header.to_str().ok().and_then(|h| h.strip_prefix("Basic ")).ok_or_else(|| Refused("28000", "only HTTP Basic credentials are accepted".into()))?;
+    let decoded = BASE64.decode(encoded.trim()).ok().and_then(|d| String::from_utf8(d).ok()).ok_or_else(bad)?;
+    let (name, password) = decoded.split_once(':').ok_or_else(bad)?;
+    let Some(user) = engine.users.get(name) else { return Err(bad()) };
+    match user.verifier.as_deref().map(Verifier::decode) {
+        Some(Some(verifier)) if verifier.accepts(password) => Ok(user.name),
+        Some(_) => Err(bad()),
+        None if peer.ip().to_canonical().is_loopback() => Ok(user.name),
+        None => Err(bad()),
+    }
+}
