@@ -229,18 +229,12 @@ impl Server {
     /// `POST path` on the HTTP listener with curl (a real HTTP client), as `user:password` when
     /// given: the status and the body.
     pub fn http_post(&self, path: &str, credentials: Option<&str>, content_type: &str, body: &[u8]) -> (u16, String) {
-        use std::io::Write;
-        let mut command = Command::new("curl");
-        command.args(["-s", "-w", "\n%{http_code}", "-X", "POST", "-H", &format!("Content-Type: {content_type}"), "--data-binary", "@-"]);
-        if let Some(credentials) = credentials {
-            command.args(["-u", credentials]);
-        }
-        let mut child = command.arg(format!("http://{}{path}", self.http)).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(body).unwrap();
-        let output = child.wait_with_output().unwrap();
-        let text = String::from_utf8(output.stdout).unwrap();
-        let (body, status) = text.rsplit_once('\n').unwrap();
-        (status.parse().unwrap(), body.to_string())
+        post(&self.http, path, credentials, content_type, &[], body)
+    }
+
+    /// [`Self::http_post`] with more headers.
+    pub fn http_post_with(&self, path: &str, credentials: Option<&str>, content_type: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+        post(&self.http, path, credentials, content_type, headers, body)
     }
 
     pub fn log(&self) -> String {
@@ -254,6 +248,25 @@ impl Drop for Server {
             self.terminate();
         }
     }
+}
+
+/// `POST path` to the HTTP listener at `http` (host:port) with curl: the status and the body.
+pub fn post(http: &str, path: &str, credentials: Option<&str>, content_type: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    use std::io::Write;
+    let mut command = Command::new("curl");
+    command.args(["-s", "-w", "\n%{http_code}", "-X", "POST", "-H", &format!("Content-Type: {content_type}"), "--data-binary", "@-"]);
+    for (name, value) in headers {
+        command.args(["-H", &format!("{name}: {value}")]);
+    }
+    if let Some(credentials) = credentials {
+        command.args(["-u", credentials]);
+    }
+    let mut child = command.arg(format!("http://{http}{path}")).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.parse().unwrap(), body.to_string())
 }
 
 fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {

@@ -79,3 +79,55 @@ async fn batches_of_rows_posted_over_http_commit_whole_or_not_at_all() {
     let writes = client.query("DESCRIBE HISTORY events", &[]).await.unwrap().iter().filter(|r| r.get::<_, Option<String>>("operation").as_deref() == Some("WRITE")).count();
     assert_eq!(writes, 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_sent_again_with_its_idempotency_key_is_applied_once_even_across_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = squall().data_dir(data.path()).executors(1).start();
+    server.client().await.batch_execute("CREATE TABLE readings (sensor TEXT, n BIGINT)").await.unwrap();
+    // squall's own user has no password: trusted from this machine, as on the Postgres port.
+    let send = |server: &squall_tests::Server, key: &str, body: &str| {
+        let (status, body) = server.http_post_with("/v1/tables/readings/rows", Some("squall:"), "application/x-ndjson", &[("Idempotency-Key", key)], body.as_bytes());
+        (status, serde_json::from_str::<serde_json::Value>(&body).unwrap())
+    };
+    let batch = |sensor: &str, from: i64| (from..from + 10).map(|n| format!("{{\"sensor\": \"{sensor}\", \"n\": {n}}}\n")).collect::<String>();
+
+    // Batches 1 and 2 of sensor-7, then batch 1 again: not applied twice.
+    assert_eq!(send(&server, "sensor-7:1", &batch("s7", 0)).1["rows"], 10);
+    assert_eq!(send(&server, "sensor-7:2", &batch("s7", 10)).1["rows"], 10);
+    let (status, again) = send(&server, "sensor-7:1", &batch("s7", 0));
+    assert_eq!((status, again["duplicate"].as_bool(), again["rows"].as_i64(), again["committed_through"].as_i64()), (200, Some(true), Some(0), Some(2)));
+    // Another producer's sequence numbers are its own.
+    assert_eq!(send(&server, "sensor-8:1", &batch("s8", 0)).1["rows"], 10);
+    // A bad key is refused.
+    assert_eq!(send(&server, "no-sequence", &batch("x", 0)).0, 400);
+
+    // After kill -9 and a restart, the log still knows which batches committed.
+    server.kill9();
+    let server = squall().data_dir(data.path()).executors(1).start();
+    let (_, again) = send(&server, "sensor-7:2", &batch("s7", 10));
+    assert_eq!(again["duplicate"].as_bool(), Some(true), "{again}");
+    assert_eq!(send(&server, "sensor-7:3", &batch("s7", 20)).1["rows"], 10);
+    // CSV bodies too.
+    let csv = |from: i64| format!("n,sensor\n{from},s9\n{},s9\n", from + 1);
+    let (status, body) = server.http_post_with("/v1/tables/readings/rows", Some("squall:"), "text/csv", &[("Idempotency-Key", "sensor-9:5")], csv(0).as_bytes());
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = server.http_post_with("/v1/tables/readings/rows", Some("squall:"), "text/csv", &[("Idempotency-Key", "sensor-9:5")], csv(0).as_bytes());
+    assert!(body.contains("\"duplicate\":true"), "{body}");
+
+    // The same batch sent four times at once: one commit.
+    let racing: Vec<_> = (0..4)
+        .map(|_| {
+            let http = server.http.clone();
+            let body = batch("s10", 0);
+            std::thread::spawn(move || squall_tests::server::post(&http, "/v1/tables/readings/rows", Some("squall:"), "application/x-ndjson", &[("Idempotency-Key", "sensor-10:1")], body.as_bytes()))
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = racing.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    assert_eq!(answers.iter().filter(|(_, body)| body.contains("\"rows\":10")).count(), 1, "{answers:?}");
+
+    let client = server.client().await;
+    let row = client.query_one("SELECT count(*), count(DISTINCT (sensor, n)) FROM readings", &[]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (30 + 10 + 2 + 10, 52), "sensor-7: 3 batches, sensor-8: 1, sensor-9: 2 rows, sensor-10: 1");
+}

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use super::binary::BinaryDecoder;
 use super::format::{BadRecord, Decoder, Kind, Options, Record};
 use crate::storage::catalog::Entry;
+use crate::storage::delta::producer_batches::Appended;
 use crate::engine::Engine;
 use crate::error::{Result, SquallError};
 
@@ -36,6 +37,9 @@ pub struct Target {
     /// For each input field, the index of its table column.
     pub columns: Vec<usize>,
     pub options: Options,
+    /// The producer's batch these rows are (name, sequence number): applied once however often
+    /// it is sent (see `storage::delta::producer_batches`).
+    pub batch: Option<(String, i64)>,
 }
 
 impl Target {
@@ -62,7 +66,7 @@ impl Target {
             }
             indexes
         };
-        Ok(Self { table: table.to_string(), url, committer: crate::storage::delta::write::Committer { user: user.to_string() }, schema, columns, options })
+        Ok(Self { table: table.to_string(), url, committer: crate::storage::delta::write::Committer { user: user.to_string() }, schema, columns, options, batch: None })
     }
 }
 
@@ -78,7 +82,7 @@ enum Chunk {
 /// A COPY FROM STDIN under way.
 pub struct CopyIn {
     chunks: mpsc::Sender<Chunk>,
-    loader: tokio::task::JoinHandle<Result<u64>>,
+    loader: tokio::task::JoinHandle<Result<Appended>>,
 }
 
 impl CopyIn {
@@ -95,6 +99,14 @@ impl CopyIn {
 
     /// The client sent CopyDone: the rows loaded, once they are part of the table.
     pub async fn finish(self) -> Result<u64> {
+        Ok(match self.finish_batch().await? {
+            Appended::Rows(rows) => rows,
+            Appended::Duplicate { .. } => 0,
+        })
+    }
+
+    /// [`Self::finish`], saying whether the target's batch had been committed before.
+    pub async fn finish_batch(self) -> Result<Appended> {
         // Refused only when the decoder has stopped on an error, which the loader then reports.
         let _ = self.chunks.send(Chunk::End).await;
         drop(self.chunks);
@@ -123,12 +135,20 @@ impl CopySender {
     }
 }
 
-async fn load(engine: Arc<Engine>, target: Target, chunks: mpsc::Receiver<Chunk>) -> Result<u64> {
+async fn load(engine: Arc<Engine>, target: Target, chunks: mpsc::Receiver<Chunk>) -> Result<Appended> {
     let (batches, typed) = mpsc::channel::<datafusion::error::Result<RecordBatch>>(2);
     let decoding = tokio::spawn(decode(target.clone(), chunks, batches));
     let stream = futures::stream::unfold(typed, |mut typed| async move { typed.recv().await.map(|batch| (batch, typed)) });
     let rows = Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&target.schema), stream));
-    let written = engine.tables.append(&target.url, Arc::clone(&target.schema), rows, &target.committer, None).await;
+    let written = match &target.batch {
+        Some((producer, sequence)) => engine.tables.append_batch(&target.url, Arc::clone(&target.schema), rows, &target.committer, producer, *sequence).await,
+        None => engine.tables.append(&target.url, Arc::clone(&target.schema), rows, &target.committer, None).await.map(Appended::Rows),
+    };
+    // A batch committed before is not read: its decoder stops unheard.
+    if let Ok(Appended::Duplicate { .. }) = written {
+        decoding.abort();
+        return written;
+    }
     // The decoder's error says which line was bad; the write's only that the input failed.
     decoding.await.map_err(|e| SquallError::Internal(format!("the COPY decoder stopped: {e}")))??;
     let rows = written?;
@@ -319,7 +339,7 @@ mod tests {
             Field::new("price", DataType::Float64, true),
             Field::new("note", DataType::Utf8, true),
         ]));
-        Target { table: "t".into(), url: url::Url::parse("file:///t/").unwrap(), committer: crate::storage::delta::write::Committer { user: "test".into() }, schema, columns: vec![0, 1, 2], options: Options::new(Kind::Text) }
+        Target { table: "t".into(), url: url::Url::parse("file:///t/").unwrap(), committer: crate::storage::delta::write::Committer { user: "test".into() }, schema, columns: vec![0, 1, 2], options: Options::new(Kind::Text), batch: None }
     }
 
     fn record(line: u64, fields: &[Option<&str>]) -> Record {

@@ -9,6 +9,10 @@
 //! - `application/vnd.apache.arrow.stream`: an Arrow IPC stream whose columns are named as the
 //!   table's (any order; those it leaves out are NULL).
 //!
+//! With an `Idempotency-Key: producer:sequence` header the batch is applied once however often it
+//! is sent, across restarts too: its commit records it (`storage::delta::producer_batches`), and
+//! a batch sent again answers 200 with `"duplicate": true` and nothing written.
+//!
 //! The caller is a squall user ([`super::http_credentials`]) with INSERT on the table. Answers
 //! are JSON: `{"table": ..., "rows": n}`, or `{"sqlstate": ..., "message": ..., "line": n,
 //! "column": ...}` with 400 for a bad row (its line and column, as COPY names them), 401 without valid credentials, 403 without the
@@ -33,6 +37,7 @@ use crate::copy::format::{Kind, Options};
 use crate::copy::from_stdin::{CopyIn, Target};
 use crate::engine::Engine;
 use crate::error::SquallError;
+use crate::storage::delta::producer_batches::Appended;
 
 /// The largest body one request may carry.
 pub const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -98,12 +103,26 @@ pub async fn post_rows(
     body: Bytes,
 ) -> Response {
     match ingest(&engine, peer, &table, &headers, body).await {
-        Ok(rows) => Json(json!({"table": table, "rows": rows})).into_response(),
+        Ok(Appended::Rows(rows)) => Json(json!({"table": table, "rows": rows})).into_response(),
+        Ok(Appended::Duplicate { through }) => Json(json!({"table": table, "rows": 0, "duplicate": true, "committed_through": through})).into_response(),
         Err(failure) => failure.into_response(),
     }
 }
 
-async fn ingest(engine: &Arc<Engine>, peer: SocketAddr, table: &str, headers: &HeaderMap, body: Bytes) -> Result<u64, Failure> {
+/// The `Idempotency-Key` header, `producer:sequence` (e.g. `sensor-7:1042`), if sent.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<(String, i64)>, Failure> {
+    let Some(key) = headers.get("idempotency-key") else { return Ok(None) };
+    let bad = || Failure::new(StatusCode::BAD_REQUEST, "22023", "Idempotency-Key must be producer:sequence, the sequence a whole number from 0 (e.g. sensor-7:1042)");
+    let key = key.to_str().map_err(|_| bad())?;
+    let (producer, sequence) = key.rsplit_once(':').ok_or_else(bad)?;
+    let sequence: i64 = sequence.trim().parse().map_err(|_| bad())?;
+    if producer.trim().is_empty() || sequence < 0 {
+        return Err(bad());
+    }
+    Ok(Some((producer.trim().to_string(), sequence)))
+}
+
+async fn ingest(engine: &Arc<Engine>, peer: SocketAddr, table: &str, headers: &HeaderMap, body: Bytes) -> Result<Appended, Failure> {
     let user = authenticate(engine, headers, peer).map_err(|refused| Failure::new(StatusCode::UNAUTHORIZED, refused.0, refused.1))?;
     let table = table.to_lowercase();
     // Unknown tables are 404 to whoever may ask; a known one needs INSERT.
@@ -111,16 +130,17 @@ async fn ingest(engine: &Arc<Engine>, peer: SocketAddr, table: &str, headers: &H
     if !engine.users.is_superuser(&user) && !engine.users.allows(&user, ObjectKind::Table, &table, Privilege::Insert) {
         return Err(Failure::new(StatusCode::FORBIDDEN, "42501", format!("permission denied for table {table}")));
     }
+    let batch = idempotency_key(headers)?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match content_type.as_str() {
-        "text/csv" => csv(engine, &user, &table, body).await,
+        "text/csv" => csv(engine, &user, &table, body, batch).await,
         "application/x-ndjson" | "application/jsonl" => {
             let batches = ndjson(&known.schema, &body)?;
-            append(engine, &known, batches).await
+            append(engine, &known, batches, batch).await
         }
         "application/vnd.apache.arrow.stream" => {
             let batches = arrow_stream(&known.schema, &body)?;
-            append(engine, &known, batches).await
+            append(engine, &known, batches, batch).await
         }
         other => Err(Failure::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -131,16 +151,17 @@ async fn ingest(engine: &Arc<Engine>, peer: SocketAddr, table: &str, headers: &H
 }
 
 /// A CSV body through COPY's own decoder: its header names the columns it holds.
-async fn csv(engine: &Arc<Engine>, user: &str, table: &str, body: Bytes) -> Result<u64, Failure> {
+async fn csv(engine: &Arc<Engine>, user: &str, table: &str, body: Bytes, batch: Option<(String, i64)>) -> Result<Appended, Failure> {
     let header_line = body.split(|&b| b == b'\n').next().unwrap_or_default();
     let header_line = std::str::from_utf8(header_line).map_err(|_| Failure::new(StatusCode::BAD_REQUEST, "22021", "the CSV header is not UTF-8"))?;
     let columns: Vec<String> = header_line.trim_end_matches('\r').split(',').map(|c| c.trim().trim_matches('"').to_lowercase()).collect();
     let mut options = Options::new(Kind::Csv);
     options.header = true;
-    let target = Target::resolve(engine, user, table, &columns, options)?;
+    let mut target = Target::resolve(engine, user, table, &columns, options)?;
+    target.batch = batch;
     let copy = CopyIn::start(Arc::clone(engine), target);
     copy.sender().send(body).await;
-    Ok(copy.finish().await?)
+    Ok(copy.finish_batch().await?)
 }
 
 /// NDJSON rows as the table's columns (absent keys NULL); a line that does not fit is named.
@@ -190,11 +211,14 @@ fn arrow_stream(schema: &SchemaRef, body: &Bytes) -> Result<Vec<RecordBatch>, Fa
 
 /// `batches` appended to the table in one commit (cast to its columns on the way: a value that
 /// does not fit is the statement's error, and nothing is written).
-async fn append(engine: &Arc<Engine>, target: &Target, batches: Vec<RecordBatch>) -> Result<u64, Failure> {
+async fn append(engine: &Arc<Engine>, target: &Target, batches: Vec<RecordBatch>, batch: Option<(String, i64)>) -> Result<Appended, Failure> {
     let schema = Arc::clone(&target.schema);
     let stream = futures::stream::iter(batches.into_iter().map(Ok));
     let rows = Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&schema), stream));
-    let count = engine.tables.append(&target.url, schema, rows, &target.committer, None).await?;
+    let appended = match batch {
+        Some((producer, sequence)) => engine.tables.append_batch(&target.url, schema, rows, &target.committer, &producer, sequence).await?,
+        None => Appended::Rows(engine.tables.append(&target.url, schema, rows, &target.committer, None).await?),
+    };
     engine.tables.after_append(&target.url);
-    Ok(count)
+    Ok(appended)
 }

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use deltalake::kernel::transaction::{CommitData, TransactionError};
-use deltalake::kernel::Action;
+use deltalake::kernel::{Action, Transaction};
 use deltalake::logstore::CommitOrBytes;
 use deltalake::protocol::DeltaOperation;
 use deltalake::DeltaTable;
@@ -25,8 +25,9 @@ use crate::error::{Result, SquallError};
 
 /// What a commit of squall's must not pass over.
 pub(super) enum Conflicts<'a> {
-    /// An append conflicts only with commits that change what the table is.
-    Append,
+    /// An append conflicts only with commits that change what the table is, and, when it records
+    /// a producer's batch (a `txn` action), with another commit recording one of that producer.
+    Append { producer: Option<&'a str> },
     /// A rewrite also conflicts with commits that removed any of the files it replaces.
     Rewrite { removes: &'a HashSet<String> },
 }
@@ -45,11 +46,12 @@ pub(super) fn squall_can_commit(table: &DeltaTable) -> Result<bool> {
 }
 
 /// The log entry of `operation` by `committer`: its `commitInfo` (with `metrics` as its
-/// `operationMetrics`, as delta-rs records them), then `actions`.
-pub(super) fn log_entry(actions: Vec<Action>, operation: DeltaOperation, metrics: serde_json::Value, committer: &Committer) -> Result<Bytes> {
+/// `operationMetrics`, as delta-rs records them), then `actions`, then `transactions` (the
+/// producers' batches it records).
+pub(super) fn log_entry(actions: Vec<Action>, operation: DeltaOperation, metrics: serde_json::Value, committer: &Committer, transactions: Vec<Transaction>) -> Result<Bytes> {
     let mut app_metadata = committer.metadata();
     app_metadata.insert("operationMetrics".into(), metrics);
-    let data = CommitData::new(actions, operation, app_metadata, Vec::new());
+    let data = CommitData::new(actions, operation, app_metadata, transactions);
     data.get_bytes().map_err(|e| SquallError::Internal(format!("writing a Delta commit: {e}")))
 }
 
@@ -95,6 +97,11 @@ fn conflict(winner: Option<&Bytes>, conflicts: &Conflicts<'_>) -> Option<&'stati
         match serde_json::from_str::<Action>(line) {
             Ok(Action::Metadata(_)) => return Some("changed the table's columns or properties"),
             Ok(Action::Protocol(_)) => return Some("changed the table's protocol"),
+            Ok(Action::Txn(txn)) => {
+                if matches!(conflicts, Conflicts::Append { producer: Some(producer) } if *producer == txn.app_id) {
+                    return Some("committed a batch of the same producer");
+                }
+            }
             Ok(Action::Remove(remove)) => {
                 if let Conflicts::Rewrite { removes } = conflicts {
                     if removes.contains(&remove.path) {
@@ -125,12 +132,18 @@ mod tests {
         let rewriting_a: HashSet<String> = ["a.parquet".to_string()].into();
         let rewrite = Conflicts::Rewrite { removes: &rewriting_a };
 
-        assert_eq!(conflict(Some(&append), &Conflicts::Append), None);
-        assert_eq!(conflict(Some(&delete_a), &Conflicts::Append), None);
-        assert!(conflict(Some(&add_column), &Conflicts::Append).is_some());
-        assert!(conflict(Some(&upgrade), &Conflicts::Append).is_some());
-        assert!(conflict(Some(&unknown), &Conflicts::Append).is_some());
-        assert!(conflict(None, &Conflicts::Append).is_some());
+        assert_eq!(conflict(Some(&append), &Conflicts::Append { producer: None }), None);
+        assert_eq!(conflict(Some(&delete_a), &Conflicts::Append { producer: None }), None);
+        assert!(conflict(Some(&add_column), &Conflicts::Append { producer: None }).is_some());
+        assert!(conflict(Some(&upgrade), &Conflicts::Append { producer: None }).is_some());
+        assert!(conflict(Some(&unknown), &Conflicts::Append { producer: None }).is_some());
+        assert!(conflict(None, &Conflicts::Append { producer: None }).is_some());
+
+        // A producer's batch: another commit recording a batch of the same producer stops it.
+        let batch_of_p = Bytes::from("{\"commitInfo\":{}}\n{\"txn\":{\"appId\":\"p\",\"version\":7}}");
+        assert!(conflict(Some(&batch_of_p), &Conflicts::Append { producer: Some("p") }).is_some());
+        assert_eq!(conflict(Some(&batch_of_p), &Conflicts::Append { producer: Some("q") }), None);
+        assert_eq!(conflict(Some(&batch_of_p), &Conflicts::Append { producer: None }), None);
 
         assert_eq!(conflict(Some(&append), &rewrite), None);
         assert_eq!(conflict(Some(&delete_b), &rewrite), None);

@@ -104,7 +104,7 @@ impl DeltaTables {
         });
         let actions: Vec<Action> = removes.map(Action::Remove).chain(adds.into_iter().map(Action::Add)).collect();
         let operation = DeltaOperation::Optimize { predicate: None, target_size: target as i64 };
-        let entry = log_entry(actions, operation, metrics, committer)?;
+        let entry = log_entry(actions, operation, metrics, committer, Vec::new())?;
         let version = self.commit_after(url, &table, snapshot.version, entry, Conflicts::Rewrite { removes: &paths }).await?;
         Ok(Some(Rewrite::Done(Compacted { version, files_removed, files_added })))
     }

@@ -17,6 +17,7 @@ pub mod external;
 pub mod maintenance;
 pub mod object_store_tables;
 pub mod plan_codec;
+pub mod producer_batches;
 pub mod commit;
 pub mod compaction;
 pub mod rename_column;
@@ -56,6 +57,10 @@ pub struct DeltaTables {
     write_session: std::sync::OnceLock<datafusion::execution::SessionState>,
     /// Background compaction ([`maintenance`]).
     auto_compaction: maintenance::AutoCompaction,
+    /// The last batch each producer committed to each table ([`producer_batches`]).
+    producer_batches: Mutex<HashMap<(Url, String), i64>>,
+    /// Each producer's turn to append a batch ([`producer_batches`]).
+    producer_turns: Mutex<HashMap<(Url, String), Arc<tokio::sync::Mutex<()>>>>,
     /// The decoded rows of files that plans run again read.
     pub cache: Arc<crate::plans::table_cache::TableCache>,
 }
@@ -71,6 +76,8 @@ impl DeltaTables {
             latest: Default::default(),
             write_session: Default::default(),
             auto_compaction: Default::default(),
+            producer_batches: Default::default(),
+            producer_turns: Default::default(),
             cache: Default::default(),
         })
     }
@@ -267,6 +274,7 @@ impl DeltaTables {
     /// Forgets the cached handle of `url` (the table was dropped or moved).
     pub fn forget(&self, url: &Url) {
         self.latest.lock().unwrap_or_else(|p| p.into_inner()).remove(url);
+        self.producer_batches.lock().unwrap_or_else(|p| p.into_inner()).retain(|(table, _), _| table != url);
     }
 
     /// `plan` with every table at its latest version replaced by that version's snapshot, so

@@ -15,7 +15,7 @@
 //! ([`super::commit::squall_can_commit`]) are appended to by delta-rs's `WriteBuilder`.
 
 use datafusion::arrow::record_batch::RecordBatch;
-use deltalake::kernel::Action;
+use deltalake::kernel::{Action, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use serde_json::json;
@@ -32,7 +32,8 @@ pub(super) const SMALL_APPEND_BYTES: usize = 16 * 1024 * 1024;
 impl DeltaTables {
     /// Appends `batches` (already in the table's columns) to the table at `url` in one commit and
     /// returns how many rows they hold; `None` when the table needs delta-rs's writer.
-    pub(super) async fn small_append(&self, url: &Url, batches: &[RecordBatch], committer: &Committer) -> Result<Option<u64>> {
+    /// With `batch`, the commit records it as that producer's (a `txn` action).
+    pub(super) async fn small_append(&self, url: &Url, batches: &[RecordBatch], committer: &Committer, batch: Option<&Transaction>) -> Result<Option<u64>> {
         let (table, head) = self.append_head(url).await?;
         if !squall_can_commit(&table)? {
             return Ok(None);
@@ -46,9 +47,10 @@ impl DeltaTables {
         let adds = writer.flush().await.map_err(writing)?;
         let files = adds.len();
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let entry = commit_entry(adds, rows, started, committer)?;
+        let entry = commit_entry(adds, rows, started, committer, batch.cloned().into_iter().collect())?;
 
-        self.commit_after(url, &table, head, entry, Conflicts::Append).await?;
+        let producer = batch.map(|b| b.app_id.as_str());
+        self.commit_after(url, &table, head, entry, Conflicts::Append { producer }).await?;
         self.small_files_added(url, files);
         Ok(Some(rows))
     }
@@ -56,7 +58,7 @@ impl DeltaTables {
 
 /// The log entry of an append of `adds`: its `commitInfo` as delta-rs's writer records it (the
 /// operation, the user, the rows and files added), then the files.
-fn commit_entry(adds: Vec<deltalake::kernel::Add>, rows: u64, started: std::time::Instant, committer: &Committer) -> Result<bytes::Bytes> {
+fn commit_entry(adds: Vec<deltalake::kernel::Add>, rows: u64, started: std::time::Instant, committer: &Committer, batches: Vec<Transaction>) -> Result<bytes::Bytes> {
     let metrics = json!({
         "execution_time_ms": started.elapsed().as_millis() as u64,
         "num_added_files": adds.len(),
@@ -66,5 +68,5 @@ fn commit_entry(adds: Vec<deltalake::kernel::Add>, rows: u64, started: std::time
         "num_retries": 0,
     });
     let operation = DeltaOperation::Write { mode: SaveMode::Append, partition_by: None, predicate: None };
-    log_entry(adds.into_iter().map(Action::Add).collect(), operation, metrics, committer)
+    log_entry(adds.into_iter().map(Action::Add).collect(), operation, metrics, committer, batches)
 }
