@@ -64,6 +64,8 @@ pub struct Engine {
     pub queries_in_flight: crate::scheduler::draining_state::QueriesInFlight,
     /// Scale-ups, scale-downs, replacements, for `squall.cluster_events`.
     pub cluster_events: crate::cluster::events::ClusterEvents,
+    /// What arrived over HTTP, for `squall.ingest`.
+    pub ingest: Arc<crate::ingest::accounting::Ingest>,
     /// What the operator's last ADD / REMOVE / DRAIN EXECUTOR holds against the autoscaler.
     pub operator_hold: crate::cluster::operator_hold::OperatorHold,
     /// Session parameters chosen at start-up (`--local-scan-limit`), which RESET returns to.
@@ -119,6 +121,7 @@ impl Engine {
         let scheduler_url = format!("df://{}", scheduler.address);
         let launcher: Arc<OnceLock<Arc<ProcessLauncher>>> = Default::default();
         let cluster_events = crate::cluster::events::ClusterEvents::default();
+        let ingest = Arc::new(crate::ingest::accounting::Ingest::default());
         let rejected = cluster_events.clone();
         scheduler.auth.on_rejected(move |call| rejected.record_rejection(call));
         let running_statements = crate::scheduler::jobs::RunningStatements::default();
@@ -130,6 +133,7 @@ impl Engine {
             ("executors", executors_table(scheduler.clone(), Arc::clone(&launcher))),
             ("models", models_table(Arc::clone(&models))),
             ("cluster_events", cluster_events_table(cluster_events.clone())),
+            (crate::ingest::accounting::TABLE, ingest_table(Arc::clone(&ingest))),
             ("jobs", jobs_table(scheduler.clone(), running_statements.clone(), job_history.clone(), job_slots.clone())),
             (crate::session::query_log::TABLE, query_log_table(Arc::clone(&query_log))),
         ])?;
@@ -153,6 +157,7 @@ impl Engine {
             launcher,
             data_dir: data_dir.to_path_buf(),
             cluster_events,
+            ingest,
             operator_hold: Default::default(),
             running_statements,
             query_log,
@@ -345,6 +350,16 @@ fn cluster_events_table(events: crate::cluster::events::ClusterEvents) -> System
         Arc::new(move || {
             let events = events.all();
             async move { crate::cluster::events::to_batch(&events) }.boxed()
+        }),
+    )
+}
+
+fn ingest_table(ingest: Arc<crate::ingest::accounting::Ingest>) -> SystemTable {
+    SystemTable::new(
+        crate::ingest::accounting::schema(),
+        Arc::new(move || {
+            let batch = ingest.to_batch();
+            async move { batch }.boxed()
         }),
     )
 }

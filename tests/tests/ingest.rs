@@ -78,6 +78,21 @@ async fn batches_of_rows_posted_over_http_commit_whole_or_not_at_all() {
     );
     let writes = client.query("DESCRIBE HISTORY events", &[]).await.unwrap().iter().filter(|r| r.get::<_, Option<String>>("operation").as_deref() == Some("WRITE")).count();
     assert_eq!(writes, 3);
+
+    // squall.ingest adds up: the eight batches admitted (sender known, table known, granted),
+    // three committed with their six rows, five rejected, the last error named.
+    let row = client
+        .query_one(
+            "SELECT batches_received, batches_committed, batches_rejected, duplicates_ignored, in_flight, rows_committed, last_error, producer \
+             FROM squall.ingest WHERE endpoint = 'http' AND table_name = 'events'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let counts: Vec<i64> = (0..6).map(|i| row.get(i)).collect();
+    assert_eq!(counts, vec![8, 3, 5, 0, 0, 6]);
+    assert!(row.get::<_, Option<String>>(6).is_some_and(|e| e.starts_with("0A000")), "{:?}", row.get::<_, Option<String>>(6));
+    assert_eq!(row.get::<_, Option<String>>(7), None, "no Idempotency-Key: no producer");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -128,6 +143,12 @@ async fn a_batch_sent_again_with_its_idempotency_key_is_applied_once_even_across
     assert_eq!(answers.iter().filter(|(_, body)| body.contains("\"rows\":10")).count(), 1, "{answers:?}");
 
     let client = server.client().await;
+    // squall.ingest counts each producer's batches: the four copies, one committed.
+    let row = client
+        .query_one("SELECT batches_received, batches_committed, duplicates_ignored, in_flight FROM squall.ingest WHERE producer = 'sensor-10'", &[])
+        .await
+        .unwrap();
+    assert_eq!((0..4).map(|i| row.get::<_, i64>(i)).collect::<Vec<_>>(), vec![4, 1, 3, 0]);
     let row = client.query_one("SELECT count(*), count(DISTINCT (sensor, n)) FROM readings", &[]).await.unwrap();
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (30 + 10 + 2 + 10, 52), "sensor-7: 3 batches, sensor-8: 1, sensor-9: 2 rows, sensor-10: 1");
 }

@@ -31,6 +31,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use serde_json::json;
 
+use super::accounting::Outcome;
 use super::http_credentials::authenticate;
 use squall_sql::{ObjectKind, Privilege};
 use crate::copy::format::{Kind, Options};
@@ -131,16 +132,29 @@ async fn ingest(engine: &Arc<Engine>, peer: SocketAddr, table: &str, headers: &H
         return Err(Failure::new(StatusCode::FORBIDDEN, "42501", format!("permission denied for table {table}")));
     }
     let batch = idempotency_key(headers)?;
+    // Admitted: counted in squall.ingest until answered.
+    let ticket = engine.ingest.received("http", &table, batch.as_ref().map(|(producer, _)| producer.as_str()));
+    let loaded = load(engine, &user, &table, &known, headers, body, batch).await;
+    ticket.answered(match &loaded {
+        Ok(Appended::Rows(rows)) => Outcome::Committed { rows: *rows },
+        Ok(Appended::Duplicate { .. }) => Outcome::Duplicate,
+        Err(failure) => Outcome::Rejected { sqlstate: failure.sqlstate, message: failure.message.clone() },
+    });
+    loaded
+}
+
+/// The body's rows, appended to the table.
+async fn load(engine: &Arc<Engine>, user: &str, table: &str, known: &Target, headers: &HeaderMap, body: Bytes, batch: Option<(String, i64)>) -> Result<Appended, Failure> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match content_type.as_str() {
-        "text/csv" => csv(engine, &user, &table, body, batch).await,
+        "text/csv" => csv(engine, user, table, body, batch).await,
         "application/x-ndjson" | "application/jsonl" => {
             let batches = ndjson(&known.schema, &body)?;
-            append(engine, &known, batches, batch).await
+            append(engine, known, batches, batch).await
         }
         "application/vnd.apache.arrow.stream" => {
             let batches = arrow_stream(&known.schema, &body)?;
-            append(engine, &known, batches, batch).await
+            append(engine, known, batches, batch).await
         }
         other => Err(Failure::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
