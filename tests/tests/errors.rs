@@ -17,6 +17,7 @@ async fn failures_carry_sqlstates_and_the_session_lives_on() {
         ("CREATE TABLE clock (at TIME)", "0A000"),
         // Column defaults are not kept: refused, rather than NULL stored where one was declared.
         ("CREATE TABLE counters (id INT, n INT NOT NULL DEFAULT 0)", "0A000"),
+        ("ALTER TABLE t ADD COLUMN c INT DEFAULT 3", "0A000"),
         // An outer join's ON decides which rows are padded with NULLs: no filter above says it.
         ("SELECT * FROM t LEFT JOIN t AS u ON u.a IN (SELECT v.a FROM t AS v WHERE v.b < t.b)", "0A000"),
         ("SELECT 1 / a FROM t", "22012"),
