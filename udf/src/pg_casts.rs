@@ -43,21 +43,32 @@ impl AnalyzerRule for PostgresTextCasts {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|node| {
-            // Expressions of a node read its inputs' columns.
-            let mut schema = DFSchema::empty();
-            for input in node.inputs() {
-                schema.merge(input.schema());
-            }
-            // The node's output keeps its column names (`ts::text` stays `ts`).
-            let names = NamePreserver::new(&node);
-            node.map_expressions(|expr| {
-                let name = names.save(&expr);
-                Ok(expr.transform_up(|e| self.rewrite(e, &schema))?.update_data(|e| name.restore(e)))
-            })
-        })
-        .map(|transformed| transformed.data)
+        rewrite_expressions(plan, |_| (), |e, schema, _| self.rewrite(e, schema))
     }
+}
+
+/// Rewrites every expression of every node of `plan` (subqueries included), bottom up, with
+/// `rewrite`, which sees the columns the node's inputs give (what its expressions read) and what
+/// `per_node` made of the node; the node's output keeps its column names (`ts::text` stays `ts`).
+/// The walk of squall's cast rules (this one and [`crate::pg_integer_casts`]).
+pub(crate) fn rewrite_expressions<C>(
+    plan: LogicalPlan,
+    per_node: impl Fn(&LogicalPlan) -> C,
+    rewrite: impl Fn(Expr, &DFSchema, &C) -> Result<Transformed<Expr>>,
+) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        let mut schema = DFSchema::empty();
+        for input in node.inputs() {
+            schema.merge(input.schema());
+        }
+        let context = per_node(&node);
+        let names = NamePreserver::new(&node);
+        node.map_expressions(|expr| {
+            let name = names.save(&expr);
+            Ok(expr.transform_up(|e| rewrite(e, &schema, &context))?.update_data(|e| name.restore(e)))
+        })
+    })
+    .map(|transformed| transformed.data)
 }
 
 impl PostgresTextCasts {

@@ -103,18 +103,16 @@ impl DeltaSnapshot {
 
     /// How many live files have fewer than `bytes` bytes.
     pub fn files_smaller_than(&self, bytes: i64) -> usize {
-        let Some(sizes) = self.files.column_by_name("size_bytes").and_then(|c| cast(c, &DataType::Int64).ok()) else { return 0 };
-        let sizes = sizes.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().expect("cast to Int64");
+        let Some(sizes) = self.int64_column("size_bytes") else { return 0 };
         sizes.iter().flatten().filter(|&size| size < bytes).count()
     }
 
     /// The live files with fewer than `bytes` bytes whose paths are plain names (no character
     /// a URL path would escape): (path as the log names it, size).
     pub fn plain_files_smaller_than(&self, bytes: i64) -> Vec<(String, i64)> {
-        let (Ok(paths), Some(sizes)) = (self.paths(), self.files.column_by_name("size_bytes").and_then(|c| cast(c, &DataType::Int64).ok())) else {
+        let (Ok(paths), Some(sizes)) = (self.paths(), self.int64_column("size_bytes")) else {
             return Vec::new();
         };
-        let sizes = sizes.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().expect("cast to Int64");
         let plain = |path: &str| path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
         (0..self.files.num_rows())
             .filter(|&row| paths.is_valid(row) && sizes.is_valid(row) && sizes.value(row) < bytes && plain(paths.value(row)))
@@ -124,9 +122,14 @@ impl DeltaSnapshot {
 
     /// The rows of all live files, when the log counts them for every file.
     pub fn num_records(&self) -> Option<u64> {
-        let records = cast(self.files.column_by_name("num_records")?, &DataType::Int64).ok()?;
-        let records = records.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>()?;
+        let records = self.int64_column("num_records")?;
         (records.null_count() == 0).then(|| records.values().iter().map(|&n| n as u64).sum())
+    }
+
+    /// A numeric column of the file list, as 64-bit integers.
+    fn int64_column(&self, name: &str) -> Option<datafusion::arrow::array::Int64Array> {
+        let column = cast(self.files.column_by_name(name)?, &DataType::Int64).ok()?;
+        column.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().cloned()
     }
 
     /// This version with only the live files at `paths` (to read just those).
