@@ -66,6 +66,8 @@ pub struct Engine {
     pub cluster_events: crate::cluster::events::ClusterEvents,
     /// What arrived over HTTP, for `squall.ingest`.
     pub ingest: Arc<crate::ingest::accounting::Ingest>,
+    /// Rows sent over HTTP not yet committed, against `ingest_buffer` ([`crate::ingest::backpressure`]).
+    pub ingest_buffer: Arc<crate::ingest::backpressure::IngestBuffer>,
     /// What the operator's last ADD / REMOVE / DRAIN EXECUTOR holds against the autoscaler.
     pub operator_hold: crate::cluster::operator_hold::OperatorHold,
     /// Session parameters chosen at start-up (`--local-scan-limit`), which RESET returns to.
@@ -158,6 +160,7 @@ impl Engine {
             data_dir: data_dir.to_path_buf(),
             cluster_events,
             ingest,
+            ingest_buffer: Default::default(),
             operator_hold: Default::default(),
             running_statements,
             query_log,

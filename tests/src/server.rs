@@ -252,9 +252,24 @@ impl Drop for Server {
 
 /// `POST path` to the HTTP listener at `http` (host:port) with curl: the status and the body.
 pub fn post(http: &str, path: &str, credentials: Option<&str>, content_type: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let answer = post_answer(http, path, credentials, content_type, headers, body);
+    (answer.status, answer.body)
+}
+
+/// What a POST was answered: status 0 when no server answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    /// The `Retry-After` header, if sent.
+    pub retry_after: Option<String>,
+}
+
+/// [`post`], with the `Retry-After` header of the answer.
+pub fn post_answer(http: &str, path: &str, credentials: Option<&str>, content_type: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
     use std::io::Write;
     let mut command = Command::new("curl");
-    command.args(["-s", "-w", "\n%{http_code}", "-X", "POST", "-H", &format!("Content-Type: {content_type}"), "--data-binary", "@-"]);
+    command.args(["-s", "-w", "\n%{http_code} %header{retry-after}", "-X", "POST", "-H", &format!("Content-Type: {content_type}"), "--data-binary", "@-"]);
     for (name, value) in headers {
         command.args(["-H", &format!("{name}: {value}")]);
     }
@@ -262,11 +277,13 @@ pub fn post(http: &str, path: &str, credentials: Option<&str>, content_type: &st
         command.args(["-u", credentials]);
     }
     let mut child = command.arg(format!("http://{http}{path}")).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(body).unwrap();
+    // A server killed meanwhile stops reading: the client sees that as a failed request.
+    let _ = child.stdin.take().unwrap().write_all(body);
     let output = child.wait_with_output().unwrap();
     let text = String::from_utf8(output.stdout).unwrap();
-    let (body, status) = text.rsplit_once('\n').unwrap();
-    (status.parse().unwrap(), body.to_string())
+    let (body, trailer) = text.rsplit_once('\n').unwrap();
+    let (status, retry_after) = trailer.split_once(' ').unwrap_or((trailer, ""));
+    Answer { status: status.parse().unwrap(), body: body.to_string(), retry_after: Some(retry_after.trim().to_string()).filter(|r| !r.is_empty()) }
 }
 
 fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {

@@ -152,3 +152,166 @@ async fn a_batch_sent_again_with_its_idempotency_key_is_applied_once_even_across
     let row = client.query_one("SELECT count(*), count(DISTINCT (sensor, n)) FROM readings", &[]).await.unwrap();
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (30 + 10 + 2 + 10, 52), "sensor-7: 3 batches, sensor-8: 1, sensor-9: 2 rows, sensor-10: 1");
 }
+
+/// `n` rows `id,producer` from `first`, as CSV with a header.
+fn csv_rows(first: i64, n: i64, producer: &str) -> String {
+    let mut body = String::from("id,producer\n");
+    for id in first..first + n {
+        body.push_str(&format!("{id},{producer}\n"));
+    }
+    body
+}
+
+fn write_commits(rows: &[tokio_postgres::Row]) -> usize {
+    rows.iter().filter(|r| r.get::<_, Option<String>>("operation").as_deref() == Some("WRITE")).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_arriving_together_share_a_commit_and_a_full_buffer_answers_503_with_retry_after() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE events (id BIGINT NOT NULL, producer TEXT); ALTER CLUSTER SET (commit_interval = '3s')").await.unwrap();
+    let shown: std::collections::HashMap<String, String> = client.query("SHOW CLUSTER", &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!((shown["commit_interval"].as_str(), shown["ingest_buffer"].as_str()), ("3s", "256MB"));
+    let send = |http: String, body: String, producer: Option<String>| {
+        std::thread::spawn(move || {
+            let key = producer.map(|p| format!("{p}:1"));
+            let headers: Vec<(&str, &str)> = key.iter().map(|k| ("Idempotency-Key", k.as_str())).collect();
+            squall_tests::server::post_answer(&http, "/v1/tables/events/rows", Some("squall:"), "text/csv", &headers, body.as_bytes())
+        })
+    };
+
+    // After a quiet interval a batch commits at once; the five sent within the next interval
+    // are committed together, each producer's batch recorded.
+    let first = send(server.http.clone(), csv_rows(0, 10, "first"), None).join().unwrap();
+    assert_eq!(first.status, 200, "{first:?}");
+    let together: Vec<_> = (0..5).map(|p| send(server.http.clone(), csv_rows(100 * (p + 1), 10, &format!("p{p}")), Some(format!("p{p}")))).collect();
+    for answer in together.into_iter().map(|t| t.join().unwrap()) {
+        assert_eq!((answer.status, answer.body.contains("\"rows\":10")), (200, true), "{answer:?}");
+    }
+    let history = client.query("DESCRIBE HISTORY events", &[]).await.unwrap();
+    assert_eq!(write_commits(&history), 2, "one commit for the first batch, one for the five");
+    // Each producer's batch is known as committed: sent again, it is a duplicate.
+    let again = send(server.http.clone(), csv_rows(300, 10, "p2"), Some("p2".into())).join().unwrap();
+    assert!(again.body.contains("\"duplicate\":true"), "{again:?}");
+
+    // A producer faster than the committer: with 1MB of room, batches of 300kB sent at once
+    // while the table waits for its next commit fill it; the rest are refused at once with 503
+    // and Retry-After, and nothing of them is written.
+    client.batch_execute("ALTER CLUSTER SET (ingest_buffer = '1MB')").await.unwrap();
+    let big = |p: i64| csv_rows(1_000_000 * (p + 1), 22_000, "burst");
+    assert!(big(0).len() > 300_000);
+    let burst: Vec<_> = (0..8).map(|p| send(server.http.clone(), big(p), None)).collect();
+    let answers: Vec<_> = burst.into_iter().map(|t| t.join().unwrap()).collect();
+    let accepted = answers.iter().filter(|a| a.status == 200).count();
+    let refused: Vec<_> = answers.iter().filter(|a| a.status == 503).collect();
+    assert_eq!(accepted + refused.len(), 8, "{answers:?}");
+    assert!(accepted >= 1 && !refused.is_empty(), "{answers:?}");
+    for answer in &refused {
+        let error: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!((answer.retry_after.as_deref(), error["sqlstate"].as_str()), (Some("1"), Some("53000")), "{answer:?}");
+    }
+    let count: i64 = client.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0);
+    assert_eq!(count, 60 + 22_000 * accepted as i64);
+    // Refused batches are counted as such.
+    let row = client.query_one("SELECT sum(batches_rejected), sum(in_flight) FROM squall.ingest WHERE table_name = 'events'", &[]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (refused.len() as i64, 0));
+    // With the buffer empty again, a batch is taken.
+    let after = send(server.http.clone(), csv_rows(5, 1, "after"), None).join().unwrap();
+    assert_eq!(after.status, 200, "{after:?}");
+}
+
+/// A tiny deterministic generator (splitmix64), so a failure can be replayed.
+fn next_random(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_thousand_rows_from_producers_that_resend_survive_kill_9_exactly_once() {
+    const PRODUCERS: i64 = 10;
+    const BATCHES: i64 = 100;
+    const ROWS: i64 = 200;
+    let data = tempfile::tempdir().unwrap();
+    let mut server = squall().data_dir(data.path()).executors(1).start();
+    server.client().await.batch_execute("CREATE TABLE readings (id BIGINT NOT NULL, producer TEXT)").await.unwrap();
+    let address = std::sync::Arc::new(std::sync::RwLock::new(server.http.clone()));
+    let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+
+    // Each producer sends its batches in order, each until answered 200 (a refused connection
+    // while the server is down, a 503, a 409 are sent again), and sends a random tenth of the
+    // answered ones once more.
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let (address, acknowledged) = (address.clone(), acknowledged.clone());
+            std::thread::spawn(move || {
+                let mut random = 0x5EED + p as u64;
+                let (mut resent, mut duplicates) = (0, 0);
+                for b in 0..BATCHES {
+                    let first = (p * BATCHES + b) * ROWS;
+                    let body = csv_rows(first, ROWS, &format!("sensor-{p}"));
+                    let key = format!("sensor-{p}:{b}");
+                    let send = || loop {
+                        let http = address.read().unwrap().clone();
+                        let answer = squall_tests::server::post_answer(&http, "/v1/tables/readings/rows", Some("squall:"), "text/csv", &[("Idempotency-Key", &key)], body.as_bytes());
+                        match answer.status {
+                            200 => return answer.body,
+                            0 | 409 | 500 | 503 => std::thread::sleep(std::time::Duration::from_millis(100)),
+                            _ => panic!("batch {key}: {answer:?}"),
+                        }
+                    };
+                    send();
+                    acknowledged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if next_random(&mut random) % 10 == 0 {
+                        resent += 1;
+                        if send().contains("\"duplicate\":true") {
+                            duplicates += 1;
+                        }
+                    }
+                }
+                (resent, duplicates)
+            })
+        })
+        .collect();
+
+    // Mid-way, kill -9 and start again on the same data.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < PRODUCERS * BATCHES / 2 {
+        assert!(std::time::Instant::now() < deadline, "producers stalled at {acknowledged:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    server.kill9();
+    let server = squall().data_dir(data.path()).executors(1).start();
+    *address.write().unwrap() = server.http.clone();
+    let mut resent_total = 0;
+    for producer in producers {
+        let (resent, duplicates) = producer.join().unwrap();
+        assert_eq!(resent, duplicates, "every batch sent again after its 200 is a duplicate");
+        resent_total += resent;
+    }
+    assert!(resent_total > 0);
+
+    let client = server.client().await;
+    let row = client.query_one("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM readings", &[]).await.unwrap();
+    let total = PRODUCERS * BATCHES * ROWS;
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2), row.get::<_, i64>(3)), (total, total, 0, total - 1));
+    // squall.ingest (since the restart) adds up for every producer, nothing in flight, and the
+    // committed batches hold their rows.
+    for row in client.query("SELECT producer, batches_received, batches_committed, batches_rejected, duplicates_ignored, in_flight, rows_committed FROM squall.ingest WHERE table_name = 'readings'", &[]).await.unwrap() {
+        let n = |i| row.get::<_, i64>(i);
+        assert_eq!(n(1), n(2) + n(3) + n(4) + n(5), "{:?}", row.get::<_, Option<String>>(0));
+        assert_eq!((n(5), n(6)), (0, n(2) * ROWS));
+    }
+    // Batches arriving together were committed together: fewer appends than batches in the log.
+    let log = data.path().join("tables").join("readings").join("_delta_log");
+    let appends = std::fs::read_dir(&log)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .filter(|e| std::fs::read_to_string(e.path()).unwrap().contains("\"operation\":\"WRITE\""))
+        .count();
+    assert!(appends > 0 && appends < (PRODUCERS * BATCHES) as usize, "{appends} appends");
+}

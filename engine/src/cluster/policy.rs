@@ -191,7 +191,7 @@ mod tests {
     use super::*;
 
     fn settings(min: u64, max: u64) -> ClusterSettings {
-        ClusterSettings { min_executors: min, max_executors: max, scale_up_after_ms: 1000, idle_timeout_ms: 60_000 }
+        ClusterSettings { min_executors: min, max_executors: max, ..ClusterSettings::defaults(0) }
     }
 
     fn executor(id: &str, running_tasks: u64) -> ExecutorView {

@@ -1,5 +1,6 @@
-//! The cluster's autoscale settings, changed with `ALTER CLUSTER SET (...)` and kept in
-//! `catalog/cluster.json` (written atomically), so they survive a restart.
+//! The cluster's settings (autoscaling, and how rows sent over HTTP are committed), changed with
+//! `ALTER CLUSTER SET (...)` and kept in `catalog/cluster.json` (written atomically), so they
+//! survive a restart.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,11 +18,30 @@ pub struct ClusterSettings {
     pub scale_up_after_ms: u64,
     /// How long an executor may sit idle before it is drained.
     pub idle_timeout_ms: u64,
+    /// Rows sent over HTTP to a table are committed at most this often, the batches that arrived
+    /// meanwhile together ([`crate::storage::delta::grouped_append`]).
+    #[serde(default = "default_commit_interval_ms")]
+    pub commit_interval_ms: u64,
+    /// How many bytes of rows sent over HTTP may wait uncommitted; past it a batch is refused
+    /// with 503 and Retry-After ([`crate::ingest::backpressure`]).
+    #[serde(default = "default_ingest_buffer_bytes")]
+    pub ingest_buffer_bytes: u64,
+}
+
+fn default_commit_interval_ms() -> u64 {
+    200
+}
+
+fn default_ingest_buffer_bytes() -> u64 {
+    256 * 1024 * 1024
 }
 
 impl ClusterSettings {
     pub fn defaults(executors: u64) -> Self {
-        Self { min_executors: executors, max_executors: executors.max(8), scale_up_after_ms: 1_000, idle_timeout_ms: 60_000 }
+        Self { min_executors: executors, max_executors: executors.max(8), scale_up_after_ms: 1_000, idle_timeout_ms: 60_000,
+            commit_interval_ms: default_commit_interval_ms(),
+            ingest_buffer_bytes: default_ingest_buffer_bytes(),
+        }
     }
 
     /// The settings with `changes` applied, checked as a whole (so `max < min` is refused
@@ -34,9 +54,11 @@ impl ClusterSettings {
                 "max_executors" => next.max_executors = count(name, value)?,
                 "scale_up_after" => next.scale_up_after_ms = duration_ms(name, value)?,
                 "idle_timeout" => next.idle_timeout_ms = duration_ms(name, value)?,
+                "commit_interval" => next.commit_interval_ms = duration_ms(name, value)?,
+                "ingest_buffer" => next.ingest_buffer_bytes = bytes(name, value)?,
                 other => {
                     return Err(SquallError::InvalidParameter(format!(
-                        "unknown cluster setting \"{other}\"; the settings are min_executors, max_executors, scale_up_after, idle_timeout"
+                        "unknown cluster setting \"{other}\"; the settings are min_executors, max_executors, scale_up_after, idle_timeout, commit_interval, ingest_buffer"
                     )))
                 }
             }
@@ -60,6 +82,8 @@ impl ClusterSettings {
             ("max_executors".into(), self.max_executors.to_string()),
             ("scale_up_after".into(), format_ms(self.scale_up_after_ms)),
             ("idle_timeout".into(), format_ms(self.idle_timeout_ms)),
+            ("commit_interval".into(), format_ms(self.commit_interval_ms)),
+            ("ingest_buffer".into(), format_bytes(self.ingest_buffer_bytes)),
         ]
     }
 }
@@ -91,6 +115,32 @@ fn duration_ms(name: &str, value: &str) -> Result<u64> {
         return Err(bad());
     }
     Ok(ms as u64)
+}
+
+/// `'64MB'`, `'1GB'`, `'512kB'` (units of 1024, as PostgreSQL's memory settings), or bytes.
+fn bytes(name: &str, value: &str) -> Result<u64> {
+    let bad = || SquallError::InvalidParameter(format!("{name} must be a size such as '64MB' or '1GB' (at least 1MB), not '{value}'"));
+    let value = value.trim();
+    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "kib" => 1 << 10,
+        "mb" | "mib" => 1 << 20,
+        "gb" | "gib" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(scale).filter(|b| *b >= 1 << 20 && *b <= 1 << 40).ok_or_else(bad)
+}
+
+fn format_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b % (1 << 30) == 0 => format!("{}GB", b >> 30),
+        b if b % (1 << 20) == 0 => format!("{}MB", b >> 20),
+        b if b % (1 << 10) == 0 => format!("{}kB", b >> 10),
+        b => b.to_string(),
+    }
 }
 
 fn format_ms(ms: u64) -> String {
@@ -140,5 +190,13 @@ mod tests {
         assert!(s.with(&set(&[("idle_timeout", "soon")])).is_err());
         assert!(s.with(&set(&[("colour", "blue")])).is_err());
         assert_eq!(t.rows()[2].1, "500ms");
+        let u = s.with(&set(&[("commit_interval", "50ms"), ("ingest_buffer", "64MB")])).unwrap();
+        assert_eq!((u.commit_interval_ms, u.ingest_buffer_bytes), (50, 64 << 20));
+        assert_eq!(u.rows()[5].1, "64MB");
+        assert!(s.with(&set(&[("ingest_buffer", "12")])).is_err(), "below 1MB");
+        assert!(s.with(&set(&[("ingest_buffer", "lots")])).is_err());
+        // Settings stored before these two existed read with their defaults.
+        let old: ClusterSettings = serde_json::from_str(r#"{"min_executors":1,"max_executors":8,"scale_up_after_ms":1000,"idle_timeout_ms":60000}"#).unwrap();
+        assert_eq!((old.commit_interval_ms, old.ingest_buffer_bytes), (200, 256 << 20));
     }
 }

@@ -17,7 +17,6 @@ use tokio::sync::mpsc;
 use super::binary::BinaryDecoder;
 use super::format::{BadRecord, Decoder, Kind, Options, Record};
 use crate::storage::catalog::Entry;
-use crate::storage::delta::producer_batches::Appended;
 use crate::engine::Engine;
 use crate::error::{Result, SquallError};
 
@@ -37,9 +36,6 @@ pub struct Target {
     /// For each input field, the index of its table column.
     pub columns: Vec<usize>,
     pub options: Options,
-    /// The producer's batch these rows are (name, sequence number): applied once however often
-    /// it is sent (see `storage::delta::producer_batches`).
-    pub batch: Option<(String, i64)>,
 }
 
 impl Target {
@@ -66,7 +62,7 @@ impl Target {
             }
             indexes
         };
-        Ok(Self { table: table.to_string(), url, committer: crate::storage::delta::write::Committer { user: user.to_string() }, schema, columns, options, batch: None })
+        Ok(Self { table: table.to_string(), url, committer: crate::storage::delta::write::Committer { user: user.to_string() }, schema, columns, options })
     }
 }
 
@@ -82,7 +78,7 @@ enum Chunk {
 /// A COPY FROM STDIN under way.
 pub struct CopyIn {
     chunks: mpsc::Sender<Chunk>,
-    loader: tokio::task::JoinHandle<Result<Appended>>,
+    loader: tokio::task::JoinHandle<Result<u64>>,
 }
 
 impl CopyIn {
@@ -99,14 +95,6 @@ impl CopyIn {
 
     /// The client sent CopyDone: the rows loaded, once they are part of the table.
     pub async fn finish(self) -> Result<u64> {
-        Ok(match self.finish_batch().await? {
-            Appended::Rows(rows) => rows,
-            Appended::Duplicate { .. } => 0,
-        })
-    }
-
-    /// [`Self::finish`], saying whether the target's batch had been committed before.
-    pub async fn finish_batch(self) -> Result<Appended> {
         // Refused only when the decoder has stopped on an error, which the loader then reports.
         let _ = self.chunks.send(Chunk::End).await;
         drop(self.chunks);
@@ -135,20 +123,28 @@ impl CopySender {
     }
 }
 
-async fn load(engine: Arc<Engine>, target: Target, chunks: mpsc::Receiver<Chunk>) -> Result<Appended> {
+/// `data`, whole, as typed batches of the target's columns, without writing them (rows sent over
+/// HTTP, committed by the table's group committer).
+pub async fn decoded(target: &Target, data: Bytes) -> Result<Vec<RecordBatch>> {
+    let (chunks, received) = mpsc::channel(2);
+    let (batches, mut typed) = mpsc::channel::<datafusion::error::Result<RecordBatch>>(CHUNKS_IN_FLIGHT);
+    let decoding = tokio::spawn(decode(target.clone(), received, batches));
+    let _ = chunks.send(Chunk::Data(data)).await;
+    let _ = chunks.send(Chunk::End).await;
+    let mut rows = Vec::new();
+    while let Some(Ok(batch)) = typed.recv().await {
+        rows.push(batch);
+    }
+    decoding.await.map_err(|e| SquallError::Internal(format!("the COPY decoder stopped: {e}")))??;
+    Ok(rows)
+}
+
+async fn load(engine: Arc<Engine>, target: Target, chunks: mpsc::Receiver<Chunk>) -> Result<u64> {
     let (batches, typed) = mpsc::channel::<datafusion::error::Result<RecordBatch>>(2);
     let decoding = tokio::spawn(decode(target.clone(), chunks, batches));
     let stream = futures::stream::unfold(typed, |mut typed| async move { typed.recv().await.map(|batch| (batch, typed)) });
     let rows = Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&target.schema), stream));
-    let written = match &target.batch {
-        Some((producer, sequence)) => engine.tables.append_batch(&target.url, Arc::clone(&target.schema), rows, &target.committer, producer, *sequence).await,
-        None => engine.tables.append(&target.url, Arc::clone(&target.schema), rows, &target.committer, None).await.map(Appended::Rows),
-    };
-    // A batch committed before is not read: its decoder stops unheard.
-    if let Ok(Appended::Duplicate { .. }) = written {
-        decoding.abort();
-        return written;
-    }
+    let written = engine.tables.append(&target.url, Arc::clone(&target.schema), rows, &target.committer, None).await;
     // The decoder's error says which line was bad; the write's only that the input failed.
     decoding.await.map_err(|e| SquallError::Internal(format!("the COPY decoder stopped: {e}")))??;
     let rows = written?;
@@ -339,7 +335,7 @@ mod tests {
             Field::new("price", DataType::Float64, true),
             Field::new("note", DataType::Utf8, true),
         ]));
-        Target { table: "t".into(), url: url::Url::parse("file:///t/").unwrap(), committer: crate::storage::delta::write::Committer { user: "test".into() }, schema, columns: vec![0, 1, 2], options: Options::new(Kind::Text), batch: None }
+        Target { table: "t".into(), url: url::Url::parse("file:///t/").unwrap(), committer: crate::storage::delta::write::Committer { user: "test".into() }, schema, columns: vec![0, 1, 2], options: Options::new(Kind::Text) }
     }
 
     fn record(line: u64, fields: &[Option<&str>]) -> Record {

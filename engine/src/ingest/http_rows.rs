@@ -1,5 +1,6 @@
-//! `POST /v1/tables/<table>/rows`: a batch of rows for a managed table, written in one Delta
-//! commit (all of them or none), in the body's format by its `Content-Type`:
+//! `POST /v1/tables/<table>/rows`: a batch of rows for a managed table, committed all or none
+//! (with the batches that arrive beside it, at most one commit per `commit_interval`:
+//! `storage::delta::grouped_append`), in the body's format by its `Content-Type`:
 //!
 //! - `text/csv`: a header row naming the columns, in any order; columns it leaves out are NULL
 //!   (refused with 23502 when NOT NULL), read as `COPY t (columns) FROM STDIN WITH (FORMAT csv,
@@ -15,33 +16,43 @@
 //!
 //! The caller is a squall user ([`super::http_credentials`]) with INSERT on the table. Answers
 //! are JSON: `{"table": ..., "rows": n}`, or `{"sqlstate": ..., "message": ..., "line": n,
-//! "column": ...}` with 400 for a bad row (its line and column, as COPY names them), 401 without valid credentials, 403 without the
-//! grant, 404 for an unknown table, 415 for another format.
+//! "column": ...}` with 400 for a bad row (its line and column, as COPY names them), 401 without
+//! valid credentials, 403 without the grant, 404 for an unknown table, 415 for another format,
+//! 413 past [`MAX_BODY`], and 503 with `Retry-After` while the rows not yet committed fill the
+//! ingest buffer (`super::backpressure`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::StreamExt;
 use serde_json::json;
 
 use super::accounting::Outcome;
+use super::backpressure::{Full, Reservation};
 use super::http_credentials::authenticate;
 use squall_sql::{ObjectKind, Privilege};
 use crate::copy::format::{Kind, Options};
-use crate::copy::from_stdin::{CopyIn, Target};
+use crate::copy::from_stdin::{decoded, Target};
 use crate::engine::Engine;
 use crate::error::SquallError;
+use crate::storage::delta::grouped_append::{Batch, Shared};
 use crate::storage::delta::producer_batches::Appended;
+use crate::storage::delta::write::conform;
 
 /// The largest body one request may carry.
 pub const MAX_BODY: usize = 256 * 1024 * 1024;
+
+/// What a 503 asks the producer to wait: about one commit interval's worth, in whole seconds.
+const RETRY_AFTER_SECONDS: u64 = 1;
 
 /// A refused request: its status and the JSON error.
 struct Failure {
@@ -50,19 +61,33 @@ struct Failure {
     message: String,
     line: Option<u64>,
     column: Option<String>,
+    /// Seconds to wait before sending again (503).
+    retry_after: Option<u64>,
 }
 
 impl Failure {
     fn new(status: StatusCode, sqlstate: &'static str, message: impl Into<String>) -> Self {
-        Self { status, sqlstate, message: message.into(), line: None, column: None }
+        Self { status, sqlstate, message: message.into(), line: None, column: None, retry_after: None }
     }
 }
 
 impl From<SquallError> for Failure {
     fn from(e: SquallError) -> Self {
+        Self::from(&e)
+    }
+}
+
+impl From<Shared> for Failure {
+    fn from(e: Shared) -> Self {
+        Self::from(e.as_ref())
+    }
+}
+
+impl From<&SquallError> for Failure {
+    fn from(e: &SquallError) -> Self {
         let (sqlstate, message) = e.classified();
         // COPY's context: `COPY t, line 3, column a: "x"`.
-        let context = match &e {
+        let context = match e {
             SquallError::WithContext { context, .. } => context.as_str(),
             _ => "",
         };
@@ -75,7 +100,7 @@ impl From<SquallError> for Failure {
             code if code.starts_with("22") || code.starts_with("23") || code.starts_with("42") || code == "0A000" => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        Self { status, sqlstate, message, line, column }
+        Self { status, sqlstate, message, line, column, retry_after: None }
     }
 }
 
@@ -92,6 +117,9 @@ impl IntoResponse for Failure {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"squall\""));
         }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -101,7 +129,7 @@ pub async fn post_rows(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(table): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     match ingest(&engine, peer, &table, &headers, body).await {
         Ok(Appended::Rows(rows)) => Json(json!({"table": table, "rows": rows})).into_response(),
@@ -123,7 +151,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<(String, i64)>, Failure
     Ok(Some((producer.trim().to_string(), sequence)))
 }
 
-async fn ingest(engine: &Arc<Engine>, peer: SocketAddr, table: &str, headers: &HeaderMap, body: Bytes) -> Result<Appended, Failure> {
+async fn ingest(engine: &Arc<Engine>, peer: SocketAddr, table: &str, headers: &HeaderMap, body: Body) -> Result<Appended, Failure> {
     let user = authenticate(engine, headers, peer).map_err(|refused| Failure::new(StatusCode::UNAUTHORIZED, refused.0, refused.1))?;
     let table = table.to_lowercase();
     // Unknown tables are 404 to whoever may ask; a known one needs INSERT.
@@ -131,10 +159,10 @@ async fn ingest(engine: &Arc<Engine>, peer: SocketAddr, table: &str, headers: &H
     if !engine.users.is_superuser(&user) && !engine.users.allows(&user, ObjectKind::Table, &table, Privilege::Insert) {
         return Err(Failure::new(StatusCode::FORBIDDEN, "42501", format!("permission denied for table {table}")));
     }
-    let batch = idempotency_key(headers)?;
+    let producer = idempotency_key(headers)?;
     // Admitted: counted in squall.ingest until answered.
-    let ticket = engine.ingest.received("http", &table, batch.as_ref().map(|(producer, _)| producer.as_str()));
-    let loaded = load(engine, &user, &table, &known, headers, body, batch).await;
+    let ticket = engine.ingest.received("http", &table, producer.as_ref().map(|(name, _)| name.as_str()));
+    let loaded = load(engine, &user, &known, headers, body, producer).await;
     ticket.answered(match &loaded {
         Ok(Appended::Rows(rows)) => Outcome::Committed { rows: *rows },
         Ok(Appended::Duplicate { .. }) => Outcome::Duplicate,
@@ -143,19 +171,64 @@ async fn ingest(engine: &Arc<Engine>, peer: SocketAddr, table: &str, headers: &H
     loaded
 }
 
-/// The body's rows, appended to the table.
-async fn load(engine: &Arc<Engine>, user: &str, table: &str, known: &Target, headers: &HeaderMap, body: Bytes, batch: Option<(String, i64)>) -> Result<Appended, Failure> {
+/// The body read (within the ingest buffer's bound), its rows decoded, and handed to the table's
+/// group committer; answered once their commit is durable.
+async fn load(engine: &Arc<Engine>, user: &str, known: &Target, headers: &HeaderMap, body: Body, producer: Option<(String, i64)>) -> Result<Appended, Failure> {
+    let settings = engine.cluster_settings();
+    let mut reservation = engine.ingest_buffer.reservation();
+    let body = read_body(body, headers, &mut reservation, settings.ingest_buffer_bytes).await?;
+    let rows = decode(engine, user, known, headers, body).await?;
+    let rows = rows.into_iter().map(|batch| conform(batch, &known.schema)).collect::<crate::error::Result<Vec<_>>>()?;
+    // Held as decoded rows (the body is gone) until committed.
+    reservation.resize(rows.iter().map(|b| b.get_array_memory_size() as u64).sum());
+    let interval = Duration::from_millis(settings.commit_interval_ms);
+    Ok(engine.tables.append_grouped(&known.url, &known.committer, Batch { rows, producer }, interval).await?)
+}
+
+/// The request's body, reserved in the ingest buffer as it arrives (all at once when its length
+/// is known): 503 with Retry-After when the buffer is full, 413 past [`MAX_BODY`].
+async fn read_body(body: Body, headers: &HeaderMap, reservation: &mut Reservation, bound: u64) -> Result<Bytes, Failure> {
+    let full = |full: Full| Failure {
+        retry_after: Some(RETRY_AFTER_SECONDS),
+        ..Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "53000",
+            format!(
+                "squall holds {} bytes of rows not yet committed (ingest_buffer is {}): send this batch again after Retry-After",
+                full.reserved, full.bound
+            ),
+        )
+    };
+    let too_large = || Failure::new(StatusCode::PAYLOAD_TOO_LARGE, "54000", format!("a batch may hold at most {MAX_BODY} bytes; send smaller batches"));
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(length) = length {
+        if length > MAX_BODY as u64 {
+            return Err(too_large());
+        }
+        reservation.grow(length, bound).map_err(full)?;
+    }
+    let mut data = bytes::BytesMut::with_capacity(length.unwrap_or(0) as usize);
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "08P01", format!("reading the request body: {e}")))?;
+        if data.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        if length.is_none() {
+            reservation.grow(chunk.len() as u64, bound).map_err(full)?;
+        }
+        data.extend_from_slice(&chunk);
+    }
+    Ok(data.freeze())
+}
+
+/// The body's rows, by its `Content-Type`.
+async fn decode(engine: &Arc<Engine>, user: &str, known: &Target, headers: &HeaderMap, body: Bytes) -> Result<Vec<RecordBatch>, Failure> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match content_type.as_str() {
-        "text/csv" => csv(engine, user, table, body, batch).await,
-        "application/x-ndjson" | "application/jsonl" => {
-            let batches = ndjson(&known.schema, &body)?;
-            append(engine, known, batches, batch).await
-        }
-        "application/vnd.apache.arrow.stream" => {
-            let batches = arrow_stream(&known.schema, &body)?;
-            append(engine, known, batches, batch).await
-        }
+        "text/csv" => csv(engine, user, &known.table, body).await,
+        "application/x-ndjson" | "application/jsonl" => ndjson(&known.schema, &body),
+        "application/vnd.apache.arrow.stream" => arrow_stream(&known.schema, &body),
         other => Err(Failure::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "0A000",
@@ -165,17 +238,14 @@ async fn load(engine: &Arc<Engine>, user: &str, table: &str, known: &Target, hea
 }
 
 /// A CSV body through COPY's own decoder: its header names the columns it holds.
-async fn csv(engine: &Arc<Engine>, user: &str, table: &str, body: Bytes, batch: Option<(String, i64)>) -> Result<Appended, Failure> {
+async fn csv(engine: &Arc<Engine>, user: &str, table: &str, body: Bytes) -> Result<Vec<RecordBatch>, Failure> {
     let header_line = body.split(|&b| b == b'\n').next().unwrap_or_default();
     let header_line = std::str::from_utf8(header_line).map_err(|_| Failure::new(StatusCode::BAD_REQUEST, "22021", "the CSV header is not UTF-8"))?;
     let columns: Vec<String> = header_line.trim_end_matches('\r').split(',').map(|c| c.trim().trim_matches('"').to_lowercase()).collect();
     let mut options = Options::new(Kind::Csv);
     options.header = true;
-    let mut target = Target::resolve(engine, user, table, &columns, options)?;
-    target.batch = batch;
-    let copy = CopyIn::start(Arc::clone(engine), target);
-    copy.sender().send(body).await;
-    Ok(copy.finish_batch().await?)
+    let target = Target::resolve(engine, user, table, &columns, options)?;
+    Ok(decoded(&target, body).await?)
 }
 
 /// NDJSON rows as the table's columns (absent keys NULL); a line that does not fit is named.
@@ -221,18 +291,4 @@ fn arrow_stream(schema: &SchemaRef, body: &Bytes) -> Result<Vec<RecordBatch>, Fa
         batches.push(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(bad)?);
     }
     Ok(batches)
-}
-
-/// `batches` appended to the table in one commit (cast to its columns on the way: a value that
-/// does not fit is the statement's error, and nothing is written).
-async fn append(engine: &Arc<Engine>, target: &Target, batches: Vec<RecordBatch>, batch: Option<(String, i64)>) -> Result<Appended, Failure> {
-    let schema = Arc::clone(&target.schema);
-    let stream = futures::stream::iter(batches.into_iter().map(Ok));
-    let rows = Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&schema), stream));
-    let appended = match batch {
-        Some((producer, sequence)) => engine.tables.append_batch(&target.url, schema, rows, &target.committer, &producer, sequence).await?,
-        None => Appended::Rows(engine.tables.append(&target.url, schema, rows, &target.committer, None).await?),
-    };
-    engine.tables.after_append(&target.url);
-    Ok(appended)
 }

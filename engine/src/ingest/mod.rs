@@ -2,5 +2,6 @@
 //! ([`http_rows`]).
 
 pub mod accounting;
+pub mod backpressure;
 pub mod http_credentials;
 pub mod http_rows;

@@ -26,8 +26,8 @@ use crate::error::{Result, SquallError};
 /// What a commit of squall's must not pass over.
 pub(super) enum Conflicts<'a> {
     /// An append conflicts only with commits that change what the table is, and, when it records
-    /// a producer's batch (a `txn` action), with another commit recording one of that producer.
-    Append { producer: Option<&'a str> },
+    /// producers' batches (`txn` actions), with another commit recording one of those producers.
+    Append { producers: Vec<&'a str> },
     /// A rewrite also conflicts with commits that removed any of the files it replaces.
     Rewrite { removes: &'a HashSet<String> },
 }
@@ -98,7 +98,7 @@ fn conflict(winner: Option<&Bytes>, conflicts: &Conflicts<'_>) -> Option<&'stati
             Ok(Action::Metadata(_)) => return Some("changed the table's columns or properties"),
             Ok(Action::Protocol(_)) => return Some("changed the table's protocol"),
             Ok(Action::Txn(txn)) => {
-                if matches!(conflicts, Conflicts::Append { producer: Some(producer) } if *producer == txn.app_id) {
+                if matches!(conflicts, Conflicts::Append { producers } if producers.contains(&txn.app_id.as_str())) {
                     return Some("committed a batch of the same producer");
                 }
             }
@@ -132,18 +132,18 @@ mod tests {
         let rewriting_a: HashSet<String> = ["a.parquet".to_string()].into();
         let rewrite = Conflicts::Rewrite { removes: &rewriting_a };
 
-        assert_eq!(conflict(Some(&append), &Conflicts::Append { producer: None }), None);
-        assert_eq!(conflict(Some(&delete_a), &Conflicts::Append { producer: None }), None);
-        assert!(conflict(Some(&add_column), &Conflicts::Append { producer: None }).is_some());
-        assert!(conflict(Some(&upgrade), &Conflicts::Append { producer: None }).is_some());
-        assert!(conflict(Some(&unknown), &Conflicts::Append { producer: None }).is_some());
-        assert!(conflict(None, &Conflicts::Append { producer: None }).is_some());
+        assert_eq!(conflict(Some(&append), &Conflicts::Append { producers: vec![] }), None);
+        assert_eq!(conflict(Some(&delete_a), &Conflicts::Append { producers: vec![] }), None);
+        assert!(conflict(Some(&add_column), &Conflicts::Append { producers: vec![] }).is_some());
+        assert!(conflict(Some(&upgrade), &Conflicts::Append { producers: vec![] }).is_some());
+        assert!(conflict(Some(&unknown), &Conflicts::Append { producers: vec![] }).is_some());
+        assert!(conflict(None, &Conflicts::Append { producers: vec![] }).is_some());
 
         // A producer's batch: another commit recording a batch of the same producer stops it.
         let batch_of_p = Bytes::from("{\"commitInfo\":{}}\n{\"txn\":{\"appId\":\"p\",\"version\":7}}");
-        assert!(conflict(Some(&batch_of_p), &Conflicts::Append { producer: Some("p") }).is_some());
-        assert_eq!(conflict(Some(&batch_of_p), &Conflicts::Append { producer: Some("q") }), None);
-        assert_eq!(conflict(Some(&batch_of_p), &Conflicts::Append { producer: None }), None);
+        assert!(conflict(Some(&batch_of_p), &Conflicts::Append { producers: vec!["p"] }).is_some());
+        assert_eq!(conflict(Some(&batch_of_p), &Conflicts::Append { producers: vec!["q", "r"] }), None);
+        assert_eq!(conflict(Some(&batch_of_p), &Conflicts::Append { producers: vec![] }), None);
 
         assert_eq!(conflict(Some(&append), &rewrite), None);
         assert_eq!(conflict(Some(&delete_b), &rewrite), None);

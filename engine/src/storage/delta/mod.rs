@@ -14,6 +14,7 @@ pub mod durable_store;
 pub mod convert;
 pub mod errors;
 pub mod external;
+pub mod grouped_append;
 pub mod maintenance;
 pub mod object_store_tables;
 pub mod plan_codec;
@@ -61,6 +62,8 @@ pub struct DeltaTables {
     producer_batches: Mutex<HashMap<(Url, String), i64>>,
     /// Each producer's turn to append a batch ([`producer_batches`]).
     producer_turns: Mutex<HashMap<(Url, String), Arc<tokio::sync::Mutex<()>>>>,
+    /// The group committer of each table's batches sent over HTTP ([`grouped_append`]).
+    grouped: grouped_append::Committers,
     /// The decoded rows of files that plans run again read.
     pub cache: Arc<crate::plans::table_cache::TableCache>,
 }
@@ -78,6 +81,7 @@ impl DeltaTables {
             auto_compaction: Default::default(),
             producer_batches: Default::default(),
             producer_turns: Default::default(),
+            grouped: Default::default(),
             cache: Default::default(),
         })
     }

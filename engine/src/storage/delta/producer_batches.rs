@@ -3,8 +3,8 @@
 //! as Spark's streaming sink records its micro-batches. A batch numbered at or below the last one
 //! the table records for its producer is a retry of one already committed, and is not applied
 //! again; this holds across restarts, since it is read back from the table's log. In this
-//! process a producer's batches take turns (check, then commit); a commit recording a batch of
-//! the same producer met on the way to a free version also stops one
+//! process a producer's batches take turns (check, then commit: [`super::grouped_append`]); a
+//! commit recording a batch of the same producer met on the way to a free version also stops one
 //! ([`super::commit::Conflicts::Append`]), which then finds its batch committed or fails with
 //! 40001.
 //!
@@ -12,14 +12,10 @@
 //! batch only after the one before it was answered (or retries that one): a batch numbered below
 //! a later one already committed is taken for a retry.
 
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::execution::SendableRecordBatchStream;
-use deltalake::kernel::Transaction;
 use url::Url;
 
-use super::write::Committer;
 use super::{errors, DeltaTables};
-use crate::error::{Result, SquallError};
+use crate::error::Result;
 
 /// What became of a producer's batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,45 +27,15 @@ pub enum Appended {
 }
 
 impl DeltaTables {
-    /// Appends `rows` as batch `sequence` of `producer`, unless the table has it already.
-    pub async fn append_batch(
-        &self,
-        url: &Url,
-        schema: SchemaRef,
-        rows: SendableRecordBatchStream,
-        committer: &Committer,
-        producer: &str,
-        sequence: i64,
-    ) -> Result<Appended> {
-        // One batch of a producer at a time: the check below and the commit must not interleave
-        // with another's (two copies of a batch sent at once both found it new, and both
-        // committed at versions neither had to pass over).
-        let turn = {
-            let mut turns = self.producer_turns.lock().unwrap_or_else(|p| p.into_inner());
-            std::sync::Arc::clone(turns.entry((url.clone(), producer.to_string())).or_default())
-        };
-        let _turn = turn.lock().await;
-        if let Some(through) = self.last_batch(url, producer, false).await?.filter(|&through| through >= sequence) {
-            return Ok(Appended::Duplicate { through });
-        }
-        let batch = Transaction::new_with_last_update(producer, sequence, Some(chrono::Utc::now().timestamp_millis()));
-        match self.append_recording(url, schema, rows, committer, None, Some(&batch)).await {
-            Ok(rows) => {
-                self.batch_committed(url, producer, sequence);
-                Ok(Appended::Rows(rows))
-            }
-            // Another commit of this producer won: this batch's retry, or the next batch.
-            Err(SquallError::SerializationFailure(message)) => match self.last_batch(url, producer, true).await? {
-                Some(through) if through >= sequence => Ok(Appended::Duplicate { through }),
-                _ => Err(SquallError::SerializationFailure(message)),
-            },
-            Err(e) => Err(e),
-        }
+    /// The turn of `producer`'s batches to the table at `url` in this process.
+    pub(super) fn producer_turn(&self, url: &Url, producer: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.producer_turns.lock().unwrap_or_else(|p| p.into_inner());
+        std::sync::Arc::clone(turns.entry((url.clone(), producer.to_string())).or_default())
     }
 
     /// The last batch of `producer` the table at `url` records; `fresh` reads the log again
     /// rather than what squall remembers of its own commits.
-    async fn last_batch(&self, url: &Url, producer: &str, fresh: bool) -> Result<Option<i64>> {
+    pub(super) async fn last_batch(&self, url: &Url, producer: &str, fresh: bool) -> Result<Option<i64>> {
         let key = (url.clone(), producer.to_string());
         if !fresh {
             if let Some(&through) = self.producer_batches.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
@@ -88,7 +54,7 @@ impl DeltaTables {
         Ok(through)
     }
 
-    fn batch_committed(&self, url: &Url, producer: &str, sequence: i64) {
+    pub(super) fn batch_committed(&self, url: &Url, producer: &str, sequence: i64) {
         let mut known = self.producer_batches.lock().unwrap_or_else(|p| p.into_inner());
         let through = known.entry((url.clone(), producer.to_string())).or_insert(sequence);
         *through = (*through).max(sequence);

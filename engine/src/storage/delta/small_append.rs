@@ -32,8 +32,8 @@ pub(super) const SMALL_APPEND_BYTES: usize = 16 * 1024 * 1024;
 impl DeltaTables {
     /// Appends `batches` (already in the table's columns) to the table at `url` in one commit and
     /// returns how many rows they hold; `None` when the table needs delta-rs's writer.
-    /// With `batch`, the commit records it as that producer's (a `txn` action).
-    pub(super) async fn small_append(&self, url: &Url, batches: &[RecordBatch], committer: &Committer, batch: Option<&Transaction>) -> Result<Option<u64>> {
+    /// The commit records `transactions`, the producers' batches these rows are (`txn` actions).
+    pub(super) async fn small_append(&self, url: &Url, batches: &[RecordBatch], committer: &Committer, transactions: &[Transaction]) -> Result<Option<u64>> {
         let (table, head) = self.append_head(url).await?;
         if !squall_can_commit(&table)? {
             return Ok(None);
@@ -47,10 +47,10 @@ impl DeltaTables {
         let adds = writer.flush().await.map_err(writing)?;
         let files = adds.len();
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let entry = commit_entry(adds, rows, started, committer, batch.cloned().into_iter().collect())?;
+        let entry = commit_entry(adds, rows, started, committer, transactions.to_vec())?;
 
-        let producer = batch.map(|b| b.app_id.as_str());
-        self.commit_after(url, &table, head, entry, Conflicts::Append { producer }).await?;
+        let producers = transactions.iter().map(|t| t.app_id.as_str()).collect();
+        self.commit_after(url, &table, head, entry, Conflicts::Append { producers }).await?;
         self.small_files_added(url, files);
         Ok(Some(rows))
     }

@@ -138,10 +138,10 @@ impl DeltaTables {
         committer: &Committer,
         create: Option<&str>,
     ) -> Result<u64> {
-        self.append_recording(url, schema, rows, committer, create, None).await
+        self.append_recording(url, schema, rows, committer, create, &[]).await
     }
 
-    /// [`Self::append`], the commit recording `batch` as its producer's (a `txn` action).
+    /// [`Self::append`], the commit recording `transactions` (producers' batches, `txn` actions).
     pub(super) async fn append_recording(
         &self,
         url: &Url,
@@ -149,13 +149,13 @@ impl DeltaTables {
         rows: SendableRecordBatchStream,
         committer: &Committer,
         create: Option<&str>,
-        batch: Option<&deltalake::kernel::Transaction>,
+        transactions: &[deltalake::kernel::Transaction],
     ) -> Result<u64> {
         let rows = match create {
             Some(_) => rows,
             None => match small(rows, &schema).await? {
                 Gathered::Small(batches) => {
-                    if let Some(count) = self.small_append(url, &batches, committer, batch).await? {
+                    if let Some(count) = self.small_append(url, &batches, committer, transactions).await? {
                         return Ok(count);
                     }
                     replay(&schema, batches, None)
@@ -176,10 +176,7 @@ impl DeltaTables {
             .with_session_state(Arc::new(self.write_session()))
             .with_session_fallback_policy(deltalake::delta_datafusion::SessionFallbackPolicy::RequireSessionState)
             .with_writer_properties(writer_properties())
-            .with_commit_properties(match batch {
-                Some(batch) => committer.append_properties().with_application_transaction(batch.clone()),
-                None => committer.append_properties(),
-            });
+            .with_commit_properties(committer.append_properties().with_application_transactions(transactions.to_vec()));
         if let Some(name) = create {
             write = write.with_save_mode(SaveMode::ErrorIfExists).with_table_name(name);
         }
