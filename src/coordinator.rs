@@ -127,6 +127,8 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
     // With a launcher it scales the cluster; with `external` it still notices losses and finishes
     // drains, while Kubernetes or an operator reads the same signal from /metrics.
     squall_engine::cluster::autoscaler::spawn(Arc::clone(&engine));
+    // Pipes go on loading where they stopped.
+    engine.pipes.start(&engine);
     // One line, on stdout, that people and scripts can wait for.
     println!(
         "squall is ready: psql -h {} -p {} -U squall (scheduler {}{}, http {}, data {}, {} executors launched)",

@@ -68,6 +68,8 @@ pub struct Engine {
     pub ingest: Arc<crate::ingest::accounting::Ingest>,
     /// Rows sent over HTTP not yet committed, against `ingest_buffer` ([`crate::ingest::backpressure`]).
     pub ingest_buffer: Arc<crate::ingest::backpressure::IngestBuffer>,
+    /// The pipes loading files as they land ([`crate::ingest::pipes`]).
+    pub pipes: Arc<crate::ingest::pipes::Pipes>,
     /// What the operator's last ADD / REMOVE / DRAIN EXECUTOR holds against the autoscaler.
     pub operator_hold: crate::cluster::operator_hold::OperatorHold,
     /// Session parameters chosen at start-up (`--local-scan-limit`), which RESET returns to.
@@ -124,6 +126,7 @@ impl Engine {
         let launcher: Arc<OnceLock<Arc<ProcessLauncher>>> = Default::default();
         let cluster_events = crate::cluster::events::ClusterEvents::default();
         let ingest = Arc::new(crate::ingest::accounting::Ingest::default());
+        let pipes = Arc::new(crate::ingest::pipes::Pipes::open(&data_dir.join("catalog"))?);
         let rejected = cluster_events.clone();
         scheduler.auth.on_rejected(move |call| rejected.record_rejection(call));
         let running_statements = crate::scheduler::jobs::RunningStatements::default();
@@ -136,6 +139,8 @@ impl Engine {
             ("models", models_table(Arc::clone(&models))),
             ("cluster_events", cluster_events_table(cluster_events.clone())),
             (crate::ingest::accounting::TABLE, ingest_table(Arc::clone(&ingest))),
+            (crate::ingest::pipes::PIPES_TABLE, pipes_table(Arc::clone(&pipes), false)),
+            (crate::ingest::pipes::FILES_TABLE, pipes_table(Arc::clone(&pipes), true)),
             ("jobs", jobs_table(scheduler.clone(), running_statements.clone(), job_history.clone(), job_slots.clone())),
             (crate::session::query_log::TABLE, query_log_table(Arc::clone(&query_log))),
         ])?;
@@ -161,6 +166,7 @@ impl Engine {
             cluster_events,
             ingest,
             ingest_buffer: Default::default(),
+            pipes,
             operator_hold: Default::default(),
             running_statements,
             query_log,
@@ -362,6 +368,17 @@ fn ingest_table(ingest: Arc<crate::ingest::accounting::Ingest>) -> SystemTable {
         crate::ingest::accounting::schema(),
         Arc::new(move || {
             let batch = ingest.to_batch();
+            async move { batch }.boxed()
+        }),
+    )
+}
+
+/// `squall.pipes`, or with `files` `squall.pipe_files`.
+fn pipes_table(pipes: Arc<crate::ingest::pipes::Pipes>, files: bool) -> SystemTable {
+    SystemTable::new(
+        if files { crate::ingest::pipes::files_schema() } else { crate::ingest::pipes::pipes_schema() },
+        Arc::new(move || {
+            let batch = if files { pipes.files_batch() } else { pipes.pipes_batch() };
             async move { batch }.boxed()
         }),
     )

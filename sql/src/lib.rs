@@ -9,7 +9,7 @@ mod commands;
 mod split;
 mod words;
 
-pub use commands::{AlterTable, Command, Deallocate, Discard, Grant, ObjectKind, Privilege, RoleSetting, Savepoint, TrainModel, UserOptions};
+pub use commands::{AlterTable, Command, CreatePipe, Deallocate, Discard, Grant, ObjectKind, Privilege, RoleSetting, Savepoint, TrainModel, UserOptions};
 /// Tokens back to SQL text that reads as they did (quotes escaped again).
 pub use split::render as render_tokens;
 

@@ -13,6 +13,7 @@ mod differential;
 mod in_lists;
 mod ingest;
 mod integer_casts;
+mod pipes;
 mod joins;
 mod errors;
 mod models;

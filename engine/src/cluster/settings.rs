@@ -97,7 +97,7 @@ fn count(name: &str, value: &str) -> Result<u64> {
 }
 
 /// `'500ms'`, `'1s'`, `'2min'`, `'1h'`, or a number of seconds.
-fn duration_ms(name: &str, value: &str) -> Result<u64> {
+pub fn duration_ms(name: &str, value: &str) -> Result<u64> {
     let bad = || SquallError::InvalidParameter(format!("{name} must be a duration such as '500ms', '1s' or '2min', not '{value}'"));
     let value = value.trim();
     let split = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());

@@ -13,6 +13,7 @@ mod drop_model;
 mod evaluate_model;
 mod grants;
 mod optimize;
+mod pipes;
 mod savepoint;
 mod show_cluster;
 mod show_executors;
@@ -83,6 +84,10 @@ pub(crate) fn action<'a>(session: &'a Session, command: &'a Command) -> Action<'
         Command::Vacuum { table, retain_hours } => Action::tag(vacuum::run(session, table, *retain_hours)),
         Command::AlterTable { table, change } => Action::tag(alter_table::run(session, table, change)),
         Command::DescribeHistory { table } => Action::rows(describe_history::schema(), describe_history::run(session, table)),
+        Command::CreatePipe(create) => Action::tag(pipes::create(session, create)),
+        Command::AlterPipe { name, paused } => Action::tag(pipes::alter(session, name, *paused)),
+        Command::DropPipe { name, if_exists } => Action::tag(pipes::drop(session, name, *if_exists)),
+        Command::ShowPipes => Action::Query(pipes::SHOW_QUERY),
     }
 }
 

@@ -96,6 +96,17 @@ impl SquallError {
     }
 
     /// The SQLSTATE and message a client receives for this failure.
+    /// The same error (its SQLSTATE, message and context), for a second receiver of one
+    /// failure (every batch of a group commit that failed).
+    pub fn copied(&self) -> SquallError {
+        let (code, message) = self.classified();
+        let context = match self {
+            SquallError::WithContext { context, .. } => context.clone(),
+            _ => String::new(),
+        };
+        SquallError::WithContext { code, message, context }
+    }
+
     pub fn classified(&self) -> (&'static str, String) {
         match self {
             SquallError::Syntax(m) => ("42601", m.clone()),

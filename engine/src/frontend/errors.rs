@@ -9,7 +9,7 @@ pub fn to_pg_error(error: &SquallError) -> PgWireError {
     let (code, message) = error.classified();
     let mut info = ErrorInfo::new("ERROR".into(), code.into(), message);
     if let SquallError::WithContext { context, .. } = error {
-        info.where_context = Some(context.clone());
+        info.where_context = Some(context.clone()).filter(|c| !c.is_empty());
     }
     PgWireError::UserError(Box::new(info))
 }

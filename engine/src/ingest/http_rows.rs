@@ -24,14 +24,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use std::time::Duration;
-
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use serde_json::json;
@@ -41,12 +38,12 @@ use super::backpressure::{Full, Reservation};
 use super::http_credentials::authenticate;
 use squall_sql::{ObjectKind, Privilege};
 use crate::copy::format::{Kind, Options};
-use crate::copy::from_stdin::{decoded, Target};
+use super::formats::{read_rows, Format};
+use crate::copy::from_stdin::Target;
 use crate::engine::Engine;
 use crate::error::SquallError;
-use crate::storage::delta::grouped_append::{Batch, Shared};
+use crate::storage::delta::grouped_append::Batch;
 use crate::storage::delta::producer_batches::Appended;
-use crate::storage::delta::write::conform;
 
 /// The largest body one request may carry.
 pub const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -74,12 +71,6 @@ impl Failure {
 impl From<SquallError> for Failure {
     fn from(e: SquallError) -> Self {
         Self::from(&e)
-    }
-}
-
-impl From<Shared> for Failure {
-    fn from(e: Shared) -> Self {
-        Self::from(e.as_ref())
     }
 }
 
@@ -148,6 +139,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<(String, i64)>, Failure
     if producer.trim().is_empty() || sequence < 0 {
         return Err(bad());
     }
+    if producer.trim().starts_with("squall-pipe:") {
+        return Err(Failure::new(StatusCode::BAD_REQUEST, "22023", "producer names starting with squall-pipe: are the pipes' own"));
+    }
     Ok(Some((producer.trim().to_string(), sequence)))
 }
 
@@ -178,11 +172,9 @@ async fn load(engine: &Arc<Engine>, user: &str, known: &Target, headers: &Header
     let mut reservation = engine.ingest_buffer.reservation();
     let body = read_body(body, headers, &mut reservation, settings.ingest_buffer_bytes).await?;
     let rows = decode(engine, user, known, headers, body).await?;
-    let rows = rows.into_iter().map(|batch| conform(batch, &known.schema)).collect::<crate::error::Result<Vec<_>>>()?;
     // Held as decoded rows (the body is gone) until committed.
     reservation.resize(rows.iter().map(|b| b.get_array_memory_size() as u64).sum());
-    let interval = Duration::from_millis(settings.commit_interval_ms);
-    Ok(engine.tables.append_grouped(&known.url, &known.committer, Batch { rows, producer }, interval).await?)
+    Ok(super::commit(engine, known, Batch { rows, producer }).await?)
 }
 
 /// The request's body, reserved in the ingest buffer as it arrives (all at once when its length
@@ -225,70 +217,17 @@ async fn read_body(body: Body, headers: &HeaderMap, reservation: &mut Reservatio
 /// The body's rows, by its `Content-Type`.
 async fn decode(engine: &Arc<Engine>, user: &str, known: &Target, headers: &HeaderMap, body: Bytes) -> Result<Vec<RecordBatch>, Failure> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    match content_type.as_str() {
-        "text/csv" => csv(engine, user, &known.table, body).await,
-        "application/x-ndjson" | "application/jsonl" => ndjson(&known.schema, &body),
-        "application/vnd.apache.arrow.stream" => arrow_stream(&known.schema, &body),
-        other => Err(Failure::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "0A000",
-            format!("Content-Type \"{other}\" is not one squall reads: text/csv, application/x-ndjson, application/vnd.apache.arrow.stream"),
-        )),
-    }
-}
-
-/// A CSV body through COPY's own decoder: its header names the columns it holds.
-async fn csv(engine: &Arc<Engine>, user: &str, table: &str, body: Bytes) -> Result<Vec<RecordBatch>, Failure> {
-    let header_line = body.split(|&b| b == b'\n').next().unwrap_or_default();
-    let header_line = std::str::from_utf8(header_line).map_err(|_| Failure::new(StatusCode::BAD_REQUEST, "22021", "the CSV header is not UTF-8"))?;
-    let columns: Vec<String> = header_line.trim_end_matches('\r').split(',').map(|c| c.trim().trim_matches('"').to_lowercase()).collect();
-    let mut options = Options::new(Kind::Csv);
-    options.header = true;
-    let target = Target::resolve(engine, user, table, &columns, options)?;
-    Ok(decoded(&target, body).await?)
-}
-
-/// NDJSON rows as the table's columns (absent keys NULL); a line that does not fit is named.
-fn ndjson(schema: &SchemaRef, body: &[u8]) -> Result<Vec<RecordBatch>, Failure> {
-    let nullable = Arc::new(Schema::new(schema.fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)).collect::<Vec<_>>()));
-    let mut batches = Vec::new();
-    for (index, line) in body.split(|&b| b == b'\n').enumerate() {
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
+    let format = match content_type.as_str() {
+        "text/csv" => Format::Csv,
+        "application/x-ndjson" | "application/jsonl" => Format::Ndjson,
+        "application/vnd.apache.arrow.stream" => Format::ArrowStream,
+        other => {
+            return Err(Failure::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "0A000",
+                format!("Content-Type \"{other}\" is not one squall reads: text/csv, application/x-ndjson, application/vnd.apache.arrow.stream"),
+            ))
         }
-        // Strict: a key the table has no column for is an error, not a value silently dropped.
-        let mut decoder = datafusion::arrow::json::ReaderBuilder::new(Arc::clone(&nullable))
-            .with_strict_mode(true)
-            .build_decoder()
-            .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "XX000", e.to_string()))?;
-        let bad = |e: datafusion::arrow::error::ArrowError| Failure { line: Some(index as u64 + 1), ..Failure::new(StatusCode::BAD_REQUEST, "22P02", e.to_string()) };
-        decoder.decode(line).map_err(bad)?;
-        if let Some(batch) = decoder.flush().map_err(bad)? {
-            batches.push(batch);
-        }
-    }
-    Ok(batches)
-}
-
-/// An Arrow IPC stream's batches.
-fn arrow_stream(schema: &SchemaRef, body: &Bytes) -> Result<Vec<RecordBatch>, Failure> {
-    let bad = |e: datafusion::arrow::error::ArrowError| Failure::new(StatusCode::BAD_REQUEST, "22P02", format!("reading the Arrow stream: {e}"));
-    let reader = datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(body.as_ref()), None).map_err(bad)?;
-    let mut batches = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(bad)?;
-        // By name, in the table's order: the stream's own order may differ, and a column it
-        // leaves out is NULL (refused with 23502 when NOT NULL), as in the other formats.
-        if let Some(extra) = batch.schema().fields().iter().find(|f| schema.field_with_name(f.name()).is_err()) {
-            return Err(Failure::new(StatusCode::BAD_REQUEST, "42703", format!("the table has no column \"{}\"", extra.name())));
-        }
-        let columns: Vec<_> = schema
-            .fields()
-            .iter()
-            .map(|f| batch.column_by_name(f.name()).cloned().unwrap_or_else(|| datafusion::arrow::array::new_null_array(f.data_type(), batch.num_rows())))
-            .collect();
-        let fields: Vec<Field> = schema.fields().iter().zip(&columns).map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true)).collect();
-        batches.push(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(bad)?);
-    }
-    Ok(batches)
+    };
+    Ok(read_rows(engine, user, known, format, body, b',').await?)
 }

@@ -13,6 +13,7 @@ mod drop_model;
 mod evaluate_model;
 mod grants;
 mod optimize;
+mod pipes;
 mod savepoint;
 mod show_cluster;
 mod show_executors;
@@ -29,6 +30,7 @@ pub use alter_table::AlterTable;
 pub use deallocate::Deallocate;
 pub use discard::Discard;
 pub use grants::{Grant, ObjectKind, Privilege};
+pub use pipes::CreatePipe;
 pub use savepoint::Savepoint;
 pub use train_model::TrainModel;
 pub use users::{RoleSetting, UserOptions};
@@ -93,6 +95,14 @@ pub enum Command {
     DescribeHistory { table: String },
     /// `ALTER TABLE table ...`: a change Delta tables allow.
     AlterTable { table: String, change: AlterTable },
+    /// `CREATE PIPE name INTO table FROM 'source' FORMAT f [OPTIONS (...)]`: load files as they land.
+    CreatePipe(CreatePipe),
+    /// `ALTER PIPE name PAUSE | RESUME`
+    AlterPipe { name: String, paused: bool },
+    /// `DROP PIPE [IF EXISTS] name`
+    DropPipe { name: String, if_exists: bool },
+    /// `SHOW PIPES`
+    ShowPipes,
 }
 
 type CommandParser = fn(&mut Words) -> Result<Option<Command>, ParseError>;
@@ -120,6 +130,7 @@ const PARSERS: &[CommandParser] = &[
     vacuum::parse,
     describe_history::parse,
     alter_table::parse,
+    pipes::parse,
 ];
 
 /// `Ok(None)` when the statement is not a squall command.

@@ -25,7 +25,7 @@ use url::Url;
 use super::producer_batches::Appended;
 use super::write::Committer;
 use super::DeltaTables;
-use crate::error::SquallError;
+use crate::error::{Result, SquallError};
 
 /// One request's rows, in the table's columns, and the producer's batch they are, if named.
 #[derive(Debug)]
@@ -34,15 +34,12 @@ pub struct Batch {
     pub producer: Option<(String, i64)>,
 }
 
-/// An error shared by every batch of the commit that met it.
-pub type Shared = Arc<SquallError>;
-
 #[derive(Debug)]
 pub(super) struct Pending {
     batch: Batch,
     /// `commit_interval` when the batch was sent (the latest one sent decides).
     interval: Duration,
-    reply: oneshot::Sender<Result<Appended, Shared>>,
+    reply: oneshot::Sender<Result<Appended>>,
 }
 
 /// The committer task of each (table, user).
@@ -51,7 +48,7 @@ pub(super) type Committers = std::sync::Mutex<HashMap<(Url, String), mpsc::Unbou
 impl DeltaTables {
     /// Appends `batch` to the table at `url` in the next group commit and answers once that is
     /// durable (or failed, with the commit's error).
-    pub async fn append_grouped(self: &Arc<Self>, url: &Url, committer: &Committer, batch: Batch, interval: Duration) -> Result<Appended, Shared> {
+    pub async fn append_grouped(self: &Arc<Self>, url: &Url, committer: &Committer, batch: Batch, interval: Duration) -> Result<Appended> {
         let (reply, answer) = oneshot::channel();
         let mut pending = Pending { batch, interval, reply };
         // A committer that stopped (it panicked) is replaced.
@@ -74,7 +71,7 @@ impl DeltaTables {
                 Err(mpsc::error::SendError(back)) => pending = back,
             }
         }
-        answer.await.map_err(|_| Arc::new(SquallError::Internal(format!("the committer of the table at {url} stopped"))))?
+        answer.await.map_err(|_| SquallError::Internal(format!("the committer of the table at {url} stopped")))?
     }
 
     /// Commits `group` (at most one batch per producer) as one append.
@@ -100,7 +97,7 @@ impl DeltaTables {
                 }
                 Ok(_) => fresh.push(pending),
                 Err(e) => {
-                    let _ = pending.reply.send(Err(Arc::new(e)));
+                    let _ = pending.reply.send(Err(e));
                 }
             }
         }
@@ -133,23 +130,21 @@ impl DeltaTables {
             }
             // Another commit recording one of these producers won: a batch it holds may be
             // this one (then it is a duplicate); the others are answered 40001 and sent again.
-            Err(SquallError::SerializationFailure(message)) => {
-                let failure = Arc::new(SquallError::SerializationFailure(message));
+            Err(failure @ SquallError::SerializationFailure(_)) => {
                 for pending in fresh {
                     let answer = match &pending.batch.producer {
                         Some((producer, sequence)) => match self.last_batch(url, producer, true).await {
                             Ok(Some(through)) if through >= *sequence => Ok(Appended::Duplicate { through }),
-                            _ => Err(Arc::clone(&failure)),
+                            _ => Err(failure.copied()),
                         },
-                        None => Err(Arc::clone(&failure)),
+                        None => Err(failure.copied()),
                     };
                     let _ = pending.reply.send(answer);
                 }
             }
-            Err(e) => {
-                let failure = Arc::new(e);
+            Err(failure) => {
                 for pending in fresh {
-                    let _ = pending.reply.send(Err(Arc::clone(&failure)));
+                    let _ = pending.reply.send(Err(failure.copied()));
                 }
             }
         }
