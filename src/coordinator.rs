@@ -129,6 +129,8 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
     squall_engine::cluster::autoscaler::spawn(Arc::clone(&engine));
     // Pipes go on loading where they stopped.
     engine.pipes.start(&engine);
+    // Models that follow their tables.
+    squall_engine::models::refresh::spawn(Arc::clone(&engine));
     // One line, on stdout, that people and scripts can wait for.
     println!(
         "squall is ready: psql -h {} -p {} -U squall (scheduler {}{}, http {}, data {}, {} executors launched)",

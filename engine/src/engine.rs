@@ -68,6 +68,8 @@ pub struct Engine {
     pub ingest: Arc<crate::ingest::accounting::Ingest>,
     /// Rows sent over HTTP not yet committed, against `ingest_buffer` ([`crate::ingest::backpressure`]).
     pub ingest_buffer: Arc<crate::ingest::backpressure::IngestBuffer>,
+    /// Model refreshes, for `squall.model_refreshes` ([`crate::models::refresh`]).
+    pub refreshes: Arc<crate::models::refresh::Refreshes>,
     /// The pipes loading files as they land ([`crate::ingest::pipes`]).
     pub pipes: Arc<crate::ingest::pipes::Pipes>,
     /// What the operator's last ADD / REMOVE / DRAIN EXECUTOR holds against the autoscaler.
@@ -127,6 +129,7 @@ impl Engine {
         let cluster_events = crate::cluster::events::ClusterEvents::default();
         let ingest = Arc::new(crate::ingest::accounting::Ingest::default());
         let pipes = Arc::new(crate::ingest::pipes::Pipes::open(&data_dir.join("catalog"))?);
+        let refreshes = Arc::new(crate::models::refresh::Refreshes::default());
         let rejected = cluster_events.clone();
         scheduler.auth.on_rejected(move |call| rejected.record_rejection(call));
         let running_statements = crate::scheduler::jobs::RunningStatements::default();
@@ -139,6 +142,7 @@ impl Engine {
             ("models", models_table(Arc::clone(&models))),
             ("cluster_events", cluster_events_table(cluster_events.clone())),
             (crate::ingest::accounting::TABLE, ingest_table(Arc::clone(&ingest))),
+            (crate::models::refresh::TABLE, refreshes_table(Arc::clone(&refreshes))),
             (crate::ingest::pipes::PIPES_TABLE, pipes_table(Arc::clone(&pipes), false)),
             (crate::ingest::pipes::FILES_TABLE, pipes_table(Arc::clone(&pipes), true)),
             ("jobs", jobs_table(scheduler.clone(), running_statements.clone(), job_history.clone(), job_slots.clone())),
@@ -167,6 +171,7 @@ impl Engine {
             ingest,
             ingest_buffer: Default::default(),
             pipes,
+            refreshes,
             operator_hold: Default::default(),
             running_statements,
             query_log,
@@ -368,6 +373,16 @@ fn ingest_table(ingest: Arc<crate::ingest::accounting::Ingest>) -> SystemTable {
         crate::ingest::accounting::schema(),
         Arc::new(move || {
             let batch = ingest.to_batch();
+            async move { batch }.boxed()
+        }),
+    )
+}
+
+fn refreshes_table(refreshes: Arc<crate::models::refresh::Refreshes>) -> SystemTable {
+    SystemTable::new(
+        crate::models::refresh::schema(),
+        Arc::new(move || {
+            let batch = crate::models::refresh::to_batch(&refreshes.all());
             async move { batch }.boxed()
         }),
     )

@@ -16,6 +16,7 @@ mod integer_casts;
 mod pipes;
 mod joins;
 mod errors;
+mod model_refresh;
 mod models;
 mod processes;
 mod query_log;

@@ -4,6 +4,7 @@
 
 mod add_executors;
 mod alter_cluster;
+mod alter_model;
 mod alter_table;
 mod cancel_job;
 mod describe_history;
@@ -14,6 +15,7 @@ mod evaluate_model;
 mod grants;
 mod optimize;
 mod pipes;
+mod refresh_model;
 mod savepoint;
 mod show_cluster;
 mod show_executors;
@@ -88,6 +90,8 @@ pub(crate) fn action<'a>(session: &'a Session, command: &'a Command) -> Action<'
         Command::AlterPipe { name, paused } => Action::tag(pipes::alter(session, name, *paused)),
         Command::DropPipe { name, if_exists } => Action::tag(pipes::drop(session, name, *if_exists)),
         Command::ShowPipes => Action::Query(pipes::SHOW_QUERY),
+        Command::RefreshModel { name } => Action::rows(refresh_model::schema(), refresh_model::run(session, name)),
+        Command::AlterModel { name, options } => Action::tag(alter_model::run(session, name, options)),
     }
 }
 

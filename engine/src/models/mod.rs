@@ -5,6 +5,7 @@
 
 pub(crate) mod importance;
 pub(crate) mod references;
+pub mod refresh;
 pub mod registry;
 pub mod store;
 pub(crate) mod system_table;

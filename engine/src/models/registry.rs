@@ -43,6 +43,64 @@ pub struct Version {
     /// The Delta table versions it was trained on: (table, version).
     #[serde(default)]
     pub source_tables: Vec<(String, u64)>,
+    /// The merged state of its training pass, for the algorithms whose state a refresh merges
+    /// with the new rows' ([`super::refresh`]): the model file's sibling in the store.
+    #[serde(default)]
+    pub state_url: Option<String>,
+    /// The version a refresh made this one from, with the rows it added.
+    #[serde(default)]
+    pub refreshed_from: Option<u32>,
+}
+
+/// How a model follows its source table (`refresh` of TRAIN MODEL and ALTER MODEL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Refresh {
+    /// Only by TRAIN MODEL or REFRESH MODEL.
+    Manual,
+    /// After every commit to the source table.
+    Continuous,
+    /// At most every `ms` milliseconds, when the table changed.
+    Every(u64),
+}
+
+impl Refresh {
+    pub fn parse(value: &str) -> Result<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "manual" => Ok(Refresh::Manual),
+            "continuous" => Ok(Refresh::Continuous),
+            other => crate::cluster::settings::duration_ms("refresh", other)
+                .ok()
+                .filter(|ms| *ms >= 100)
+                .map(Refresh::Every)
+                .ok_or_else(|| SquallError::InvalidParameter(format!("refresh must be 'continuous', 'manual' or an interval of at least 100ms such as '5min', not '{value}'"))),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Refresh::Manual => "manual".into(),
+            Refresh::Continuous => "continuous".into(),
+            Refresh::Every(ms) if ms % 1000 == 0 => format!("{}s", ms / 1000),
+            Refresh::Every(ms) => format!("{ms}ms"),
+        }
+    }
+}
+
+/// What TRAIN MODEL said, kept so that the model can be trained again on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Definition {
+    pub algorithm: String,
+    /// The algorithm's options (without `refresh` and `keep_versions`).
+    pub options: Vec<(String, String)>,
+    pub target: Option<String>,
+    pub features: Option<Vec<String>>,
+    pub query: String,
+    pub refresh: Refresh,
+    /// How many versions a refresh keeps (the oldest go).
+    pub keep_versions: u32,
+    /// Who trained it: refreshes run as this user.
+    pub owner: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +108,9 @@ pub struct ModelEntry {
     pub name: String,
     pub current: u32,
     pub versions: Vec<Version>,
+    /// How to train it again (models trained before squall kept it have none).
+    #[serde(default)]
+    pub definition: Option<Definition>,
 }
 
 impl ModelEntry {
@@ -142,19 +203,46 @@ impl ModelRegistry {
         next
     }
 
-    /// Makes `version` the current version of `name`, durably.
-    pub fn add_version(&self, name: &str, version: Version) -> Result<()> {
+    /// Makes `version` the current version of `name`, durably, with how it was defined. Past
+    /// the definition's `keep_versions`, the oldest versions are forgotten; their files' URLs are
+    /// returned, to delete.
+    pub fn add_version(&self, name: &str, version: Version, definition: Definition) -> Result<Vec<String>> {
         let mut file = self.lock();
         let before = file.models.clone();
+        let keep = definition.keep_versions.max(1) as usize;
+        let mut dropped = Vec::new();
         match file.models.iter_mut().find(|m| m.name == name) {
             Some(entry) => {
                 entry.current = version.version;
                 entry.versions.push(version);
+                entry.definition = Some(definition);
+                while entry.versions.len() > keep {
+                    let old = entry.versions.remove(0);
+                    dropped.extend(std::iter::once(old.url).chain(old.state_url));
+                }
             }
-            None => file.models.push(ModelEntry { name: name.to_string(), current: version.version, versions: vec![version] }),
+            None => file.models.push(ModelEntry { name: name.to_string(), current: version.version, versions: vec![version], definition: Some(definition) }),
         }
         if let Err(e) = self.persist(&file) {
             file.models = before;
+            return Err(e);
+        }
+        Ok(dropped)
+    }
+
+    /// `ALTER MODEL name SET (refresh = ...)`: the definition with `change` applied, durably.
+    pub fn alter_definition(&self, name: &str, change: impl FnOnce(&mut Definition) -> Result<()>) -> Result<()> {
+        let mut file = self.lock();
+        let entry = file.models.iter_mut().find(|m| m.name == name).ok_or_else(|| SquallError::UndefinedObject(format!("model \"{name}\" does not exist")))?;
+        let definition = entry.definition.as_mut().ok_or_else(|| {
+            SquallError::Unsupported(format!("model \"{name}\" was trained before squall kept how models were trained: train it again to refresh it"))
+        })?;
+        let before = definition.clone();
+        change(definition)?;
+        if let Err(e) = self.persist(&file) {
+            if let Some(entry) = file.models.iter_mut().find(|m| m.name == name) {
+                entry.definition = Some(before);
+            }
             return Err(e);
         }
         Ok(())

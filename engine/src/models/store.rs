@@ -71,6 +71,39 @@ impl ModelStore {
         }
     }
 
+    /// Reads a file [`Self::write`] wrote.
+    pub async fn read(&self, url: &str) -> Result<Vec<u8>> {
+        let parsed = Url::parse(url).map_err(|e| SquallError::Internal(format!("a model file URL {url}: {e}")))?;
+        match self {
+            ModelStore::Local(_) => {
+                let path = parsed.to_file_path().map_err(|_| SquallError::Internal(format!("{url} is not a local file")))?;
+                Ok(std::fs::read(&path)?)
+            }
+            ModelStore::Remote { store, .. } => {
+                let path = StorePath::from_url_path(parsed.path()).map_err(|e| SquallError::Internal(format!("{url}: {e}")))?;
+                let got = store.get(&path).await.map_err(|e| SquallError::storage(format!("reading {url}"), e))?;
+                Ok(got.bytes().await.map_err(|e| SquallError::storage(format!("reading {url}"), e))?.to_vec())
+            }
+        }
+    }
+
+    /// Deletes one file [`Self::write`] wrote, as far as it can (the registry no longer names it).
+    pub async fn delete(&self, url: &str) {
+        let Ok(parsed) = Url::parse(url) else { return };
+        match self {
+            ModelStore::Local(_) => {
+                if let Ok(path) = parsed.to_file_path() {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+            ModelStore::Remote { store, .. } => {
+                if let Ok(path) = StorePath::from_url_path(parsed.path()) {
+                    let _ = store.delete(&path).await;
+                }
+            }
+        }
+    }
+
     /// Deletes every file of `name`, as far as it can: once the registry no longer names them
     /// they are garbage, so a failure here loses nothing.
     pub async fn remove(&self, name: &str) {

@@ -21,7 +21,10 @@ use squall_udf::ml::metrics::Tally;
 use squall_udf::ml::model::{Model, Task, FORMAT_VERSION};
 use squall_udf::ml::options::Options;
 
-use super::registry::Version;
+use super::registry::{Definition, Refresh, Version};
+
+/// How many versions a model keeps unless `keep_versions` says otherwise.
+pub const DEFAULT_KEEP_VERSIONS: u32 = 10;
 use super::{aggregate_blob, now_seconds};
 use crate::error::{Result, SquallError};
 use crate::session::Session;
@@ -37,12 +40,42 @@ struct Input {
     expr: Expr,
 }
 
+/// How a version is trained.
+pub enum Mode {
+    /// On all the query's rows.
+    Full,
+    /// From version `from` of the model, whose training pass state was `prior`, and the rows the
+    /// source table gained since (`rows`: the files they are in): the pass runs over those rows
+    /// alone and its state is merged with `prior`, exactly as the executors' partial states merge
+    /// ([`super::refresh`]).
+    Adding { rows: std::sync::Arc<crate::storage::delta::DeltaSnapshot>, prior: Vec<u8>, from: u32 },
+}
+
+/// The options of TRAIN MODEL that are squall's rather than the algorithm's.
+const REFRESH_OPTIONS: &[&str] = &["refresh", "keep_versions"];
+
 /// The version TRAIN MODEL made; `None` when IF NOT EXISTS found the model already there.
 pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>> {
+    train_version(session, t, Mode::Full).await
+}
+
+/// Trains a version of `t`'s model as `mode` says.
+pub async fn train_version(session: &Session, t: &TrainModel, mode: Mode) -> Result<Option<Version>> {
     let started = Instant::now();
     let engine = &session.engine;
     let algorithm = algorithms::find(&t.algorithm)?;
-    let options = Options::new(&t.options, algorithm.options(), algorithm.name())?;
+    let (own, given): (Vec<_>, Vec<_>) = t.options.iter().cloned().partition(|(name, _)| REFRESH_OPTIONS.contains(&name.as_str()));
+    let options = Options::new(&given, algorithm.options(), algorithm.name())?;
+    let refresh = match own.iter().find(|(n, _)| n == "refresh") {
+        Some((_, value)) => Refresh::parse(value)?,
+        None => Refresh::Manual,
+    };
+    let keep_versions = match own.iter().find(|(n, _)| n == "keep_versions") {
+        Some((_, value)) => value.parse::<u32>().ok().filter(|k| (1..=1000).contains(k)).ok_or_else(|| {
+            SquallError::InvalidParameter(format!("keep_versions must be a whole number from 1 to 1000, not '{value}'"))
+        })?,
+        None => DEFAULT_KEEP_VERSIONS,
+    };
     if t.if_not_exists && engine.models.get(&t.name).is_some() {
         session.notice(format!("model \"{}\" already exists, skipping", t.name));
         return Ok(None);
@@ -53,10 +86,21 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
     let skip_nulls = options.choice("nulls", "error", &["error", "skip"])? == "skip";
 
     session.notice(format!("planning the training query of model \"{}\"", t.name));
+    let unpinned = session.planner().sql(&t.query).await?;
+    if refresh != Refresh::Manual {
+        super::refresh::check_refreshable(&unpinned, max_rows.is_some())?;
+    }
     // Every pass reads the same version of each Delta table, recorded with the model so that
     // its training rows can be read again (`SELECT ... FROM t VERSION AS OF n`).
-    let query = engine.tables.pin(session.planner().sql(&t.query).await?).await?;
+    let query = engine.tables.pin(unpinned).await?;
     let source_tables = crate::storage::delta::versions_read(&query);
+    // The rows the passes read: all of them, or those the table gained (the holdout split and
+    // the metrics below still follow every row).
+    let (pass_query, prior, refreshed_from) = match mode {
+        Mode::Full => (query.clone(), None, None),
+        Mode::Adding { rows, prior, from } => (super::refresh::reading_only(query.clone(), rows)?, Some(prior), Some(from)),
+    };
+    let pass_plan = LogicalPlanBuilder::from(pass_query).alias(ALIAS)?.build()?;
     let plan = LogicalPlanBuilder::from(query).alias(ALIAS)?.build()?;
     let columns: Vec<(String, DataType)> =
         plan.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
@@ -123,11 +167,12 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
     let fraction = row_fraction.call(std::iter::once(lit(seed as i64)).chain(row_columns.iter().cloned()).collect());
     let row_key = row_fraction.call(std::iter::once(lit(seed.wrapping_add(1) as i64)).chain(row_columns).collect());
     let training_rows = if holdout > 0.0 {
-        LogicalPlanBuilder::from(plan.clone()).filter(fraction.clone().gt_eq(lit(holdout)))?.build()?
+        LogicalPlanBuilder::from(pass_plan.clone()).filter(fraction.clone().gt_eq(lit(holdout)))?.build()?
     } else {
-        plan.clone()
+        pass_plan.clone()
     };
-    let holdout_rows = LogicalPlanBuilder::from(plan.clone()).filter(fraction.clone().lt(lit(holdout)))?.build()?;
+    let holdout_rows = LogicalPlanBuilder::from(pass_plan).filter(fraction.clone().lt(lit(holdout)))?.build()?;
+    let all_holdout_rows = LogicalPlanBuilder::from(plan.clone()).filter(fraction.clone().lt(lit(holdout)))?.build()?;
 
     // Decided as the training passes' queries will be: they read what `training_rows` reads.
     let place = match query::on_coordinator(session, &training_rows).await? {
@@ -145,14 +190,16 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
         skip_nulls,
         holdout: holdout > 0.0,
     };
-    // Permutation importance reads the holdout rows, or the training rows when there are none.
-    let importance_rows = if holdout > 0.0 { holdout_rows.clone() } else { training_rows.clone() };
+    // Permutation importance reads the holdout rows, or the training rows when there are none
+    // (all of them, for a version made by adding rows too).
+    let importance_rows = if holdout > 0.0 { all_holdout_rows } else { plan.clone() };
+    let mergeable = super::refresh::mergeable(algorithm.name(), &setup.features);
     let (training_rows, sampled_from) = match max_rows {
         Some(cap) => sample(session, training_rows, &setup, cap, &row_key, &all_exprs).await?,
         None => (training_rows, None),
     };
     let version_number = engine.models.reserve_version(&t.name);
-    let fitted = run_passes(session, algorithm, setup, Rows { training: training_rows, holdout: holdout_rows }, &row_key, &all_exprs).await?;
+    let (fitted, state) = run_passes(session, algorithm, setup, Rows { training: training_rows, holdout: holdout_rows }, &row_key, &all_exprs, prior.as_deref()).await?;
     let rows_used = fitted.rows_used;
     let rows_total = sampled_from.unwrap_or(fitted.rows_total);
     let features: Vec<Feature> = inputs
@@ -180,6 +227,11 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
     };
     let bytes = serde_json::to_vec(&model).map_err(|e| SquallError::Internal(format!("encoding the model: {e}")))?;
     let url = engine.models.store.write(&t.name, version_number, bytes).await?;
+    // What a refresh merges the new rows' state with.
+    let state_url = match state.filter(|_| mergeable) {
+        Some(state) => Some(engine.models.store.write(&t.name, version_number, state).await?),
+        None => None,
+    };
 
     let (metrics, confusion) = if holdout > 0.0 {
         session.notice(format!("evaluating {}@{version_number} on the holdout rows", t.name));
@@ -219,8 +271,22 @@ pub async fn train(session: &Session, t: &TrainModel) -> Result<Option<Version>>
         confusion,
         importance,
         source_tables,
+        state_url,
+        refreshed_from,
     };
-    engine.models.add_version(&t.name, version.clone())?;
+    let definition = Definition {
+        algorithm: algorithm.name().to_string(),
+        options: given,
+        target: t.target.clone(),
+        features: t.features.clone(),
+        query: t.query.clone(),
+        refresh,
+        keep_versions,
+        owner: session.user.clone(),
+    };
+    for dropped in engine.models.add_version(&t.name, version.clone(), definition)? {
+        engine.models.store.delete(&dropped).await;
+    }
     session.notice(format!(
         "model {}@{version_number} trained on {rows_used} rows in {:.1} s",
         t.name,
@@ -279,12 +345,24 @@ struct Rows {
 
 /// Trains: each pass the algorithm's trainer asks for runs as one `squall_train_pass` aggregate
 /// over `rows` (on the executors for table scans), and its merged state goes back to the
-/// trainer. `columns`: the target (if any), then the features, converted.
-async fn run_passes(session: &Session, algorithm: &'static dyn Algorithm, setup: Setup, rows: Rows, row_key: &Expr, columns: &[Expr]) -> Result<Fitted> {
+/// trainer. `columns`: the target (if any), then the features, converted. With `prior` (a
+/// one-pass algorithm's state from an earlier version), the pass's state is merged with it.
+/// Returns the model and, when training took one pass, that pass's merged state.
+async fn run_passes(
+    session: &Session,
+    algorithm: &'static dyn Algorithm,
+    setup: Setup,
+    rows: Rows,
+    row_key: &Expr,
+    columns: &[Expr],
+    prior: Option<&[u8]>,
+) -> Result<(Fitted, Option<Vec<u8>>)> {
     let pass_aggregate = session.ctx.udaf(train_pass::NAME)?;
     let mut trainer = algorithm.trainer(setup)?;
+    let mut states = Vec::new();
     while let Some(mut pass) = trainer.next_pass()? {
         let started = Instant::now();
+        let spec = pass.spec.clone();
         let result = loop {
             let mut args = vec![constant(ScalarValue::from(algorithm.name())), constant(train_pass::pass_constant(std::mem::take(&mut pass.spec)))];
             if pass.row_key {
@@ -303,6 +381,19 @@ async fn run_passes(session: &Session, algorithm: &'static dyn Algorithm, setup:
             }
         };
         let (processes, merged) = train_pass::decode(&result)?;
+        // The earlier version's state and the new rows' merge as two executors' states do.
+        let merged = match prior {
+            Some(prior) if !prior.is_empty() => {
+                let mut partial = algorithm.partial(&spec)?;
+                partial.merge(prior)?;
+                if !merged.is_empty() {
+                    partial.merge(merged)?;
+                }
+                partial.to_bytes()?
+            }
+            _ => merged.to_vec(),
+        };
+        let merged = merged.as_slice();
         let processes: Vec<String> = processes.iter().map(u32::to_string).collect();
         session.notice(format!(
             "{}: {} ({:.1} s; rows read by process {})",
@@ -314,10 +405,16 @@ async fn run_passes(session: &Session, algorithm: &'static dyn Algorithm, setup:
         if let Some(notice) = trainer.absorb(merged)? {
             session.notice(notice);
         }
+        states.push(merged.to_vec());
     }
+    if prior.is_some() && states.len() != 1 {
+        return Err(SquallError::Internal(format!("{} took {} passes where a refresh merges one", algorithm.name(), states.len())));
+    }
+    let state = if states.len() == 1 { states.pop() } else { None };
     // The fit after the last pass may be heavy (a linear solve of many columns): off the
     // runtime's threads.
-    tokio::task::spawn_blocking(move || trainer.finish()).await.map_err(|e| SquallError::Internal(format!("training thread: {e}")))?.map_err(Into::into)
+    let fitted = tokio::task::spawn_blocking(move || trainer.finish()).await.map_err(|e| SquallError::Internal(format!("training thread: {e}")))??;
+    Ok((fitted, state))
 }
 
 /// `rows` cut to a uniform sample of `cap` rows without NULLs, when they have more: those of the

@@ -3,6 +3,7 @@
 
 mod add_executors;
 mod alter_cluster;
+mod alter_model;
 mod alter_table;
 mod cancel_job;
 mod deallocate;
@@ -14,6 +15,7 @@ mod evaluate_model;
 mod grants;
 mod optimize;
 mod pipes;
+mod refresh_model;
 mod savepoint;
 mod show_cluster;
 mod show_executors;
@@ -103,6 +105,10 @@ pub enum Command {
     DropPipe { name: String, if_exists: bool },
     /// `SHOW PIPES`
     ShowPipes,
+    /// `REFRESH MODEL name`: a new version from the table's new rows, now.
+    RefreshModel { name: String },
+    /// `ALTER MODEL name SET (refresh = ..., keep_versions = n)`
+    AlterModel { name: String, options: Vec<(String, String)> },
 }
 
 type CommandParser = fn(&mut Words) -> Result<Option<Command>, ParseError>;
@@ -131,6 +137,8 @@ const PARSERS: &[CommandParser] = &[
     describe_history::parse,
     alter_table::parse,
     pipes::parse,
+    refresh_model::parse,
+    alter_model::parse,
 ];
 
 /// `Ok(None)` when the statement is not a squall command.

@@ -19,6 +19,7 @@ pub mod maintenance;
 pub mod object_store_tables;
 pub mod plan_codec;
 pub mod producer_batches;
+pub mod appended_since;
 pub mod commit;
 pub mod compaction;
 pub mod rename_column;

@@ -30,13 +30,16 @@ use super::DeltaSnapshot;
 /// Marks an encoded Delta table version (anything else is Ballista's to decode).
 const TAG: &[u8] = b"squall-delta:";
 
-/// Table versions in plans on their way to the scheduler, by (table, version).
-static IN_PLANS: LazyLock<Mutex<HashMap<(Url, u64), Weak<dyn TableProvider>>>> = LazyLock::new(Default::default);
+/// Table versions in plans on their way to the scheduler, by (table, version, part).
+static IN_PLANS: LazyLock<Mutex<HashMap<(Url, u64, Option<u64>), Weak<dyn TableProvider>>>> = LazyLock::new(Default::default);
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Named {
     url: Url,
     version: u64,
+    /// Some of the version's files only (a model refresh reads the files added since).
+    #[serde(default)]
+    part: Option<u64>,
 }
 
 /// Ballista's logical codec, plus Delta table versions.
@@ -64,11 +67,11 @@ impl LogicalExtensionCodec for SquallLogicalCodec {
         let Some(named) = buf.strip_prefix(TAG) else {
             return self.ballista.try_decode_table_provider(buf, table_ref, schema, ctx);
         };
-        let Named { url, version } = serde_json::from_slice(named).map_err(|e| DataFusionError::Internal(format!("a Delta table in a plan: {e}")))?;
+        let Named { url, version, part } = serde_json::from_slice(named).map_err(|e| DataFusionError::Internal(format!("a Delta table in a plan: {e}")))?;
         IN_PLANS
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&(url.clone(), version))
+            .get(&(url.clone(), version, part))
             .and_then(Weak::upgrade)
             .ok_or_else(|| DataFusionError::Plan(format!("version {version} of the Delta table at {url} is no longer held by the query that read it")))
     }
@@ -77,9 +80,9 @@ impl LogicalExtensionCodec for SquallLogicalCodec {
         let Some(snapshot) = (node.as_ref() as &dyn std::any::Any).downcast_ref::<DeltaSnapshot>() else {
             return self.ballista.try_encode_table_provider(table_ref, node, buf);
         };
-        let key = (snapshot.url.clone(), snapshot.version);
+        let key = (snapshot.url.clone(), snapshot.version, snapshot.part);
         buf.extend_from_slice(TAG);
-        serde_json::to_writer(&mut *buf, &Named { url: key.0.clone(), version: key.1 }).map_err(|e| DataFusionError::Internal(e.to_string()))?;
+        serde_json::to_writer(&mut *buf, &Named { url: key.0.clone(), version: key.1, part: key.2 }).map_err(|e| DataFusionError::Internal(e.to_string()))?;
         let mut in_plans = IN_PLANS.lock().unwrap_or_else(|p| p.into_inner());
         in_plans.retain(|_, held| held.strong_count() > 0);
         in_plans.insert(key, Arc::downgrade(&node));

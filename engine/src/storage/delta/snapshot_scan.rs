@@ -52,6 +52,9 @@ pub struct DeltaSnapshot {
     /// The table's root (ends with `/`).
     pub url: Url,
     pub version: u64,
+    /// Set when this is only some of the version's files ([`Self::with_only`]): which part, so
+    /// that a plan naming it is never taken for the whole version.
+    pub part: Option<u64>,
     /// The columns as queries see them, in the table's order.
     schema: SchemaRef,
     /// One row per live file: `path`, `size_bytes`, `num_records`, `min.<c>`, `max.<c>`,
@@ -94,7 +97,7 @@ impl DeltaSnapshot {
         let schema = Arc::new(Schema::new(
             schema.fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), f.is_nullable())).collect::<Vec<_>>(),
         ));
-        Ok(Self { url, version: state.version(), schema, files, partition_columns, physical_names })
+        Ok(Self { url, version: state.version(), part: None, schema, files, partition_columns, physical_names })
     }
 
     pub fn num_files(&self) -> usize {
@@ -137,9 +140,18 @@ impl DeltaSnapshot {
         let all = self.paths()?;
         let keep = BooleanArray::from((0..all.len()).map(|row| all.is_valid(row) && paths.contains(all.value(row))).collect::<Vec<_>>());
         let files = datafusion::arrow::compute::filter_record_batch(&self.files, &keep).map_err(DataFusionError::from)?;
+        let part = {
+            use std::hash::{Hash, Hasher};
+            let mut sorted: Vec<&String> = paths.iter().collect();
+            sorted.sort();
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            sorted.hash(&mut hasher);
+            hasher.finish()
+        };
         Ok(Self {
             url: self.url.clone(),
             version: self.version,
+            part: Some(part),
             schema: Arc::clone(&self.schema),
             files,
             partition_columns: self.partition_columns.clone(),

@@ -1,0 +1,156 @@
+//! Models that follow their data (engine/src/models/refresh.rs): a continuous naive_bayes and
+//! linear_regression model refreshed from each batch posted over HTTP equals the model TRAIN
+//! MODEL makes from the whole table; PREDICT uses each new version; queries that cannot be
+//! refreshed are refused with 0A000.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+
+use crate::squall;
+
+/// `n` rows from `first` as NDJSON: two numeric features, a category, a class and a value.
+fn rows(first: i64, n: i64) -> String {
+    (first..first + n)
+        .map(|i| {
+            let x = (i % 17) as f64 * 0.5 + (i % 7) as f64 * 0.01;
+            let z = ((i * 7) % 11) as f64 - 5.0;
+            let c = ["a", "b", "c"][(i % 3) as usize];
+            let y = if (i % 17) < 6 + (i % 4) { "low" } else { "high" };
+            let v = 2.0 * x - 0.5 * z + ((i * 13) % 5) as f64 * 0.1;
+            format!("{{\"id\": {i}, \"x\": {x}, \"z\": {z}, \"c\": \"{c}\", \"y\": \"{y}\", \"v\": {v}}}\n")
+        })
+        .collect()
+}
+
+async fn single_i64(client: &Client, query: &str) -> i64 {
+    client.query_one(query, &[]).await.unwrap().get(0)
+}
+
+async fn wait_for_refreshes(client: &Client, model: &str, count: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = single_i64(client, &format!("SELECT count(*) FROM squall.model_refreshes WHERE model = '{model}' AND version IS NOT NULL")).await;
+        if done >= count {
+            return;
+        }
+        let errors: Vec<Option<String>> = client.query("SELECT error FROM squall.model_refreshes WHERE error IS NOT NULL", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(Instant::now() < deadline, "{model}: {done} of {count} refreshes");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn continuous_models_follow_posted_batches_and_equal_models_trained_on_all_rows() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE obs (id BIGINT, x DOUBLE PRECISION, z DOUBLE PRECISION, c TEXT, y TEXT, v DOUBLE PRECISION); \
+             CREATE TABLE other (id BIGINT, w DOUBLE PRECISION)",
+        )
+        .await
+        .unwrap();
+    let post = |first: i64, n: i64, key: String| {
+        let (status, body) = server.http_post_with("/v1/tables/obs/rows", Some("squall:"), "application/x-ndjson", &[("Idempotency-Key", &key)], rows(first, n).as_bytes());
+        assert_eq!(status, 200, "{body}");
+    };
+    post(0, 300, "loader:0".into());
+    client
+        .batch_execute(
+            "TRAIN MODEL nb USING naive_bayes (refresh = 'continuous', keep_versions = 4) TARGET y AS SELECT x, c, y FROM obs WHERE id >= 0; \
+             TRAIN MODEL lr USING linear_regression (refresh = 'continuous') TARGET v AS SELECT x, z, v FROM obs",
+        )
+        .await
+        .unwrap();
+
+    // Ten batches, each one commit; after each, both models have a version more, and PREDICT
+    // (naming the model, not a version) answers with it.
+    let probe = "SELECT PREDICT_PROBA('nb', 3.0::float8, 'b') AS now, PREDICT_PROBA('nb@{v}', 3.0::float8, 'b') AS named";
+    let mut previous = single_i64(&client, "SELECT version::bigint FROM squall.models WHERE name = 'nb' AND current").await;
+    let mut changed = 0;
+    for batch in 1..=10 {
+        post(300 + 40 * (batch - 1), 40, format!("loader:{batch}"));
+        wait_for_refreshes(&client, "nb", batch).await;
+        wait_for_refreshes(&client, "lr", batch).await;
+        let current = single_i64(&client, "SELECT version::bigint FROM squall.models WHERE name = 'nb' AND current").await;
+        assert_eq!(current, previous + 1);
+        let row = client.query_one(&probe.replace("{v}", &current.to_string()), &[]).await.unwrap();
+        let (now, named): (f64, f64) = (row.get(0), row.get(1));
+        assert_eq!(now, named, "PREDICT uses the newest version");
+        let before: f64 = client.query_one(&format!("SELECT PREDICT_PROBA('nb@{previous}', 3.0::float8, 'b')"), &[]).await.unwrap().get(0);
+        if before != now {
+            changed += 1;
+        }
+        previous = current;
+    }
+    assert!(changed >= 5, "the new rows changed the model in {changed} of 10 refreshes");
+
+    // Each refresh merged the batch's 40 rows alone, within a second or so of the commit.
+    let merges: Vec<(String, Option<i64>)> =
+        client.query("SELECT how, rows_added FROM squall.model_refreshes WHERE model = 'nb' ORDER BY refreshed_at", &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(merges, vec![("merge".to_string(), Some(40)); 10]);
+    // Only the last four versions are kept.
+    assert_eq!(single_i64(&client, "SELECT count(*) FROM squall.models WHERE name = 'nb'").await, 4);
+    let gone = client.query("SELECT PREDICT('nb@1', 1.0::float8, 'a')", &[]).await.unwrap_err();
+    assert_eq!(gone.code().map(|c| c.code()), Some("42704"));
+
+    // Trained from scratch on all rows, the same models: class probabilities and predictions to 1e-9.
+    client
+        .batch_execute(
+            "TRAIN MODEL nb_all USING naive_bayes TARGET y AS SELECT x, c, y FROM obs WHERE id >= 0; \
+             TRAIN MODEL lr_all USING linear_regression TARGET v AS SELECT x, z, v FROM obs",
+        )
+        .await
+        .unwrap();
+    let compare = "SELECT max(abs(PREDICT_PROBA('nb', x, c) - PREDICT_PROBA('nb_all', x, c))), \
+                   sum(CASE WHEN PREDICT('nb', x, c) = PREDICT('nb_all', x, c) THEN 0 ELSE 1 END), \
+                   max(abs(PREDICT('lr', x, z) - PREDICT('lr_all', x, z))), count(*) FROM obs";
+    let row = client.query_one(compare, &[]).await.unwrap();
+    let (nb_gap, nb_differ, lr_gap, count): (f64, i64, f64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(count, 700);
+    assert!(nb_gap < 1e-9 && nb_differ == 0, "naive_bayes: {nb_gap}, {nb_differ} predictions differ");
+    assert!(lr_gap < 1e-9, "linear_regression: {lr_gap}");
+    let rows_used = client.query("SELECT name, rows_used FROM squall.models WHERE current AND name IN ('nb', 'nb_all') ORDER BY name", &[]).await.unwrap();
+    assert_eq!(rows_used[0].get::<_, i64>(1), rows_used[1].get::<_, i64>(1));
+
+    // A DELETE is not an append: the next refresh trains again on all rows, and still agrees.
+    client.batch_execute("DELETE FROM obs WHERE id % 10 = 0").await.unwrap();
+    wait_for_refreshes(&client, "nb", 11).await;
+    let how: String = client.query_one("SELECT how FROM squall.model_refreshes WHERE model = 'nb' ORDER BY refreshed_at DESC LIMIT 1", &[]).await.unwrap().get(0);
+    assert_eq!(how, "retrain");
+    client.batch_execute("DROP MODEL nb_all; TRAIN MODEL nb_all USING naive_bayes TARGET y AS SELECT x, c, y FROM obs WHERE id >= 0").await.unwrap();
+    let row = client.query_one(compare, &[]).await.unwrap();
+    assert!(row.get::<_, f64>(0) < 1e-9);
+
+    // REFRESH MODEL with nothing new: no row. Manual models are left alone until asked.
+    client.batch_execute("ALTER MODEL nb SET (refresh = 'manual')").await.unwrap();
+    assert!(client.query("REFRESH MODEL nb", &[]).await.unwrap().is_empty());
+    let refreshes = single_i64(&client, "SELECT count(*) FROM squall.model_refreshes WHERE model = 'nb'").await;
+    post(2_000, 40, "loader:11".into());
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(single_i64(&client, "SELECT count(*) FROM squall.model_refreshes WHERE model = 'nb'").await, refreshes);
+    let row = client.query_one("REFRESH MODEL nb", &[]).await.unwrap();
+    assert_eq!((row.get::<_, String>("how"), row.get::<_, Option<i64>>("rows_added")), ("merge".into(), Some(40)));
+
+    // Queries whose rows are not the table's rows one by one are refused, with the reason.
+    let refused = |e: tokio_postgres::Error| {
+        let db = e.as_db_error().cloned().unwrap();
+        (db.code().code().to_string(), db.message().to_string())
+    };
+    for (query, why) in [
+        ("TRAIN MODEL g USING naive_bayes (refresh = 'continuous') TARGET y AS SELECT avg(x) AS x, y FROM obs GROUP BY y", "aggregates"),
+        ("TRAIN MODEL j USING linear_regression (refresh = '5min') TARGET v AS SELECT o.x, t.w, o.v FROM obs o JOIN other t ON o.id = t.id", "joins"),
+        ("TRAIN MODEL s USING naive_bayes (refresh = 'continuous', max_training_rows = 100) TARGET y AS SELECT x, y FROM obs", "max_training_rows"),
+    ] {
+        let (code, message) = refused(client.batch_execute(query).await.unwrap_err());
+        assert_eq!(code, "0A000", "{query}");
+        assert!(message.contains(why), "{message}");
+    }
+    client.batch_execute("TRAIN MODEL g USING naive_bayes TARGET y AS SELECT avg(x) AS x, y FROM obs GROUP BY y").await.unwrap();
+    let (code, _) = refused(client.batch_execute("ALTER MODEL g SET (refresh = 'continuous')").await.unwrap_err());
+    assert_eq!(code, "0A000");
+    let (code, _) = refused(client.batch_execute("ALTER MODEL nb SET (refresh = 'sometimes')").await.unwrap_err());
+    assert_eq!(code, "22023");
+}
