@@ -143,6 +143,8 @@ async fn continuous_models_follow_posted_batches_and_equal_models_trained_on_all
         ("TRAIN MODEL g USING naive_bayes (refresh = 'continuous') TARGET y AS SELECT avg(x) AS x, y FROM obs GROUP BY y", "aggregates"),
         ("TRAIN MODEL j USING linear_regression (refresh = '5min') TARGET v AS SELECT o.x, t.w, o.v FROM obs o JOIN other t ON o.id = t.id", "joins"),
         ("TRAIN MODEL s USING naive_bayes (refresh = 'continuous', max_training_rows = 100) TARGET y AS SELECT x, y FROM obs", "max_training_rows"),
+        // Trees cannot be updated from new rows: they retrain on an interval.
+        ("TRAIN MODEL t USING decision_tree (refresh = 'continuous') TARGET y AS SELECT x, c, y FROM obs", "interval"),
     ] {
         let (code, message) = refused(client.batch_execute(query).await.unwrap_err());
         assert_eq!(code, "0A000", "{query}");
@@ -153,4 +155,13 @@ async fn continuous_models_follow_posted_batches_and_equal_models_trained_on_all
     assert_eq!(code, "0A000");
     let (code, _) = refused(client.batch_execute("ALTER MODEL nb SET (refresh = 'sometimes')").await.unwrap_err());
     assert_eq!(code, "22023");
+
+    // A tree retrains on all rows at its interval.
+    client.batch_execute("TRAIN MODEL tree USING decision_tree (refresh = '1s') TARGET y AS SELECT x, c, y FROM obs").await.unwrap();
+    post(3_000, 40, "loader:12".into());
+    wait_for_refreshes(&client, "tree", 1).await;
+    let row = client.query_one("SELECT how, rows_added, version::bigint FROM squall.model_refreshes WHERE model = 'tree'", &[]).await.unwrap();
+    assert_eq!((row.get::<_, String>(0), row.get::<_, Option<i64>>(1), row.get::<_, i64>(2)), ("retrain".into(), None, 2));
+    let used: Vec<i64> = client.query("SELECT rows_total FROM squall.models WHERE name = 'tree' ORDER BY version", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(used.len() == 2 && used[1] > used[0], "the retrain read the new rows too: {used:?}");
 }

@@ -25,6 +25,11 @@ pub(super) async fn run(session: &Session, name: &str, options: &[(String, Strin
         }
     }
     if let (Some(refresh), Some(definition)) = (refresh, &entry.definition) {
+        // The current version keeps its training state when its algorithm's state merges.
+        let merges = entry.version(entry.current).is_some_and(|v| v.state_url.is_some());
+        if refresh == Refresh::Continuous && !merges {
+            return Err(crate::models::refresh::not_continuous(&definition.algorithm));
+        }
         if refresh != Refresh::Manual {
             let plan = session.planner().sql(&definition.query).await?;
             let samples = definition.options.iter().any(|(option, _)| option == "max_training_rows");

@@ -49,6 +49,13 @@ pub fn mergeable(algorithm: &str, features: &[(String, Kind)]) -> bool {
     }
 }
 
+/// Why `refresh = 'continuous'` is refused for a model whose training state does not merge.
+pub fn not_continuous(algorithm: &str) -> SquallError {
+    SquallError::Unsupported(format!(
+        "{algorithm} cannot be updated from the new rows alone (only naive_bayes, and linear_regression on numeric features, can):          it is trained again on all rows, so give it an interval, e.g. refresh = '10min'"
+    ))
+}
+
 /// 0A000 unless `plan` reads one managed table through projections and filters only.
 pub fn check_refreshable(plan: &LogicalPlan, samples: bool) -> Result<()> {
     if samples {
@@ -121,6 +128,7 @@ pub struct Refreshed {
     pub from_version: u32,
     /// `merge` (from the new rows) or `retrain` (on all rows).
     pub how: &'static str,
+    /// The rows merged; `None` for a retrain.
     pub rows_added: Option<u64>,
     pub source_table: String,
     pub source_version: u64,
@@ -233,7 +241,8 @@ pub async fn refresh(session: &Session, name: &str) -> Result<Option<Refreshed>>
         version: made.map(|v| v.version),
         from_version: current.version,
         how,
-        rows_added: made.and_then(|v| if how == "merge" { rows_added } else { Some(v.rows_total) }),
+        // A retrain learned from all rows (squall.models has how many).
+        rows_added: made.and(rows_added),
         source_table: table,
         source_version,
         seconds_from_commit: committed_at_ms.map(|at| (now - at) as f64 / 1000.0),

@@ -194,6 +194,9 @@ pub async fn train_version(session: &Session, t: &TrainModel, mode: Mode) -> Res
     // (all of them, for a version made by adding rows too).
     let importance_rows = if holdout > 0.0 { all_holdout_rows } else { plan.clone() };
     let mergeable = super::refresh::mergeable(algorithm.name(), &setup.features);
+    if refresh == Refresh::Continuous && !mergeable {
+        return Err(super::refresh::not_continuous(algorithm.name()));
+    }
     let (training_rows, sampled_from) = match max_rows {
         Some(cap) => sample(session, training_rows, &setup, cap, &row_key, &all_exprs).await?,
         None => (training_rows, None),
