@@ -24,7 +24,7 @@ async fn batches_of_rows_posted_over_http_commit_whole_or_not_at_all() {
 
     // CSV: the header names the columns in its own order; those it leaves out are NULL.
     let (status, body) = post(app, "text/csv", b"kind,id\na,1\nb,2\n");
-    assert_eq!((status, json(&body)), (200, serde_json::json!({"table": "events", "rows": 2})));
+    assert_eq!((status, json(&body)), (200, serde_json::json!({"table": "events", "rows": 2, "version": 1})), "the commit's table version");
     // NDJSON: objects by column name, absent keys NULL.
     let (status, body) = post(app, "application/x-ndjson", b"{\"id\": 3, \"kind\": \"c\", \"x\": 1.5}\n{\"id\": 4}\n");
     assert_eq!((status, json(&body)["rows"].clone()), (200, serde_json::json!(2)));
@@ -86,7 +86,8 @@ async fn batches_of_rows_posted_over_http_commit_whole_or_not_at_all() {
     // three committed with their six rows, five rejected, the last error named.
     let row = client
         .query_one(
-            "SELECT batches_received, batches_committed, batches_rejected, duplicates_ignored, in_flight, rows_committed, last_error, producer \
+            "SELECT batches_received, batches_committed, batches_rejected, duplicates_ignored, in_flight, rows_committed, last_error, producer, \
+                    rows_received, rows_rejected, last_table_version, lag_seconds \
              FROM squall.ingest WHERE endpoint = 'http' AND table_name = 'events'",
             &[],
         )
@@ -94,6 +95,9 @@ async fn batches_of_rows_posted_over_http_commit_whole_or_not_at_all() {
         .unwrap();
     let counts: Vec<i64> = (0..6).map(|i| row.get(i)).collect();
     assert_eq!(counts, vec![8, 3, 5, 0, 0, 6]);
+    // The rejected batches were refused while being read: their rows never counted received.
+    let rows: Vec<i64> = (8..11).map(|i| row.get(i)).collect();
+    assert_eq!((rows, row.get::<_, f64>(11)), (vec![6, 0, 3], 0.0), "rows received, rejected, the last commit's version, no lag");
     assert!(row.get::<_, Option<String>>(6).is_some_and(|e| e.starts_with("0A000")), "{:?}", row.get::<_, Option<String>>(6));
     assert_eq!(row.get::<_, Option<String>>(7), None, "no Idempotency-Key: no producer");
 }

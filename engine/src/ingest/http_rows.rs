@@ -33,7 +33,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use serde_json::json;
 
-use super::accounting::Outcome;
+use super::accounting::{Outcome, Ticket};
 use super::backpressure::{Full, Reservation};
 use super::http_credentials::authenticate;
 use squall_sql::{ObjectKind, Privilege};
@@ -123,7 +123,7 @@ pub async fn post_rows(
     body: Body,
 ) -> Response {
     match ingest(&engine, peer, &table, &headers, body).await {
-        Ok(Appended::Rows(rows)) => Json(json!({"table": table, "rows": rows})).into_response(),
+        Ok(Appended::Rows { rows, version }) => Json(json!({"table": table, "rows": rows, "version": version})).into_response(),
         Ok(Appended::Duplicate { through }) => Json(json!({"table": table, "rows": 0, "duplicate": true, "committed_through": through})).into_response(),
         Err(failure) => failure.into_response(),
     }
@@ -155,10 +155,10 @@ async fn ingest(engine: &Arc<Engine>, peer: SocketAddr, table: &str, headers: &H
     }
     let producer = idempotency_key(headers)?;
     // Admitted: counted in squall.ingest until answered.
-    let ticket = engine.ingest.received("http", &table, producer.as_ref().map(|(name, _)| name.as_str()));
-    let loaded = load(engine, &user, &known, headers, body, producer).await;
+    let mut ticket = engine.ingest.received("http", &table, producer.as_ref().map(|(name, _)| name.as_str()));
+    let loaded = load(engine, &user, &known, headers, body, producer, &mut ticket).await;
     ticket.answered(match &loaded {
-        Ok(Appended::Rows(rows)) => Outcome::Committed { rows: *rows },
+        Ok(Appended::Rows { rows, version }) => Outcome::Committed { rows: *rows, version: *version },
         Ok(Appended::Duplicate { .. }) => Outcome::Duplicate,
         Err(failure) => Outcome::Rejected { sqlstate: failure.sqlstate, message: failure.message.clone() },
     });
@@ -167,11 +167,12 @@ async fn ingest(engine: &Arc<Engine>, peer: SocketAddr, table: &str, headers: &H
 
 /// The body read (within the ingest buffer's bound), its rows decoded, and handed to the table's
 /// group committer; answered once their commit is durable.
-async fn load(engine: &Arc<Engine>, user: &str, known: &Target, headers: &HeaderMap, body: Body, producer: Option<(String, i64)>) -> Result<Appended, Failure> {
+async fn load(engine: &Arc<Engine>, user: &str, known: &Target, headers: &HeaderMap, body: Body, producer: Option<(String, i64)>, ticket: &mut Ticket) -> Result<Appended, Failure> {
     let settings = engine.cluster_settings();
     let mut reservation = engine.ingest_buffer.reservation();
     let body = read_body(body, headers, &mut reservation, settings.ingest_buffer_bytes).await?;
     let rows = decode(engine, user, known, headers, body).await?;
+    ticket.read(rows.iter().map(|b| b.num_rows() as u64).sum());
     // Held as decoded rows (the body is gone) until committed.
     reservation.resize(rows.iter().map(|b| b.get_array_memory_size() as u64).sum());
     Ok(super::commit(engine, known, Batch { rows, producer }).await?)

@@ -146,7 +146,7 @@ async fn load(engine: &Arc<Engine>, pipe: &Mutex<Pipe>, dir: &std::path::Path, s
         (pipe.definition.clone(), sequence)
     };
     let endpoint = format!("pipe:{}", definition.name);
-    let ticket = engine.ingest.received(&endpoint, &definition.table, None);
+    let mut ticket = engine.ingest.received(&endpoint, &definition.table, None);
     let finish = |status: Status, rows: u64, error: Option<String>| -> Result<()> {
         let mut pipe = pipe.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(record) = pipe.files.get_mut(&file) {
@@ -170,15 +170,16 @@ async fn load(engine: &Arc<Engine>, pipe: &Mutex<Pipe>, dir: &std::path::Path, s
             e => Loading::Quarantine(e),
         })?;
         let count = rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        ticket.read(count);
         let batch = Batch { rows, producer: Some((definition.producer(), sequence)) };
         Ok((crate::ingest::commit(engine, &target, batch).await?, count))
     }
     .await;
 
     match loaded {
-        Ok((Appended::Rows(rows), _)) => {
+        Ok((Appended::Rows { rows, version }, _)) => {
             finish(Status::Loaded, rows, None)?;
-            ticket.answered(Outcome::Committed { rows });
+            ticket.answered(Outcome::Committed { rows, version });
             Ok(())
         }
         // Its commit landed before a restart that came before its state was kept.

@@ -110,21 +110,23 @@ impl DeltaTables {
             fresh.iter().filter_map(|p| p.batch.producer.as_ref().map(|(producer, sequence)| Transaction::new_with_last_update(producer, *sequence, Some(now)))).collect();
         let rows: Vec<RecordBatch> = fresh.iter().flat_map(|p| p.batch.rows.iter().cloned()).collect();
         let schema = rows.first().map(|b| b.schema());
+        let schema_present = schema.is_some();
         let committed = match schema {
             Some(schema) => {
                 let stream = Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&schema), futures::stream::iter(rows.into_iter().map(Ok))));
                 self.append_recording(url, schema, stream, committer, None, &transactions).await
             }
-            None => Ok(0),
+            None => Ok((0, 0)),
         };
         match committed {
-            Ok(_) => {
+            Ok((_, version)) => {
+                let version = (version > 0 || schema_present).then_some(version);
                 for pending in fresh {
                     if let Some((producer, sequence)) = &pending.batch.producer {
                         self.batch_committed(url, producer, *sequence);
                     }
                     let rows = pending.batch.rows.iter().map(|b| b.num_rows() as u64).sum();
-                    let _ = pending.reply.send(Ok(Appended::Rows(rows)));
+                    let _ = pending.reply.send(Ok(Appended::Rows { rows, version }));
                 }
                 self.after_append(url);
             }

@@ -20,8 +20,9 @@ use crate::error::Result;
 /// What became of a producer's batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
-    /// Committed now, with this many rows.
-    Rows(u64),
+    /// Committed now, with this many rows, at this version of the table (none when there were
+    /// no rows to commit).
+    Rows { rows: u64, version: Option<u64> },
     /// Committed before (the table records this producer up to `through`): not applied again.
     Duplicate { through: i64 },
 }

@@ -31,9 +31,10 @@ pub(super) const SMALL_APPEND_BYTES: usize = 16 * 1024 * 1024;
 
 impl DeltaTables {
     /// Appends `batches` (already in the table's columns) to the table at `url` in one commit and
-    /// returns how many rows they hold; `None` when the table needs delta-rs's writer.
+    /// returns how many rows they hold and the version committed; `None` when the table needs
+    /// delta-rs's writer.
     /// The commit records `transactions`, the producers' batches these rows are (`txn` actions).
-    pub(super) async fn small_append(&self, url: &Url, batches: &[RecordBatch], committer: &Committer, transactions: &[Transaction]) -> Result<Option<u64>> {
+    pub(super) async fn small_append(&self, url: &Url, batches: &[RecordBatch], committer: &Committer, transactions: &[Transaction]) -> Result<Option<(u64, u64)>> {
         let (table, head) = self.append_head(url).await?;
         if !squall_can_commit(&table)? {
             return Ok(None);
@@ -50,9 +51,9 @@ impl DeltaTables {
         let entry = commit_entry(adds, rows, started, committer, transactions.to_vec())?;
 
         let producers = transactions.iter().map(|t| t.app_id.as_str()).collect();
-        self.commit_after(url, &table, head, entry, Conflicts::Append { producers }).await?;
+        let version = self.commit_after(url, &table, head, entry, Conflicts::Append { producers }).await?;
         self.small_files_added(url, files);
-        Ok(Some(rows))
+        Ok(Some((rows, version)))
     }
 }
 

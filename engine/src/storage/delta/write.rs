@@ -138,10 +138,11 @@ impl DeltaTables {
         committer: &Committer,
         create: Option<&str>,
     ) -> Result<u64> {
-        self.append_recording(url, schema, rows, committer, create, &[]).await
+        Ok(self.append_recording(url, schema, rows, committer, create, &[]).await?.0)
     }
 
-    /// [`Self::append`], the commit recording `transactions` (producers' batches, `txn` actions).
+    /// [`Self::append`], the commit recording `transactions` (producers' batches, `txn` actions);
+    /// returns the rows and the version committed.
     pub(super) async fn append_recording(
         &self,
         url: &Url,
@@ -150,13 +151,13 @@ impl DeltaTables {
         committer: &Committer,
         create: Option<&str>,
         transactions: &[deltalake::kernel::Transaction],
-    ) -> Result<u64> {
+    ) -> Result<(u64, u64)> {
         let rows = match create {
             Some(_) => rows,
             None => match small(rows, &schema).await? {
                 Gathered::Small(batches) => {
-                    if let Some(count) = self.small_append(url, &batches, committer, transactions).await? {
-                        return Ok(count);
+                    if let Some(committed) = self.small_append(url, &batches, committer, transactions).await? {
+                        return Ok(committed);
                     }
                     replay(&schema, batches, None)
                 }
@@ -189,7 +190,7 @@ impl DeltaTables {
         let table = written.map_err(|e| errors::classify(format!("writing to the table at {url}"), e))?;
         self.remember(url, &table);
         self.files_unknown(url);
-        Ok(input.rows.load(Ordering::Relaxed))
+        Ok((input.rows.load(Ordering::Relaxed), table.version().unwrap_or_default() as u64))
     }
 
     /// The session delta-rs plans a write in (its own, with the planner for its write nodes):
