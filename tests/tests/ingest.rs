@@ -284,6 +284,18 @@ async fn two_hundred_thousand_rows_from_producers_that_resend_survive_kill_9_exa
         })
         .collect();
 
+    // A model that follows the table, trained while the producers send.
+    while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < PRODUCERS * BATCHES / 10 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let model_query = "SELECT CAST(id % 7 AS DOUBLE PRECISION) AS x, CAST(id % 3 AS TEXT) AS c, producer FROM readings";
+    server
+        .client()
+        .await
+        .batch_execute(&format!("TRAIN MODEL follow USING naive_bayes (refresh = 'continuous') TARGET producer AS {model_query}"))
+        .await
+        .unwrap();
+
     // Mid-way, kill -9 and start again on the same data.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < PRODUCERS * BATCHES / 2 {
@@ -312,6 +324,21 @@ async fn two_hundred_thousand_rows_from_producers_that_resend_survive_kill_9_exa
         assert_eq!(n(1), n(2) + n(3) + n(4) + n(5), "{:?}", row.get::<_, Option<String>>(0));
         assert_eq!((n(5), n(6)), (0, n(2) * ROWS));
     }
+    // The model followed every commit, across the kill: once it has caught up it is the model
+    // TRAIN MODEL makes from all the rows (class probabilities to 1e-9).
+    client.batch_execute(&format!("TRAIN MODEL at_once USING naive_bayes TARGET producer AS {model_query}")).await.unwrap();
+    let compare = "SELECT max(abs(PREDICT_PROBA('follow', x, c) - PREDICT_PROBA('at_once', x, c))) FROM \
+                   (SELECT CAST(id % 7 AS DOUBLE PRECISION) AS x, CAST(id % 3 AS TEXT) AS c FROM readings WHERE id < 2000)";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let gap: f64 = client.query_one(compare, &[]).await.unwrap().get(0);
+        if gap < 1e-9 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the continuous model stays {gap} from the one trained on all rows");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
     // Batches arriving together were committed together: fewer appends than batches in the log.
     let log = data.path().join("tables").join("readings").join("_delta_log");
     let appends = std::fs::read_dir(&log)

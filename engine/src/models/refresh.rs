@@ -100,23 +100,31 @@ fn refused(why: &str) -> SquallError {
     ))
 }
 
-/// `plan` (pinned) with its table read through `rows` (some of the same version's files).
-pub fn reading_only(plan: LogicalPlan, rows: Arc<DeltaSnapshot>) -> Result<LogicalPlan> {
-    Ok(plan
+/// `plan` with its table read through `snapshot` (a version of it, or some of a version's
+/// files), whichever version the plan was pinned to: the table may have committed again since
+/// the refresh looked, and the rows it learns from must be those of the version it records.
+pub fn reading(plan: LogicalPlan, snapshot: &Arc<DeltaSnapshot>) -> Result<LogicalPlan> {
+    let mut replaced = 0;
+    let plan = plan
         .transform_up(|node| match node {
             LogicalPlan::TableScan(mut scan) => {
                 let provider = datafusion::datasource::source_as_provider(&scan.source)?;
-                match (provider.as_ref() as &dyn std::any::Any).downcast_ref::<DeltaSnapshot>() {
-                    Some(whole) if whole.url == rows.url && whole.version == rows.version => {
-                        scan.source = provider_as_source(Arc::clone(&rows) as Arc<dyn datafusion::catalog::TableProvider>);
-                        Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
-                    }
-                    _ => Ok(Transformed::no(LogicalPlan::TableScan(scan))),
+                let any = provider.as_ref() as &dyn std::any::Any;
+                let url = any.downcast_ref::<DeltaSnapshot>().map(|s| &s.url).or_else(|| any.downcast_ref::<LiveDeltaTable>().map(|t| &t.url));
+                if url == Some(&snapshot.url) {
+                    replaced += 1;
+                    scan.source = provider_as_source(Arc::clone(snapshot) as Arc<dyn datafusion::catalog::TableProvider>);
+                    return Ok(Transformed::yes(LogicalPlan::TableScan(scan)));
                 }
+                Ok(Transformed::no(LogicalPlan::TableScan(scan)))
             }
             other => Ok(Transformed::no(other)),
         })?
-        .data)
+        .data;
+    if replaced == 0 {
+        return Err(SquallError::Internal(format!("the model's query does not read the table at {}", snapshot.url)));
+    }
+    Ok(plan)
 }
 
 /// One refresh, for `squall.model_refreshes`.
@@ -220,9 +228,9 @@ pub async fn refresh(session: &Session, name: &str) -> Result<Option<Refreshed>>
         None => None,
     };
     let (mode, how, rows_added) = match (changed, prior) {
-        (Since::Appended { rows, .. }, Some(prior)) => {
+        (Since::Appended { whole, rows, .. }, Some(prior)) => {
             let added = rows.num_records();
-            (Mode::Adding { rows, prior, from: current.version }, "merge", added)
+            (Mode::Adding { whole, rows, prior, from: current.version }, "merge", added)
         }
         (Since::Rewritten { why, .. }, _) => {
             session.notice(format!("refreshing model \"{name}\" by training it again on all rows: {why}"));

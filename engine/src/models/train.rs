@@ -45,10 +45,10 @@ pub enum Mode {
     /// On all the query's rows.
     Full,
     /// From version `from` of the model, whose training pass state was `prior`, and the rows the
-    /// source table gained since (`rows`: the files they are in): the pass runs over those rows
-    /// alone and its state is merged with `prior`, exactly as the executors' partial states merge
-    /// ([`super::refresh`]).
-    Adding { rows: std::sync::Arc<crate::storage::delta::DeltaSnapshot>, prior: Vec<u8>, from: u32 },
+    /// source table gained since, up to the version `whole` (`rows`: the files they are in): the
+    /// pass runs over those rows alone and its state is merged with `prior`, exactly as the
+    /// executors' partial states merge ([`super::refresh`]).
+    Adding { whole: std::sync::Arc<crate::storage::delta::DeltaSnapshot>, rows: std::sync::Arc<crate::storage::delta::DeltaSnapshot>, prior: Vec<u8>, from: u32 },
 }
 
 /// The options of TRAIN MODEL that are squall's rather than the algorithm's.
@@ -91,15 +91,20 @@ pub async fn train_version(session: &Session, t: &TrainModel, mode: Mode) -> Res
         super::refresh::check_refreshable(&unpinned, max_rows.is_some())?;
     }
     // Every pass reads the same version of each Delta table, recorded with the model so that
-    // its training rows can be read again (`SELECT ... FROM t VERSION AS OF n`).
-    let query = engine.tables.pin(unpinned).await?;
-    let source_tables = crate::storage::delta::versions_read(&query);
+    // its training rows can be read again (`SELECT ... FROM t VERSION AS OF n`); a refresh reads
+    // the version it found the new rows in.
     // The rows the passes read: all of them, or those the table gained (the holdout split and
     // the metrics below still follow every row).
-    let (pass_query, prior, refreshed_from) = match mode {
-        Mode::Full => (query.clone(), None, None),
-        Mode::Adding { rows, prior, from } => (super::refresh::reading_only(query.clone(), rows)?, Some(prior), Some(from)),
+    let (query, pass_query, prior, refreshed_from) = match mode {
+        Mode::Full => {
+            let query = engine.tables.pin(unpinned).await?;
+            (query.clone(), query, None, None)
+        }
+        Mode::Adding { whole, rows, prior, from } => {
+            (super::refresh::reading(unpinned.clone(), &whole)?, super::refresh::reading(unpinned, &rows)?, Some(prior), Some(from))
+        }
     };
+    let source_tables = crate::storage::delta::versions_read(&query);
     let pass_plan = LogicalPlanBuilder::from(pass_query).alias(ALIAS)?.build()?;
     let plan = LogicalPlanBuilder::from(query).alias(ALIAS)?.build()?;
     let columns: Vec<(String, DataType)> =

@@ -19,8 +19,9 @@ use crate::error::Result;
 pub enum Since {
     /// No commit since.
     Unchanged,
-    /// Only appends: `rows` reads the files they added (those still live at `version`).
-    Appended { version: u64, rows: Arc<DeltaSnapshot>, committed_at_ms: Option<i64> },
+    /// Only appends: `rows` reads the files they added (those still live at `version`), `whole`
+    /// all of that version's.
+    Appended { version: u64, whole: Arc<DeltaSnapshot>, rows: Arc<DeltaSnapshot>, committed_at_ms: Option<i64> },
     /// Something other than appends happened (named), or a file added meanwhile was already
     /// compacted away: the new rows cannot be read alone.
     Rewritten { version: u64, why: String, committed_at_ms: Option<i64> },
@@ -70,6 +71,6 @@ impl DeltaTables {
         if rows.num_files() != added.len() {
             return Ok(Since::Rewritten { version: latest, why: "files added since were compacted before they were read".into(), committed_at_ms });
         }
-        Ok(Since::Appended { version: latest, rows: Arc::new(rows), committed_at_ms })
+        Ok(Since::Appended { version: latest, whole: snapshot, rows: Arc::new(rows), committed_at_ms })
     }
 }
