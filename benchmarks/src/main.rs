@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod autoscale;
+mod ingest;
 mod ml;
 mod pgbench;
 mod report;
@@ -104,6 +105,17 @@ enum Benchmark {
         #[arg(long, default_value_t = 10_000_000)]
         large: usize,
     },
+    /// Continuous ingestion with a continuous naive_bayes model attached: rows/s over HTTP
+    /// (Arrow IPC, CSV) and COPY, acknowledgement → model p50/p99; beside PostgreSQL 15's COPY and
+    /// River's GaussianNB (needs postgresql-15 and `pip install river`).
+    Ingest {
+        #[arg(long, default_value_t = 2_000_000)]
+        rows: i64,
+        #[arg(long, default_value_t = 50_000)]
+        batch_rows: i64,
+        #[arg(long, default_value_t = 4)]
+        producers: usize,
+    },
     /// Elastic executors: backlog to first task on a new executor, a burst of 12 queries
     /// autoscaled 1 → 4 vs one fixed executor, and executor kills survived out of 20.
     Autoscale {
@@ -136,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
         Benchmark::Aggregate { rows, runs } => aggregate::run(&cli.squall, &cli.data, rows, runs).await?,
         Benchmark::Ml { rows, runs, models, peers } => ml::run(&cli.squall, &cli.data, rows, runs, &models, &peers).await?,
         Benchmark::Tpch { .. } => unreachable!("handled above"),
+        Benchmark::Ingest { rows, batch_rows, producers } => ingest::run(&cli.squall, rows, batch_rows, producers).await?,
         Benchmark::SmallWrites { inserts, large } => small_writes::run(&cli.squall, inserts, large).await?,
         Benchmark::Autoscale { rows_per_file, runs, only } => autoscale::run(&cli.squall, &cli.data, rows_per_file, runs, only.as_deref()).await?,
     };

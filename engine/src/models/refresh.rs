@@ -142,6 +142,8 @@ pub struct Refreshed {
     pub source_version: u64,
     /// From the source commit's timestamp to the version being current.
     pub seconds_from_commit: Option<f64>,
+    /// How long the refresh itself took.
+    pub seconds: f64,
     pub at_ms: i64,
     pub error: Option<String>,
 }
@@ -238,6 +240,7 @@ pub async fn refresh(session: &Session, name: &str) -> Result<Option<Refreshed>>
         }
         _ => (Mode::Full, "retrain", None),
     };
+    let started = Instant::now();
     let outcome = train_version(session, &t, mode).await;
     // Plans kept to run again name the version current when they were made.
     engine.plan_changes.note();
@@ -254,6 +257,7 @@ pub async fn refresh(session: &Session, name: &str) -> Result<Option<Refreshed>>
         source_table: table,
         source_version,
         seconds_from_commit: committed_at_ms.map(|at| (now - at) as f64 / 1000.0),
+        seconds: started.elapsed().as_secs_f64(),
         at_ms: now,
         error: outcome.as_ref().err().map(|e| {
             let (code, message) = e.classified();
@@ -327,6 +331,7 @@ pub fn schema() -> datafusion::arrow::datatypes::SchemaRef {
         Field::new("source_table", DataType::Utf8, false),
         Field::new("source_version", DataType::Int64, false),
         Field::new("seconds_from_commit", DataType::Float64, true),
+        Field::new("seconds", DataType::Float64, false),
         Field::new("refreshed_at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
         Field::new("error", DataType::Utf8, true),
     ]))
@@ -345,6 +350,7 @@ pub fn to_batch(refreshes: &[Refreshed]) -> datafusion::common::Result<datafusio
             Arc::new(StringArray::from_iter_values(refreshes.iter().map(|r| r.source_table.as_str()))),
             Arc::new(Int64Array::from_iter_values(refreshes.iter().map(|r| r.source_version as i64))),
             Arc::new(Float64Array::from_iter(refreshes.iter().map(|r| r.seconds_from_commit))),
+            Arc::new(Float64Array::from_iter_values(refreshes.iter().map(|r| r.seconds))),
             Arc::new(TimestampMillisecondArray::from_iter_values(refreshes.iter().map(|r| r.at_ms)).with_timezone("UTC")),
             Arc::new(StringArray::from_iter(refreshes.iter().map(|r| r.error.as_deref()))),
         ],

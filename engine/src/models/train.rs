@@ -176,8 +176,14 @@ pub async fn train_version(session: &Session, t: &TrainModel, mode: Mode) -> Res
     } else {
         pass_plan.clone()
     };
-    let holdout_rows = LogicalPlanBuilder::from(pass_plan).filter(fraction.clone().lt(lit(holdout)))?.build()?;
+    let holdout_rows = LogicalPlanBuilder::from(pass_plan.clone()).filter(fraction.clone().lt(lit(holdout)))?.build()?;
     let all_holdout_rows = LogicalPlanBuilder::from(plan.clone()).filter(fraction.clone().lt(lit(holdout)))?.build()?;
+    // A version made by adding rows is scored on the holdout rows among those it added: a pass
+    // over all of them would cost the whole table at every refresh.
+    let scored_rows = match refreshed_from {
+        Some(_) => holdout_rows.clone(),
+        None => all_holdout_rows.clone(),
+    };
 
     // Decided as the training passes' queries will be: they read what `training_rows` reads.
     let place = match query::on_coordinator(session, &training_rows).await? {
@@ -243,8 +249,7 @@ pub async fn train_version(session: &Session, t: &TrainModel, mode: Mode) -> Res
 
     let (metrics, confusion) = if holdout > 0.0 {
         session.notice(format!("evaluating {}@{version_number} on the holdout rows", t.name));
-        let holdout_rows = LogicalPlanBuilder::from(plan).filter(fraction.lt(lit(holdout)))?.build()?;
-        let tally = evaluate_on(session, holdout_rows, &url, target_input.as_ref().map(|t| &t.expr), &inputs_exprs(&inputs)).await?;
+        let tally = evaluate_on(session, scored_rows, &url, target_input.as_ref().map(|t| &t.expr), &inputs_exprs(&inputs)).await?;
         let (metrics, confusion) = match tally {
             Some(t) => (t.metrics(), t.confusion()),
             None => (vec![], vec![]),
@@ -257,6 +262,10 @@ pub async fn train_version(session: &Session, t: &TrainModel, mode: Mode) -> Res
         (vec![], vec![])
     };
     let importance = match algorithm.importance() {
+        // Carried from the version it was made from (measuring it reads all the holdout rows).
+        Importance::Permutation if refreshed_from.is_some() => {
+            refreshed_from.and_then(|from| engine.models.get(&t.name)?.version(from)?.importance.clone())
+        }
         Importance::Permutation => {
             let which = if holdout > 0.0 { "holdout" } else { "training" };
             session.notice(format!("measuring each feature's importance on the {which} rows: the loss with the feature's values shuffled"));
