@@ -165,3 +165,32 @@ async fn continuous_models_follow_posted_batches_and_equal_models_trained_on_all
     let used: Vec<i64> = client.query("SELECT rows_total FROM squall.models WHERE name = 'tree' ORDER BY version", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
     assert!(used.len() == 2 && used[1] > used[0], "the retrain read the new rows too: {used:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_continuous_kmeans_model_moves_each_centre_to_the_mean_of_its_old_and_new_rows() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE pts (x DOUBLE PRECISION); \
+             INSERT INTO pts SELECT CASE WHEN g % 2 = 0 THEN 0.0 ELSE 10.0 END FROM generate_series(1, 200) AS s(g); \
+             TRAIN MODEL km USING kmeans (k = 2, holdout = 0, refresh = 'continuous') AS SELECT x FROM pts",
+        )
+        .await
+        .unwrap();
+    let score = |x: f64| format!("SELECT PREDICT_SCORE('km', {x}::float8)");
+    assert_eq!(client.query_one(&score(0.0), &[]).await.unwrap().get::<_, f64>(0), 0.0, "centres at 0 and 10");
+
+    // 100 new rows at 2, all nearest the centre at 0: it becomes (100·0 + 100·2) / 200 = 1.
+    let body: String = (0..100).map(|_| "{\"x\": 2.0}\n").collect();
+    let (status, answer) = server.http_post("/v1/tables/pts/rows", Some("squall:"), "application/x-ndjson", body.as_bytes());
+    assert_eq!(status, 200, "{answer}");
+    wait_for_refreshes(&client, "km", 1).await;
+    let row = client.query_one("SELECT how, rows_added FROM squall.model_refreshes WHERE model = 'km'", &[]).await.unwrap();
+    assert_eq!((row.get::<_, String>(0), row.get::<_, Option<i64>>(1)), ("update".into(), Some(100)));
+    for (x, distance) in [(1.0, 0.0), (10.0, 0.0), (0.0, 1.0)] {
+        let got: f64 = client.query_one(&score(x), &[]).await.unwrap().get(0);
+        assert!((got - distance).abs() < 1e-12, "x = {x}: {got}, expected {distance}");
+    }
+    assert_eq!(single_i64(&client, "SELECT rows_used FROM squall.models WHERE name = 'km' AND current").await, 300);
+}

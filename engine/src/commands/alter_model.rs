@@ -27,7 +27,7 @@ pub(super) async fn run(session: &Session, name: &str, options: &[(String, Strin
     if let (Some(refresh), Some(definition)) = (refresh, &entry.definition) {
         // The current version keeps its training state when its algorithm's state merges.
         let merges = entry.version(entry.current).is_some_and(|v| v.state_url.is_some());
-        if refresh == Refresh::Continuous && !merges {
+        if refresh == Refresh::Continuous && !merges && !crate::models::refresh::updatable(&definition.algorithm) {
             return Err(crate::models::refresh::not_continuous(&definition.algorithm));
         }
         if refresh != Refresh::Manual {

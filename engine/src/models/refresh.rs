@@ -49,6 +49,12 @@ pub fn mergeable(algorithm: &str, features: &[(String, Kind)]) -> bool {
     }
 }
 
+/// Whether `algorithm` updates a fitted model with new rows itself (not the model training on
+/// all rows would give: `kmeans`' sequential update, [`squall_udf::ml::algorithms::Warm`]).
+pub fn updatable(algorithm: &str) -> bool {
+    algorithm == "kmeans"
+}
+
 /// Why `refresh = 'continuous'` is refused for a model whose training state does not merge.
 pub fn not_continuous(algorithm: &str) -> SquallError {
     SquallError::Unsupported(format!(
@@ -134,7 +140,8 @@ pub struct Refreshed {
     /// The version made; `None` when it failed (`error` says why).
     pub version: Option<u32>,
     pub from_version: u32,
-    /// `merge` (from the new rows) or `retrain` (on all rows).
+    /// `merge` (the new rows' statistics merged: as training on all rows), `update` (the model
+    /// moved by the new rows: kmeans) or `retrain` (on all rows).
     pub how: &'static str,
     /// The rows merged; `None` for a retrain.
     pub rows_added: Option<u64>,
@@ -233,6 +240,13 @@ pub async fn refresh(session: &Session, name: &str) -> Result<Option<Refreshed>>
         (Since::Appended { whole, rows, .. }, Some(prior)) => {
             let added = rows.num_records();
             (Mode::Adding { whole, rows, prior, from: current.version }, "merge", added)
+        }
+        (Since::Appended { whole, rows, .. }, None) if updatable(&definition.algorithm) => {
+            let added = rows.num_records();
+            let model: squall_udf::ml::model::Model = serde_json::from_slice(&engine.models.store.read(&current.url).await?)
+                .map_err(|e| SquallError::Internal(format!("reading model {name}@{}: {e}", current.version)))?;
+            let fitted = squall_udf::ml::algorithms::Warm { params: model.params, encodings: model.features.iter().map(|f| f.encoding.clone()).collect(), rows: model.rows_used };
+            (Mode::Updating { whole, rows, fitted, from: current.version }, "update", added)
         }
         (Since::Rewritten { why, .. }, _) => {
             session.notice(format!("refreshing model \"{name}\" by training it again on all rows: {why}"));

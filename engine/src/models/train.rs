@@ -49,6 +49,15 @@ pub enum Mode {
     /// pass runs over those rows alone and its state is merged with `prior`, exactly as the
     /// executors' partial states merge ([`super::refresh`]).
     Adding { whole: std::sync::Arc<crate::storage::delta::DeltaSnapshot>, rows: std::sync::Arc<crate::storage::delta::DeltaSnapshot>, prior: Vec<u8>, from: u32 },
+    /// From version `from` of the model (`fitted`), updated with the rows the source table gained
+    /// since by the algorithm itself (`kmeans`: [`algorithms::Warm`]); not the model training on
+    /// all rows would give.
+    Updating {
+        whole: std::sync::Arc<crate::storage::delta::DeltaSnapshot>,
+        rows: std::sync::Arc<crate::storage::delta::DeltaSnapshot>,
+        fitted: algorithms::Warm,
+        from: u32,
+    },
 }
 
 /// The options of TRAIN MODEL that are squall's rather than the algorithm's.
@@ -95,13 +104,16 @@ pub async fn train_version(session: &Session, t: &TrainModel, mode: Mode) -> Res
     // the version it found the new rows in.
     // The rows the passes read: all of them, or those the table gained (the holdout split and
     // the metrics below still follow every row).
-    let (query, pass_query, prior, refreshed_from) = match mode {
+    let (query, pass_query, prior, warm, refreshed_from) = match mode {
         Mode::Full => {
             let query = engine.tables.pin(unpinned).await?;
-            (query.clone(), query, None, None)
+            (query.clone(), query, None, None, None)
         }
         Mode::Adding { whole, rows, prior, from } => {
-            (super::refresh::reading(unpinned.clone(), &whole)?, super::refresh::reading(unpinned, &rows)?, Some(prior), Some(from))
+            (super::refresh::reading(unpinned.clone(), &whole)?, super::refresh::reading(unpinned, &rows)?, Some(prior), None, Some(from))
+        }
+        Mode::Updating { whole, rows, fitted, from } => {
+            (super::refresh::reading(unpinned.clone(), &whole)?, super::refresh::reading(unpinned, &rows)?, None, Some(fitted), Some(from))
         }
     };
     let source_tables = crate::storage::delta::versions_read(&query);
@@ -200,12 +212,13 @@ pub async fn train_version(session: &Session, t: &TrainModel, mode: Mode) -> Res
         max_training_rows: max_rows,
         skip_nulls,
         holdout: holdout > 0.0,
+        warm,
     };
     // Permutation importance reads the holdout rows, or the training rows when there are none
     // (all of them, for a version made by adding rows too).
     let importance_rows = if holdout > 0.0 { all_holdout_rows } else { plan.clone() };
     let mergeable = super::refresh::mergeable(algorithm.name(), &setup.features);
-    if refresh == Refresh::Continuous && !mergeable {
+    if refresh == Refresh::Continuous && !mergeable && !super::refresh::updatable(algorithm.name()) {
         return Err(super::refresh::not_continuous(algorithm.name()));
     }
     let (training_rows, sampled_from) = match max_rows {

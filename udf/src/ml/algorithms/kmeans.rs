@@ -10,6 +10,12 @@
 //! 4. Lloyd iterations: each row goes to its nearest centre, whose count and column sums it adds
 //!    to; the new centres are the means, until they move less than `tol` or after `max_iter`.
 //!
+//! A refresh (`refresh` of TRAIN MODEL; [`super::Setup::warm`]) updates a fitted model with new
+//! rows only, as sequential (MacQueen's) k-means does: one pass assigns each new row to its
+//! nearest centre, and each centre becomes the mean of the rows it had and the rows it gained,
+//! `(n·c + Σx) / (n + m)`. No centre is re-seeded and earlier rows are not reassigned, so the
+//! result follows the data without being the model a full training would give.
+//!
 //! Rows are drawn by weighted reservoir keys (Efraimidis and Spirakis: the row of the largest
 //! `u^(1/w)`, `u` from a seeded hash of the row), so a draw is a maximum, and sums are exact
 //! ([`ExactSum`]): the centres do not depend on how the rows are partitioned.
@@ -54,8 +60,47 @@ impl Algorithm for Kmeans {
         let k = setup.options.integer("k", 2, 2, 100_000)? as usize;
         let max_iter = setup.options.integer("max_iter", 300, 1, 1_000_000)? as usize;
         let tol = setup.options.float("tol", 1e-4, (0.0, 1e300))?;
+        if let Some(warm) = &setup.warm {
+            let fitted: Centroids = untagged(&warm.params)?;
+            let counts = if fitted.counts.len() == fitted.centroids.len() {
+                fitted.counts.clone()
+            } else {
+                // A model trained before counts were kept: its rows shared evenly.
+                vec![warm.rows / fitted.centroids.len().max(1) as u64; fitted.centroids.len()]
+            };
+            let (encodings, rows) = (Some(warm.encodings.clone()), warm.rows);
+            return Ok(Box::new(Training {
+                k: fitted.centroids.len(),
+                max_iter: 1,
+                tol,
+                encodings,
+                tol_scaled: 0.0,
+                rows,
+                centres: fitted.centroids,
+                candidates: None,
+                iterations: 0,
+                converged: false,
+                counts,
+                updating: true,
+                setup,
+            }));
+        }
         let encodings = scan::encodings_without_scan(&setup);
-        Ok(Box::new(Training { setup, k, max_iter, tol, encodings, tol_scaled: 0.0, rows: 0, centres: vec![], candidates: None, iterations: 0, converged: false }))
+        Ok(Box::new(Training {
+            setup,
+            k,
+            max_iter,
+            tol,
+            encodings,
+            tol_scaled: 0.0,
+            rows: 0,
+            centres: vec![],
+            candidates: None,
+            iterations: 0,
+            converged: false,
+            counts: vec![],
+            updating: false,
+        }))
     }
 
     fn partial(&self, spec: &[u8]) -> Result<Box<dyn Partial>> {
@@ -75,6 +120,9 @@ impl Algorithm for Kmeans {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Centroids {
     pub centroids: Vec<Vec<f64>>,
+    /// The training rows nearest each centroid (at the last pass): a refresh's weights.
+    #[serde(default)]
+    pub counts: Vec<u64>,
 }
 
 impl Centroids {
@@ -169,6 +217,10 @@ struct Training {
     candidates: Option<Vec<Vec<f64>>>,
     iterations: usize,
     converged: bool,
+    /// Rows nearest each centre: at the last Lloyd pass, or (updating) all so far.
+    counts: Vec<u64>,
+    /// Updating a fitted model with new rows ([`super::Setup::warm`]).
+    updating: bool,
 }
 
 impl Training {
@@ -263,6 +315,27 @@ impl Trainer for Training {
             return Ok(None);
         }
         self.iterations += 1;
+        if self.updating {
+            // Each centre: the mean of the rows it had and those it gained.
+            let mut added = 0;
+            for (i, centre) in self.centres.iter_mut().enumerate() {
+                let gained = state.counts.get(i).copied().unwrap_or(0);
+                if gained == 0 {
+                    continue;
+                }
+                let had = self.counts[i];
+                let total = (had + gained) as f64;
+                for (value, sum) in centre.iter_mut().zip(&state.sums[i]) {
+                    *value = (*value * had as f64 + sum.value()) / total;
+                }
+                self.counts[i] = had + gained;
+                added += gained;
+            }
+            self.rows += added;
+            self.converged = true;
+            return Ok(Some(format!("kmeans: {added} new rows moved their nearest centres")));
+        }
+        self.counts = state.counts.clone();
         let mut shift = 0.0;
         for (i, centre) in self.centres.iter_mut().enumerate() {
             // A centre that no row chose stays where it is.
@@ -281,7 +354,7 @@ impl Trainer for Training {
     fn finish(self: Box<Self>) -> Result<Fitted> {
         let encodings = self.encodings.ok_or_else(|| coded("XX000", "training finished before its passes ran"))?;
         Ok(Fitted {
-            params: tagged("kmeans", &Centroids { centroids: self.centres })?,
+            params: tagged("kmeans", &Centroids { centroids: self.centres, counts: self.counts })?,
             encodings,
             classes: None,
             rows_used: self.rows,

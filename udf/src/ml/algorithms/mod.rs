@@ -103,6 +103,20 @@ pub struct Setup {
     /// Whether training leaves holdout rows out (`holdout` > 0), which a pass may read instead
     /// ([`Pass::holdout`]).
     pub holdout: bool,
+    /// A fitted model to update with the rows (new rows only), for the algorithms that can
+    /// (`kmeans`); `None`: train from nothing.
+    pub warm: Option<Warm>,
+}
+
+/// A fitted model a refresh starts from.
+#[derive(Debug, Clone)]
+pub struct Warm {
+    /// Its parameters, as [`Fitted::params`] held them.
+    pub params: serde_json::Value,
+    /// Its features' encodings (kept: the model's columns do not change).
+    pub encodings: Vec<crate::ml::features::Encoding>,
+    /// The rows it was fitted on.
+    pub rows: u64,
 }
 
 /// The coordinator's side of training: one pass at a time.

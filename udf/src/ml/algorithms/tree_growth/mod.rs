@@ -583,6 +583,7 @@ mod tests {
             max_training_rows: None,
             skip_nulls: false,
             holdout: false,
+            warm: None,
         };
         let mut grower = Grower::new("test", setup, ensemble).unwrap();
         grower.subtract = subtract;
