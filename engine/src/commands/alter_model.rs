@@ -16,11 +16,7 @@ pub(super) async fn run(session: &Session, name: &str, options: &[(String, Strin
     for (option, value) in options {
         match option.as_str() {
             "refresh" => refresh = Some(Refresh::parse(value)?),
-            "keep_versions" => {
-                keep_versions = Some(value.parse::<u32>().ok().filter(|k| (1..=1000).contains(k)).ok_or_else(|| {
-                    SquallError::InvalidParameter(format!("keep_versions must be a whole number from 1 to 1000, not '{value}'"))
-                })?)
-            }
+            "keep_versions" => keep_versions = Some(crate::models::registry::keep_versions(value)?),
             other => return Err(SquallError::InvalidParameter(format!("unknown model setting \"{other}\"; the settings are refresh, keep_versions"))),
         }
     }

@@ -232,6 +232,14 @@ pub async fn refresh(session: &Session, name: &str) -> Result<Option<Refreshed>>
         features: definition.features.clone(),
         query: definition.query.clone(),
     };
+    // Only a query whose rows are the table's rows one by one can learn from the new ones alone
+    // (a model trained with refresh = 'manual' was never checked): any other is trained again.
+    let samples = definition.options.iter().any(|(option, _)| option == "max_training_rows");
+    let incremental = check_refreshable(&session.planner().sql(&definition.query).await?, samples);
+    let changed = match (changed, incremental) {
+        (Since::Appended { version, committed_at_ms, .. }, Err(e)) => Since::Rewritten { version, why: e.to_string(), committed_at_ms },
+        (changed, _) => changed,
+    };
     let prior = match &current.state_url {
         Some(state) => Some(engine.models.store.read(state).await?),
         None => None,

@@ -87,6 +87,15 @@ impl Refresh {
     }
 }
 
+/// `keep_versions = n`: how many versions a refresh keeps, 1 to 1000.
+pub fn keep_versions(value: &str) -> Result<u32> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|k| (1..=1000).contains(k))
+        .ok_or_else(|| SquallError::InvalidParameter(format!("keep_versions must be a whole number from 1 to 1000, not '{value}'")))
+}
+
 /// What TRAIN MODEL said, kept so that the model can be trained again on its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Definition {
@@ -206,8 +215,19 @@ impl ModelRegistry {
     /// Makes `version` the current version of `name`, durably, with how it was defined. Past
     /// the definition's `keep_versions`, the oldest versions are forgotten; their files' URLs are
     /// returned, to delete.
-    pub fn add_version(&self, name: &str, version: Version, definition: Definition) -> Result<Vec<String>> {
+    /// With `after`, the model must still be at that version (a refresh made from it): 40001 when
+    /// it was dropped, trained or refreshed meanwhile.
+    pub fn add_version(&self, name: &str, version: Version, definition: Definition, after: Option<u32>) -> Result<Vec<String>> {
         let mut file = self.lock();
+        if let Some(from) = after {
+            let current = file.models.iter().find(|m| m.name == name).map(|m| m.current);
+            if current != Some(from) {
+                return Err(SquallError::SerializationFailure(format!(
+                    "model \"{name}\" changed while it was being refreshed from version {from} (now {}): the refresh is dropped",
+                    current.map_or("dropped".to_string(), |v| format!("version {v}"))
+                )));
+            }
+        }
         let before = file.models.clone();
         let keep = definition.keep_versions.max(1) as usize;
         let mut dropped = Vec::new();

@@ -80,9 +80,7 @@ pub async fn train_version(session: &Session, t: &TrainModel, mode: Mode) -> Res
         None => Refresh::Manual,
     };
     let keep_versions = match own.iter().find(|(n, _)| n == "keep_versions") {
-        Some((_, value)) => value.parse::<u32>().ok().filter(|k| (1..=1000).contains(k)).ok_or_else(|| {
-            SquallError::InvalidParameter(format!("keep_versions must be a whole number from 1 to 1000, not '{value}'"))
-        })?,
+        Some((_, value)) => super::registry::keep_versions(value)?,
         None => DEFAULT_KEEP_VERSIONS,
     };
     if t.if_not_exists && engine.models.get(&t.name).is_some() {
@@ -314,7 +312,7 @@ pub async fn train_version(session: &Session, t: &TrainModel, mode: Mode) -> Res
         keep_versions,
         owner: session.user.clone(),
     };
-    for dropped in engine.models.add_version(&t.name, version.clone(), definition)? {
+    for dropped in engine.models.add_version(&t.name, version.clone(), definition, refreshed_from)? {
         engine.models.store.delete(&dropped).await;
     }
     session.notice(format!(

@@ -95,6 +95,10 @@ pub struct Pipe {
     /// The last failure that was not a file's own (storage, a dropped table), while it lasts.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// Set by DROP PIPE (under this pipe's lock): its loader, if it has not stopped yet, must
+    /// not write the pipe's file again.
+    #[serde(skip)]
+    dropped: bool,
 }
 
 /// A pipe's shared state and its loader.
@@ -153,7 +157,7 @@ impl Pipes {
         if pipes.contains_key(&definition.name) {
             return Ok(false);
         }
-        let pipe = Pipe { definition, next_sequence: 1, files: BTreeMap::new(), last_error: None };
+        let pipe = Pipe { definition, next_sequence: 1, files: BTreeMap::new(), last_error: None, dropped: false };
         save(&self.dir, &pipe)?;
         let name = pipe.definition.name.clone();
         let (pipe, wake) = (Arc::new(Mutex::new(pipe)), Arc::new(Notify::new()));
@@ -180,6 +184,7 @@ impl Pipes {
     /// `false` when there is no such pipe.
     pub fn drop_pipe(&self, name: &str) -> Result<bool> {
         let Some(running) = self.lock().remove(name) else { return Ok(false) };
+        running.pipe.lock().unwrap_or_else(|p| p.into_inner()).dropped = true;
         if let Some(loader) = running.loader {
             loader.abort();
         }
@@ -246,6 +251,9 @@ fn pipe_path(dir: &Path, name: &str) -> PathBuf {
 
 /// Writes `pipe` atomically (fsynced) to its file.
 pub(crate) fn save(dir: &Path, pipe: &Pipe) -> Result<()> {
+    if pipe.dropped {
+        return Ok(());
+    }
     let bytes = serde_json::to_vec_pretty(pipe).map_err(|e| SquallError::Internal(e.to_string()))?;
     write_atomically(&pipe_path(dir, &pipe.definition.name), &bytes)
 }
