@@ -109,7 +109,6 @@ struct Running {
 }
 
 /// Every pipe of the server.
-#[derive(Default)]
 pub struct Pipes {
     dir: PathBuf,
     pipes: Mutex<BTreeMap<String, Running>>,

@@ -120,7 +120,8 @@ impl DeltaTables {
         };
         match committed {
             Ok((_, version)) => {
-                let version = (version > 0 || schema_present).then_some(version);
+                // No rows, no commit: no version to name.
+                let version = schema_present.then_some(version);
                 for pending in fresh {
                     if let Some((producer, sequence)) = &pending.batch.producer {
                         self.batch_committed(url, producer, *sequence);
