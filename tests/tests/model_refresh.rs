@@ -154,14 +154,14 @@ async fn continuous_models_follow_posted_batches_and_equal_models_trained_on_all
         assert_eq!(code, "0A000", "{query}");
         assert!(message.contains(why), "{message}");
     }
-    client.batch_execute("TRAIN MODEL g USING naive_bayes TARGET y AS SELECT avg(x) AS x, y FROM obs GROUP BY y").await.unwrap();
+    client.batch_execute("TRAIN MODEL g USING naive_bayes (holdout = 0) TARGET y AS SELECT avg(x) AS x, y FROM obs GROUP BY y").await.unwrap();
     let (code, _) = refused(client.batch_execute("ALTER MODEL g SET (refresh = 'continuous')").await.unwrap_err());
     assert_eq!(code, "0A000");
     // Asked to refresh anyway, such a model is trained again on all rows, never merged.
     post(2_100, 40, "loader:13".into());
     let row = client.query_one("REFRESH MODEL g", &[]).await.unwrap();
     assert_eq!(row.get::<_, String>("how"), "retrain");
-    client.batch_execute("TRAIN MODEL g_all USING naive_bayes TARGET y AS SELECT avg(x) AS x, y FROM obs GROUP BY y").await.unwrap();
+    client.batch_execute("TRAIN MODEL g_all USING naive_bayes (holdout = 0) TARGET y AS SELECT avg(x) AS x, y FROM obs GROUP BY y").await.unwrap();
     let gap: f64 = client.query_one("SELECT max(abs(PREDICT_PROBA('g', x) - PREDICT_PROBA('g_all', x))) FROM (SELECT x FROM obs LIMIT 50)", &[]).await.unwrap().get(0);
     assert!(gap < 1e-9, "{gap}");
     let (code, _) = refused(client.batch_execute("ALTER MODEL nb SET (refresh = 'sometimes')").await.unwrap_err());

@@ -15,7 +15,8 @@
 //! a batch sent again answers 200 with `"duplicate": true` and nothing written.
 //!
 //! The caller is a squall user ([`super::http_credentials`]) with INSERT on the table. Answers
-//! are JSON: `{"table": ..., "rows": n}`, or `{"sqlstate": ..., "message": ..., "line": n,
+//! are JSON: `{"table": ..., "rows": n, "version": v}` (the table version the rows were committed
+//! at), or `{"sqlstate": ..., "message": ..., "line": n,
 //! "column": ...}` with 400 for a bad row (its line and column, as COPY names them), 401 without
 //! valid credentials, 403 without the grant, 404 for an unknown table, 415 for another format,
 //! 413 past [`MAX_BODY`], and 503 with `Retry-After` while the rows not yet committed fill the
