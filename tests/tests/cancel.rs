@@ -122,6 +122,10 @@ async fn a_cancel_request_stops_the_query_and_its_job() {
     let one: i64 = runner.query_one("SELECT count(*) FROM orders WHERE id < 10", &[]).await.unwrap().get(0);
     assert_eq!(one, 10);
     runner.cancel_token().cancel_query(NoTls).await.unwrap();
+    // tokio-postgres returns once the request is sent, not once the server has acted on it; a
+    // statement sent at once could start first and be the one stopped (PostgreSQL's protocol has
+    // the same race). Give the server the time to find nothing running.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let one: i64 = runner.query_one("SELECT count(*) FROM orders WHERE id < 10", &[]).await.unwrap().get(0);
     assert_eq!(one, 10);
 }
