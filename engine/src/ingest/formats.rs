@@ -63,16 +63,16 @@ pub async fn read_rows(engine: &Engine, user: &str, target: &Target, format: For
         }
         Format::Parquet => {
             let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(data)
-                .map_err(|e| SquallError::WithContext { code: "22P02", message: format!("reading the Parquet file: {e}"), context: target.table.clone() })?
+                .map_err(unreadable("the Parquet file"))?
                 .build()
-                .map_err(|e| SquallError::WithContext { code: "22P02", message: format!("reading the Parquet file: {e}"), context: target.table.clone() })?;
+                .map_err(unreadable("the Parquet file"))?;
             reader.map(|batch| by_name(&target.schema, batch.map_err(unreadable("the Parquet file"))?)).collect::<Result<_>>()?
         }
     };
     rows.into_iter().map(|batch| crate::storage::delta::write::conform(batch, &target.schema)).collect()
 }
 
-fn unreadable(what: &'static str) -> impl Fn(ArrowError) -> SquallError {
+fn unreadable<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> SquallError {
     move |e| SquallError::WithContext { code: "22P02", message: format!("reading {what}: {e}"), context: String::new() }
 }
 

@@ -109,19 +109,16 @@ impl DeltaTables {
         let transactions: Vec<Transaction> =
             fresh.iter().filter_map(|p| p.batch.producer.as_ref().map(|(producer, sequence)| Transaction::new_with_last_update(producer, *sequence, Some(now)))).collect();
         let rows: Vec<RecordBatch> = fresh.iter().flat_map(|p| p.batch.rows.iter().cloned()).collect();
-        let schema = rows.first().map(|b| b.schema());
-        let schema_present = schema.is_some();
-        let committed = match schema {
+        // The version committed; none when there were no rows (nothing to commit).
+        let committed = match rows.first().map(|b| b.schema()) {
             Some(schema) => {
                 let stream = Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&schema), futures::stream::iter(rows.into_iter().map(Ok))));
-                self.append_recording(url, schema, stream, committer, None, &transactions).await
+                self.append_recording(url, schema, stream, committer, None, &transactions).await.map(|(_, version)| Some(version))
             }
-            None => Ok((0, 0)),
+            None => Ok(None),
         };
         match committed {
-            Ok((_, version)) => {
-                // No rows, no commit: no version to name.
-                let version = schema_present.then_some(version);
+            Ok(version) => {
                 for pending in fresh {
                     if let Some((producer, sequence)) = &pending.batch.producer {
                         self.batch_committed(url, producer, *sequence);
