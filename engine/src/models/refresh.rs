@@ -7,6 +7,9 @@
 //!   formulas; exact sums of products) whose states merge as the executors' partial states do,
 //!   so the pass runs over the new rows alone and its state is merged with the one kept with the
 //!   earlier version: the same model, to rounding, as training on all rows;
+//! - `kmeans` and `logistic_regression` **update** the fitted model with the new rows alone (a
+//!   sequential k-means step; a warm-started Newton update whose earlier rows' part is the
+//!   Hessian the model keeps): close to, not the same as, training on all rows;
 //! - every other algorithm (and any refresh where the table did more than append: a DELETE,
 //!   UPDATE or MERGE, a change of columns, files compacted before they were read) **retrains**
 //!   on all rows, on the schedule the model asks for.
@@ -50,15 +53,17 @@ pub fn mergeable(algorithm: &str, features: &[(String, Kind)]) -> bool {
 }
 
 /// Whether `algorithm` updates a fitted model with new rows itself (not the model training on
-/// all rows would give: `kmeans`' sequential update, [`squall_udf::ml::algorithms::Warm`]).
+/// all rows would give: `kmeans`' sequential update, `logistic_regression`'s warm-started Newton
+/// update; [`squall_udf::ml::algorithms::Warm`]).
 pub fn updatable(algorithm: &str) -> bool {
-    algorithm == "kmeans"
+    matches!(algorithm, "kmeans" | "logistic_regression")
 }
 
 /// Why `refresh = 'continuous'` is refused for a model whose training state does not merge.
 pub fn not_continuous(algorithm: &str) -> SquallError {
     SquallError::Unsupported(format!(
-        "{algorithm} cannot be updated from the new rows alone (only naive_bayes, and linear_regression on numeric features, can):          it is trained again on all rows, so give it an interval, e.g. refresh = '10min'"
+        "{algorithm} cannot be updated from the new rows alone (naive_bayes, linear_regression on numeric features, logistic_regression \
+         and kmeans can): it is trained again on all rows, so give it an interval, e.g. refresh = '10min'"
     ))
 }
 
@@ -253,7 +258,12 @@ pub async fn refresh(session: &Session, name: &str) -> Result<Option<Refreshed>>
             let added = rows.num_records();
             let model: squall_udf::ml::model::Model = serde_json::from_slice(&engine.models.store.read(&current.url).await?)
                 .map_err(|e| SquallError::Internal(format!("reading model {name}@{}: {e}", current.version)))?;
-            let fitted = squall_udf::ml::algorithms::Warm { params: model.params, encodings: model.features.iter().map(|f| f.encoding.clone()).collect(), rows: model.rows_used };
+            let fitted = squall_udf::ml::algorithms::Warm {
+                params: model.params,
+                encodings: model.features.iter().map(|f| f.encoding.clone()).collect(),
+                rows: model.rows_used,
+                classes: model.target.and_then(|t| t.classes),
+            };
             (Mode::Updating { whole, rows, fitted, from: current.version }, "update", added)
         }
         (Since::Rewritten { why, .. }, _) => {
@@ -263,7 +273,17 @@ pub async fn refresh(session: &Session, name: &str) -> Result<Option<Refreshed>>
         _ => (Mode::Full, "retrain", None),
     };
     let started = Instant::now();
-    let outcome = train_version(session, &t, mode).await;
+    let mut outcome = train_version(session, &t, mode).await;
+    // New rows the model has no parameters for (a new class), or a model from before updates
+    // were possible: trained again on all rows.
+    let (how, rows_added) = match &outcome {
+        Err(e) if how == "update" && e.to_string().contains(squall_udf::ml::algorithms::CANNOT_UPDATE) => {
+            session.notice(format!("refreshing model \"{name}\" by training it again on all rows: {e}"));
+            outcome = train_version(session, &t, Mode::Full).await;
+            ("retrain", None)
+        }
+        _ => (how, rows_added),
+    };
     // Plans kept to run again name the version current when they were made.
     engine.plan_changes.note();
     engine.refreshes.last.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), Instant::now());

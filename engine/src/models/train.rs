@@ -50,7 +50,7 @@ pub enum Mode {
     /// executors' partial states merge ([`super::refresh`]).
     Adding { whole: std::sync::Arc<crate::storage::delta::DeltaSnapshot>, rows: std::sync::Arc<crate::storage::delta::DeltaSnapshot>, prior: Vec<u8>, from: u32 },
     /// From version `from` of the model (`fitted`), updated with the rows the source table gained
-    /// since by the algorithm itself (`kmeans`: [`algorithms::Warm`]); not the model training on
+    /// since by the algorithm itself (`kmeans`, `logistic_regression`: [`algorithms::Warm`]); not the model training on
     /// all rows would give.
     Updating {
         whole: std::sync::Arc<crate::storage::delta::DeltaSnapshot>,

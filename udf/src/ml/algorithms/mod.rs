@@ -104,7 +104,7 @@ pub struct Setup {
     /// ([`Pass::holdout`]).
     pub holdout: bool,
     /// A fitted model to update with the rows (new rows only), for the algorithms that can
-    /// (`kmeans`); `None`: train from nothing.
+    /// (`kmeans`, `logistic_regression`); `None`: train from nothing.
     pub warm: Option<Warm>,
 }
 
@@ -117,7 +117,14 @@ pub struct Warm {
     pub encodings: Vec<crate::ml::features::Encoding>,
     /// The rows it was fitted on.
     pub rows: u64,
+    /// Its target's classes (a classifier's).
+    pub classes: Option<Vec<String>>,
 }
+
+/// In the error of an algorithm that cannot update this fitted model with these rows (a class
+/// it does not know, a model from before it kept what an update needs): a refresh then trains
+/// on all rows instead.
+pub const CANNOT_UPDATE: &str = "cannot update the model from the new rows alone";
 
 /// The coordinator's side of training: one pass at a time.
 pub trait Trainer: Send {

@@ -140,6 +140,12 @@ pub fn encodings_and_sample_from(setup: &Setup, merged: &[u8]) -> Result<((Scan,
     Ok(((scan, encodings), sample))
 }
 
+/// What a [`sampling_pass`] found, its rows not checked (no rows is no error): for an update of
+/// a fitted model, which new rows may leave as it is.
+pub fn found_in(merged: &[u8]) -> Result<Scan> {
+    Ok(if merged.is_empty() { Scan::default() } else { read_framed(merged)?.0 })
+}
+
 /// The executors' side of a scan of the columns named `names`.
 pub fn partial(names: Vec<String>) -> Box<dyn Partial> {
     Box::new(ScanPartial { names, scan: Scan::default(), sample: None })

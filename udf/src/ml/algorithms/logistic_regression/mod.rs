@@ -43,9 +43,13 @@
 //! so a uniform sample holds few of the rows that decide the optimum and the second does. At 10M
 //! rows this cut the passes from 19 to 4. The coordinator's sums are the executors' own
 //! ([`row_sums::RowSums`]), in two halves on two threads (integers: the same bits).
+//!
+//! The model keeps the objective's Hessian at its coefficients, from which a refresh updates it
+//! with new rows alone: [`warm`].
 
 mod held_rows;
 mod row_sums;
+mod warm;
 
 use std::time::Instant;
 
@@ -55,6 +59,7 @@ use serde::{Deserialize, Serialize};
 
 use self::held_rows::HeldRows;
 use self::row_sums::{derivatives, floats_from, objective, Derivatives, DerivativesPartial};
+use self::warm::{Curvature, Prior, Start};
 use super::newton::{Newton, Outcome};
 use super::scan;
 use super::{check_classes, classes_from_probabilities, from_json, tagged, unframe, untagged, Algorithm, Fitted, Pass, Predictor, Setup, Trainer};
@@ -105,7 +110,23 @@ impl Algorithm for LogisticRegression {
         let tol = setup.options.float("tol", 1e-4, (0.0, 1.0))?;
         let hessian_rows = setup.options.integer("hessian_rows", HESSIAN_ROWS, 1, u64::MAX)?;
         let start_rows = setup.options.integer("start_rows", START_ROWS as u64, 1, MAX_START_ROWS as u64)? as usize;
-        Ok(Box::new(Training { setup, l2, max_iter, tol, hessian_rows, start_rows, point: None, newton: None, rows: 0, done: false, stds: Vec::new() }))
+        let warm = setup.warm.as_ref().map(Start::from_warm).transpose()?;
+        Ok(Box::new(Training {
+            setup,
+            l2,
+            max_iter,
+            tol,
+            hessian_rows,
+            start_rows,
+            point: None,
+            newton: None,
+            rows: 0,
+            done: false,
+            stds: Vec::new(),
+            warm,
+            prior: None,
+            hessian: None,
+        }))
     }
 
     fn partial(&self, spec: &[u8]) -> Result<Box<dyn Partial>> {
@@ -133,6 +154,10 @@ pub struct Logistic {
     /// Model row → class index (models trained by smartcore numbered only the classes it saw).
     pub classes: Vec<u32>,
     pub class_count: usize,
+    /// What an update with new rows starts from ([`warm`]); not in models trained before it was
+    /// kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<Curvature>,
 }
 
 impl Logistic {
@@ -271,24 +296,49 @@ struct Training {
     /// Each encoded feature column's standard deviation over the training rows (from the scan),
     /// for the importance.
     stds: Vec<f64>,
+    /// The fitted model an update starts from ([`warm`]), and (after the scan) its part of the
+    /// objective.
+    warm: Option<Start>,
+    prior: Option<Prior>,
+    /// The objective's Hessian (`n × n`, scaled units) at the last point accepted, which the
+    /// model keeps.
+    hessian: Option<Vec<f64>>,
+}
+
+/// Per encoded column, intercept first (1), what its values are divided by: the largest
+/// absolute value the scan found.
+fn scales_of(encodings: &[Encoding], found: &scan::Scan) -> Vec<f64> {
+    let mut scales = vec![1.0];
+    for (i, encoding) in encodings.iter().enumerate() {
+        match encoding {
+            Encoding::Number => scales.push(found.max_abs.get(i + 1).copied().filter(|m| *m > 0.0 && m.is_finite()).unwrap_or(1.0)),
+            other => scales.extend(std::iter::repeat_n(1.0, other.width())),
+        }
+    }
+    scales
 }
 
 impl Training {
+    /// A sample of about `hessian_rows` of `rows` rows, drawn by curvature (all of them when no more).
+    fn hessian_fraction(&self, rows: u64) -> f64 {
+        if rows > self.hessian_rows {
+            self.hessian_rows as f64 / rows as f64
+        } else {
+            1.0
+        }
+    }
+
     fn start(&mut self, merged: &[u8]) -> Result<String> {
+        if self.warm.is_some() {
+            return self.start_update(merged);
+        }
         let ((found, encodings), sample) = scan::encodings_and_sample_from(&self.setup, merged)?;
         let classes = found.categories_of(0);
         check_classes(&self.setup, &classes)?;
         // The scan read the target first, then the features; one-hot columns are 0 or 1.
         self.stds = encodings.iter().enumerate().flat_map(|(i, encoding)| found.std_of(i + 1, encoding)).collect();
-        let mut scales = vec![1.0];
-        for (i, encoding) in encodings.iter().enumerate() {
-            match encoding {
-                Encoding::Number => scales.push(Some(found.max_abs[i + 1]).filter(|m| *m > 0.0 && m.is_finite()).unwrap_or(1.0)),
-                other => scales.extend(std::iter::repeat_n(1.0, other.width())),
-            }
-        }
-        // A sample of about `hessian_rows` of the rows, drawn by curvature (all of them when no more).
-        let hessian_fraction = if found.rows > self.hessian_rows { self.hessian_rows as f64 / found.rows as f64 } else { 1.0 };
+        let scales = scales_of(&encodings, &found);
+        let hessian_fraction = self.hessian_fraction(found.rows);
         let mut point = Point { encodings, classes, scales, theta: Vec::new(), hessian_fraction, hessian_scale: 1.0, collect_scale: None };
         point.hessian_scale = hessian_fraction / point.first_curvature();
         let parameters = point.columns() * point.score_rows();
@@ -311,6 +361,36 @@ impl Training {
         self.newton = Some(Newton::new(point.theta.clone(), self.tol, self.max_iter));
         self.point = Some(point);
         Ok(notice)
+    }
+
+    /// An update's start ([`warm`]): the fitted model's coefficients, in the scales of the new
+    /// rows (whose scan is `merged`), with the earlier rows' part of the objective. No new
+    /// training rows leave the model as it is (the one pass finds a zero step).
+    fn start_update(&mut self, merged: &[u8]) -> Result<String> {
+        let start = self.warm.as_ref().expect("an update");
+        let found = scan::found_in(merged)?;
+        if found.rows > 0 || found.null_rows > 0 {
+            scan::encodings_and_sample_from(&self.setup, merged)?;
+        }
+        start.check(&self.setup, &found)?;
+        let scales = scales_of(&start.encodings, &found);
+        let hessian_fraction = self.hessian_fraction(found.rows);
+        let prior = start.prior(&scales);
+        let mut point = Point {
+            encodings: start.encodings.clone(),
+            classes: start.classes.clone(),
+            scales,
+            theta: prior.theta.clone(),
+            hessian_fraction,
+            hessian_scale: 1.0,
+            collect_scale: None,
+        };
+        point.hessian_scale = hessian_fraction / point.first_curvature();
+        self.stds = start.stds.clone();
+        self.newton = Some(Newton::new(point.theta.clone(), self.tol, self.max_iter));
+        self.point = Some(point);
+        self.prior = Some(prior);
+        Ok(format!("logistic_regression: updating the model fitted on {} rows with {} new rows, from its coefficients", start.rows, found.rows))
     }
 
     /// Moves `point` to the optimum of the scan's sample (`rows` being the table's), found in
@@ -376,10 +456,26 @@ impl Training {
     fn take(&mut self, sums: Derivatives) -> Result<String> {
         let point = self.point.as_mut().expect("scanned");
         let newton = self.newton.as_mut().expect("scanned");
-        let penalties = penalties(self.l2, point, 1.0);
+        let mut sums = sums;
+        sums.ensure(point.theta.len());
+        // An update's penalty is in the earlier rows' part ([`warm`]).
+        let penalties = if self.prior.is_some() { vec![0.0; point.theta.len()] } else { penalties(self.l2, point, 1.0) };
         let (q, k) = (point.columns(), point.score_rows());
-        let objective = objective(&sums, &point.theta, &penalties);
-        let outcome = newton.take(objective, || derivatives(&sums, &point.theta, &penalties, q, k), |step| center_across_classes(step, q, k))?;
+        let prior = &self.prior;
+        let objective = objective(&sums, &point.theta, &penalties) + prior.as_ref().map_or(0.0, |p| p.objective(&point.theta));
+        let kept = &mut self.hessian;
+        let outcome = newton.take(
+            objective,
+            || {
+                let (mut gradient, mut hessian) = derivatives(&sums, &point.theta, &penalties, q, k);
+                if let Some(prior) = prior {
+                    prior.add_to(&point.theta, &mut gradient, &mut hessian);
+                }
+                *kept = Some(hessian.clone());
+                (gradient, hessian)
+            },
+            |step| center_across_classes(step, q, k),
+        )?;
         // The next pass draws its Hessian's rows by the curvature seen in this one.
         point.redraw(&sums);
         point.theta = newton.point().to_vec();
@@ -424,7 +520,9 @@ impl Trainer for Training {
             return Ok(None);
         }
         let (Some(point), Some(newton)) = (&self.point, &self.newton) else {
-            return scan::sampling_pass(&self.setup, self.start_rows, Spec::Scan);
+            // An update fits nothing in the coordinator: its scan needs no sample.
+            let sample = if self.warm.is_some() { 1 } else { self.start_rows };
+            return scan::sampling_pass(&self.setup, sample, Spec::Scan);
         };
         let what = match newton.trying() {
             Some(fraction) => format!("iteration {}: the loss at {fraction} of the Newton step", newton.iterations),
@@ -466,18 +564,21 @@ impl Trainer for Training {
         let rows: Vec<Vec<f64>> = (0..k).map(|a| (0..q).map(|j| theta[a * q + j] / point.scales[j]).collect()).collect();
         let coefficients: Vec<Vec<f64>> = rows.iter().map(|r| r[1..].to_vec()).collect();
         let importance = crate::ml::importance::standardised_coefficients(&point.encodings, &self.stds, &coefficients);
+        let update = self.hessian.as_ref().map(|h| Curvature::from_scaled(h, &point.scales, self.stds.clone()));
         let logistic = Logistic {
             intercepts: rows.iter().map(|r| r[0]).collect(),
             coefficients,
             classes: if k == 1 { vec![0, 1] } else { (0..k as u32).collect() },
             class_count: point.classes.len(),
+            update,
         };
+        let rows = self.rows + self.warm.as_ref().map_or(0, |w| w.rows);
         Ok(Fitted {
             params: tagged("logistic", &logistic)?,
             encodings: point.encodings,
             classes: Some(point.classes),
-            rows_used: self.rows,
-            rows_total: self.rows,
+            rows_used: rows,
+            rows_total: rows,
             importance: Some(importance),
         })
     }
