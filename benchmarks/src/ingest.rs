@@ -21,6 +21,7 @@ use futures::SinkExt;
 use squall_tests::ServerBuilder;
 use tokio_postgres::{Client, NoTls};
 
+use crate::learner;
 use crate::pgbench::Postgres;
 use crate::report::Report;
 
@@ -196,18 +197,6 @@ async fn copy_door(port: u16, user: &str, database: &str, table: &str, bodies: V
     Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
-/// River's GaussianNB over `rows` rows, one `learn_one` each: its version and rows/s (None
-/// without River).
-fn river(rows: i64) -> Option<(String, f64)> {
-    let script = format!(
-        "import time, river\nfrom river import naive_bayes\nm = naive_bayes.GaussianNB()\nrows = []\nfor i in range({rows}):\n    label = ['low','mid','high'][i % 3]\n    base = [1.0,5.0,9.0][i % 3]\n    rows.append(({{'x': base + ((i * 7919) % 1000) / 250.0}}, label))\nt = time.perf_counter()\nfor x, y in rows:\n    m.learn_one(x, y)\nprint(river.__version__, {rows} / (time.perf_counter() - t))\n"
-    );
-    let out = std::process::Command::new("python3").args(["-c", &script]).output().ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let (version, rate) = text.trim().split_once(' ')?;
-    Some((version.to_string(), rate.parse().ok()?))
-}
-
 pub async fn run(squall: &Path, rows: i64, batch_rows: i64, producers: usize) -> anyhow::Result<Report> {
     let postgres = Postgres::start()?;
     let server = ServerBuilder::new(squall).executors(2).start();
@@ -256,26 +245,35 @@ pub async fn run(squall: &Path, rows: i64, batch_rows: i64, producers: usize) ->
     table.push_str(&format!("| PostgreSQL 15 COPY FROM STDIN (CSV) | {pg_per_second:.0} | | | |\n"));
     report_rows.push(("PostgreSQL 15".to_string(), format!("COPY of {rows} rows, rows/s {pg_per_second:.0}"), Duration::from_secs_f64(rows as f64 / pg_per_second)));
 
-    // Online Naive Bayes: rows the refreshes merged per second of their own time, beside River's
-    // learn_one.
+    // Online Naive Bayes: rows the refreshes merged per second of their own time, and the
+    // learner alone beside River's learn_one (learner.rs).
     let merged = client
         .query_one("SELECT sum(rows_added)::float8 / sum(seconds) FROM squall.model_refreshes WHERE how = 'merge' AND error IS NULL AND model = 'nb_arrow'", &[])
         .await?;
     let merged_per_second: Option<f64> = merged.get(0);
+    let learner_rows = rows.max(10_000_000);
+    let learned_per_second = learner::squall(learner_rows, batch_rows)?;
     let river_rows = rows.min(1_000_000);
-    let river = river(river_rows);
+    let river = learner::river(river_rows);
     let river_per_second = river.as_ref().map(|(_, r)| *r);
+    let times = |squall: f64| river_per_second.map_or(String::new(), |r| format!(" ({:.0}x River)", squall / r));
     let mut notes = vec![table];
     notes.push(format!(
-        "Online Naive Bayes: squall's continuous model merged {} rows/s (the Arrow door's refreshes: rows added ÷ the refreshes' own seconds, each a distributed pass over the new files, the merge, and scoring the new holdout rows); River {} GaussianNB.learn_one: {} rows/s over {river_rows} rows{}.",
-        merged_per_second.map_or("-".into(), |r| format!("{r:.0}")),
+        "Online Naive Bayes. The learner, like for like with River {} GaussianNB.learn_one ({} rows/s over {river_rows} rows held as Python dicts): \
+         squall's naive_bayes training state learned {learned_per_second:.0} rows/s{} over {learner_rows} rows held as Arrow columns, the same rows \
+         (one feature, three classes), batches of {batch_rows} each learned by the executors' aggregate state and merged into the model's. \
+         End to end: the continuous model's refreshes merged {} rows/s{} (the Arrow door's refreshes: rows added ÷ the refreshes' own seconds, \
+         each reading the new Parquet files from the Delta table in a distributed pass, merging, writing the version and scoring the new holdout rows).",
         river.as_ref().map_or("-", |(v, _)| v.as_str()),
         river_per_second.map_or("not measured (pip install river)".into(), |r| format!("{r:.0}")),
-        match (merged_per_second, river_per_second) {
-            (Some(s), Some(r)) => format!(": {:.0}x", s / r),
-            _ => String::new(),
-        }
+        times(learned_per_second),
+        merged_per_second.map_or("-".into(), |r| format!("{r:.0}")),
+        merged_per_second.map_or(String::new(), times),
     ));
+    report_rows.push(("squall".to_string(), format!("naive_bayes learner, rows/s {learned_per_second:.0}"), Duration::from_secs_f64(learner_rows as f64 / learned_per_second)));
+    if let Some(r) = river_per_second {
+        report_rows.push(("River".to_string(), format!("GaussianNB.learn_one, rows/s {r:.0}"), Duration::from_secs_f64(river_rows as f64 / r)));
+    }
     drop(server);
     drop(postgres);
     Ok(Report {

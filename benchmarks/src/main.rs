@@ -7,6 +7,7 @@
 mod aggregate;
 mod autoscale;
 mod ingest;
+mod learner;
 mod ml;
 mod pgbench;
 mod report;
