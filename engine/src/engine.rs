@@ -70,6 +70,8 @@ pub struct Engine {
     pub ingest_buffer: Arc<crate::ingest::backpressure::IngestBuffer>,
     /// Model refreshes, for `squall.model_refreshes` ([`crate::models::refresh`]).
     pub refreshes: Arc<crate::models::refresh::Refreshes>,
+    /// Predictions served per model and hour ([`crate::models::predictions`]).
+    pub predictions: Arc<crate::models::predictions::Predictions>,
     /// The pipes loading files as they land ([`crate::ingest::pipes`]).
     pub pipes: Arc<crate::ingest::pipes::Pipes>,
     /// What the operator's last ADD / REMOVE / DRAIN EXECUTOR holds against the autoscaler.
@@ -172,6 +174,7 @@ impl Engine {
             ingest_buffer: Default::default(),
             pipes,
             refreshes,
+            predictions: Default::default(),
             operator_hold: Default::default(),
             running_statements,
             query_log,

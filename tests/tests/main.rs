@@ -14,6 +14,7 @@ mod in_lists;
 mod ingest;
 mod integer_casts;
 mod pipes;
+mod prediction_api;
 mod joins;
 mod errors;
 mod model_refresh;

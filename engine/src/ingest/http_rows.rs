@@ -14,7 +14,7 @@
 //! is sent, across restarts too: its commit records it (`storage::delta::producer_batches`), and
 //! a batch sent again answers 200 with `"duplicate": true` and nothing written.
 //!
-//! The caller is a squall user ([`super::http_credentials`]) with INSERT on the table. Answers
+//! The caller is a squall user ([`crate::http::credentials`]) with INSERT on the table. Answers
 //! are JSON: `{"table": ..., "rows": n, "version": v}` (the table version the rows were committed
 //! at), or `{"sqlstate": ..., "message": ..., "line": n,
 //! "column": ...}` with 400 for a bad row (its line and column, as COPY names them), 401 without
@@ -36,13 +36,13 @@ use serde_json::json;
 
 use super::accounting::{Outcome, Ticket};
 use super::backpressure::{Full, Reservation};
-use super::http_credentials::authenticate;
+use crate::http::credentials::authenticate;
+use crate::http::failure::Failure;
 use squall_sql::{ObjectKind, Privilege};
 use crate::copy::format::{Kind, Options};
 use super::formats::{read_rows, Format};
 use crate::copy::from_stdin::Target;
 use crate::engine::Engine;
-use crate::error::SquallError;
 use crate::storage::delta::grouped_append::Batch;
 use crate::storage::delta::producer_batches::Appended;
 
@@ -51,70 +51,6 @@ pub const MAX_BODY: usize = 256 * 1024 * 1024;
 
 /// What a 503 asks the producer to wait: about one commit interval's worth, in whole seconds.
 const RETRY_AFTER_SECONDS: u64 = 1;
-
-/// A refused request: its status and the JSON error.
-struct Failure {
-    status: StatusCode,
-    sqlstate: &'static str,
-    message: String,
-    line: Option<u64>,
-    column: Option<String>,
-    /// Seconds to wait before sending again (503).
-    retry_after: Option<u64>,
-}
-
-impl Failure {
-    fn new(status: StatusCode, sqlstate: &'static str, message: impl Into<String>) -> Self {
-        Self { status, sqlstate, message: message.into(), line: None, column: None, retry_after: None }
-    }
-}
-
-impl From<SquallError> for Failure {
-    fn from(e: SquallError) -> Self {
-        Self::from(&e)
-    }
-}
-
-impl From<&SquallError> for Failure {
-    fn from(e: &SquallError) -> Self {
-        let (sqlstate, message) = e.classified();
-        // COPY's context: `COPY t, line 3, column a: "x"`.
-        let context = match e {
-            SquallError::WithContext { context, .. } => context.as_str(),
-            _ => "",
-        };
-        let line = context.split(", line ").nth(1).and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok());
-        let column = context.split(", column ").nth(1).and_then(|rest| rest.split_once(':')).map(|(name, _)| name.to_string());
-        let status = match sqlstate {
-            "42501" => StatusCode::FORBIDDEN,
-            "42P01" => StatusCode::NOT_FOUND,
-            "40001" => StatusCode::CONFLICT,
-            code if code.starts_with("22") || code.starts_with("23") || code.starts_with("42") || code == "0A000" => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Self { status, sqlstate, message, line, column, retry_after: None }
-    }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        let mut body = json!({"sqlstate": self.sqlstate, "message": self.message});
-        if let Some(line) = self.line {
-            body["line"] = json!(line);
-        }
-        if let Some(column) = self.column {
-            body["column"] = json!(column);
-        }
-        let mut response = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"squall\""));
-        }
-        if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-        }
-        response
-    }
-}
 
 pub async fn post_rows(
     State(engine): State<Arc<Engine>>,
@@ -147,7 +83,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<(String, i64)>, Failure
 }
 
 async fn ingest(engine: &Arc<Engine>, peer: SocketAddr, table: &str, headers: &HeaderMap, body: Body) -> Result<Appended, Failure> {
-    let user = authenticate(engine, headers, peer).map_err(|refused| Failure::new(StatusCode::UNAUTHORIZED, refused.0, refused.1))?;
+    let user = authenticate(engine, headers, peer).map_err(Failure::unauthorized)?;
     let table = table.to_lowercase();
     // Unknown tables are 404 to whoever may ask; a known one needs INSERT.
     let known = Target::resolve(engine, &user, &table, &[], Options::new(Kind::Csv))?;

@@ -4,7 +4,6 @@
 pub mod accounting;
 pub mod backpressure;
 pub mod formats;
-pub mod http_credentials;
 pub mod http_rows;
 pub mod pipes;
 

@@ -4,9 +4,11 @@
 //! [`crate::commands`].
 
 pub(crate) mod importance;
+pub mod predictions;
 pub(crate) mod references;
 pub mod refresh;
 pub mod registry;
+pub mod serving;
 pub mod store;
 pub(crate) mod system_table;
 pub(crate) mod train;
