@@ -131,6 +131,7 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
     engine.pipes.start(&engine);
     // Models that follow their tables.
     squall_engine::models::refresh::spawn(Arc::clone(&engine));
+    squall_engine::status::history::spawn(Arc::clone(&engine));
     // One line, on stdout, that people and scripts can wait for.
     println!(
         "squall is ready: psql -h {} -p {} -U squall (scheduler {}{}, http {}, data {}, {} executors launched)",

@@ -45,7 +45,7 @@ pub struct Engine {
     pub metrics: crate::session::metrics::Metrics,
     /// Starts and stops executor processes; set once the coordinator has made it.
     launcher: Arc<OnceLock<Arc<ProcessLauncher>>>,
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     /// The statement each session is running, for `squall.jobs`.
     pub running_statements: crate::scheduler::jobs::RunningStatements,
     /// Every statement, for `squall.query_log`.
@@ -72,6 +72,10 @@ pub struct Engine {
     pub refreshes: Arc<crate::models::refresh::Refreshes>,
     /// Predictions served per model and hour ([`crate::models::predictions`]).
     pub predictions: Arc<crate::models::predictions::Predictions>,
+    /// The cluster over the last hour, for the status page ([`crate::status::history`]).
+    pub status_history: crate::status::history::History,
+    /// When this server started (milliseconds since the epoch).
+    pub started_at_ms: i64,
     /// The pipes loading files as they land ([`crate::ingest::pipes`]).
     pub pipes: Arc<crate::ingest::pipes::Pipes>,
     /// What the operator's last ADD / REMOVE / DRAIN EXECUTOR holds against the autoscaler.
@@ -157,6 +161,7 @@ impl Engine {
             .ok_or_else(|| SquallError::Internal("default catalog missing".into()))?
             .register_schema(SYSTEM_SCHEMA, system)?;
 
+        let predictions = Arc::clone(&scheduler.predictions);
         let engine = Arc::new(Self {
             base,
             catalog,
@@ -174,7 +179,9 @@ impl Engine {
             ingest_buffer: Default::default(),
             pipes,
             refreshes,
-            predictions: Default::default(),
+            predictions,
+            status_history: Default::default(),
+            started_at_ms: crate::epoch_ms(),
             operator_hold: Default::default(),
             running_statements,
             query_log,

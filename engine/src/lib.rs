@@ -31,6 +31,7 @@ pub mod plans;
 pub mod routing;
 pub mod scheduler;
 pub mod session;
+pub mod status;
 mod statements;
 pub mod storage;
 pub mod system_tables;

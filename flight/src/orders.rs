@@ -24,7 +24,8 @@ pub fn spawn(scheduler: String, executor_id: String, auth: InternalAuth, tasks: 
                 channel = connect(&scheduler, &auth).await;
             }
             let Some(open) = channel.clone() else { continue };
-            let request = OrdersRequest { executor_id: executor_id.clone(), running: tasks.list() };
+            let predictions = squall_udf::ml::served::counts().into_iter().map(|(model, rows)| executor_orders::Predicted { model, rows }).collect();
+            let request = OrdersRequest { executor_id: executor_id.clone(), running: tasks.list(), predictions };
             let orders = match executor_orders::fetch(open, request).await {
                 Ok(orders) => orders,
                 Err(e) if e.code() == tonic::Code::Unauthenticated => {

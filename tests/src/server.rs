@@ -226,6 +226,20 @@ impl Server {
         String::from_utf8(output.stdout).unwrap()
     }
 
+    /// `GET path` on the HTTP listener with curl, as `user:password` when given: the status and
+    /// the body, whatever the status.
+    pub fn http_get_with(&self, path: &str, credentials: Option<&str>) -> (u16, String) {
+        let mut command = Command::new("curl");
+        command.args(["-s", "-w", "\n%{http_code}"]);
+        if let Some(credentials) = credentials {
+            command.args(["-u", credentials]);
+        }
+        let output = command.arg(format!("http://{}{path}", self.http)).output().unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (status.trim().parse().unwrap(), body.to_string())
+    }
+
     /// `POST path` on the HTTP listener with curl (a real HTTP client), as `user:password` when
     /// given: the status and the body.
     pub fn http_post(&self, path: &str, credentials: Option<&str>, content_type: &str, body: &[u8]) -> (u16, String) {

@@ -23,6 +23,7 @@ mod processes;
 mod query_log;
 mod psql_client;
 mod queries;
+mod status_page;
 mod robustness;
 mod subqueries;
 mod tables;

@@ -1,4 +1,5 @@
-//! The HTTP listener: `GET /health` for load balancers and orchestrators, `GET /metrics` in
+//! The HTTP listener: the status page at `/` and its JSON at `/api/status` ([`crate::status`]),
+//! `GET /health` for load balancers and orchestrators, `GET /metrics` in
 //! Prometheus text format for monitoring ([`metrics`]), `POST /v1/tables/<table>/rows` for rows
 //! sent by applications ([`crate::ingest::http_rows`]), `POST /v1/models/<name>/predict` for
 //! predictions ([`crate::models::serving`]).
@@ -17,7 +18,9 @@ use crate::engine::Engine;
 
 pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
     let app = Router::new()
-        .route("/health", get(health))
+        .route("/", get(crate::status::page))
+        .route("/api/status", get(crate::status::api))
+        .route("/health", get(crate::status::health))
         .route("/metrics", get(metrics::metrics))
         // A batch of rows may be larger than axum's 2 MB default.
         .route(
@@ -33,9 +36,5 @@ pub async fn serve(listener: TcpListener, engine: Arc<Engine>) {
     if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await {
         tracing::error!("HTTP listener stopped: {e}");
     }
-}
-
-async fn health() -> &'static str {
-    "ok\n"
 }
 

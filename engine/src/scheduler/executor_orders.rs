@@ -37,6 +37,17 @@ pub struct OrdersRequest {
     pub executor_id: String,
     #[prost(message, repeated, tag = "2")]
     pub running: Vec<RunningTask>,
+    /// Rows the executor predicted per model since it started (`squall_udf::ml::served`).
+    #[prost(message, repeated, tag = "3")]
+    pub predictions: Vec<Predicted>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Predicted {
+    #[prost(string, tag = "1")]
+    pub model: String,
+    #[prost(uint64, tag = "2")]
+    pub rows: u64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -74,10 +85,13 @@ pub struct OrdersService {
     pub(super) scheduler: Scheduler,
     pub(super) stops: StopOrders,
     pub(super) auth: InternalAuth,
+    pub(super) predictions: Arc<crate::models::predictions::Predictions>,
 }
 
 impl OrdersService {
     async fn answer(&self, request: OrdersRequest) -> Orders {
+        let predicted: Vec<(String, u64)> = request.predictions.iter().map(|p| (p.model.clone(), p.rows)).collect();
+        self.predictions.absorb(&request.executor_id, &predicted);
         let jobs: HashSet<&str> = request.running.iter().map(|task| task.job_id.as_str()).collect();
         let cache = self.scheduler.state.task_manager.get_running_job_cache();
         let mut wanted = HashSet::new();

@@ -48,19 +48,19 @@ impl RunningStatements {
 
 /// One job, as `squall.jobs` shows it.
 #[derive(Debug, Clone)]
-struct JobRow {
-    id: String,
-    query: String,
-    user: String,
-    state: &'static str,
-    stages_done: i64,
-    stages_total: i64,
-    tasks_pending: i64,
-    tasks_running: i64,
-    tasks_done: i64,
+pub struct JobRow {
+    pub id: String,
+    pub query: String,
+    pub user: String,
+    pub state: &'static str,
+    pub stages_done: i64,
+    pub stages_total: i64,
+    pub tasks_pending: i64,
+    pub tasks_running: i64,
+    pub tasks_done: i64,
     /// Milliseconds since the epoch.
-    started: Option<i64>,
-    elapsed_ms: i64,
+    pub started: Option<i64>,
+    pub elapsed_ms: i64,
 }
 
 /// The most recent finished jobs, newest last.
@@ -154,6 +154,29 @@ pub fn schema() -> SchemaRef {
 
 /// Jobs queued and running now (oldest first), then finished ones (oldest first).
 pub async fn to_batch(scheduler: &EmbeddedScheduler, statements: &RunningStatements, history: &JobHistory, slots: &JobSlots) -> Result<RecordBatch> {
+    let rows = list(scheduler, statements, history, slots).await;
+    let strings = |f: fn(&JobRow) -> &str| Arc::new(StringArray::from_iter_values(rows.iter().map(f)));
+    let ints = |f: fn(&JobRow) -> i64| Arc::new(Int64Array::from_iter_values(rows.iter().map(f)));
+    Ok(RecordBatch::try_new(
+        schema(),
+        vec![
+            strings(|r| &r.id),
+            strings(|r| &r.query),
+            strings(|r| &r.user),
+            strings(|r| r.state),
+            ints(|r| r.stages_done),
+            ints(|r| r.stages_total),
+            ints(|r| r.tasks_pending),
+            ints(|r| r.tasks_running),
+            ints(|r| r.tasks_done),
+            Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.started).collect::<Vec<_>>()).with_timezone("UTC")),
+            ints(|r| r.elapsed_ms),
+        ],
+    )?)
+}
+
+/// Jobs queued and running now (oldest first), then finished ones (oldest first).
+pub async fn list(scheduler: &EmbeddedScheduler, statements: &RunningStatements, history: &JobHistory, slots: &JobSlots) -> Vec<JobRow> {
     // Statements waiting for one of their user's job slots (MAX_JOBS): no job yet.
     let now = crate::epoch_ms();
     let mut rows: Vec<JobRow> = slots
@@ -180,24 +203,7 @@ pub async fn to_batch(scheduler: &EmbeddedScheduler, statements: &RunningStateme
     rows.sort_by_key(|r| r.started);
     let finished = history.rows();
     rows.extend(finished.into_iter().filter(|f| !rows.iter().any(|r: &JobRow| r.id == f.id)).collect::<Vec<_>>());
-    let strings = |f: fn(&JobRow) -> &str| Arc::new(StringArray::from_iter_values(rows.iter().map(f)));
-    let ints = |f: fn(&JobRow) -> i64| Arc::new(Int64Array::from_iter_values(rows.iter().map(f)));
-    Ok(RecordBatch::try_new(
-        schema(),
-        vec![
-            strings(|r| &r.id),
-            strings(|r| &r.query),
-            strings(|r| &r.user),
-            strings(|r| r.state),
-            ints(|r| r.stages_done),
-            ints(|r| r.stages_total),
-            ints(|r| r.tasks_pending),
-            ints(|r| r.tasks_running),
-            ints(|r| r.tasks_done),
-            Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.started).collect::<Vec<_>>()).with_timezone("UTC")),
-            ints(|r| r.elapsed_ms),
-        ],
-    )?)
+    rows
 }
 
 /// Jobs by state, for `/metrics`: queued and running now, finished ones remembered.

@@ -102,6 +102,9 @@ pub struct EmbeddedScheduler {
     pub auth: InternalAuth,
     /// Executors told to stop, which learn it from their orders (see [`executor_orders`]).
     pub stop_orders: StopOrders,
+    /// Predictions counted per model and hour; executors report theirs with their requests for
+    /// orders.
+    pub predictions: Arc<crate::models::predictions::Predictions>,
 }
 
 /// The scheduler's backlog, as the autoscaler and SHOW CLUSTER see it.
@@ -225,7 +228,8 @@ impl EmbeddedScheduler {
 
         let ledger = Arc::new(TaskLedger::default());
         let stop_orders = StopOrders::default();
-        let orders = OrdersService { scheduler: server.clone(), stops: stop_orders.clone(), auth: auth.clone() };
+        let predictions = Arc::new(crate::models::predictions::Predictions::default());
+        let orders = OrdersService { scheduler: server.clone(), stops: stop_orders.clone(), auth: auth.clone(), predictions: Arc::clone(&predictions) };
         let service = SchedulerGrpcServer::new(ObservedScheduler {
             inner: server.clone(),
             ledger: ledger.clone(),
@@ -252,7 +256,7 @@ impl EmbeddedScheduler {
             }
         });
         tracing::info!(%address, "Ballista scheduler listening");
-        Ok(Self { server, ledger, address, drains, job_state, lost_jobs, statement_jobs, auth, stop_orders })
+        Ok(Self { server, ledger, address, drains, job_state, lost_jobs, statement_jobs, auth, stop_orders, predictions })
     }
 }
 

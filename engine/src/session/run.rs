@@ -118,8 +118,8 @@ impl Session {
             Output::CopyOut { schema, rows, options } => Output::CopyOut { schema, rows: running.guard_rows(crate::session::panics::contained_rows(rows)), options },
             other => other,
         });
-        if output.is_err() {
-            self.engine.metrics.statement_failed();
+        if let Err(e) = &output {
+            self.engine.metrics.statement_failed(e.classified().0);
         }
         // Whether it succeeded or not: a failed statement may have done part of its work.
         match prepared.effect() {
@@ -173,6 +173,7 @@ impl Session {
 
     /// Records a statement that failed before it could run (it did not parse or plan).
     fn log_failure(&self, sql: &str, error: &SquallError) {
+        self.engine.metrics.failure_seen(error.classified().0);
         let sqlstate = error.sqlstate().to_string();
         self.engine.query_log.record(&crate::session::query_log::Entry { sqlstate, ..self.log_entry(sql, crate::epoch_ms()) });
     }

@@ -135,6 +135,7 @@ impl ScalarUDFImpl for Predict {
         };
         let model = self.model(reference.as_ref())?;
         let rows = args.number_rows;
+        crate::ml::served::record(&model.name, rows as u64);
         let features: Vec<ArrayRef> = args.args[1..]
             .iter()
             .map(|a| a.to_array(rows))

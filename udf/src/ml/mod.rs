@@ -18,4 +18,5 @@ pub mod moments;
 pub mod naive_bayes;
 pub mod options;
 pub mod row_hash;
+pub mod served;
 pub mod store;
