@@ -28,6 +28,8 @@ pub struct CoordinatorOptions {
     /// Host name executors use to reach the scheduler (defaults to the scheduler's listen host).
     pub scheduler_advertise: Option<String>,
     pub http_listen: String,
+    /// Arrow Flight SQL clients' address.
+    pub flight_sql_listen: String,
     /// How executors are started.
     pub launcher: LauncherChoice,
     /// Executors to start at boot (the autoscaler's `min_executors` until an operator changes it).
@@ -97,6 +99,28 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
             options.listen
         );
     }
+    let flight_sql = TcpListener::bind(&options.flight_sql_listen)
+        .await
+        .with_context(|| format!("cannot listen for Flight SQL clients on {}", options.flight_sql_listen))?;
+    if !flight_sql.local_addr()?.ip().to_canonical().is_loopback() && !engine.users.any_password() {
+        anyhow::bail!(
+            "refusing to listen for Flight SQL on {}: no user has a password yet (set one first, as for --listen)",
+            options.flight_sql_listen
+        );
+    }
+    let flight_sql_tls = match (&options.tls_cert, &options.tls_key) {
+        (Some(cert), Some(key)) => Some(squall_flight::sql::tls(cert, key)?),
+        _ => None,
+    };
+    let flight_sql_addr = flight_sql.local_addr()?;
+    {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            if let Err(e) = squall_flight::sql::serve(flight_sql, engine, flight_sql_tls).await {
+                tracing::error!("Flight SQL listener stopped: {e}");
+            }
+        });
+    }
     let web = TcpListener::bind(&options.http_listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", options.http_listen))?;
@@ -134,12 +158,13 @@ pub async fn run(options: CoordinatorOptions) -> anyhow::Result<()> {
     squall_engine::status::history::spawn(Arc::clone(&engine));
     // One line, on stdout, that people and scripts can wait for.
     println!(
-        "squall is ready: psql -h {} -p {} -U squall (scheduler {}{}, http {}, data {}, {} executors launched)",
+        "squall is ready: psql -h {} -p {} -U squall (scheduler {}{}, http {}, flight-sql {}, data {}, {} executors launched)",
         pg_addr.ip(),
         pg_addr.port(),
         scheduler.address,
         if scheduler.auth.tls.is_some() { " over TLS" } else { "" },
         web_addr,
+        flight_sql_addr,
         data_dir.display(),
         if launcher.is_some() { executors } else { 0 }
     );

@@ -79,7 +79,10 @@ struct CoordinatorArgs {
     /// Address of the HTTP endpoints /health and /metrics.
     #[arg(long, env = "SQUALL_HTTP_LISTEN", default_value = "127.0.0.1:8433")]
     http_listen: String,
-    /// PEM certificate (chain) for TLS to Postgres clients; needs --tls-key.
+    /// Address for Arrow Flight SQL clients (ADBC, the Flight SQL JDBC driver, pyarrow).
+    #[arg(long, env = "SQUALL_FLIGHT_SQL_LISTEN", default_value = "127.0.0.1:32010")]
+    flight_sql_listen: String,
+    /// PEM certificate (chain) for TLS to Postgres and Flight SQL clients; needs --tls-key.
     #[arg(long, env = "SQUALL_TLS_CERT")]
     tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
@@ -211,6 +214,7 @@ impl CoordinatorArgs {
             scheduler_listen: self.scheduler_listen,
             scheduler_advertise: self.scheduler_advertise,
             http_listen: self.http_listen,
+            flight_sql_listen: self.flight_sql_listen,
             launcher,
             executors,
             executor_slots,

@@ -1,5 +1,6 @@
 //! The squall executor process: a Ballista executor with squall's functions and object stores,
-//! serving its shuffle output to other executors and to the coordinator over Arrow Flight.
+//! serving its shuffle output to other executors and to the coordinator over Arrow Flight; and the
+//! coordinator's Arrow Flight SQL endpoint for clients ([`sql`]).
 
 pub mod client_pool;
 pub mod cooperative;
@@ -10,3 +11,4 @@ pub mod orders;
 pub mod pass_through;
 pub mod process;
 pub mod running_tasks;
+pub mod sql;

@@ -101,6 +101,7 @@ impl ServerBuilder {
             .args(["--listen", &self.listen])
             .args(["--scheduler-listen", &self.scheduler_listen])
             .args(["--http-listen", "127.0.0.1:0"])
+            .args(["--flight-sql-listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);
@@ -130,7 +131,7 @@ impl ServerBuilder {
             }
         };
         let ready = ReadyLine::parse(&line);
-        Server { child: Some(child), data_dir, _temp: temp, pg_port: ready.pg_port, scheduler: ready.scheduler, http: ready.http, log_path }
+        Server { child: Some(child), data_dir, _temp: temp, pg_port: ready.pg_port, scheduler: ready.scheduler, http: ready.http, flight_sql: ready.flight_sql, log_path }
     }
 }
 
@@ -139,6 +140,7 @@ struct ReadyLine {
     pg_port: u16,
     scheduler: String,
     http: String,
+    flight_sql: String,
 }
 
 impl ReadyLine {
@@ -147,7 +149,7 @@ impl ReadyLine {
             let rest = line.split(marker).nth(1).unwrap_or_else(|| panic!("no {marker:?} in {line:?}"));
             rest.split(|c: char| c == ' ' || c == ',' || c == ')').next().unwrap().to_string()
         };
-        Self { pg_port: word_after(" -p ").parse().unwrap(), scheduler: word_after("(scheduler "), http: word_after(", http ") }
+        Self { pg_port: word_after(" -p ").parse().unwrap(), scheduler: word_after("(scheduler "), http: word_after(", http "), flight_sql: word_after(", flight-sql ") }
     }
 }
 
@@ -160,6 +162,8 @@ pub struct Server {
     pub scheduler: String,
     /// `host:port` of /health and /metrics.
     pub http: String,
+    /// `host:port` of the Flight SQL endpoint.
+    pub flight_sql: String,
     log_path: PathBuf,
 }
 

@@ -169,7 +169,7 @@ async fn listening_beyond_this_machine_needs_passwords() {
     let data_dir = data.path().join("data");
     // No passwords yet: squall refuses to listen on every interface, and says why.
     let refused = Command::new(env!("CARGO_BIN_EXE_squall"))
-        .args(["serve", "--executors", "0", "--listen", "0.0.0.0:0", "--scheduler-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .args(["serve", "--executors", "0", "--listen", "0.0.0.0:0", "--scheduler-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--flight-sql-listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(&data_dir)
         .output()
@@ -231,7 +231,7 @@ async fn tls_with_psql() {
     for (cert, key) in [(path("server.pem"), path("missing.key")), (path("server.pem"), path("ca.key")), (path("server.key"), path("server.key"))] {
         let data = tempfile::tempdir().unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_squall"))
-            .args(["serve", "--executors", "0", "--listen", "127.0.0.1:0", "--scheduler-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--tls-cert", &cert, "--tls-key", &key])
+            .args(["serve", "--executors", "0", "--listen", "127.0.0.1:0", "--scheduler-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--flight-sql-listen", "127.0.0.1:0", "--tls-cert", &cert, "--tls-key", &key])
             .arg("--data-dir")
             .arg(data.path())
             .output()

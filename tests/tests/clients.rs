@@ -1,5 +1,6 @@
 //! The client-compatibility suite (tests/clients/): real drivers — psycopg, asyncpg,
-//! SQLAlchemy + pandas, pyodbc over psqlODBC, pgjdbc, node-postgres — each run as its own program
+//! SQLAlchemy + pandas, pyodbc over psqlODBC, pgjdbc, node-postgres, and ADBC's Flight SQL driver on
+//! the Flight SQL port — each run as its own program
 //! against a real `squall serve` with TLS and a password user; and pgbouncer in front of squall.
 //! `scripts/test` installs them.
 
@@ -51,6 +52,7 @@ fn run(setup: &Setup, program: &str, args: &[&str], dir: &Path) -> String {
         .current_dir(dir)
         .env("SQUALL_HOST", "127.0.0.1")
         .env("SQUALL_PORT", setup.server.pg_port.to_string())
+        .env("SQUALL_FLIGHT_SQL", &setup.server.flight_sql)
         .env("SQUALL_USER", USER)
         .env("SQUALL_PASSWORD", PASSWORD)
         .env("SQUALL_CA", setup.certs.path().join("ca.pem"))
@@ -93,6 +95,25 @@ async fn python_drivers() {
             "pandas read_sql and to_sql, SQLAlchemy text() with parameters, PostgreSQL's column names, exists()",
             "pyodbc SQLTables, SQLColumns, SQLStatistics, SQLPrimaryKeys, SQLForeignKeys",
             "pyodbc parameters and SQLSTATE",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flight_sql_adbc() {
+    let setup = setup().await;
+    let out = run(&setup, "python3", &["check_flight_sql.py"], &clients_dir().join("python"));
+    assert_checks(
+        &out,
+        &[
+            "connect with a password over TLS; a wrong password refused with 28P01",
+            "DDL and INSERT with row counts",
+            "a query fetched as Arrow equals the same query over psycopg",
+            "prepared statements with parameters",
+            "TRAIN MODEL, PREDICT and EVALUATE MODEL",
+            "adbc_get_objects, table types, table schema and server info",
+            "errors carry SQLSTATE",
+            "GRANTs enforced",
         ],
     );
 }

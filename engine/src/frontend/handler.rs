@@ -7,7 +7,6 @@ use arrow_pg::datatypes::df::deserialize_parameters;
 use arrow_pg::datatypes::into_pg_type;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::logical_expr::LogicalPlan;
 use futures::{Sink, SinkExt};
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::CancelHandler;
@@ -33,7 +32,6 @@ use super::errors::to_pg_error;
 use super::statement::WireStatement;
 use crate::access::startup::Authenticator;
 use crate::engine::Engine;
-use crate::error::SquallError;
 use crate::session::{Prepared, Session};
 
 /// Everything pgwire needs to serve one listener.
@@ -247,17 +245,8 @@ impl ExtendedQueryHandler for QueryHandler {
         let session = self.parser.session(client);
         let prepared: &Prepared = &portal.statement.statement;
         let params = match &prepared.plan {
-            Some(plan) => {
-                // Found once; a failure is reported with its own class each time.
-                let found;
-                let types = match prepared.parameter_types.get() {
-                    Some(types) => types,
-                    None => {
-                        found = parameter_data_types(plan).map_err(|e| to_pg_error(&e))?;
-                        let _ = prepared.parameter_types.set(found.clone());
-                        &found
-                    }
-                };
+            Some(_) => {
+                let types = prepared.parameter_types().map_err(|e| to_pg_error(&e))?;
                 let refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
                 Some(deserialize_parameters(portal, &refs)?)
             }
@@ -335,8 +324,7 @@ impl QueryParser for Parser {
     }
 
     fn get_parameter_types(&self, stmt: &WireStatement) -> PgWireResult<Vec<Type>> {
-        let Some(plan) = &stmt.plan else { return Ok(vec![]) };
-        parameter_data_types(plan)
+        stmt.parameter_types()
             .map_err(|e| to_pg_error(&e))?
             .iter()
             .map(|t| match t {
@@ -377,27 +365,6 @@ where
     for name in names {
         client.portal_store().rm_statement(&name);
     }
-}
-
-/// Parameter types in `$1, $2, ...` order, as DataFusion inferred them (`None`: unknown).
-fn parameter_data_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>, SquallError> {
-    let types = plan.get_parameter_types()?;
-    let mut numbered: Vec<(usize, Option<DataType>)> = types
-        .into_iter()
-        .map(|(name, t)| {
-            let n = name.trim_start_matches('$').parse::<usize>().map_err(|_| {
-                SquallError::Syntax(format!("parameter {name} is not of the form $n"))
-            })?;
-            Ok((n, t))
-        })
-        .collect::<Result<_, SquallError>>()?;
-    numbered.sort_by_key(|(n, _)| *n);
-    let count = numbered.last().map(|(n, _)| *n).unwrap_or(0);
-    let mut ordered = vec![None; count];
-    for (n, t) in numbered {
-        ordered[n - 1] = t;
-    }
-    Ok(ordered)
 }
 
 /// Runs `work` while sending the session's NOTICE messages to the client as they come, as

@@ -41,12 +41,16 @@ pub struct InternalTls {
     pub files: TlsFiles,
 }
 
+/// tonic's TLS takes rustls's process-wide provider, which rustls cannot choose on its own when
+/// (as here, through other crates) both of its providers are built in: squall's is aws-lc-rs.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 impl InternalTls {
     /// Reads the operator's (or generated) PEM files.
     pub fn load(files: TlsFiles) -> Result<Self> {
-        // tonic's TLS takes rustls's process-wide provider, which rustls cannot choose on its own
-        // when (as here, through other crates) both of its providers are built in.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        install_crypto_provider();
         let read = |path: &Path, what: &str| {
             std::fs::read(path).map_err(|e| {
                 SquallError::InvalidParameter(format!("cannot read the internal TLS {what} {}: {e}", path.display()))

@@ -127,6 +127,12 @@ impl Session {
     }
 
     /// Whether the connected user is a superuser (`squall`, the bootstrap user, always is).
+    /// The statement this session runs now or ran last (its rows may still be streaming): what a
+    /// cancel request stops.
+    pub fn running_statement(&self) -> Option<Arc<crate::session::interrupts::Running>> {
+        self.interrupts.current()
+    }
+
     pub fn is_superuser(&self) -> bool {
         self.engine.users.is_superuser(&self.user)
     }

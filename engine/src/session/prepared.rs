@@ -80,6 +80,18 @@ impl Prepared {
         }
     }
 
+    /// The parameters' types in `$1, $2, ...` order, as DataFusion inferred them (`None`:
+    /// unknown; no plan, no parameters). Found once; a failure is reported each time.
+    pub fn parameter_types(&self) -> Result<Vec<Option<datafusion::arrow::datatypes::DataType>>, crate::error::SquallError> {
+        if let Some(types) = self.parameter_types.get() {
+            return Ok(types.clone());
+        }
+        let Some(plan) = &self.plan else { return Ok(Vec::new()) };
+        let found = parameter_data_types(plan)?;
+        let _ = self.parameter_types.set(found.clone());
+        Ok(found)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.plan.is_none() && self.command.is_none() && self.copy.is_none()
     }
@@ -131,4 +143,25 @@ pub(super) enum Effect {
     SessionSettings,
     /// Possibly the catalog, models or users, which every session plans against.
     Anything,
+}
+
+/// Parameter types in `$1, $2, ...` order, as DataFusion inferred them (`None`: unknown).
+fn parameter_data_types(plan: &LogicalPlan) -> Result<Vec<Option<datafusion::arrow::datatypes::DataType>>, crate::error::SquallError> {
+    let types = plan.get_parameter_types()?;
+    let mut numbered: Vec<(usize, Option<datafusion::arrow::datatypes::DataType>)> = types
+        .into_iter()
+        .map(|(name, t)| {
+            let n = name.trim_start_matches('$').parse::<usize>().map_err(|_| {
+                crate::error::SquallError::Syntax(format!("parameter {name} is not of the form $n"))
+            })?;
+            Ok((n, t))
+        })
+        .collect::<Result<_, crate::error::SquallError>>()?;
+    numbered.sort_by_key(|(n, _)| *n);
+    let count = numbered.last().map(|(n, _)| *n).unwrap_or(0);
+    let mut ordered = vec![None; count];
+    for (n, t) in numbered {
+        ordered[n - 1] = t;
+    }
+    Ok(ordered)
 }
