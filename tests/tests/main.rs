@@ -17,6 +17,7 @@ mod pipes;
 mod prediction_api;
 mod joins;
 mod errors;
+mod flight_sql;
 mod model_refresh;
 mod models;
 mod processes;

@@ -127,6 +127,12 @@ impl Session {
     }
 
     /// Whether the connected user is a superuser (`squall`, the bootstrap user, always is).
+    /// Stops the statement this session runs now, as a cancel request does (nothing running:
+    /// nothing happens).
+    pub fn cancel(&self) {
+        self.interrupts.stop(crate::session::interrupts::Reason::UserRequest);
+    }
+
     /// The statement this session runs now or ran last (its rows may still be streaming): what a
     /// cancel request stops.
     pub fn running_statement(&self) -> Option<Arc<crate::session::interrupts::Running>> {

@@ -5,6 +5,7 @@
 //! fetched within [`UNCLAIMED`] are dropped (and their statements stopped).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::SendableRecordBatchStream;
 use squall_engine::error::SquallError;
 use squall_engine::session::interrupts::{Reason, Running};
-use squall_engine::session::Prepared;
+use squall_engine::session::{Output, Prepared};
 
 use super::clients::Client;
 
@@ -29,14 +30,50 @@ pub struct Statement {
     pub params: Option<ParamValues>,
 }
 
+/// How far a result's statement has got, for a cancel.
+enum Phase {
+    Queued,
+    Executing,
+    /// Its rows are ready (or being read); this stops them.
+    Answered(Option<Arc<Running>>),
+}
+
+/// A statement run for a `DoGet`: in the background from its `GetFlightInfo` on, so that the
+/// FlightInfo (whose schema is the plan's) comes at once and a cancel can reach it meanwhile.
+struct Control {
+    client: Arc<Client>,
+    cancelled: AtomicBool,
+    phase: Mutex<Phase>,
+}
+
+impl Control {
+    fn set(&self, phase: Phase) {
+        *self.phase.lock().unwrap_or_else(|p| p.into_inner()) = phase;
+    }
+
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        match &*self.phase.lock().unwrap_or_else(|p| p.into_inner()) {
+            Phase::Queued => {}
+            Phase::Executing => self.client.session.cancel(),
+            Phase::Answered(running) => {
+                if let Some(running) = running {
+                    running.stop(Reason::UserRequest);
+                }
+            }
+        }
+    }
+}
+
+type Answer = Result<SendableRecordBatchStream, SquallError>;
+
 /// A result waiting for (or being read by) its `DoGet`.
-pub struct Pending {
-    pub user: String,
-    pub schema: SchemaRef,
+struct Pending {
+    user: String,
+    schema: SchemaRef,
     /// Taken by the `DoGet`.
-    pub rows: Option<SendableRecordBatchStream>,
-    /// What a cancel stops.
-    pub running: Option<Arc<Running>>,
+    answer: Option<tokio::sync::oneshot::Receiver<Answer>>,
+    control: Arc<Control>,
     created: Instant,
 }
 
@@ -81,30 +118,75 @@ impl Store {
         }
     }
 
-    /// Holds `rows` (all of `schema`'s columns nullable: see [`flight_schema`]) for a `DoGet`;
-    /// its ticket.
-    pub fn hold(&self, user: &str, schema: SchemaRef, rows: SendableRecordBatchStream, running: Option<Arc<Running>>) -> Vec<u8> {
+    /// Runs `prepared` in `client`'s session in the background (one statement at a time per
+    /// session), its rows kept for a `DoGet` of the ticket returned. `schema`: what it answers
+    /// under ([`flight_schema`]).
+    pub fn start(&self, client: Arc<Client>, prepared: Prepared, params: Option<ParamValues>, schema: SchemaRef) -> Vec<u8> {
+        let (send, receive) = tokio::sync::oneshot::channel();
+        let control = Arc::new(Control { client: Arc::clone(&client), cancelled: AtomicBool::new(false), phase: Mutex::new(Phase::Queued) });
+        let running = Arc::clone(&control);
+        let user = client.user.clone();
+        tokio::spawn(async move {
+            let answer = {
+                let _turn = client.turn.lock().await;
+                if running.cancelled.load(Ordering::SeqCst) {
+                    Err(Reason::UserRequest.error())
+                } else {
+                    running.set(Phase::Executing);
+                    let output = client.session.execute(&prepared, params).await;
+                    let statement = client.session.running_statement();
+                    running.set(Phase::Answered(statement.clone()));
+                    // Cancelled while it was being started: stopped now.
+                    if running.cancelled.load(Ordering::SeqCst) {
+                        if let Some(statement) = &statement {
+                            statement.stop(Reason::UserRequest);
+                        }
+                    }
+                    match output {
+                        Ok(Output::Rows { rows, .. }) => Ok(rows),
+                        Ok(_) => Err(SquallError::Internal("a query answered without rows".into())),
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            // No reader any more (expired): the rows are dropped, which ends the statement.
+            let _ = send.send(answer);
+        });
+        self.keep(user, schema, receive, control)
+    }
+
+    /// Rows already there (a command that answered with rows), for a `DoGet`.
+    pub fn hold(&self, client: Arc<Client>, schema: SchemaRef, rows: SendableRecordBatchStream, running: Option<Arc<Running>>) -> Vec<u8> {
+        let (send, receive) = tokio::sync::oneshot::channel();
+        let _ = send.send(Ok(rows));
+        let user = client.user.clone();
+        let control = Arc::new(Control { client, cancelled: AtomicBool::new(false), phase: Mutex::new(Phase::Answered(running)) });
+        self.keep(user, schema, receive, control)
+    }
+
+    fn keep(&self, user: String, schema: SchemaRef, answer: tokio::sync::oneshot::Receiver<Answer>, control: Arc<Control>) -> Vec<u8> {
         let ticket = handle();
         let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
         results.retain(|_, pending| {
-            let keep = pending.rows.is_none() || pending.created.elapsed() < UNCLAIMED;
+            let keep = pending.answer.is_none() || pending.created.elapsed() < UNCLAIMED;
             if !keep {
-                if let Some(running) = &pending.running {
-                    running.stop(Reason::UserRequest);
-                }
+                pending.control.cancel();
             }
             keep
         });
-        results.insert(ticket.clone(), Pending { user: user.to_string(), schema, rows: Some(rows), running, created: Instant::now() });
+        results.insert(ticket.clone(), Pending { user, schema, answer: Some(answer), control, created: Instant::now() });
         ticket
     }
 
-    /// The rows behind `ticket`, once, for `user`.
-    pub fn take(&self, ticket: &[u8], user: &str) -> Option<(SchemaRef, SendableRecordBatchStream)> {
-        let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
-        let pending = results.get_mut(ticket).filter(|p| p.user == user)?;
-        let rows = pending.rows.take()?;
-        Some((Arc::clone(&pending.schema), rows))
+    /// The rows behind `ticket`, once, for `user` (waiting for its statement to answer).
+    pub async fn take(&self, ticket: &[u8], user: &str) -> Option<(SchemaRef, Answer)> {
+        let (schema, answer) = {
+            let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
+            let pending = results.get_mut(ticket).filter(|p| p.user == user)?;
+            (Arc::clone(&pending.schema), pending.answer.take()?)
+        };
+        let answer = answer.await.unwrap_or_else(|_| Err(SquallError::Internal("the statement's task ended without an answer".into())));
+        Some((schema, answer))
     }
 
     /// The result is read (or its reader gone): forgotten.
@@ -117,11 +199,11 @@ impl Store {
     pub fn cancel(&self, ticket: &[u8], user: &str) -> bool {
         let results = self.results.lock().unwrap_or_else(|p| p.into_inner());
         match results.get(ticket).filter(|p| p.user == user) {
-            Some(Pending { running: Some(running), .. }) => {
-                running.stop(Reason::UserRequest);
+            Some(pending) => {
+                pending.control.cancel();
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 }

@@ -59,21 +59,31 @@ impl SquallFlightSql {
         self.clients.of(&self.engine, request.metadata(), request.remote_addr())
     }
 
-    /// Runs `prepared` (with `params`) in `client`'s session: a query's FlightInfo names the
-    /// ticket of its rows; another statement's has its row count.
+    /// Runs `prepared` (with `params`) in `client`'s session. A query's FlightInfo comes at once,
+    /// with the plan's schema and a ticket whose `DoGet` waits for the rows (the statement runs
+    /// meanwhile, and `CancelFlightInfo` can stop it); another statement runs to its end first,
+    /// and its FlightInfo has its row count.
     async fn run(&self, client: &Arc<Client>, prepared: &Prepared, params: Option<datafusion::common::ParamValues>, descriptor: FlightDescriptor) -> Result<FlightInfo, Status> {
+        let info = FlightInfo::new().with_descriptor(descriptor);
+        let with_ticket = |info: FlightInfo, schema: &Schema, ticket: Vec<u8>| {
+            let ticket = Ticket::new(TicketStatementQuery { statement_handle: ticket.into() }.as_any().encode_to_vec());
+            info.try_with_schema(schema).map_err(status::bad_request).map(|info| info.with_endpoint(FlightEndpoint::new().with_ticket(ticket)))
+        };
+        if let Some(schema) = prepared.result_schema() {
+            let schema = flight_schema(&schema);
+            let ticket = self.store.start(Arc::clone(client), prepared.clone(), params, Arc::clone(&schema));
+            return with_ticket(info, &schema, ticket);
+        }
         let (output, running) = {
             let _turn = client.turn.lock().await;
             let output = client.session.execute(prepared, params).await.map_err(|e| status::of(&e))?;
             (output, client.session.running_statement())
         };
-        let info = FlightInfo::new().with_descriptor(descriptor);
         match output {
             Output::Rows { schema, rows } => {
                 let schema = flight_schema(&schema);
-                let ticket = self.store.hold(&client.user, Arc::clone(&schema), rows, running);
-                let ticket = Ticket::new(TicketStatementQuery { statement_handle: ticket.into() }.as_any().encode_to_vec());
-                info.try_with_schema(&schema).map_err(|e| status::bad_request(e)).map(|info| info.with_endpoint(FlightEndpoint::new().with_ticket(ticket)))
+                let ticket = self.store.hold(Arc::clone(client), Arc::clone(&schema), rows, running);
+                with_ticket(info, &schema, ticket)
             }
             Output::Done { rows, .. } => {
                 let mut info = info.try_with_schema(&Schema::empty()).map_err(status::bad_request)?;
@@ -174,7 +184,14 @@ impl FlightSqlService for SquallFlightSql {
     async fn do_get_statement(&self, ticket: TicketStatementQuery, request: Request<Ticket>) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let client = self.client(&request)?;
         let handle = ticket.statement_handle.to_vec();
-        let (schema, rows) = self.store.take(&handle, &client.user).ok_or_else(|| status::coded("26000", "no such result (already fetched, expired, or another user's)"))?;
+        let (schema, answer) = self.store.take(&handle, &client.user).await.ok_or_else(|| status::coded("26000", "no such result (already fetched, expired, or another user's)"))?;
+        let rows = match answer {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.store.finished(&handle);
+                return Err(status::of(&e));
+            }
+        };
         let store = Arc::clone(&self.store);
         // Forgotten once read to the end or dropped by the client.
         let forget = scopeguard(move || store.finished(&handle));
