@@ -11,6 +11,7 @@ mod learner;
 mod ml;
 mod pgbench;
 mod report;
+mod serving;
 mod small_writes;
 mod tpch;
 mod wire;
@@ -117,6 +118,17 @@ enum Benchmark {
         #[arg(long, default_value_t = 4)]
         producers: usize,
     },
+    /// Arrow-native clients and the prediction API: ROWS rows × 4 columns into pandas through ADBC
+    /// Flight SQL, psycopg and asyncpg; the prediction API's latency and batch rows/s beside
+    /// psycopg's SELECT PREDICT (needs adbc-driver-flightsql, psycopg, asyncpg, pandas).
+    Serving {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+    },
     /// Elastic executors: backlog to first task on a new executor, a burst of 12 queries
     /// autoscaled 1 → 4 vs one fixed executor, and executor kills survived out of 20.
     Autoscale {
@@ -151,6 +163,7 @@ async fn main() -> anyhow::Result<()> {
         Benchmark::Tpch { .. } => unreachable!("handled above"),
         Benchmark::Ingest { rows, batch_rows, producers } => ingest::run(&cli.squall, rows, batch_rows, producers).await?,
         Benchmark::SmallWrites { inserts, large } => small_writes::run(&cli.squall, inserts, large).await?,
+        Benchmark::Serving { rows, runs, requests } => serving::run(&cli.squall, rows, runs, requests).await?,
         Benchmark::Autoscale { rows_per_file, runs, only } => autoscale::run(&cli.squall, &cli.data, rows_per_file, runs, only.as_deref()).await?,
     };
     report.print_and_save()
