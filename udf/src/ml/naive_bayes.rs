@@ -97,9 +97,8 @@ pub struct Statistics {
 
 impl Statistics {
     /// Adds a batch: `target` as Utf8, `features` as Float64 (numeric) or Utf8 (categorical).
-    /// Each row's class is found first; a numeric feature's per-class mean and M2 then come from
-    /// two passes over its column in row order (no copy of each class's values), merged into the
-    /// state with Chan's formula.
+    /// Rows are grouped by class first; each class's values of a numeric feature then go through
+    /// a two-pass mean and M2 over a plain slice, merged into the state with Chan's formula.
     pub fn update(&mut self, target: &ArrayRef, features: &[ArrayRef], kinds: &[Kind]) {
         let rows = target.len();
         if self.nulls_by_column.is_empty() {
@@ -119,90 +118,54 @@ impl Statistics {
             }
         }
         self.null_rows += null.iter().filter(|n| **n).count() as u64;
-        // Each row's class, numbered in order of first appearance in the batch (NONE: a NULL).
-        const NONE: u32 = u32::MAX;
+        // The rows of each class, in order of first appearance in the batch.
         let labels = target.as_string::<i32>();
-        let mut index: HashMap<&str, u32> = HashMap::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
         let mut names: Vec<&str> = Vec::new();
-        let mut class_of = Vec::with_capacity(rows);
+        let mut members: Vec<Vec<u32>> = Vec::new();
         for (row, null) in null.iter().enumerate() {
             if *null {
-                class_of.push(NONE);
                 continue;
             }
             let label = labels.value(row);
             // Few classes (the usual case) are found faster by comparing than by hashing.
-            let known = if names.len() <= 16 { names.iter().position(|n| *n == label).map(|c| c as u32) } else { index.get(label).copied() };
-            class_of.push(match known {
+            let known = if names.len() <= 16 { names.iter().position(|n| *n == label) } else { index.get(label).copied() };
+            let class = match known {
                 Some(c) => c,
                 None => {
-                    index.insert(label, names.len() as u32);
+                    index.insert(label, names.len());
                     names.push(label);
-                    names.len() as u32 - 1
+                    members.push(Vec::with_capacity(rows / 2));
+                    names.len() - 1
                 }
-            });
+            };
+            members[class].push(row as u32);
         }
-        let k = names.len();
-        let mut counts = vec![0u64; k];
-        for &c in class_of.iter().filter(|c| **c != NONE) {
-            counts[c as usize] += 1;
-        }
-        let mut stats: Vec<ClassStats> = counts.iter().map(|&n| ClassStats { rows: n, features: Vec::with_capacity(features.len()) }).collect();
-        // A categorical feature counts its categories over each class's rows.
-        let members: Vec<Vec<u32>> = if kinds.contains(&Kind::Categorical) {
-            let mut members: Vec<Vec<u32>> = counts.iter().map(|&n| Vec::with_capacity(n as usize)).collect();
-            for (row, &c) in class_of.iter().enumerate().filter(|(_, c)| **c != NONE) {
-                members[c as usize].push(row as u32);
-            }
-            members
-        } else {
-            Vec::new()
-        };
-        for (column, kind) in features.iter().zip(kinds) {
-            match kind {
-                Kind::Numeric => {
-                    // Two passes in row order: each class's mean, then its M2 and signs (the same
-                    // additions, in the same order, as over each class's rows apart).
-                    let values: &Float64Array = column.as_primitive();
-                    let values = values.values();
-                    let mut sums = vec![0.0f64; k];
-                    for (&c, v) in class_of.iter().zip(values.iter()) {
-                        if c != NONE {
-                            sums[c as usize] += v;
-                        }
+        for (name, rows) in names.into_iter().zip(&members) {
+            let mut stats = ClassStats { rows: rows.len() as u64, features: Vec::with_capacity(features.len()) };
+            for (column, kind) in features.iter().zip(kinds) {
+                stats.features.push(match kind {
+                    Kind::Numeric => {
+                        let values: &Float64Array = column.as_primitive();
+                        let values = values.values();
+                        let n = rows.len();
+                        let mean = rows.iter().map(|&r| values[r as usize]).sum::<f64>() / n as f64;
+                        let m2 = rows.iter().map(|&r| (values[r as usize] - mean).powi(2)).sum::<f64>();
+                        let positive = rows.iter().filter(|&&r| values[r as usize] > 0.0).count() as u64;
+                        let negative = rows.iter().filter(|&&r| values[r as usize] < 0.0).count() as u64;
+                        FeatureStats::Numeric { moments: Moments { n: n as u64, mean, m2 }, positive, negative }
                     }
-                    let means: Vec<f64> = sums.iter().zip(&counts).map(|(s, n)| s / *n as f64).collect();
-                    let (mut m2, mut positive, mut negative) = (vec![0.0f64; k], vec![0u64; k], vec![0u64; k]);
-                    for (&c, v) in class_of.iter().zip(values.iter()) {
-                        if c != NONE {
-                            let c = c as usize;
-                            m2[c] += (v - means[c]).powi(2);
-                            positive[c] += u64::from(*v > 0.0);
-                            negative[c] += u64::from(*v < 0.0);
-                        }
-                    }
-                    for (c, stats) in stats.iter_mut().enumerate() {
-                        stats.features.push(FeatureStats::Numeric {
-                            moments: Moments { n: counts[c], mean: means[c], m2: m2[c] },
-                            positive: positive[c],
-                            negative: negative[c],
-                        });
-                    }
-                }
-                Kind::Categorical => {
-                    let values = column.as_string::<i32>();
-                    for (rows, stats) in members.iter().zip(stats.iter_mut()) {
+                    Kind::Categorical => {
+                        let values = column.as_string::<i32>();
                         let mut counts: HashMap<&str, u64> = HashMap::new();
                         for &r in rows {
                             *counts.entry(values.value(r as usize)).or_default() += 1;
                         }
-                        stats.features.push(FeatureStats::Categorical { counts: counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect() });
+                        FeatureStats::Categorical { counts: counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
                     }
-                }
+                });
             }
-        }
-        for (name, stats) in names.into_iter().zip(&stats) {
-            self.merge_class(name, stats).expect("kinds of one batch agree");
+            self.merge_class(name, &stats).expect("kinds of one batch agree");
         }
     }
 
