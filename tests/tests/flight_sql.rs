@@ -90,3 +90,40 @@ async fn tokens_belong_to_their_user_and_strangers_need_a_password() {
     let info = reader.execute("SELECT n FROM notes".into(), None).await.unwrap();
     assert_eq!(info.endpoint.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn introspection_answers_types_keys_and_cluster_commands() {
+    let server = squall().executors(1).start();
+    server.wait_for_executors(1).await;
+    let mut sql = FlightSqlServiceClient::new(channel(&server.flight_sql).await);
+    let read = |info: arrow_flight::FlightInfo, mut sql: FlightSqlServiceClient<Channel>| async move {
+        let schema = std::sync::Arc::new(info.clone().try_decode_schema().unwrap());
+        let ticket = info.endpoint[0].ticket.clone().unwrap();
+        let batches: Vec<arrow::record_batch::RecordBatch> = sql.do_get(ticket).await.unwrap().try_collect().await.unwrap();
+        // The batches are of the schema the FlightInfo announced (an empty answer may send none).
+        assert!(batches.iter().all(|b| b.schema() == schema), "{schema:?}");
+        arrow::compute::concat_batches(&schema, &batches).unwrap()
+    };
+    // The types squall knows, with their names and XDBC codes.
+    let types = read(sql.get_xdbc_type_info(arrow_flight::sql::CommandGetXdbcTypeInfo { data_type: None }).await.unwrap(), sql.clone()).await;
+    let names = types.column_by_name("type_name").unwrap().as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
+    let names: Vec<&str> = names.iter().flatten().collect();
+    for wanted in ["bigint", "double precision", "text", "boolean", "timestamp"] {
+        assert!(names.contains(&wanted), "{names:?}");
+    }
+    // No primary keys, in the columns Flight SQL defines.
+    let keys = read(
+        sql.get_primary_keys(arrow_flight::sql::CommandGetPrimaryKeys { catalog: None, db_schema: None, table: "anything".into() }).await.unwrap(),
+        sql.clone(),
+    )
+    .await;
+    assert_eq!(keys.num_rows(), 0);
+    assert_eq!(keys.schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), ["catalog_name", "db_schema_name", "table_name", "column_name", "key_name", "key_sequence"]);
+    // Cluster commands answer as over the Postgres wire.
+    let executors = read(sql.execute("SHOW EXECUTORS".into(), None).await.unwrap(), sql.clone()).await;
+    assert_eq!(executors.num_rows(), 1);
+    let info = sql.execute("ALTER CLUSTER SET (max_executors = 3)".into(), None).await.unwrap();
+    assert!(info.endpoint.is_empty());
+    let cluster = read(sql.execute("SHOW CLUSTER".into(), None).await.unwrap(), sql.clone()).await;
+    assert!(arrow::util::pretty::pretty_format_batches(&[cluster]).unwrap().to_string().contains("max_executors"));
+}

@@ -39,6 +39,9 @@ async fn the_prediction_api_answers_as_predict_does_and_refuses_with_sqlstates()
         )
         .await
         .unwrap();
+    // PREDICT in SQL counts too (executors report theirs within a second): the API's rows are
+    // counted from the settled counts on.
+    let before = settled_counts(&server).await;
     let features: Vec<Value> = rows.iter().map(|r| json!({"x": r.get::<_, f64>(0), "z": r.get::<_, f64>(1), "c": r.get::<_, String>(2), "n": r.get::<_, i32>(3)})).collect();
     let (status, answer) = predict("cls", "squall:", &json!({"rows": features, "probabilities": true, "scores": true}));
     assert_eq!(status, 200, "{answer}");
@@ -99,9 +102,32 @@ async fn the_prediction_api_answers_as_predict_does_and_refuses_with_sqlstates()
     assert_eq!((status, answer.contains("22P02")), (400, true), "{answer}");
 
     // Counted per model: the rows of the answered requests (refused ones are not).
-    let metrics = server.http_get("/metrics");
-    let counted = |model: &str| metrics.lines().find(|l| l.starts_with(&format!("squall_predictions_total{{model=\"{model}\"}}"))).map(|l| l.rsplit(' ').next().unwrap().to_string());
-    assert_eq!(counted("cls").as_deref(), Some("63"), "{metrics}");
-    assert_eq!(counted("reg").as_deref(), Some("62"));
-    assert_eq!(counted("km").as_deref(), Some("60"));
+    let after = counts(&server.http_get("/metrics"));
+    let added = |model: &str| after.get(model).copied().unwrap_or(0) - before.get(model).copied().unwrap_or(0);
+    assert_eq!((added("cls"), added("reg"), added("km")), (63, 62, 60), "{before:?} → {after:?}");
+}
+
+/// `squall_predictions_total` per model.
+fn counts(metrics: &str) -> std::collections::BTreeMap<String, u64> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("squall_predictions_total{model=\""))
+        .filter_map(|rest| {
+            let (model, value) = rest.split_once("\"} ")?;
+            Some((model.to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The counts once two readings 1.5 s apart agree (the executors have reported).
+async fn settled_counts(server: &squall_tests::Server) -> std::collections::BTreeMap<String, u64> {
+    let mut last = counts(&server.http_get("/metrics"));
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+        let now = counts(&server.http_get("/metrics"));
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
 }
