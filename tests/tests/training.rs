@@ -411,7 +411,9 @@ async fn an_executor_that_joins_during_boosting_gets_every_round_and_the_model_i
         format!("TRAIN MODEL {name} USING boosted_trees (n_rounds = 30, max_depth = 3, holdout = 0) TARGET outcome FEATURES (seconds, pages, browser, mobile) AS SELECT * FROM visits")
     };
     let client = server.client().await;
-    client.batch_execute(&format!("{setup}; SET squall.local_scan_limit = 0")).await.unwrap();
+    // The autoscaler is kept from adding executors of its own (a backlog of boosting tasks for
+    // over a second would): the one that joins is the one ADD EXECUTOR starts.
+    client.batch_execute(&format!("{setup}; SET squall.local_scan_limit = 0; ALTER CLUSTER SET (scale_up_after = '1h')")).await.unwrap();
     client.batch_execute(&train("alone")).await.unwrap();
 
     let (port, joined) = (server.pg_port, train("joined"));
