@@ -37,7 +37,10 @@ impl Predictions {
         {
             let mut by_hour = self.by_hour.lock().unwrap_or_else(|p| p.into_inner());
             *by_hour.entry((hour, model.to_string())).or_default() += rows;
-            by_hour.retain(|(h, _), _| *h > hour - HOURS_KEPT);
+            // Ordered by hour first: the hours past keeping are the first entries.
+            while by_hour.first_key_value().is_some_and(|((h, _), _)| *h <= hour - HOURS_KEPT) {
+                by_hour.pop_first();
+            }
         }
         *self.totals.lock().unwrap_or_else(|p| p.into_inner()).entry(model.to_string()).or_default() += rows;
     }

@@ -15,8 +15,14 @@ pub struct Check {
 }
 
 pub async fn checks(engine: &Engine) -> Vec<Check> {
+    let listed = executors::list(&engine.scheduler, &engine.launched()).await;
+    checks_of(engine, listed.as_deref())
+}
+
+/// The checks, the executors already listed (or the scheduler's failure to list them).
+pub fn checks_of<E: std::fmt::Display>(engine: &Engine, listed: Result<&[executors::ExecutorRow], &E>) -> Vec<Check> {
     let minimum = engine.cluster_settings().min_executors as usize;
-    let (scheduler, executors) = match executors::list(&engine.scheduler, &engine.launched()).await {
+    let (scheduler, executors) = match listed {
         Ok(list) => {
             let active = list.iter().filter(|e| e.state == "active").count();
             (

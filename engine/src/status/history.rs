@@ -42,13 +42,19 @@ impl History {
 /// The cluster now.
 pub async fn sample(engine: &Engine) -> crate::error::Result<Sample> {
     let executors = executors::list(&engine.scheduler, &engine.launched()).await?;
-    let signal = engine.scheduler.signal().await;
-    Ok(Sample {
-        at: chrono::Utc::now().timestamp(),
-        executors: executors.iter().filter(|e| e.state == "active").count(),
-        pending_tasks: signal.pending_tasks,
-        running_tasks: signal.running_tasks,
-    })
+    Ok(Sample::of(&executors, &engine.scheduler.signal().await))
+}
+
+impl Sample {
+    /// The sample of executors and a scheduler signal already read.
+    pub fn of(executors: &[executors::ExecutorRow], signal: &crate::scheduler::Signal) -> Sample {
+        Sample {
+            at: chrono::Utc::now().timestamp(),
+            executors: executors.iter().filter(|e| e.state == "active").count(),
+            pending_tasks: signal.pending_tasks,
+            running_tasks: signal.running_tasks,
+        }
+    }
 }
 
 /// Samples the cluster in the background, from now on.

@@ -82,11 +82,14 @@ pub async fn health(State(engine): State<Arc<Engine>>) -> Response {
 
 async fn status(engine: &Arc<Engine>) -> crate::error::Result<Value> {
     let now_ms = crate::epoch_ms();
-    let checks = health::checks(engine).await;
-    let list = executors::list(&engine.scheduler, &engine.launched()).await.unwrap_or_default();
+    // The executors and the scheduler's signal, read once for the checks, the counts and the sample.
+    let listed = executors::list(&engine.scheduler, &engine.launched()).await;
+    let checks = health::checks_of(engine, listed.as_deref());
+    let list = listed?;
     let count = |state: &str| list.iter().filter(|e| e.state == state).count();
     let settings = engine.cluster_settings();
-    let now = history::sample(engine).await?;
+    let signal = engine.scheduler.signal().await;
+    let now = history::Sample::of(&list, &signal);
     let jobs = crate::scheduler::jobs::list(&engine.scheduler, &engine.running_statements, &engine.job_history, &engine.job_slots).await;
     let job = |j: &crate::scheduler::jobs::JobRow| {
         json!({
@@ -147,7 +150,7 @@ async fn status(engine: &Arc<Engine>) -> crate::error::Result<Value> {
         },
         "pending_tasks": now.pending_tasks,
         "running_tasks": now.running_tasks,
-        "queued_jobs": engine.scheduler.signal().await.queued_jobs,
+        "queued_jobs": signal.queued_jobs,
         "history": history,
         "jobs": {"running": running, "recent": recent},
         "models": models,
