@@ -19,6 +19,8 @@ use crate::error::{Result, SquallError};
 pub(crate) async fn stop_executor(engine: &crate::engine::Engine, id: &str, reason: &str) -> Result<bool> {
     use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpc;
     use ballista_core::serde::protobuf::ExecutorStoppedParams;
+    // First, so that no message it sent before dying registers it again.
+    engine.scheduler.stopped.insert(id);
     let stopped = match engine.launcher() {
         Some(launcher) => launcher.stop(id).await,
         None => false,

@@ -3,7 +3,11 @@
 //!   output are untouched, so running jobs keep reading what they hold);
 //! - before an executor is removed, [`on_removal`](DrainingClusterState::on_removal) runs: squall
 //!   cancels the jobs that had output there before Ballista's own reset (see
-//!   [`super::lost_jobs`]). Every removal path of the scheduler comes through here first.
+//!   [`super::lost_jobs`]). Every removal path of the scheduler comes through here first;
+//! - executors squall just stopped ([`Stopped`]) are not registered again: in pull mode
+//!   every `poll_work` (and every heartbeat) registers an unknown executor, so a poll the executor
+//!   sent just before it was killed, answered after the scheduler removed it, would bring it back
+//!   as a ghost that stays listed until its heartbeat times out.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -77,7 +81,38 @@ impl Drains {
     }
 }
 
+/// The executors squall stopped lately (REMOVE EXECUTOR, a finished drain, the autoscaler). A
+/// registration, metadata or heartbeat under one of their ids within [`Stopped::REFUSED_FOR`] of
+/// the stop is a message sent before it and is refused. Only for that long: an operator may start
+/// an executor again under the id they gave it (`squall executor --id`).
+#[derive(Debug, Default, Clone)]
+pub struct Stopped(Arc<Mutex<HashMap<String, Instant>>>);
 
+impl Stopped {
+    /// Far longer than a message in flight can take; shorter than an operator's restart.
+    pub const REFUSED_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+    pub fn insert(&self, id: &str) {
+        let mut stopped = self.lock();
+        stopped.retain(|_, at| at.elapsed() < Self::REFUSED_FOR);
+        stopped.insert(id.to_string(), Instant::now());
+    }
+
+    fn refuse(&self, id: &str) -> Result<()> {
+        match self.lock().get(id) {
+            Some(at) if at.elapsed() < Self::REFUSED_FOR => Err(ballista_core::error::BallistaError::General(format!(
+                "executor {id} was stopped {:.1} s ago; it may register again {} s after it was stopped",
+                at.elapsed().as_secs_f64(),
+                Self::REFUSED_FOR.as_secs()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 /// Called with an executor's id before the scheduler removes it.
 pub type RemovalHook = Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
@@ -85,12 +120,13 @@ pub type RemovalHook = Arc<dyn Fn(String) -> futures::future::BoxFuture<'static,
 pub struct DrainingClusterState {
     inner: InMemoryClusterState,
     drains: Drains,
+    stopped: Stopped,
     on_removal: Arc<std::sync::OnceLock<RemovalHook>>,
 }
 
 impl DrainingClusterState {
-    pub fn new(drains: Drains) -> Self {
-        Self { inner: InMemoryClusterState::default(), drains, on_removal: Default::default() }
+    pub fn new(drains: Drains, stopped: Stopped) -> Self {
+        Self { inner: InMemoryClusterState::default(), drains, stopped, on_removal: Default::default() }
     }
 
     /// Where the removal hook is set once the scheduler exists.
@@ -133,10 +169,12 @@ impl ClusterState for DrainingClusterState {
     }
 
     async fn register_executor(&self, metadata: ExecutorMetadata, spec: ExecutorData) -> Result<()> {
+        self.stopped.refuse(&metadata.id)?;
         self.inner.register_executor(metadata, spec).await
     }
 
     async fn save_executor_metadata(&self, metadata: ExecutorMetadata) -> Result<()> {
+        self.stopped.refuse(&metadata.id)?;
         self.inner.save_executor_metadata(metadata).await
     }
 
@@ -149,6 +187,7 @@ impl ClusterState for DrainingClusterState {
     }
 
     async fn save_executor_heartbeat(&self, heartbeat: ExecutorHeartbeat) -> Result<()> {
+        self.stopped.refuse(&heartbeat.executor_id)?;
         self.inner.save_executor_heartbeat(heartbeat).await
     }
 
@@ -199,5 +238,21 @@ impl QueriesInFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.queries.0.lock().unwrap_or_else(|p| p.into_inner()).1.remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_executor_is_refused_for_a_while_then_may_come_back() {
+        let stopped = Stopped::default();
+        stopped.insert("exec-1");
+        assert!(stopped.refuse("exec-1").unwrap_err().to_string().contains("exec-1 was stopped"));
+        assert!(stopped.refuse("exec-2").is_ok());
+        // As if stopped longer ago than the window.
+        stopped.lock().insert("exec-1".into(), Instant::now() - Stopped::REFUSED_FOR);
+        assert!(stopped.refuse("exec-1").is_ok());
     }
 }

@@ -40,7 +40,7 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use squall_udf::{object_stores, registry, settings};
 use tonic::{Request, Response, Status};
 
-use crate::scheduler::draining_state::{Drains, DrainingClusterState, RemovalHook};
+use crate::scheduler::draining_state::{Drains, DrainingClusterState, RemovalHook, Stopped};
 use crate::scheduler::lost_jobs::LostJobs;
 use crate::error::{Result, SquallError};
 use crate::internal_auth::InternalAuth;
@@ -92,6 +92,8 @@ pub struct EmbeddedScheduler {
     pub address: SocketAddr,
     /// Executors being drained: offered no new tasks.
     pub drains: Drains,
+    /// Executors squall just stopped: not registered again by a message sent before the stop.
+    pub stopped: Stopped,
     /// Jobs' states, finished ones included (for `squall.jobs`).
     pub job_state: Arc<InMemoryJobState>,
     /// Jobs cancelled because an executor holding their output was lost.
@@ -209,7 +211,8 @@ impl EmbeddedScheduler {
             share_file_statistics_cache(session_builder),
             config_producer,
         ));
-        let cluster_state = Arc::new(DrainingClusterState::new(drains.clone()));
+        let stopped = Stopped::default();
+        let cluster_state = Arc::new(DrainingClusterState::new(drains.clone(), stopped.clone()));
         let on_removal = cluster_state.on_removal();
         let cluster = BallistaCluster::new(
             cluster_state,
@@ -256,7 +259,7 @@ impl EmbeddedScheduler {
             }
         });
         tracing::info!(%address, "Ballista scheduler listening");
-        Ok(Self { server, ledger, address, drains, job_state, lost_jobs, statement_jobs, auth, stop_orders, predictions })
+        Ok(Self { server, ledger, address, drains, stopped, job_state, lost_jobs, statement_jobs, auth, stop_orders, predictions })
     }
 }
 
