@@ -12,6 +12,8 @@ use std::time::Instant;
 
 use arrow::array::{ArrayRef, Float64Array, StringArray};
 
+use crate::report::Report;
+
 /// DataFusion's default batch size: the batches an executor's aggregate is given.
 const EXECUTOR_BATCH_ROWS: usize = 8_192;
 
@@ -64,4 +66,34 @@ pub fn river(rows: i64) -> Option<(String, f64)> {
     let text = String::from_utf8(out.stdout).ok()?;
     let (version, rate) = text.trim().split_once(' ')?;
     Some((version.to_string(), rate.parse().ok()?))
+}
+
+/// `squall-bench learner`: both learners `runs` times in turn; medians of rows/s.
+pub fn run(rows: i64, batch_rows: i64, river_rows: i64, runs: usize) -> anyhow::Result<Report> {
+    let (mut ours, mut theirs, mut version) = (Vec::new(), Vec::new(), None);
+    for _ in 0..runs.max(1) {
+        ours.push(squall(rows, batch_rows)?);
+        if let Some((v, rate)) = river(river_rows) {
+            theirs.push(rate);
+            version = Some(v);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let (ours, theirs) = (median(ours).unwrap_or_default(), median(theirs));
+    let mut report_rows = vec![("squall".to_string(), format!("naive_bayes learner, rows/s {ours:.0}"), std::time::Duration::from_secs_f64(rows as f64 / ours))];
+    if let Some(r) = theirs {
+        report_rows.push(("River".to_string(), format!("GaussianNB.learn_one, rows/s {r:.0}"), std::time::Duration::from_secs_f64(river_rows as f64 / r)));
+    }
+    Ok(Report {
+        name: "learner".into(),
+        description: format!(
+            "Online Naive Bayes learners over the same rows in memory (one feature, three classes), median of {runs} runs taken in turn: squall's naive_bayes training state over {rows} rows as Arrow columns, batches of {batch_rows} rows each learned by the executors' aggregate state (8,192-row Arrow batches) and merged into the model's; River {} GaussianNB.learn_one over {river_rows} rows held as Python dicts. Same machine, same run.",
+            version.as_deref().unwrap_or("(not installed)")
+        ),
+        rows: report_rows,
+        notes: vec![theirs.map_or("River not measured: pip install river".into(), |r| format!("squall / River: {:.1}x", ours / r))],
+    })
 }

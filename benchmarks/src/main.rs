@@ -118,6 +118,19 @@ enum Benchmark {
         #[arg(long, default_value_t = 4)]
         producers: usize,
     },
+    /// The online naive_bayes learner alone beside River's GaussianNB.learn_one over the same
+    /// rows in memory (the ingest benchmark's learner part, without a server; needs
+    /// `pip install river` for the peer).
+    Learner {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: i64,
+        #[arg(long, default_value_t = 50_000)]
+        batch_rows: i64,
+        #[arg(long, default_value_t = 1_000_000)]
+        river_rows: i64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Arrow-native clients and the prediction API: ROWS rows × 4 columns into pandas through ADBC
     /// Flight SQL, psycopg and asyncpg; the prediction API's latency and batch rows/s beside
     /// psycopg's SELECT PREDICT (needs adbc-driver-flightsql, psycopg, asyncpg, pandas).
@@ -163,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
         Benchmark::Tpch { .. } => unreachable!("handled above"),
         Benchmark::Ingest { rows, batch_rows, producers } => ingest::run(&cli.squall, rows, batch_rows, producers).await?,
         Benchmark::SmallWrites { inserts, large } => small_writes::run(&cli.squall, inserts, large).await?,
+        Benchmark::Learner { rows, batch_rows, river_rows, runs } => learner::run(rows, batch_rows, river_rows, runs)?,
         Benchmark::Serving { rows, runs, requests } => serving::run(&cli.squall, rows, runs, requests).await?,
         Benchmark::Autoscale { rows_per_file, runs, only } => autoscale::run(&cli.squall, &cli.data, rows_per_file, runs, only.as_deref()).await?,
     };
