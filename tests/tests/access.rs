@@ -163,6 +163,64 @@ fn outside_address() -> Option<String> {
     (!ip.is_loopback() && !ip.is_unspecified()).then(|| ip.to_string())
 }
 
+/// NOLOGIN (and CREATE ROLE without LOGIN, PostgreSQL's default) refuses a session on every door
+/// once the password is proven (a wrong one still gets 28P01, revealing nothing), keeps the role's
+/// grants, survives a restart, and LOGIN lets the role in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_may_not_log_in_is_refused_at_every_door() {
+    let server = squall().executors(0).start();
+    let admin = server.client().await;
+    admin
+        .batch_execute(
+            "CREATE TABLE notes AS SELECT 1 AS n; CREATE ROLE readers PASSWORD 'r3aders'; \
+             CREATE USER erin PASSWORD 'er1n' NOLOGIN; GRANT SELECT ON notes TO erin",
+        )
+        .await
+        .unwrap();
+    let refused_everywhere = |server: &Server, user: &'static str, password: &'static str| {
+        let server_pg = server.pg_port;
+        let http = server.http.clone();
+        let flight = server.flight_sql.clone();
+        async move {
+            let config = format!("host=127.0.0.1 port={server_pg} user={user} password={password} dbname=squall");
+            let error = tokio_postgres::connect(&config, NoTls).await.map(|_| ()).unwrap_err();
+            assert_eq!(code(&error), "28000", "{user}: {error}");
+            assert_eq!(error.as_db_error().unwrap().message(), format!("role \"{user}\" is not permitted to log in"));
+            let wrong = tokio_postgres::connect(&config.replace(password, "wrong"), NoTls).await.map(|_| ()).unwrap_err();
+            assert_eq!(code(&wrong), "28P01", "{user}: {wrong}");
+            let credentials = format!("{user}:{password}");
+            let (status, body) = squall_tests::server::post(&http, "/v1/tables/notes/rows", Some(&credentials), "text/csv", &[], b"n\n2\n");
+            assert_eq!(status, 401, "{body}");
+            assert!(body.contains("28000") && body.contains("not permitted to log in"), "{body}");
+            let channel = crate::flight_sql::channel(&flight).await;
+            let error = arrow_flight::sql::client::FlightSqlServiceClient::new(channel).handshake(user, password).await.unwrap_err().to_string();
+            assert!(error.contains("28000") && error.contains("not permitted to log in"), "{error}");
+        }
+    };
+    refused_everywhere(&server, "readers", "r3aders").await;
+    refused_everywhere(&server, "erin", "er1n").await;
+    let roles: Vec<(String, bool)> =
+        admin.query("SELECT rolname, rolcanlogin FROM pg_catalog.pg_roles ORDER BY rolname", &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(roles, [("erin".to_string(), false), ("readers".to_string(), false), ("squall".to_string(), true)]);
+    assert_eq!(code(&admin.batch_execute("ALTER USER squall NOLOGIN").await.unwrap_err()), "0A000");
+
+    // Kept across a restart; LOGIN lets erin in, with the grant she had.
+    let data_dir = server.data_dir.clone();
+    drop(admin);
+    let mut server = server;
+    server.terminate();
+    let server = squall().executors(0).data_dir(&data_dir).start();
+    refused_everywhere(&server, "erin", "er1n").await;
+    server.client().await.batch_execute("ALTER ROLE erin LOGIN").await.unwrap();
+    let erin = connect(&server, "erin", Some("er1n")).await.unwrap();
+    assert_eq!(erin.query_one("SELECT n FROM notes", &[]).await.unwrap().get::<_, i64>(0), 1);
+    let channel = crate::flight_sql::channel(&server.flight_sql).await;
+    arrow_flight::sql::client::FlightSqlServiceClient::new(channel).handshake("erin", "er1n").await.unwrap();
+    // Only a superuser says who may log in.
+    assert_eq!(code(&erin.batch_execute("ALTER USER erin NOLOGIN").await.unwrap_err()), "42501");
+    refused_everywhere(&server, "readers", "r3aders").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listening_beyond_this_machine_needs_passwords() {
     let data = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use tonic::transport::Channel;
 
 use crate::squall;
 
-async fn channel(address: &str) -> Channel {
+pub(crate) async fn channel(address: &str) -> Channel {
     Channel::from_shared(format!("http://{address}")).unwrap().connect().await.unwrap()
 }
 

@@ -1,6 +1,8 @@
 //! Who may connect: pgwire's startup phase with squall's rules.
 //!
 //! - A user with a password proves it with SCRAM-SHA-256, from anywhere (28P01 if wrong).
+//! - A user made with NOLOGIN (or by CREATE ROLE without LOGIN) is refused once authenticated
+//!   (28000), as PostgreSQL refuses it.
 //! - A user with a CONNECTION LIMIT who has that many sessions open is refused (53300).
 //! - A user without a password may connect only from this machine (loopback), with PostgreSQL's
 //!   `trust`: so a fresh squall is usable locally at once, and nothing is open to the network
@@ -136,7 +138,13 @@ impl Authenticator {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let name = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
-        let limit = self.users.get(&name).filter(|user| !user.superuser).and_then(|user| user.connection_limit);
+        let user = self.users.get(&name);
+        // After the password, as PostgreSQL checks it: a NOLOGIN role's name is not revealed to
+        // one who does not know its password.
+        if let Some(refusal) = user.as_ref().and_then(|user| user.refuse_login()) {
+            return Err(fatal("28000", refusal));
+        }
+        let limit = user.filter(|user| !user.superuser).and_then(|user| user.connection_limit);
         let admitted = self.connections.admit(&name, limit).map_err(|message| fatal("53300", message))?;
         *self.admitted.lock().unwrap_or_else(|p| p.into_inner()) = Some(admitted);
         let (pid, secret) = self.keys.generate(client);

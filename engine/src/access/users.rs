@@ -23,6 +23,10 @@ pub struct User {
     pub superuser: bool,
     /// `SCRAM-SHA-256$...`; `None`: the user has no password and may connect only from this machine.
     pub verifier: Option<String>,
+    /// `LOGIN` / `NOLOGIN`: whether the user may open a session on any door (Postgres, HTTP,
+    /// Flight SQL); one that may not still holds its privileges.
+    #[serde(default = "may_log_in", skip_serializing_if = "may_log_in_too")]
+    pub login: bool,
     /// `CONNECTION LIMIT`: sessions at once; `None` (or -1 given): no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_limit: Option<u32>,
@@ -34,12 +38,30 @@ pub struct User {
     pub settings: BTreeMap<String, String>,
 }
 
+/// Users kept before LOGIN / NOLOGIN may log in; only NOLOGIN is written down.
+fn may_log_in() -> bool {
+    true
+}
+
+fn may_log_in_too(login: &bool) -> bool {
+    *login
+}
+
 impl User {
     fn new(name: &str, superuser: bool, verifier: Option<String>) -> Self {
-        Self { name: name.into(), superuser, verifier, connection_limit: None, max_jobs: None, settings: BTreeMap::new() }
+        Self { name: name.into(), superuser, verifier, login: true, connection_limit: None, max_jobs: None, settings: BTreeMap::new() }
     }
 
-    fn apply_limits(&mut self, options: &UserOptions) {
+    /// Why the user may not open a session, if they may not: PostgreSQL's check and words.
+    pub fn refuse_login(&self) -> Option<String> {
+        (!self.login).then(|| format!("role \"{}\" is not permitted to log in", self.name))
+    }
+
+    /// `LOGIN`, `CONNECTION LIMIT` and `MAX_JOBS` as `options` say.
+    fn apply_attributes(&mut self, options: &UserOptions) {
+        if let Some(login) = options.login {
+            self.login = login;
+        }
         let limit = |n: i64| (n >= 0).then_some(n as u32);
         if let Some(n) = options.connection_limit {
             self.connection_limit = limit(n);
@@ -138,9 +160,18 @@ impl Users {
         super::scram::Verifier::mock(name, &self.mock_nonce)
     }
 
-    /// Every user's name and whether they are a superuser (`pg_catalog.pg_roles`).
-    pub fn roles(&self) -> Vec<(String, bool)> {
-        self.lock().users.iter().map(|u| (u.name.clone(), u.superuser)).collect()
+    /// Every user as `pg_catalog.pg_roles` shows them.
+    pub fn roles(&self) -> Vec<crate::pg::sql_rewrites::Role> {
+        self.lock()
+            .users
+            .iter()
+            .map(|u| crate::pg::sql_rewrites::Role {
+                name: u.name.clone(),
+                superuser: u.superuser,
+                login: u.login,
+                connection_limit: u.connection_limit.map_or(-1, i64::from),
+            })
+            .collect()
     }
 
     pub fn get(&self, name: &str) -> Option<User> {
@@ -163,7 +194,7 @@ impl Users {
             }
             let verifier = options.password.clone().flatten().map(|p| Verifier::new(&p).encode());
             let mut user = User::new(name, options.superuser.unwrap_or(false), verifier);
-            user.apply_limits(options);
+            user.apply_attributes(options);
             file.users.push(user);
             Ok(())
         })
@@ -181,7 +212,10 @@ impl Users {
                 }
                 user.superuser = superuser;
             }
-            user.apply_limits(options);
+            if name == crate::BOOTSTRAP_SUPERUSER && options.login == Some(false) {
+                return Err(SquallError::Unsupported(format!("the bootstrap user \"{name}\" stays able to log in")));
+            }
+            user.apply_attributes(options);
             Ok(())
         })
     }

@@ -16,7 +16,7 @@ pub(super) async fn create(session: &Session, name: &str, options: &UserOptions)
 }
 
 pub(super) async fn alter(session: &Session, name: &str, options: &UserOptions) -> Result<Output> {
-    let only_password = options.superuser.is_none() && options.connection_limit.is_none() && options.max_jobs.is_none();
+    let only_password = options.superuser.is_none() && options.login.is_none() && options.connection_limit.is_none() && options.max_jobs.is_none();
     let own_password = name == session.user && only_password;
     if !own_password {
         require_superuser(session, "ALTER USER")?;

@@ -36,15 +36,21 @@ pub fn basic(engine: &Engine, encoded: &str, peer: SocketAddr) -> Result<String,
     verify(engine, name, password, peer)
 }
 
-/// `name` if `password` is theirs, or the user has no password and `peer` is this machine (the
-/// Postgres port's rule).
+/// `name` if `password` is theirs, or the user has no password and `peer` is this machine, and
+/// they may log in (the Postgres port's rules).
 pub fn verify(engine: &Engine, name: &str, password: &str, peer: SocketAddr) -> Result<String, Refused> {
     let bad = || Refused("28P01", "password authentication failed".into());
     let Some(user) = engine.users.get(name) else { return Err(bad()) };
-    match user.verifier.as_deref().map(Verifier::decode) {
-        Some(Some(verifier)) if verifier.accepts(password) => Ok(user.name),
-        Some(_) => Err(bad()),
-        None if peer.ip().to_canonical().is_loopback() => Ok(user.name),
-        None => Err(bad()),
+    let proven = match user.verifier.as_deref().map(Verifier::decode) {
+        Some(Some(verifier)) => verifier.accepts(password),
+        Some(None) => false,
+        None => peer.ip().to_canonical().is_loopback(),
+    };
+    if !proven {
+        return Err(bad());
+    }
+    match user.refuse_login() {
+        Some(refusal) => Err(Refused("28000", refusal)),
+        None => Ok(user.name),
     }
 }

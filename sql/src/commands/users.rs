@@ -1,5 +1,6 @@
-//! `CREATE USER`, `ALTER USER` and `DROP USER` (`ROLE` is read the same way), in PostgreSQL's
-//! words: `CREATE USER name [WITH] [PASSWORD 'secret' | PASSWORD NULL] [SUPERUSER | NOSUPERUSER]
+//! `CREATE USER`, `ALTER USER` and `DROP USER` (`ROLE` is read the same way, except that
+//! `CREATE ROLE` makes a role that may not log in unless it says `LOGIN`, as in PostgreSQL), in
+//! PostgreSQL's words: `CREATE USER name [WITH] [PASSWORD 'secret' | PASSWORD NULL] [SUPERUSER | NOSUPERUSER]
 //! [LOGIN | NOLOGIN] [CONNECTION LIMIT n]`, with squall's `MAX_JOBS n` (cluster jobs the user may
 //! run at once; -1: no limit, as for CONNECTION LIMIT); and `ALTER USER name SET parameter
 //! {TO | =} value | DEFAULT`, `ALTER USER name RESET parameter | ALL`: the user's own defaults,
@@ -15,6 +16,9 @@ pub struct UserOptions {
     /// `PASSWORD 'secret'` (`Some(Some(..))`) or `PASSWORD NULL` (`Some(None)`: no password).
     pub password: Option<Option<String>>,
     pub superuser: Option<bool>,
+    /// `LOGIN` / `NOLOGIN`: whether the user may open a session (a role that may not still owns
+    /// privileges).
+    pub login: Option<bool>,
     /// `CONNECTION LIMIT n`: sessions at once (-1: no limit).
     pub connection_limit: Option<i64>,
     /// `MAX_JOBS n`: cluster jobs at once (-1: no limit).
@@ -39,6 +43,7 @@ impl std::fmt::Debug for UserOptions {
         f.debug_struct("UserOptions")
             .field("password", &password)
             .field("superuser", &self.superuser)
+            .field("login", &self.login)
             .field("connection_limit", &self.connection_limit)
             .field("max_jobs", &self.max_jobs)
             .finish()
@@ -46,9 +51,12 @@ impl std::fmt::Debug for UserOptions {
 }
 
 pub(super) fn parse(words: &mut Words) -> Result<Option<Command>, ParseError> {
-    if words.accept(&["CREATE", "USER"]) || words.accept(&["CREATE", "ROLE"]) {
+    let user = words.accept(&["CREATE", "USER"]);
+    if user || words.accept(&["CREATE", "ROLE"]) {
         let name = words.identifier("a user name")?;
-        let options = options(words, "CREATE USER")?;
+        let mut options = options(words, "CREATE USER")?;
+        // PostgreSQL's defaults: CREATE USER may log in, CREATE ROLE may not.
+        options.login.get_or_insert(user);
         return Ok(Some(Command::CreateUser { name, options }));
     }
     if words.accept(&["ALTER", "USER"]) || words.accept(&["ALTER", "ROLE"]) {
@@ -82,8 +90,10 @@ fn options(words: &mut Words, command: &str) -> Result<UserOptions, ParseError> 
             if options.superuser.replace(superuser).is_some() {
                 return Err(ParseError::new("conflicting or redundant options: SUPERUSER"));
             }
-        } else if words.accept(&["LOGIN"]) || words.accept(&["NOLOGIN"]) {
-            // Every squall user may log in; accepted so that scripts written for PostgreSQL run.
+        } else if let Some(login) = login_word(words) {
+            if options.login.replace(login).is_some() {
+                return Err(ParseError::new("conflicting or redundant options: LOGIN"));
+            }
         } else if words.accept(&["CONNECTION", "LIMIT"]) {
             let limit = limit(words, "CONNECTION LIMIT")?;
             if options.connection_limit.replace(limit).is_some() {
@@ -98,6 +108,16 @@ fn options(words: &mut Words, command: &str) -> Result<UserOptions, ParseError> 
             words.expect_end(command)?;
             return Ok(options);
         }
+    }
+}
+
+fn login_word(words: &mut Words) -> Option<bool> {
+    if words.accept(&["LOGIN"]) {
+        Some(true)
+    } else if words.accept(&["NOLOGIN"]) {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -168,10 +188,16 @@ mod tests {
             one("CREATE USER Alice WITH PASSWORD 's3cr''et' SUPERUSER"),
             Command::CreateUser {
                 name: "alice".into(),
-                options: UserOptions { password: Some(Some("s3cr'et".into())), superuser: Some(true), ..Default::default() }
+                options: UserOptions { password: Some(Some("s3cr'et".into())), superuser: Some(true), login: Some(true), ..Default::default() }
             }
         );
-        assert_eq!(one("create role bob login"), Command::CreateUser { name: "bob".into(), options: UserOptions::default() });
+        let login = |login| UserOptions { login: Some(login), ..Default::default() };
+        assert_eq!(one("create role bob login"), Command::CreateUser { name: "bob".into(), options: login(true) });
+        // PostgreSQL's defaults: a role may not log in unless it says so, a user may.
+        assert_eq!(one("create role readers"), Command::CreateUser { name: "readers".into(), options: login(false) });
+        assert_eq!(one("create user carol nologin"), Command::CreateUser { name: "carol".into(), options: login(false) });
+        assert_eq!(one("alter role carol login"), Command::AlterUser { name: "carol".into(), options: login(true) });
+        assert!(parse("create user dave login nologin").is_err());
     }
 
     #[test]

@@ -26,19 +26,33 @@ pub fn settings_view(statement: &mut Statement, settings: &[(String, String)]) -
     )
 }
 
-/// Reads of `pg_catalog.pg_roles` as a view of squall's users `(name, superuser)` (psql's `\du`,
-/// tools' user lists); the emulation's is empty. Oids are the users' positions from 10, the
-/// bootstrap superuser's oid in PostgreSQL.
-pub fn roles_view(statement: &mut Statement, users: &[(String, bool)]) -> bool {
-    let rows: Vec<String> = users.iter().enumerate().map(|(i, (name, superuser))| format!("({}, {superuser}, {})", quoted(name), 10 + i)).collect();
+/// One user as `pg_catalog.pg_roles` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Role {
+    pub name: String,
+    pub superuser: bool,
+    pub login: bool,
+    /// -1: no limit.
+    pub connection_limit: i64,
+}
+
+/// Reads of `pg_catalog.pg_roles` as a view of squall's users (psql's `\du`, tools' user lists);
+/// the emulation's is empty. Oids are the users' positions from 10, the bootstrap superuser's oid
+/// in PostgreSQL.
+pub fn roles_view(statement: &mut Statement, users: &[Role]) -> bool {
+    let rows: Vec<String> = users
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("({}, {}, {}, {}, {})", quoted(&r.name), r.superuser, r.login, r.connection_limit, 10 + i))
+        .collect();
     catalog_view(
         statement,
         "pg_roles",
         &format!(
-            "SELECT rolname, rolsuper, true AS rolinherit, rolsuper AS rolcreaterole, rolsuper AS rolcreatedb, true AS rolcanlogin, \
-             rolsuper AS rolreplication, -1 AS rolconnlimit, '********' AS rolpassword, CAST(NULL AS TIMESTAMPTZ) AS rolvaliduntil, \
+            "SELECT rolname, rolsuper, true AS rolinherit, rolsuper AS rolcreaterole, rolsuper AS rolcreatedb, rolcanlogin, \
+             rolsuper AS rolreplication, rolconnlimit, '********' AS rolpassword, CAST(NULL AS TIMESTAMPTZ) AS rolvaliduntil, \
              rolsuper AS rolbypassrls, CAST(NULL AS TEXT[]) AS rolconfig, oid \
-             FROM (VALUES {}) AS roles(rolname, rolsuper, oid)",
+             FROM (VALUES {}) AS roles(rolname, rolsuper, rolcanlogin, rolconnlimit, oid)",
             rows.join(", ")
         ),
     )
@@ -102,8 +116,12 @@ mod tests {
     fn pg_roles_lists_the_users() {
         use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
         let mut statement = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT r.rolname FROM pg_catalog.pg_roles r").unwrap().remove(0);
-        assert!(roles_view(&mut statement, &[("squall".into(), true), ("o'brien".into(), false)]));
+        let role = |name: &str, superuser, login, connection_limit| Role { name: name.into(), superuser, login, connection_limit };
+        assert!(roles_view(&mut statement, &[role("squall", true, true, -1), role("o'brien", false, false, 3)]));
         let text = statement.to_string();
-        assert!(text.contains("FROM (VALUES ('squall', true, 10), ('o''brien', false, 11)) AS roles (rolname, rolsuper, oid)) AS r"), "{text}");
+        assert!(
+            text.contains("FROM (VALUES ('squall', true, true, -1, 10), ('o''brien', false, false, 3, 11)) AS roles (rolname, rolsuper, rolcanlogin, rolconnlimit, oid)) AS r"),
+            "{text}"
+        );
     }
 }

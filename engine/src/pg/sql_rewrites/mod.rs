@@ -9,7 +9,7 @@ mod expressions;
 mod literals;
 mod select_lists;
 
-pub use catalog_views::{roles_view, settings_view};
+pub use catalog_views::{roles_view, settings_view, Role};
 pub use expressions::like_escape_udf;
 pub use literals::regproc_literals_as_names;
 pub use select_lists::unique_output_names;
