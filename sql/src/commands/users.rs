@@ -86,11 +86,11 @@ fn options(words: &mut Words, command: &str) -> Result<UserOptions, ParseError> 
             if options.password.replace(password).is_some() {
                 return Err(ParseError::new("conflicting or redundant options: PASSWORD"));
             }
-        } else if let Some(superuser) = superuser_word(words) {
+        } else if let Some(superuser) = flag(words, "SUPERUSER", "NOSUPERUSER") {
             if options.superuser.replace(superuser).is_some() {
                 return Err(ParseError::new("conflicting or redundant options: SUPERUSER"));
             }
-        } else if let Some(login) = login_word(words) {
+        } else if let Some(login) = flag(words, "LOGIN", "NOLOGIN") {
             if options.login.replace(login).is_some() {
                 return Err(ParseError::new("conflicting or redundant options: LOGIN"));
             }
@@ -108,16 +108,6 @@ fn options(words: &mut Words, command: &str) -> Result<UserOptions, ParseError> 
             words.expect_end(command)?;
             return Ok(options);
         }
-    }
-}
-
-fn login_word(words: &mut Words) -> Option<bool> {
-    if words.accept(&["LOGIN"]) {
-        Some(true)
-    } else if words.accept(&["NOLOGIN"]) {
-        Some(false)
-    } else {
-        None
     }
 }
 
@@ -160,10 +150,11 @@ fn parameter(words: &mut Words) -> Result<String, ParseError> {
     Ok(name)
 }
 
-fn superuser_word(words: &mut Words) -> Option<bool> {
-    if words.accept(&["SUPERUSER"]) {
+/// A yes/no attribute such as `SUPERUSER` / `NOSUPERUSER`, if that comes next.
+fn flag(words: &mut Words, yes: &str, no: &str) -> Option<bool> {
+    if words.accept(&[yes]) {
         Some(true)
-    } else if words.accept(&["NOSUPERUSER"]) {
+    } else if words.accept(&[no]) {
         Some(false)
     } else {
         None
