@@ -567,6 +567,52 @@ async fn to_char_writes_postgresql_templates() {
     assert_eq!(bad.code().map(|c| c.code()), Some("22007"), "{bad:?}");
 }
 
+/// `interval * number`, `number * interval` and `interval / number` (which DataFusion refuses)
+/// answer as PostgreSQL 15 does, text for text, on the coordinator and on the executors, and fail
+/// as it fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn interval_times_a_number_answers_as_postgresql() {
+    let server = squall().executors(1).start();
+    let client = server.client().await;
+    let postgres = squall_tests::postgres::Postgres::start();
+    let pg = postgres.client().await;
+    let rows = |messages: Vec<tokio_postgres::SimpleQueryMessage>| -> Vec<Vec<Option<String>>> {
+        messages
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+                _ => None,
+            })
+            .collect()
+    };
+    let constants = "SELECT 2 * interval '1 day', interval '1 mon' * 1.5, interval '1 day' / 3, interval '1 mon' / 7, \
+                     interval '1 year 2 mons 3 days 04:05:06' * 0.3, interval '-1 mon -2 days' * 1.7, interval '5 days 03:00' / 1.3, \
+                     interval '3 microseconds' * 0.5, interval '1 day' * NULL::int, 2.5::float4 * interval '1 hour'";
+    let ours = rows(client.simple_query(constants).await.unwrap());
+    assert_eq!(ours, rows(pg.simple_query(constants).await.unwrap()));
+    assert_eq!(ours[0][1].as_deref(), Some("1 mon 15 days"));
+
+    // Over a table the executors evaluate it (the test server sends every table scan to them).
+    let table = "CREATE TABLE ev AS SELECT v AS n, TIMESTAMP '2024-01-01 00:00:00' + v * interval '1 minute' AS at FROM generate_series(1, 5000) AS t(v)";
+    client.batch_execute(table).await.unwrap();
+    pg.batch_execute(table).await.unwrap();
+    let over_rows = "SELECT n % 7 AS k, max(n * interval '90 seconds' / 2), min(at - n * interval '1 minute'), \
+                     count(*) FILTER (WHERE at > TIMESTAMP '2024-01-03' - 2 * interval '1 hour'), sum(n) \
+                     FROM ev GROUP BY n % 7 ORDER BY k";
+    let ours = rows(client.simple_query(over_rows).await.unwrap());
+    assert_eq!(ours.len(), 7);
+    assert_eq!(ours, rows(pg.simple_query(over_rows).await.unwrap()));
+    let on_executor: bool = client.query_one("SELECT bool_and(squall_node_pid() <> pg_backend_pid()) FROM ev WHERE n * interval '1 second' > interval '1 minute'", &[]).await.unwrap().get(0);
+    assert!(on_executor);
+
+    for (sql, code) in [("SELECT interval '1 mon' / 0", "22012"), ("SELECT interval '2147483647 mons' * 2", "22008")] {
+        let ours = client.simple_query(sql).await.unwrap_err();
+        let theirs = pg.simple_query(sql).await.unwrap_err();
+        assert_eq!(ours.code().map(|c| c.code()), Some(code), "{sql}: {ours:?}");
+        assert_eq!(theirs.code().map(|c| c.code()), Some(code), "{sql}: {theirs:?}");
+    }
+}
+
 /// Running the same text again reuses its plan (squall keeps each session's plans by text), yet
 /// sees everything that changed since, in this session or another: rows inserted, a table dropped
 /// and made again with other columns, a setting, the time.

@@ -8,6 +8,7 @@
 pub mod functions;
 pub mod global_aggregate_filters;
 pub mod in_lists;
+pub mod interval_arithmetic;
 pub mod ml;
 pub mod object_stores;
 pub mod outer_join_constants;

@@ -27,6 +27,9 @@ pub fn squall_scalar_functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(functions::pg_text::PgText::new())),
         // The rounding before casts of floats and numerics to integers (crate::pg_integer_casts).
         Arc::new(ScalarUDF::from(functions::integer_rounding::PgRoundToInteger::new())),
+        // interval * number and interval / number (crate::interval_arithmetic).
+        Arc::new(ScalarUDF::from(functions::interval_scale::IntervalScale::new(functions::interval_scale::Scaling::Multiply))),
+        Arc::new(ScalarUDF::from(functions::interval_scale::IntervalScale::new(functions::interval_scale::Scaling::Divide))),
         // The row check of scalar subqueries (crate::subqueries).
         Arc::new(ScalarUDF::from(crate::subqueries::single_row_value::SingleRowValue::new())),
     ]
@@ -58,7 +61,7 @@ pub fn function_registry() -> BallistaFunctionRegistry {
 }
 
 /// Installs squall's functions into a session that is being built (coordinator and scheduler),
-/// with the analyzer rules that make casts to text write PostgreSQL's forms, IN lists keep
+/// with the planner of interval arithmetic, the analyzer rules that make casts to text write PostgreSQL's forms, IN lists keep
 /// PostgreSQL's NULLs, and scalar subqueries give one row or an error, and the physical rules
 /// that push filters only where they find the right columns.
 pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
@@ -72,6 +75,8 @@ pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
         .with_analyzer_rule(Arc::new(crate::subqueries::single_row::SingleRowSubqueries))
         .with_optimizer_rules(optimizer_rules())
         .with_physical_optimizer_rules(crate::physical_rules::physical_optimizer_rules());
+    // Tried before DataFusion's own planners, which leave these operators to fail.
+    builder.expr_planners().get_or_insert_with(Vec::new).insert(0, Arc::new(crate::interval_arithmetic::IntervalArithmetic));
     builder
         .scalar_functions()
         .get_or_insert_with(Vec::new)

@@ -92,7 +92,7 @@ fn execution_code(message: &str) -> &'static str {
         "22P02"
     } else if message.contains("invalid format string") || message.contains("Error parsing timestamp from") {
         "22007" // invalid_datetime_format: a template to_char, to_date or to_timestamp cannot use
-    } else if message.contains("timestamp out of range") {
+    } else if message.contains("timestamp out of range") || message.contains("interval out of range") {
         "22008"
     } else if message.contains("Overflow") || message.contains("overflow") {
         "22003"

@@ -8,6 +8,7 @@ pub mod moments;
 pub mod node_pid;
 pub mod permutation_importance;
 pub mod integer_rounding;
+pub mod interval_scale;
 pub mod pg_text;
 pub mod predict;
 pub mod row_fraction;
