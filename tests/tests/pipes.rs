@@ -172,3 +172,43 @@ async fn a_parquet_pipe_reads_columns_by_name() {
     let rows: Vec<(i64, String)> = client.query("SELECT id, kind FROM events ORDER BY id", &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(rows, vec![(1, "a".into()), (2, "b".into()), (3, "c".into())]);
 }
+
+/// A pipe commits its files in the order it numbered them, whatever their names: while a
+/// numbered file cannot be loaded (its table is gone), no later file is numbered, so once the
+/// table is back they commit in that order and neither is taken for a duplicate of the other (a
+/// file named before it, numbered after it and committed first, had made its rows look loaded
+/// already). A numbered file removed before it was loaded is quarantined, not left "loading".
+#[tokio::test(flavor = "multi_thread")]
+async fn files_landing_while_the_table_is_gone_load_once_it_is_back_in_their_numbers_order() {
+    let incoming = tempfile::tempdir().unwrap();
+    let server = squall().executors(0).start();
+    let client = server.client().await;
+    let create = "CREATE TABLE events (id BIGINT NOT NULL, kind TEXT)";
+    client.batch_execute(create).await.unwrap();
+    let source = incoming.path().display().to_string();
+    client.batch_execute(&format!("CREATE PIPE arrivals INTO events FROM '{source}' FORMAT csv OPTIONS (poll_interval = '100ms')")).await.unwrap();
+    let status = |file: &'static str| format!("SELECT coalesce(max(status), 'none') FROM squall.pipe_files WHERE file = '{file}'");
+
+    client.batch_execute("DROP TABLE events").await.unwrap();
+    land(incoming.path(), "c.csv", &csv(0, 40));
+    eventually(&client, &status("c.csv"), "loading").await;
+    land(incoming.path(), "a.csv", &csv(40, 60));
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    eventually(&client, &status("a.csv"), "none").await;
+    client.batch_execute(create).await.unwrap();
+    eventually(&client, &status("a.csv"), "loaded").await;
+    eventually(&client, &status("c.csv"), "loaded").await;
+    assert_eq!(count_and_distinct(&client).await, (100, 100));
+
+    client.batch_execute("DROP TABLE events").await.unwrap();
+    land(incoming.path(), "d.csv", &csv(1_000, 5));
+    eventually(&client, &status("d.csv"), "loading").await;
+    std::fs::remove_file(incoming.path().join("d.csv")).unwrap();
+    land(incoming.path(), "e.csv", &csv(100, 30));
+    client.batch_execute(create).await.unwrap();
+    eventually(&client, &status("e.csv"), "loaded").await;
+    eventually(&client, &status("d.csv"), "quarantined").await;
+    let error: String = client.query_one("SELECT error FROM squall.pipe_files WHERE file = 'd.csv'", &[]).await.unwrap().get(0);
+    assert!(error.contains("removed before it was loaded"), "{error}");
+    assert_eq!(count_and_distinct(&client).await, (30, 30));
+}

@@ -98,26 +98,63 @@ async fn poll(engine: &Arc<Engine>, pipe: &Mutex<Pipe>, dir: &std::path::Path, l
     listed.retain(|meta| meta.location.prefix_match(&prefix).is_some_and(|mut parts| parts.all(|part| !part.as_ref().starts_with(['.', '_']))));
     listed.sort_by(|a, b| a.location.cmp(&b.location));
 
-    let mut settled = Vec::new();
+    // Files numbered before (in a round that stopped at a failure, or before a restart) come
+    // first, in their numbers' order, then new ones in name order: a pipe's files must commit in
+    // the order they were numbered, as a later number committed first makes an earlier one look
+    // committed already (a duplicate) and its rows would never be loaded.
+    let mut numbered: Vec<(i64, ObjectMeta)> = Vec::new();
+    let mut fresh = Vec::new();
     let mut seen = HashMap::with_capacity(listed.len());
     for meta in listed {
         let stamp = (meta.size, meta.last_modified.timestamp_millis());
-        let known = pipe.lock().unwrap_or_else(|p| p.into_inner()).files.get(&under(&meta.location, &prefix)).map(|f| f.status);
+        let known = pipe.lock().unwrap_or_else(|p| p.into_inner()).files.get(&under(&meta.location, &prefix)).map(|f| (f.status, f.sequence));
         match known {
-            Some(Status::Loaded | Status::Quarantined) => {}
-            // Given its number before a restart: taken again as it is.
-            Some(Status::Loading) => settled.push(meta.clone()),
-            None if last_listing.get(&meta.location) == Some(&stamp) => settled.push(meta.clone()),
+            Some((Status::Loaded | Status::Quarantined, _)) => {}
+            Some((Status::Loading, sequence)) => numbered.push((sequence, meta.clone())),
+            None if last_listing.get(&meta.location) == Some(&stamp) => fresh.push(meta.clone()),
             None => {}
         }
         seen.insert(meta.location, stamp);
     }
+    forget_removed(engine, pipe, dir, &seen, &prefix).await?;
     *last_listing = seen;
 
-    for meta in settled {
+    numbered.sort_by_key(|(sequence, _)| *sequence);
+    for meta in numbered.into_iter().map(|(_, meta)| meta).chain(fresh) {
         load(engine, pipe, dir, &store, &meta, under(&meta.location, &prefix)).await?;
     }
     Ok(())
+}
+
+/// Files numbered but no longer listed cannot be loaded: those whose commit landed (before a
+/// restart that lost their state) are loaded, the others quarantined with that reason, so none
+/// stays "loading" (a file of that name landing later is then skipped, as a quarantined file).
+/// Decided only while the table is there to say which commits landed.
+async fn forget_removed(engine: &Arc<Engine>, pipe: &Mutex<Pipe>, dir: &std::path::Path, listed: &HashMap<StorePath, (u64, i64)>, prefix: &StorePath) -> Result<()> {
+    let names: std::collections::HashSet<String> = listed.keys().map(|location| under(location, prefix)).collect();
+    let (definition, removed) = {
+        let pipe = pipe.lock().unwrap_or_else(|p| p.into_inner());
+        let removed: Vec<String> = pipe.files.iter().filter(|(file, record)| record.status == Status::Loading && !names.contains(*file)).map(|(file, _)| file.clone()).collect();
+        (pipe.definition.clone(), removed)
+    };
+    if removed.is_empty() {
+        return Ok(());
+    }
+    let Ok(target) = Target::resolve(engine, &definition.owner, &definition.table, &[], Options::new(Kind::Csv)) else { return Ok(()) };
+    let through = engine.tables.last_batch(&target.url, &definition.producer(), true).await?;
+    let mut pipe = pipe.lock().unwrap_or_else(|p| p.into_inner());
+    let now = chrono::Utc::now().timestamp_millis();
+    for file in removed {
+        let Some(record) = pipe.files.get_mut(&file) else { continue };
+        if through.is_some_and(|through| through >= record.sequence) {
+            record.status = Status::Loaded;
+        } else {
+            record.status = Status::Quarantined;
+            record.error = Some("58P01: the file was removed before it was loaded".into());
+        }
+        record.at = Some(now);
+    }
+    save(dir, &pipe)
 }
 
 /// A file's name under the source (`later/c.csv`), as the pipe knows it.

@@ -9,8 +9,10 @@
 //! an `Idempotency-Key`; [`crate::storage::delta::producer_batches`]), so a file whose commit
 //! landed before a crash but whose state did not is found committed after the restart and not
 //! loaded twice, and one whose commit did not land is loaded again. Files are loaded one at a time
-//! in the order of their sequence numbers, which makes "at or below the last committed" mean
-//! "committed". A file that cannot be read as the table's rows is quarantined (never retried, its
+//! in the order of their sequence numbers (those already numbered first, so that no new file is
+//! numbered while one waits), which makes "at or below the last committed" mean "committed". A
+//! numbered file removed before it was loaded is quarantined (or loaded, if its commit landed).
+//! A file that cannot be read as the table's rows is quarantined (never retried, its
 //! error in `squall.pipe_files`); a failure that is not the file's (storage, a dropped table)
 //! stops the round and the file is tried again at the next poll.
 

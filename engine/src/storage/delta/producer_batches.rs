@@ -36,7 +36,7 @@ impl DeltaTables {
 
     /// The last batch of `producer` the table at `url` records; `fresh` reads the log again
     /// rather than what squall remembers of its own commits.
-    pub(super) async fn last_batch(&self, url: &Url, producer: &str, fresh: bool) -> Result<Option<i64>> {
+    pub(crate) async fn last_batch(&self, url: &Url, producer: &str, fresh: bool) -> Result<Option<i64>> {
         let key = (url.clone(), producer.to_string());
         if !fresh {
             if let Some(&through) = self.producer_batches.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
