@@ -118,3 +118,50 @@ async fn string_columns_are_plain_utf8_even_when_a_file_asks_for_views() {
     assert_eq!(row.get::<_, String>(0), "Utf8");
 }
 
+
+/// A view is planned against the relations of its CREATE VIEW: DROP of a relation a view reads is
+/// refused with 2BP01 (PostgreSQL's answer without CASCADE), a rename of a table or of one of its
+/// columns with 0A000 (PostgreSQL's views follow a rename; squall's would read the wrong files or
+/// a new table that took the name), so no view is left answering from what it was not made on, or
+/// lost at the next start. Once the views are dropped, all of it works.
+#[tokio::test(flavor = "multi_thread")]
+async fn relations_that_views_read_are_not_dropped_or_renamed_under_them() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = squall().executors(0).data_dir(data.path()).start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE t AS SELECT 1 AS a; CREATE TABLE u AS SELECT 1 AS b; \
+             CREATE VIEW v AS SELECT a FROM t WHERE a IN (SELECT b FROM public.u); CREATE VIEW w AS SELECT * FROM v; \
+             CREATE VIEW own AS WITH t AS (SELECT 2 AS a) SELECT a FROM t",
+        )
+        .await
+        .unwrap();
+    let refused = |sql: &'static str, code: &'static str, words: &'static str| {
+        let client = &client;
+        async move {
+            let error = client.batch_execute(sql).await.unwrap_err();
+            let db = error.as_db_error().unwrap_or_else(|| panic!("{sql}: {error}"));
+            assert_eq!(db.code().code(), code, "{sql}: {}", db.message());
+            assert!(db.message().contains(words), "{sql}: {}", db.message());
+        }
+    };
+    refused("DROP TABLE u", "2BP01", "view v depends on table u").await;
+    refused("DROP TABLE t", "2BP01", "view v depends on table t").await;
+    refused("DROP VIEW v", "2BP01", "view w depends on view v").await;
+    refused("ALTER TABLE t RENAME TO t_old", "0A000", "view v reads it").await;
+    refused("ALTER TABLE u RENAME COLUMN b TO c", "0A000", "view v reads it").await;
+    assert_eq!(client.query_one("SELECT a FROM w", &[]).await.unwrap().get::<_, i64>(0), 1);
+
+    // Kept across a restart: every view is still there and answers.
+    drop(client);
+    server.kill9();
+    let server = squall().executors(0).data_dir(data.path()).start();
+    let client = server.client().await;
+    assert_eq!(client.query_one("SELECT a FROM w", &[]).await.unwrap().get::<_, i64>(0), 1);
+    assert_eq!(client.query_one("SELECT a FROM own", &[]).await.unwrap().get::<_, i64>(0), 2);
+    let error = client.batch_execute("DROP TABLE t").await.unwrap_err();
+    assert_eq!(error.code().unwrap().code(), "2BP01");
+    client.batch_execute("DROP VIEW w; DROP VIEW v; ALTER TABLE t RENAME TO t_old; ALTER TABLE u RENAME COLUMN b TO c; DROP TABLE u").await.unwrap();
+    assert_eq!(client.query_one("SELECT a FROM t_old", &[]).await.unwrap().get::<_, i64>(0), 1);
+}

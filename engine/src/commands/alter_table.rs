@@ -64,10 +64,14 @@ pub(super) async fn run(session: &Session, table: &str, change: &AlterTable) -> 
             if has(to) {
                 return Err(SquallError::DuplicateColumn(format!("column \"{to}\" of relation \"{name}\" already exists")));
             }
+            crate::statements::dependent_views::refuse_rename(engine, &format!("rename column {from} of table {name}"), &name).await?;
             let state = crate::statements::row_changes::change_session(session);
             engine.tables.rename_column(&url, from, to, state, &session.committer()).await?;
         }
-        AlterTable::RenameTo { name: new } => return rename(session, &name, new, schema, location).await,
+        AlterTable::RenameTo { name: new } => {
+            crate::statements::dependent_views::refuse_rename(engine, &format!("rename table {name}"), &name).await?;
+            return rename(session, &name, new, schema, location).await;
+        }
     }
     // The catalog and the registered table follow the Delta log.
     engine.tables.forget(&url);

@@ -46,6 +46,9 @@ pub enum SquallError {
     /// The object is in use and cannot be changed so, e.g. dropping the connected user (55006).
     #[error("{0}")]
     ObjectInUse(String),
+    /// Other objects depend on it, e.g. DROP TABLE of a table a view reads (2BP01).
+    #[error("{0}")]
+    DependentObjectsStillExist(String),
     /// A failure with PostgreSQL's CONTEXT line, e.g. a bad row in COPY FROM
     /// (`COPY t, line 3, column a: "x"`).
     #[error("{message}")]
@@ -115,6 +118,7 @@ impl SquallError {
             SquallError::DuplicateObject(m) => ("42710", m.clone()),
             SquallError::DuplicateColumn(m) => ("42701", m.clone()),
             SquallError::ObjectInUse(m) => ("55006", m.clone()),
+            SquallError::DependentObjectsStillExist(m) => ("2BP01", m.clone()),
             SquallError::CantChangeRuntimeParam(m) => ("55P02", m.clone()),
             SquallError::WithContext { code, message, .. } => (code, message.clone()),
             SquallError::UndefinedObject(m) => ("42704", m.clone()),

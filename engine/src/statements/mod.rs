@@ -5,6 +5,7 @@ mod create_external_table;
 mod create_table;
 mod create_view;
 mod delete;
+pub(crate) mod dependent_views;
 mod drop;
 mod engine_settings;
 mod explain;
