@@ -86,29 +86,34 @@ fn listed(views: &[String]) -> String {
 /// 2BP01 when views read `name` (`what`: "table" or "view"), as PostgreSQL's DROP without
 /// CASCADE.
 pub(crate) async fn refuse_drop(engine: &Engine, what: &str, name: &str) -> Result<()> {
-    let views = of(engine, name).await?;
-    if views.is_empty() {
-        return Ok(());
-    }
-    Err(SquallError::DependentObjectsStillExist(format!(
-        "cannot drop {what} {name} because other objects depend on it: {} {} on {what} {name}; drop the dependent views first",
-        listed(&views),
-        if views.len() == 1 { "depends" } else { "depend" }
-    )))
+    refuse_if_read(engine, name, |views, singular| {
+        SquallError::DependentObjectsStillExist(format!(
+            "cannot drop {what} {name} because other objects depend on it: {views} {} on {what} {name}; drop the dependent views first",
+            if singular { "depends" } else { "depend" }
+        ))
+    })
+    .await
 }
 
 /// 0A000 when views read `name`, which `change` (e.g. "rename table t") would leave reading
 /// the wrong thing.
 pub(crate) async fn refuse_rename(engine: &Engine, change: &str, name: &str) -> Result<()> {
+    refuse_if_read(engine, name, |views, singular| {
+        SquallError::Unsupported(format!(
+            "cannot {change}: {views} {} it, and squall's views do not follow a rename; drop the views, rename, and create them again",
+            if singular { "reads" } else { "read" }
+        ))
+    })
+    .await
+}
+
+/// `refusal(the views listed, whether there is one)` when views read `name`.
+async fn refuse_if_read(engine: &Engine, name: &str, refusal: impl FnOnce(String, bool) -> SquallError) -> Result<()> {
     let views = of(engine, name).await?;
     if views.is_empty() {
         return Ok(());
     }
-    Err(SquallError::Unsupported(format!(
-        "cannot {change}: {} {} it, and squall's views do not follow a rename; drop the views, rename, and create them again",
-        listed(&views),
-        if views.len() == 1 { "reads" } else { "read" }
-    )))
+    Err(refusal(listed(&views), views.len() == 1))
 }
 
 #[cfg(test)]
