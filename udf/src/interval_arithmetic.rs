@@ -16,8 +16,18 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 
 use crate::functions::interval_scale::{IntervalScale, Scaling};
 
-#[derive(Debug, Default)]
-pub struct IntervalArithmetic;
+/// Holds the two functions it writes calls of.
+#[derive(Debug)]
+pub struct IntervalArithmetic {
+    multiply: Arc<ScalarUDF>,
+    divide: Arc<ScalarUDF>,
+}
+
+impl Default for IntervalArithmetic {
+    fn default() -> Self {
+        Self { multiply: Arc::new(ScalarUDF::from(IntervalScale::new(Scaling::Multiply))), divide: Arc::new(ScalarUDF::from(IntervalScale::new(Scaling::Divide))) }
+    }
+}
 
 impl ExprPlanner for IntervalArithmetic {
     fn plan_binary_op(&self, expr: RawBinaryExpr, schema: &DFSchema) -> Result<PlannerResult<RawBinaryExpr>> {
@@ -36,8 +46,11 @@ impl ExprPlanner for IntervalArithmetic {
         let Some((scaling, swapped)) = call else { return Ok(PlannerResult::Original(expr)) };
         let RawBinaryExpr { left, right, .. } = expr;
         let args = if swapped { vec![right, left] } else { vec![left, right] };
-        let function = Arc::new(ScalarUDF::from(IntervalScale::new(scaling)));
-        Ok(PlannerResult::Planned(Expr::ScalarFunction(ScalarFunction::new_udf(function, args))))
+        let function = match scaling {
+            Scaling::Multiply => &self.multiply,
+            Scaling::Divide => &self.divide,
+        };
+        Ok(PlannerResult::Planned(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(function), args))))
     }
 }
 

@@ -76,7 +76,7 @@ pub fn install_functions(builder: SessionStateBuilder) -> SessionStateBuilder {
         .with_optimizer_rules(optimizer_rules())
         .with_physical_optimizer_rules(crate::physical_rules::physical_optimizer_rules());
     // Tried before DataFusion's own planners, which leave these operators to fail.
-    builder.expr_planners().get_or_insert_with(Vec::new).insert(0, Arc::new(crate::interval_arithmetic::IntervalArithmetic));
+    builder.expr_planners().get_or_insert_with(Vec::new).insert(0, Arc::new(crate::interval_arithmetic::IntervalArithmetic::default()));
     builder
         .scalar_functions()
         .get_or_insert_with(Vec::new)

@@ -64,12 +64,12 @@ pub(super) async fn run(session: &Session, table: &str, change: &AlterTable) -> 
             if has(to) {
                 return Err(SquallError::DuplicateColumn(format!("column \"{to}\" of relation \"{name}\" already exists")));
             }
-            crate::statements::dependent_views::refuse_rename(engine, &format!("rename column {from} of table {name}"), &name).await?;
+            crate::statements::dependent_views::refuse_rename(engine, &format!("rename column {from} of table {name}"), &name)?;
             let state = crate::statements::row_changes::change_session(session);
             engine.tables.rename_column(&url, from, to, state, &session.committer()).await?;
         }
         AlterTable::RenameTo { name: new } => {
-            crate::statements::dependent_views::refuse_rename(engine, &format!("rename table {name}"), &name).await?;
+            crate::statements::dependent_views::refuse_rename(engine, &format!("rename table {name}"), &name)?;
             return rename(session, &name, new, schema, location).await;
         }
     }

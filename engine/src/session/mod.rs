@@ -126,7 +126,6 @@ impl Session {
         crate::storage::delta::write::Committer { user: self.user.clone() }
     }
 
-    /// Whether the connected user is a superuser (`squall`, the bootstrap user, always is).
     /// Stops the statement this session runs now, as a cancel request does (nothing running:
     /// nothing happens).
     pub fn cancel(&self) {
@@ -139,6 +138,7 @@ impl Session {
         self.interrupts.current()
     }
 
+    /// Whether the connected user is a superuser (`squall`, the bootstrap user, always is).
     pub fn is_superuser(&self) -> bool {
         self.engine.users.is_superuser(&self.user)
     }

@@ -20,8 +20,8 @@ use crate::storage::catalog::Entry;
 /// The views whose statement reads `name` (in a subquery too; a view of a view reads that view,
 /// not what it reads), sorted. Read from the statements kept in the catalog: the plans DataFusion
 /// keeps have the views they read inlined.
-pub(crate) async fn of(engine: &Engine, name: &str) -> Result<Vec<String>> {
-    let dependents = engine
+pub(crate) fn of(engine: &Engine, name: &str) -> Vec<String> {
+    let mut dependents: Vec<String> = engine
         .catalog
         .entries()
         .into_iter()
@@ -29,8 +29,9 @@ pub(crate) async fn of(engine: &Engine, name: &str) -> Result<Vec<String>> {
             Entry::View { name: view, ddl } if view != name && reads(&ddl, name) => Some(view),
             _ => None,
         })
-        .collect::<BTreeSet<_>>();
-    Ok(dependents.into_iter().collect())
+        .collect();
+    dependents.sort();
+    dependents
 }
 
 /// Whether the statement `ddl` names the relation `name` (bare, `public.name` or
@@ -85,31 +86,29 @@ fn listed(views: &[String]) -> String {
 
 /// 2BP01 when views read `name` (`what`: "table" or "view"), as PostgreSQL's DROP without
 /// CASCADE.
-pub(crate) async fn refuse_drop(engine: &Engine, what: &str, name: &str) -> Result<()> {
+pub(crate) fn refuse_drop(engine: &Engine, what: &str, name: &str) -> Result<()> {
     refuse_if_read(engine, name, |views, singular| {
         SquallError::DependentObjectsStillExist(format!(
             "cannot drop {what} {name} because other objects depend on it: {views} {} on {what} {name}; drop the dependent views first",
             if singular { "depends" } else { "depend" }
         ))
     })
-    .await
 }
 
 /// 0A000 when views read `name`, which `change` (e.g. "rename table t") would leave reading
 /// the wrong thing.
-pub(crate) async fn refuse_rename(engine: &Engine, change: &str, name: &str) -> Result<()> {
+pub(crate) fn refuse_rename(engine: &Engine, change: &str, name: &str) -> Result<()> {
     refuse_if_read(engine, name, |views, singular| {
         SquallError::Unsupported(format!(
             "cannot {change}: {views} {} it, and squall's views do not follow a rename; drop the views, rename, and create them again",
             if singular { "reads" } else { "read" }
         ))
     })
-    .await
 }
 
 /// `refusal(the views listed, whether there is one)` when views read `name`.
-async fn refuse_if_read(engine: &Engine, name: &str, refusal: impl FnOnce(String, bool) -> SquallError) -> Result<()> {
-    let views = of(engine, name).await?;
+fn refuse_if_read(engine: &Engine, name: &str, refusal: impl FnOnce(String, bool) -> SquallError) -> Result<()> {
+    let views = of(engine, name);
     if views.is_empty() {
         return Ok(());
     }

@@ -35,7 +35,7 @@ pub(super) async fn run(session: &Session, kind: Kind, name: &TableReference, if
         (Kind::View, None) => return Err(SquallError::UndefinedTable(format!("view \"{name}\" does not exist"))),
         _ => {}
     }
-    super::dependent_views::refuse_drop(engine, if kind == Kind::Table { "table" } else { "view" }, &name).await?;
+    super::dependent_views::refuse_drop(engine, if kind == Kind::Table { "table" } else { "view" }, &name)?;
     let removed = engine.catalog.remove(&name)?;
     engine.base.deregister_table(name.as_str())?;
     engine.users.forget_object(squall_sql::ObjectKind::Table, &name)?;

@@ -33,19 +33,15 @@ impl IntervalScale {
     pub fn new(scaling: Scaling) -> Self {
         Self { scaling, signature: Signature::user_defined(Volatility::Immutable) }
     }
-
-    /// The function's name, by which the rewrite calls it.
-    pub fn name_of(scaling: Scaling) -> &'static str {
-        match scaling {
-            Scaling::Multiply => "interval_mul",
-            Scaling::Divide => "interval_div",
-        }
-    }
 }
 
 impl ScalarUDFImpl for IntervalScale {
+    /// PostgreSQL's names for them.
     fn name(&self) -> &str {
-        Self::name_of(self.scaling)
+        match self.scaling {
+            Scaling::Multiply => "interval_mul",
+            Scaling::Divide => "interval_div",
+        }
     }
 
     fn signature(&self) -> &Signature {

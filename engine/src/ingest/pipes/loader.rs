@@ -102,39 +102,42 @@ async fn poll(engine: &Arc<Engine>, pipe: &Mutex<Pipe>, dir: &std::path::Path, l
     // first, in their numbers' order, then new ones in name order: a pipe's files must commit in
     // the order they were numbered, as a later number committed first makes an earlier one look
     // committed already (a duplicate) and its rows would never be loaded.
-    let mut numbered: Vec<(i64, ObjectMeta)> = Vec::new();
+    let mut numbered: Vec<(i64, String, ObjectMeta)> = Vec::new();
     let mut fresh = Vec::new();
+    let mut names = std::collections::HashSet::with_capacity(listed.len());
     let mut seen = HashMap::with_capacity(listed.len());
     for meta in listed {
         let stamp = (meta.size, meta.last_modified.timestamp_millis());
-        let known = pipe.lock().unwrap_or_else(|p| p.into_inner()).files.get(&under(&meta.location, &prefix)).map(|f| (f.status, f.sequence));
+        let file = under(&meta.location, &prefix);
+        let known = pipe.lock().unwrap_or_else(|p| p.into_inner()).files.get(&file).map(|f| (f.status, f.sequence));
         match known {
             Some((Status::Loaded | Status::Quarantined, _)) => {}
-            Some((Status::Loading, sequence)) => numbered.push((sequence, meta.clone())),
-            None if last_listing.get(&meta.location) == Some(&stamp) => fresh.push(meta.clone()),
+            Some((Status::Loading, sequence)) => numbered.push((sequence, file.clone(), meta.clone())),
+            None if last_listing.get(&meta.location) == Some(&stamp) => fresh.push((file.clone(), meta.clone())),
             None => {}
         }
+        names.insert(file);
         seen.insert(meta.location, stamp);
     }
-    forget_removed(engine, pipe, dir, &seen, &prefix).await?;
+    forget_removed(engine, pipe, dir, &names).await?;
     *last_listing = seen;
 
-    numbered.sort_by_key(|(sequence, _)| *sequence);
-    for meta in numbered.into_iter().map(|(_, meta)| meta).chain(fresh) {
-        load(engine, pipe, dir, &store, &meta, under(&meta.location, &prefix)).await?;
+    numbered.sort_by_key(|(sequence, _, _)| *sequence);
+    for (file, meta) in numbered.into_iter().map(|(_, file, meta)| (file, meta)).chain(fresh) {
+        load(engine, pipe, dir, &store, &meta, file).await?;
     }
     Ok(())
 }
 
-/// Files numbered but no longer listed cannot be loaded: those whose commit landed (before a
-/// restart that lost their state) are loaded, the others quarantined with that reason, so none
-/// stays "loading" (a file of that name landing later is then skipped, as a quarantined file).
-/// Decided only while the table is there to say which commits landed.
-async fn forget_removed(engine: &Arc<Engine>, pipe: &Mutex<Pipe>, dir: &std::path::Path, listed: &HashMap<StorePath, (u64, i64)>, prefix: &StorePath) -> Result<()> {
-    let names: std::collections::HashSet<String> = listed.keys().map(|location| under(location, prefix)).collect();
+/// Files numbered but no longer listed (`listed`: the names listed now) cannot be loaded: those
+/// whose commit landed (before a restart that lost their state) are loaded, the others
+/// quarantined with that reason, so none stays "loading" (a file of that name landing later is
+/// then skipped, as a quarantined file). Decided only while the table is there to say which
+/// commits landed.
+async fn forget_removed(engine: &Arc<Engine>, pipe: &Mutex<Pipe>, dir: &std::path::Path, listed: &std::collections::HashSet<String>) -> Result<()> {
     let (definition, removed) = {
         let pipe = pipe.lock().unwrap_or_else(|p| p.into_inner());
-        let removed: Vec<String> = pipe.files.iter().filter(|(file, record)| record.status == Status::Loading && !names.contains(*file)).map(|(file, _)| file.clone()).collect();
+        let removed: Vec<String> = pipe.files.iter().filter(|(file, record)| record.status == Status::Loading && !listed.contains(*file)).map(|(file, _)| file.clone()).collect();
         (pipe.definition.clone(), removed)
     };
     if removed.is_empty() {
